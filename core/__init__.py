@@ -1,0 +1,1 @@
+"""Headless Session Monitor engine: plain Python + numpy, never imports Qt."""

@@ -1,0 +1,53 @@
+"""Batch OHLCV aggregation into session-anchored windows with numpy ``reduceat``.
+
+Used by the DataProcessor for multi-bar passes (fast replay, late bars) and by batch
+history derivation; one code path, so live and history agree bar for bar.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from core.bars import BarArrays
+from core.windows import WindowGrid
+
+__all__ = ["Aggregated", "aggregate"]
+
+
+class Aggregated(NamedTuple):
+    """One row per window that holds at least one base bar."""
+
+    window: np.ndarray
+    bars: BarArrays  # ts = window start
+    count: np.ndarray
+
+
+def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
+    """Aggregate sorted in-session base bars into the windows of ``grid``.
+
+    Open of the first, max high, min low, close of the last, summed volume; a window
+    with no base bar produces no row.
+    """
+    ts = base.ts
+    n = len(ts)
+    if n == 0:
+        empty = BarArrays.empty()
+        return Aggregated(np.empty(0, np.int64), empty, np.empty(0, np.int32))
+    ids = grid.window_of(ts)
+    if n == 1:
+        firsts = np.zeros(1, np.intp)
+    else:
+        firsts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    lasts = np.concatenate((firsts[1:], [n])) - 1
+    window = ids[firsts]
+    out = BarArrays(
+        ts=grid.starts[window],
+        open=base.open[firsts],
+        high=np.maximum.reduceat(base.high, firsts),
+        low=np.minimum.reduceat(base.low, firsts),
+        close=base.close[lasts],
+        volume=np.add.reduceat(base.volume, firsts),
+    )
+    return Aggregated(window, out, (lasts - firsts + 1).astype(np.int32))

@@ -1,0 +1,287 @@
+"""Columnar bar storage.
+
+One numpy column per field, grown by amortised doubling, instead of one Python object
+per bar: a stored base bar costs 48 bytes (plus slack), and charts get zero-copy views.
+``BarSeries`` still behaves as a read-only sequence of :class:`Bar` values for callers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, overload
+
+import numpy as np
+
+__all__ = ["FORMING", "REVISED", "Bar", "BarArrays", "BarSeries"]
+
+FORMING = np.uint8(1)
+REVISED = np.uint8(2)
+
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar stamped with its start (UTC epoch seconds); covers ``[ts, ts + interval)``."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    count: int = 1
+    expected: int = 1
+    forming: bool = False
+    revised: bool = False
+
+    @property
+    def time(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.ts, dt.UTC)
+
+    @property
+    def complete(self) -> bool:
+        """True when the bar holds every base bar its window expects."""
+        return self.count >= self.expected
+
+
+class BarArrays(NamedTuple):
+    """A batch of bars as parallel arrays (sorted by ``ts`` unless stated otherwise)."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @classmethod
+    def empty(cls) -> BarArrays:
+        return cls(np.empty(0, np.int64), *(np.empty(0, np.float64) for _ in range(5)))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[int, float, float, float, float, float]]) -> BarArrays:
+        if not rows:
+            return cls.empty()
+        cols = list(zip(*rows, strict=True))
+        return cls(np.asarray(cols[0], np.int64), *(np.asarray(c, np.float64) for c in cols[1:]))
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return len(self.ts)
+
+    def take(self, index: np.ndarray | slice) -> BarArrays:
+        return BarArrays(*(col[index] for col in self))
+
+
+class BarSeries(Sequence[Bar]):
+    """Bars of one (symbol, interval, session), sorted by start, unique starts.
+
+    ``with_counts`` adds the derived-bar columns: base bars held, base bars expected, flags.
+    """
+
+    __slots__ = ("_cap", "_cols", "_n", "with_counts")
+
+    def __init__(self, with_counts: bool = False, capacity: int = 64) -> None:
+        self.with_counts = with_counts
+        self._n = 0
+        self._cap = max(int(capacity), 1)
+        self._cols: dict[str, np.ndarray] = {}
+        self._allocate(self._cap)
+
+    # -- storage -------------------------------------------------------------------
+    def _allocate(self, capacity: int) -> None:
+        new = {"ts": np.empty(capacity, np.int64)}
+        for name in _PRICE_FIELDS:
+            new[name] = np.empty(capacity, np.float64)
+        if self.with_counts:
+            new["count"] = np.empty(capacity, np.int32)
+            new["expected"] = np.empty(capacity, np.int32)
+            new["flags"] = np.empty(capacity, np.uint8)
+        for name, old in self._cols.items():
+            new[name][: self._n] = old[: self._n]
+        self._cols = new
+        self._cap = capacity
+
+    def _reserve(self, extra: int) -> None:
+        need = self._n + extra
+        if need > self._cap:
+            cap = self._cap
+            while cap < need:
+                cap *= 2
+            self._allocate(cap)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns, slack included."""
+        return sum(col.nbytes for col in self._cols.values())
+
+    # -- zero-copy views -------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        view = self._cols[name][: self._n]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def ts(self) -> np.ndarray:
+        return self.column("ts")
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.column("open")
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.column("high")
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.column("low")
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.column("close")
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self.column("volume")
+
+    @property
+    def count(self) -> np.ndarray:
+        return self.column("count") if self.with_counts else np.ones(self._n, np.int32)
+
+    @property
+    def expected(self) -> np.ndarray:
+        return self.column("expected") if self.with_counts else np.ones(self._n, np.int32)
+
+    @property
+    def flags(self) -> np.ndarray:
+        return self.column("flags") if self.with_counts else np.zeros(self._n, np.uint8)
+
+    def arrays(self, start: int = 0, stop: int | None = None) -> BarArrays:
+        """Views of the OHLCV columns for ``[start, stop)``."""
+        stop = self._n if stop is None else min(stop, self._n)
+        return BarArrays(*(self._cols[name][start:stop] for name in ("ts", *_PRICE_FIELDS)))
+
+    # -- sequence protocol -------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> Bar: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Bar]: ...
+    def __getitem__(self, index: int | slice) -> Bar | list[Bar]:
+        if isinstance(index, slice):
+            return [self._bar(i) for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(f"bar index {index} out of range for {self._n} bars")
+        return self._bar(index)
+
+    def __iter__(self) -> Iterator[Bar]:
+        for i in range(self._n):
+            yield self._bar(i)
+
+    def _bar(self, i: int) -> Bar:
+        c = self._cols
+        if self.with_counts:
+            flags = int(c["flags"][i])
+            return Bar(
+                int(c["ts"][i]), float(c["open"][i]), float(c["high"][i]), float(c["low"][i]),
+                float(c["close"][i]), float(c["volume"][i]), int(c["count"][i]), int(c["expected"][i]),
+                bool(flags & FORMING), bool(flags & REVISED),
+            )
+        return Bar(
+            int(c["ts"][i]), float(c["open"][i]), float(c["high"][i]), float(c["low"][i]),
+            float(c["close"][i]), float(c["volume"][i]),
+        )
+
+    @property
+    def last(self) -> Bar | None:
+        return self._bar(self._n - 1) if self._n else None
+
+    @property
+    def last_ts(self) -> int | None:
+        return int(self._cols["ts"][self._n - 1]) if self._n else None
+
+    def index_of(self, ts: int) -> int:
+        """Index of the bar starting at ``ts``, or -1."""
+        i = int(np.searchsorted(self._cols["ts"][: self._n], ts))
+        return i if i < self._n and self._cols["ts"][i] == ts else -1
+
+    def count_before(self, ts: float) -> int:
+        """How many bars start before ``ts``."""
+        return int(np.searchsorted(self._cols["ts"][: self._n], ts, side="left"))
+
+    # -- mutation ------------------------------------------------------------------------
+    def extend(
+        self,
+        bars: BarArrays,
+        count: np.ndarray | None = None,
+        expected: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
+    ) -> None:
+        """Append bars that all start after the last stored bar (caller guarantees order)."""
+        k = len(bars.ts)
+        if not k:
+            return
+        self._reserve(k)
+        lo, hi = self._n, self._n + k
+        c = self._cols
+        c["ts"][lo:hi] = bars.ts
+        for name, values in zip(_PRICE_FIELDS, bars[1:], strict=True):
+            c[name][lo:hi] = values
+        if self.with_counts:
+            c["count"][lo:hi] = 1 if count is None else count
+            c["expected"][lo:hi] = 1 if expected is None else expected
+            c["flags"][lo:hi] = 0 if flags is None else flags
+        self._n = hi
+
+    def truncate(self, length: int) -> None:
+        self._n = max(0, min(self._n, length))
+
+    def set_flags(self, index: int, flags: int) -> None:
+        if self.with_counts:
+            self._cols["flags"][index] = flags
+
+    def merge(self, bars: BarArrays) -> tuple[int, bool]:
+        """Insert or replace bars by start time (a later value for a start wins).
+
+        Returns ``(first_changed_index, appended_only)``; the fast path is a plain append.
+        """
+        k = len(bars.ts)
+        if not k:
+            return self._n, True
+        ts = bars.ts
+        ordered = k == 1 or bool(np.all(ts[1:] > ts[:-1]))
+        if ordered and (self._n == 0 or ts[0] > self._cols["ts"][self._n - 1]):
+            first = self._n
+            self.extend(bars)
+            return first, True
+        first = self._n
+        for i in range(k):
+            first = min(first, self._upsert(int(ts[i]), *(float(col[i]) for col in bars[1:])))
+        return first, False
+
+    def _upsert(self, ts: int, o: float, h: float, lo: float, c: float, v: float) -> int:
+        col = self._cols
+        i = int(np.searchsorted(col["ts"][: self._n], ts))
+        if i < self._n and col["ts"][i] == ts:
+            for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+                col[name][i] = value
+            return i
+        self._reserve(1)
+        for name in col:
+            col[name][i + 1 : self._n + 1] = col[name][i : self._n]
+        col["ts"][i] = ts
+        for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+            col[name][i] = value
+        if self.with_counts:
+            col["count"][i] = 1
+            col["expected"][i] = 1
+            col["flags"][i] = 0
+        self._n += 1
+        return i

@@ -1,0 +1,89 @@
+"""Bar intervals: parsing, canonical names and divisibility.
+
+One canonical spelling per interval (``60m`` -> ``1h``, ``60s`` -> ``1m``) so that
+``SessionData`` keys, exports and the GUI never disagree about what an interval is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["DAILY", "Interval", "IntervalError", "parse_interval", "parse_intervals"]
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+class IntervalError(ValueError):
+    """An interval the engine cannot understand or cannot derive."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    """A bar length; ``seconds == 0`` means one bar per regular session (``1d``)."""
+
+    seconds: int
+
+    @property
+    def is_daily(self) -> bool:
+        return self.seconds == 0
+
+    @property
+    def name(self) -> str:
+        if self.is_daily:
+            return "1d"
+        for unit in ("h", "m"):
+            size = _UNIT_SECONDS[unit]
+            if self.seconds % size == 0:
+                return f"{self.seconds // size}{unit}"
+        return f"{self.seconds}s"
+
+    def sort_key(self) -> tuple[int, int]:
+        """Daily sorts after every intraday interval."""
+        return (1, 0) if self.is_daily else (0, self.seconds)
+
+    def divides(self, other: Interval) -> bool:
+        """True when ``other`` is a whole number of ``self`` bars (any intraday base divides ``1d``)."""
+        if self.is_daily:
+            return other.is_daily
+        if other.is_daily:
+            return True
+        return other.seconds % self.seconds == 0
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Interval({self.name})"
+
+
+DAILY = Interval(0)
+
+
+def parse_interval(text: str | Interval) -> Interval:
+    """Parse ``Ns``, ``Nm``, ``Nh`` or ``1d``; anything else raises :class:`IntervalError`."""
+    if isinstance(text, Interval):
+        return text
+    match = _PATTERN.match(str(text).lower())
+    if not match:
+        raise IntervalError(
+            f"unknown interval {text!r}: use a whole number followed by s, m or h (e.g. 1s, 5m, 1h), or 1d"
+        )
+    count, unit = int(match.group(1)), match.group(2)
+    if count <= 0:
+        raise IntervalError(f"unknown interval {text!r}: the length must be positive")
+    if unit == "d":
+        if count != 1:
+            raise IntervalError(f"unknown interval {text!r}: only 1d (one bar per session) is supported")
+        return DAILY
+    return Interval(count * _UNIT_SECONDS[unit])
+
+
+def parse_intervals(text: str | list[str] | tuple[str, ...]) -> list[Interval]:
+    """Parse a comma-separated list (or a list), dropping duplicates, sorted shortest first."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    parsed = {parse_interval(item) for item in items if str(item).strip()}
+    if not parsed:
+        raise IntervalError("no intervals given: name at least one, e.g. 1m,5m,15m")
+    return sorted(parsed, key=Interval.sort_key)

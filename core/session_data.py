@@ -1,0 +1,278 @@
+"""SessionData: the single source of truth for loaded symbols and their bars.
+
+No other object keeps a list of symbols, streamed intervals or derived intervals; the
+coordinator, the DataProcessor and the GUI all ask this object. Mutations take one
+re-entrant lock, and events are emitted in the mutating thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.bars import BarArrays, BarSeries
+from core.calendar import Session, _iso
+from core.events import SessionEvents
+from core.gaps import Gap, GapTracker
+from core.intervals import Interval
+from core.windows import WindowGrid, window_grid
+
+__all__ = ["BarIntervalData", "SessionData", "SessionHistory", "SymbolSessionData"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HISTORY_SESSIONS = 5
+
+
+@dataclass(eq=False)
+class BarIntervalData:
+    """Bars of one interval of one symbol in one session, and how complete they are."""
+
+    interval: Interval
+    derived: bool
+    base: Interval | None
+    data: BarSeries
+    grid: WindowGrid
+    quality: float | None = None  # None until the first window has elapsed
+    incomplete: int = 0
+    gap_count: int = 0
+    missing: int = 0
+    updated: bool = False
+    #: lowest bar index changed since the last processor pass; ``len(data)`` when clean
+    dirty_from: int = 0
+    #: True while every change since the last pass was a plain append
+    dirty_appended_only: bool = True
+    #: windows elapsed at the last quality pass
+    elapsed: int = 0
+    #: windows that were final (end + grace passed) at the last pass
+    finalized: int = 0
+    tracker: GapTracker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tracker = GapTracker(self.grid)
+        self.dirty_from = len(self.data)
+
+    @property
+    def name(self) -> str:
+        return self.interval.name
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Missing runs among elapsed windows, oldest first (built on demand)."""
+        return self.tracker.gaps(self.elapsed)
+
+    def mark_changed(self, first_index: int, appended_only: bool) -> None:
+        if not self.updated:
+            self.dirty_from = first_index
+            self.dirty_appended_only = appended_only
+        else:
+            self.dirty_from = min(self.dirty_from, first_index)
+            self.dirty_appended_only = self.dirty_appended_only and appended_only
+        self.updated = True
+
+    def clear_updated(self) -> None:
+        self.updated = False
+        self.dirty_from = len(self.data)
+        self.dirty_appended_only = True
+
+
+@dataclass(eq=False)
+class SessionHistory:
+    """A finished session of one symbol, kept so charts can show context."""
+
+    session: Session
+    bars: dict[str, BarIntervalData]
+
+
+@dataclass(eq=False)
+class SymbolSessionData:
+    """One watched symbol: its streamed base interval and every interval derived from it."""
+
+    symbol: str
+    base_interval: Interval
+    bars: dict[str, BarIntervalData]
+    session: Session
+    requested: tuple[Interval, ...] = ()
+    history: deque[SessionHistory] = field(default_factory=lambda: deque(maxlen=DEFAULT_HISTORY_SESSIONS))
+    #: bars outside the regular session that were skipped (counted, never stored)
+    outside_session: int = 0
+    #: bars rejected (validation, unregistered, late beyond the session)
+    rejected: int = 0
+
+    @classmethod
+    def create(
+        cls,
+        symbol: str,
+        base_interval: Interval,
+        derived_intervals: list[Interval] | tuple[Interval, ...],
+        session: Session,
+        history_sessions: int = DEFAULT_HISTORY_SESSIONS,
+    ) -> SymbolSessionData:
+        """Build the full bar structure: the base plus each derived interval, empty."""
+        ordered = sorted({base_interval, *derived_intervals}, key=Interval.sort_key)
+        return cls(
+            symbol=symbol.upper(),
+            base_interval=base_interval,
+            bars=_empty_bars(ordered, base_interval, session),
+            session=session,
+            requested=tuple(ordered),
+            history=deque(maxlen=history_sessions),
+        )
+
+    @property
+    def base(self) -> BarIntervalData:
+        return self.bars[self.base_interval.name]
+
+    def derived(self) -> Iterator[BarIntervalData]:
+        return (b for b in self.bars.values() if b.derived)
+
+    def interval_names(self) -> list[str]:
+        return list(self.bars)
+
+    def start_session(self, session: Session) -> None:
+        """Move the current session to history and start empty bars for ``session``."""
+        if session == self.session:
+            return
+        self.history.append(SessionHistory(self.session, self.bars))
+        self.session = session
+        self.bars = _empty_bars(list(self.requested), self.base_interval, session)
+        self.outside_session = 0
+
+
+def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> dict[str, BarIntervalData]:
+    out: dict[str, BarIntervalData] = {}
+    for interval in intervals:
+        derived = interval != base
+        out[interval.name] = BarIntervalData(
+            interval=interval,
+            derived=derived,
+            base=base if derived else None,
+            data=BarSeries(with_counts=derived, capacity=64),
+            grid=window_grid(session, interval, base),
+        )
+    return out
+
+
+class SessionData:
+    """All symbols of the running session, thread-safe, observable through ``events``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.events = SessionEvents()
+        self._symbols: dict[str, SymbolSessionData] = {}
+        self.session: Session | None = None
+
+    # -- queries --------------------------------------------------------------------
+    def get_active_symbols(self) -> list[str]:
+        """Symbols in the order they were added (that order is the GUI's row order)."""
+        with self.lock:
+            return list(self._symbols)
+
+    def get_symbol_data(self, symbol: str) -> SymbolSessionData | None:
+        with self.lock:
+            return self._symbols.get(symbol.upper())
+
+    def get_symbols_with_derived(self) -> list[SymbolSessionData]:
+        with self.lock:
+            return [s for s in self._symbols.values() if any(b.derived for b in s.bars.values())]
+
+    def all_symbol_data(self) -> list[SymbolSessionData]:
+        with self.lock:
+            return list(self._symbols.values())
+
+    def row_of(self, symbol: str) -> int:
+        with self.lock:
+            for row, name in enumerate(self._symbols):
+                if name == symbol.upper():
+                    return row
+            return -1
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and symbol.upper() in self._symbols
+
+    def __len__(self) -> int:
+        return len(self._symbols)
+
+    # -- structure ------------------------------------------------------------------
+    def register_symbol_data(self, data: SymbolSessionData) -> None:
+        """Add a fully built symbol; a symbol already registered is an error."""
+        with self.lock:
+            key = data.symbol.upper()
+            if key in self._symbols:
+                raise ValueError(f"symbol {key} is already being watched")
+            if self.session is not None and data.session != self.session:
+                data.start_session(self.session)
+            row = len(self._symbols)
+            self.events.symbol_adding.emit(key, row)
+            self._symbols[key] = data
+            self.events.symbol_added.emit(key, row)
+
+    def remove_symbol(self, symbol: str) -> SymbolSessionData | None:
+        """Remove a symbol; bars still in flight for it are dropped on arrival."""
+        with self.lock:
+            key = symbol.upper()
+            if key not in self._symbols:
+                return None
+            row = list(self._symbols).index(key)
+            self.events.symbol_removing.emit(key, row)
+            data = self._symbols.pop(key)
+            self.events.symbol_removed.emit(key, row)
+            return data
+
+    def start_session(self, session: Session) -> None:
+        """Roll every symbol over to ``session`` (previous bars move to history)."""
+        with self.lock:
+            if session == self.session:
+                return
+            self.session = session
+            for data in self._symbols.values():
+                data.start_session(session)
+            self.events.session_started.emit(session)
+
+    # -- bars -----------------------------------------------------------------------
+    def add_base_bars(self, symbol: str, bars: BarArrays) -> int:
+        """Merge streamed base bars (in order, late, or corrections) into ``symbol``'s base.
+
+        Bars outside the current regular session are counted and skipped. Returns the
+        number of bars stored; bars for an unknown symbol are dropped with a warning.
+        """
+        if not len(bars.ts):
+            return 0
+        with self.lock:
+            data = self._symbols.get(symbol.upper())
+            if data is None:
+                self.warn(f"{symbol}: dropped {len(bars.ts)} bar(s) for a symbol that is not watched")
+                return 0
+            session = data.session
+            mask = session.in_session_mask(bars.ts)
+            if not mask.all():
+                data.outside_session += int(len(mask) - np.count_nonzero(mask))
+                bars = bars.take(mask)
+                if not len(bars.ts):
+                    return 0
+            step = data.base_interval.seconds
+            aligned = (bars.ts - session.open) % step == 0
+            if not aligned.all():
+                bad = bars.ts[~aligned]
+                data.rejected += len(bad)
+                self.warn(
+                    f"{data.symbol}: rejected {len(bad)} bar(s) not on the {data.base_interval} grid "
+                    f"of the session (first at {_iso(int(bad[0]))})"
+                )
+                bars = bars.take(aligned)
+                if not len(bars.ts):
+                    return 0
+            base = data.base
+            first, appended_only = base.data.merge(bars)
+            base.mark_changed(first, appended_only)
+            self.events.bars_changed.emit(data.symbol, base.name, first)
+            return len(bars.ts)
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+        self.events.message.emit(logging.WARNING, message)

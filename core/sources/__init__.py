@@ -1,0 +1,1 @@
+"""Bar sources behind one interface: the demo feed, Lean folders, CSV/Parquet files."""

@@ -1,0 +1,100 @@
+"""The interface every bar source implements, and the errors it may raise.
+
+A replay source serves whole sessions of validated base bars; the coordinator releases
+them on its clock (no look-ahead). Reading a day may block, so the coordinator calls
+``load_session`` in an executor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from core.bars import BarArrays
+from core.calendar import Session
+from core.intervals import Interval
+
+__all__ = ["BarSource", "DataError", "DataProblem", "LoadedSession", "SourceError"]
+
+
+class SourceError(Exception):
+    """A source that cannot be used at all (missing path, unknown layout): one-line reason."""
+
+
+class DataError(ValueError):
+    """Bad data in a file; names the file and the 1-based line (header included) when known.
+
+    This is the only exception the readers let escape for bad bytes or rows.
+    """
+
+    def __init__(self, message: str, file: str | None = None, row: int | None = None) -> None:
+        self.file = file
+        self.row = row
+        self.reason = message
+        where = file or ""
+        if row is not None:
+            where = f"{where}:{row}" if where else f"row {row}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True, slots=True)
+class DataProblem:
+    """A rejected row or a data warning; never fatal to the session."""
+
+    message: str
+    file: str | None = None
+    row: int | None = None
+    symbol: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or self.symbol or ""
+        if self.file and self.row is not None:
+            where = f"{self.file}:{self.row}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass(slots=True)
+class LoadedSession:
+    """One symbol's validated base bars for one session (in-session, sorted, unique starts)."""
+
+    symbol: str
+    session: Session
+    base: Interval
+    bars: BarArrays
+    problems: list[DataProblem] = field(default_factory=list)
+    #: rows outside the regular session: skipped and counted, not an error
+    outside_session: int = 0
+
+
+class BarSource(ABC):
+    """A replay source of base bars."""
+
+    #: short name shown to the user, e.g. ``demo`` or ``lean minute``
+    name: str = "source"
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Identity of the data (kind + location) so recordings never mix two sources."""
+
+    @abstractmethod
+    def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
+        """Base intervals this source can stream for ``symbol``; empty when it has no data for it."""
+
+    @abstractmethod
+    def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
+        """All base bars of ``symbol`` in ``session``; bad rows become ``problems``, never exceptions."""
+
+    def symbols(self) -> list[str]:
+        """Symbols the source knows of, when it can list them (the demo accepts any name)."""
+        return []
+
+    def dates(self, symbol: str) -> list[dt.date]:
+        """Session dates with data for ``symbol``, when the source can list them."""
+        return []
+
+    @property
+    def calendar_hint(self) -> str | None:
+        """The calendar the data implies (``24/7`` for crypto), if any."""
+        return None
