@@ -36,10 +36,7 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
         empty = BarArrays.empty()
         return Aggregated(np.empty(0, np.int64), empty, np.empty(0, np.int32))
     ids = grid.window_of(ts)
-    if n == 1:
-        firsts = np.zeros(1, np.intp)
-    else:
-        firsts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    firsts = np.zeros(1, np.intp) if n == 1 else np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
     lasts = np.concatenate((firsts[1:], [n])) - 1
     window = ids[firsts]
     out = BarArrays(

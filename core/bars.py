@@ -274,6 +274,7 @@ class BarSeries(Sequence[Bar]):
                 col[name][i] = value
             return i
         self._reserve(1)
+        col = self._cols  # reserving may have reallocated the columns
         for name in col:
             col[name][i + 1 : self._n + 1] = col[name][i : self._n]
         col["ts"][i] = ts

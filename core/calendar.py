@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -93,7 +94,11 @@ class SessionCalendar:
 
     def __init__(self, name: str, first_year: int = _DEFAULT_FIRST_YEAR) -> None:
         try:
-            self._cal = xcals.get_calendar(name, start=f"{first_year}-01-01")
+            with warnings.catch_warnings():
+                # exchange_calendars reads Series.values, which pandas 3.1 deprecates; harmless here.
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._cal = xcals.get_calendar(name, start=f"{first_year}-01-01")
         except xcals.errors.InvalidCalendarName as exc:
             raise CalendarError(f"unknown calendar {name!r} (try XNYS, or 24/7 for crypto)") from exc
         self.name = name

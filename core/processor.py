@@ -74,7 +74,7 @@ class DataProcessor:
         series = derived.data
         first_window = grid.window_of_one(int(base_ts[start]))
         last_window = grid.window_of_one(series.last_ts) if len(series) else -1
-        finalized = grid.finalized(clock, self.grace)
+        finalized = max(grid.finalized(clock, self.grace), derived.finalized)
         if appended_only and first_window >= last_window:
             if first_window == last_window and n - start == 1:
                 return self._extend_last(derived, base, start, finalized)
@@ -136,7 +136,7 @@ class DataProcessor:
     @staticmethod
     def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, clock: float, changed: bool) -> bool:
         grid = interval.grid
-        elapsed = grid.elapsed(clock)
+        elapsed = max(grid.elapsed(clock), interval.elapsed)  # the clock never runs backwards
         if elapsed == interval.elapsed and not changed and interval.quality is not None:
             return False
         interval.elapsed = elapsed

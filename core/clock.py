@@ -1,0 +1,63 @@
+"""The session clock: session time (UTC epoch seconds) advancing at a chosen speed."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+__all__ = ["ClockState", "SessionClock", "parse_speed"]
+
+
+class ClockState(enum.Enum):
+    PRE_OPEN = "pre-open"
+    OPEN = "open"
+    CLOSED = "closed"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+def parse_speed(text: str | float | None) -> float | None:
+    """``max`` (as fast as possible) -> None, else a positive multiple of real time."""
+    if text is None:
+        return None
+    if isinstance(text, str) and text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"speed {text!r} is not a number or 'max'") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"speed {text!r} must be a positive number of times real time, or 'max'")
+    return value
+
+
+@dataclass
+class SessionClock:
+    """Session time that advances ``speed`` times faster than the wall clock while running.
+
+    ``speed is None`` means as fast as possible: the coordinator moves ``now`` in chunks.
+    """
+
+    now: float = 0.0
+    speed: float | None = None
+    paused: bool = False
+    _wall: float = 0.0
+
+    def reset(self, now: float) -> None:
+        self.now = now
+        self._wall = time.monotonic()
+
+    def advance(self, limit: float, chunk: float) -> float:
+        """Move towards ``limit``: by real elapsed time × speed, or by ``chunk`` at max speed."""
+        wall = time.monotonic()
+        elapsed, self._wall = wall - self._wall, wall
+        if self.paused:
+            return self.now
+        step = chunk if self.speed is None else elapsed * self.speed
+        self.now = min(limit, self.now + step)
+        return self.now
+
+    def resync(self) -> None:
+        """Forget wall time spent paused or blocked, so the clock does not jump."""
+        self._wall = time.monotonic()

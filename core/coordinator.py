@@ -1,0 +1,289 @@
+"""SessionCoordinator: runs a session, one trading day after another, on asyncio.
+
+It loads symbols (stream determination -> full bar structure -> register), releases
+base bars from the source into SessionData as the session clock reaches their end (no
+look-ahead), runs the DataProcessor, and removes symbols cleanly mid-session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.calendar import Session, SessionCalendar
+from core.clock import ClockState, SessionClock
+from core.events import Event
+from core.intervals import Interval
+from core.processor import DataProcessor
+from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
+from core.sources.base import BarSource, LoadedSession
+from core.streams import StreamPlan, determine_stream
+
+__all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
+
+log = logging.getLogger(__name__)
+
+#: session seconds per iteration at ``--speed max`` (a whole session is 23,400 s)
+MAX_SPEED_CHUNK = 1800.0
+#: wall seconds between clock ticks at a finite speed
+TICK_SECONDS = 0.03
+
+
+class SymbolError(ValueError):
+    """A symbol request that cannot be honoured (malformed, duplicate, no data)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorStatus:
+    """A snapshot for the status bar."""
+
+    session: Session | None
+    clock: float
+    state: ClockState
+    speed: float | None
+    bars_per_second: float
+    lag: float | None  # clock minus the end of the newest base bar, seconds
+    sessions_done: int
+    sessions_total: int
+
+
+class _Pending:
+    """A loaded session of one symbol, released bar by bar as the clock passes."""
+
+    __slots__ = ("cursor", "ends", "loaded")
+
+    def __init__(self, loaded: LoadedSession) -> None:
+        self.loaded = loaded
+        self.ends = loaded.bars.ts + loaded.base.seconds
+        self.cursor = 0
+
+
+def normalise_symbol(text: str) -> str:
+    symbol = text.strip().upper()
+    if not symbol:
+        raise SymbolError("symbol is empty")
+    if len(symbol) > 20 or not all(ch.isalnum() or ch in ".-_/=^" for ch in symbol):
+        raise SymbolError(f"symbol {text.strip()!r} is malformed: use letters, digits and . - _ / = ^")
+    return symbol
+
+
+class SessionCoordinator:
+    """Drives one replay or demo run over ``sessions``."""
+
+    def __init__(
+        self,
+        session_data: SessionData,
+        source: BarSource,
+        calendar: SessionCalendar,
+        sessions: list[Session],
+        *,
+        speed: float | None = None,
+        grace: float = 0.0,
+        history_sessions: int = DEFAULT_HISTORY_SESSIONS,
+        max_chunk: float = MAX_SPEED_CHUNK,
+    ) -> None:
+        if not sessions:
+            raise ValueError("no trading sessions to run")
+        self.session_data = session_data
+        self.source = source
+        self.calendar = calendar
+        self.sessions = sessions
+        self.processor = DataProcessor(session_data, grace=grace)
+        self.clock = SessionClock(now=float(sessions[0].open), speed=speed)
+        self.history_sessions = history_sessions
+        self.max_chunk = max_chunk
+        self.state = ClockState.PRE_OPEN
+        self.session_index = 0
+        self._pending: dict[str, _Pending] = {}
+        self._loading: dict[str, asyncio.Task[None]] = {}
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._stopping = False
+        self._released_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self._newest_end: float | None = None
+        #: (session) after a session's final pass: every bar of it is final
+        self.session_closed = Event("session_closed")
+        #: (state) when the run state changes
+        self.state_changed = Event("state_changed")
+        #: (done session seconds, total session seconds)
+        self.progress = Event("progress")
+        session_data.start_session(sessions[0])
+
+    # -- status ------------------------------------------------------------------------
+    @property
+    def session(self) -> Session:
+        return self.sessions[min(self.session_index, len(self.sessions) - 1)]
+
+    def status(self) -> CoordinatorStatus:
+        now = time.monotonic()
+        recent = [(t, n) for t, n in self._released_window if now - t <= 2.0]
+        rate = sum(n for _, n in recent) / 2.0 if recent else 0.0
+        lag = None if self._newest_end is None else self.clock.now - self._newest_end
+        state = ClockState.PAUSED if self.clock.paused and self.state is ClockState.OPEN else self.state
+        return CoordinatorStatus(
+            session=self.session,
+            clock=self.clock.now,
+            state=state,
+            speed=self.clock.speed,
+            bars_per_second=rate,
+            lag=lag,
+            sessions_done=self.session_index,
+            sessions_total=len(self.sessions),
+        )
+
+    def _set_state(self, state: ClockState) -> None:
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    # -- control -----------------------------------------------------------------------
+    def pause(self) -> None:
+        self.clock.paused = True
+        self._resume.clear()
+        self.state_changed.emit(ClockState.PAUSED)
+
+    def resume(self) -> None:
+        self.clock.paused = False
+        self.clock.resync()
+        self._resume.set()
+        self.state_changed.emit(self.state)
+
+    def set_speed(self, speed: float | None) -> None:
+        self.clock.resync()
+        self.clock.speed = speed
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._resume.set()
+
+    # -- symbols -----------------------------------------------------------------------
+    def plan(self, symbol: str, intervals: Iterable[str | Interval]) -> StreamPlan:
+        """Stream determination for ``symbol`` against what the source offers (no side effects)."""
+        symbol = normalise_symbol(symbol)
+        bases = self.source.base_intervals(symbol)
+        if not bases:
+            raise SymbolError(f"{symbol}: the source has no data for this symbol")
+        return determine_stream(symbol, intervals, bases)
+
+    async def add_symbol(self, symbol: str, intervals: Iterable[str | Interval]) -> SymbolSessionData:
+        """Register ``symbol`` with its full bar structure and start feeding it.
+
+        Raises :class:`SymbolError` or ``IntervalError`` and changes nothing when the
+        request cannot be met.
+        """
+        plan = self.plan(symbol, intervals)
+        if plan.symbol in self.session_data:
+            raise SymbolError(f"{plan.symbol} is already being watched")
+        data = SymbolSessionData.create(
+            plan.symbol,
+            plan.required_base_interval,
+            plan.derivable_intervals,
+            self.session,
+            history_sessions=self.history_sessions,
+        )
+        self.session_data.register_symbol_data(data)
+        if self.state is not ClockState.FINISHED:
+            await self._load(plan.symbol, data.base_interval, self.session)
+        return data
+
+    def remove_symbol(self, symbol: str) -> bool:
+        """Stop watching ``symbol``; its bars still in flight are dropped."""
+        key = symbol.strip().upper()
+        self._pending.pop(key, None)
+        task = self._loading.pop(key, None)
+        if task is not None:
+            task.cancel()
+        return self.session_data.remove_symbol(key) is not None
+
+    async def _load(self, symbol: str, base: Interval, session: Session) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loaded = await loop.run_in_executor(None, self.source.load_session, symbol, base, session)
+        except Exception as exc:  # a source bug must not end the session
+            self.session_data.warn(f"{symbol}: could not load {session.date}: {exc}")
+            return
+        data = self.session_data.get_symbol_data(symbol)
+        if data is None or data.session != session or data.base_interval != base:
+            return  # removed (or rolled over) while loading
+        for problem in loaded.problems:
+            self.session_data.warn(str(problem))
+        data.outside_session += loaded.outside_session
+        if not len(loaded.bars.ts):
+            self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
+        self._pending[symbol] = _Pending(loaded)
+
+    async def _load_all(self, session: Session) -> None:
+        self._pending.clear()
+        jobs = [
+            self._load(data.symbol, data.base_interval, session) for data in self.session_data.all_symbol_data()
+        ]
+        await asyncio.gather(*jobs)
+
+    # -- running -------------------------------------------------------------------------
+    def _release(self, clock: float) -> int:
+        """Hand every pending bar whose end is at or before ``clock`` to SessionData."""
+        released = 0
+        for symbol, pending in list(self._pending.items()):
+            stop = int(np.searchsorted(pending.ends, clock, side="right"))
+            if stop <= pending.cursor:
+                continue
+            batch = pending.loaded.bars.take(slice(pending.cursor, stop))
+            pending.cursor = stop
+            released += self.session_data.add_base_bars(symbol, batch)
+            end = float(pending.ends[stop - 1])
+            if self._newest_end is None or end > self._newest_end:
+                self._newest_end = end
+        if released:
+            self._released_window.append((time.monotonic(), released))
+        return released
+
+    def step(self, clock: float) -> None:
+        """One iteration: release due bars, then one processor pass."""
+        self._release(clock)
+        self.processor.process(clock)
+
+    async def run(self) -> None:
+        """Run every session to its close (or until :meth:`stop`)."""
+        total = sum(s.close - s.open for s in self.sessions)
+        done = 0.0
+        try:
+            for index, session in enumerate(self.sessions):
+                if self._stopping:
+                    break
+                self.session_index = index
+                self.session_data.start_session(session)
+                self._newest_end = None
+                self.clock.reset(float(session.open))
+                await self._load_all(session)
+                self._set_state(ClockState.OPEN)
+                final = session.close + self.processor.grace
+                while self.clock.now < final and not self._stopping:
+                    if self.clock.paused:
+                        await self._resume.wait()
+                        self.clock.resync()
+                        continue
+                    now = self.clock.advance(final, self.max_chunk)
+                    self.step(now)
+                    self.progress.emit(done + min(now, session.close) - session.open, total)
+                    await asyncio.sleep(0 if self.clock.speed is None else TICK_SECONDS)
+                if self._stopping:
+                    break
+                self.step(final)
+                done += session.close - session.open
+                self._set_state(ClockState.CLOSED)
+                self.session_closed.emit(session)
+            self.session_index = len(self.sessions) if not self._stopping else self.session_index
+        finally:
+            for task in self._loading.values():
+                task.cancel()
+            self._set_state(ClockState.FINISHED)
+
+    def session_dates(self) -> list[dt.date]:
+        return [s.date for s in self.sessions]

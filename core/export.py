@@ -1,0 +1,110 @@
+"""Export of a finished run: one CSV per symbol and interval, and ``session.json``.
+
+Written as each session closes, so a long replay leaves usable files behind even if it
+is interrupted. Floats are written unrounded (Python's shortest repr).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.bars import FORMING
+from core.calendar import Session
+from core.session_data import BarIntervalData, SessionData
+
+__all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
+
+CSV_HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def _iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def interval_summary(interval: BarIntervalData) -> dict[str, Any]:
+    """The per-interval block of ``session.json``."""
+    return {
+        "derived": interval.derived,
+        "base": interval.base.name if interval.base is not None else None,
+        "bars": len(interval.data),
+        "incomplete": interval.incomplete,
+        "quality": interval.quality if interval.quality is not None else 0.0,
+        "gaps": [gap.as_dict() for gap in interval.gaps],
+    }
+
+
+def session_snapshot(session_data: SessionData, session: Session) -> dict[str, Any]:
+    """Every watched symbol of ``session`` as at that moment."""
+    symbols: dict[str, Any] = {}
+    for data in session_data.all_symbol_data():
+        if data.session != session:
+            continue
+        symbols[data.symbol] = {
+            "base_interval": data.base_interval.name,
+            "intervals": {name: interval_summary(iv) for name, iv in data.bars.items()},
+        }
+    return {
+        "date": session.date.isoformat(),
+        "open": session.iso_open(),
+        "close": session.iso_close(),
+        "symbols": symbols,
+    }
+
+
+def format_bars(interval: BarIntervalData, final_only: bool = True) -> str:
+    """CSV rows (no header) of an interval's bars."""
+    series = interval.data
+    keep = np.ones(len(series), bool)
+    if final_only and series.with_counts:
+        keep = (series.flags & FORMING) == 0
+    ts, o, h, lo, c, v = (np.asarray(col)[keep] for col in series.arrays())
+    lines = [
+        f"{_iso(t)},{a!r},{b!r},{d!r},{e!r},{f!r}\n"
+        for t, a, b, d, e, f in zip(
+            ts.tolist(), o.tolist(), h.tolist(), lo.tolist(), c.tolist(), v.tolist(), strict=True
+        )
+    ]
+    return "".join(lines)
+
+
+class SessionExporter:
+    """Appends each closed session to ``OUTDIR/<SYMBOL>/<interval>.csv`` and rewrites ``session.json``."""
+
+    def __init__(self, session_data: SessionData, outdir: str | Path, calendar_name: str) -> None:
+        self.session_data = session_data
+        self.outdir = Path(outdir)
+        self.calendar_name = calendar_name
+        self.sessions: list[dict[str, Any]] = []
+        self._started: set[Path] = set()
+        self.outdir.mkdir(parents=True, exist_ok=True)
+
+    def on_session_closed(self, session: Session) -> None:
+        with self.session_data.lock:
+            for data in self.session_data.all_symbol_data():
+                if data.session != session:
+                    continue
+                folder = self.outdir / data.symbol
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, interval in data.bars.items():
+                    self._append(folder / f"{name}.csv", format_bars(interval))
+            self.sessions.append(session_snapshot(self.session_data, session))
+        self.write_json()
+
+    def _append(self, path: Path, rows: str) -> None:
+        first = path not in self._started
+        self._started.add(path)
+        with path.open("w" if first else "a", encoding="utf-8", newline="") as fh:
+            if first:
+                fh.write(CSV_HEADER)
+            fh.write(rows)
+
+    def write_json(self) -> None:
+        payload = {"calendar": self.calendar_name, "sessions": self.sessions}
+        tmp = self.outdir / "session.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(self.outdir / "session.json")

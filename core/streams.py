@@ -1,0 +1,65 @@
+"""Stream determination: which base interval to stream for what the user asked.
+
+The largest base the source offers that divides every requested interval wins (fewest
+bars to stream); everything else requested is derived from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.intervals import Interval, IntervalError, parse_interval
+
+__all__ = ["StreamPlan", "determine_stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What to stream for one symbol and what to build from it."""
+
+    symbol: str
+    required_base_interval: Interval
+    derivable_intervals: tuple[Interval, ...]
+
+    @property
+    def intervals(self) -> tuple[Interval, ...]:
+        """Base first, then the derived intervals, shortest first."""
+        return (self.required_base_interval, *self.derivable_intervals)
+
+
+def determine_stream(
+    symbol: str, requested: Iterable[str | Interval], available_bases: Iterable[Interval]
+) -> StreamPlan:
+    """Pick the base to stream for ``requested``; refuse what cannot be derived.
+
+    Raises :class:`IntervalError` naming the interval and the reason.
+    """
+    wanted = sorted({parse_interval(i) for i in requested}, key=Interval.sort_key)
+    bases = sorted({b for b in available_bases if not b.is_daily}, key=Interval.sort_key)
+    symbol = symbol.upper()
+    if not wanted:
+        raise IntervalError(f"{symbol}: no intervals requested")
+    if not bases:
+        raise IntervalError(f"{symbol}: the source streams no intraday base interval for this symbol")
+    finest = bases[0]
+    offered = ", ".join(b.name for b in bases)
+    for interval in wanted:
+        if not interval.is_daily and interval.seconds < finest.seconds:
+            raise IntervalError(
+                f"{symbol}: interval {interval} is finer than the finest base the source streams ({offered})"
+            )
+        if not any(b.divides(interval) for b in bases):
+            raise IntervalError(
+                f"{symbol}: interval {interval} cannot be derived: it is not a whole multiple of "
+                f"any base the source streams ({offered})"
+            )
+    usable = [b for b in bases if all(b.divides(i) for i in wanted)]
+    if not usable:
+        names = ", ".join(i.name for i in wanted)
+        raise IntervalError(
+            f"{symbol}: no single base the source streams ({offered}) divides all of {names}"
+        )
+    base = usable[-1]
+    derived = tuple(i for i in wanted if i != base)
+    return StreamPlan(symbol, base, derived)
