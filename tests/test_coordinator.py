@@ -1,0 +1,194 @@
+"""SessionCoordinator: clock-gated release, symbols added and removed mid-session, multi-day runs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from core.bars import BarArrays
+from core.calendar import Session, get_calendar
+from core.clock import ClockState, SessionClock, parse_speed
+from core.coordinator import SessionCoordinator, SymbolError
+from core.intervals import Interval, IntervalError
+from core.session_data import SessionData
+from core.sources.base import BarSource, LoadedSession
+from core.sources.demo import DemoSource
+from tests.core_helpers import walk
+
+CAL = get_calendar("XNYS")
+ONE_MINUTE = Interval(60)
+
+
+class MinuteSource(BarSource):
+    """Every regular minute of every session, except symbols/dates listed as missing."""
+
+    name = "test"
+
+    def __init__(self, missing_days: dict[str, set[dt.date]] | None = None) -> None:
+        self.missing_days = missing_days or {}
+
+    @property
+    def key(self) -> str:
+        return "test"
+
+    def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
+        return () if symbol == "NODATA" else (ONE_MINUTE,)
+
+    def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
+        if session.date in self.missing_days.get(symbol, set()):
+            return LoadedSession(symbol, session, base, BarArrays.empty())
+        ts = np.arange(session.open, session.close, 60)
+        return LoadedSession(symbol, session, base, walk(ts, seed=len(symbol)))
+
+
+def sessions(start: str, end: str) -> list[Session]:
+    return CAL.sessions_between(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+
+
+def test_bars_become_visible_only_when_the_clock_reaches_their_end() -> None:
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, MinuteSource(), CAL, sessions("2013-10-07", "2013-10-07"))
+        data = await coord.add_symbol("spy", ["1m", "5m"])
+        open_ = coord.session.open
+        coord.step(open_ + 59)
+        assert len(data.base.data) == 0
+        coord.step(open_ + 60)
+        assert list(data.base.data.ts) == [open_]
+        coord.step(open_ + 299)
+        assert len(data.base.data) == 4 and data.bars["5m"].data.last.forming
+        coord.step(open_ + 300)
+        assert len(data.base.data) == 5 and not data.bars["5m"].data.last.forming
+
+    asyncio.run(scenario())
+
+
+def test_a_run_walks_sessions_skipping_holidays_and_keeps_history() -> None:
+    async def scenario() -> list[dt.date]:
+        sd = SessionData()
+        closed: list[dt.date] = []
+        coord = SessionCoordinator(sd, MinuteSource(), CAL, sessions("2015-12-23", "2015-12-28"))
+        coord.session_closed.connect(lambda s: closed.append(s.date))
+        data = await coord.add_symbol("GOOG", ["1m", "1h"])
+        await coord.run()
+        assert coord.state is ClockState.FINISHED
+        assert [h.session.date for h in data.history] == [dt.date(2015, 12, 23), dt.date(2015, 12, 24)]
+        assert len(data.history[1].bars["1h"].data) == 4  # the half day
+        assert len(data.bars["1m"].data) == 390 and data.bars["1m"].quality == 100.0
+        return closed
+
+    assert asyncio.run(scenario()) == [dt.date(2015, 12, 23), dt.date(2015, 12, 24), dt.date(2015, 12, 28)]
+
+
+def test_a_symbol_without_data_on_a_day_is_reported_not_fatal() -> None:
+    async def scenario() -> None:
+        sd = SessionData()
+        messages: list[str] = []
+        sd.events.message.connect(lambda _level, text: messages.append(text))
+        source = MinuteSource({"SHY": {dt.date(2013, 10, 8)}})
+        coord = SessionCoordinator(sd, source, CAL, sessions("2013-10-07", "2013-10-09"))
+        qualities: list[float | None] = []
+        coord.session_closed.connect(lambda s: qualities.append(sd.get_symbol_data("SHY").base.quality))
+        await coord.add_symbol("SHY", ["1m", "5m"])
+        await coord.add_symbol("SPY", ["1m", "5m"])
+        await coord.run()
+        assert qualities == [100.0, 0.0, 100.0]
+        assert "SHY: no data on 2013-10-08" in messages
+        assert sd.get_symbol_data("SPY").base.quality == 100.0
+
+    asyncio.run(scenario())
+
+
+def test_adding_mid_session_backfills_from_the_open_and_removing_drops_in_flight_bars() -> None:
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, MinuteSource(), CAL, sessions("2013-10-07", "2013-10-07"))
+        await coord.add_symbol("SPY", ["1m", "15m"])
+        open_ = coord.session.open
+        coord.step(open_ + 3600)
+        late = await coord.add_symbol("QQQ", ["1m", "15m"])
+        coord.step(open_ + 3600)
+        assert len(late.base.data) == 60 and len(late.bars["15m"].data) == 4
+        assert coord.remove_symbol("spy")
+        coord.step(open_ + 7200)
+        assert sd.get_active_symbols() == ["QQQ"]
+        assert len(late.base.data) == 120
+        assert not coord.remove_symbol("spy")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("symbol", "intervals", "error", "message"),
+    [
+        ("", ["1m"], SymbolError, "symbol is empty"),
+        ("SP Y", ["1m"], SymbolError, "malformed"),
+        ("SPY", ["1m"], SymbolError, "SPY is already being watched"),
+        ("NODATA", ["1m"], SymbolError, "NODATA: the source has no data"),
+        ("QQQ", ["90s"], IntervalError, "90s cannot be derived"),
+        ("QQQ", ["7x"], IntervalError, "unknown interval '7x'"),
+    ],
+)
+def test_bad_requests_change_nothing(symbol, intervals, error, message) -> None:
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, MinuteSource(), CAL, sessions("2013-10-07", "2013-10-07"))
+        await coord.add_symbol("SPY", ["1m", "5m"])
+        with pytest.raises(error, match=message):
+            await coord.add_symbol(symbol, intervals)
+        assert sd.get_active_symbols() == ["SPY"]
+
+    asyncio.run(scenario())
+
+
+def test_clock_runs_at_speed_and_stands_still_when_paused(monkeypatch) -> None:
+    wall = [1000.0]
+    monkeypatch.setattr("core.clock.time.monotonic", lambda: wall[0])
+    clock = SessionClock(speed=600.0)
+    clock.reset(0.0)
+    wall[0] += 0.5
+    assert clock.advance(limit=10_000, chunk=0) == 300.0
+    clock.paused = True
+    wall[0] += 1.0
+    assert clock.advance(limit=10_000, chunk=0) == 300.0
+    clock.paused = False
+    clock.resync()
+    wall[0] += 0.125
+    assert clock.advance(limit=10_000, chunk=0) == 375.0
+    assert clock.advance(limit=10_000, chunk=0) == 375.0
+    wall[0] += 100
+    assert clock.advance(limit=1000, chunk=0) == 1000  # never past the limit
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "fast", "nan", "inf"])
+def test_bad_speeds_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="speed"):
+        parse_speed(text)
+    assert parse_speed("max") is None and parse_speed("60") == 60.0
+
+
+def test_pause_holds_a_running_session_until_resumed() -> None:
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, DemoSource(), CAL, sessions("2013-10-07", "2013-10-07"), speed=60.0)
+        await coord.add_symbol("SPY", ["1s", "1m"])
+        task = asyncio.create_task(coord.run())
+        await asyncio.sleep(0.2)
+        coord.pause()
+        assert coord.status().state is ClockState.PAUSED
+        await asyncio.sleep(0.05)
+        held = coord.clock.now
+        await asyncio.sleep(0.2)
+        assert coord.clock.now == held
+        coord.resume()
+        await asyncio.sleep(0.2)
+        assert coord.clock.now > held
+        assert len(sd.get_symbol_data("SPY").base.data) > 0
+        coord.stop()
+        await task
+        assert coord.state is ClockState.FINISHED
+
+    asyncio.run(scenario())

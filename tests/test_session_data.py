@@ -1,0 +1,109 @@
+"""SessionData: registration, removal, events in before/after pairs, thread safety, storage."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from core.bars import BarArrays, BarSeries
+from core.intervals import parse_interval
+from core.session_data import SessionData, SymbolSessionData
+from tests.core_helpers import walk, xnys
+
+SESSION = xnys("2013-10-07")
+
+
+def make(symbol: str) -> SymbolSessionData:
+    return SymbolSessionData.create(symbol, parse_interval("1m"), [parse_interval("5m"), parse_interval("1h")], SESSION)
+
+
+def test_register_query_and_remove() -> None:
+    sd = SessionData()
+    sd.start_session(SESSION)
+    sd.register_symbol_data(make("spy"))
+    sd.register_symbol_data(make("GOOG"))
+    assert sd.get_active_symbols() == ["SPY", "GOOG"]
+    spy = sd.get_symbol_data("Spy")
+    assert spy is not None and spy.base_interval.name == "1m"
+    assert list(spy.bars) == ["1m", "5m", "1h"]
+    assert [(b.derived, b.base and b.base.name) for b in spy.bars.values()] == [
+        (False, None), (True, "1m"), (True, "1m")
+    ]
+    assert [s.symbol for s in sd.get_symbols_with_derived()] == ["SPY", "GOOG"]
+    assert sd.remove_symbol("spy") is spy
+    assert sd.get_active_symbols() == ["GOOG"]
+    assert sd.remove_symbol("spy") is None
+
+
+def test_registering_twice_is_refused() -> None:
+    sd = SessionData()
+    sd.register_symbol_data(make("SPY"))
+    with pytest.raises(ValueError, match="SPY is already being watched"):
+        sd.register_symbol_data(make("spy"))
+
+
+def test_structural_events_come_in_pairs_around_the_change() -> None:
+    sd = SessionData()
+    seen: list[tuple] = []
+    for name in ("symbol_adding", "symbol_added", "symbol_removing", "symbol_removed"):
+        getattr(sd.events, name).connect(
+            lambda symbol, row, name=name: seen.append((name, symbol, row, sd.get_active_symbols()))
+        )
+    sd.register_symbol_data(make("SPY"))
+    sd.register_symbol_data(make("GOOG"))
+    sd.remove_symbol("SPY")
+    assert seen == [
+        ("symbol_adding", "SPY", 0, []),
+        ("symbol_added", "SPY", 0, ["SPY"]),
+        ("symbol_adding", "GOOG", 1, ["SPY"]),
+        ("symbol_added", "GOOG", 1, ["SPY", "GOOG"]),
+        ("symbol_removing", "SPY", 0, ["SPY", "GOOG"]),
+        ("symbol_removed", "SPY", 0, ["GOOG"]),
+    ]
+
+
+def test_concurrent_writers_lose_nothing() -> None:
+    sd = SessionData()
+    sd.start_session(SESSION)
+    symbols = [f"S{i}" for i in range(8)]
+    for s in symbols:
+        sd.register_symbol_data(make(s))
+    ts = np.arange(SESSION.open, SESSION.close, 60)
+    bars = walk(ts)
+
+    def writer(symbol: str) -> None:
+        for i in range(0, len(ts), 7):
+            sd.add_base_bars(symbol, bars.take(slice(i, i + 7)))
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in symbols]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in symbols:
+        assert np.array_equal(sd.get_symbol_data(s).base.data.ts, ts)
+
+
+def test_series_is_a_sequence_with_zero_copy_views() -> None:
+    series = BarSeries()
+    series.merge(BarArrays.from_rows([(60, 1.0, 2.0, 0.5, 1.5, 10.0), (120, 1.5, 2.5, 1.0, 2.0, 5.0)]))
+    assert len(series) == 2
+    assert series[-1].close == 2.0 and series.last == series[1]
+    assert [b.ts for b in series] == [60, 120]
+    view = series.close
+    assert np.shares_memory(view, series._cols["close"])
+    assert not view.flags.writeable
+    assert [b.ts for b in series[0:1]] == [60]
+    with pytest.raises(IndexError):
+        series[2]
+
+
+def test_series_grows_by_doubling_and_stays_small_per_bar() -> None:
+    series = BarSeries(capacity=1)
+    n = 100_000
+    ts = np.arange(n, dtype=np.int64) * 60
+    series.merge(BarArrays(ts, *(np.ones(n) for _ in range(5))))
+    assert len(series) == n
+    assert series.nbytes / n <= 64  # 48 bytes a base bar plus doubling slack
