@@ -28,10 +28,11 @@ def build_replay_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, source_required=True)
     parser.add_argument("--export", metavar="OUTDIR", help="write OUTDIR/<SYMBOL>/<interval>.csv and session.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-record", action="store_true", help="do not record accepted bars (no crash resume)")
     return parser
 
 
-async def _replay(setup, export: str | None, quiet: bool) -> None:
+async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
     from tqdm import tqdm
 
     from core.coordinator import SessionCoordinator
@@ -39,8 +40,15 @@ async def _replay(setup, export: str | None, quiet: bool) -> None:
     from core.session_data import SessionData
 
     session_data = SessionData()
+    recorder = None
+    if record:
+        from core.recording import Recorder, default_recording_path
+
+        path = default_recording_path()
+        print(f"recording to {path}", file=sys.stderr)
+        recorder = Recorder(path)
     coordinator = SessionCoordinator(
-        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder
     )
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
@@ -59,6 +67,8 @@ async def _replay(setup, export: str | None, quiet: bool) -> None:
     finally:
         bar.update(total - bar.n)
         bar.close()
+        if recorder is not None:
+            recorder.close()
 
 
 def replay_main(argv: list[str]) -> int:
@@ -78,7 +88,7 @@ def replay_main(argv: list[str]) -> int:
     if args.export:
         Path(args.export).mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet))
+        asyncio.run(_replay(setup, args.export, args.quiet, not args.no_record))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130

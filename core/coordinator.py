@@ -14,16 +14,18 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-import numpy as np
-
+from core.bars import BarArrays
 from core.calendar import Session, SessionCalendar
 from core.clock import ClockState, SessionClock
 from core.events import Event
+from core.feeds import SymbolFeed
 from core.intervals import Interval
 from core.processor import DataProcessor
+from core.recording import Recorder, RecordingKey
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
-from core.sources.base import BarSource, LoadedSession
+from core.sources.base import BarSource
 from core.streams import StreamPlan, determine_stream
 
 __all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
@@ -34,6 +36,13 @@ log = logging.getLogger(__name__)
 MAX_SPEED_CHUNK = 1800.0
 #: wall seconds between clock ticks at a finite speed
 TICK_SECONDS = 0.03
+#: exponential backoff of a failed feed: first retry after this many wall seconds, doubling
+RETRY_BASE_SECONDS = 0.25
+RETRY_MAX_SECONDS = 15.0
+
+
+def _clock_text(ts: float, session: Session) -> str:
+    return dt.datetime.fromtimestamp(ts, ZoneInfo(session.tz)).strftime("%H:%M:%S")
 
 
 class SymbolError(ValueError):
@@ -52,17 +61,16 @@ class CoordinatorStatus:
     lag: float | None  # clock minus the end of the newest base bar, seconds
     sessions_done: int
     sessions_total: int
+    disconnected: tuple[str, ...] = ()
 
 
-class _Pending:
-    """A loaded session of one symbol, released bar by bar as the clock passes."""
+@dataclass
+class _Outage:
+    """A feed that is down: since when (session clock) and when to try again (wall clock)."""
 
-    __slots__ = ("cursor", "ends", "loaded")
-
-    def __init__(self, loaded: LoadedSession) -> None:
-        self.loaded = loaded
-        self.ends = loaded.bars.ts + loaded.base.seconds
-        self.cursor = 0
+    since: float
+    attempts: int = 0
+    retry_at: float = 0.0
 
 
 def normalise_symbol(text: str) -> str:
@@ -88,6 +96,9 @@ class SessionCoordinator:
         grace: float = 0.0,
         history_sessions: int = DEFAULT_HISTORY_SESSIONS,
         max_chunk: float = MAX_SPEED_CHUNK,
+        recorder: Recorder | None = None,
+        retry_base: float = RETRY_BASE_SECONDS,
+        retry_max: float = RETRY_MAX_SECONDS,
     ) -> None:
         if not sessions:
             raise ValueError("no trading sessions to run")
@@ -101,7 +112,12 @@ class SessionCoordinator:
         self.max_chunk = max_chunk
         self.state = ClockState.PRE_OPEN
         self.session_index = 0
-        self._pending: dict[str, _Pending] = {}
+        self.recorder = recorder
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._feeds: dict[str, SymbolFeed] = {}
+        self._down: dict[str, _Outage] = {}
+        self._resume_clock: float | None = None
         self._loading: dict[str, asyncio.Task[None]] = {}
         self._resume = asyncio.Event()
         self._resume.set()
@@ -114,6 +130,8 @@ class SessionCoordinator:
         self.state_changed = Event("state_changed")
         #: (done session seconds, total session seconds)
         self.progress = Event("progress")
+        #: (symbol, connected: bool) when a feed goes down or comes back
+        self.feed_changed = Event("feed_changed")
         session_data.start_session(sessions[0])
 
     # -- status ------------------------------------------------------------------------
@@ -136,7 +154,12 @@ class SessionCoordinator:
             lag=lag,
             sessions_done=self.session_index,
             sessions_total=len(self.sessions),
+            disconnected=tuple(self._down),
         )
+
+    def is_connected(self, symbol: str) -> bool:
+        """False while the feed of ``symbol`` is down (shown in the tree and status bar)."""
+        return symbol.upper() not in self._down
 
     def _set_state(self, state: ClockState) -> None:
         if state is not self.state:
@@ -196,7 +219,8 @@ class SessionCoordinator:
     def remove_symbol(self, symbol: str) -> bool:
         """Stop watching ``symbol``; its bars still in flight are dropped."""
         key = symbol.strip().upper()
-        self._pending.pop(key, None)
+        self._feeds.pop(key, None)
+        self._down.pop(key, None)
         task = self._loading.pop(key, None)
         if task is not None:
             task.cancel()
@@ -215,38 +239,128 @@ class SessionCoordinator:
         for problem in loaded.problems:
             self.session_data.warn(str(problem))
         data.outside_session += loaded.outside_session
-        if not len(loaded.bars.ts):
+        if not len(loaded.bars.ts) and not loaded.problems:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
-        self._pending[symbol] = _Pending(loaded)
+        feed = self.source.open_feed(loaded)
+        self._feeds[symbol] = feed
+        self._resume_from_recording(symbol, base, session, feed)
+
+    def _recording_key(self, symbol: str, base: Interval, session: Session) -> RecordingKey:
+        return Recorder.key(self.source.key, self.calendar.name, base.name, symbol, session.date)
+
+    def _resume_from_recording(self, symbol: str, base: Interval, session: Session, feed: SymbolFeed) -> None:
+        """Bars accepted before a crash come back at once; the feed continues after them."""
+        if self.recorder is None:
+            return
+        recorded = self.recorder.load(self._recording_key(symbol, base, session))
+        if not len(recorded.ts):
+            return
+        self.session_data.add_base_bars(symbol, recorded)
+        last = int(recorded.ts[-1])
+        feed.skip_through(last)
+        end = float(last + base.seconds)
+        self._resume_clock = max(self._resume_clock or 0.0, end)
+        self.session_data.warn(
+            f"{symbol}: resumed {len(recorded.ts)} recorded bar(s) of {session.date.isoformat()} "
+            f"up to {_clock_text(end, session)}"
+        )
 
     async def _load_all(self, session: Session) -> None:
-        self._pending.clear()
+        self._feeds.clear()
+        self._down.clear()
+        self._resume_clock = None
         jobs = [
             self._load(data.symbol, data.base_interval, session) for data in self.session_data.all_symbol_data()
         ]
         await asyncio.gather(*jobs)
 
     # -- running -------------------------------------------------------------------------
-    def _release(self, clock: float) -> int:
-        """Hand every pending bar whose end is at or before ``clock`` to SessionData."""
-        released = 0
-        for symbol, pending in list(self._pending.items()):
-            stop = int(np.searchsorted(pending.ends, clock, side="right"))
-            if stop <= pending.cursor:
+    def _release(self, clock: float, final: bool = False) -> int:
+        """Poll every feed; commit what arrived (when recording); then hand it to SessionData."""
+        wall = time.monotonic()
+        arrived: list[tuple[str, BarArrays]] = []
+        for symbol, feed in list(self._feeds.items()):
+            outage = self._down.get(symbol)
+            if outage is not None and wall < outage.retry_at and not final:
                 continue
-            batch = pending.loaded.bars.take(slice(pending.cursor, stop))
-            pending.cursor = stop
+            try:
+                batch = feed.poll(clock)
+            except Exception as exc:  # FeedError, or any bug in a source: the session goes on
+                self._feed_down(symbol, clock, exc, wall)
+                continue
+            if outage is not None:
+                self._feed_up(symbol, clock, len(batch.ts))
+            if len(batch.ts):
+                arrived.append((symbol, batch))
+            ended = feed.ended_at
+            if ended is not None:
+                data = self.session_data.get_symbol_data(symbol)
+                if data is not None and data.notes.ended_at is None and ended < self.session.close:
+                    data.notes.ended_at = ended
+        if arrived and self.recorder is not None:
+            self._record(arrived)
+        released = 0
+        for symbol, batch in arrived:
             released += self.session_data.add_base_bars(symbol, batch)
-            end = float(pending.ends[stop - 1])
+            end = float(batch.ts[-1]) + self._base_seconds(symbol)
             if self._newest_end is None or end > self._newest_end:
                 self._newest_end = end
         if released:
-            self._released_window.append((time.monotonic(), released))
+            self._released_window.append((wall, released))
         return released
 
-    def step(self, clock: float) -> None:
+    def _base_seconds(self, symbol: str) -> int:
+        data = self.session_data.get_symbol_data(symbol)
+        return data.base_interval.seconds if data is not None else 0
+
+    def _record(self, arrived: list[tuple[str, BarArrays]]) -> None:
+        assert self.recorder is not None
+        session = self.session
+        batches = []
+        for symbol, batch in arrived:
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None:
+                batches.append((self._recording_key(symbol, data.base_interval, session), batch))
+        try:
+            self.recorder.commit(batches)
+        except Exception as exc:  # a full disk must not hide the market: keep going, unrecorded
+            self.session_data.warn(f"recording failed, continuing without it: {exc}")
+            self.recorder = None
+
+    def _feed_down(self, symbol: str, clock: float, exc: Exception, wall: float) -> None:
+        outage = self._down.get(symbol)
+        data = self.session_data.get_symbol_data(symbol)
+        if outage is None:
+            outage = self._down[symbol] = _Outage(since=clock)
+            if data is not None:
+                data.notes.outages.append([clock, None])
+            self.feed_changed.emit(symbol, False)
+        delay = min(self.retry_max, self.retry_base * 2**outage.attempts)
+        outage.attempts += 1
+        outage.retry_at = wall + delay
+        self.session_data.warn(
+            f"{symbol}: feed disconnected at {_clock_text(clock, self.session)} ({exc}); "
+            f"retry {outage.attempts} in {delay:.2g} s"
+        )
+
+    def _feed_up(self, symbol: str, clock: float, backfilled: int) -> None:
+        outage = self._down.pop(symbol)
+        data = self.session_data.get_symbol_data(symbol)
+        feed = self._feeds.get(symbol)
+        if data is not None and data.notes.outages and data.notes.outages[-1][1] is None:
+            if feed is not None and feed.backfills:
+                data.notes.outages.pop()  # the span was served after all: what is still missing is missing
+            else:
+                data.notes.outages[-1][1] = clock
+        self.feed_changed.emit(symbol, True)
+        self.session_data.warn(
+            f"{symbol}: feed reconnected at {_clock_text(clock, self.session)} after "
+            f"{outage.attempts} attempt(s); {backfilled} bar(s) delivered since"
+        )
+
+    def step(self, clock: float, final: bool = False) -> None:
         """One iteration: release due bars, then one processor pass."""
-        self._release(clock)
+        self._release(clock, final)
         self.processor.process(clock)
 
     async def run(self) -> None:
@@ -262,6 +376,8 @@ class SessionCoordinator:
                 self._newest_end = None
                 self.clock.reset(float(session.open))
                 await self._load_all(session)
+                if self._resume_clock is not None and self._resume_clock > self.clock.now:
+                    self.clock.reset(min(self._resume_clock, float(session.close)))
                 self._set_state(ClockState.OPEN)
                 final = session.close + self.processor.grace
                 while self.clock.now < final and not self._stopping:
@@ -275,7 +391,7 @@ class SessionCoordinator:
                     await asyncio.sleep(0 if self.clock.speed is None else TICK_SECONDS)
                 if self._stopping:
                     break
-                self.step(final)
+                self.step(final, final=True)
                 done += session.close - session.open
                 self._set_state(ClockState.CLOSED)
                 self.session_closed.emit(session)

@@ -32,6 +32,7 @@ class Gap:
             "start": dt.datetime.fromtimestamp(self.start, dt.UTC).isoformat(),
             "end": dt.datetime.fromtimestamp(self.end, dt.UTC).isoformat(),
             "bars": self.bars,
+            "cause": self.cause,
         }
 
 
@@ -72,12 +73,16 @@ class GapTracker:
         """Mark sorted window indices; the common case (all past the frontier) is vectorised."""
         if not len(windows):
             return
-        windows = np.unique(windows)
+        if len(windows) > 1 and not bool(np.all(windows[1:] > windows[:-1])):
+            windows = np.unique(windows)
         if windows[0] >= self._frontier:
-            edges = np.concatenate(([self._frontier], windows + 1))
-            starts, stops = edges[:-1], windows
-            for a, b in zip(starts[stops > starts].tolist(), stops[stops > starts].tolist(), strict=True):
-                self._add_run(a, b)
+            starts = np.empty(len(windows), np.int64)
+            starts[0] = self._frontier
+            starts[1:] = windows[:-1] + 1
+            holes = np.flatnonzero(windows > starts)
+            if len(holes):
+                for a, b in zip(starts[holes].tolist(), windows[holes].tolist(), strict=True):
+                    self._add_run(a, b)
             self._frontier = int(windows[-1]) + 1
             return
         for w in windows.tolist():

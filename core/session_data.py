@@ -11,7 +11,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,11 +22,33 @@ from core.gaps import Gap, GapTracker
 from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
-__all__ = ["BarIntervalData", "SessionData", "SessionHistory", "SymbolSessionData"]
+__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolSessionData"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_SESSIONS = 5
+
+
+@dataclass(eq=False)
+class FeedNotes:
+    """What the feed told us about one symbol's session, shared by all its intervals.
+
+    It lets a gap carry its cause: ``disconnect`` (the feed was down), ``ended`` (the
+    source stopped before the close), ``missing`` otherwise.
+    """
+
+    #: ``[start, end)`` session-clock spans while the feed was down (end None: still down)
+    outages: list[list[float | None]] = field(default_factory=list)
+    #: end of the last bar once the source said it has nothing more for the session
+    ended_at: float | None = None
+
+    def cause_of(self, start: int, end: int) -> str:
+        if self.ended_at is not None and start >= self.ended_at:
+            return "ended"
+        for down, up in self.outages:
+            if down is not None and down < end and (up is None or start < up):
+                return "disconnect"
+        return "missing"
 
 
 @dataclass(eq=False)
@@ -51,6 +73,7 @@ class BarIntervalData:
     elapsed: int = 0
     #: windows that were final (end + grace passed) at the last pass
     finalized: int = 0
+    notes: FeedNotes = field(default_factory=FeedNotes, repr=False)
     tracker: GapTracker = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,8 +86,12 @@ class BarIntervalData:
 
     @property
     def gaps(self) -> list[Gap]:
-        """Missing runs among elapsed windows, oldest first (built on demand)."""
-        return self.tracker.gaps(self.elapsed)
+        """Missing runs among elapsed windows, oldest first, with their cause (built on demand)."""
+        gaps = self.tracker.gaps(self.elapsed)
+        notes = self.notes
+        if notes.ended_at is None and not notes.outages:
+            return gaps
+        return [replace(g, cause=notes.cause_of(g.start, g.end)) for g in gaps]
 
     def mark_changed(self, first_index: int, appended_only: bool) -> None:
         if not self.updated:
@@ -128,6 +155,10 @@ class SymbolSessionData:
     def base(self) -> BarIntervalData:
         return self.bars[self.base_interval.name]
 
+    @property
+    def notes(self) -> FeedNotes:
+        return self.base.notes
+
     def derived(self) -> Iterator[BarIntervalData]:
         return (b for b in self.bars.values() if b.derived)
 
@@ -146,6 +177,7 @@ class SymbolSessionData:
 
 def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> dict[str, BarIntervalData]:
     out: dict[str, BarIntervalData] = {}
+    notes = FeedNotes()
     for interval in intervals:
         derived = interval != base
         out[interval.name] = BarIntervalData(
@@ -154,6 +186,7 @@ def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> 
             base=base if derived else None,
             data=BarSeries(with_counts=derived, capacity=64),
             grid=window_grid(session, interval, base),
+            notes=notes,
         )
     return out
 

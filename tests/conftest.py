@@ -26,3 +26,11 @@ def lean_minute() -> Path:
 @pytest.fixture(scope="session")
 def lean_second() -> Path:
     return DATA / "lean" / "equity" / "usa" / "second"
+
+
+@pytest.fixture(autouse=True)
+def _private_recordings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Recordings go to a fresh folder per test, never the user's data directory."""
+    folder = tmp_path_factory.mktemp("recordings")
+    monkeypatch.setenv("SESSION_MONITOR_DATA_DIR", str(folder))
+    return folder

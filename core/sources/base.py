@@ -10,10 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.bars import BarArrays
 from core.calendar import Session
 from core.intervals import Interval
+
+if TYPE_CHECKING:
+    from core.feeds import SymbolFeed
 
 __all__ = ["BarSource", "DataError", "DataProblem", "LoadedSession", "SourceError"]
 
@@ -98,3 +102,9 @@ class BarSource(ABC):
     def calendar_hint(self) -> str | None:
         """The calendar the data implies (``24/7`` for crypto), if any."""
         return None
+
+    def open_feed(self, loaded: LoadedSession) -> SymbolFeed:
+        """The feed that delivers ``loaded`` on the session clock (a live source streams instead)."""
+        from core.feeds import ReplayFeed
+
+        return ReplayFeed(loaded)

@@ -1,0 +1,115 @@
+"""Feed faults: a failing or stalling feed is marked down, retried, backfilled; others run on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from core.calendar import get_calendar
+from core.coordinator import SessionCoordinator
+from core.feeds import FaultSchedule
+from core.session_data import SessionData
+from core.sources.demo import DemoSource
+from core.sources.faulty import FaultySource
+from core.sources.lean import LeanSource
+
+CAL = get_calendar("XNYS")
+DAY = CAL.session(dt.date(2015, 12, 28))
+
+
+def run(source, symbols, speed=None, max_chunk=60.0, **kwargs):
+    async def scenario():
+        sd = SessionData()
+        messages: list[str] = []
+        sd.events.message.connect(lambda _level, text: messages.append(text))
+        coord = SessionCoordinator(sd, source, CAL, [DAY], speed=speed, max_chunk=max_chunk, **kwargs)
+        changes: list[tuple[str, bool]] = []
+        coord.feed_changed.connect(lambda symbol, up: changes.append((symbol, up)))
+        for symbol in symbols:
+            await coord.add_symbol(symbol, ["1m", "5m", "1h"])
+        await coord.run()
+        return sd, coord, messages, changes
+
+    return asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def clean():
+    sd, *_ = run(DemoSource(), ["GOOG", "SPY"])
+    return sd
+
+
+@pytest.mark.parametrize("kind", ["failures", "stalls"])
+def test_a_faulty_feed_recovers_backfills_and_ends_equal_to_a_clean_run(clean, kind) -> None:
+    outage = (DAY.open + 3600, DAY.open + 5400)  # 10:30-11:00 New York
+    schedule = FaultSchedule(**{kind: (outage,)})
+    source = FaultySource(DemoSource(), {"GOOG": schedule})
+    sd, coord, messages, changes = run(source, ["GOOG", "SPY"], retry_base=0.0, retry_max=0.0)
+    assert source.feeds["GOOG"].faults > 0
+    assert changes == [("GOOG", False), ("GOOG", True)]
+    assert any("GOOG: feed disconnected at 10:30:00" in m for m in messages)
+    assert any("GOOG: feed reconnected at 11:00:00" in m for m in messages)
+    for symbol in ("GOOG", "SPY"):
+        for name in ("1m", "5m", "1h"):
+            got, want = sd.get_symbol_data(symbol).bars[name], clean.get_symbol_data(symbol).bars[name]
+            # a window that was final before the backfill completed is flagged revised: compare the rest
+            assert [b[:9] for b in _rows(got.data)] == [b[:9] for b in _rows(want.data)], (symbol, name)
+            assert (got.quality, got.gaps) == (want.quality, want.gaps)
+    assert coord.status().disconnected == ()
+    revised = [b for b in sd.get_symbol_data("GOOG").bars["5m"].data if b.revised]
+    assert revised and all(outage[0] - 300 <= b.ts < outage[1] for b in revised)
+
+
+def test_while_down_the_missed_span_is_a_disconnect_gap_and_other_symbols_run_on() -> None:
+    async def scenario():
+        sd = SessionData()
+        schedule = FaultSchedule(failures=((DAY.open + 600, DAY.close),))
+        source = FaultySource(DemoSource(drop_rate=0.0), {"GOOG": schedule})
+        coord = SessionCoordinator(sd, source, CAL, [DAY], max_chunk=60.0, retry_base=3600.0)
+        await coord.add_symbol("GOOG", ["1m", "5m"])
+        await coord.add_symbol("SPY", ["1m", "5m"])
+        for minute in range(1, 31):
+            coord.step(DAY.open + 60 * minute)
+        goog, spy = sd.get_symbol_data("GOOG"), sd.get_symbol_data("SPY")
+        assert not coord.is_connected("GOOG") and coord.is_connected("SPY")
+        assert coord.status().disconnected == ("GOOG",)
+        demo = DemoSource(drop_rate=0.0)
+        goog_day = demo.load_session("GOOG", goog.base_interval, DAY).bars.ts
+        spy_day = demo.load_session("SPY", spy.base_interval, DAY).bars.ts
+        assert list(goog.base.data.ts) == [t for t in goog_day if t + 60 < DAY.open + 600]  # the 10:00 poll failed
+        assert list(spy.base.data.ts) == [t for t in spy_day if t + 60 <= DAY.open + 1800]  # SPY unaffected
+        gap = goog.base.gaps[-1]
+        assert (gap.end, gap.cause) == (DAY.open + 1800, "disconnect")
+        assert gap.start <= DAY.open + 600
+        assert goog.bars["5m"].gaps[-1].cause == "disconnect"
+
+    asyncio.run(scenario())
+
+
+def test_a_source_that_stops_early_closes_on_the_calendar_with_an_ended_gap(data_dir) -> None:
+    crypto = LeanSource(data_dir / "lean" / "crypto" / "coinbase" / "minute")
+    cal = get_calendar("24/7")
+    day = cal.session(dt.date(2018, 4, 4))
+
+    async def scenario():
+        sd = SessionData()
+        coord = SessionCoordinator(sd, crypto, cal, [day])
+        data = await coord.add_symbol("BTCUSD", ["1m", "1h"])
+        await coord.run()
+        return data
+
+    data = asyncio.run(scenario())
+    base = data.base
+    last_end = int(base.data.ts[-1]) + 60
+    assert last_end == int(dt.datetime(2018, 4, 4, 16, 47, tzinfo=dt.UTC).timestamp()) + 60
+    tail = base.gaps[-1]
+    assert (tail.start, tail.end, tail.cause) == (last_end, day.close, "ended")
+    assert tail.bars == (day.close - last_end) // 60
+    assert base.elapsed == 1440  # the session still closed at midnight
+    assert data.bars["1h"].gaps[-1].cause == "ended"
+
+
+def _rows(series) -> list[tuple]:
+    return [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.count, b.expected, b.forming, b.revised) for b in series]
