@@ -38,6 +38,7 @@ class SymbolFeed(ABC):
     def poll(self, clock: float) -> BarArrays:
         """Bars not delivered yet whose end is at or before ``clock``; raises FeedError on a fault."""
 
+    @abstractmethod
     def skip_through(self, ts: int) -> None:
         """Never deliver bars starting at or before ``ts`` (they were recorded already)."""
 

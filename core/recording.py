@@ -20,7 +20,7 @@ import numpy as np
 
 from core.bars import BarArrays
 
-__all__ = ["RecordingKey", "Recorder", "default_recording_path"]
+__all__ = ["Recorder", "RecordingKey", "default_recording_path"]
 
 RecordingKey = tuple[str, str, str, str, str]  # source, calendar, base, symbol, session date
 
