@@ -76,8 +76,12 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         if isinstance(exc, SourceError):
             raise
         raise UsageError(str(exc)) from None
+    if args.symbols is not None:
+        requested = args.symbols.split(",")
+    else:  # a file source defaults to everything it holds, the demo to a small watchlist
+        requested = source.symbols() or list(DEFAULT_SYMBOLS)
     try:
-        symbols = [normalise_symbol(s) for s in (args.symbols.split(",") if args.symbols else DEFAULT_SYMBOLS)]
+        symbols = [normalise_symbol(s) for s in requested]
     except SymbolError as exc:
         raise UsageError(str(exc)) from None
     if len(set(symbols)) != len(symbols):
