@@ -76,10 +76,8 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         if isinstance(exc, SourceError):
             raise
         raise UsageError(str(exc)) from None
-    if args.symbols is not None:
-        requested = args.symbols.split(",")
-    else:  # a file source defaults to everything it holds, the demo to a small watchlist
-        requested = source.symbols() or list(DEFAULT_SYMBOLS)
+    # a file source defaults to everything it holds, the demo to a small watchlist
+    requested = args.symbols.split(",") if args.symbols is not None else source.symbols() or list(DEFAULT_SYMBOLS)
     try:
         symbols = [normalise_symbol(s) for s in requested]
     except SymbolError as exc:
