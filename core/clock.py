@@ -42,14 +42,19 @@ class SessionClock:
     now: float = 0.0
     speed: float | None = None
     paused: bool = False
+    #: a live session: ``now`` is the wall clock itself (UTC epoch seconds)
+    live: bool = False
     _wall: float = 0.0
 
     def reset(self, now: float) -> None:
-        self.now = now
+        self.now = time.time() if self.live else now
         self._wall = time.monotonic()
 
     def advance(self, limit: float, chunk: float) -> float:
         """Move towards ``limit``: by real elapsed time × speed, or by ``chunk`` at max speed."""
+        if self.live:
+            self.now = min(limit, time.time())
+            return self.now
         wall = time.monotonic()
         elapsed, self._wall = wall - self._wall, wall
         if self.paused:

@@ -99,6 +99,7 @@ class SessionCoordinator:
         recorder: Recorder | None = None,
         retry_base: float = RETRY_BASE_SECONDS,
         retry_max: float = RETRY_MAX_SECONDS,
+        live: bool = False,
     ) -> None:
         if not sessions:
             raise ValueError("no trading sessions to run")
@@ -107,7 +108,8 @@ class SessionCoordinator:
         self.calendar = calendar
         self.sessions = sessions
         self.processor = DataProcessor(session_data, grace=grace)
-        self.clock = SessionClock(now=float(sessions[0].open), speed=speed)
+        self.live = live
+        self.clock = SessionClock(now=float(sessions[0].open), speed=1.0 if live else speed, live=live)
         self.history_sessions = history_sessions
         self.max_chunk = max_chunk
         self.state = ClockState.PRE_OPEN
@@ -168,6 +170,8 @@ class SessionCoordinator:
 
     # -- control -----------------------------------------------------------------------
     def pause(self) -> None:
+        if self.live:
+            return  # the market does not wait
         self.clock.paused = True
         self._resume.clear()
         self.state_changed.emit(ClockState.PAUSED)
@@ -375,6 +379,8 @@ class SessionCoordinator:
                 self.session_data.start_session(session)
                 self._newest_end = None
                 self.clock.reset(float(session.open))
+                if self.live:
+                    await self._wait_for_open(session)
                 await self._load_all(session)
                 if self._resume_clock is not None and self._resume_clock > self.clock.now:
                     self.clock.reset(min(self._resume_clock, float(session.close)))
@@ -400,6 +406,13 @@ class SessionCoordinator:
             for task in self._loading.values():
                 task.cancel()
             self._set_state(ClockState.FINISHED)
+
+    async def _wait_for_open(self, session: Session) -> None:
+        """Live: sit in pre-open until the bell (checking for stop once a second)."""
+        self._set_state(ClockState.PRE_OPEN)
+        while not self._stopping and time.time() < session.open:
+            await asyncio.sleep(min(1.0, max(0.0, session.open - time.time())))
+        self.clock.reset(float(session.open))
 
     def session_dates(self) -> list[dt.date]:
         return [s.date for s in self.sessions]

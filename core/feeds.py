@@ -8,6 +8,7 @@ raising :class:`FeedError` from :meth:`SymbolFeed.poll`.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 from core.bars import BarArrays
 from core.sources.base import LoadedSession
 
-__all__ = ["FaultSchedule", "FaultyFeed", "FeedError", "FeedStalled", "ReplayFeed", "SymbolFeed"]
+__all__ = ["FaultSchedule", "FaultyFeed", "FeedError", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"]
 
 
 class FeedError(Exception):
@@ -75,6 +76,68 @@ class ReplayFeed(SymbolFeed):
         if not len(self.ends):
             return float(self.loaded.session.open)
         return float(self.ends[-1]) if self.cursor >= len(self.ends) else None
+
+
+class PushFeed(SymbolFeed):
+    """Bars pushed by a streaming client from any thread, released on the clock.
+
+    A live source's stream thread calls :meth:`push` (new bars and corrections alike: a
+    bar with the start of one already delivered replaces it), and :meth:`disconnect` /
+    :meth:`reconnect`; while disconnected, :meth:`poll` raises so the coordinator marks
+    the symbol down. History fetched for a reconnect is pushed like any other bar.
+    """
+
+    def __init__(self, symbol: str, base_seconds: int, history: BarArrays | None = None) -> None:
+        self.symbol = symbol
+        self.base_seconds = base_seconds
+        self._lock = threading.Lock()
+        self._pending: list[BarArrays] = [history] if history is not None and len(history.ts) else []
+        self._error: str | None = None
+        self._skip_through: int | None = None
+
+    def push(self, bars: BarArrays) -> None:
+        if len(bars.ts):
+            with self._lock:
+                self._pending.append(bars)
+
+    def disconnect(self, reason: str) -> None:
+        with self._lock:
+            self._error = reason
+
+    def reconnect(self) -> None:
+        with self._lock:
+            self._error = None
+
+    @property
+    def connected(self) -> bool:
+        return self._error is None
+
+    def skip_through(self, ts: int) -> None:
+        with self._lock:
+            self._skip_through = ts
+
+    def poll(self, clock: float) -> BarArrays:
+        with self._lock:
+            if self._error is not None:
+                raise FeedError(self._error)
+            if not self._pending:
+                return BarArrays.empty()
+            merged = BarArrays(*(np.concatenate(cols) for cols in zip(*self._pending, strict=True)))
+            due = merged.ts + self.base_seconds <= clock
+            if self._skip_through is not None:
+                due &= merged.ts > self._skip_through
+                keep = ~due & (merged.ts > self._skip_through)
+            else:
+                keep = ~due
+            self._pending = [merged.take(keep)] if keep.any() else []
+        out = merged.take(due)
+        if len(out.ts) > 1:
+            # arrival order decides between two values for one start: the last one wins
+            order = np.argsort(out.ts, kind="stable")
+            out = out.take(order)
+            last = np.concatenate((out.ts[1:] != out.ts[:-1], [True]))
+            out = out.take(last)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

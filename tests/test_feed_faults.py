@@ -113,3 +113,20 @@ def test_a_source_that_stops_early_closes_on_the_calendar_with_an_ended_gap(data
 
 def _rows(series) -> list[tuple]:
     return [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.count, b.expected, b.forming, b.revised) for b in series]
+
+
+def test_push_feed_releases_on_the_clock_applies_corrections_and_raises_while_down() -> None:
+    from core.bars import BarArrays
+    from core.feeds import FeedError, PushFeed
+
+    feed = PushFeed("SPY", 60, history=BarArrays.from_rows([(0, 1.0, 1.0, 1.0, 1.0, 1.0)]))
+    feed.push(BarArrays.from_rows([(120, 3.0, 3.0, 3.0, 3.0, 3.0), (60, 2.0, 2.0, 2.0, 2.0, 2.0)]))
+    feed.push(BarArrays.from_rows([(60, 2.5, 2.5, 2.5, 2.5, 2.5)]))  # a correction of 60
+    assert list(feed.poll(120).ts) == [0, 60]
+    assert feed.poll(120).ts.size == 0
+    feed.disconnect("socket closed")
+    with pytest.raises(FeedError, match="socket closed"):
+        feed.poll(180)
+    feed.reconnect()
+    out = feed.poll(180)
+    assert list(out.ts) == [120] and out.close[0] == 3.0
