@@ -53,8 +53,8 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
         coordinator.session_closed.connect(exporter.on_session_closed)
-    for symbol in setup.symbols:
-        await coordinator.add_symbol(symbol, setup.intervals)
+    for symbol, intervals in setup.watchlist:
+        await coordinator.add_symbol(symbol, intervals)
     total = sum(s.close - s.open for s in setup.sessions)
     bar = tqdm(total=total, unit="s", unit_scale=True, desc="replay", file=sys.stderr, disable=quiet or None)
 

@@ -32,17 +32,27 @@ class RunSetup:
     source: BarSource
     calendar: SessionCalendar
     sessions: list[Session]
-    symbols: list[str]
-    intervals: list[Interval]
+    #: what to watch, in order: each symbol with its own intervals
+    watchlist: list[tuple[str, list[Interval]]]
     speed: float | None
+    source_spec: str = "demo"
+
+    @property
+    def symbols(self) -> list[str]:
+        return [symbol for symbol, _ in self.watchlist]
+
+    @property
+    def intervals(self) -> list[Interval]:
+        """Every interval of the watchlist (the default for a symbol added by hand)."""
+        return sorted({i for _, ivs in self.watchlist for i in ivs}, key=Interval.sort_key)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) -> None:
     """The arguments ``replay`` and the GUI share."""
     parser.add_argument(
         "source",
-        nargs=None if source_required else "?",
-        default=None if source_required else "demo",
+        nargs="?",
+        default=None,
         help="a Lean resolution folder (e.g. data/lean/equity/usa/minute), a CSV/Parquet file or folder, or 'demo'",
     )
     parser.add_argument("--symbols", help="comma-separated symbols, e.g. SPY,GOOG")
@@ -52,6 +62,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) ->
     parser.add_argument("--calendar", help="exchange calendar (default XNYS, or 24/7 for crypto data)")
     parser.add_argument("--speed", help="'max' or N times real time, e.g. 600")
     parser.add_argument("--base", help="base interval of a CSV/Parquet source (default: its smallest step)")
+    parser.add_argument("--config", metavar="SESSION.toml", help="a session file; arguments given here override it")
+    parser.set_defaults(default_source=None if source_required else "demo")
 
 
 def _date(text: str | None, what: str) -> dt.date | None:
@@ -65,43 +77,56 @@ def _date(text: str | None, what: str) -> dt.date | None:
 
 def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSetup:
     """Validate everything the user asked for; raise UsageError/SourceError with one line."""
+    from core.config import ConfigError, SessionConfig, load_config
     from core.sources.factory import open_source
 
     try:
-        base = None
-        if args.base:
-            base = args.base
-        source = open_source(args.source, base=base)
+        config = load_config(args.config) if getattr(args, "config", None) else SessionConfig()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    spec = args.source or (config.source if getattr(args, "config", None) else getattr(args, "default_source", None))
+    if spec is None:
+        raise UsageError("name a SOURCE (a Lean folder, a CSV/Parquet file or folder, or 'demo') or --config")
+    try:
+        source = open_source(spec, base=args.base or config.base)
     except (IntervalError, ValueError) as exc:
         if isinstance(exc, SourceError):
             raise
         raise UsageError(str(exc)) from None
-    # a file source defaults to everything it holds, the demo to a small watchlist
-    requested = args.symbols.split(",") if args.symbols is not None else source.symbols() or list(DEFAULT_SYMBOLS)
-    try:
-        symbols = [normalise_symbol(s) for s in requested]
-    except SymbolError as exc:
-        raise UsageError(str(exc)) from None
-    if len(set(symbols)) != len(symbols):
-        raise UsageError(f"--symbols names a symbol twice: {args.symbols}")
     try:
         intervals = parse_intervals(args.intervals or DEFAULT_INTERVALS)
     except IntervalError as exc:
         raise UsageError(str(exc)) from None
+    if args.symbols is not None:
+        requested = [(s, intervals) for s in args.symbols.split(",")]
+    elif config.watchlist:
+        requested = [(w.symbol, parse_intervals(args.intervals) if args.intervals else parse_intervals(w.intervals))
+                     for w in config.watchlist]
+    else:  # a file source defaults to everything it holds, the demo to a small watchlist
+        requested = [(s, intervals) for s in source.symbols() or DEFAULT_SYMBOLS]
     try:
-        speed = parse_speed(args.speed) if args.speed is not None else default_speed
+        watchlist = [(normalise_symbol(s), ivs) for s, ivs in requested]
+    except SymbolError as exc:
+        raise UsageError(str(exc)) from None
+    symbols = [s for s, _ in watchlist]
+    if len(set(symbols)) != len(symbols):
+        raise UsageError(f"--symbols names a symbol twice: {args.symbols}")
+    speed_text = args.speed if args.speed is not None else config.speed
+    try:
+        speed = parse_speed(speed_text) if speed_text is not None else default_speed
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    for symbol in symbols:
+    for symbol, wanted in watchlist:
         bases = source.base_intervals(symbol)
         if not bases:
             raise UsageError(f"{symbol}: the source has no data for this symbol")
         try:
-            determine_stream(symbol, intervals, bases)
+            determine_stream(symbol, wanted, bases)
         except IntervalError as exc:
             raise UsageError(str(exc)) from None
-    calendar_name = args.calendar or source.calendar_hint or "XNYS"
-    start, end = _date(args.start, "start"), _date(args.end, "end")
+    calendar_name = args.calendar or config.calendar or source.calendar_hint or "XNYS"
+    start = _date(args.start, "start") or config.start
+    end = _date(args.end, "end") or config.end
     known = sorted({d for s in symbols for d in source.dates(s)})
     try:
         calendar = get_calendar(calendar_name, earliest=min(filter(None, [start, *known[:1]]), default=None))
@@ -121,4 +146,4 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         raise UsageError(str(exc)) from None
     if not sessions:
         raise UsageError(f"no {calendar_name} sessions between {start} and {end}")
-    return RunSetup(source, calendar, sessions, symbols, intervals, speed)
+    return RunSetup(source, calendar, sessions, watchlist, speed, source_spec=spec)

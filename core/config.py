@@ -1,0 +1,163 @@
+"""Session config files (TOML): source, calendar, date range, speed and the watchlist.
+
+Every key is checked before anything starts; a problem names the key's path
+(``watchlist[2].intervals``), so nothing starts half-configured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from core.calendar import CalendarError, get_calendar
+from core.clock import parse_speed
+from core.coordinator import SymbolError, normalise_symbol
+from core.intervals import IntervalError, parse_interval
+
+__all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
+
+_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist"}
+_ITEM_KEYS = {"symbol", "intervals"}
+
+
+class ConfigError(ValueError):
+    """A bad config file: names the file and the key's path."""
+
+
+@dataclass
+class WatchItem:
+    symbol: str
+    intervals: list[str]
+
+
+@dataclass
+class SessionConfig:
+    source: str = "demo"
+    calendar: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    speed: str | None = None  # "max" or a number as text, as on the command line
+    base: str | None = None
+    watchlist: list[WatchItem] = field(default_factory=list)
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source}
+        for key in ("calendar", "start", "end", "base"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.speed is not None:
+            out["speed"] = self.speed if self.speed == "max" else float(self.speed)
+        out["watchlist"] = [{"symbol": w.symbol, "intervals": list(w.intervals)} for w in self.watchlist]
+        return out
+
+
+def _fail(path: Path, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {message}")
+
+
+def _date(path: Path, key: str, value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        raise _fail(path, key, "expected a date (YYYY-MM-DD), not a date-time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail(path, key, f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+def load_config(path: str | Path) -> SessionConfig:
+    """Read and fully validate a session file; relative source paths are relative to the file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _fail(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    config = SessionConfig()
+    source = raw.get("source", "demo")
+    if not isinstance(source, str) or not source.strip():
+        raise _fail(path, "source", "expected 'demo' or a path")
+    if source != "demo" and not Path(source).expanduser().is_absolute():
+        source = str((path.parent / source).resolve())
+    config.source = source
+    calendar = raw.get("calendar")
+    if calendar is not None:
+        if not isinstance(calendar, str):
+            raise _fail(path, "calendar", "expected a calendar name such as XNYS")
+        try:
+            get_calendar(calendar)
+        except CalendarError as exc:
+            raise _fail(path, "calendar", str(exc)) from None
+    config.calendar = calendar
+    config.start = _date(path, "start", raw.get("start"))
+    config.end = _date(path, "end", raw.get("end"))
+    if config.start and config.end and config.end < config.start:
+        raise _fail(path, "end", f"{config.end} is before start {config.start}")
+    speed = raw.get("speed")
+    if speed is not None:
+        if isinstance(speed, bool) or not isinstance(speed, (str, int, float)):
+            raise _fail(path, "speed", "expected 'max' or a positive number")
+        try:
+            parse_speed(speed)
+        except ValueError as exc:
+            raise _fail(path, "speed", str(exc)) from None
+        config.speed = "max" if str(speed).strip().lower() == "max" else str(float(speed))
+    base = raw.get("base")
+    if base is not None:
+        try:
+            config.base = parse_interval(str(base)).name
+        except IntervalError as exc:
+            raise _fail(path, "base", str(exc)) from None
+    watchlist = raw.get("watchlist", [])
+    if not isinstance(watchlist, list):
+        raise _fail(path, "watchlist", "expected an array of tables ([[watchlist]])")
+    seen: set[str] = set()
+    for i, item in enumerate(watchlist):
+        key = f"watchlist[{i}]"
+        if not isinstance(item, dict):
+            raise _fail(path, key, "expected a table with symbol and intervals")
+        extra = sorted(set(item) - _ITEM_KEYS)
+        if extra:
+            raise _fail(path, f"{key}.{extra[0]}", "unknown key (known: intervals, symbol)")
+        try:
+            symbol = normalise_symbol(str(item.get("symbol", "")))
+        except SymbolError as exc:
+            raise _fail(path, f"{key}.symbol", str(exc)) from None
+        if symbol in seen:
+            raise _fail(path, f"{key}.symbol", f"{symbol} is listed twice")
+        seen.add(symbol)
+        intervals = item.get("intervals")
+        if isinstance(intervals, str):
+            intervals = [s for s in intervals.split(",") if s.strip()]
+        if not isinstance(intervals, list) or not intervals:
+            raise _fail(path, f"{key}.intervals", "expected a non-empty list such as [\"1m\", \"5m\"]")
+        names = []
+        for j, text in enumerate(intervals):
+            try:
+                names.append(parse_interval(str(text)).name)
+            except IntervalError as exc:
+                raise _fail(path, f"{key}.intervals[{j}]", str(exc)) from None
+        config.watchlist.append(WatchItem(symbol, names))
+    return config
+
+
+def save_config(config: SessionConfig, path: str | Path) -> None:
+    """Write ``config`` as TOML (what File → Save session writes)."""
+    Path(path).write_text(tomli_w.dumps(config.to_toml()), encoding="utf-8")

@@ -1,0 +1,70 @@
+"""Session config files: a documented example, every bad key named by its path, round trip."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+import pytest
+
+from core.config import ConfigError, SessionConfig, WatchItem, load_config, save_config
+from core.runconfig import add_run_arguments, resolve_run
+from resources import RESOURCES
+
+
+def test_the_shipped_example_loads() -> None:
+    config = load_config(RESOURCES / "session.example.toml")
+    assert config.source == "demo" and config.calendar == "XNYS" and config.speed == "60.0"
+    assert (config.start, config.end) == (dt.date(2024, 3, 4), dt.date(2024, 3, 5))
+    assert [(w.symbol, w.intervals) for w in config.watchlist] == [
+        ("SPY", ["1m", "5m", "15m", "1h"]), ("AAPL", ["1s", "1m", "5m"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('sourc = "demo"', "sourc: unknown key"),
+        ('speed = 0', "speed: speed"),
+        ('speed = "fast"', "speed: speed 'fast' is not a number"),
+        ('calendar = "NOPE"', "calendar: unknown calendar"),
+        ("start = 2024-13-01", "not valid TOML"),
+        ('start = "monday"', "start: 'monday' is not a date"),
+        ("start = 2024-03-05\nend = 2024-03-04", "end: 2024-03-04 is before start"),
+        ('base = "7x"', "base: unknown interval"),
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m", "7x"]', "watchlist[0].intervals[1]: unknown interval"),
+        ('[[watchlist]]\nsymbol = ""\nintervals = ["1m"]', "watchlist[0].symbol: symbol is empty"),
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = []', "watchlist[0].intervals: expected a non-empty list"),
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\ncolour = "red"', "watchlist[0].colour: unknown key"),
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\n[[watchlist]]\nsymbol = "spy"\nintervals = ["1m"]',
+         "watchlist[1].symbol: SPY is listed twice"),
+    ],
+)
+def test_bad_keys_are_named_by_path(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(path)
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    config = SessionConfig(source="demo", calendar="XNYS", start=dt.date(2024, 3, 4), end=dt.date(2024, 3, 4),
+                           speed="max", watchlist=[WatchItem("SPY", ["1m", "5m"]), WatchItem("QQQ", ["1s"])])
+    save_config(config, tmp_path / "s.toml")
+    assert load_config(tmp_path / "s.toml") == config
+
+
+def test_config_drives_a_run_with_per_symbol_intervals_and_relative_paths(tmp_path, lean_minute) -> None:
+    import os
+
+    relative = os.path.relpath(lean_minute, tmp_path)
+    (tmp_path / "s.toml").write_text(
+        f'source = "{relative}"\nstart = 2015-12-23\nend = 2015-12-24\nspeed = "max"\n'
+        '[[watchlist]]\nsymbol = "GOOG"\nintervals = ["5m", "1h"]\n'
+    )
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, source_required=False)
+    setup = resolve_run(parser.parse_args(["--config", str(tmp_path / "s.toml")]), default_speed=60.0)
+    assert [s.date for s in setup.sessions] == [dt.date(2015, 12, 23), dt.date(2015, 12, 24)]
+    assert [(s, [i.name for i in ivs]) for s, ivs in setup.watchlist] == [("GOOG", ["5m", "1h"])]
+    assert setup.speed is None
