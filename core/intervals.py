@@ -7,6 +7,7 @@ One canonical spelling per interval (``60m`` -> ``1h``, ``60s`` -> ``1m``) so th
 from __future__ import annotations
 
 import re
+from functools import cache
 from dataclasses import dataclass
 
 __all__ = ["DAILY", "Interval", "IntervalError", "parse_interval", "parse_intervals"]
@@ -31,13 +32,7 @@ class Interval:
 
     @property
     def name(self) -> str:
-        if self.is_daily:
-            return "1d"
-        for unit in ("h", "m"):
-            size = _UNIT_SECONDS[unit]
-            if self.seconds % size == 0:
-                return f"{self.seconds // size}{unit}"
-        return f"{self.seconds}s"
+        return _name(self.seconds)
 
     def sort_key(self) -> tuple[int, int]:
         """Daily sorts after every intraday interval."""
@@ -59,6 +54,18 @@ class Interval:
 
 
 DAILY = Interval(0)
+
+
+@cache
+def _name(seconds: int) -> str:
+    """The largest exact unit: 60s -> 1m, 120m -> 2h, 90m stays 90m."""
+    if seconds == 0:
+        return "1d"
+    for unit in ("h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def parse_interval(text: str | Interval) -> Interval:

@@ -4,17 +4,25 @@ It finds its work only by walking ``SessionData``: a symbol whose base interval 
 ``updated`` gets its derived intervals re-derived from the first changed base bar, and
 every interval's quality, gaps and forming/final state follow the session clock.
 Nobody tells it which intervals exist.
+
+The live path (one new base bar, after the newest) is O(1) per derived interval with
+plain Python scalars; anything else (a batch in fast replay, a late bar, a correction)
+re-aggregates only the touched windows with numpy ``reduceat``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from core.aggregate import aggregate
+from core.aggregate import Aggregated, aggregate
 from core.bars import FORMING, REVISED, BarArrays
 from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from core.windows import WindowGrid
 
 __all__ = ["DataProcessor"]
+
+_FORMING = int(FORMING)
+_REVISED = int(REVISED)
 
 
 class DataProcessor:
@@ -30,61 +38,97 @@ class DataProcessor:
         """Derive what changed since the last pass and refresh quality at ``clock``."""
         sd = self.session_data
         self.passes += 1
-        for data in sd.all_symbol_data():
-            with sd.lock:
-                if sd.get_symbol_data(data.symbol) is not data:
-                    continue  # removed while we were walking
-                self._process_symbol(data, clock)
+        timing: dict[int, tuple[int, int]] = {}  # per grid: (elapsed, finalized), shared by symbols
+        with sd.lock:
+            for data in sd.all_symbol_data():
+                self._process_symbol(data, clock, timing)
+
+    def _timing(self, grid: WindowGrid, clock: float, timing: dict[int, tuple[int, int]]) -> tuple[int, int]:
+        key = id(grid)
+        found = timing.get(key)
+        if found is None:
+            ends = grid.ends
+            found = timing[key] = (
+                int(ends.searchsorted(clock, side="right")),
+                int(ends.searchsorted(clock - self.grace, side="right")),
+            )
+        return found
 
     # -- one symbol --------------------------------------------------------------------
-    def _process_symbol(self, data: SymbolSessionData, clock: float) -> None:
+    def _process_symbol(self, data: SymbolSessionData, clock: float, timing: dict[int, tuple[int, int]]) -> None:
         events = self.session_data.events
         base = data.base
+        derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
+        structural: set[str] = set()  # intervals changed by more than an append to the newest bar
+        base_changed = False
         if base.updated:
             start = base.dirty_from
-            base_ts = base.data.ts
-            if start < len(base_ts):
-                _mark_present(base, base_ts[start:])
-                for derived in data.derived():
-                    first = self._derive(derived, base, start, base.dirty_appended_only, clock)
-                    if first is not None:
-                        changed[derived.name] = first
+            appended_only = base.dirty_appended_only
+            n = len(base.data)
+            if start < n:
+                base_changed = True
+                base_ts = base.data._cols["ts"]
+                if n - start == 1:
+                    base.tracker.mark_present(base.grid.window_of_one(int(base_ts[start])))
+                else:
+                    _mark_present(base, base_ts[start:n])
+                base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
+                for derived in derived_list:
+                    _, finalized = self._timing(derived.grid, clock, timing)
+                    first, simple = self._derive(derived, base, start, appended_only, finalized)
+                    changed[derived.name] = first
+                    if not simple:
+                        structural.add(derived.name)
             base.clear_updated()
-            changed.setdefault(base.name, len(base.data))  # base change was announced on arrival
-        for interval in data.bars.values():
-            if interval.derived:
-                first = self._finalize(interval, clock)
+        for derived in derived_list:
+            _, finalized = self._timing(derived.grid, clock, timing)
+            if finalized > derived.finalized:
+                first = self._finalize(derived, finalized)
                 if first is not None:
-                    changed[interval.name] = min(changed.get(interval.name, first), first)
-        for name, first in changed.items():
-            if name != base.name:
+                    changed[derived.name] = min(changed.get(derived.name, first), first)
+        if events.bars_changed:
+            for name, first in changed.items():
                 events.bars_changed.emit(data.symbol, name, first)
-        for interval in data.bars.values():
-            if self._refresh_quality(interval, base, clock, interval.name in changed):
-                events.quality_changed.emit(data.symbol, interval.name)
+        base_elapsed, _ = self._timing(base.grid, clock, timing)
+        if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
+            base, base, base_elapsed
+        ):
+            events.quality_changed.emit(data.symbol, base.name)
+        for derived in derived_list:
+            elapsed, _ = self._timing(derived.grid, clock, timing)
+            if (
+                elapsed != derived.elapsed or derived.name in structural or (base_changed and derived.elapsed == 0)
+            ) and _refresh_quality(derived, base, elapsed):
+                events.quality_changed.emit(data.symbol, derived.name)
 
     def _derive(
-        self, derived: BarIntervalData, base: BarIntervalData, start: int, appended_only: bool, clock: float
-    ) -> int | None:
-        """Re-derive the windows touched by base bars ``[start:]``; returns the first changed index."""
+        self, derived: BarIntervalData, base: BarIntervalData, start: int, appended_only: bool, finalized: int
+    ) -> tuple[int, bool]:
+        """Re-derive windows touched by base bars ``[start:]``.
+
+        Returns the first changed bar index and whether the change was a plain append to,
+        or an update of, the newest bar (quality needs no refresh for those).
+        """
         grid = derived.grid
-        base_ts = base.data.ts
-        n = len(base_ts)
+        base_cols = base.data._cols
+        n = len(base.data)
         series = derived.data
-        first_window = grid.window_of_one(int(base_ts[start]))
-        last_window = grid.window_of_one(series.last_ts) if len(series) else -1
-        finalized = max(grid.finalized(clock, self.grace), derived.finalized)
-        if appended_only and first_window >= last_window:
-            if first_window == last_window and n - start == 1:
-                return self._extend_last(derived, base, start, finalized)
+        first_window = grid.window_of_one(int(base_cols["ts"][start]))
+        last_window = derived.last_window
+        finalized = max(finalized, derived.finalized)
+        if appended_only and n - start == 1 and first_window >= last_window:
             if first_window == last_window:
-                begin = int(np.searchsorted(base_ts, grid.starts[first_window]))
+                return self._extend_last(derived, base_cols, start), True
+            return self._append_one(derived, base_cols, start, first_window, finalized), True
+        if appended_only and first_window >= last_window:
+            if first_window == last_window:
+                begin = int(base_cols["ts"][:n].searchsorted(grid.starts[first_window]))
                 keep = len(series) - 1
             else:
                 begin, keep = start, len(series)
         else:
-            begin = int(np.searchsorted(base_ts, grid.starts[first_window]))
+            begin = int(base_cols["ts"][:n].searchsorted(grid.starts[first_window]))
             keep = series.count_before(grid.starts[first_window])
         agg = aggregate(base.data.arrays(begin, n), grid)
         old = _snapshot(derived, keep)
@@ -95,30 +139,52 @@ class DataProcessor:
             flags |= _revised_flags(old, agg, derived.finalized)
         series.extend(agg.bars, agg.count, expected, flags)
         _mark_present(derived, agg.bars.ts)
-        return keep
+        if len(agg.window):
+            derived.last_window = int(agg.window[-1])
+        return keep, False
 
-    def _extend_last(self, derived: BarIntervalData, base: BarIntervalData, index: int, finalized: int) -> int:
-        """The live path: one new base bar lands in the newest derived window, O(1)."""
-        series = derived.data
-        i = len(series) - 1
-        b = base.data
-        cols = series._cols  # in-place update of the newest bar, no reallocation
-        cols["high"][i] = max(cols["high"][i], b.high[index])
-        cols["low"][i] = min(cols["low"][i], b.low[index])
-        cols["close"][i] = b.close[index]
-        cols["volume"][i] += b.volume[index]
+    @staticmethod
+    def _extend_last(derived: BarIntervalData, base_cols: dict[str, np.ndarray], index: int) -> int:
+        """One new base bar lands in the newest derived window: update it in place, O(1)."""
+        cols = derived.data._cols
+        i = len(derived.data) - 1
+        high, low = float(base_cols["high"][index]), float(base_cols["low"][index])
+        if high > cols["high"][i]:
+            cols["high"][i] = high
+        if low < cols["low"][i]:
+            cols["low"][i] = low
+        cols["close"][i] = base_cols["close"][index]
+        cols["volume"][i] += base_cols["volume"][index]
         cols["count"][i] += 1
-        window = derived.grid.window_of_one(int(cols["ts"][i]))
-        if window < derived.finalized:
-            cols["flags"][i] |= REVISED
+        if derived.last_window < derived.finalized:
+            cols["flags"][i] |= _REVISED
         return i
 
-    def _finalize(self, derived: BarIntervalData, clock: float) -> int | None:
+    @staticmethod
+    def _append_one(
+        derived: BarIntervalData, base_cols: dict[str, np.ndarray], index: int, window: int, finalized: int
+    ) -> int:
+        """One new base bar opens a new derived window: a new bar, O(1)."""
+        series = derived.data
+        i = len(series)
+        series._reserve(1)
+        cols = series._cols
+        grid = derived.grid
+        cols["ts"][i] = grid.starts[window]
+        for name in ("open", "high", "low", "close", "volume"):
+            cols[name][i] = base_cols[name][index]
+        cols["count"][i] = 1
+        cols["expected"][i] = grid.expected[window]
+        cols["flags"][i] = _FORMING if window >= finalized else 0
+        series._n = i + 1
+        derived.tracker.mark_present(window)
+        derived.last_window = window
+        return i
+
+    @staticmethod
+    def _finalize(derived: BarIntervalData, finalized: int) -> int | None:
         """Clear the forming flag of bars whose window (plus grace) has passed."""
         grid = derived.grid
-        finalized = grid.finalized(clock, self.grace)
-        if finalized <= derived.finalized:
-            return None
         previous = derived.finalized
         derived.finalized = finalized
         series = derived.data
@@ -133,31 +199,33 @@ class DataProcessor:
         flags[lo:hi] &= ~FORMING
         return lo + int(np.argmax(forming > 0))
 
-    @staticmethod
-    def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, clock: float, changed: bool) -> bool:
-        grid = interval.grid
-        elapsed = max(grid.elapsed(clock), interval.elapsed)  # the clock never runs backwards
-        if elapsed == interval.elapsed and not changed and interval.quality is not None:
-            return False
-        interval.elapsed = elapsed
-        if elapsed:
-            until = int(grid.ends[elapsed - 1])
-            expected = int(grid.cum_expected[elapsed])
-            present = base.data.count_before(until)
-            quality = 100.0 * present / expected if expected else None
-        else:
-            until, quality = grid.session.open, None
-        gap_count, missing = interval.tracker.missing(elapsed)
-        incomplete = 0
-        if interval.derived and elapsed:
-            held = interval.data.count_before(until)
-            if held:
-                incomplete = int(np.count_nonzero(interval.data.count[:held] < interval.data.expected[:held]))
-        new = (quality, gap_count, missing, incomplete)
-        if new == (interval.quality, interval.gap_count, interval.missing, interval.incomplete):
-            return False
-        interval.quality, interval.gap_count, interval.missing, interval.incomplete = new
-        return True
+
+def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: int) -> bool:
+    """Recompute quality, gaps and incomplete count; True when any of them changed."""
+    grid = interval.grid
+    elapsed = max(elapsed, interval.elapsed)  # the clock never runs backwards
+    interval.elapsed = elapsed
+    if elapsed:
+        until = int(grid.ends[elapsed - 1])
+        expected = int(grid.cum_expected[elapsed])
+        last = base.data.last_ts
+        present = len(base.data) if last is not None and last < until else base.data.count_before(until)
+        quality = 100.0 * present / expected if expected else None
+    else:
+        until, quality = grid.session.open, None
+    gap_count, missing = interval.tracker.missing(elapsed)
+    incomplete = 0
+    if interval.derived and elapsed:
+        series = interval.data
+        held = series.count_before(until)
+        if held:
+            cols = series._cols
+            incomplete = int(np.count_nonzero(cols["count"][:held] < cols["expected"][:held]))
+    new = (quality, gap_count, missing, incomplete)
+    if new == (interval.quality, interval.gap_count, interval.missing, interval.incomplete):
+        return False
+    interval.quality, interval.gap_count, interval.missing, interval.incomplete = new
+    return True
 
 
 def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
@@ -184,7 +252,7 @@ def _snapshot(derived: BarIntervalData, keep: int) -> _Snapshot | None:
     return _Snapshot(bars, np.array(series.count[keep:]), np.array(series.flags[keep:]))
 
 
-def _revised_flags(old: _Snapshot, agg, finalized_windows: int) -> np.ndarray:
+def _revised_flags(old: _Snapshot, agg: Aggregated, finalized_windows: int) -> np.ndarray:
     """REVISED for rewritten windows that were already final and whose bar really changed."""
     new = agg.bars
     pos = np.searchsorted(old.bars.ts, new.ts)

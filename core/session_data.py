@@ -75,14 +75,15 @@ class BarIntervalData:
     finalized: int = 0
     notes: FeedNotes = field(default_factory=FeedNotes, repr=False)
     tracker: GapTracker = field(init=False, repr=False)
+    #: canonical interval name, the key of this object in ``SymbolSessionData.bars``
+    name: str = field(init=False)
+    #: window index of the newest bar (-1 when empty): the live path's O(1) check
+    last_window: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         self.tracker = GapTracker(self.grid)
         self.dirty_from = len(self.data)
-
-    @property
-    def name(self) -> str:
-        return self.interval.name
+        self.name = self.interval.name
 
     @property
     def gaps(self) -> list[Gap]:
@@ -154,6 +155,9 @@ class SymbolSessionData:
     @property
     def base(self) -> BarIntervalData:
         return self.bars[self.base_interval.name]
+
+    def derived_intervals(self) -> list[BarIntervalData]:
+        return [b for b in self.bars.values() if b.derived]
 
     @property
     def notes(self) -> FeedNotes:
@@ -282,6 +286,8 @@ class SessionData:
                 self.warn(f"{symbol}: dropped {len(bars.ts)} bar(s) for a symbol that is not watched")
                 return 0
             session = data.session
+            if len(bars.ts) == 1 and self._add_one(data, bars):
+                return 1
             mask = session.in_session_mask(bars.ts)
             if not mask.all():
                 data.outside_session += int(len(mask) - np.count_nonzero(mask))
@@ -305,6 +311,24 @@ class SessionData:
             base.mark_changed(first, appended_only)
             self.events.bars_changed.emit(data.symbol, base.name, first)
             return len(bars.ts)
+
+    def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
+        """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
+        ts = int(bars.ts[0])
+        session = data.session
+        if not session.contains(ts) or (ts - session.open) % data.base_interval.seconds:
+            return False
+        base = data.base
+        series = base.data
+        last = series.last_ts
+        if last is not None and ts <= last:
+            return False
+        first = len(series)
+        series.extend(bars)
+        base.mark_changed(first, True)
+        if self.events.bars_changed:
+            self.events.bars_changed.emit(data.symbol, base.name, first)
+        return True
 
     def warn(self, message: str) -> None:
         log.warning(message)
