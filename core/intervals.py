@@ -7,8 +7,8 @@ One canonical spelling per interval (``60m`` -> ``1h``, ``60s`` -> ``1m``) so th
 from __future__ import annotations
 
 import re
-from functools import cache
 from dataclasses import dataclass
+from functools import cache
 
 __all__ = ["DAILY", "Interval", "IntervalError", "parse_interval", "parse_intervals"]
 
