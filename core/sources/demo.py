@@ -1,0 +1,135 @@
+"""A deterministic simulated market, so the app works with no data at hand.
+
+Bars depend only on (symbol, session date, seed): the generator is seeded with
+``zlib.crc32`` of the symbol (Python's ``hash`` changes per process). One-second bars
+are generated for the whole session and the one-minute bars are their aggregation, so
+streaming either base shows the same market. A few bars are missing on purpose (single
+seconds, whole minutes, and now and then a short outage) so quality and gaps have
+something to show.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from core.bars import BarArrays
+from core.calendar import Session
+from core.intervals import Interval
+from core.sources.base import BarSource, DataProblem, LoadedSession
+
+__all__ = ["DemoSource", "aggregate_minutes"]
+
+ONE_SECOND = Interval(1)
+ONE_MINUTE = Interval(60)
+#: chance that a session has one outage of several consecutive minutes
+_OUTAGE_CHANCE = 0.3
+_OUTAGE_MINUTES = (3, 8)
+_ANNUAL_VOL = (0.15, 0.6)
+_SESSION_SECONDS_PER_YEAR = 252 * 23_400
+
+
+def aggregate_minutes(bars: BarArrays) -> BarArrays:
+    """One-minute bars (epoch-aligned) from sorted one-second bars; a minute exists if any second does."""
+    if not len(bars):
+        return BarArrays.empty()
+    minute = bars.ts - bars.ts % 60
+    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
+    ends = np.r_[starts[1:], len(minute)] - 1
+    return BarArrays(
+        minute[starts],
+        bars.open[starts],
+        np.maximum.reduceat(bars.high, starts),
+        np.minimum.reduceat(bars.low, starts),
+        bars.close[ends],
+        np.add.reduceat(bars.volume, starts),
+    )
+
+
+class DemoSource(BarSource):
+    """Simulated 1s/1m bars for any symbol name."""
+
+    name = "demo"
+
+    def __init__(self, seed: int = 0, drop_rate: float = 0.01) -> None:
+        if not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        self.seed = int(seed)
+        self.drop_rate = float(drop_rate)
+
+    @property
+    def key(self) -> str:
+        return f"demo:{self.seed}"
+
+    def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
+        return (ONE_SECOND, ONE_MINUTE)
+
+    def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
+        sym = symbol.strip().upper()
+        if base not in (ONE_SECOND, ONE_MINUTE):
+            problem = DataProblem(f"the demo feed serves 1s and 1m bars, not {base}", symbol=sym)
+            return LoadedSession(sym, session, base, BarArrays.empty(), [problem])
+        seconds = self.seconds(sym, session)
+        bars = seconds if base == ONE_SECOND else aggregate_minutes(seconds)
+        return LoadedSession(sym, session, base, bars)
+
+    # -- generation ---------------------------------------------------------------------------
+    def _rng(self, symbol: str, session: Session, stream: int) -> np.random.Generator:
+        key = [self.seed & 0xFFFFFFFF, zlib.crc32(symbol.encode("utf-8")), session.date.toordinal(), stream]
+        return np.random.default_rng(np.random.SeedSequence(key))
+
+    def seconds(self, symbol: str, session: Session) -> BarArrays:
+        """The session's one-second bars for ``symbol`` (sorted, in session, some dropped)."""
+        sym = symbol.strip().upper()
+        ts = np.arange(session.open, session.close, dtype=np.int64)
+        ts = ts[session.in_session_mask(ts)]
+        n = len(ts)
+        if not n:
+            return BarArrays.empty()
+        # per-symbol character: stable across days (stream 0 of a fixed "date")
+        traits = np.random.default_rng(np.random.SeedSequence([self.seed & 0xFFFFFFFF, zlib.crc32(sym.encode())]))
+        level = float(np.exp(traits.uniform(np.log(20.0), np.log(500.0))))
+        annual_vol = float(traits.uniform(*_ANNUAL_VOL))
+        base_volume = float(traits.uniform(5.0, 200.0))
+
+        rng = self._rng(sym, session, 1)
+        # today's open drifts around the symbol's level
+        p0 = level * float(np.exp(rng.normal(0.0, 0.05)))
+        phase = (ts - session.open) / max(session.close - session.open, 1)
+        u_shape = 1.0 + 3.0 * (2.0 * phase - 1.0) ** 4  # busy open and close, quiet midday
+        sigma = annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR) * np.sqrt(u_shape)
+        log_path = np.cumsum(rng.normal(0.0, 1.0, n) * sigma)
+        close = p0 * np.exp(log_path)
+        open_ = np.empty(n)
+        open_[0] = p0
+        open_[1:] = close[:-1]
+        spread = np.abs(rng.normal(0.0, 1.0, n)) * sigma * 0.5
+        high = np.maximum(open_, close) * np.exp(spread)
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 1.0, n)) * sigma * 0.5)
+        # cents, rounded once: rounding is monotonic, so high >= open/close >= low survives
+        open_, high, low, close = (np.round(x, 2) for x in (open_, high, low, close))
+        low = np.maximum(low, 0.01)
+        high = np.maximum(high, low)
+        volume = np.maximum(1.0, np.rint(base_volume * u_shape * rng.lognormal(0.0, 0.8, n)))
+
+        keep = self._kept(sym, session, ts)
+        return BarArrays(ts[keep], open_[keep], high[keep], low[keep], close[keep], volume[keep])
+
+    def _kept(self, symbol: str, session: Session, ts: np.ndarray) -> np.ndarray:
+        """Which seconds survive: drop single seconds, whole minutes and sometimes an outage."""
+        n = len(ts)
+        keep = np.ones(n, dtype=bool)
+        if self.drop_rate <= 0.0:
+            return keep
+        rng = self._rng(symbol, session, 2)
+        keep &= rng.random(n) >= self.drop_rate
+        minute = (ts - session.open) // 60
+        n_minutes = int(minute[-1]) + 1
+        dropped_minutes = rng.random(n_minutes) < self.drop_rate
+        if n_minutes > 30 and rng.random() < _OUTAGE_CHANCE:
+            length = int(rng.integers(_OUTAGE_MINUTES[0], _OUTAGE_MINUTES[1] + 1))
+            start = int(rng.integers(5, n_minutes - length - 5))
+            dropped_minutes[start : start + length] = True
+        keep &= ~dropped_minutes[minute]
+        return keep

@@ -1,0 +1,739 @@
+"""CSV and Parquet bar files, and the CSV reader the Lean source shares.
+
+Layouts: one file per symbol (``SPY.csv``, symbol from the stem) or files with a
+``symbol`` column; a folder may mix both. Columns ``timestamp,open,high,low,close,volume``
+(any order, case-insensitive). Timestamps are ISO 8601 text with a UTC offset: a bar
+without one is ambiguous, so it is rejected unless ``default_tz`` says which zone the
+naive times are in.
+
+Each file is parsed once (cached, thread-safe: ``load_session`` runs in executor
+threads) into per-symbol columns sorted by time; a session is a ``searchsorted`` slice
+that is validated on demand.
+
+Row numbers: CSV rows are 1-based physical line numbers, header included; Parquet rows
+are 1-based row positions (there is no header line).
+
+Only :class:`~core.sources.base.DataError` escapes the readers (:func:`read_csv_columns`,
+:func:`read_tabular_file`); ``load_session`` turns it into a problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from core.bars import BarArrays
+from core.calendar import Session
+from core.intervals import Interval
+from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
+from core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
+
+__all__ = [
+    "CsvColumns",
+    "RawBars",
+    "TabularSource",
+    "parse_timestamps",
+    "read_csv_columns",
+    "read_tabular_file",
+    "to_float",
+]
+
+REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
+SUFFIXES = (".csv", ".parquet")
+#: a time of day followed by ``Z`` or ``±HH[:MM]``: the text carries its UTC offset
+_OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+_US_PER_S = 1_000_000
+_DAY = 86_400
+
+
+# -- CSV bytes -> string columns + line numbers -------------------------------------------
+@dataclass(slots=True)
+class CsvColumns:
+    """String columns of a CSV plus the physical line number of every parsed row."""
+
+    names: list[str]
+    columns: dict[str, pa.ChunkedArray]
+    rows: np.ndarray
+    #: rows with the wrong number of fields: line numbers and one message each
+    bad_rows: np.ndarray
+    bad_messages: list[str]
+
+
+def _count_lines(data: bytes) -> int:
+    """Physical lines as pyarrow counts them (``\\n``, ``\\r\\n`` and lone ``\\r`` end a line)."""
+    if not data:
+        return 0
+    returns = data.count(b"\r")
+    ends = data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
+    return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
+
+
+def _clean_utf8(data: bytes) -> bytes:
+    """Replace undecodable bytes so one bad byte rejects a row, not the whole file."""
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None) -> CsvColumns:
+    """Parse CSV bytes into string columns, keeping exact line numbers.
+
+    ``names=None`` reads the header line; otherwise the file has no header. A row with
+    the wrong number of fields is set aside (``bad_rows``) and the rest still load; when
+    *every* row is wrong the file has the wrong layout and :class:`DataError` is raised.
+    Raises only :class:`DataError`.
+    """
+    data = _clean_utf8(data)
+    if not data.strip():
+        raise DataError("file is empty", file=file)
+    header_lines = 0
+    if names is None:
+        first = data.split(b"\n", 1)[0].split(b"\r", 1)[0].decode("utf-8").lstrip("\ufeff")
+        try:
+            names = [n.strip() for n in next(csv.reader([first]), [])]
+        except csv.Error as exc:
+            raise DataError(f"unreadable header line: {exc}", file=file, row=1) from exc
+        if not any(names):
+            raise DataError("the header line is empty", file=file, row=1)
+        header_lines = 1
+    names = list(names)
+    if len(set(names)) != len(names):
+        raise DataError(f"duplicate column names in header: {','.join(names)}", file=file, row=1)
+    total = _count_lines(data)
+    if total <= header_lines:
+        raise DataError("file has no data rows", file=file)
+
+    for quote in ('"', False):
+        bad: list[tuple[int, int]] = []
+
+        def handler(row: pa_csv.InvalidRow, bad: list[tuple[int, int]] = bad) -> str:
+            bad.append((row.number if row.number is not None else -1, row.actual_columns))
+            return "skip"
+
+        try:
+            table = pa_csv.read_csv(
+                io.BytesIO(data),
+                read_options=pa_csv.ReadOptions(
+                    use_threads=False, column_names=names, skip_rows=header_lines, block_size=1 << 22
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    quote_char=quote,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=handler,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=True
+                ),
+            )
+        except (pa.ArrowException, ValueError, OverflowError) as exc:
+            raise DataError(f"unreadable CSV: {exc}", file=file) from exc
+        if table.num_rows + len(bad) == total - header_lines and all(n > 0 for n, _ in bad):
+            break
+    else:
+        raise DataError("cannot number the lines of this CSV (line breaks inside values?)", file=file)
+
+    bad_lines = np.array([n for n, _ in bad], dtype=np.int64)
+    lines = np.arange(header_lines + 1, total + 1, dtype=np.int64)
+    if len(bad_lines):
+        lines = lines[~np.isin(lines, bad_lines)]
+        if not table.num_rows:
+            counts = sorted({c for _, c in bad})
+            raise DataError(
+                f"wrong number of columns: expected {len(names)} ({','.join(names)}), "
+                f"found {'/'.join(map(str, counts))}",
+                file=file,
+                row=int(bad_lines[0]),
+            )
+    columns = {n: table.column(i) for i, n in enumerate(names)}
+    if table.num_rows:
+        # blank lines come back as all-null rows: drop them silently (they hold no data)
+        blank = np.ones(table.num_rows, dtype=bool)
+        for col in columns.values():
+            blank &= col.is_null().to_numpy(zero_copy_only=False)
+        if blank.any():
+            physical = data.splitlines()
+            empty_line = np.array([not physical[n - 1].strip() for n in lines[blank]], dtype=bool)
+            drop = np.flatnonzero(blank)[empty_line]
+            if len(drop):
+                keep = np.ones(table.num_rows, dtype=bool)
+                keep[drop] = False
+                keep_pa = pa.array(keep)
+                columns = {n: c.filter(keep_pa) for n, c in columns.items()}
+                lines = lines[keep]
+    messages = [f"wrong number of fields: expected {len(names)}, found {c}" for _, c in bad]
+    return CsvColumns(names, columns, lines, bad_lines, messages)
+
+
+# -- column conversion ---------------------------------------------------------------------------
+def to_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """float64 values; null or unparsable cells become NaN (validation rejects them)."""
+    try:
+        return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        pass
+    try:
+        series = column.to_pandas()
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        values = np.full(len(column), np.nan)
+        for i, item in enumerate(column.to_pylist()):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                values[i] = float(item)
+        return values
+
+
+@dataclass(slots=True)
+class ParsedTimes:
+    """Epoch seconds (``TS_INVALID`` where unusable), the local day written, and why rows failed."""
+
+    ts: np.ndarray
+    local_day: np.ndarray
+    reasons: list[tuple[np.ndarray, str]]
+
+
+def _from_us(us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(seconds with TS_INVALID for NaT, NaT mask, sub-second mask) from int64 microseconds."""
+    nat = us == np.iinfo(np.int64).min
+    fractional = ~nat & (us % _US_PER_S != 0)
+    seconds = np.where(nat, TS_INVALID, us // _US_PER_S)
+    return seconds, nat, fractional
+
+
+def _localize(naive: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
+    """UTC microseconds of naive wall times in ``tz`` and a mask of non-existent/ambiguous ones."""
+    aware = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    us = aware.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64)
+    undefined = aware.isna().to_numpy() & naive.notna().to_numpy()
+    return us, undefined
+
+
+def _parse_naive(series: pd.Series) -> pd.Series:
+    """Wall times of text without an offset (NaT where unparsable)."""
+    try:
+        naive = pd.to_datetime(series, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        # an offset the pattern missed makes pandas refuse the mix: read the UTC wall time
+        naive = pd.to_datetime(series, format="ISO8601", errors="coerce", utc=True)
+    if getattr(naive.dt, "tz", None) is not None:
+        naive = naive.dt.tz_localize(None)
+    return naive
+
+
+def _int64(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Raw int64 values of an Arrow temporal column, nulls as the int64 minimum."""
+    raw = pc.fill_null(pc.cast(values, pa.int64()), np.iinfo(np.int64).min)
+    return np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _written_days(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Days since 1970 of the ``YYYY-MM-DD`` each text starts with (int64 minimum if none)."""
+    prefix = pc.utf8_slice_codeunits(text, 0, 10)
+    try:
+        days = pc.cast(prefix, pa.date32())
+    except (pa.ArrowException, ValueError):
+        days = pc.cast(pc.strptime(prefix, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    return _int64(pc.cast(days, pa.int32()))
+
+
+def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None = None) -> ParsedTimes:
+    """Parse ISO 8601 text (or Arrow timestamps) to epoch seconds with per-row reasons.
+
+    Text without a UTC offset is rejected ("timestamp without a UTC offset") unless
+    ``default_tz`` names the zone it is in. Sub-second times are rejected: bars start on
+    whole seconds.
+    """
+    n = len(column)
+    reasons: list[tuple[np.ndarray, str]] = []
+    ctype = column.type
+    if pa.types.is_timestamp(ctype) and ctype.tz is not None:
+        aware = column.to_pandas()
+        us = aware.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64)
+        seconds, _, fractional = _from_us(us)
+        local = aware.dt.tz_localize(None).to_numpy().astype("datetime64[D]").view(np.int64)
+        reasons.append((fractional, "timestamp is not on a whole second"))
+        seconds = np.where(fractional, TS_INVALID, seconds)
+        return ParsedTimes(seconds, np.where(seconds == TS_INVALID, 0, local), reasons)
+
+    text: pa.ChunkedArray | pa.Array | None = None
+    naive: pd.Series | None = None
+    if pa.types.is_timestamp(ctype):
+        naive = column.to_pandas()
+        text_has_offset = np.zeros(n, dtype=bool)
+        aware_us = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    else:
+        if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
+            try:
+                column = pc.cast(column, pa.string())
+            except (pa.ArrowException, ValueError, TypeError):
+                bad = np.ones(n, dtype=bool)
+                reasons.append((bad, f"timestamp column of type {ctype} is not ISO 8601 text"))
+                return ParsedTimes(np.full(n, TS_INVALID, dtype=np.int64), np.zeros(n, np.int64), reasons)
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
+        try:
+            # fast path: Arrow parses the whole column when every value carries an offset
+            parsed = pc.cast(text, pa.timestamp("us", tz="UTC"))
+            aware_us = _int64(parsed)
+            text_has_offset = aware_us != np.iinfo(np.int64).min
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            text_has_offset = np.asarray(
+                pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+            series = text.to_pandas()
+            aware = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+            aware_us = aware.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64).copy()
+            if not text_has_offset.all():
+                naive = _parse_naive(series.where(~text_has_offset))
+
+    us = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    us[text_has_offset] = aware_us[text_has_offset]
+    # local day as written: the text's own date (with offset) or the default zone's
+    local_day = np.zeros(n, dtype=np.int64)
+    if text is not None and text_has_offset.any():
+        written = _written_days(text)
+        ok = text_has_offset & (written != np.iinfo(np.int64).min)
+        local_day[ok] = written[ok]
+        fallback = text_has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
+        local_day[fallback] = aware_us[fallback] // (_US_PER_S * _DAY)
+
+    if naive is not None:
+        naive_ok = ~text_has_offset & naive.notna().to_numpy()
+        if default_tz is None:
+            reasons.append((naive_ok, "timestamp without a UTC offset"))
+        elif naive_ok.any():
+            local_us, undefined = _localize(naive, default_tz)
+            good = naive_ok & ~undefined
+            us[good] = local_us[good]
+            local_day[good] = naive.to_numpy().astype("datetime64[D]").view(np.int64)[good]
+            reasons.append((naive_ok & undefined, f"local time does not exist or is ambiguous in {default_tz}"))
+    seconds, _, fractional = _from_us(us)
+    reasons.append((fractional, "timestamp is not on a whole second"))
+    seconds = np.where(fractional, TS_INVALID, seconds)
+    return ParsedTimes(seconds, local_day, reasons)
+
+
+# -- raw bars ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class RawBars:
+    """Parsed but not yet validated rows of one file (and one symbol), in file order."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    rows: np.ndarray
+    reasons: list[tuple[np.ndarray, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def take(self, index: np.ndarray) -> RawBars:
+        """A subset (or reordering) of the rows, reasons kept aligned."""
+        return RawBars(
+            self.ts[index], self.open[index], self.high[index], self.low[index], self.close[index],
+            self.volume[index], self.rows[index], [(m[index], msg) for m, msg in self.reasons],
+        )
+
+    def with_bad_rows(self, lines: np.ndarray, messages: Sequence[str]) -> RawBars:
+        """Append rows that could not be split into fields (at the end: sort by ``rows`` after)."""
+        k = len(lines)
+        if not k:
+            return self
+        n = len(self.ts)
+        # placeholder values that pass every check: the row is rejected by its reason alone
+        filler = np.ones(k)
+        reasons = [(np.concatenate([m, np.zeros(k, dtype=bool)]), msg) for m, msg in self.reasons]
+        for message in dict.fromkeys(messages):
+            mask = np.zeros(n + k, dtype=bool)
+            mask[n:] = [m == message for m in messages]
+            reasons.append((mask, message))
+        return RawBars(
+            np.concatenate([self.ts, np.full(k, TS_INVALID, dtype=np.int64)]),
+            np.concatenate([self.open, filler]),
+            np.concatenate([self.high, filler]),
+            np.concatenate([self.low, filler]),
+            np.concatenate([self.close, filler]),
+            np.concatenate([self.volume, np.zeros(k)]),
+            np.concatenate([self.rows, np.asarray(lines, dtype=np.int64)]),
+            reasons,
+        )
+
+    def validate(
+        self, file: str, symbol: str | None, session: Session | None, extra: Sequence[tuple[np.ndarray, str]] = ()
+    ) -> tuple[BarArrays, list[DataProblem], int]:
+        """:func:`validate_bars` with this file's own reasons plus ``extra`` ones."""
+        return validate_bars(
+            self.ts, self.open, self.high, self.low, self.close, self.volume, self.rows, file, symbol, session,
+            rejected=[*self.reasons, *extra],
+        )
+
+
+# -- one tabular file --------------------------------------------------------------------------
+@dataclass(slots=True)
+class _SymbolRows:
+    """One symbol's rows of one file, sorted by attributed time (file order within a time)."""
+
+    raw: RawBars
+    #: time a row belongs to: its own, or for an unusable timestamp the previous good row's
+    attr: np.ndarray
+    local_day: np.ndarray
+
+
+@dataclass(slots=True)
+class _TabularFile:
+    """One parsed file: per-symbol rows and the problems that belong to the whole file."""
+
+    display: str
+    symbols: dict[str, _SymbolRows]
+    #: problems not tied to one session (layout, rows with no symbol), shown with every load
+    problems: list[DataProblem]
+    #: symbols this file may concern when it failed to parse (stem symbol), else its own
+    concerns: frozenset[str] | None
+
+
+def read_tabular_file(
+    path: Path, display: str
+) -> tuple[list[str], dict[str, pa.ChunkedArray], np.ndarray, CsvColumns | None]:
+    """Columns of a CSV or Parquet file with lower-cased names and 1-based row numbers.
+
+    Raises only :class:`DataError`.
+    """
+    if path.suffix.lower() == ".parquet":
+        return _read_parquet(path, display)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror or exc}", file=display) from exc
+    parsed = read_csv_columns(data, display)
+    lowered = [n.lower() for n in parsed.names]
+    if len(set(lowered)) != len(lowered):
+        raise DataError(f"duplicate column names in header: {','.join(parsed.names)}", file=display, row=1)
+    columns = {low: parsed.columns[n] for low, n in zip(lowered, parsed.names, strict=True)}
+    return lowered, columns, parsed.rows, parsed
+
+
+def _read_parquet(
+    path: Path, display: str
+) -> tuple[list[str], dict[str, pa.ChunkedArray], np.ndarray, CsvColumns | None]:
+    """Parquet columns; any failure of the decoder on damaged bytes becomes a DataError."""
+    try:
+        table = pq.read_table(path)
+        raw_names = [str(n) for n in table.column_names]
+        columns_list = [table.column(i) for i in range(table.num_columns)]
+        num_rows = table.num_rows
+    except Exception as exc:  # pyarrow raises many types on damaged metadata; all mean "unreadable"
+        raise DataError(f"unreadable Parquet file: {exc}", file=display) from exc
+    names = [n.strip().lower() for n in raw_names]
+    if len(set(names)) != len(names):
+        raise DataError(f"duplicate column names: {','.join(raw_names)}", file=display)
+    columns = dict(zip(names, columns_list, strict=True))
+    return names, columns, np.arange(1, num_rows + 1, dtype=np.int64), None
+
+
+def _attributed(ts: np.ndarray) -> np.ndarray:
+    """Each unusable timestamp takes the previous usable one (the first usable for leading rows)."""
+    valid = ts != TS_INVALID
+    if valid.all() or not valid.any():
+        return ts.copy()
+    idx = np.where(valid, np.arange(len(ts)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = int(np.flatnonzero(valid)[0])
+    return ts[idx]
+
+
+def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFile:
+    """Read and split one file by symbol; never raises (failures become file problems)."""
+    stem_symbol = path.stem.strip().upper()
+    try:
+        names, columns, rows, csv_info = read_tabular_file(path, display)
+    except DataError as exc:
+        return _TabularFile(display, {}, [DataProblem(exc.reason, file=display, row=exc.row)], None)
+    problems: list[DataProblem] = []
+    header_row = 1 if csv_info is not None else None
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        problem = DataProblem(
+            f"missing required column(s) {', '.join(missing)}: expected "
+            f"{','.join(REQUIRED)}[,symbol], found {','.join(names)}",
+            file=display,
+            row=header_row,
+        )
+        concerns = None if "symbol" in columns else frozenset({stem_symbol})
+        return _TabularFile(display, {}, [problem], concerns)
+    extra = [n for n in names if n not in (*REQUIRED, "symbol")]
+    if extra:
+        problems.append(
+            DataProblem(f"ignored unexpected column(s) {', '.join(extra)}", file=display, row=header_row)
+        )
+
+    try:
+        return _convert(names, columns, rows, csv_info, display, stem_symbol, default_tz, problems)
+    except Exception as exc:  # odd column types from a readable file: report, never crash a load
+        problems.append(DataProblem(f"unreadable columns: {exc}", file=display, row=header_row))
+        return _TabularFile(display, {}, problems, None if "symbol" in columns else frozenset({stem_symbol}))
+
+
+def _convert(
+    names: list[str],
+    columns: dict[str, pa.ChunkedArray],
+    rows: np.ndarray,
+    csv_info: CsvColumns | None,
+    display: str,
+    stem_symbol: str,
+    default_tz: str | None,
+    problems: list[DataProblem],
+) -> _TabularFile:
+    """Typed, per-symbol rows of a file whose header is fine."""
+    times = parse_timestamps(columns["timestamp"], default_tz)
+    raw = RawBars(
+        times.ts,
+        to_float(columns["open"]),
+        to_float(columns["high"]),
+        to_float(columns["low"]),
+        to_float(columns["close"]),
+        to_float(columns["volume"]),
+        rows,
+        times.reasons,
+    )
+    local_day = times.local_day
+    if "symbol" in columns:
+        sym_col = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(columns["symbol"], pa.string())))
+        symbols = np.asarray(sym_col.to_numpy(zero_copy_only=False), dtype=object)
+        missing_sym = np.array([not s for s in symbols], dtype=bool)
+        if csv_info is not None and len(csv_info.bad_rows):
+            problems.extend(_listed(csv_info.bad_rows, csv_info.bad_messages, display))
+        if missing_sym.any():
+            problems.extend(
+                _listed(rows[missing_sym], ["missing symbol"] * int(missing_sym.sum()), display)
+            )
+        groups: dict[str, np.ndarray] = {}
+        if not missing_sym.all():
+            present = np.flatnonzero(~missing_sym)
+            uniques, inverse = np.unique(symbols[present].astype(str), return_inverse=True)
+            for k, name in enumerate(uniques):
+                groups[str(name)] = present[inverse == k]
+    else:
+        if csv_info is not None and len(csv_info.bad_rows):
+            raw = raw.with_bad_rows(csv_info.bad_rows, csv_info.bad_messages)
+            local_day = np.concatenate([local_day, np.zeros(len(csv_info.bad_rows), dtype=np.int64)])
+            in_file_order = np.argsort(raw.rows, kind="stable")
+            raw = raw.take(in_file_order)
+            local_day = local_day[in_file_order]
+        groups = {stem_symbol: np.arange(len(raw))}
+
+    out: dict[str, _SymbolRows] = {}
+    for name, index in groups.items():
+        part = raw.take(index)
+        attr = _attributed(part.ts)
+        if (attr == TS_INVALID).all():
+            _bars, found, _ = part.validate(display, name, None)
+            problems.extend(found)
+            continue
+        order = np.argsort(attr, kind="stable")
+        out[name] = _SymbolRows(part.take(order), attr[order], local_day[index][order])
+    concerns = frozenset(out) if out else (None if "symbol" in columns else frozenset({stem_symbol}))
+    return _TabularFile(display, out, problems, concerns)
+
+
+def _listed(lines: np.ndarray, messages: Sequence[str], display: str) -> list[DataProblem]:
+    """File-level row problems, capped like validate_bars caps its own."""
+    found = [DataProblem(m, file=display, row=int(r)) for r, m in zip(lines[:MAX_PROBLEMS], messages, strict=False)]
+    if len(lines) > MAX_PROBLEMS:
+        found.append(DataProblem(f"{len(lines) - MAX_PROBLEMS} more such rows not listed", file=display))
+    return found
+
+
+# -- the source ----------------------------------------------------------------------------------
+class TabularSource(BarSource):
+    """Bars from CSV / Parquet files (one file per symbol, or a ``symbol`` column)."""
+
+    name = "csv"
+
+    def __init__(self, path: str | Path, base: Interval | None = None, default_tz: str | None = None) -> None:
+        given = Path(path).expanduser()
+        if not given.exists():
+            raise SourceError(f"source path does not exist: {path}")
+        if default_tz is not None:
+            try:
+                ZoneInfo(default_tz)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise SourceError(f"unknown time zone {default_tz!r}") from exc
+        self._root = given.resolve()
+        if given.is_dir():
+            try:
+                files = sorted(p for p in given.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            except OSError as exc:
+                raise SourceError(f"cannot list {path}: {exc.strerror or exc}") from exc
+            if not files:
+                raise SourceError(f"no .csv or .parquet files in {path}")
+            self._files = {p: p.name for p in files}
+        else:
+            if given.suffix.lower() not in SUFFIXES:
+                raise SourceError(f"not a .csv or .parquet file: {path}")
+            self._files = {given: str(path)}
+        kinds = {p.suffix.lower() for p in self._files}
+        self.name = "parquet" if kinds == {".parquet"} else "csv"
+        self._base_override = base
+        self._default_tz = default_tz
+        self._lock = threading.Lock()
+        self._file_locks: dict[Path, threading.Lock] = {}
+        self._parsed: dict[Path, _TabularFile] = {}
+        self._bases: dict[str, Interval | None] = {}
+
+    @property
+    def key(self) -> str:
+        return f"csv:{self._root}"
+
+    # -- cached parsing --------------------------------------------------------------------
+    def _file(self, path: Path) -> _TabularFile:
+        with self._lock:
+            done = self._parsed.get(path)
+            if done is not None:
+                return done
+            lock = self._file_locks.setdefault(path, threading.Lock())
+        with lock:
+            with self._lock:
+                done = self._parsed.get(path)
+            if done is None:
+                done = _parse_file(path, self._files[path], self._default_tz)
+                with self._lock:
+                    self._parsed[path] = done
+            return done
+
+    def _all(self) -> list[_TabularFile]:
+        return [self._file(p) for p in self._files]
+
+    def _concerning(self, symbol: str) -> list[_TabularFile]:
+        return [f for f in self._all() if f.concerns is None or symbol in f.concerns]
+
+    # -- BarSource ------------------------------------------------------------------------------
+    def symbols(self) -> list[str]:
+        return sorted({s for f in self._all() for s in f.symbols})
+
+    def dates(self, symbol: str) -> list[dt.date]:
+        sym = symbol.strip().upper()
+        days: set[int] = set()
+        for f in self._all():
+            rows = f.symbols.get(sym)
+            if rows is not None:
+                days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
+        epoch = dt.date(1970, 1, 1)
+        return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
+
+    def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
+        base = self._base_of(symbol.strip().upper())
+        return () if base is None else (base,)
+
+    def _base_of(self, sym: str) -> Interval | None:
+        with self._lock:
+            if sym in self._bases:
+                return self._bases[sym]
+        stamps = [
+            f.symbols[sym].raw.ts[f.symbols[sym].raw.ts != TS_INVALID] for f in self._all() if sym in f.symbols
+        ]
+        base: Interval | None = None
+        if stamps:
+            if self._base_override is not None:
+                base = self._base_override
+            else:
+                unique = np.unique(np.concatenate(stamps))
+                steps = np.diff(unique)
+                # a lone bar gives no step: assume minute bars
+                base = Interval(int(steps.min())) if len(steps) else Interval(60)
+        with self._lock:
+            self._bases[sym] = base
+        return base
+
+    def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
+        sym = symbol.strip().upper()
+        files = self._concerning(sym)
+        problems: list[DataProblem] = [
+            DataProblem(p.message, file=p.file, row=p.row, symbol=sym) for f in files for p in f.problems
+        ]
+        own = self._base_of(sym)
+        if own is None:
+            if not problems:  # a broken file already says why
+                problems.append(DataProblem(f"no data for {sym} in {self._root.name}", symbol=sym))
+            return LoadedSession(sym, session, base, BarArrays.empty(), problems)
+        if base != own:
+            problems.append(DataProblem(f"{sym} data has {own} bars, not {base}", symbol=sym))
+            return LoadedSession(sym, session, base, BarArrays.empty(), problems)
+
+        lo, hi = _window(session)
+        parts: list[tuple[str, BarArrays]] = []
+        outside = 0
+        seen_rows = 0
+        for f in files:
+            rows = f.symbols.get(sym)
+            if rows is None:
+                continue
+            a, b = np.searchsorted(rows.attr, [lo, hi])
+            if a == b:
+                continue
+            part = rows.raw.take(np.arange(a, b))
+            part = part.take(np.argsort(part.rows, kind="stable"))
+            seen_rows += len(part)
+            extra: list[tuple[np.ndarray, str]] = []
+            if not base.is_daily and base.seconds > 1:
+                valid = part.ts != TS_INVALID
+                off_grid = valid & ((part.ts - session.open) % base.seconds != 0)
+                extra.append((off_grid, f"timestamp is not on the {base} grid of the session"))
+            bars, found, out = part.validate(f.display, sym, session, extra)
+            problems.extend(found)
+            outside += out
+            if len(bars):
+                parts.append((f.display, bars))
+        bars = _merge(parts, sym, problems)
+        if not len(bars) and not seen_rows:
+            problems.append(DataProblem(f"no data for {sym} on {session.date.isoformat()}", symbol=sym))
+        return LoadedSession(sym, session, base, bars, problems, outside)
+
+
+def _window(session: Session) -> tuple[int, int]:
+    """Times whose rows belong to a session: its local calendar day, widened to open..close."""
+    tz = ZoneInfo(session.tz or "UTC")
+    day0 = dt.datetime.combine(session.date, dt.time(), tz)
+    start = int(day0.timestamp())
+    end = int(dt.datetime.combine(session.date + dt.timedelta(days=1), dt.time(), tz).timestamp())
+    return min(start, session.open), max(end, session.close)
+
+
+def _merge(parts: list[tuple[str, BarArrays]], symbol: str, problems: list[DataProblem]) -> BarArrays:
+    """Bars of one symbol from several files; on a clash the later file (by name) wins."""
+    if not parts:
+        return BarArrays.empty()
+    if len(parts) == 1:
+        return parts[0][1]
+    merged = BarArrays(*(np.concatenate([p[1][i] for p in parts]) for i in range(6)))
+    order = np.argsort(merged.ts, kind="stable")
+    merged = merged.take(order)
+    keep = np.append(merged.ts[1:] != merged.ts[:-1], True)
+    if not keep.all():
+        problems.append(
+            DataProblem(
+                f"{int((~keep).sum())} {symbol} bars appear in more than one file "
+                f"({', '.join(p[0] for p in parts)}); kept the one from the later file",
+                symbol=symbol,
+            )
+        )
+        merged = merged.take(keep)
+    return merged
