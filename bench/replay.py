@@ -1,0 +1,100 @@
+"""3. Replay end to end: ``session-monitor replay`` of the demo feed, recording on and off.
+
+``python -m core.cli replay demo --symbols S0,…,S99 --intervals 1s,1m,5m,15m,1h --start
+2013-10-07 --end 2013-10-07 --speed max --quiet`` (100 symbols × one session of 1s bars,
+about 2.3 M base bars) timed as a whole process (start-up, bar generation, derivation,
+quality, gaps, recording), with and without ``--no-record``, interleaved. Every run gets a
+fresh ``SESSION_MONITOR_DATA_DIR`` so a recording never resumes a previous run; the
+recorded bar count is checked against the feed's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import REPO_ROOT, Row, median, ratio
+
+__all__ = ["ROWS", "count_demo_bars", "run"]
+
+DATE = "2013-10-07"
+INTERVALS = "1s,1m,5m,15m,1h"
+TARGET_COST = 0.20
+ROW_OFF = "replay demo 1s→1m,5m,15m,1h (no recording)"
+ROW_ON = "replay demo 1s, recording cost"
+ROWS = (ROW_OFF, ROW_ON)
+
+
+def count_demo_bars(symbols: list[str]) -> int:
+    """Base bars the demo feed serves for ``symbols`` on DATE (what the replay streams)."""
+    from core.calendar import get_calendar
+    from core.sources.demo import DemoSource
+
+    session = get_calendar("XNYS").session(dt.date.fromisoformat(DATE))
+    source = DemoSource()
+    return sum(len(source.seconds(s, session).ts) for s in symbols)
+
+
+def _replay(symbols: list[str], record: bool) -> tuple[float, int | None]:
+    """Wall seconds of one replay process, and the bars it recorded (when recording)."""
+    with tempfile.TemporaryDirectory(prefix="sm-bench-replay-") as data_dir:
+        env = {**os.environ, "SESSION_MONITOR_DATA_DIR": data_dir, "PYTHONPATH": str(REPO_ROOT)}
+        cmd = [
+            sys.executable, "-m", "core.cli", "replay", "demo",
+            "--symbols", ",".join(symbols),
+            "--intervals", INTERVALS,
+            "--start", DATE, "--end", DATE,
+            "--speed", "max", "--quiet",
+        ]
+        if not record:
+            cmd.append("--no-record")
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"replay exited {done.returncode}: {tail[:200]}")
+        recorded = None
+        path = Path(data_dir) / "recordings.sqlite3"
+        if record:
+            with sqlite3.connect(path) as db:
+                recorded = int(db.execute("SELECT COALESCE(SUM(bars), 0) FROM chunks").fetchone()[0])
+        elif path.exists():
+            raise RuntimeError("--no-record wrote a recording")
+    return elapsed, recorded
+
+
+def run(quick: bool) -> list[Row]:
+    symbols = [f"S{k}" for k in range(5 if quick else 100)]
+    rounds = 2 if quick else 5
+    bars = count_demo_bars(symbols)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(rounds):
+        for record in ((False, True) if r % 2 == 0 else (True, False)):
+            elapsed, recorded = _replay(symbols, record)
+            if record and recorded != bars:
+                raise AssertionError(f"recorded {recorded} bars, the feed served {bars}")
+            times[record].append(elapsed)
+    off, on = median(times[False]), median(times[True])
+    cost = on / off
+    scope = f"{len(symbols)} symbols × 1 session, {bars:,} base bars, whole process"
+    return [
+        Row(ROW_OFF, bars / off, None, "bars/s", None, "—", None, f"{scope}; {off:.2f} s"),
+        Row(
+            ROW_ON,
+            on,
+            off,
+            "s",
+            ratio(on, off),
+            f"cost ≤ {TARGET_COST:.0%} (≤ {1 + TARGET_COST:.2f}×)",
+            cost <= 1 + TARGET_COST,
+            f"ref = same replay --no-record; {bars / on:,.0f} bars/s recorded; cost {cost - 1:+.1%}",
+            better="lower",
+        ),
+    ]
