@@ -214,6 +214,7 @@ class SessionCoordinator:
             plan.derivable_intervals,
             self.session,
             history_sessions=self.history_sessions,
+            requested=plan.requested,
         )
         self.session_data.register_symbol_data(data)
         if self.state is not ClockState.FINISHED:

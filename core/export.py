@@ -44,9 +44,10 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
     for data in session_data.all_symbol_data():
         if data.session != session:
             continue
+        wanted = {i.name for i in data.requested}
         symbols[data.symbol] = {
             "base_interval": data.base_interval.name,
-            "intervals": {name: interval_summary(iv) for name, iv in data.bars.items()},
+            "intervals": {name: interval_summary(iv) for name, iv in data.bars.items() if name in wanted},
         }
     return {
         "date": session.date.isoformat(),
@@ -57,19 +58,17 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
 
 
 def format_bars(interval: BarIntervalData, final_only: bool = True) -> str:
-    """CSV rows (no header) of an interval's bars."""
+    """CSV rows (no header) of an interval's bars; floats as Python's shortest repr."""
     series = interval.data
-    keep = np.ones(len(series), bool)
+    ts, o, h, lo, c, v = (np.asarray(col) for col in series.arrays())
     if final_only and series.with_counts:
         keep = (series.flags & FORMING) == 0
-    ts, o, h, lo, c, v = (np.asarray(col)[keep] for col in series.arrays())
-    lines = [
-        f"{_iso(t)},{a!r},{b!r},{d!r},{e!r},{f!r}\n"
-        for t, a, b, d, e, f in zip(
-            ts.tolist(), o.tolist(), h.tolist(), lo.tolist(), c.tolist(), v.tolist(), strict=True
-        )
-    ]
-    return "".join(lines)
+        ts, o, h, lo, c, v = (col[keep] for col in (ts, o, h, lo, c, v))
+    if not len(ts):
+        return ""
+    stamps = np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "+00:00").tolist()
+    columns = [list(map(repr, col.tolist())) for col in (o, h, lo, c, v)]
+    return "".join(map("{},{},{},{},{},{}\n".format, stamps, *columns))
 
 
 class SessionExporter:
@@ -90,8 +89,8 @@ class SessionExporter:
                     continue
                 folder = self.outdir / data.symbol
                 folder.mkdir(parents=True, exist_ok=True)
-                for name, interval in data.bars.items():
-                    self._append(folder / f"{name}.csv", format_bars(interval))
+                for interval in data.requested:
+                    self._append(folder / f"{interval.name}.csv", format_bars(data.bars[interval.name]))
             self.sessions.append(session_snapshot(self.session_data, session))
         self.write_json()
 
@@ -106,5 +105,5 @@ class SessionExporter:
     def write_json(self) -> None:
         payload = {"calendar": self.calendar_name, "sessions": self.sessions}
         tmp = self.outdir / "session.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")  # no indent: the C encoder, 8x faster
         tmp.replace(self.outdir / "session.json")

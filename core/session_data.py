@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -125,6 +125,7 @@ class SymbolSessionData:
     base_interval: Interval
     bars: dict[str, BarIntervalData]
     session: Session
+    #: what the user asked for (the streamed base may not be among them); exports write these
     requested: tuple[Interval, ...] = ()
     history: deque[SessionHistory] = field(default_factory=lambda: deque(maxlen=DEFAULT_HISTORY_SESSIONS))
     #: bars outside the regular session that were skipped (counted, never stored)
@@ -140,15 +141,17 @@ class SymbolSessionData:
         derived_intervals: list[Interval] | tuple[Interval, ...],
         session: Session,
         history_sessions: int = DEFAULT_HISTORY_SESSIONS,
+        requested: Iterable[Interval] | None = None,
     ) -> SymbolSessionData:
         """Build the full bar structure: the base plus each derived interval, empty."""
         ordered = sorted({base_interval, *derived_intervals}, key=Interval.sort_key)
+        asked = ordered if requested is None else sorted(set(requested), key=Interval.sort_key)
         return cls(
             symbol=symbol.upper(),
             base_interval=base_interval,
             bars=_empty_bars(ordered, base_interval, session),
             session=session,
-            requested=tuple(ordered),
+            requested=tuple(asked),
             history=deque(maxlen=history_sessions),
         )
 
@@ -175,7 +178,8 @@ class SymbolSessionData:
             return
         self.history.append(SessionHistory(self.session, self.bars))
         self.session = session
-        self.bars = _empty_bars(list(self.requested), self.base_interval, session)
+        held = sorted({self.base_interval, *(b.interval for b in self.bars.values())}, key=Interval.sort_key)
+        self.bars = _empty_bars(held, self.base_interval, session)
         self.outside_session = 0
 
 

@@ -21,6 +21,8 @@ class StreamPlan:
     symbol: str
     required_base_interval: Interval
     derivable_intervals: tuple[Interval, ...]
+    #: what the user asked for, canonical and sorted (the base is streamed even when absent)
+    requested: tuple[Interval, ...] = ()
 
     @property
     def intervals(self) -> tuple[Interval, ...]:
@@ -62,4 +64,4 @@ def determine_stream(
         )
     base = usable[-1]
     derived = tuple(i for i in wanted if i != base)
-    return StreamPlan(symbol, base, derived)
+    return StreamPlan(symbol, base, derived, tuple(wanted))

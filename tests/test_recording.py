@@ -97,3 +97,18 @@ def test_sigkill_mid_session_then_resume_equals_an_uninterrupted_run(tmp_path, l
     for bars in before.values():  # every accepted bar is there, once, with its values
         rows = final.set_index(stamps).loc[bars.ts]
         assert np.array_equal(rows["close"].to_numpy(), bars.close)
+
+
+def test_a_damaged_chunk_is_dropped_and_unindexed_bytes_are_ignored(tmp_path) -> None:
+    recorder = Recorder(tmp_path / "r.sqlite3")
+    key = Recorder.key("demo:0", "XNYS", "1m", "SPY", pd.Timestamp("2013-10-07").date())
+    bars = walk(np.arange(0, 600, 60))
+    recorder.commit([(key, bars.take(slice(0, 5)))])
+    recorder.commit([(key, bars.take(slice(5, 10)))])
+    recorder.close()
+    segment = next((tmp_path / "r-segments").iterdir())
+    raw = bytearray(segment.read_bytes())
+    raw[-1] ^= 0xFF  # damage the second chunk
+    segment.write_bytes(bytes(raw) + b"half-written tail of a pass that never committed")
+    loaded = Recorder(tmp_path / "r.sqlite3").load(key)
+    assert list(loaded.ts) == list(range(0, 300, 60))
