@@ -74,8 +74,14 @@ class DataProcessor:
                 else:
                     _mark_present(base, base_ts[start:n])
                 base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
+                live_row = _row(base.data._cols, start) if appended_only and n - start == 1 else None
                 for derived in derived_list:
                     _, finalized = self._timing(derived.grid, clock, timing)
+                    if live_row is not None:
+                        first = _live_update(derived, live_row, max(finalized, derived.finalized))
+                        if first is not None:
+                            changed[derived.name] = first
+                            continue
                     first, simple = self._derive(derived, base, start, appended_only, finalized)
                     changed[derived.name] = first
                     if not simple:
@@ -117,10 +123,6 @@ class DataProcessor:
         first_window = grid.window_of_one(int(base_cols["ts"][start]))
         last_window = derived.last_window
         finalized = max(finalized, derived.finalized)
-        if appended_only and n - start == 1 and first_window >= last_window:
-            if first_window == last_window:
-                return self._extend_last(derived, base_cols, start), True
-            return self._append_one(derived, base_cols, start, first_window, finalized), True
         if appended_only and first_window >= last_window:
             if first_window == last_window:
                 begin = int(base_cols["ts"][:n].searchsorted(grid.starts[first_window]))
@@ -138,48 +140,11 @@ class DataProcessor:
         if old is not None:
             flags |= _revised_flags(old, agg, derived.finalized)
         series.extend(agg.bars, agg.count, expected, flags)
+        derived.live = None
         _mark_present(derived, agg.bars.ts)
         if len(agg.window):
             derived.last_window = int(agg.window[-1])
         return keep, False
-
-    @staticmethod
-    def _extend_last(derived: BarIntervalData, base_cols: dict[str, np.ndarray], index: int) -> int:
-        """One new base bar lands in the newest derived window: update it in place, O(1)."""
-        cols = derived.data._cols
-        i = len(derived.data) - 1
-        high, low = float(base_cols["high"][index]), float(base_cols["low"][index])
-        if high > cols["high"][i]:
-            cols["high"][i] = high
-        if low < cols["low"][i]:
-            cols["low"][i] = low
-        cols["close"][i] = base_cols["close"][index]
-        cols["volume"][i] += base_cols["volume"][index]
-        cols["count"][i] += 1
-        if derived.last_window < derived.finalized:
-            cols["flags"][i] |= _REVISED
-        return i
-
-    @staticmethod
-    def _append_one(
-        derived: BarIntervalData, base_cols: dict[str, np.ndarray], index: int, window: int, finalized: int
-    ) -> int:
-        """One new base bar opens a new derived window: a new bar, O(1)."""
-        series = derived.data
-        i = len(series)
-        series._reserve(1)
-        cols = series._cols
-        grid = derived.grid
-        cols["ts"][i] = grid.starts[window]
-        for name in ("open", "high", "low", "close", "volume"):
-            cols[name][i] = base_cols[name][index]
-        cols["count"][i] = 1
-        cols["expected"][i] = grid.expected[window]
-        cols["flags"][i] = _FORMING if window >= finalized else 0
-        series._n = i + 1
-        derived.tracker.mark_present(window)
-        derived.last_window = window
-        return i
 
     @staticmethod
     def _finalize(derived: BarIntervalData, finalized: int) -> int | None:
@@ -198,6 +163,70 @@ class DataProcessor:
             return None
         flags[lo:hi] &= ~FORMING
         return lo + int(np.argmax(forming > 0))
+
+
+def _row(cols: dict[str, np.ndarray], i: int) -> tuple[int, float, float, float, float, float]:
+    return (
+        int(cols["ts"][i]), float(cols["open"][i]), float(cols["high"][i]), float(cols["low"][i]),
+        float(cols["close"][i]), float(cols["volume"][i]),
+    )
+
+
+def _live_update(
+    derived: BarIntervalData, row: tuple[int, float, float, float, float, float], finalized: int
+) -> int | None:
+    """The live path, O(1): one new base bar after the newest updates or opens the newest window.
+
+    Returns the changed bar index, or None when the bar does not fit this path (the caller
+    then re-aggregates). ``derived.live`` mirrors the newest bar as Python numbers, so an
+    update costs a few scalar writes and no numpy reads.
+    """
+    ts, o, h, lo, c, v = row
+    grid = derived.grid
+    window = 0 if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
+    last_window = derived.last_window
+    series = derived.data
+    cols = series._cols
+    if window == last_window:
+        live = derived.live
+        i = series._n - 1
+        if live is None:
+            live = [float(cols["high"][i]), float(cols["low"][i]), float(cols["volume"][i]), int(cols["count"][i])]
+        if h > live[0]:
+            live[0] = h
+            cols["high"][i] = h
+        if lo < live[1]:
+            live[1] = lo
+            cols["low"][i] = lo
+        live[2] += v
+        live[3] += 1
+        cols["close"][i] = c
+        cols["volume"][i] = live[2]
+        cols["count"][i] = live[3]
+        if window < derived.finalized:
+            cols["flags"][i] |= _REVISED
+        derived.live = live
+        return i
+    if window < last_window:
+        return None
+    i = series._n
+    if i == series._cap:
+        series._allocate(series._cap * 2)
+        cols = series._cols
+    cols["ts"][i] = grid.starts[window]
+    cols["open"][i] = o
+    cols["high"][i] = h
+    cols["low"][i] = lo
+    cols["close"][i] = c
+    cols["volume"][i] = v
+    cols["count"][i] = 1
+    cols["expected"][i] = grid.expected[window]
+    cols["flags"][i] = _FORMING if window >= finalized else 0
+    series._n = i + 1
+    derived.tracker.mark_present(window)
+    derived.last_window = window
+    derived.live = [h, lo, v, 1]
+    return i
 
 
 def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: int) -> bool:

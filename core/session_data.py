@@ -79,6 +79,8 @@ class BarIntervalData:
     name: str = field(init=False)
     #: window index of the newest bar (-1 when empty): the live path's O(1) check
     last_window: int = field(init=False, default=-1)
+    #: the newest bar's high, low, volume and count as Python numbers (live path), or None
+    live: list | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.tracker = GapTracker(self.grid)
