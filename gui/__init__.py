@@ -1,0 +1,1 @@
+"""Session Monitor desktop GUI (PySide6 + pyqtgraph); everything Qt lives in this package."""

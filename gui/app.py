@@ -1,0 +1,236 @@
+"""``session-monitor [SOURCE] [options]``: the desktop app.
+
+Arguments are resolved (and refused, with one line) before Qt starts. One asyncio loop
+(qasync) runs the coordinator and Qt together; closing the window sets an asyncio.Event
+that :func:`run_window` awaits, after which the coordinator is stopped and awaited, so
+the app exits with no stray task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from core.coordinator import SessionCoordinator
+from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
+from core.session_data import SessionData
+from core.sources.base import SourceError
+from gui.errors import install_excepthook, loop_exception_handler
+from gui.icons import icon
+from gui.main_window import MainWindow
+from gui.settings import AppSettings, WatchEntry
+from gui.theme import apply_dark_palette
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("session_monitor.gui")
+
+PROG = "session-monitor"
+DEFAULT_SPEED = 60.0
+#: the screenshot mode runs faster so a few seconds show a chart worth looking at
+SCREENSHOT_SPEED = 600.0
+SCREENSHOT_SIZE = (1280, 800)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line on stderr (no usage block) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 24 * 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Watch a market session live: stream a base interval, derive higher ones, "
+        "measure quality and gaps. 'session-monitor replay ...' runs headless.",
+    )
+    add_run_arguments(parser, source_required=False)  # no SOURCE: the last one, else demo
+    parser.add_argument("--screenshot", metavar="FILE.png", help="run, save a PNG of the window, exit")
+    parser.add_argument(
+        "--after",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --screenshot: how long to run first (default 5)",
+    )
+    parser.add_argument("--settings", metavar="FILE.ini", help="keep settings in this file instead of the user's")
+    return parser
+
+
+@dataclass
+class StartPlan:
+    """What the window starts with, decided before Qt runs."""
+
+    setup: RunSetup
+    source_spec: str
+    watchlist: list[WatchEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
+    """Resolve the run; the last source and watchlist come from settings unless given.
+
+    Something restored from settings that no longer works is dropped with a note; what
+    the user typed (arguments or a ``--config`` file) is never second-guessed: it fails
+    with UsageError/SourceError.
+    """
+    notes: list[str] = []
+    from_config = bool(getattr(args, "config", None))
+    source_given = args.source is not None or from_config
+    symbols_given = args.symbols is not None or from_config
+    if not source_given:
+        args.source = settings.last_source()  # None: core's default for the GUI (demo)
+    saved = None if symbols_given else (settings.watchlist() or None)
+    if saved:
+        args.symbols = ",".join(entry.symbol for entry in saved)
+    speed_default = SCREENSHOT_SPEED if args.screenshot else DEFAULT_SPEED
+    try:
+        setup = resolve_run(args, default_speed=speed_default)
+    except (UsageError, SourceError) as exc:
+        restored = (not source_given and args.source is not None) or saved
+        if not restored:
+            raise
+        notes.append(f"saved settings ignored: {exc}")
+        if not source_given:
+            args.source = None
+        if saved:
+            args.symbols, saved = None, None
+        setup = resolve_run(args, default_speed=speed_default)
+    watchlist = saved or [WatchEntry(symbol, tuple(i.name for i in ivs)) for symbol, ivs in setup.watchlist]
+    spec = setup.source_spec
+    if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
+        spec = str(Path(spec).expanduser().resolve())  # restorable from any working directory
+    return StartPlan(setup, spec, watchlist, notes)
+
+
+async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float) -> int:
+    """Run windows until the user quits: File > Open session replaces the window's run."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # the window's close ends main(), not app.exec()
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    next_plan: StartPlan | None = plan
+    code = 0
+    while next_plan is not None:
+        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event)
+    return code
+
+
+async def _run_one(
+    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event
+) -> tuple[int, StartPlan | None]:
+    """One window over one coordinator; returns the exit code, or the plan to open next."""
+    setup = plan.setup
+    session_data = SessionData()
+    coordinator = SessionCoordinator(session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed)
+    window = MainWindow(session_data, coordinator, settings, plan.source_spec)
+    window.closed.connect(quit_event.set)
+    loop = asyncio.get_running_loop()
+    reopen: asyncio.Future[StartPlan] = loop.create_future()
+
+    def open_session(path: str) -> None:
+        try:
+            new_plan = plan_start(build_parser().parse_args(["--config", path]), settings)
+        except (UsageError, SourceError) as exc:
+            window.report_problem(f"Could not open {Path(path).name}: {exc}")
+            return
+        if not reopen.done():
+            reopen.set_result(new_plan)
+
+    window.open_session_requested.connect(open_session)
+    restore_hook = install_excepthook(window.post_message)
+    loop.set_exception_handler(loop_exception_handler(window.post_message))
+    previous_sigint = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))
+    for note in plan.notes:
+        window.post_message(logging.WARNING, note)
+    if screenshot:
+        window.persist = False
+        window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    runner: asyncio.Task[None] | None = None
+    quitting = asyncio.ensure_future(quit_event.wait())
+    try:
+        await window.boot(plan.watchlist)
+        runner = asyncio.create_task(coordinator.run(), name="coordinator")
+        if screenshot:
+            return await _take_screenshot(window, Path(screenshot), after, quit_event), None
+        await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)
+        return 0, (reopen.result() if reopen.done() and not quit_event.is_set() else None)
+    finally:
+        quitting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await quitting
+        coordinator.stop()
+        if runner is not None:
+            await runner
+        await window.shutdown()
+        window.closed.disconnect(quit_event.set)  # replacing the window is not quitting
+        if window.isVisible():
+            window.close()
+        window.deleteLater()
+        signal.signal(signal.SIGINT, previous_sigint if previous_sigint is not None else signal.SIG_DFL)
+        restore_hook()
+
+
+async def _take_screenshot(window: MainWindow, path: Path, after: float, quit_event: asyncio.Event) -> int:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(quit_event.wait(), timeout=after)
+    window.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        print(f"{PROG}: error: could not write {path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point used by ``core.cli.main`` for everything but ``replay``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a refusal already printed as one line
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)
+    settings = AppSettings.at(args.settings) if args.settings else AppSettings()
+    try:
+        plan = plan_start(args, settings)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SourceError as exc:  # same code as ``replay`` for a source that cannot be used
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    app = QApplication.instance() or QApplication([PROG])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(PROG)
+    app.setOrganizationName(PROG)
+    app.setWindowIcon(icon("app"))
+    apply_dark_palette(app)
+    return int(qasync.run(run_window(plan, settings, args.screenshot, args.after)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,282 @@
+"""Chart data without Qt: the arrays one chart draws, and the visible-range queries on them.
+
+The current session is read through zero-copy views of the core ``BarSeries`` columns
+(re-taken on every change, because a series reallocates when it grows); finished
+sessions are concatenated once per session change. Items ask only for the visible
+slice, so painting costs what is on screen, not what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from core.bars import FORMING, BarSeries
+from core.calendar import Session
+from core.session_data import BarIntervalData, SymbolSessionData
+
+__all__ = ["BarView", "ChartData", "Columns", "reduce_per_pixel"]
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Parallel bar columns; ``count``/``expected``/``flags`` are None for a streamed base."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    count: np.ndarray | None = None
+    expected: np.ndarray | None = None
+    flags: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @classmethod
+    def empty(cls) -> Columns:
+        return cls(np.empty(0, np.int64), *(np.empty(0, np.float64) for _ in range(5)))
+
+    @classmethod
+    def of_series(cls, series: BarSeries) -> Columns:
+        """Zero-copy views of ``series`` as it is now."""
+        if series.with_counts:
+            return cls(
+                series.ts,
+                series.open,
+                series.high,
+                series.low,
+                series.close,
+                series.volume,
+                series.count,
+                series.expected,
+                series.flags,
+            )
+        return cls(series.ts, series.open, series.high, series.low, series.close, series.volume)
+
+    @property
+    def derived(self) -> bool:
+        return self.count is not None
+
+    def slice(self, lo: int, hi: int) -> Columns:
+        return Columns(*(None if col is None else col[lo:hi] for col in self._columns()))
+
+    def _columns(self) -> tuple[np.ndarray | None, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @staticmethod
+    def concat(parts: list[Columns]) -> Columns:
+        """One copy of several segments (used for history, once per session change)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Columns.empty()
+        if len(parts) == 1:
+            return parts[0]
+        derived = all(p.derived for p in parts)
+        cols = [np.concatenate([getattr(p, name) for p in parts]) for name in _PRICE]
+        if derived:
+            cols += [np.concatenate([getattr(p, name) for p in parts]) for name in _COUNTS]
+        return Columns(*cols)
+
+    def forming_mask(self) -> np.ndarray:
+        if self.flags is None:
+            return np.zeros(len(self), bool)
+        return (self.flags & FORMING) > 0
+
+    def incomplete_mask(self) -> np.ndarray:
+        if self.count is None or self.expected is None:
+            return np.zeros(len(self), bool)
+        return self.count < self.expected
+
+
+_PRICE = ("ts", "open", "high", "low", "close", "volume")
+_COUNTS = ("count", "expected", "flags")
+
+
+@dataclass(frozen=True, slots=True)
+class BarView:
+    """One bar as the crosshair readout shows it."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    count: int | None
+    expected: int | None
+    forming: bool
+
+
+def reduce_per_pixel(cols: Columns, px: float, width: float) -> Columns:
+    """One bar per screen column of ``px`` seconds when candles are thinner than a pixel.
+
+    Open of the first, highest high, lowest low, close of the last; volume is the largest
+    in the column (so the volume scale does not change when zooming out); counts add up
+    and flags combine. The result's ``ts`` is each column's start (float seconds).
+    Columns are anchored at the epoch, so panning does not make them shimmer.
+    """
+    n = len(cols)
+    if n == 0 or px <= 0:
+        return cols
+    key = np.floor((cols.ts + width / 2.0) / px).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    lasts = np.concatenate((starts[1:], [n])) - 1
+    counts = expected = flags = None
+    if cols.count is not None and cols.expected is not None and cols.flags is not None:
+        counts = np.add.reduceat(cols.count, starts)
+        expected = np.add.reduceat(cols.expected, starts)
+        flags = np.bitwise_or.reduceat(cols.flags, starts)
+    return Columns(
+        ts=key[starts] * px,
+        open=cols.open[starts],
+        high=np.maximum.reduceat(cols.high, starts),
+        low=np.minimum.reduceat(cols.low, starts),
+        close=cols.close[lasts],
+        volume=np.maximum.reduceat(cols.volume, starts),
+        count=counts,
+        expected=expected,
+        flags=flags,
+    )
+
+
+class ChartData:
+    """Everything one (symbol, interval) chart draws: history sessions + the current one."""
+
+    def __init__(self, symbol_data: SymbolSessionData, interval: str, show_history: bool = True) -> None:
+        self.symbol_data = symbol_data
+        self.interval_name = interval
+        self.show_history = show_history
+        self.history = Columns.empty()
+        self.current = Columns.empty()
+        self.sessions: list[Session] = []
+        self.gaps = np.empty((0, 2), np.int64)
+        self._history_gaps = np.empty((0, 2), np.int64)
+        self.rebuild_history()
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def bars(self) -> BarIntervalData:
+        """The current session's interval data (never cached: a new session replaces it)."""
+        return self.symbol_data.bars[self.interval_name]
+
+    @property
+    def session(self) -> Session:
+        return self.symbol_data.session
+
+    @property
+    def derived(self) -> bool:
+        return self.bars.derived
+
+    @property
+    def width(self) -> float:
+        """Seconds one bar covers (``1d``: the session)."""
+        seconds = self.bars.interval.seconds
+        return float(seconds or (self.session.close - self.session.open))
+
+    # -- updates -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-take the current views (the series may have grown into a new buffer)."""
+        self.current = Columns.of_series(self.bars.data)
+
+    def rebuild_history(self) -> None:
+        """Concatenate the finished sessions once; call after ``session_started``."""
+        parts: list[Columns] = []
+        gaps: list[np.ndarray] = []
+        sessions: list[Session] = []
+        if self.show_history:
+            for past in self.symbol_data.history:
+                bars = past.bars.get(self.interval_name)
+                if bars is None:
+                    continue
+                sessions.append(past.session)
+                parts.append(Columns.of_series(bars.data))
+                gaps.append(_gap_array(bars))
+        # finished sessions are never written again, so one segment may stay a view
+        self.history = Columns.concat(parts)
+        self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
+        self.sessions = [*sessions, self.session]
+        self.refresh()
+        self.refresh_gaps()
+
+    def refresh_gaps(self) -> None:
+        """Gap ranges (built on demand by core, so only call this when quality changed)."""
+        self.gaps = np.concatenate((self._history_gaps, _gap_array(self.bars)))
+
+    # -- queries -------------------------------------------------------------------------
+    def segments(self) -> tuple[Columns, ...]:
+        return tuple(seg for seg in (self.history, self.current) if len(seg))
+
+    def __len__(self) -> int:
+        return len(self.history) + len(self.current)
+
+    @property
+    def first_ts(self) -> float | None:
+        segs = self.segments()
+        return float(segs[0].ts[0]) if segs else None
+
+    @property
+    def last_end(self) -> float | None:
+        segs = self.segments()
+        return float(segs[-1].ts[-1]) + self.width if segs else None
+
+    def visible(self, x0: float, x1: float) -> list[Columns]:
+        """Slices of bars overlapping ``(x0, x1)`` (a bar touching an edge is out), per segment, zero-copy."""
+        out = []
+        for seg in self.segments():
+            lo = int(np.searchsorted(seg.ts, x0 - self.width, side="right"))
+            hi = int(np.searchsorted(seg.ts, x1, side="left"))
+            if hi > lo:
+                out.append(seg.slice(lo, hi))
+        return out
+
+    def price_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
+        """Lowest low and highest high of the bars overlapping ``[x0, x1]`` (all when None)."""
+        segs = self.segments() if x0 is None or x1 is None else self.visible(x0, x1)
+        segs = [s for s in segs if len(s)]
+        if not segs:
+            return None
+        return min(float(s.low.min()) for s in segs), max(float(s.high.max()) for s in segs)
+
+    def volume_max(self, x0: float | None = None, x1: float | None = None) -> float | None:
+        segs = self.segments() if x0 is None or x1 is None else self.visible(x0, x1)
+        segs = [s for s in segs if len(s)]
+        if not segs:
+            return None
+        return max(float(s.volume.max()) for s in segs)
+
+    def bar_at(self, x: float) -> BarView | None:
+        """The bar whose ``[start, start + width)`` holds ``x``."""
+        for seg in self.segments():
+            i = int(np.searchsorted(seg.ts, x, side="right")) - 1
+            if 0 <= i < len(seg) and x < seg.ts[i] + self.width:
+                return self._view(seg, i)
+        return None
+
+    def last_bar(self) -> BarView | None:
+        segs = self.segments()
+        return self._view(segs[-1], len(segs[-1]) - 1) if segs else None
+
+    @staticmethod
+    def _view(seg: Columns, i: int) -> BarView:
+        return BarView(
+            ts=int(seg.ts[i]),
+            open=float(seg.open[i]),
+            high=float(seg.high[i]),
+            low=float(seg.low[i]),
+            close=float(seg.close[i]),
+            volume=float(seg.volume[i]),
+            count=None if seg.count is None else int(seg.count[i]),
+            expected=None if seg.expected is None else int(seg.expected[i]),
+            forming=bool(seg.flags is not None and seg.flags[i] & FORMING),
+        )
+
+
+def _gap_array(bars: BarIntervalData) -> np.ndarray:
+    gaps = bars.gaps
+    if not gaps:
+        return np.empty((0, 2), np.int64)
+    return np.array([(g.start, g.end) for g in gaps], np.int64)

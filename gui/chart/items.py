@@ -1,0 +1,242 @@
+"""pyqtgraph items drawing bars from a ChartData: candles and volume.
+
+Both follow pyqtgraph's item sequence on new data (arrays first, then
+``prepareGeometryChange`` → ``update`` → ``informViewBoundsChanged``), implement
+``dataBounds`` so the y axis auto-ranges over what is visible, and paint only the
+exposed range: a few hundred candles are drawn as candles, anything denser is reduced to
+one bar per pixel column first. An updated bar that stays inside what is already on
+screen repaints only its own rectangle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from gui import theme
+from gui.chart.data import ChartData, Columns, reduce_per_pixel
+from gui.chart.primitives import draw_lines, draw_rects
+
+__all__ = ["REDUCE_BELOW_PX", "BarItem", "CandleItem", "VolumeItem"]
+
+#: candles narrower than this many device pixels are reduced per pixel column
+REDUCE_BELOW_PX = 2.0
+#: body width as a fraction of the bar's interval
+BODY = 0.7
+
+
+def _pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(color)
+    pen.setCosmetic(True)  # one device pixel whatever the zoom (data units are seconds and dollars)
+    pen.setWidth(1)
+    pen.setStyle(style)
+    return pen
+
+
+def _alpha(color: QColor, alpha: int) -> QColor:
+    out = QColor(color)
+    out.setAlpha(alpha)
+    return out
+
+
+class BarItem(pg.GraphicsObject):
+    """Shared plumbing: bounds, incremental updates, visible-range painting."""
+
+    def __init__(self, data: ChartData) -> None:
+        super().__init__()
+        self.data = data
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._bounds = QRectF()
+        self._visible_y: tuple[float, float] | None = None  # last y range handed to auto-range
+        #: (bars painted, reduced?) of the latest paint, for tests and benchmarks
+        self.last_paint: tuple[int, bool] = (0, False)
+        self._recompute_bounds()
+
+    # -- subclass hooks ----------------------------------------------------------------
+    def y_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
+        raise NotImplementedError
+
+    def changed_y_range(self, seg: Columns) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
+        raise NotImplementedError
+
+    # -- updates -------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Everything may have changed (new session, new symbol): full item sequence."""
+        self._recompute_bounds()
+        self._visible_y = None
+        self.prepareGeometryChange()
+        self.update()
+        self.informViewBoundsChanged()
+
+    def data_changed(self, first: int) -> None:
+        """Bars ``first:`` of the current session are new or changed (ChartData already refreshed)."""
+        old = QRectF(self._bounds)
+        self._recompute_bounds()
+        current = self.data.current
+        if self._bounds == old and 0 <= first < len(current):
+            changed = current.slice(first, len(current))
+            lo, hi = self.changed_y_range(changed)
+            if self._visible_y is not None and self._visible_y[0] <= lo and hi <= self._visible_y[1]:
+                # nothing the auto-range sees moves: repaint just these bars
+                x0 = float(changed.ts[0])
+                x1 = float(changed.ts[-1]) + self.data.width
+                self.update(self._padded(QRectF(x0, lo, x1 - x0, hi - lo)))
+                return
+        self.prepareGeometryChange()
+        self.update()
+        self.informViewBoundsChanged()
+
+    def _padded(self, rect: QRectF) -> QRectF:
+        px = self.pixelWidth() or 0.0
+        py = self.pixelHeight() or 0.0
+        return rect.adjusted(-2 * px, -2 * py, 2 * px, 2 * py)
+
+    def _recompute_bounds(self) -> None:
+        data = self.data
+        y = self.y_range()
+        sessions = data.sessions
+        xs = [float(sessions[0].open), float(sessions[-1].close)] if sessions else []
+        if data.first_ts is not None and data.last_end is not None:
+            xs += [data.first_ts, data.last_end]
+        if y is None or not xs:
+            self._bounds = QRectF()
+            return
+        x0, x1 = min(xs), max(xs)
+        self._bounds = QRectF(x0, y[0], x1 - x0, max(y[1] - y[0], 1e-9))
+
+    # -- pyqtgraph / Qt overrides ------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._bounds)
+
+    def pixelPadding(self) -> float:
+        return 1.0
+
+    def dataBounds(
+        self, ax: int, frac: float = 1.0, orthoRange: tuple[float, float] | None = None
+    ) -> tuple[float | None, float | None]:
+        data = self.data
+        if ax == 0:
+            return (data.first_ts, data.last_end)
+        y = self.y_range(float(orthoRange[0]), float(orthoRange[1])) if orthoRange is not None else self.y_range()
+        self._visible_y = y
+        return (None, None) if y is None else y
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        rect = option.exposedRect
+        scale = abs(painter.transform().m11())
+        if scale <= 0 or rect.isEmpty():
+            return
+        px = 1.0 / scale  # seconds per device pixel
+        width = self.data.width
+        reduced = width / px < REDUCE_BELOW_PX
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        drawn = 0
+        for seg in self.data.visible(rect.left(), rect.right()):
+            if reduced:
+                seg = reduce_per_pixel(seg, px, width)
+                self.paint_columns(painter, seg, px, True)
+            else:
+                self.paint_columns(painter, seg, width, False)
+            drawn += len(seg)
+        self.last_paint = (drawn, reduced)
+
+
+class CandleItem(BarItem):
+    """OHLC candles; forming bars dashed, derived bars short of base bars hollow."""
+
+    def __init__(self, data: ChartData) -> None:
+        super().__init__(data)
+        self._up_pen, self._down_pen = _pen(theme.UP), _pen(theme.DOWN)
+        self._up_brush, self._down_brush = QBrush(theme.UP), QBrush(theme.DOWN)
+        self._forming_pen = _pen(theme.FORMING, Qt.PenStyle.DashLine)
+        self._forming_brush = QBrush(_alpha(theme.FORMING, 60))
+        self._hollow = QBrush(Qt.BrushStyle.NoBrush)
+
+    def y_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
+        return self.data.price_range(x0, x1)
+
+    def changed_y_range(self, seg: Columns) -> tuple[float, float]:
+        return float(seg.low.min()), float(seg.high.max())
+
+    def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
+        centre = cols.ts + width / 2.0
+        up = cols.close >= cols.open
+        if reduced:  # one high-low stroke per pixel column: the true range survives
+            for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
+                painter.setPen(pen)
+                draw_lines(painter, centre[mask], cols.low[mask], centre[mask], cols.high[mask])
+            return
+        forming = cols.forming_mask()
+        hollow = cols.incomplete_mask() & ~forming
+        solid = ~forming & ~hollow
+        top = np.maximum(cols.open, cols.close)
+        bottom = np.minimum(cols.open, cols.close)
+        groups = (
+            (up & solid, self._up_pen, self._up_brush),
+            (~up & solid, self._down_pen, self._down_brush),
+            (up & hollow, self._up_pen, self._hollow),
+            (~up & hollow, self._down_pen, self._hollow),
+            (forming, self._forming_pen, self._forming_brush),
+        )
+        left = cols.ts + width * (1.0 - BODY) / 2.0
+        for mask, pen, brush in groups:
+            if not mask.any():
+                continue
+            painter.setPen(pen)
+            painter.setBrush(brush)
+            c = centre[mask]
+            # wicks stop at the body so a hollow candle stays hollow
+            draw_lines(
+                painter,
+                np.concatenate((c, c)),
+                np.concatenate((cols.high[mask], bottom[mask])),
+                np.concatenate((c, c)),
+                np.concatenate((top[mask], cols.low[mask])),
+            )
+            draw_rects(painter, left[mask], bottom[mask], width * BODY, top[mask] - bottom[mask])
+
+
+class VolumeItem(BarItem):
+    """Volume bars coloured by candle direction."""
+
+    def __init__(self, data: ChartData) -> None:
+        super().__init__(data)
+        self._up_brush = QBrush(_alpha(theme.UP, theme.VOLUME_ALPHA))
+        self._down_brush = QBrush(_alpha(theme.DOWN, theme.VOLUME_ALPHA))
+        self._up_pen = _pen(_alpha(theme.UP, theme.VOLUME_ALPHA))
+        self._down_pen = _pen(_alpha(theme.DOWN, theme.VOLUME_ALPHA))
+        self._forming_pen = _pen(theme.FORMING, Qt.PenStyle.DashLine)
+
+    def y_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
+        top = self.data.volume_max(x0, x1)
+        return None if top is None else (0.0, max(top, 1.0))
+
+    def changed_y_range(self, seg: Columns) -> tuple[float, float]:
+        return 0.0, float(seg.volume.max())
+
+    def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
+        up = cols.close >= cols.open
+        if reduced:
+            centre = cols.ts + width / 2.0
+            zero = np.zeros(len(cols))
+            for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
+                painter.setPen(pen)
+                draw_lines(painter, centre[mask], zero[mask], centre[mask], cols.volume[mask])
+            return
+        forming = cols.forming_mask()
+        left = cols.ts + width * (1.0 - BODY) / 2.0
+        painter.setPen(Qt.PenStyle.NoPen)
+        for mask, brush in ((up & ~forming, self._up_brush), (~up & ~forming, self._down_brush)):
+            if mask.any():
+                painter.setBrush(brush)
+                draw_rects(painter, left[mask], np.zeros(int(mask.sum())), width * BODY, cols.volume[mask])
+        if forming.any():
+            painter.setPen(self._forming_pen)
+            painter.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+            draw_rects(painter, left[forming], np.zeros(int(forming.sum())), width * BODY, cols.volume[forming])

@@ -1,0 +1,183 @@
+"""The selected symbol's charts: one tab per interval, fed from the signal bridge.
+
+A chart is built when its tab is first shown (a pyqtgraph chart costs ~75 ms to build,
+so building every interval up front made switching symbols sluggish). Bar changes are
+coalesced per interval (lowest first changed index wins) and applied on a short timer,
+so a burst of base bars at max speed costs one redraw per frame, not one per bar. Gap
+bands are refreshed on quality changes only (core builds gaps on demand).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+
+from core.calendar import Session
+from core.session_data import SessionData
+from gui.bridge import SessionBridge
+from gui.chart.data import ChartData
+from gui.chart.widget import IntervalChart
+
+__all__ = ["SymbolCharts"]
+
+#: milliseconds between coalesced chart updates (~25 Hz)
+CHART_FLUSH_MS = 40
+
+
+class SymbolCharts(QWidget):
+    """Tabs of IntervalChart for one symbol; a placeholder when nothing is selected."""
+
+    #: (interval name) the visible tab changed
+    interval_shown = Signal(str)
+
+    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._sd = session_data
+        self._symbol: str | None = None
+        self._charts: dict[str, IntervalChart] = {}  # built so far
+        self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
+        self._pending: dict[str, int] = {}
+        self._gaps_pending: set[str] = set()
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.placeholder = QLabel("Add a symbol, then select it to see its charts", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.tabs)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(CHART_FLUSH_MS)
+        self._timer.timeout.connect(self.flush)
+        bridge.bars_changed.connect(self._on_bars_changed)
+        bridge.quality_changed.connect(self._on_quality_changed)
+        bridge.session_started.connect(self._on_session_started)
+        bridge.symbol_removed.connect(self._on_symbol_removed)
+
+    # -- what is shown ------------------------------------------------------------------------
+    @property
+    def symbol(self) -> str | None:
+        return self._symbol
+
+    @property
+    def intervals(self) -> list[str]:
+        """Interval names of the tabs, in tab order."""
+        return list(self._pages)
+
+    @property
+    def charts(self) -> dict[str, IntervalChart]:
+        """Charts built so far, by interval name (a copy)."""
+        return dict(self._charts)
+
+    def chart(self, interval: str) -> IntervalChart | None:
+        """The chart of ``interval``, built now if its tab was never shown."""
+        chart = self._charts.get(interval)
+        page = self._pages.get(interval)
+        data = self._sd.get_symbol_data(self._symbol) if self._symbol else None
+        if chart is None and page is not None and data is not None:
+            chart = IntervalChart(ChartData(data, interval), page)
+            page.layout().addWidget(chart)
+            self._charts[interval] = chart
+        return chart
+
+    def current_interval(self) -> str | None:
+        widget = self.tabs.currentWidget()
+        for name, page in self._pages.items():
+            if page is widget:
+                return name
+        return None
+
+    def show_symbol(self, symbol: str | None, interval: str | None = None) -> None:
+        """Build one chart per interval of ``symbol`` (None or unknown: the placeholder)."""
+        data = self._sd.get_symbol_data(symbol) if symbol else None
+        if data is not None and data.symbol == self._symbol:
+            if interval:
+                self.select_interval(interval)
+            return
+        self._clear()
+        if data is None:
+            return
+        self._symbol = data.symbol
+        self.tabs.blockSignals(True)
+        for name, bars in data.bars.items():
+            page = QWidget(self.tabs)
+            layout = QVBoxLayout(page)
+            layout.setContentsMargins(0, 0, 0, 0)
+            self._pages[name] = page
+            index = self.tabs.addTab(page, name)
+            tip = f"derived from {bars.base}" if bars.derived else "streamed base interval"
+            self.tabs.setTabToolTip(index, tip)
+        self.tabs.blockSignals(False)
+        self.stack.setCurrentWidget(self.tabs)
+        self.select_interval(interval or next(iter(data.bars)))
+
+    def select_interval(self, interval: str) -> None:
+        page = self._pages.get(interval)
+        if page is not None:
+            self.tabs.setCurrentWidget(page)
+            self.chart(interval)
+
+    def _clear(self) -> None:
+        self._symbol = None
+        self._pending.clear()
+        self._gaps_pending.clear()
+        self.tabs.blockSignals(True)
+        self.tabs.clear()
+        self.tabs.blockSignals(False)
+        for page in self._pages.values():
+            page.setParent(None)
+            page.deleteLater()
+        self._charts.clear()
+        self._pages.clear()
+        self.stack.setCurrentWidget(self.placeholder)
+
+    def _on_tab_changed(self, index: int) -> None:
+        name = self.current_interval()
+        if name is not None:
+            self.chart(name)
+            self.interval_shown.emit(name)
+
+    # -- bridge events -------------------------------------------------------------------------
+    def _on_bars_changed(self, symbol: str, interval: str, first: int) -> None:
+        if symbol != self._symbol or interval not in self._charts:
+            return
+        self._pending[interval] = min(first, self._pending.get(interval, first))
+        self._schedule()
+
+    def _on_quality_changed(self, symbol: str, interval: str) -> None:
+        if symbol != self._symbol or interval not in self._charts:
+            return
+        self._gaps_pending.add(interval)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_session_started(self, session: Session) -> None:
+        # The symbol's BarIntervalData objects were replaced: rebuild every chart's arrays.
+        self.flush()
+        for chart in self._charts.values():
+            chart.reset()
+
+    def _on_symbol_removed(self, symbol: str, row: int) -> None:
+        if symbol == self._symbol:
+            self._clear()
+
+    def flush(self) -> None:
+        """Apply the coalesced changes now (the timer calls this; tests may too)."""
+        self._timer.stop()
+        pending, self._pending = self._pending, {}
+        gaps, self._gaps_pending = self._gaps_pending, set()
+        for name, first in pending.items():
+            chart = self._charts.get(name)
+            if chart is not None:
+                chart.apply_change(first)
+        for name in gaps:
+            chart = self._charts.get(name)
+            if chart is not None:
+                chart.refresh_gaps()

@@ -1,0 +1,276 @@
+"""One interval's chart: candles over volume on a true time axis, crosshair, navigation.
+
+The widget orchestrates; ChartData holds the arrays and the items paint them. The view
+follows the newest bar only while it is pinned to the right edge, so a trader who pans
+back to study a gap is not yanked forward by the next bar.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from gui import theme
+from gui.chart.axis import ExchangeTimeAxis
+from gui.chart.bands import BandItem
+from gui.chart.data import BarView, ChartData
+from gui.chart.items import CandleItem, VolumeItem
+from gui.formatting import exchange_time
+
+__all__ = ["IntervalChart"]
+
+#: bars in view when a chart opens
+DEFAULT_BARS = 120
+#: empty bars kept right of the newest one while following
+RIGHT_MARGIN_BARS = 2
+
+
+def _price(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
+
+
+class IntervalChart(QWidget):
+    """Candles + volume for one (symbol, interval)."""
+
+    def __init__(self, data: ChartData, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data = data
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.readout = QLabel(self)
+        self.readout.setObjectName("chartReadout")
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)
+        # a long readout must not set the chart's minimum width (it would squeeze the tree)
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.readout.setStyleSheet(
+            f"QLabel {{ background: {theme.BACKGROUND.name()}; color: {theme.TEXT.name()};"
+            " padding: 3px 6px; font-family: monospace; }"
+        )
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.setBackground(theme.BACKGROUND)
+        self.graphics.ci.setContentsMargins(2, 2, 2, 2)
+        self.graphics.ci.setSpacing(0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.readout)
+        layout.addWidget(self.graphics, 1)
+
+        tz = data.session.tz
+        self.axis = ExchangeTimeAxis(tz)
+        self.axis.set_time_zone(tz, data.session.open)
+        self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
+        self.volume_plot: pg.PlotItem = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": self.axis})
+        self.graphics.ci.layout.setRowStretchFactor(0, 4)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        for plot in (self.price_plot, self.volume_plot):
+            self._style_plot(plot)
+        self.price_plot.hideAxis("bottom")
+        self.volume_plot.setXLink(self.price_plot)
+
+        self.gap_bands = BandItem(theme.GAP_FILL)
+        self.volume_gap_bands = BandItem(theme.GAP_FILL)
+        self.candles = CandleItem(data)
+        self.volume = VolumeItem(data)
+        self.price_plot.addItem(self.gap_bands, ignoreBounds=True)
+        self.volume_plot.addItem(self.volume_gap_bands, ignoreBounds=True)
+        self.price_plot.addItem(self.candles)
+        self.volume_plot.addItem(self.volume)
+        self._boundaries: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+
+        cross = pg.mkPen(theme.CROSSHAIR, width=1, style=Qt.PenStyle.DotLine)
+        self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=cross)
+        self.h_line = pg.InfiniteLine(angle=0, movable=False, pen=cross)
+        self.v_line_volume = pg.InfiniteLine(angle=90, movable=False, pen=cross)
+        self.price_plot.addItem(self.v_line, ignoreBounds=True)
+        self.price_plot.addItem(self.h_line, ignoreBounds=True)
+        self.volume_plot.addItem(self.v_line_volume, ignoreBounds=True)
+        self._hide_crosshair()
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.installEventFilter(self)
+
+        self._shown_end: float | None = None
+        self.reset()
+
+    @staticmethod
+    def _style_plot(plot: pg.PlotItem) -> None:
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.showAxis("right")
+        plot.hideAxis("left")
+        plot.showGrid(x=True, y=True, alpha=theme.GRID_ALPHA)
+        for name in ("right", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setPen(pg.mkPen(theme.AXIS))
+            axis.setTextPen(pg.mkPen(theme.AXIS))
+        view = plot.getViewBox()
+        view.setMouseEnabled(x=True, y=False)  # wheel zooms time, drag pans time
+        view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=True)
+        view.setAutoVisible(y=True)
+        view.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+        plot.getAxis("right").setWidth(64)
+
+    # -- data updates ----------------------------------------------------------------------
+    @property
+    def view(self) -> pg.ViewBox:
+        return self.price_plot.getViewBox()
+
+    def reset(self) -> None:
+        """A new session (or a fresh chart): rebuild history, redraw everything, default view."""
+        self.data.rebuild_history()
+        self.axis.set_time_zone(self.data.session.tz, self.data.session.open)
+        self.candles.reset()
+        self.volume.reset()
+        self.refresh_gaps()
+        self._mark_sessions()
+        width = self.data.width
+        self.view.setLimits(minXRange=5 * width)
+        self._shown_end = self.data.last_end
+        self.view.setXRange(*self.default_range(), padding=0)
+        self._show_readout(None)
+
+    def apply_change(self, first: int) -> None:
+        """Bars ``first:`` of the current session changed: redraw them, follow if pinned."""
+        (x0, x1), _ = self.view.viewRange()
+        previous_end = self._shown_end
+        self.data.refresh()
+        self.candles.data_changed(first)
+        self.volume.data_changed(first)
+        new_end = self.data.last_end
+        self._shown_end = new_end
+        if new_end is not None and new_end != previous_end:
+            pinned = previous_end is None or x1 >= previous_end
+            margin = RIGHT_MARGIN_BARS * self.data.width
+            if pinned and new_end + margin > x1:
+                shift = new_end + margin - x1
+                self.view.setXRange(x0 + shift, x1 + shift, padding=0)
+        if not self.v_line.isVisible():
+            self._show_readout(None)
+
+    def refresh_gaps(self) -> None:
+        self.data.refresh_gaps()
+        self.gap_bands.set_ranges(self.data.gaps)
+        self.volume_gap_bands.set_ranges(self.data.gaps)
+
+    def _mark_sessions(self) -> None:
+        """Dashed lines at each session's open and close (history + current)."""
+        for plot, line in self._boundaries:
+            plot.removeItem(line)
+        self._boundaries.clear()
+        pen = pg.mkPen(theme.BOUNDARY, width=1, style=Qt.PenStyle.DashLine)
+        tz = self.data.session.tz
+        for session in self.data.sessions:
+            for plot in (self.price_plot, self.volume_plot):
+                for ts, label in ((session.open, session.date.strftime("%a %d %b")), (session.close, None)):
+                    text = label if plot is self.price_plot and label and len(self.data.sessions) > 1 else None
+                    line = pg.InfiniteLine(
+                        pos=ts,
+                        angle=90,
+                        movable=False,
+                        pen=pen,
+                        label=text,
+                        labelOpts={"position": 0.97, "color": theme.AXIS, "anchors": [(0, 1), (0, 1)]},
+                    )
+                    line.setToolTip(exchange_time(ts, tz, date=True))
+                    plot.addItem(line, ignoreBounds=True)
+                    self._boundaries.append((plot, line))
+
+    # -- navigation -------------------------------------------------------------------------
+    def default_range(self) -> tuple[float, float]:
+        """About DEFAULT_BARS bars ending just after the newest (or from the open early on)."""
+        width = self.data.width
+        session = self.data.session
+        span = min(DEFAULT_BARS * width, session.close - session.open + 2 * width)
+        end = self.data.last_end
+        right = session.open - width + span
+        if end is not None:
+            right = max(right, end + RIGHT_MARGIN_BARS * width)
+        return right - span, right
+
+    @property
+    def pinned(self) -> bool:
+        """True when the right edge shows the newest bar (the view then follows new bars)."""
+        end = self.data.last_end
+        return end is None or self.view.viewRange()[0][1] >= end
+
+    def go_end(self) -> None:
+        """Jump to the newest bar, keeping the zoom; the view follows from then on."""
+        (x0, x1), _ = self.view.viewRange()
+        end = self.data.last_end
+        if end is None:
+            self.view.setXRange(*self.default_range(), padding=0)
+            return
+        right = end + RIGHT_MARGIN_BARS * self.data.width
+        self.view.setXRange(right - (x1 - x0), right, padding=0)
+
+    def go_home(self) -> None:
+        """Jump to the first bar shown (oldest history session), keeping the zoom."""
+        (x0, x1), _ = self.view.viewRange()
+        first = self.data.first_ts
+        left = (first if first is not None else self.data.session.open) - self.data.width
+        self.view.setXRange(left, left + (x1 - x0), padding=0)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Home/End arrive here also when the plot has focus: the view ignores them
+        if event.key() == Qt.Key.Key_Home:
+            self.go_home()
+        elif event.key() == Qt.Key.Key_End:
+            self.go_end()
+        else:
+            super().keyPressEvent(event)
+
+    # -- crosshair ---------------------------------------------------------------------------
+    def eventFilter(self, watched: object, event: QEvent) -> bool:
+        if watched is self.graphics and event.type() == QEvent.Type.Leave:
+            self._hide_crosshair()
+            self._show_readout(None)
+        return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    def _hide_crosshair(self) -> None:
+        for line in (self.v_line, self.h_line, self.v_line_volume):
+            line.hide()
+
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        over_price = self.price_plot.sceneBoundingRect().contains(pos)
+        over_volume = self.volume_plot.sceneBoundingRect().contains(pos)
+        if not (over_price or over_volume):
+            self._hide_crosshair()
+            self._show_readout(None)
+            return
+        plot = self.price_plot if over_price else self.volume_plot
+        point = plot.getViewBox().mapSceneToView(pos)
+        x = point.x()
+        self.v_line.setPos(x)
+        self.v_line_volume.setPos(x)
+        self.v_line.show()
+        self.v_line_volume.show()
+        if over_price:
+            self.h_line.setPos(point.y())
+            self.h_line.show()
+        else:
+            self.h_line.hide()
+        self._show_readout(self.data.bar_at(x), hovering=True)
+
+    def _show_readout(self, bar: BarView | None, hovering: bool = False) -> None:
+        """OHLCV of the bar under the crosshair, else of the newest bar."""
+        if bar is None and not hovering:
+            bar = self.data.last_bar()
+        self.readout.setText(self.describe(bar))
+
+    def describe(self, bar: BarView | None) -> str:
+        data = self.data
+        head = f"{data.symbol_data.symbol}  {data.interval_name}"
+        if bar is None:
+            return f"{head}  ·  no bar here"
+        seconds = data.width < 60 or bar.ts % 60 != 0
+        when = exchange_time(bar.ts, data.session.tz, seconds=seconds, date=True)
+        text = (
+            f"{head}  ·  {when}  O {_price(bar.open)}  H {_price(bar.high)}  "
+            f"L {_price(bar.low)}  C {_price(bar.close)}  V {bar.volume:,.0f}"
+        )
+        if bar.count is not None and bar.expected is not None:
+            text += f"  ·  {bar.count} of {bar.expected} base bars"
+        if bar.forming:
+            text += "  ·  forming"
+        return text

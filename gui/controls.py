@@ -1,0 +1,132 @@
+"""The controls bar: add/remove symbols, play/pause, speed, and a one-line feedback label.
+
+The bar only collects input and shows results; validation happens in core (the
+coordinator refuses bad requests with a reason) and the window decides what to do.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
+
+from core.clock import ClockState
+from gui import theme
+from gui.formatting import format_speed
+from gui.icons import icon
+
+__all__ = ["SPEEDS", "ControlsBar"]
+
+#: speed choices: multiples of real time, None = as fast as possible
+SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, 600.0, None)
+
+
+class ControlsBar(QWidget):
+    """Symbol and interval fields, Add/Remove, Play/Pause, speed."""
+
+    #: (symbol text, intervals text) as typed
+    add_requested = Signal(str, str)
+    remove_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    #: (speed: float | None)
+    speed_selected = Signal(object)
+
+    def __init__(self, default_intervals: str, speed: float | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.symbol_edit = QLineEdit(self)
+        self.symbol_edit.setPlaceholderText("Symbol, e.g. AAPL")
+        self.symbol_edit.setMaximumWidth(140)
+        self.intervals_edit = QLineEdit(default_intervals, self)
+        self.intervals_edit.setPlaceholderText("Intervals, e.g. 1m,5m,15m")
+        self.intervals_edit.setMaximumWidth(180)
+        self.intervals_edit.setToolTip("Comma-separated intervals: the base is streamed, the rest derived")
+        self.add_button = QPushButton("Add", self)
+        self.add_button.setToolTip("Watch the symbol (Enter)")
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.setToolTip("Stop watching the selected symbol (Delete)")
+        self.add_button.setIcon(icon("add"))
+        self.remove_button.setIcon(icon("remove"))
+        self.play_button = QPushButton("Pause", self)
+        self.play_button.setIcon(icon("pause"))
+        self.play_button.setMinimumWidth(70)
+        self.speed_combo = QComboBox(self)
+        self.speed_combo.setToolTip("Replay speed (times real time)")
+        for choice in SPEEDS:  # item data 0.0 stands for "max" (a None QVariant cannot be found)
+            self.speed_combo.addItem(format_speed(choice), choice or 0.0)
+        self.set_speed(speed)
+        self.feedback = QLabel(self)
+        # Ignored: a long message must not widen the window's minimum size (the tooltip has it all)
+        self.feedback.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.feedback.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        for widget in (
+            QLabel("Symbol", self),
+            self.symbol_edit,
+            QLabel("Intervals", self),
+            self.intervals_edit,
+            self.add_button,
+            self.remove_button,
+            self.play_button,
+            QLabel("Speed", self),
+            self.speed_combo,
+        ):
+            layout.addWidget(widget)
+        layout.addWidget(self.feedback, 1)
+
+        self.add_button.clicked.connect(self._emit_add)
+        self.symbol_edit.returnPressed.connect(self._emit_add)
+        self.intervals_edit.returnPressed.connect(self._emit_add)
+        self.remove_button.clicked.connect(self.remove_requested)
+        self.play_button.clicked.connect(self._toggle_play)
+        self.speed_combo.activated.connect(self._emit_speed)
+        self._paused = False
+
+    # -- outgoing -----------------------------------------------------------------------
+    def _emit_add(self) -> None:
+        if self.add_button.isEnabled():
+            self.add_requested.emit(self.symbol_edit.text(), self.intervals_edit.text())
+
+    def _toggle_play(self) -> None:
+        (self.resume_requested if self._paused else self.pause_requested).emit()
+
+    def _emit_speed(self, index: int) -> None:
+        self.speed_selected.emit(self.speed_combo.itemData(index) or None)
+
+    # -- incoming -----------------------------------------------------------------------
+    def set_busy(self, busy: bool) -> None:
+        """While a request runs, a second click must not start another."""
+        self.add_button.setEnabled(not busy)
+        self.remove_button.setEnabled(not busy)
+
+    def set_state(self, state: ClockState) -> None:
+        self._paused = state is ClockState.PAUSED
+        self.play_button.setText("Play" if self._paused else "Pause")
+        self.play_button.setIcon(icon("play" if self._paused else "pause"))
+        self.play_button.setEnabled(state is not ClockState.FINISHED)
+
+    def set_speed(self, speed: float | None) -> None:
+        index = self.speed_combo.findData(speed or 0.0)
+        if index < 0:  # e.g. --speed 120: offer it too
+            self.speed_combo.addItem(format_speed(speed), speed or 0.0)
+            index = self.speed_combo.count() - 1
+        self.speed_combo.setCurrentIndex(index)
+
+    def show_error(self, text: str) -> None:
+        self.feedback.setStyleSheet(f"color: {theme.QUALITY_BAD.name()};")
+        self.feedback.setText(text)
+        self.feedback.setToolTip(text)
+
+    def show_info(self, text: str) -> None:
+        self.feedback.setStyleSheet(f"color: {theme.AXIS.name()};")
+        self.feedback.setText(text)
+        self.feedback.setToolTip(text)

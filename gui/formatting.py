@@ -1,0 +1,80 @@
+"""Text shown to the user: exchange-time stamps, quality, gap lists, speeds (no Qt)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from core.gaps import Gap
+
+__all__ = [
+    "GAP_TOOLTIP_LINES",
+    "NO_VALUE",
+    "exchange_time",
+    "format_gap",
+    "format_lag",
+    "format_speed",
+    "gap_tooltip",
+    "quality_text",
+    "zone",
+]
+
+#: gap lines in a tooltip before "… and N more"
+GAP_TOOLTIP_LINES = 30
+NO_VALUE = "—"
+
+
+@lru_cache(maxsize=32)
+def zone(name: str) -> ZoneInfo:
+    """ZoneInfo objects are cheap but not free; the GUI asks for the same few all day."""
+    return ZoneInfo(name)
+
+
+def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False) -> str:
+    """``ts`` (UTC epoch seconds) as wall time at the exchange."""
+    stamp = dt.datetime.fromtimestamp(ts, zone(tz))
+    fmt = "%H:%M:%S" if seconds else "%H:%M"
+    return stamp.strftime(f"%Y-%m-%d {fmt}" if date else fmt)
+
+
+def quality_text(quality: float | None) -> str:
+    return NO_VALUE if quality is None else f"{quality:.1f}"
+
+
+def format_gap(gap: Gap, tz: str) -> str:
+    """``12:08–12:09 (1 bar)``: start and (exclusive) end in exchange time, plus the cause
+    when it is known to be more than "missing" (``disconnect``, ``ended``)."""
+    seconds = gap.start % 60 != 0 or gap.end % 60 != 0
+    plural = "" if gap.bars == 1 else "s"
+    start = exchange_time(gap.start, tz, seconds)
+    end = exchange_time(gap.end, tz, seconds)
+    cause = "" if gap.cause == "missing" else f", {gap.cause}"
+    return f"{start}–{end} ({gap.bars} bar{plural}{cause})"
+
+
+def gap_tooltip(gaps: Sequence[Gap], tz: str, limit: int = GAP_TOOLTIP_LINES) -> str:
+    """One line per missing range, capped so a ragged session cannot make a screen-high tooltip."""
+    if not gaps:
+        return "no gaps"
+    missing = sum(g.bars for g in gaps)
+    lines = [f"{len(gaps)} gap{'s' if len(gaps) != 1 else ''}, {missing} missing bar{'s' if missing != 1 else ''}"]
+    lines.extend(format_gap(g, tz) for g in gaps[:limit])
+    if len(gaps) > limit:
+        lines.append(f"… and {len(gaps) - limit} more")
+    return "\n".join(lines)
+
+
+def format_speed(speed: float | None) -> str:
+    if speed is None:
+        return "max"
+    return f"{speed:g}×"
+
+
+def format_lag(lag: float | None) -> str:
+    if lag is None:
+        return NO_VALUE
+    if abs(lag) < 120:
+        return f"{lag:.0f} s"
+    return f"{lag / 60:.1f} min"

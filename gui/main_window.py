@@ -1,0 +1,304 @@
+"""The main window: controls bar, symbol tree | charts, messages dock, status bar.
+
+It wires widgets to the bridge and turns user requests into coordinator calls. Handlers
+that await are qasync ``asyncSlot`` coroutines with try/finally restoring the UI;
+asynchronous start-up lives in :meth:`boot`, not in ``__init__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QMainWindow,
+    QSplitter,
+    QToolBar,
+    QTreeView,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from core.clock import ClockState
+from core.coordinator import SessionCoordinator, SymbolError
+from core.intervals import IntervalError
+from core.session_data import SessionData
+from gui.bridge import SessionBridge
+from gui.chart.symbol_charts import SymbolCharts
+from gui.controls import ControlsBar
+from gui.icons import icon
+from gui.messages import MessagesDock
+from gui.settings import AppSettings, WatchEntry
+from gui.status import StatusPanel
+from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+
+__all__ = ["MainWindow"]
+
+
+class MainWindow(QMainWindow):
+    """Session Monitor's window over one SessionData and the coordinator feeding it."""
+
+    #: emitted once the window has closed (the app then stops the coordinator)
+    closed = Signal()
+    #: (path of a session .toml file) File > Open session: the app replaces this run
+    open_session_requested = Signal(str)
+
+    def __init__(
+        self,
+        session_data: SessionData,
+        coordinator: SessionCoordinator,
+        settings: AppSettings,
+        source_name: str = "demo",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session_data = session_data
+        self.coordinator = coordinator
+        self.settings = settings
+        self.source_name = source_name
+        #: False for throw-away runs (screenshots): closing then leaves the user's settings alone
+        self.persist = True
+        self._tasks: set[asyncio.Task[object]] = set()
+        self.setWindowTitle(f"Session Monitor — {source_name}")
+        self.setWindowIcon(icon("app"))
+        self.resize(1280, 800)
+
+        self.bridge = SessionBridge(session_data, self)
+        self.bridge.attach_coordinator(coordinator)
+        self.model = SessionTreeModel(session_data, self.bridge, self)
+
+        self.tree = QTreeView(self)
+        self.tree.setObjectName("symbolTree")
+        self.tree.setModel(self.model)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.model.rowsInserted.connect(self._on_rows_inserted)
+
+        self.charts = SymbolCharts(session_data, self.bridge, self)
+        self.charts.interval_shown.connect(self._on_interval_shown)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.charts)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self._split_pending = True  # first show sizes the tree to its columns (unless restored)
+
+        self.controls = ControlsBar(settings.default_intervals(), coordinator.clock.speed, self)
+        toolbar = QToolBar("Controls", self)
+        toolbar.setObjectName("controlsToolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.controls)
+        self.addToolBar(toolbar)
+
+        self.messages = MessagesDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
+        self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
+        self.status = StatusPanel(self.statusBar(), coordinator, source_name)
+
+        self.controls.add_requested.connect(self.on_add)
+        self.controls.remove_requested.connect(self.on_remove)
+        self.controls.pause_requested.connect(coordinator.pause)
+        self.controls.resume_requested.connect(coordinator.resume)
+        self.controls.speed_selected.connect(self._on_speed_selected)
+        self.bridge.message_posted.connect(self.messages.post)
+        self.bridge.state_changed.connect(self.controls.set_state)
+        self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
+        delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self.on_remove)
+        self.controls.set_state(coordinator.status().state)
+        self._build_menus()
+        self._restore_layout()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("&Open session file…")
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._choose_session_file)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.messages.toggleViewAction())
+
+    def _choose_session_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
+        if path:
+            self.open_session_requested.emit(path)
+
+    # -- start-up --------------------------------------------------------------------------
+    async def boot(self, watchlist: list[WatchEntry]) -> None:
+        """Add the start-up symbols; one that cannot be added is reported, not fatal."""
+        for entry in watchlist:
+            try:
+                await self.coordinator.add_symbol(entry.symbol, entry.intervals)
+            except (SymbolError, IntervalError) as exc:
+                self.report_problem(f"Could not restore {entry.symbol}: {exc}")
+        symbols = self.session_data.get_active_symbols()
+        if symbols and self.charts.symbol is None:
+            self.select_symbol(symbols[0])
+        status = self.coordinator.status()
+        when = status.session.date.isoformat() if status.session else "?"
+        watching = ", ".join(symbols) or "nothing yet"
+        self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
+
+    # -- requests ---------------------------------------------------------------------------
+    @asyncSlot(str, str)
+    async def on_add(self, symbol_text: str, intervals_text: str) -> None:
+        """Add a symbol; every refusal is shown in the window and changes nothing."""
+        self._track()
+        self.controls.set_busy(True)
+        try:
+            intervals = [part for part in intervals_text.split(",") if part.strip()]
+            data = await self.coordinator.add_symbol(symbol_text, intervals)
+        except (SymbolError, IntervalError) as exc:
+            self.report_problem(str(exc))
+        else:
+            derived = ", ".join(b.name for b in data.derived()) or "nothing"
+            note = " (the run has finished: no more bars will arrive)" if self._finished() else ""
+            self.controls.show_info(f"Watching {data.symbol}: streams {data.base_interval}, derives {derived}{note}")
+            self.controls.symbol_edit.clear()
+            self.settings.set_default_intervals(intervals_text.strip())
+            self.select_symbol(data.symbol)
+        finally:
+            self.controls.set_busy(False)
+            self._untrack()
+
+    @asyncSlot()
+    async def on_remove(self) -> None:
+        """Remove the selected symbol (its bars in flight are dropped by core)."""
+        self._track()
+        self.controls.set_busy(True)
+        try:
+            symbol = self.selected_symbol()
+            if symbol is None:
+                self.report_problem("Select a symbol to remove")
+                return
+            if self.coordinator.remove_symbol(symbol):
+                self.controls.show_info(f"Stopped watching {symbol}")
+                remaining = self.session_data.get_active_symbols()
+                if remaining and self.charts.symbol is None:
+                    self.select_symbol(remaining[0])
+        finally:
+            self.controls.set_busy(False)
+            self._untrack()
+
+    def _finished(self) -> bool:
+        return self.coordinator.status().state is ClockState.FINISHED
+
+    def _on_speed_selected(self, speed: float | None) -> None:
+        self.coordinator.set_speed(speed)
+
+    def report_problem(self, text: str) -> None:
+        """A refused request: the controls bar says why, and the messages dock keeps it."""
+        self.controls.show_error(text)
+        self.messages.post(logging.WARNING, text)
+
+    def post_message(self, level: int, text: str) -> None:
+        """Anything worth keeping for the user (the excepthook and the app post here)."""
+        self.messages.post(level, text)
+
+    # -- selection ---------------------------------------------------------------------------
+    def selected_symbol(self) -> str | None:
+        index = self.tree.currentIndex()
+        return index.data(SYMBOL_ROLE) if index.isValid() else None
+
+    def select_symbol(self, symbol: str, interval: str | None = None) -> None:
+        index = self.model.interval_index(symbol, interval) if interval else self.model.symbol_index(symbol)
+        if index.isValid():
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.tree.selectionModel().setCurrentIndex(index, flags)
+
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.charts.show_symbol(None)
+            return
+        self.charts.show_symbol(current.data(SYMBOL_ROLE), current.data(INTERVAL_ROLE))
+
+    def _on_interval_shown(self, interval: str) -> None:
+        """Tab changed by the user: keep the tree's selection on the same interval row."""
+        symbol = self.charts.symbol
+        current = self.tree.currentIndex()
+        if symbol and current.isValid() and current.data(INTERVAL_ROLE) not in (None, interval):
+            self.select_symbol(symbol, interval)
+
+    def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        if not parent.isValid():
+            for row in range(first, last + 1):
+                self.tree.expand(self.model.index(row, Column.INTERVAL))
+
+    # -- settings and shutdown -----------------------------------------------------------------
+    def watchlist(self) -> list[WatchEntry]:
+        """What is watched now, as settings keep it (the intervals each symbol resolved to)."""
+        return [
+            WatchEntry(data.symbol, tuple(i.name for i in data.requested))
+            for data in self.session_data.all_symbol_data()
+        ]
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+        splitter = self.settings.splitter_state()
+        if splitter is not None:
+            self._split_pending = not self.splitter.restoreState(splitter)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._split_pending:  # sizes given before the window has its size would be rescaled
+            self._split_pending = False
+            tree = min(max(self.width() * 2 // 5, 480), 560, self.width() // 2)
+            self.splitter.setSizes([tree, max(self.splitter.width() - tree, 1)])
+
+    def save_settings(self) -> None:
+        self.settings.set_watchlist(self.watchlist())
+        self.settings.set_last_source(self.source_name)
+        self.settings.set_layout(self.saveGeometry(), self.saveState(), self.splitter.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.persist:
+            self.save_settings()
+        self.status.stop()
+        super().closeEvent(event)
+        self.closed.emit()
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+
+    def _untrack(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.discard(task)
+
+    async def shutdown(self) -> None:
+        """After the coordinator stopped: finish handlers still running, stop listening to core."""
+        pending = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self.bridge.detach()
+
+    def flush(self) -> None:
+        """Push coalesced model and chart updates now (screenshots and tests)."""
+        self.model.flush()
+        self.charts.flush()
+        self.status.refresh()

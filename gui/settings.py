@@ -1,0 +1,93 @@
+"""Persistent preferences through QSettings: watchlist, window layout, last source.
+
+Everything goes through one injected QSettings, so tests point it at a file in a temp
+folder and never touch the user's real configuration. Lists are stored as JSON text:
+QSettings round-trips a one-element list as a plain string on some backends.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+__all__ = ["DEFAULT_INTERVALS", "AppSettings", "WatchEntry"]
+
+ORGANIZATION = "session-monitor"
+APPLICATION = "session-monitor"
+DEFAULT_INTERVALS = "1m,5m,15m"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEntry:
+    """One watched symbol and the intervals it was added with."""
+
+    symbol: str
+    intervals: tuple[str, ...]
+
+
+class AppSettings:
+    """Typed accessors over a QSettings."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    @classmethod
+    def at(cls, path: str | Path) -> AppSettings:
+        """Settings kept in one INI file (tests, portable installs)."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    # -- watchlist ----------------------------------------------------------------------
+    def watchlist(self) -> list[WatchEntry] | None:
+        """The saved watchlist; None when none was ever saved (an empty list is a choice)."""
+        raw = self.store.value("watchlist/entries")
+        if raw is None:
+            return None
+        try:
+            items = json.loads(str(raw))
+            return [WatchEntry(str(i["symbol"]), tuple(str(x) for x in i["intervals"])) for i in items]
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def set_watchlist(self, entries: list[WatchEntry]) -> None:
+        payload = [{"symbol": e.symbol, "intervals": list(e.intervals)} for e in entries]
+        self.store.setValue("watchlist/entries", json.dumps(payload))
+
+    def default_intervals(self) -> str:
+        value = self.store.value("watchlist/default_intervals")
+        return str(value) if value else DEFAULT_INTERVALS
+
+    def set_default_intervals(self, text: str) -> None:
+        self.store.setValue("watchlist/default_intervals", text)
+
+    # -- source ---------------------------------------------------------------------------
+    def last_source(self) -> str | None:
+        value = self.store.value("source/last")
+        return str(value) if value else None
+
+    def set_last_source(self, spec: str) -> None:
+        self.store.setValue("source/last", spec)
+
+    # -- window layout ----------------------------------------------------------------------
+    def _bytes(self, key: str) -> QByteArray | None:
+        value = self.store.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def geometry(self) -> QByteArray | None:
+        return self._bytes("window/geometry")
+
+    def window_state(self) -> QByteArray | None:
+        return self._bytes("window/state")
+
+    def splitter_state(self) -> QByteArray | None:
+        return self._bytes("window/splitter")
+
+    def set_layout(self, geometry: QByteArray, state: QByteArray, splitter: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+        self.store.setValue("window/state", state)
+        self.store.setValue("window/splitter", splitter)
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,326 @@
+"""A Qt item model over SessionData: symbols at the top, their intervals below.
+
+The model keeps no copy of the symbol list: ``rowCount``/``data`` ask SessionData every
+time, and row changes come from core's before/after event pairs, so the model can never
+drift from the single source of truth. Bar and quality updates are coalesced per symbol
+(at most ~10 Hz) into ``dataChanged`` with an explicit role list; the model is never reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QBrush
+
+from core.calendar import Session
+from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from gui import theme
+from gui.bridge import SessionBridge
+from gui.formatting import NO_VALUE, exchange_time, gap_tooltip, quality_text
+
+__all__ = ["COLUMNS", "Column", "SessionTreeModel"]
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class Column:
+    INTERVAL = 0
+    KIND = 1
+    SOURCE = 2
+    BARS = 3
+    QUALITY = 4
+    GAPS = 5
+    INCOMPLETE = 6
+    LAST_BAR = 7
+
+
+COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar")
+_NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE}
+_CHANGED_ROLES = [
+    Qt.ItemDataRole.DisplayRole,
+    Qt.ItemDataRole.ForegroundRole,
+    Qt.ItemDataRole.ToolTipRole,
+]
+#: custom roles so views and tests can read the row's identity without parsing text
+SYMBOL_ROLE = Qt.ItemDataRole.UserRole + 1
+INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 2
+#: milliseconds between coalesced dataChanged flushes (~10 Hz)
+FLUSH_MS = 100
+
+
+class _Root:
+    """Internal pointer of every top-level index (one shared, immortal object)."""
+
+    __slots__ = ()
+
+
+class _SymbolNode:
+    """Internal pointer of an interval row: names its parent symbol.
+
+    A tiny stand-in instead of the SymbolSessionData itself, so a removed symbol's bars are
+    not kept alive just because Qt may still hold a stale index pointing here.
+    """
+
+    __slots__ = ("symbol",)
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+
+
+_ROOT = _Root()
+
+
+def _quality_brush(quality: float | None) -> QBrush | None:
+    if quality is None:
+        return None
+    if quality >= 99.0:
+        return QBrush(theme.QUALITY_GOOD)
+    if quality >= 95.0:
+        return QBrush(theme.QUALITY_WARN)
+    return QBrush(theme.QUALITY_BAD)
+
+
+class SessionTreeModel(QAbstractItemModel):
+    """Symbols and their intervals with bars, quality, gaps and the newest bar time."""
+
+    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sd = session_data
+        self._bridge = bridge  # keep the signal source alive as long as the model
+        # Pointer targets handed to createIndex; never shrinks (one per distinct name) so
+        # no index Qt still holds can point at a freed object.
+        self._nodes: dict[str, _SymbolNode] = {}
+        self._pending: set[str] = set()
+        #: symbols whose feed is down right now (from the coordinator's feed events)
+        self._down: set[str] = set()
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self.flush)
+        bridge.symbol_adding.connect(self._on_symbol_adding)
+        bridge.symbol_added.connect(self._on_symbol_added)
+        bridge.symbol_removing.connect(self._on_symbol_removing)
+        bridge.symbol_removed.connect(self._on_symbol_removed)
+        bridge.bars_changed.connect(self._on_changed)
+        bridge.quality_changed.connect(self._on_changed)
+        bridge.session_started.connect(self._on_session_started)
+        bridge.feed_changed.connect(self._on_feed_changed)
+
+    # -- lookups ------------------------------------------------------------------------
+    def _symbol_at(self, row: int) -> SymbolSessionData | None:
+        symbols = self._sd.all_symbol_data()
+        return symbols[row] if 0 <= row < len(symbols) else None
+
+    def _node(self, symbol: str) -> _SymbolNode:
+        node = self._nodes.get(symbol)
+        if node is None:
+            node = self._nodes[symbol] = _SymbolNode(symbol)
+        return node
+
+    def symbol_index(self, symbol: str, column: int = 0) -> QModelIndex:
+        """Index of a symbol's row (invalid if it is not watched)."""
+        row = self._sd.row_of(symbol)
+        return self.index(row, column) if row >= 0 else QModelIndex()
+
+    def interval_index(self, symbol: str, interval: str, column: int = 0) -> QModelIndex:
+        data = self._sd.get_symbol_data(symbol)
+        if data is None or interval not in data.bars:
+            return QModelIndex()
+        return self.index(list(data.bars).index(interval), column, self.symbol_index(symbol))
+
+    def _resolve(self, index: AnyIndex) -> tuple[SymbolSessionData, BarIntervalData | None] | None:
+        """(symbol, interval) behind an index; interval is None on a symbol row."""
+        pointer = index.internalPointer()
+        if pointer is _ROOT:
+            symbol = self._symbol_at(index.row())
+            return None if symbol is None else (symbol, None)
+        if isinstance(pointer, _SymbolNode):
+            symbol = self._sd.get_symbol_data(pointer.symbol)
+            if symbol is None:
+                return None
+            names = list(symbol.bars)
+            if not 0 <= index.row() < len(names):
+                return None
+            return symbol, symbol.bars[names[index.row()]]
+        return None
+
+    # -- structure (Qt overrides) --------------------------------------------------------
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if not self.hasIndex(row, column, parent):
+            return QModelIndex()
+        if not parent.isValid():
+            return self.createIndex(row, column, _ROOT)
+        symbol = self._symbol_at(parent.row())
+        if symbol is None:
+            return QModelIndex()
+        return self.createIndex(row, column, self._node(symbol.symbol))
+
+    @overload
+    def parent(self) -> QObject: ...
+    @overload
+    def parent(self, child: AnyIndex) -> QModelIndex: ...
+    def parent(self, child: AnyIndex | None = None) -> QModelIndex | QObject:
+        if child is None:  # QObject.parent()
+            return super().parent()
+        if not child.isValid():
+            return QModelIndex()
+        pointer = child.internalPointer()
+        if isinstance(pointer, _SymbolNode):
+            row = self._sd.row_of(pointer.symbol)
+            if row >= 0:
+                return self.createIndex(row, 0, _ROOT)
+        return QModelIndex()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        if not parent.isValid():
+            return len(self._sd)
+        if parent.column() > 0 or parent.internalPointer() is not _ROOT:
+            return 0
+        symbol = self._symbol_at(parent.row())
+        return 0 if symbol is None else len(symbol.bars)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(COLUMNS)
+        ):
+            return COLUMNS[section]
+        return None
+
+    # -- cells ---------------------------------------------------------------------------
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        resolved = self._resolve(index)
+        if resolved is None:
+            return None
+        symbol, interval = resolved
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(symbol, interval, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.QUALITY:
+            return _quality_brush((interval or symbol.base).quality)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.KIND and interval is None:
+            return QBrush(theme.QUALITY_BAD) if symbol.symbol in self._down else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(symbol, interval, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        if role == SYMBOL_ROLE:
+            return symbol.symbol
+        if role == INTERVAL_ROLE:
+            return None if interval is None else interval.name
+        return None
+
+    def _display(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str:
+        if interval is None:  # the symbol row summarises its streamed base interval
+            base = symbol.base
+            if column == Column.INTERVAL:
+                return symbol.symbol
+            if column == Column.KIND:
+                return "disconnected" if symbol.symbol in self._down else ""
+            if column == Column.SOURCE:
+                return base.name
+            if column == Column.INCOMPLETE:
+                return str(sum(b.incomplete for b in symbol.derived()))
+            return self._interval_cell(symbol, base, column)
+        if column == Column.INTERVAL:
+            return interval.name
+        if column == Column.KIND:
+            return "derived" if interval.derived else "base"
+        if column == Column.SOURCE:
+            return interval.base.name if interval.derived and interval.base else NO_VALUE
+        if column == Column.INCOMPLETE:
+            return str(interval.incomplete) if interval.derived else NO_VALUE
+        return self._interval_cell(symbol, interval, column)
+
+    @staticmethod
+    def _interval_cell(symbol: SymbolSessionData, interval: BarIntervalData, column: int) -> str:
+        if column == Column.BARS:
+            return str(len(interval.data))
+        if column == Column.QUALITY:
+            return quality_text(interval.quality)
+        if column == Column.GAPS:
+            return str(interval.gap_count)
+        if column == Column.LAST_BAR:
+            last = interval.data.last_ts
+            if last is None:
+                return NO_VALUE
+            return exchange_time(last, symbol.session.tz, seconds=interval.interval.seconds % 60 != 0)
+        return ""
+
+    def _tooltip(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str | None:
+        target = interval or symbol.base
+        if column == Column.KIND and interval is None:
+            return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
+        if column == Column.GAPS:
+            return gap_tooltip(target.gaps, symbol.session.tz)  # built on demand, only here
+        if column == Column.QUALITY:
+            if target.quality is None:
+                return "no window has elapsed yet"
+            return f"{target.missing} bar(s) missing among the elapsed windows"
+        if column == Column.INCOMPLETE and interval is not None and interval.derived:
+            return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
+        return None
+
+    # -- core events -----------------------------------------------------------------------
+    def _on_symbol_adding(self, symbol: str, row: int) -> None:
+        self.beginInsertRows(QModelIndex(), row, row)
+
+    def _on_symbol_added(self, symbol: str, row: int) -> None:
+        self.endInsertRows()
+
+    def _on_symbol_removing(self, symbol: str, row: int) -> None:
+        self._pending.discard(symbol)
+        self.beginRemoveRows(QModelIndex(), row, row)
+
+    def _on_symbol_removed(self, symbol: str, row: int) -> None:
+        self.endRemoveRows()
+
+    def _on_changed(self, symbol: str, *_: object) -> None:
+        self._pending.add(symbol)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _on_feed_changed(self, symbol: str, connected: bool) -> None:
+        if connected:
+            self._down.discard(symbol)
+        else:
+            self._down.add(symbol)
+        self._on_changed(symbol)
+
+    def _on_session_started(self, session: Session) -> None:
+        # Fresh BarIntervalData objects with the same names: shapes are unchanged, so a
+        # dataChanged over everything is enough (no reset while streaming).
+        self._pending.update(self._sd.get_active_symbols())
+        self.flush()
+
+    def flush(self) -> None:
+        """Emit the coalesced dataChanged: the symbol row and its interval rows."""
+        self._flush_timer.stop()
+        pending, self._pending = self._pending, set()
+        last_column = len(COLUMNS) - 1
+        for symbol in pending:
+            row = self._sd.row_of(symbol)
+            data = self._sd.get_symbol_data(symbol)
+            if row < 0 or data is None:
+                continue
+            parent = self.index(row, 0)
+            self.dataChanged.emit(parent, self.index(row, last_column), _CHANGED_ROLES)
+            children = len(data.bars)
+            if children:
+                self.dataChanged.emit(
+                    self.index(0, 0, parent), self.index(children - 1, last_column, parent), _CHANGED_ROLES
+                )

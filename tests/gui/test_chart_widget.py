@@ -1,0 +1,174 @@
+"""The interval chart: following the newest bar only while pinned, Home/End, crosshair readout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from core.bars import BarArrays
+from core.calendar import Session
+from gui.chart.data import ChartData
+from gui.chart.widget import DEFAULT_BARS, RIGHT_MARGIN_BARS, IntervalChart
+from tests.gui.gui_helpers import Streamer, fake_bars
+
+
+@pytest.fixture
+def chart_for(qtbot: Any, streamer: Streamer) -> Any:
+    def make(interval: str) -> IntervalChart:
+        data = streamer.session_data.get_symbol_data("SPY") or streamer.add("SPY")
+        chart = IntervalChart(ChartData(data, interval))
+        qtbot.addWidget(chart)
+        chart.resize(900, 500)
+        chart.show()
+        qtbot.waitExposed(chart)
+        return chart
+
+    return make
+
+
+def stream(streamer: Streamer, chart: IntervalChart, bars: Any) -> None:
+    before = len(chart.data.current)
+    streamer.stream("SPY", bars)
+    chart.apply_change(before)
+
+
+def test_view_follows_new_bars_only_while_pinned(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    chart = chart_for("1m")
+    bars = fake_bars("SPY", session)
+    width = 60.0
+    x0, x1 = chart.view.viewRange()[0]
+    assert (x0, x1) == pytest.approx((session.open - width, session.open - width + DEFAULT_BARS * width))
+
+    stream(streamer, chart, bars.take(slice(0, 10)))
+    assert chart.view.viewRange()[0] == pytest.approx([x0, x1])  # room left: no scrolling yet
+    stream(streamer, chart, bars.take(slice(10, 200)))
+    right = chart.view.viewRange()[0][1]
+    assert right == pytest.approx(chart.data.last_end + RIGHT_MARGIN_BARS * width)
+    assert chart.pinned
+
+    # the user pans back to study something: new bars must not drag the view
+    chart.view.setXRange(session.open + 600, session.open + 600 + 60 * width, padding=0)
+    held = chart.view.viewRange()[0]
+    stream(streamer, chart, bars.take(slice(200, 210)))
+    assert chart.view.viewRange()[0] == pytest.approx(held)
+    assert not chart.pinned
+
+    qtbot.keyClick(chart, Qt.Key.Key_End)
+    assert chart.view.viewRange()[0][1] == pytest.approx(chart.data.last_end + RIGHT_MARGIN_BARS * width)
+    stream(streamer, chart, bars.take(slice(210, 215)))
+    assert chart.view.viewRange()[0][1] == pytest.approx(chart.data.last_end + RIGHT_MARGIN_BARS * width)
+
+    qtbot.keyClick(chart, Qt.Key.Key_Home)
+    assert chart.view.viewRange()[0][0] == pytest.approx(session.open - width)
+
+
+def test_y_axis_auto_ranges_over_visible_bars(qtbot: Any, chart_for: Any, streamer: Streamer, session: Session) -> None:
+    chart = chart_for("1m")
+    bars = fake_bars("SPY", session, count=100)
+    stream(streamer, chart, bars)
+    chart.view.setXRange(session.open + 60 * 60, session.open + 80 * 60, padding=0)
+    shown = slice(60, 80)
+    low, high = bars.low[shown].min(), bars.high[shown].max()
+
+    def fits() -> bool:  # pyqtgraph applies auto-range lazily, before the next paint
+        y0, y1 = chart.view.viewRange()[1]
+        return y0 <= low and y1 >= high and y1 - y0 < 1.2 * (high - low)
+
+    qtbot.waitUntil(fits, timeout=2000)
+
+
+def test_crosshair_readout_shows_ohlcv_and_base_bar_count(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    chart = chart_for("5m")
+    bars = fake_bars("SPY", session, count=13)  # 5m bars of 5, 5 and 3 (forming) base bars
+    stream(streamer, chart, bars)
+    view = chart.price_plot.getViewBox()
+    y_middle = sum(view.viewRange()[1]) / 2
+
+    def hover(x: float) -> str:
+        chart._on_mouse_moved(view.mapViewToScene(QPointF(x, y_middle)))
+        return chart.readout.text()
+
+    text = hover(session.open + 100)  # the first 5m bar: complete
+    assert "SPY  5m" in text and "2015-12-28 09:30" in text
+    assert f"O {bars.open[0]:,.2f}" in text and f"C {bars.close[4]:,.2f}" in text
+    assert f"H {bars.high[0:5].max():,.2f}" in text and f"L {bars.low[0:5].min():,.2f}" in text
+    assert "5 of 5 base bars" in text and "forming" not in text
+    assert chart.v_line.isVisible() and chart.v_line.value() == pytest.approx(session.open + 100)
+    assert chart.h_line.isVisible() and chart.h_line.value() == pytest.approx(y_middle)
+
+    text = hover(session.open + 10 * 60 + 30)  # the newest: 3 of its 5 base bars so far
+    assert "09:40" in text and "3 of 5 base bars" in text and "forming" in text
+
+    chart._on_mouse_moved(QPointF(-500, -500))  # off the plots
+    assert not chart.v_line.isVisible()
+    assert "09:40" in chart.readout.text()  # back to describing the newest bar
+
+
+def test_gaps_are_shaded(qtbot: Any, chart_for: Any, streamer: Streamer, session: Session) -> None:
+    chart = chart_for("1m")
+    stream(streamer, chart, fake_bars("SPY", session, holes={3, 4, 10}, count=30))
+    chart.refresh_gaps()
+
+    ranges = chart.gap_bands.ranges.tolist()
+    assert ranges == [[session.open + 180, session.open + 300], [session.open + 600, session.open + 660]]
+
+
+def test_an_updated_last_bar_repaints_only_itself(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    chart = chart_for("1m")
+    bars = fake_bars("SPY", session, count=50)
+    stream(streamer, chart, bars)
+    exposed: list[float] = []
+    paint = chart.candles.paint
+
+    def recording_paint(painter: Any, option: Any, widget: Any = None) -> None:
+        exposed.append(option.exposedRect.width())
+        paint(painter, option, widget)
+
+    chart.candles.paint = recording_paint  # type: ignore[method-assign]
+    qtbot.waitUntil(lambda: bool(exposed), timeout=2000)  # the first full paint
+    full = max(exposed)
+    chart.candles.dataBounds(1, orthoRange=tuple(chart.view.viewRange()[0]))
+    exposed.clear()
+
+    last = bars.take(slice(49, 50))  # the newest bar ticks, staying inside what is shown
+    mid = (last.high + last.low) / 2
+    streamer.stream("SPY", BarArrays(last.ts, last.open, last.high, last.low, mid, last.volume))
+    chart.apply_change(49)
+    qtbot.waitUntil(lambda: bool(exposed), timeout=2000)
+
+    assert max(exposed) < 3 * 60 < full  # about one bar wide, not the whole view
+
+
+def test_mouse_wheel_zooms_time_only(qtbot: Any, chart_for: Any, streamer: Streamer, session: Session) -> None:
+    chart = chart_for("1m")
+    stream(streamer, chart, fake_bars("SPY", session, count=200))
+    qtbot.waitUntil(lambda: chart.candles.last_paint[0] > 0, timeout=2000)  # view transform settled
+    (x0, x1), _ = chart.view.viewRange()
+    viewport = chart.graphics.viewport()
+    centre = chart.graphics.mapFromScene(chart.view.sceneBoundingRect().center())
+
+    wheel = QWheelEvent(
+        QPointF(centre),
+        QPointF(viewport.mapToGlobal(centre)),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(viewport, wheel)
+
+    (z0, z1), _ = chart.view.viewRange()
+    assert z1 - z0 < 0.9 * (x1 - x0)  # zoomed in on time
+    assert x0 < z0 and z1 < x1  # around the pointer

@@ -1,0 +1,273 @@
+"""User flows through the main window, on a qasync loop, against a real coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+
+from core.clock import ClockState
+from core.feeds import FaultSchedule
+from core.sources.factory import open_source
+from core.sources.faulty import FaultySource
+from gui.errors import install_excepthook
+from gui.settings import AppSettings, WatchEntry
+from gui.tree_model import Column
+from tests.gui.gui_helpers import (
+    LEAN_MINUTE,
+    FakeSource,
+    Harness,
+    add_and_wait,
+    add_symbol_via_ui,
+    assert_model_synced,
+    close_harness,
+)
+
+MakeWindow = Callable[..., Harness]
+
+
+def test_typing_a_symbol_and_add_shows_rows_and_charts(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window()
+    window = h.window
+
+    add_and_wait(qtbot, window, "ibm", "1m,5m,15m")
+
+    assert h.session_data.get_active_symbols() == ["IBM"]
+    assert_model_synced(window.model, h.session_data)
+    assert window.model.rowCount(window.model.index(0, 0)) == 3
+    assert window.charts.intervals == ["1m", "5m", "15m"]
+    assert "Watching IBM" in window.controls.feedback.text()
+    assert window.controls.symbol_edit.text() == ""
+    assert window.controls.add_button.isEnabled()  # the finally block re-enabled it
+
+    # Enter in the symbol field adds too
+    qtbot.keyClicks(window.controls.symbol_edit, "QQQ")
+    qtbot.keyClick(window.controls.symbol_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.charts.symbol == "QQQ", timeout=5000)
+    assert h.session_data.get_active_symbols() == ["IBM", "QQQ"]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "intervals", "reason"),
+    [
+        ("", "1m,5m", "symbol is empty"),
+        ("BAD SYM!", "1m,5m", "malformed"),
+        ("SPY", "1m,5m", "already being watched"),
+        ("IBM", "5m,7x", "unknown interval"),
+        ("IBM", "90s", "cannot be derived"),
+        ("IBM", "30s", "finer than"),
+        ("IBM", " , ", "no intervals"),
+        ("NODATA", "1m", "no data"),
+    ],
+)
+def test_bad_input_is_explained_and_changes_nothing(
+    qtbot: Any, make_window: MakeWindow, symbol: str, intervals: str, reason: str
+) -> None:
+    h = make_window()
+    window = h.window
+    add_and_wait(qtbot, window, "SPY", "1m,5m")
+    before = h.session_data.get_active_symbols()
+    messages = window.messages.log.rowCount()
+
+    add_symbol_via_ui(qtbot, window, symbol, intervals)
+    qtbot.waitUntil(lambda: window.messages.log.rowCount() == messages + 1, timeout=5000)
+
+    assert reason in window.controls.feedback.text()
+    assert reason in window.messages.log.messages()[0].text
+    assert window.messages.log.messages()[0].level == logging.WARNING
+    assert h.session_data.get_active_symbols() == before
+    assert_model_synced(window.model, h.session_data)
+    assert window.charts.symbol == "SPY" and window.charts.intervals == ["1m", "5m"]
+    assert window.controls.add_button.isEnabled()
+
+
+def test_remove_with_delete_key_and_button(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window(speed=None)
+    window = h.window
+    for symbol in ("SPY", "IBM", "QQQ"):
+        add_and_wait(qtbot, window, symbol, "1m,5m")
+    h.start()
+    qtbot.waitUntil(lambda: len(h.session_data.get_symbol_data("IBM").base.data) > 0, timeout=5000)
+
+    window.select_symbol("IBM", "5m")
+    window.tree.setFocus()
+    qtbot.keyClick(window.tree, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: "IBM" not in h.session_data, timeout=5000)
+
+    assert_model_synced(window.model, h.session_data)
+    assert window.charts.symbol != "IBM"
+    window.select_symbol("QQQ")
+    qtbot.waitUntil(lambda: window.charts.symbol == "QQQ", timeout=1000)
+    qtbot.mouseClick(window.controls.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "QQQ" not in h.session_data, timeout=5000)
+    assert h.session_data.get_active_symbols() == ["SPY"]
+    assert_model_synced(window.model, h.session_data)
+    assert "QQQ" not in {window.charts.symbol}
+
+
+def test_remove_with_nothing_selected_says_so(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window()
+    window = h.window
+    window.tree.selectionModel().clear()
+    window.tree.selectionModel().setCurrentIndex(window.model.index(-1, 0), QItemSelectionModel.SelectionFlag.Clear)
+
+    qtbot.mouseClick(window.controls.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.messages.log.rowCount() == 1, timeout=5000)
+
+    assert "Select a symbol" in window.controls.feedback.text()
+
+
+def test_selecting_an_interval_row_brings_its_chart_forward(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window()
+    window = h.window
+    add_and_wait(qtbot, window, "SPY", "1m,5m,15m,1h")
+
+    window.select_symbol("SPY", "15m")
+    assert window.charts.current_interval() == "15m"
+    window.charts.select_interval("1h")  # and a tab change moves the tree selection
+    assert window.tree.currentIndex().data() == "1h"
+
+
+def test_replaying_lean_goog_to_the_end_charts_hold_exactly_the_core_bars(
+    qtbot: Any, make_window: MakeWindow, calendar: Any
+) -> None:
+    source = open_source(str(LEAN_MINUTE))
+    h = make_window(source=source, speed=None)
+    window = h.window
+    add_and_wait(qtbot, window, "GOOG", "1m,5m,15m,1h")
+
+    h.start()
+    qtbot.waitUntil(lambda: h.coordinator.state is ClockState.FINISHED, timeout=30_000)
+    window.flush()
+
+    data = h.session_data.get_symbol_data("GOOG")
+    assert data is not None and len(data.base.data) > 300
+    assert window.charts.intervals == ["1m", "5m", "15m", "1h"]
+    assert list(window.charts.charts) == ["1m"]  # other tabs are built when first shown
+    for name in window.charts.intervals:
+        window.charts.select_interval(name)
+        chart = window.charts.charts[name]
+        series = data.bars[name].data
+        shown = chart.data.current
+        assert len(chart.data) == len(series), name
+        for column in ("ts", "open", "high", "low", "close", "volume"):
+            np.testing.assert_array_equal(getattr(shown, column), getattr(series, column), err_msg=name)
+        assert chart.view.viewRange()[0][1] >= chart.data.last_end  # still following the newest bar
+    assert_model_synced(window.model, h.session_data)
+    last = window.model.index(0, Column.LAST_BAR, window.model.index(0, 0)).data()
+    assert last == "15:59"  # exchange time of the newest 1m bar
+    window.grab()  # paints every visible item without error
+
+
+def test_play_pause_and_speed_reach_the_coordinator(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window(speed=60.0)
+    window = h.window
+    add_and_wait(qtbot, window, "SPY", "1m,5m")
+    h.start()
+    qtbot.waitUntil(lambda: h.coordinator.state is ClockState.OPEN, timeout=5000)
+
+    qtbot.mouseClick(window.controls.play_button, Qt.MouseButton.LeftButton)
+    assert h.coordinator.clock.paused
+    assert window.controls.play_button.text() == "Play"
+    window.status.refresh()
+    assert window.status.state.text() == "paused"
+
+    qtbot.mouseClick(window.controls.play_button, Qt.MouseButton.LeftButton)
+    assert not h.coordinator.clock.paused
+    assert window.controls.play_button.text() == "Pause"
+
+    combo = window.controls.speed_combo
+    combo.setCurrentIndex(combo.findText("600×"))
+    combo.activated.emit(combo.currentIndex())
+    assert h.coordinator.clock.speed == 600.0
+    combo.setCurrentIndex(combo.findText("max"))
+    combo.activated.emit(combo.currentIndex())
+    assert h.coordinator.clock.speed is None
+    window.status.refresh()
+    assert window.status.speed.text() == "speed max"
+    assert window.status.session.text().startswith("session 2015-12-28")
+
+
+def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> None:
+    settings = AppSettings.at(tmp_path / "keep.ini")
+    first = make_window(app_settings=settings)
+    add_and_wait(qtbot, first.window, "IBM", "1m,5m")
+    add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
+    first.window.resize(780, 500)  # restoreGeometry keeps a window on the 800x600 offscreen screen
+    first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
+    saved_size, saved_split = first.window.size(), first.window.splitter.sizes()
+    close_harness(qtbot, first)
+
+    reopened = AppSettings.at(tmp_path / "keep.ini")
+    second = make_window(app_settings=reopened)
+    booted = asyncio.ensure_future(second.window.boot(reopened.watchlist() or []))
+    qtbot.waitUntil(booted.done, timeout=5000)
+    booted.result()
+
+    assert reopened.watchlist() == [WatchEntry("IBM", ("1m", "5m")), WatchEntry("QQQ", ("1m", "15m"))]
+    assert second.session_data.get_active_symbols() == ["IBM", "QQQ"]
+    assert list(second.session_data.get_symbol_data("QQQ").bars) == ["1m", "15m"]
+    assert second.window.size() == saved_size and saved_size.height() == 500
+    assert second.window.splitter.sizes() == saved_split
+    assert second.window.controls.intervals_edit.text() == "1m,15m"
+    assert reopened.last_source() == "fake"
+    assert second.window.charts.symbol == "IBM"
+
+
+def test_unexpected_errors_go_to_the_messages_dock(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window()
+    restore = install_excepthook(h.window.post_message)
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        restore()
+
+    newest = h.window.messages.log.messages()[0]
+    assert newest.level == logging.ERROR
+    assert newest.text == "Unexpected error: ValueError: boom"
+    assert "Traceback" not in newest.text
+
+
+def test_core_warnings_appear_newest_first_and_capped(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window()
+    log = h.window.messages.log
+    log.cap = 5
+    for i in range(8):
+        h.session_data.warn(f"warning {i}")
+
+    assert [m.text for m in log.messages()] == [f"warning {i}" for i in (7, 6, 5, 4, 3)]
+
+
+def test_a_feed_outage_is_reported_and_marked_in_the_tree(qtbot: Any, make_window: MakeWindow, session: Any) -> None:
+    schedule = FaultSchedule(failures=((session.open + 600, session.open + 1200),))
+    h = make_window(source=FaultySource(FakeSource(), {"SPY": schedule}), speed=None)
+    h.coordinator.max_chunk = 60.0  # small steps, so the clock lands inside the outage
+    window = h.window
+    seen: list[tuple[str, bool]] = []
+    window.bridge.feed_changed.connect(lambda symbol, up: seen.append((symbol, up)))
+    add_and_wait(qtbot, window, "SPY", "1m,5m")
+
+    h.start()
+    qtbot.waitUntil(lambda: ("SPY", False) in seen, timeout=10_000)
+    window.model.flush()
+    kind = window.model.index(0, Column.KIND)
+    assert kind.data() == "disconnected"
+    window.status.refresh()
+    assert window.status.feeds.text() == "feed down: SPY"
+    qtbot.waitUntil(lambda: h.coordinator.state is ClockState.FINISHED, timeout=20_000)
+
+    assert seen[-1] == ("SPY", True)
+    window.model.flush()
+    assert kind.data() == ""
+    assert any("feed disconnected" in m.text for m in window.messages.log.messages())
+    data = h.session_data.get_symbol_data("SPY")
+    assert len(data.base.data) == 390  # the replay feed backfilled the outage

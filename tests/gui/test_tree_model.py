@@ -1,0 +1,164 @@
+"""The tree model mirrors SessionData through add, streaming, session change and removal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+
+from core.calendar import Session
+from core.session_data import SessionData
+from gui import theme
+from gui.bridge import SessionBridge
+from gui.tree_model import COLUMNS, Column, SessionTreeModel
+from tests.gui.gui_helpers import Streamer, assert_model_synced, fake_bars
+
+
+def make_model(session_data: SessionData) -> SessionTreeModel:
+    return SessionTreeModel(session_data, SessionBridge(session_data))
+
+
+def test_model_stays_valid_and_synced_through_add_stream_remove(
+    qtmodeltester: Any, session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    # Arrange: the tester watches the model before the first change
+    model = make_model(session_data)
+    resets: list[bool] = []
+    model.modelAboutToBeReset.connect(lambda: resets.append(True))
+    qtmodeltester.check(model, force_py=True)
+    assert_model_synced(model, session_data)
+
+    # Act + Assert after every step
+    streamer.add("SPY")
+    assert_model_synced(model, session_data)
+    streamer.add("AAPL", ("5m", "15m", "1h"))
+    assert_model_synced(model, session_data)
+    spy = fake_bars("SPY", session, count=40)
+    aapl = fake_bars("AAPL", session, holes={3, 4, 20}, count=60)
+    for i in range(0, 40, 7):  # bursts of bars, like a coordinator tick
+        streamer.stream("SPY", spy.take(slice(i, i + 7)))
+        assert_model_synced(model, session_data)
+    streamer.stream("AAPL", aapl)
+    assert_model_synced(model, session_data)
+    session_data.remove_symbol("SPY")
+    assert_model_synced(model, session_data)
+    streamer.add("MSFT", ("5m",))
+    streamer.stream("MSFT", fake_bars("MSFT", session, count=12))
+    assert_model_synced(model, session_data)
+    session_data.remove_symbol("MSFT")
+    session_data.remove_symbol("AAPL")
+    assert_model_synced(model, session_data)
+    assert model.rowCount() == 0
+    assert not resets, "the model must never reset while streaming"
+
+
+def test_bar_updates_are_coalesced_into_few_data_changed(
+    qtbot: Any, session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY")
+    changes: list[tuple[QModelIndex, QModelIndex, list[Any]]] = []
+    model.dataChanged.connect(lambda a, b, roles: changes.append((a, b, list(roles))))
+    bars = fake_bars("SPY", session, count=50)
+
+    for i in range(50):  # fifty single-bar updates in quick succession
+        streamer.stream("SPY", bars.take(slice(i, i + 1)))
+    assert changes == []  # nothing yet: the timer coalesces
+    qtbot.waitUntil(lambda: len(changes) > 0, timeout=1000)
+
+    assert len(changes) == 2  # the symbol row, then its interval rows as one range
+    (top_left, bottom_right, roles), (child_tl, child_br, _) = changes
+    assert top_left.row() == bottom_right.row() == 0 and not top_left.parent().isValid()
+    assert child_tl.parent() == model.index(0, 0) and child_br.row() == 2
+    assert child_br.column() == len(COLUMNS) - 1
+    assert Qt.ItemDataRole.DisplayRole in roles and Qt.ItemDataRole.ForegroundRole in roles
+    assert model.index(0, Column.BARS, model.index(0, 0)).data() == "50"
+
+
+def test_new_session_updates_rows_without_reset(
+    session_data: SessionData, streamer: Streamer, session: Session, calendar: Any
+) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY")
+    streamer.stream("SPY", fake_bars("SPY", session, count=30))
+    resets: list[bool] = []
+    changed: list[int] = []
+    model.modelAboutToBeReset.connect(lambda: resets.append(True))
+    model.dataChanged.connect(lambda a, b, roles: changed.append(a.row()))
+    persistent = QPersistentModelIndex(model.index(1, 0, model.index(0, 0)))
+
+    next_session = calendar.session(session.date.replace(day=29))
+    session_data.start_session(next_session)
+
+    assert not resets and changed
+    assert persistent.isValid() and persistent.data() == "5m"
+    assert model.index(0, Column.BARS, model.index(0, 0)).data() == "0"
+    assert_model_synced(model, session_data)
+
+
+def test_gap_tooltip_lists_missing_ranges_in_exchange_time(
+    session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY")
+    streamer.stream("SPY", fake_bars("SPY", session, holes={3, 4, 10}, count=30))
+    base = model.index(0, Column.GAPS, model.index(0, 0))
+
+    tip = base.data(Qt.ItemDataRole.ToolTipRole)
+
+    assert base.data() == "2"
+    assert tip.splitlines() == ["2 gaps, 3 missing bars", "09:33–09:35 (2 bars)", "09:40–09:41 (1 bar)"]
+
+
+def test_gap_tooltip_is_capped(session_data: SessionData, streamer: Streamer, session: Session) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY")
+    holes = set(range(1, 90, 2))  # 45 single-bar gaps
+    streamer.stream("SPY", fake_bars("SPY", session, holes=holes, count=92))
+
+    lines = model.index(0, Column.GAPS, model.index(0, 0)).data(Qt.ItemDataRole.ToolTipRole).splitlines()
+
+    assert len(lines) == 1 + 30 + 1
+    assert lines[-1] == "… and 15 more"
+
+
+def test_quality_is_coloured_and_dashed_before_the_first_window(
+    session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY", ("5m", "1h"))
+    # 1m: 2 of 40 missing = 95 %; 5m: windows all hold a bar = 100 %; 1h: not elapsed yet
+    streamer.stream("SPY", fake_bars("SPY", session, holes={5, 6}, count=40))
+    symbol = model.index(0, 0)
+
+    def cell(row: int) -> QModelIndex:
+        return model.index(row, Column.QUALITY, symbol)
+
+    assert cell(0).data() == "95.0"
+    assert cell(0).data(Qt.ItemDataRole.ForegroundRole).color() == theme.QUALITY_WARN
+    assert cell(2).data() == "—"
+    assert cell(2).data(Qt.ItemDataRole.ForegroundRole) is None
+    streamer.add("QQQ", ("5m",))
+    streamer.stream("QQQ", fake_bars("QQQ", session, count=10))
+    qqq = model.index(0, Column.QUALITY, model.index(1, 0))
+    assert qqq.data(Qt.ItemDataRole.ForegroundRole).color() == theme.QUALITY_GOOD
+    streamer.add("IWM", ("5m",))
+    streamer.stream("IWM", fake_bars("IWM", session, holes={1, 2, 3}, count=20))
+    iwm = model.index(0, Column.QUALITY, model.index(2, 0))
+    assert iwm.data() == "85.0"
+    assert iwm.data(Qt.ItemDataRole.ForegroundRole).color() == theme.QUALITY_BAD
+
+
+def test_indices_carry_kept_alive_objects_not_ints(session_data: SessionData, streamer: Streamer) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY")
+    streamer.add("AAPL")
+    child = QPersistentModelIndex(model.index(0, 0, model.index(1, 0)))
+
+    assert not isinstance(model.index(0, 0, model.index(0, 0)).internalPointer(), int)
+    session_data.remove_symbol("SPY")  # the row above moves up
+
+    assert child.isValid()
+    assert child.parent().row() == 0 and child.parent().data() == "AAPL"
+    session_data.remove_symbol("AAPL")
+    assert not child.isValid()
