@@ -28,7 +28,6 @@ def build_replay_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, source_required=True)
     parser.add_argument("--export", metavar="OUTDIR", help="write OUTDIR/<SYMBOL>/<interval>.csv and session.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--no-record", action="store_true", help="do not record accepted bars (no crash resume)")
     return parser
 
 
@@ -88,7 +87,7 @@ def replay_main(argv: list[str]) -> int:
     if args.export:
         Path(args.export).mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet, not args.no_record))
+        asyncio.run(_replay(setup, args.export, args.quiet, setup.record))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130

@@ -247,6 +247,7 @@ class SessionCoordinator:
         if not len(loaded.bars.ts) and not loaded.problems:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         feed = self.source.open_feed(loaded)
+        feed.session = session
         self._feeds[symbol] = feed
         self._resume_from_recording(symbol, base, session, feed)
 
@@ -271,11 +272,16 @@ class SessionCoordinator:
         )
 
     async def _load_all(self, session: Session) -> None:
-        self._feeds.clear()
-        self._down.clear()
-        self._resume_clock = None
+        """Open a feed for every symbol; those added before the run already have one for it."""
+        loaded = {s for s, feed in self._feeds.items() if getattr(feed, "session", None) == session}
+        self._feeds = {s: f for s, f in self._feeds.items() if s in loaded}
+        self._down = {s: o for s, o in self._down.items() if s in loaded}
+        if not loaded:
+            self._resume_clock = None
         jobs = [
-            self._load(data.symbol, data.base_interval, session) for data in self.session_data.all_symbol_data()
+            self._load(data.symbol, data.base_interval, session)
+            for data in self.session_data.all_symbol_data()
+            if data.symbol not in loaded
         ]
         await asyncio.gather(*jobs)
 

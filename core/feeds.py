@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.bars import BarArrays
+from core.calendar import Session
 from core.sources.base import LoadedSession
 
 __all__ = ["FaultSchedule", "FaultyFeed", "FeedError", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"]
@@ -32,6 +33,8 @@ class SymbolFeed(ABC):
     """Delivers one symbol's base bars for one session."""
 
     symbol: str
+    #: the session this feed serves (set by the coordinator when it opens the feed)
+    session: Session | None = None
     #: True when bars missed while down arrive after a reconnect (the span is backfilled)
     backfills: bool = True
 
@@ -52,7 +55,6 @@ class SymbolFeed(ABC):
 class ReplayFeed(SymbolFeed):
     """A whole session loaded from a file source, released on the clock."""
 
-    __slots__ = ("cursor", "ends", "loaded", "symbol")
 
     def __init__(self, loaded: LoadedSession) -> None:
         self.loaded = loaded

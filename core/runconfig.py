@@ -36,6 +36,8 @@ class RunSetup:
     watchlist: list[tuple[str, list[Interval]]]
     speed: float | None
     source_spec: str = "demo"
+    #: record accepted bars for crash resume (``--no-record`` turns it off)
+    record: bool = True
 
     @property
     def symbols(self) -> list[str]:
@@ -63,6 +65,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) ->
     parser.add_argument("--speed", help="'max' or N times real time, e.g. 600")
     parser.add_argument("--base", help="base interval of a CSV/Parquet source (default: its smallest step)")
     parser.add_argument("--config", metavar="SESSION.toml", help="a session file; arguments given here override it")
+    parser.add_argument("--no-record", action="store_true", help="do not record accepted bars (no crash resume)")
     parser.set_defaults(default_source=None if source_required else "demo")
 
 
@@ -146,4 +149,6 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         raise UsageError(str(exc)) from None
     if not sessions:
         raise UsageError(f"no {calendar_name} sessions between {start} and {end}")
-    return RunSetup(source, calendar, sessions, watchlist, speed, source_spec=spec)
+    return RunSetup(
+        source, calendar, sessions, watchlist, speed, source_spec=spec, record=not getattr(args, "no_record", False)
+    )

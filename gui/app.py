@@ -22,6 +22,7 @@ import qasync
 from PySide6.QtWidgets import QApplication
 
 from core.coordinator import SessionCoordinator
+from core.recording import Recorder, default_recording_path
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
@@ -145,7 +146,10 @@ async def _run_one(
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
     session_data = SessionData()
-    coordinator = SessionCoordinator(session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed)
+    recorder = Recorder(default_recording_path()) if setup.record and not screenshot else None
+    coordinator = SessionCoordinator(
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder
+    )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec)
     window.closed.connect(quit_event.set)
     loop = asyncio.get_running_loop()
@@ -166,6 +170,8 @@ async def _run_one(
     previous_sigint = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))
     for note in plan.notes:
         window.post_message(logging.WARNING, note)
+    if recorder is not None:
+        window.post_message(logging.INFO, f"recording accepted bars to {recorder.path} (--no-record turns it off)")
     if screenshot:
         window.persist = False
         window.resize(*SCREENSHOT_SIZE)
@@ -187,6 +193,8 @@ async def _run_one(
         if runner is not None:
             await runner
         await window.shutdown()
+        if recorder is not None:
+            recorder.close()
         window.closed.disconnect(quit_event.set)  # replacing the window is not quitting
         if window.isVisible():
             window.close()

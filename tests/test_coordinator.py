@@ -192,3 +192,23 @@ def test_pause_holds_a_running_session_until_resumed() -> None:
         assert coord.state is ClockState.FINISHED
 
     asyncio.run(scenario())
+
+
+def test_symbols_added_before_the_run_are_loaded_once() -> None:
+    class CountingSource(MinuteSource):
+        loads = 0
+
+        def load_session(self, symbol, base, session):
+            CountingSource.loads += 1
+            return super().load_session(symbol, base, session)
+
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, CountingSource(), CAL, sessions("2013-10-07", "2013-10-08"))
+        await coord.add_symbol("SPY", ["1m"])
+        await coord.add_symbol("QQQ", ["1m"])
+        await coord.run()
+        assert len(sd.get_symbol_data("SPY").base.data) == 390
+
+    asyncio.run(scenario())
+    assert CountingSource.loads == 4  # two symbols, two sessions
