@@ -107,3 +107,66 @@ class SessionExporter:
         tmp = self.outdir / "session.json.tmp"
         tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")  # no indent: the C encoder, 8x faster
         tmp.replace(self.outdir / "session.json")
+
+
+def interval_frame(interval: BarIntervalData, final_only: bool = False):
+    """An interval's bars as a pandas DataFrame (UTC timestamps), forming bars marked."""
+    import pandas as pd
+
+    series = interval.data
+    ts, o, h, lo, c, v = (np.asarray(col) for col in series.arrays())
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ts, unit="s", utc=True),
+            "open": o, "high": h, "low": lo, "close": c, "volume": v,
+        }
+    )
+    if series.with_counts:
+        frame["base_bars"] = np.asarray(series.count)
+        frame["expected_base_bars"] = np.asarray(series.expected)
+        frame["forming"] = (np.asarray(series.flags) & FORMING) > 0
+    if final_only and "forming" in frame:
+        frame = frame[~frame["forming"]]
+    return frame
+
+
+def export_symbols(
+    session_data: SessionData,
+    outdir: str | Path,
+    symbols: list[str] | None = None,
+    fmt: str = "csv",
+    calendar_name: str = "XNYS",
+) -> list[Path]:
+    """Write the current session's intervals of ``symbols`` (default: all) and a JSON snapshot.
+
+    ``fmt`` is ``csv`` (the replay export's format: final bars only) or ``parquet``
+    (every bar, with base-bar counts and the forming flag). Returns the files written.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"unknown export format {fmt!r}: use csv or parquet")
+    out = Path(outdir)
+    written: list[Path] = []
+    with session_data.lock:
+        chosen = [s.upper() for s in symbols] if symbols else session_data.get_active_symbols()
+        session = session_data.session
+        for symbol in chosen:
+            data = session_data.get_symbol_data(symbol)
+            if data is None:
+                raise ValueError(f"{symbol} is not being watched")
+            folder = out / data.symbol
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, interval in data.bars.items():
+                if fmt == "csv":
+                    path = folder / f"{name}.csv"
+                    path.write_text(CSV_HEADER + format_bars(interval), encoding="utf-8")
+                else:
+                    path = folder / f"{name}.parquet"
+                    interval_frame(interval).to_parquet(path, index=False)
+                written.append(path)
+        snapshot = session_snapshot(session_data, session) if session is not None else None
+    if snapshot is not None:
+        snapshot["symbols"] = {k: v for k, v in snapshot["symbols"].items() if k in chosen}
+        path = out / "session.json"
+        path.write_text(json.dumps({"calendar": calendar_name, "sessions": [snapshot]}) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -142,3 +142,36 @@ def test_spy_seconds_to_minutes_equals_the_lean_minute_file(tmp_path, lean_secon
         assert np.array_equal(derived.loc[common, column].to_numpy(), minute_file.loc[common, column].to_numpy())
     volume_differs = int((derived.loc[common, "volume"] != minute_file.loc[common, "volume"]).sum())
     assert 0 < volume_differs < 200  # Lean's own boundary convention, a few dozen minutes a day
+
+
+def test_export_symbols_writes_csv_parquet_and_a_snapshot(tmp_path) -> None:
+    import asyncio
+
+    from core.coordinator import SessionCoordinator
+    from core.export import export_symbols
+    from core.session_data import SessionData
+    from core.sources.demo import DemoSource
+
+    async def scenario() -> SessionData:
+        sd = SessionData()
+        cal = get_calendar("XNYS")
+        day = cal.sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 4))
+        coord = SessionCoordinator(sd, DemoSource(), cal, day)
+        await coord.add_symbol("SPY", ["1m", "5m"])
+        await coord.add_symbol("QQQ", ["1m", "15m"])
+        coord.step(coord.session.open + 3600)
+        return sd
+
+    sd = asyncio.run(scenario())
+    files = export_symbols(sd, tmp_path / "csv", ["spy"], fmt="csv")
+    assert sorted(p.name for p in files) == ["1m.csv", "5m.csv", "session.json"]
+    five = pd.read_csv(tmp_path / "csv" / "SPY" / "5m.csv")
+    spy = sd.get_symbol_data("SPY")
+    assert len(five) == len(spy.bars["5m"].data) == 12  # all final at 10:30
+    snapshot = json.loads((tmp_path / "csv" / "session.json").read_text())
+    assert list(snapshot["sessions"][0]["symbols"]) == ["SPY"]
+    export_symbols(sd, tmp_path / "pq", fmt="parquet")
+    quarter = pd.read_parquet(tmp_path / "pq" / "QQQ" / "15m.parquet")
+    assert list(quarter.columns)[-3:] == ["base_bars", "expected_base_bars", "forming"]
+    assert quarter["base_bars"].sum() == len(sd.get_symbol_data("QQQ").base.data)
+    assert np.array_equal(quarter["close"].to_numpy(), sd.get_symbol_data("QQQ").bars["15m"].data.close)
