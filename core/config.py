@@ -76,6 +76,12 @@ def _date(path: Path, key: str, value: Any) -> dt.date | None:
     raise _fail(path, key, f"{value!r} is not a date (YYYY-MM-DD)")
 
 
+def _is_named_source(spec: str) -> bool:
+    """``demo``, ``demo:SEED`` and ``alpaca`` name a source; anything else is a path."""
+    lowered = spec.strip().lower()
+    return lowered in ("demo", "alpaca") or lowered.startswith(("demo:", "alpaca:"))
+
+
 def load_config(path: str | Path) -> SessionConfig:
     """Read and fully validate a session file; relative source paths are relative to the file."""
     path = Path(path)
@@ -94,7 +100,7 @@ def load_config(path: str | Path) -> SessionConfig:
     source = raw.get("source", "demo")
     if not isinstance(source, str) or not source.strip():
         raise _fail(path, "source", "expected 'demo' or a path")
-    if source != "demo" and not Path(source).expanduser().is_absolute():
+    if not _is_named_source(source) and not Path(source).expanduser().is_absolute():
         source = str((path.parent / source).resolve())
     config.source = source
     calendar = raw.get("calendar")

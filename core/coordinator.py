@@ -229,6 +229,10 @@ class SessionCoordinator:
         task = self._loading.pop(key, None)
         if task is not None:
             task.cancel()
+        try:
+            self.source.close_feed(key)  # a live source unsubscribes it
+        except Exception as exc:  # a source bug must not keep a symbol the user removed
+            self.session_data.warn(f"{key}: could not close its feed: {exc}")
         return self.session_data.remove_symbol(key) is not None
 
     async def _load(self, symbol: str, base: Interval, session: Session) -> None:

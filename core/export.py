@@ -146,24 +146,29 @@ def export_symbols(
         raise ValueError(f"unknown export format {fmt!r}: use csv or parquet")
     out = Path(outdir)
     written: list[Path] = []
+    # copy under the lock, write outside it: a long export must not stall the session
     with session_data.lock:
         chosen = [s.upper() for s in symbols] if symbols else session_data.get_active_symbols()
         session = session_data.session
+        copies: list[tuple[str, str, object]] = []
         for symbol in chosen:
             data = session_data.get_symbol_data(symbol)
             if data is None:
                 raise ValueError(f"{symbol} is not being watched")
-            folder = out / data.symbol
-            folder.mkdir(parents=True, exist_ok=True)
             for name, interval in data.bars.items():
-                if fmt == "csv":
-                    path = folder / f"{name}.csv"
-                    path.write_text(CSV_HEADER + format_bars(interval), encoding="utf-8")
-                else:
-                    path = folder / f"{name}.parquet"
-                    interval_frame(interval).to_parquet(path, index=False)
-                written.append(path)
+                payload = CSV_HEADER + format_bars(interval) if fmt == "csv" else interval_frame(interval)
+                copies.append((data.symbol, name, payload))
         snapshot = session_snapshot(session_data, session) if session is not None else None
+    for symbol, name, payload in copies:
+        folder = out / symbol
+        folder.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            path = folder / f"{name}.csv"
+            path.write_text(payload, encoding="utf-8")  # type: ignore[arg-type]
+        else:
+            path = folder / f"{name}.parquet"
+            payload.to_parquet(path, index=False)  # type: ignore[attr-defined]
+        written.append(path)
     if snapshot is not None:
         snapshot["symbols"] = {k: v for k, v in snapshot["symbols"].items() if k in chosen}
         path = out / "session.json"

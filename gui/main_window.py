@@ -31,8 +31,11 @@ from core.session_data import SessionData
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
 from gui.controls import ControlsBar
+from gui.credentials_dialog import CredentialsDialog
+from gui.export_dialog import ExportDialog, ExportRequest, run_export
 from gui.icons import icon
 from gui.messages import MessagesDock
+from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
 from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
@@ -64,6 +67,7 @@ class MainWindow(QMainWindow):
         #: False for throw-away runs (screenshots): closing then leaves the user's settings alone
         self.persist = True
         self._tasks: set[asyncio.Task[object]] = set()
+        self._credentials_dialog: CredentialsDialog | None = None
         self.setWindowTitle(f"Session Monitor — {source_name}")
         self.setWindowIcon(icon("app"))
         self.resize(1280, 800)
@@ -126,6 +130,15 @@ class MainWindow(QMainWindow):
         open_action = file_menu.addAction("&Open session file…")
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._choose_session_file)
+        self.save_session_action = file_menu.addAction("&Save session…")
+        self.save_session_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_session_action.triggered.connect(self._choose_save_file)
+        self.export_action = file_menu.addAction("&Export…")
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.triggered.connect(self.show_export_dialog)
+        file_menu.addSeparator()
+        live_action = file_menu.addAction("&Live data (Alpaca)…")
+        live_action.triggered.connect(self.show_credentials_dialog)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -137,6 +150,50 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
         if path:
             self.open_session_requested.emit(path)
+
+    def _choose_save_file(self) -> None:
+        path = choose_save_path(self)  # a blocking dialog: from this plain slot, never inside a coroutine
+        if path:
+            self.on_save_session(path)
+
+    @asyncSlot(str)
+    async def on_save_session(self, path: str) -> None:
+        """Write the running source, dates, speed and watchlist as a session file."""
+        self._track()
+        self.save_session_action.setEnabled(False)
+        try:
+            config = session_config(self.source_name, self.coordinator, self.watchlist())
+            await save_session(config, path, self.notify)
+        finally:
+            self.save_session_action.setEnabled(True)
+            self._untrack()
+
+    def show_export_dialog(self) -> ExportDialog:
+        """Open File → Export… (window-modal, not exec(): the loop keeps running)."""
+        dialog = ExportDialog(self.session_data.get_active_symbols(), self.selected_symbol(), self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.export_requested.connect(self.on_export)
+        dialog.open()
+        return dialog
+
+    @asyncSlot(object)
+    async def on_export(self, request: ExportRequest) -> None:
+        """Write the export off the loop; one export at a time."""
+        self._track()
+        self.export_action.setEnabled(False)
+        try:
+            await run_export(self.session_data, request, self.coordinator.calendar.name, self.notify)
+        finally:
+            self.export_action.setEnabled(True)
+            self._untrack()
+
+    def show_credentials_dialog(self) -> CredentialsDialog:
+        """Open File → Live data (Alpaca)…; one dialog per window, re-read each time it opens."""
+        if self._credentials_dialog is None:
+            self._credentials_dialog = CredentialsDialog(self.settings, self.notify, self)
+        self._credentials_dialog.open()
+        self._credentials_dialog.refresh()
+        return self._credentials_dialog
 
     # -- start-up --------------------------------------------------------------------------
     async def boot(self, watchlist: list[WatchEntry]) -> None:
@@ -209,6 +266,11 @@ class MainWindow(QMainWindow):
     def post_message(self, level: int, text: str) -> None:
         """Anything worth keeping for the user (the excepthook and the app post here)."""
         self.messages.post(level, text)
+
+    def notify(self, level: int, text: str) -> None:
+        """The outcome of a File action: kept in the messages dock, shown in the status bar."""
+        self.messages.post(level, text)
+        self.statusBar().showMessage(text, 10_000)
 
     # -- selection ---------------------------------------------------------------------------
     def selected_symbol(self) -> str | None:
@@ -295,6 +357,8 @@ class MainWindow(QMainWindow):
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._credentials_dialog is not None:
+            await self._credentials_dialog.shutdown()
         self.bridge.detach()
 
     def flush(self) -> None:

@@ -13,11 +13,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-__all__ = ["DEFAULT_INTERVALS", "AppSettings", "WatchEntry"]
+from core.sources.alpaca import FEEDS as ALPACA_FEEDS
+
+__all__ = ["ALPACA_FEEDS", "DEFAULT_INTERVALS", "EXPORT_FORMATS", "AppSettings", "WatchEntry"]
 
 ORGANIZATION = "session-monitor"
 APPLICATION = "session-monitor"
 DEFAULT_INTERVALS = "1m,5m,15m"
+#: what core.export.export_symbols writes
+EXPORT_FORMATS = ("csv", "parquet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,31 @@ class AppSettings:
 
     def set_last_source(self, spec: str) -> None:
         self.store.setValue("source/last", spec)
+
+    # -- live data (the keys themselves live in the system keyring, never here) -------------
+    def alpaca_feed(self) -> str:
+        """The Alpaca feed to stream: ``iex`` (free plan, the default) or ``sip`` (paid)."""
+        value = str(self.store.value("alpaca/feed") or "")
+        return value if value in ALPACA_FEEDS else ALPACA_FEEDS[0]
+
+    def set_alpaca_feed(self, feed: str) -> None:
+        if feed not in ALPACA_FEEDS:
+            raise ValueError(f"unknown Alpaca feed {feed!r} (use {' or '.join(ALPACA_FEEDS)})")
+        self.store.setValue("alpaca/feed", feed)
+
+    # -- export ---------------------------------------------------------------------------
+    def export_folder(self) -> str | None:
+        value = self.store.value("export/folder")
+        return str(value) if value else None
+
+    def export_format(self) -> str:
+        value = str(self.store.value("export/format") or "")
+        return value if value in EXPORT_FORMATS else EXPORT_FORMATS[0]
+
+    def set_export_choice(self, folder: str, fmt: str) -> None:
+        """Remembered so the next export offers the same folder and format."""
+        self.store.setValue("export/folder", folder)
+        self.store.setValue("export/format", fmt)
 
     # -- window layout ----------------------------------------------------------------------
     def _bytes(self, key: str) -> QByteArray | None:

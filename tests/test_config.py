@@ -68,3 +68,8 @@ def test_config_drives_a_run_with_per_symbol_intervals_and_relative_paths(tmp_pa
     assert [s.date for s in setup.sessions] == [dt.date(2015, 12, 23), dt.date(2015, 12, 24)]
     assert [(s, [i.name for i in ivs]) for s, ivs in setup.watchlist] == [("GOOG", ["5m", "1h"])]
     assert setup.speed is None
+
+
+def test_named_sources_are_not_taken_for_paths(tmp_path) -> None:
+    (tmp_path / "s.toml").write_text('source = "demo:7"\n')
+    assert load_config(tmp_path / "s.toml").source == "demo:7"

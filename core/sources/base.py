@@ -103,6 +103,14 @@ class BarSource(ABC):
         """The calendar the data implies (``24/7`` for crypto), if any."""
         return None
 
+    def close_feed(self, symbol: str) -> None:
+        """Stop delivering ``symbol`` (it was removed); a streaming source unsubscribes it."""
+        return None
+
+    def close(self) -> None:
+        """Release connections and threads (a streaming source); file sources hold none."""
+        return None
+
     def open_feed(self, loaded: LoadedSession) -> SymbolFeed:
         """The feed that delivers ``loaded`` on the session clock (a live source streams instead)."""
         from core.feeds import ReplayFeed

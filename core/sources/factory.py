@@ -37,6 +37,12 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
     """
     wanted = _parse_base(base)
     text = spec.strip()
+    if text.lower() == "alpaca" or text.lower().startswith("alpaca:"):
+        from core.sources.alpaca import open_alpaca
+
+        if wanted is not None and wanted != ONE_MINUTE:
+            raise SourceError(f"Alpaca streams 1m bars, not {wanted}")
+        return open_alpaca(text.partition(":")[2] or "iex")
     if text.lower() == "demo" or text.lower().startswith("demo:"):
         seed_text = text.partition(":")[2]
         try:
