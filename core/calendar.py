@@ -150,6 +150,14 @@ class SessionCalendar:
         index = int(np.searchsorted(self._opens, now_ts, side="right")) - 1
         return self._session_at(max(index, 0))
 
+    def current_or_next_session(self, now: dt.datetime | None = None) -> Session:
+        """The session open at ``now``, else the next one to open (what a live run watches)."""
+        now_ts = (now or dt.datetime.now(dt.UTC)).timestamp()
+        index = int(np.searchsorted(self._closes, now_ts, side="right"))
+        if index >= len(self._closes):
+            raise CalendarError(f"the {self.name} calendar has no session after {dt.datetime.fromtimestamp(now_ts)}")
+        return self._session_at(index)
+
     def session_for(self, ts: float) -> Session | None:
         """The session whose ``[open, close)`` holds ``ts``, if any."""
         index = int(np.searchsorted(self._opens, ts, side="right")) - 1

@@ -17,6 +17,9 @@ __all__ = ["main", "replay_main"]
 
 log = logging.getLogger("session_monitor")
 
+#: a live feed delivers a minute bar a second or two after the minute ends
+LIVE_GRACE_SECONDS = 5.0
+
 
 def build_replay_parser() -> argparse.ArgumentParser:
     from core.runconfig import add_run_arguments
@@ -47,7 +50,8 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         print(f"recording to {path}", file=sys.stderr)
         recorder = Recorder(path)
     coordinator = SessionCoordinator(
-        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
@@ -68,6 +72,7 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         bar.close()
         if recorder is not None:
             recorder.close()
+        setup.source.close()
 
 
 def replay_main(argv: list[str]) -> int:

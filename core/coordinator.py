@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from core.bars import BarArrays
 from core.calendar import Session, SessionCalendar
 from core.clock import ClockState, SessionClock
 from core.events import Event
-from core.feeds import SymbolFeed
+from core.feeds import FeedRejected, SymbolFeed
 from core.intervals import Interval
 from core.processor import DataProcessor
 from core.recording import Recorder, RecordingKey
@@ -296,7 +297,7 @@ class SessionCoordinator:
         arrived: list[tuple[str, BarArrays]] = []
         for symbol, feed in list(self._feeds.items()):
             outage = self._down.get(symbol)
-            if outage is not None and wall < outage.retry_at and not final:
+            if outage is not None and wall < outage.retry_at and (not final or outage.retry_at == math.inf):
                 continue
             try:
                 batch = feed.poll(clock)
@@ -350,8 +351,12 @@ class SessionCoordinator:
             if data is not None:
                 data.notes.outages.append([clock, None])
             self.feed_changed.emit(symbol, False)
-        delay = min(self.retry_max, self.retry_base * 2**outage.attempts)
         outage.attempts += 1
+        if isinstance(exc, FeedRejected):  # retrying cannot help: say it once, stop asking
+            outage.retry_at = math.inf
+            self.session_data.warn(f"{symbol}: feed refused at {_clock_text(clock, self.session)}: {exc}")
+            return
+        delay = min(self.retry_max, self.retry_base * 2 ** (outage.attempts - 1))
         outage.retry_at = wall + delay
         self.session_data.warn(
             f"{symbol}: feed disconnected at {_clock_text(clock, self.session)} ({exc}); "

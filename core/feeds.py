@@ -18,7 +18,9 @@ from core.bars import BarArrays
 from core.calendar import Session
 from core.sources.base import LoadedSession
 
-__all__ = ["FaultSchedule", "FaultyFeed", "FeedError", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"]
+__all__ = [
+    "FaultSchedule", "FaultyFeed", "FeedError", "FeedRejected", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"
+]
 
 
 class FeedError(Exception):
@@ -27,6 +29,10 @@ class FeedError(Exception):
 
 class FeedStalled(FeedError):
     """The feed went silent for longer than its watchdog allows."""
+
+
+class FeedRejected(FeedError):
+    """The source refused us for good (bad credentials, a plan without this feed): no retries."""
 
 
 class SymbolFeed(ABC):
@@ -95,6 +101,7 @@ class PushFeed(SymbolFeed):
         self._lock = threading.Lock()
         self._pending: list[BarArrays] = [history] if history is not None and len(history.ts) else []
         self._error: str | None = None
+        self._fatal = False
         self._skip_through: int | None = None
 
     def push(self, bars: BarArrays) -> None:
@@ -102,13 +109,16 @@ class PushFeed(SymbolFeed):
             with self._lock:
                 self._pending.append(bars)
 
-    def disconnect(self, reason: str) -> None:
+    def disconnect(self, reason: str, fatal: bool = False) -> None:
+        """Mark the feed down; ``fatal`` when retrying cannot help (the coordinator stops retrying)."""
         with self._lock:
             self._error = reason
+            self._fatal = fatal
 
     def reconnect(self) -> None:
         with self._lock:
             self._error = None
+            self._fatal = False
 
     @property
     def connected(self) -> bool:
@@ -121,7 +131,7 @@ class PushFeed(SymbolFeed):
     def poll(self, clock: float) -> BarArrays:
         with self._lock:
             if self._error is not None:
-                raise FeedError(self._error)
+                raise (FeedRejected if self._fatal else FeedError)(self._error)
             if not self._pending:
                 return BarArrays.empty()
             merged = BarArrays(*(np.concatenate(cols) for cols in zip(*self._pending, strict=True)))

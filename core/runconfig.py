@@ -38,6 +38,8 @@ class RunSetup:
     source_spec: str = "demo"
     #: record accepted bars for crash resume (``--no-record`` turns it off)
     record: bool = True
+    #: a live source: today's session on the wall clock
+    live: bool = False
 
     @property
     def symbols(self) -> list[str]:
@@ -128,6 +130,16 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         except IntervalError as exc:
             raise UsageError(str(exc)) from None
     calendar_name = args.calendar or config.calendar or source.calendar_hint or "XNYS"
+    if source.live:
+        if args.start or args.end or config.start or config.end:
+            raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
+        try:
+            calendar = get_calendar(calendar_name)
+            sessions = [calendar.current_or_next_session()]
+        except CalendarError as exc:
+            raise UsageError(str(exc)) from None
+        return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=spec,
+                        record=not getattr(args, "no_record", False), live=True)
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
     known = sorted({d for s in symbols for d in source.dates(s)})

@@ -21,6 +21,7 @@ from typing import NoReturn
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from core.cli import LIVE_GRACE_SECONDS
 from core.coordinator import SessionCoordinator
 from core.recording import Recorder, default_recording_path
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
@@ -107,14 +108,21 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     if saved:
         args.symbols = ",".join(entry.symbol for entry in saved)
     speed_default = SCREENSHOT_SPEED if args.screenshot else DEFAULT_SPEED
+    if str(args.source or "").lower() == "alpaca":
+        args.source = f"alpaca:{settings.alpaca_feed()}"  # the feed chosen in File > Live data
     try:
         setup = resolve_run(args, default_speed=speed_default)
     except (UsageError, SourceError) as exc:
+        live_without_keys = isinstance(exc, SourceError) and str(args.source or "").lower().startswith("alpaca")
         restored = (not source_given and args.source is not None) or saved
-        if not restored:
+        if not restored and not live_without_keys:
             raise
-        notes.append(f"saved settings ignored: {exc}")
-        if not source_given:
+        if live_without_keys:
+            notes.append(f"{exc}; staying on the demo feed (File > Live data (Alpaca)... stores keys)")
+            args.source = "demo"
+        else:
+            notes.append(f"saved settings ignored: {exc}")
+        if not source_given and not live_without_keys:
             args.source = None
         if saved:
             args.symbols, saved = None, None
@@ -148,7 +156,8 @@ async def _run_one(
     session_data = SessionData()
     recorder = Recorder(default_recording_path()) if setup.record and not screenshot else None
     coordinator = SessionCoordinator(
-        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec)
     window.closed.connect(quit_event.set)
@@ -195,6 +204,7 @@ async def _run_one(
         await window.shutdown()
         if recorder is not None:
             recorder.close()
+        setup.source.close()
         window.closed.disconnect(quit_event.set)  # replacing the window is not quitting
         if window.isVisible():
             window.close()

@@ -73,3 +73,22 @@ def test_config_drives_a_run_with_per_symbol_intervals_and_relative_paths(tmp_pa
 def test_named_sources_are_not_taken_for_paths(tmp_path) -> None:
     (tmp_path / "s.toml").write_text('source = "demo:7"\n')
     assert load_config(tmp_path / "s.toml").source == "demo:7"
+
+
+def test_a_live_source_watches_todays_session_and_refuses_a_date_range(monkeypatch) -> None:
+    pytest.importorskip("alpaca")
+    from core.calendar import get_calendar
+    from core.runconfig import UsageError
+
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKTEST")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "not-a-real-secret")
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, source_required=False)
+    setup = resolve_run(parser.parse_args(["alpaca", "--symbols", "SPY", "--intervals", "1m,5m"]), default_speed=60.0)
+    try:
+        assert setup.live and setup.speed == 1.0
+        assert setup.sessions == [get_calendar("XNYS").current_or_next_session()]
+    finally:
+        setup.source.close()
+    with pytest.raises(UsageError, match="is live"):
+        resolve_run(parser.parse_args(["alpaca", "--symbols", "SPY", "--start", "2024-03-04"]), default_speed=60.0)

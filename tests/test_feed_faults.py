@@ -130,3 +130,29 @@ def test_push_feed_releases_on_the_clock_applies_corrections_and_raises_while_do
     feed.reconnect()
     out = feed.poll(180)
     assert list(out.ts) == [120] and out.close[0] == 3.0
+
+
+def test_a_refused_feed_is_reported_once_and_not_retried() -> None:
+    from core.bars import BarArrays
+    from core.feeds import PushFeed
+    from core.sources.base import LoadedSession
+
+    class RefusingSource(DemoSource):
+        def open_feed(self, loaded: LoadedSession):
+            feed = PushFeed(loaded.symbol, 60, history=BarArrays.empty())
+            feed.disconnect("Alpaca rejected the credentials", fatal=True)
+            return feed
+
+    async def scenario():
+        sd = SessionData()
+        messages: list[str] = []
+        sd.events.message.connect(lambda _level, text: messages.append(text))
+        coord = SessionCoordinator(sd, RefusingSource(), CAL, [DAY], max_chunk=600.0, retry_base=0.0)
+        await coord.add_symbol("SPY", ["1m"])
+        await coord.run()
+        return coord, messages
+
+    coord, messages = asyncio.run(scenario())
+    refused = [m for m in messages if "refused" in m]
+    assert len(refused) == 1 and "rejected the credentials" in refused[0]
+    assert coord.status().disconnected == ("SPY",)

@@ -248,6 +248,8 @@ class _Watch:
 class AlpacaSource(BarSource):
     """Live 1m bars from Alpaca's market-data API (``iex`` for the free plan, ``sip`` paid).
 
+    ``live``: the coordinator runs it on the wall clock over today's (or the next) session.
+
     ``url_override`` points the websocket elsewhere (a test peer, a proxy),
     ``rest_url_override`` the REST base URL (without ``/v2``). ``now`` and ``backoff``
     (the SDK's reconnect delays, min and max seconds) exist so tests can drive time.
@@ -275,6 +277,7 @@ class AlpacaSource(BarSource):
             raise SourceError("Alpaca needs an API key id and a secret key")
         self.feed = feed
         self.name = f"alpaca {feed}"
+        self.live = True
         self.url_override = url_override
         self.rest_url_override = rest_url_override
         self._calendar = calendar
@@ -350,7 +353,7 @@ class AlpacaSource(BarSource):
         watch = _Watch(loaded.symbol, loaded.session, feed)
         watch.remember(loaded.bars)
         if self.error is not None:
-            feed.disconnect(str(self.error))
+            feed.disconnect(str(self.error), fatal=True)
             return feed
         with self._lock:
             self._watches[loaded.symbol] = watch
@@ -448,7 +451,7 @@ class AlpacaSource(BarSource):
             watches = list(self._watches.values())
         log.error("alpaca: %s", error)
         for watch in watches:
-            watch.feed.disconnect(str(error))
+            watch.feed.disconnect(str(error), fatal=True)
         self.error = error  # last: once it is visible, every feed says it
 
     # -- worker thread ---------------------------------------------------------------------

@@ -76,6 +76,8 @@ class BarSource(ABC):
 
     #: short name shown to the user, e.g. ``demo`` or ``lean minute``
     name: str = "source"
+    #: a live source streams today's session on the wall clock (no replay, no speed)
+    live: bool = False
 
     @property
     @abstractmethod

@@ -201,3 +201,23 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
     assert lines[0].startswith("bad: ['SPY'] Could not open bad.toml:") and "does not exist" in lines[0]
     assert lines[1:] == ["good: ['1m', '5m']", "exit 0"]
     assert "Traceback" not in proc.stderr and "Task was destroyed" not in proc.stderr
+
+
+def test_alpaca_without_keys_stays_on_the_demo_feed_and_says_how_to_add_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("APCA_API_KEY_ID", raising=False)
+    monkeypatch.delenv("APCA_API_SECRET_KEY", raising=False)
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(NoKeyring())
+    try:
+        from gui.app import build_parser, plan_start
+        from gui.settings import AppSettings
+
+        settings = AppSettings.at(tmp_path / "s.ini")
+        plan = plan_start(build_parser().parse_args(["alpaca", "--symbols", "SPY"]), settings)
+    finally:
+        keyring.set_keyring(previous)
+    assert plan.setup.source.name == "demo" and not plan.setup.live
+    assert any("APCA_API_KEY_ID" in note and "demo" in note for note in plan.notes), plan.notes
