@@ -90,6 +90,7 @@ class ControlsBar(QWidget):
         self.play_button.clicked.connect(self._toggle_play)
         self.speed_combo.activated.connect(self._emit_speed)
         self._paused = False
+        self._live = False
 
     # -- outgoing -----------------------------------------------------------------------
     def _emit_add(self) -> None:
@@ -103,6 +104,13 @@ class ControlsBar(QWidget):
         self.speed_selected.emit(self.speed_combo.itemData(index) or None)
 
     # -- incoming -----------------------------------------------------------------------
+    def set_live(self) -> None:
+        """A live session runs on the wall clock: nothing to pause, no speed to choose."""
+        self._live = True
+        for widget in (self.play_button, self.speed_combo):
+            widget.setEnabled(False)
+            widget.setToolTip("Live data runs on the exchange's clock")
+
     def set_busy(self, busy: bool) -> None:
         """While a request runs, a second click must not start another."""
         self.add_button.setEnabled(not busy)
@@ -112,7 +120,7 @@ class ControlsBar(QWidget):
         self._paused = state is ClockState.PAUSED
         self.play_button.setText("Play" if self._paused else "Pause")
         self.play_button.setIcon(icon("play" if self._paused else "pause"))
-        self.play_button.setEnabled(state is not ClockState.FINISHED)
+        self.play_button.setEnabled(state is not ClockState.FINISHED and not self._live)
 
     def set_speed(self, speed: float | None) -> None:
         index = self.speed_combo.findData(speed or 0.0)

@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.on_remove)
         self.controls.set_state(coordinator.status().state)
+        if coordinator.live:
+            self.controls.set_live()
         self._build_menus()
         self._restore_layout()
 
