@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.bars import BarArrays, BarSeries
+from core.bars import BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
-__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolSessionData"]
+__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolGroup", "SymbolSessionData"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,10 @@ class SymbolSessionData:
     outside_session: int = 0
     #: bars rejected (validation, unregistered, late beyond the session)
     rejected: int = 0
+    #: the :class:`SymbolGroup` whose row blocks hold this symbol's current bars, or None
+    group: SymbolGroup | None = field(default=None, repr=False)
+    #: this symbol's row in ``group`` (-1 when not grouped)
+    group_row: int = field(default=-1, repr=False)
 
     @classmethod
     def create(
@@ -178,11 +182,53 @@ class SymbolSessionData:
         """Move the current session to history and start empty bars for ``session``."""
         if session == self.session:
             return
+        if self.group is not None:
+            self.group.remove(self)
         self.history.append(SessionHistory(self.session, self.bars))
         self.session = session
         held = sorted({self.base_interval, *(b.interval for b in self.bars.values())}, key=Interval.sort_key)
         self.bars = _empty_bars(held, self.base_interval, session)
         self.outside_session = 0
+
+
+class SymbolGroup:
+    """Symbols of one session streaming one base interval, stored row-wise in shared blocks.
+
+    Each member gets one row; for each interval a :class:`RowBlock` holds every member's
+    series of that interval in that row, so the processor's live pass can update all
+    members with one numpy operation per field instead of one per symbol. Members keep
+    their ``BarSeries`` objects (re-pointed to row views); leaving copies the bars out.
+    """
+
+    def __init__(self, session: Session, base: Interval) -> None:
+        self.session = session
+        self.base = base
+        self.blocks: dict[str, RowBlock] = {}
+        self.members: dict[str, SymbolSessionData] = {}
+        self._free: list[int] = []
+        self._next = 0
+
+    def add(self, data: SymbolSessionData) -> None:
+        row = self._free.pop() if self._free else self._next
+        if row == self._next:
+            self._next += 1
+        for name, interval in data.bars.items():
+            block = self.blocks.get(name)
+            if block is None:
+                block = self.blocks[name] = RowBlock(interval.derived, row_cap=max(16, self._next))
+            block.adopt(interval.data, row)
+        data.group, data.group_row = self, row
+        self.members[data.symbol] = data
+
+    def remove(self, data: SymbolSessionData) -> None:
+        row = data.group_row
+        for name, interval in data.bars.items():
+            block = self.blocks.get(name)
+            if block is not None and interval.data._block is block:
+                block.release(row)
+        self.members.pop(data.symbol, None)
+        self._free.append(row)
+        data.group, data.group_row = None, -1
 
 
 def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> dict[str, BarIntervalData]:
@@ -209,6 +255,8 @@ class SessionData:
         self.events = SessionEvents()
         self._symbols: dict[str, SymbolSessionData] = {}
         self.session: Session | None = None
+        #: (session, base interval) -> the group of symbols stored row-wise (current session only)
+        self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -253,6 +301,7 @@ class SessionData:
             row = len(self._symbols)
             self.events.symbol_adding.emit(key, row)
             self._symbols[key] = data
+            self._join_group(data)
             self.events.symbol_added.emit(key, row)
 
     def remove_symbol(self, symbol: str) -> SymbolSessionData | None:
@@ -264,6 +313,8 @@ class SessionData:
             row = list(self._symbols).index(key)
             self.events.symbol_removing.emit(key, row)
             data = self._symbols.pop(key)
+            if data.group is not None:
+                data.group.remove(data)
             self.events.symbol_removed.emit(key, row)
             return data
 
@@ -273,9 +324,21 @@ class SessionData:
             if session == self.session:
                 return
             self.session = session
+            self.groups = {}
             for data in self._symbols.values():
                 data.start_session(session)
+                self._join_group(data)
             self.events.session_started.emit(session)
+
+    def _join_group(self, data: SymbolSessionData) -> None:
+        """Store ``data``'s current bars row-wise with the other symbols of its session and base."""
+        if data.group is not None or self.session is None or data.session != self.session:
+            return
+        key = (data.session, data.base_interval)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = SymbolGroup(data.session, data.base_interval)
+        group.add(data)
 
     # -- bars -----------------------------------------------------------------------
     def add_base_bars(self, symbol: str, bars: BarArrays) -> int:
