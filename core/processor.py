@@ -16,7 +16,8 @@ import numpy as np
 
 from core.aggregate import Aggregated, aggregate
 from core.bars import FORMING, REVISED, BarArrays
-from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from core.live_pass import process_group
+from core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 from core.windows import WindowGrid
 
 __all__ = ["DataProcessor"]
@@ -40,8 +41,36 @@ class DataProcessor:
         self.passes += 1
         timing: dict[int, tuple[int, int]] = {}  # per grid: (elapsed, finalized), shared by symbols
         with sd.lock:
-            for data in sd.all_symbol_data():
+            symbols = sd.all_symbol_data()
+            if not sd.groups:
+                for data in symbols:
+                    self._process_symbol(data, clock, timing)
+                return
+            # Grouped symbols whose base is untouched or got exactly one appended bar take
+            # the vectorised pass (all of a group's rows at once); the rest go one by one.
+            batches: dict[int, tuple[SymbolGroup, list[SymbolSessionData]]] = {}
+            for data in symbols:
+                group = data.group
+                if group is not None:
+                    base = data.bars[group.base.name]
+                    if not base.updated or (base.dirty_appended_only and base.dirty_from == base.data._n - 1):
+                        found = batches.get(id(group))
+                        if found is None:
+                            batches[id(group)] = (group, [data])
+                        else:
+                            found[1].append(data)
+                        continue
                 self._process_symbol(data, clock, timing)
+            for group, members in batches.values():
+                rest = self._process_group(group, members, clock, timing)
+                for data in rest:
+                    self._process_symbol(data, clock, timing)
+
+    def _process_group(
+        self, group: SymbolGroup, members: list[SymbolSessionData], clock: float, timing: dict[int, tuple[int, int]]
+    ) -> list[SymbolSessionData]:
+        """The vectorised pass over ``members`` of ``group``; returns those left for ``_process_symbol``."""
+        return process_group(self, group, members, clock, timing)
 
     def _timing(self, grid: WindowGrid, clock: float, timing: dict[int, tuple[int, int]]) -> tuple[int, int]:
         key = id(grid)

@@ -204,6 +204,7 @@ class SymbolGroup:
         self.session = session
         self.base = base
         self.blocks: dict[str, RowBlock] = {}
+        self._order: dict[str, Interval] = {}
         self.members: dict[str, SymbolSessionData] = {}
         self._free: list[int] = []
         self._next = 0
@@ -216,6 +217,9 @@ class SymbolGroup:
             block = self.blocks.get(name)
             if block is None:
                 block = self.blocks[name] = RowBlock(interval.derived, row_cap=max(16, self._next))
+                self._order[name] = interval.interval
+                # blocks in interval order, as every symbol's ``bars`` (events follow this order)
+                self.blocks = {n: self.blocks[n] for n in sorted(self.blocks, key=lambda n: self._order[n].sort_key())}
             block.adopt(interval.data, row)
         data.group, data.group_row = self, row
         self.members[data.symbol] = data
@@ -250,7 +254,9 @@ def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> 
 class SessionData:
     """All symbols of the running session, thread-safe, observable through ``events``."""
 
-    def __init__(self) -> None:
+    def __init__(self, group_rows: bool = True) -> None:
+        #: store symbols row-wise per (session, base) so the processor's live pass is vectorised
+        self.group_rows = group_rows
         self.lock = threading.RLock()
         self.events = SessionEvents()
         self._symbols: dict[str, SymbolSessionData] = {}
@@ -332,7 +338,7 @@ class SessionData:
 
     def _join_group(self, data: SymbolSessionData) -> None:
         """Store ``data``'s current bars row-wise with the other symbols of its session and base."""
-        if data.group is not None or self.session is None or data.session != self.session:
+        if not self.group_rows or data.group is not None or self.session is None or data.session != self.session:
             return
         key = (data.session, data.base_interval)
         group = self.groups.get(key)
@@ -380,6 +386,68 @@ class SessionData:
             base.mark_changed(first, appended_only)
             self.events.bars_changed.emit(data.symbol, base.name, first)
             return len(bars.ts)
+
+    def add_base_rows(self, symbols: list[str], bars: BarArrays) -> int:
+        """One base bar per symbol (``bars`` row ``k`` belongs to ``symbols[k]``), as a live feed
+        hands over the bars landing in one event-loop iteration.
+
+        Same rules and result as calling :meth:`add_base_bars` per symbol: an unknown
+        symbol's bar is dropped with a warning, out-of-session bars are counted, off-grid
+        bars rejected, late bars and corrections merged. Grouped symbols whose bar simply
+        follows their newest are stored with one numpy write per column for all of them.
+        """
+        count = len(symbols)
+        if count != len(bars.ts):
+            raise ValueError(f"{count} symbols for {len(bars.ts)} bars")
+        if not count:
+            return 0
+        with self.lock:
+            datas = [self._symbols.get(s.upper()) for s in symbols]
+            group = datas[0].group if datas[0] is not None else None
+            if (
+                group is None
+                or count < 4
+                or not all(d is not None and d.group is group for d in datas)
+                or len({d.symbol for d in datas}) != count  # type: ignore[union-attr]
+            ):
+                return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+            session = group.session
+            base_name = group.base.name
+            block = group.blocks[base_name]
+            ivs = [d.bars[base_name] for d in datas]  # type: ignore[union-attr]
+            rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
+            n = np.fromiter((iv.data._n for iv in ivs), np.int64, count)
+            ts = bars.ts
+            cols = block.cols
+            last = cols["ts"][rows, np.maximum(n - 1, 0)]
+            ok = (
+                (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
+                & ((n == 0) | (ts > last))
+            )
+            if session.break_start is not None:
+                ok &= (ts < session.break_start) | (ts >= session.break_end)
+            fast = np.flatnonzero(ok)
+            stored = 0
+            if len(fast):
+                rf, nf = rows[fast], n[fast]
+                top = int(nf.max())
+                if top >= block.cap:
+                    block.grow_cols(top + 1)
+                    cols = block.cols
+                for name, values in zip(BarArrays._fields, bars, strict=True):
+                    cols[name][rf, nf] = values[fast]
+                emit = self.events.bars_changed
+                for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
+                    iv = ivs[k]
+                    iv.data._n = first + 1
+                    iv.mark_changed(first, True)
+                    if emit:
+                        emit.emit(datas[k].symbol, base_name, first)  # type: ignore[union-attr]
+                stored = len(fast)
+            if len(fast) < count:
+                for k in np.flatnonzero(~ok).tolist():
+                    stored += self.add_base_bars(symbols[k], bars.take(slice(k, k + 1)))
+            return stored
 
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
