@@ -7,8 +7,12 @@ work. It produces exactly what ``DataProcessor._process_symbol`` produces for th
 members (bars, flags, quality, gaps, incomplete counts, events); members that do not fit
 (a new bar before a derived interval's newest window) are handed back untouched.
 
-Per-row Python is kept to plain attribute reads and writes (``_n``, ``last_window``,
-gap-tracker frontier, ``elapsed``…), which cost tens of nanoseconds, never numpy scalars.
+The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
+gap-tracker frontier and runs, quality…) is mirrored in per-group arrays (``_Cache``), so
+a pass reads it with one numpy gather instead of one Python attribute read per row; the
+pass writes every change through to the objects (plain attribute writes, only where a
+value changed). A row whose objects changed elsewhere (``add_base_bars``, the per-symbol
+path, a new member) is in ``group.stale`` and re-read before the pass.
 """
 
 from __future__ import annotations
@@ -32,8 +36,75 @@ _REVISED = np.uint8(REVISED)
 _TAIL = 8
 
 
+
 def _ints(values) -> np.ndarray:
     return np.fromiter(values, np.int64)
+
+
+_INT_FIELDS = ("n", "last", "fin", "el", "front", "nruns", "closed", "gaps", "missing", "incomplete")
+
+
+class _Cache:
+    """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.f: dict[str, dict[str, np.ndarray]] = {}
+
+    def ensure(self, group: SymbolGroup) -> None:
+        size = max(self.size, 16)
+        while size < group._next:
+            size *= 2
+        for name in group.blocks:
+            f = self.f.get(name)
+            if f is None:
+                f = self.f[name] = {k: np.zeros(0, np.int64) for k in _INT_FIELDS}
+                f["quality"] = np.zeros(0, np.float64)
+                f["has"] = np.zeros(0, bool)
+            if len(f["has"]) < size:
+                for k, arr in f.items():
+                    new = np.full(size, np.nan) if k == "quality" else np.zeros(size, arr.dtype)
+                    new[: len(arr)] = arr
+                    f[k] = new
+        self.size = size
+
+    def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
+        f = self.f.get(name)
+        if f is not None:
+            inside = rows < len(f["n"])
+            f["n"][rows[inside]] = n[inside]
+
+    def sync(self, row: int, data: SymbolSessionData) -> None:
+        for name, f in self.f.items():
+            iv = data.bars.get(name)
+            if iv is None:
+                f["has"][row] = False
+                continue
+            f["has"][row] = True
+            self.sync_interval(f, row, iv)
+
+    @staticmethod
+    def sync_interval(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
+        t = iv.tracker
+        f["n"][row] = iv.data._n
+        f["last"][row] = iv.last_window
+        f["fin"][row] = iv.finalized
+        f["el"][row] = iv.elapsed
+        f["front"][row] = t._frontier
+        f["nruns"][row] = len(t._runs)
+        f["closed"][row] = t._closed_missing
+        f["quality"][row] = np.nan if iv.quality is None else iv.quality
+        f["gaps"][row] = iv.gap_count
+        f["missing"][row] = iv.missing
+        f["incomplete"][row] = iv.incomplete
+        iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
+
+    @staticmethod
+    def sync_tracker(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
+        t = iv.tracker
+        f["front"][row] = t._frontier
+        f["nruns"][row] = len(t._runs)
+        f["closed"][row] = t._closed_missing
 
 
 def process_group(
@@ -44,46 +115,59 @@ def process_group(
     timing: dict[int, tuple[int, int]],
 ) -> list[SymbolSessionData]:
     """Run one pass for ``members``; returns the members that must take the per-symbol path."""
-    base_name = group.base.name
+    cache = group.cache
+    if not isinstance(cache, _Cache):
+        cache = group.cache = _Cache()
+    cache.ensure(group)
+    stale = group.stale
+    if stale:
+        for d in members:
+            row = d.group_row
+            if row in stale:
+                cache.sync(row, d)
+                stale.discard(row)
+    base_name = group.base_name
     blocks = group.blocks
     bb = blocks[base_name]
+    fb = cache.f[base_name]
     count = len(members)
     rows = np.fromiter((d.group_row for d in members), np.intp, count)
     bases = [d.bars[base_name] for d in members]
-    n_b = _ints(b.data._n for b in bases)
+    n_b = fb["n"][rows]
     live = np.flatnonzero(np.fromiter((b.updated for b in bases), bool, count))
     base_grid = bases[0].grid
 
     # the derived intervals, each with the member positions that hold it
-    derived: list[tuple[str, np.ndarray, list[BarIntervalData]]] = []
+    derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]] = []
     for name in blocks:
         if name == base_name:
             continue
-        held = [d.bars.get(name) for d in members]
-        if all(iv is not None for iv in held):
-            derived.append((name, np.arange(count), held))  # type: ignore[arg-type]
-        else:
-            pos = np.fromiter((k for k, iv in enumerate(held) if iv is not None), np.intp)
-            if len(pos):
-                derived.append((name, pos, [iv for iv in held if iv is not None]))
+        f = cache.f[name]
+        has = f["has"][rows]
+        pos = np.arange(count) if has.all() else np.flatnonzero(has)
+        if len(pos):
+            derived.append((name, pos, f))
 
-    # the new base bar of each live member
+    cap_b = bb.cap
     if len(live):
-        lr, li = rows[live], n_b[live] - 1
+        lr = rows[live]
+        flat_i = lr * cap_b + (n_b[live] - 1)
         cols = bb.cols
-        new_ts = cols["ts"][lr, li]
-        new_o, new_h, new_l, new_c, new_v = (cols[f][lr, li] for f in ("open", "high", "low", "close", "volume"))
+        new_ts = cols["ts"].reshape(-1)[flat_i]
+        new_o, new_h, new_l, new_c, new_v = (
+            cols[f].reshape(-1)[flat_i] for f in ("open", "high", "low", "close", "volume")
+        )
         # members whose bar lands before a derived interval's newest window take the slow path
         at_live = np.full(count, -1, np.intp)
         at_live[live] = np.arange(len(live))
         bad = np.zeros(count, bool)
-        for _, pos, ivs in derived:
+        for name, pos, f in derived:
             k = at_live[pos]
             sel = k >= 0
             if not sel.any():
                 continue
-            w = ivs[0].grid.window_of(new_ts[k[sel]])
-            last = _ints(ivs[j].last_window for j in np.flatnonzero(sel).tolist())
+            w = _window(members, pos, sel, name, new_ts[k[sel]])
+            last = f["last"][rows[pos[sel]]]
             if (w < last).any():
                 bad[pos[sel][w < last]] = True
         if bad.any():
@@ -104,96 +188,116 @@ def process_group(
     if len(live):
         base_changed[live] = True
         w_b = base_grid.window_of(new_ts)
-        live_bases = [bases[k] for k in live.tolist()]
-        for b, w, n in zip(live_bases, w_b.tolist(), n_b[live].tolist(), strict=True):
-            tracker = b.tracker
-            if w == tracker._frontier:
-                tracker._frontier = w + 1
+        front = fb["front"][lr]
+        fb["last"][lr] = w_b
+        simple = w_b == front
+        fb["front"][lr[simple]] = w_b[simple] + 1
+        for b, w, n, s in zip(
+            [bases[k] for k in live.tolist()], w_b.tolist(), n_b[live].tolist(), simple.tolist(), strict=True
+        ):
+            if s:
+                b.tracker._frontier = w + 1
             else:
-                tracker.mark_present(w)
+                b.tracker.mark_present(w)
+                _Cache.sync_tracker(fb, b.data._row, b)
             b.last_window = w
             b.updated = False
             b.dirty_from = n
 
     # -- derived: update or open the newest window of every live member
     if len(live):
-        for name, pos, ivs in derived:
+        for name, pos, f in derived:
             k = at_live[pos]
             sel = np.flatnonzero(k >= 0)
             if not len(sel):
                 continue
             k = k[sel]
-            sivs = [ivs[j] for j in sel.tolist()] if len(sel) != len(ivs) else ivs
-            grid = sivs[0].grid
+            psel = pos[sel]
+            first_iv = members[int(psel[0])].bars[name]
+            grid = first_iv.grid
             _, fin = proc._timing(grid, clock, timing)
             block = blocks[name]
-            r = rows[pos[sel]]
-            n_d = _ints(iv.data._n for iv in sivs)
-            last = _ints(iv.last_window for iv in sivs)
-            own_fin = _ints(iv.finalized for iv in sivs)
+            r = rows[psel]
+            n_d = f["n"][r]
+            last = f["last"][r]
+            own_fin = f["fin"][r]
             w = grid.window_of(new_ts[k])
             same = w == last
             grow = ~same
+            if grow.any() and int(n_d[grow].max()) >= block.cap:
+                block.grow_cols(int(n_d[grow].max()) + 1)
+            cap = block.cap
             c = block.cols
             if same.any():
-                rs, i = r[same], n_d[same] - 1
+                i = r[same] * cap + (n_d[same] - 1)
                 ks = k[same]
-                old = c["high"][rs, i]
+                col = c["high"].reshape(-1)
+                old = col[i]
                 h = new_h[ks]
-                c["high"][rs, i] = np.where(h > old, h, old)
-                old = c["low"][rs, i]
+                col[i] = np.where(h > old, h, old)
+                col = c["low"].reshape(-1)
+                old = col[i]
                 lo = new_l[ks]
-                c["low"][rs, i] = np.where(lo < old, lo, old)
-                c["close"][rs, i] = new_c[ks]
-                c["volume"][rs, i] = c["volume"][rs, i] + new_v[ks]
-                c["count"][rs, i] = c["count"][rs, i] + 1
+                col[i] = np.where(lo < old, lo, old)
+                c["close"].reshape(-1)[i] = new_c[ks]
+                col = c["volume"].reshape(-1)
+                col[i] = col[i] + new_v[ks]
+                col = c["count"].reshape(-1)
+                col[i] = col[i] + 1
                 revised = w[same] < own_fin[same]
                 if revised.any():
-                    rr, ir = rs[revised], i[revised]
-                    c["flags"][rr, ir] = c["flags"][rr, ir] | _REVISED
+                    col = c["flags"].reshape(-1)
+                    ir = i[revised]
+                    col[ir] = col[ir] | _REVISED
             if grow.any():
-                rg, i = r[grow], n_d[grow]
-                if int(i.max()) >= block.cap:
-                    block.grow_cols(int(i.max()) + 1)
-                    c = block.cols
+                rg = r[grow]
+                ng = n_d[grow]
+                i = rg * cap + ng
                 kg, wg = k[grow], w[grow]
-                c["ts"][rg, i] = grid.starts[wg]
-                c["open"][rg, i] = new_o[kg]
-                c["high"][rg, i] = new_h[kg]
-                c["low"][rg, i] = new_l[kg]
-                c["close"][rg, i] = new_c[kg]
-                c["volume"][rg, i] = new_v[kg]
-                c["count"][rg, i] = 1
-                c["expected"][rg, i] = grid.expected[wg]
-                c["flags"][rg, i] = np.where(wg >= np.maximum(fin, own_fin[grow]), _FORMING, np.uint8(0))
-            first = np.where(same, n_d - 1, n_d).tolist()
-            for iv, is_new, wi in zip(sivs, grow.tolist(), w.tolist(), strict=True):
-                iv.live = None
-                if is_new:
+                c["ts"].reshape(-1)[i] = grid.starts[wg]
+                c["open"].reshape(-1)[i] = new_o[kg]
+                c["high"].reshape(-1)[i] = new_h[kg]
+                c["low"].reshape(-1)[i] = new_l[kg]
+                c["close"].reshape(-1)[i] = new_c[kg]
+                c["volume"].reshape(-1)[i] = new_v[kg]
+                c["count"].reshape(-1)[i] = 1
+                c["expected"].reshape(-1)[i] = grid.expected[wg]
+                c["flags"].reshape(-1)[i] = np.where(wg >= np.maximum(fin, own_fin[grow]), _FORMING, np.uint8(0))
+                f["n"][rg] = ng + 1
+                f["last"][rg] = wg
+                front = f["front"][rg]
+                simple = wg == front
+                f["front"][rg[simple]] = wg[simple] + 1
+                for p, wi, s in zip(psel[grow].tolist(), wg.tolist(), simple.tolist(), strict=True):
+                    iv = members[p].bars[name]
                     iv.data._n += 1
-                    tracker = iv.tracker
-                    if wi == tracker._frontier:
-                        tracker._frontier = wi + 1
+                    if s:
+                        iv.tracker._frontier = wi + 1
                     else:
-                        tracker.mark_present(wi)
+                        iv.tracker.mark_present(wi)
+                        _Cache.sync_tracker(f, iv.data._row, iv)
                     iv.last_window = wi
             if changed is not None:
-                for p, f in zip(pos[sel].tolist(), first, strict=True):
-                    changed[p][name] = f
+                first = np.where(same, n_d - 1, n_d).tolist()
+                for p, fi in zip(psel.tolist(), first, strict=True):
+                    changed[p][name] = fi
 
     # -- derived: clear the forming flag of windows that became final
-    for name, pos, ivs in derived:
-        grid = ivs[0].grid
+    for name, pos, f in derived:
+        grid = members[int(pos[0])].bars[name].grid
         _, fin = proc._timing(grid, clock, timing)
-        own_fin = _ints(iv.finalized for iv in ivs)
+        rp = rows[pos]
+        own_fin = f["fin"][rp]
         need = np.flatnonzero(fin > own_fin)
         if not len(need):
             continue
-        nivs = [ivs[j] for j in need.tolist()]
+        rn = rp[need]
         prev = own_fin[need]
-        n_d = _ints(iv.data._n for iv in nivs)
-        last = _ints(iv.last_window for iv in nivs)
+        n_d = f["n"][rn]
+        last = f["last"][rn]
         tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
+        f["fin"][rn] = fin
+        nivs = [members[p].bars[name] for p in pos[need].tolist()]
         for iv in nivs:
             iv.finalized = fin
         slow = tail > _TAIL
@@ -201,47 +305,47 @@ def process_group(
             for j in np.flatnonzero(slow).tolist():
                 iv = nivs[j]
                 iv.finalized = int(prev[j])
-                f = proc._finalize(iv, fin)
-                if f is not None and changed is not None:
+                fi = proc._finalize(iv, fin)
+                if fi is not None and changed is not None:
                     p = int(pos[need[j]])
-                    changed[p][name] = min(changed[p].get(name, f), f)
+                    changed[p][name] = min(changed[p].get(name, fi), fi)
         fast = np.flatnonzero(~slow & (tail > 0))
         if not len(fast):
             continue
+        block = blocks[name]
+        cap = block.cap
         width = int(tail[fast].max())
-        r = rows[pos[need[fast]]]
+        r = rn[fast]
         n = n_d[fast]
         j = n[:, None] - width + np.arange(width)[None, :]
         valid = j >= (n - tail[fast])[:, None]
         jc = np.maximum(j, 0)
-        c = blocks[name].cols
-        rr = np.broadcast_to(r[:, None], j.shape)
-        flags = c["flags"][rr, jc]
-        win = grid.window_of(c["ts"][rr, jc].ravel()).reshape(j.shape)
+        flat = r[:, None] * cap + jc
+        fl_col = block.cols["flags"].reshape(-1)
+        flags = fl_col[flat]
+        win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
         clear = valid & (win >= prev[fast][:, None]) & (win < fin) & ((flags & _FORMING) > 0)
         if not clear.any():
             continue
-        c["flags"][rr[clear], jc[clear]] = flags[clear] & _NOT_FORMING
+        fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
         if changed is not None:
             hit = clear.any(axis=1)
             firsts = jc[np.arange(len(fast)), np.argmax(clear, axis=1)]
-            for p, h, f in zip(pos[need[fast]].tolist(), hit.tolist(), firsts.tolist(), strict=True):
+            for p, h, fi in zip(pos[need[fast]].tolist(), hit.tolist(), firsts.tolist(), strict=True):
                 if h:
-                    changed[p][name] = min(changed[p].get(name, f), f)
+                    changed[p][name] = min(changed[p].get(name, fi), fi)
 
     if changed is not None:
         for d, ch in zip(members, changed, strict=True):
-            for name, f in ch.items():
-                events.bars_changed.emit(d.symbol, name, f)
+            for name, fi in ch.items():
+                events.bars_changed.emit(d.symbol, name, fi)
 
     # -- quality, gaps and incomplete counts
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    _refresh(proc, bb, bases, np.arange(count), rows, n_b, base_changed, True, base_name, clock, timing, quality_events)
-    for name, pos, ivs in derived:
-        _refresh(
-            proc, blocks[name], ivs, pos, rows, n_b, base_changed, False, name, clock, timing, quality_events,
-            bases=bases, base_block=bb,
-        )
+    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, fb)
+    _refresh(ctx, base_name, bb, fb, np.arange(count), True)
+    for name, pos, f in derived:
+        _refresh(ctx, name, blocks[name], f, pos, False)
     if quality_events is not None:
         for d, names in zip(members, quality_events, strict=True):
             for name in names:
@@ -249,62 +353,52 @@ def process_group(
     return []
 
 
-def _refresh(
-    proc: DataProcessor,
-    block,
-    ivs: list[BarIntervalData],
-    pos: np.ndarray,
-    rows: np.ndarray,
-    n_b: np.ndarray,
-    base_changed: np.ndarray,
-    is_base: bool,
-    name: str,
-    clock: float,
-    timing: dict[int, tuple[int, int]],
-    quality_events: list[list[str]] | None,
-    bases: list[BarIntervalData] | None = None,
-    base_block=None,
-) -> None:
+def _window(members, pos, sel, name, ts):
+    return members[int(pos[np.flatnonzero(sel)[0]])].bars[name].grid.window_of(ts)
+
+
+def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    grid = ivs[0].grid
+    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, _fb = ctx
+    grid = members[int(pos[0])].bars[name].grid
     elapsed, _ = proc._timing(grid, clock, timing)
-    old_el = _ints(iv.elapsed for iv in ivs)
+    rp = rows[pos]
+    old_el = f["el"][rp]
     changed_base = base_changed[pos]
     if is_base:
-        old_q = np.array([iv.quality for iv in ivs], np.float64)
-        cond = changed_base | (old_el != elapsed) | np.isnan(old_q)
+        cond = changed_base | (old_el != elapsed) | np.isnan(f["quality"][rp])
     else:
         cond = (old_el != elapsed) | (changed_base & (old_el == 0))
     sel = np.flatnonzero(cond)
     if not len(sel):
         return
-    sivs = [ivs[j] for j in sel.tolist()] if len(sel) != len(ivs) else ivs
-    el = np.maximum(elapsed, old_el[sel])
-    for iv, e, o in zip(sivs, el.tolist(), old_el[sel].tolist(), strict=True):
-        if e != o:
-            iv.elapsed = e
     p = pos[sel]
+    r = rp[sel]
+    old = old_el[sel]
+    el = np.maximum(elapsed, old)
+    moved = np.flatnonzero(el != old)
+    if len(moved):
+        f["el"][r[moved]] = el[moved]
+        for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
+            members[j].bars[name].elapsed = e
     has = el > 0
     until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
     expected = grid.cum_expected[el]
     # base bars present before ``until``: all of them when the newest is before it
     nb = n_b[p]
-    bcols = (block if is_base else base_block).cols
-    last_ts = bcols["ts"][rows[p], np.maximum(nb - 1, 0)]
+    last_ts = bb.cols["ts"].reshape(-1)[r * bb.cap + np.maximum(nb - 1, 0)]
     present = nb.copy()
     behind = np.flatnonzero(has & (nb > 0) & (last_ts >= until))
     if len(behind):
-        base_ivs = ivs if is_base else bases
         for j in behind.tolist():
-            present[j] = base_ivs[int(p[j])].data.count_before(int(until[j]))
+            d = members[int(p[j])]
+            present[j] = d.base.data.count_before(int(until[j]))
     ok = has & (expected > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
+    quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
     # gap count and missing windows from the trackers
-    trackers = [iv.tracker for iv in sivs]
-    frontier = _ints(t._frontier for t in trackers)
-    gap_count = _ints(len(t._runs) for t in trackers)
-    missing = _ints(t._closed_missing for t in trackers)
+    frontier = f["front"][r]
+    gap_count = f["nruns"][r].copy()
+    missing = f["closed"][r].copy()
     trailing = el > frontier
     gap_count += trailing
     missing += np.where(trailing, grid.cum_slots[el] - grid.cum_slots[np.minimum(frontier, grid.size)], 0)
@@ -313,16 +407,15 @@ def _refresh(
         slow |= trailing
     if slow.any():
         for j in np.flatnonzero(slow).tolist():
-            gap_count[j], missing[j] = trackers[j].missing(int(el[j]))
+            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(int(el[j]))
     # incomplete derived bars among the elapsed windows
     if is_base:
         incomplete = np.zeros(len(sel), np.int64)
     else:
-        n_d = _ints(iv.data._n for iv in sivs)
-        width = int(n_d.max()) if len(n_d) else 0
+        n_d = f["n"][r]
+        width = int(n_d.max())
         if width:
             c = block.cols
-            r = rows[p]
             cols = np.arange(width)[None, :]
             stored = cols < n_d[:, None]
             held = ((c["ts"][r, :width] < until[:, None]) & stored).sum(axis=1)
@@ -330,18 +423,25 @@ def _refresh(
             incomplete = np.where(has, short.sum(axis=1), 0)
         else:
             incomplete = np.zeros(len(sel), np.int64)
-    old_q = np.array([iv.quality for iv in sivs], np.float64)
-    old_g = _ints(iv.gap_count for iv in sivs)
-    old_m = _ints(iv.missing for iv in sivs)
-    old_i = _ints(iv.incomplete for iv in sivs)
+    old_q = f["quality"][r]
     same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(~same_q | (gap_count != old_g) | (missing != old_m) | (incomplete != old_i))
+    diff = np.flatnonzero(
+        ~same_q | (gap_count != f["gaps"][r]) | (missing != f["missing"][r]) | (incomplete != f["incomplete"][r])
+    )
+    if not len(diff):
+        return
+    rd = r[diff]
+    f["quality"][rd] = quality[diff]
+    f["gaps"][rd] = gap_count[diff]
+    f["missing"][rd] = missing[diff]
+    f["incomplete"][rd] = incomplete[diff]
     for j in diff.tolist():
-        iv = sivs[j]
+        pj = int(p[j])
+        iv = members[pj].bars[name]
         q = float(quality[j])
         iv.quality = None if q != q else q
         iv.gap_count = int(gap_count[j])
         iv.missing = int(missing[j])
         iv.incomplete = int(incomplete[j])
         if quality_events is not None:
-            quality_events[int(p[j])].append(name)
+            quality_events[pj].append(name)

@@ -52,7 +52,7 @@ class DataProcessor:
             for data in symbols:
                 group = data.group
                 if group is not None:
-                    base = data.bars[group.base.name]
+                    base = data.bars[group.base_name]
                     if not base.updated or (base.dirty_appended_only and base.dirty_from == base.data._n - 1):
                         found = batches.get(id(group))
                         if found is None:
@@ -60,10 +60,12 @@ class DataProcessor:
                         else:
                             found[1].append(data)
                         continue
+                    group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
                 self._process_symbol(data, clock, timing)
             for group, members in batches.values():
                 rest = self._process_group(group, members, clock, timing)
                 for data in rest:
+                    group.stale.add(data.group_row)
                     self._process_symbol(data, clock, timing)
 
     def _process_group(

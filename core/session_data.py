@@ -203,11 +203,18 @@ class SymbolGroup:
     def __init__(self, session: Session, base: Interval) -> None:
         self.session = session
         self.base = base
+        self.base_name = base.name
+        #: replaced by a new object whenever membership changes (memos compare it by identity)
+        self.group_key = object()
         self.blocks: dict[str, RowBlock] = {}
         self._order: dict[str, Interval] = {}
         self.members: dict[str, SymbolSessionData] = {}
         self._free: list[int] = []
         self._next = 0
+        #: rows whose per-symbol state changed outside the vectorised pass (its cache re-reads them)
+        self.stale: set[int] = set()
+        #: the vectorised pass's per-row state cache (``core.live_pass``), built on first use
+        self.cache: object | None = None
 
     def add(self, data: SymbolSessionData) -> None:
         row = self._free.pop() if self._free else self._next
@@ -223,6 +230,8 @@ class SymbolGroup:
             block.adopt(interval.data, row)
         data.group, data.group_row = self, row
         self.members[data.symbol] = data
+        self.stale.add(row)
+        self.group_key = object()
 
     def remove(self, data: SymbolSessionData) -> None:
         row = data.group_row
@@ -232,6 +241,7 @@ class SymbolGroup:
                 block.release(row)
         self.members.pop(data.symbol, None)
         self._free.append(row)
+        self.group_key = object()
         data.group, data.group_row = None, -1
 
 
@@ -263,6 +273,8 @@ class SessionData:
         self.session: Session | None = None
         #: (session, base interval) -> the group of symbols stored row-wise (current session only)
         self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
+        #: ``add_base_rows``' last symbol list resolved to rows (reused while the group is unchanged)
+        self._rows_memo: tuple | None = None
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -360,6 +372,8 @@ class SessionData:
             if data is None:
                 self.warn(f"{symbol}: dropped {len(bars.ts)} bar(s) for a symbol that is not watched")
                 return 0
+            if data.group is not None:
+                data.group.stale.add(data.group_row)
             session = data.session
             if len(bars.ts) == 1 and self._add_one(data, bars):
                 return 1
@@ -402,20 +416,27 @@ class SessionData:
         if not count:
             return 0
         with self.lock:
-            datas = [self._symbols.get(s.upper()) for s in symbols]
-            group = datas[0].group if datas[0] is not None else None
-            if (
-                group is None
-                or count < 4
-                or not all(d is not None and d.group is group for d in datas)
-                or len({d.symbol for d in datas}) != count  # type: ignore[union-attr]
-            ):
-                return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+            key = tuple(symbols)
+            memo = self._rows_memo
+            if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
+                _, group, _, datas, ivs, rows = memo
+            else:
+                datas = [self._symbols.get(s.upper()) for s in symbols]
+                group = datas[0].group if datas[0] is not None else None
+                if (
+                    group is None
+                    or count < 4
+                    or not all(d is not None and d.group is group for d in datas)
+                    or len({d.symbol for d in datas}) != count  # type: ignore[union-attr]
+                ):
+                    return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+                ivs = [d.bars[group.base_name] for d in datas]  # type: ignore[union-attr]
+                rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
+                # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
+                self._rows_memo = (group.group_key, group, key, datas, ivs, rows)
             session = group.session
-            base_name = group.base.name
+            base_name = group.base_name
             block = group.blocks[base_name]
-            ivs = [d.bars[base_name] for d in datas]  # type: ignore[union-attr]
-            rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
             n = np.fromiter((iv.data._n for iv in ivs), np.int64, count)
             ts = bars.ts
             cols = block.cols
@@ -436,12 +457,20 @@ class SessionData:
                     cols = block.cols
                 for name, values in zip(BarArrays._fields, bars, strict=True):
                     cols[name][rf, nf] = values[fast]
-                emit = self.events.bars_changed
+                if group.cache is not None:
+                    group.cache.appended(base_name, rf, nf + 1)  # type: ignore[attr-defined]
                 for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
                     iv = ivs[k]
                     iv.data._n = first + 1
-                    iv.mark_changed(first, True)
-                    if emit:
+                    if iv.updated:
+                        iv.mark_changed(first, True)
+                    else:
+                        iv.updated = True
+                        iv.dirty_from = first
+                        iv.dirty_appended_only = True
+                emit = self.events.bars_changed
+                if emit:
+                    for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
                         emit.emit(datas[k].symbol, base_name, first)  # type: ignore[union-attr]
                 stored = len(fast)
             if len(fast) < count:
