@@ -50,6 +50,11 @@ class _Cache:
     def __init__(self) -> None:
         self.size = 0
         self.f: dict[str, dict[str, np.ndarray]] = {}
+        #: per interval: the elapsed / finalized window count every cached row holds, when uniform
+        self.el_all: dict[str, int] = {}
+        self.fin_all: dict[str, int] = {}
+        #: (members list, rows, base intervals) of the last pass, reused for the same list object
+        self.memo: tuple[list, np.ndarray, list] | None = None
 
     def ensure(self, group: SymbolGroup) -> None:
         size = max(self.size, 16)
@@ -75,6 +80,8 @@ class _Cache:
             f["n"][rows[inside]] = n[inside]
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
+        self.el_all.clear()
+        self.fin_all.clear()
         for name, f in self.f.items():
             iv = data.bars.get(name)
             if iv is None:
@@ -131,8 +138,13 @@ def process_group(
     bb = blocks[base_name]
     fb = cache.f[base_name]
     count = len(members)
-    rows = np.fromiter((d.group_row for d in members), np.intp, count)
-    bases = [d.bars[base_name] for d in members]
+    memo = cache.memo
+    if memo is not None and memo[0] is members:
+        _, rows, bases = memo
+    else:
+        rows = np.fromiter((d.group_row for d in members), np.intp, count)
+        bases = [d.bars[base_name] for d in members]
+        cache.memo = (members, rows, bases)
     n_b = fb["n"][rows]
     live = np.flatnonzero(np.fromiter((b.updated for b in bases), bool, count))
     base_grid = bases[0].grid
@@ -286,9 +298,13 @@ def process_group(
     for name, pos, f in derived:
         grid = members[int(pos[0])].bars[name].grid
         _, fin = proc._timing(grid, clock, timing)
+        if cache.fin_all.get(name) == fin:
+            continue
         rp = rows[pos]
         own_fin = f["fin"][rp]
         need = np.flatnonzero(fin > own_fin)
+        if int(own_fin.max()) <= fin:
+            cache.fin_all[name] = fin  # every row is (about to be) at ``fin``
         if not len(need):
             continue
         rn = rp[need]
@@ -342,7 +358,7 @@ def process_group(
 
     # -- quality, gaps and incomplete counts
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, fb)
+    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
     _refresh(ctx, base_name, bb, fb, np.arange(count), True)
     for name, pos, f in derived:
         _refresh(ctx, name, blocks[name], f, pos, False)
@@ -359,11 +375,15 @@ def _window(members, pos, sel, name, ts):
 
 def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, _fb = ctx
+    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache = ctx
     grid = members[int(pos[0])].bars[name].grid
     elapsed, _ = proc._timing(grid, clock, timing)
+    if not is_base and cache.el_all.get(name) == elapsed and elapsed:
+        return  # every row already refreshed at this elapsed count, and no row needs its first
     rp = rows[pos]
     old_el = f["el"][rp]
+    if int(old_el.max()) <= elapsed:
+        cache.el_all[name] = elapsed
     changed_base = base_changed[pos]
     if is_base:
         cond = changed_base | (old_el != elapsed) | np.isnan(f["quality"][rp])

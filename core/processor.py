@@ -48,24 +48,35 @@ class DataProcessor:
                 return
             # Grouped symbols whose base is untouched or got exactly one appended bar take
             # the vectorised pass (all of a group's rows at once); the rest go one by one.
-            batches: dict[int, tuple[SymbolGroup, list[SymbolSessionData]]] = {}
-            for data in symbols:
-                group = data.group
-                if group is not None:
-                    base = data.bars[group.base_name]
-                    if not base.updated or (base.dirty_appended_only and base.dirty_from == base.data._n - 1):
-                        found = batches.get(id(group))
-                        if found is None:
-                            batches[id(group)] = (group, [data])
-                        else:
-                            found[1].append(data)
-                        continue
-                    group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
-                self._process_symbol(data, clock, timing)
-            for group, members in batches.values():
+            # A row outside ``group.stale`` was at most appended to once by ``add_base_rows``.
+            groups = list(sd.groups.values())
+            if sum(len(g.members) for g in groups) != len(symbols):
+                for data in symbols:
+                    if data.group is None:
+                        self._process_symbol(data, clock, timing)
+            for group in groups:
+                if not group.members:
+                    continue
+                stale = group.stale
+                if stale:
+                    members = []
+                    name = group.base_name
+                    for data in group.members.values():
+                        if data.group_row in stale:
+                            base = data.bars[name]
+                            if base.updated and not (
+                                base.dirty_appended_only and base.dirty_from == base.data._n - 1
+                            ):
+                                self._process_symbol(data, clock, timing)
+                                continue
+                        members.append(data)
+                else:
+                    members = group.member_list()
+                if not members:
+                    continue
                 rest = self._process_group(group, members, clock, timing)
                 for data in rest:
-                    group.stale.add(data.group_row)
+                    group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
                     self._process_symbol(data, clock, timing)
 
     def _process_group(

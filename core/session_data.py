@@ -215,6 +215,7 @@ class SymbolGroup:
         self.stale: set[int] = set()
         #: the vectorised pass's per-row state cache (``core.live_pass``), built on first use
         self.cache: object | None = None
+        self._member_memo: tuple[object, list[SymbolSessionData]] | None = None
 
     def add(self, data: SymbolSessionData) -> None:
         row = self._free.pop() if self._free else self._next
@@ -232,6 +233,13 @@ class SymbolGroup:
         self.members[data.symbol] = data
         self.stale.add(row)
         self.group_key = object()
+
+    def member_list(self) -> list[SymbolSessionData]:
+        """The members in joining order (the same list object while membership is unchanged)."""
+        memo = self._member_memo
+        if memo is None or memo[0] is not self.group_key:
+            memo = self._member_memo = (self.group_key, list(self.members.values()))
+        return memo[1]
 
     def remove(self, data: SymbolSessionData) -> None:
         row = data.group_row
@@ -462,8 +470,9 @@ class SessionData:
                 for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
                     iv = ivs[k]
                     iv.data._n = first + 1
-                    if iv.updated:
+                    if iv.updated:  # a second bar before the pass: the processor checks this row
                         iv.mark_changed(first, True)
+                        group.stale.add(int(rows[k]))
                     else:
                         iv.updated = True
                         iv.dirty_from = first
