@@ -170,26 +170,37 @@ def process_group(
             cols[f].reshape(-1)[flat_i] for f in ("open", "high", "low", "close", "volume")
         )
         # members whose bar lands before a derived interval's newest window take the slow path
-        at_live = np.full(count, -1, np.intp)
-        at_live[live] = np.arange(len(live))
-        bad = np.zeros(count, bool)
+        everyone = len(live) == count
+        if not everyone:
+            at_live = np.full(count, -1, np.intp)
+            at_live[live] = np.arange(len(live))
+        bad = None
+        prepared: dict[str, tuple] = {}
         for name, pos, f in derived:
-            k = at_live[pos]
-            sel = k >= 0
-            if not sel.any():
-                continue
-            w = _window(members, pos, sel, name, new_ts[k[sel]])
-            last = f["last"][rows[pos[sel]]]
-            if (w < last).any():
-                bad[pos[sel][w < last]] = True
-        if bad.any():
+            if everyone and len(pos) == count:
+                k, psel, r = pos, pos, rows
+            else:
+                k = pos if everyone else at_live[pos]
+                sel = np.flatnonzero(k >= 0)
+                if not len(sel):
+                    continue
+                k, psel = k[sel], pos[sel]
+                r = rows[psel]
+            grid = members[int(psel[0])].bars[name].grid
+            w = grid.window_of(new_ts if k is pos and everyone and len(pos) == count else new_ts[k])
+            last = f["last"][r]
+            behind = w < last
+            if behind.any():
+                if bad is None:
+                    bad = np.zeros(count, bool)
+                bad[psel[behind]] = True
+            prepared[name] = (k, psel, r, grid, w, last)
+        if bad is not None:
             keep = [d for d, b in zip(members, bad.tolist(), strict=True) if not b]
             rest = [d for d, b in zip(members, bad.tolist(), strict=True) if b]
             if keep:
                 rest.extend(process_group(proc, group, keep, clock, timing))
             return rest
-    else:
-        at_live = None
 
     events = proc.session_data.events
     want_bars = bool(events.bars_changed)
@@ -218,22 +229,15 @@ def process_group(
 
     # -- derived: update or open the newest window of every live member
     if len(live):
-        for name, pos, f in derived:
-            k = at_live[pos]
-            sel = np.flatnonzero(k >= 0)
-            if not len(sel):
+        for name, _, f in derived:
+            found = prepared.get(name)
+            if found is None:
                 continue
-            k = k[sel]
-            psel = pos[sel]
-            first_iv = members[int(psel[0])].bars[name]
-            grid = first_iv.grid
+            k, psel, r, grid, w, last = found
             _, fin = proc._timing(grid, clock, timing)
             block = blocks[name]
-            r = rows[psel]
             n_d = f["n"][r]
-            last = f["last"][r]
             own_fin = f["fin"][r]
-            w = grid.window_of(new_ts[k])
             same = w == last
             grow = ~same
             if grow.any() and int(n_d[grow].max()) >= block.cap:
@@ -367,10 +371,6 @@ def process_group(
             for name in names:
                 events.quality_changed.emit(d.symbol, name)
     return []
-
-
-def _window(members, pos, sel, name, ts):
-    return members[int(pos[np.flatnonzero(sel)[0]])].bars[name].grid.window_of(ts)
 
 
 def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
