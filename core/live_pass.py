@@ -79,6 +79,11 @@ class _Cache:
             inside = rows < len(f["n"])
             f["n"][rows[inside]] = n[inside]
 
+    def appended_one(self, name: str, row: int, n: int) -> None:
+        f = self.f.get(name)
+        if f is not None and row < len(f["n"]):
+            f["n"][row] = n
+
     def sync(self, row: int, data: SymbolSessionData) -> None:
         self.el_all.clear()
         self.fin_all.clear()

@@ -380,11 +380,11 @@ class SessionData:
             if data is None:
                 self.warn(f"{symbol}: dropped {len(bars.ts)} bar(s) for a symbol that is not watched")
                 return 0
-            if data.group is not None:
-                data.group.stale.add(data.group_row)
             session = data.session
             if len(bars.ts) == 1 and self._add_one(data, bars):
                 return 1
+            if data.group is not None:
+                data.group.stale.add(data.group_row)  # the processor re-reads this row
             mask = session.in_session_mask(bars.ts)
             if not mask.all():
                 data.outside_session += int(len(mask) - np.count_nonzero(mask))
@@ -500,6 +500,12 @@ class SessionData:
             return False
         first = len(series)
         series.extend(bars)
+        group = data.group
+        if group is not None:
+            if base.updated:  # a second bar before the pass: the processor checks this row
+                group.stale.add(data.group_row)
+            elif group.cache is not None:
+                group.cache.appended_one(base.name, data.group_row, first + 1)  # type: ignore[attr-defined]
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)
