@@ -400,15 +400,26 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
     p = pos[sel]
     r = rp[sel]
     old = old_el[sel]
-    el = np.maximum(elapsed, old)
-    moved = np.flatnonzero(el != old)
-    if len(moved):
-        f["el"][r[moved]] = el[moved]
-        for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
-            members[j].bars[name].elapsed = e
-    has = el > 0
-    until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
-    expected = grid.cum_expected[el]
+    if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
+        el = elapsed
+        moved = np.flatnonzero(old != elapsed)
+        if len(moved):
+            f["el"][r[moved]] = elapsed
+            for j in p[moved].tolist():
+                members[j].bars[name].elapsed = elapsed
+        has = elapsed > 0
+        until = int(grid.ends[elapsed - 1]) if has else grid.session.open
+        expected = int(grid.cum_expected[elapsed])
+    else:
+        el = np.maximum(elapsed, old)
+        moved = np.flatnonzero(el != old)
+        if len(moved):
+            f["el"][r[moved]] = el[moved]
+            for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
+                members[j].bars[name].elapsed = e
+        has = el > 0
+        until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
+        expected = grid.cum_expected[el]
     # base bars present before ``until``: all of them when the newest is before it
     nb = n_b[p]
     last_ts = bb.cols["ts"].reshape(-1)[r * bb.cap + np.maximum(nb - 1, 0)]
@@ -417,9 +428,12 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
     if len(behind):
         for j in behind.tolist():
             d = members[int(p[j])]
-            present[j] = d.base.data.count_before(int(until[j]))
-    ok = has & (expected > 0)
-    quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
+            present[j] = d.base.data.count_before(int(np.broadcast_to(until, nb.shape)[j]))
+    if isinstance(el, int):
+        quality = 100.0 * present / expected if has and expected else np.full(len(sel), np.nan)
+    else:
+        ok = has & (expected > 0)
+        quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
     # gap count and missing windows from the trackers
     frontier = f["front"][r]
     gap_count = f["nruns"][r].copy()
@@ -432,7 +446,9 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         slow |= trailing
     if slow.any():
         for j in np.flatnonzero(slow).tolist():
-            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(int(el[j]))
+            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(
+                int(np.broadcast_to(el, frontier.shape)[j])
+            )
     # incomplete derived bars among the elapsed windows
     if is_base:
         incomplete = np.zeros(len(sel), np.int64)
@@ -443,7 +459,7 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
             c = block.cols
             cols = np.arange(width)[None, :]
             stored = cols < n_d[:, None]
-            held = ((c["ts"][r, :width] < until[:, None]) & stored).sum(axis=1)
+            held = ((c["ts"][r, :width] < np.reshape(until, (-1, 1))) & stored).sum(axis=1)
             short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
             incomplete = np.where(has, short.sum(axis=1), 0)
         else:
