@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -193,3 +194,65 @@ def test_full_clean_session_all_cases() -> None:
             slots = slots[(slots < session.break_start) | (slots >= session.break_end)]
         rng = np.random.default_rng(len(name))
         run_both((session, base, derived, slots[:span], 4, 7, 0.0, rng, 0.0, 0.0, 0.0, 0.0, 0.0), max_passes=span + 5)
+
+
+def _two_engines(symbols: list[str]):
+    session = xnys("2013-10-07")
+    out = []
+    for grouped in (True, False):
+        sd = SessionData(group_rows=grouped)
+        sd.start_session(session)
+        for s in symbols:
+            sd.register_symbol_data(
+                SymbolSessionData.create(s, parse_interval("1m"), [parse_interval("5m")], session)
+            )
+        out.append((sd, DataProcessor(sd)))
+    return session, out
+
+
+def test_add_base_rows_follows_add_base_bars_rules() -> None:
+    symbols = [f"S{k}" for k in range(6)]
+    session, engines = _two_engines(symbols)
+    (rows_sd, rows_proc), (bars_sd, bars_proc) = engines
+    t = session.open
+    ts = np.array([t, t + 60, t - 60, t + 30, t, t + 120], np.int64)  # S2 before the open, S3 off-grid
+    bars = walk(ts, seed=3)
+    names = [*symbols[:5], "NOPE"]  # an unknown symbol's bar is dropped
+    stored_rows = rows_sd.add_base_rows(names, bars)
+    stored_bars = sum(bars_sd.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(names))
+    assert stored_rows == stored_bars == 3
+    # a late bar and a correction go through the same call
+    late = walk(np.array([t + 180, t + 60, t, t + 60, t + 60], np.int64), seed=4)
+    assert rows_sd.add_base_rows(symbols[:5], late) == sum(
+        bars_sd.add_base_bars(s, late.take(slice(k, k + 1))) for k, s in enumerate(symbols[:5])
+    )
+    for proc in (rows_proc, bars_proc):
+        proc.process(float(t + 240))
+    for s in symbols:
+        a, b = rows_sd.get_symbol_data(s), bars_sd.get_symbol_data(s)
+        assert (a.outside_session, a.rejected) == (b.outside_session, b.rejected)
+    assert snapshot(rows_sd) == snapshot(bars_sd)
+    with pytest.raises(ValueError):
+        rows_sd.add_base_rows(symbols[:2], bars)
+
+
+def test_removed_symbol_keeps_its_bars_and_rows_are_reused() -> None:
+    symbols = [f"S{k}" for k in range(40)]  # more rows than a block starts with
+    session, engines = _two_engines(symbols)
+    sd, proc = engines[0]
+    t = session.open
+    for i in range(70):  # more bars than a block's first capacity
+        sd.add_base_rows(symbols, walk(np.full(len(symbols), t + 60 * i, np.int64), seed=i))
+        proc.process(float(t + 60 * (i + 1)))
+    data = sd.get_symbol_data("S7")
+    held = np.array(data.bars["5m"].data.close)
+    gone = sd.remove_symbol("S7")
+    assert gone is data and data.group is None and data.bars["1m"].data._block is None
+    assert np.array_equal(data.bars["5m"].data.close, held) and len(data.bars["1m"].data) == 70
+    sd.register_symbol_data(SymbolSessionData.create("NEW", parse_interval("1m"), [parse_interval("5m")], session))
+    fresh = sd.get_symbol_data("NEW")
+    assert fresh.group_row == 7 and len(fresh.bars["1m"].data) == 0
+    sd.add_base_bars("NEW", walk(np.array([t + 60 * 70], np.int64)))
+    proc.process(float(t + 60 * 71))
+    assert len(fresh.bars["5m"].data) == 1 and fresh.bars["5m"].data[0].forming
+    assert len(sd.get_symbol_data("S8").bars["5m"].data) == 14 and sd.get_symbol_data("S8").bars["5m"].quality == 100.0
