@@ -394,12 +394,16 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         cond = changed_base | (old_el != elapsed) | np.isnan(f["quality"][rp])
     else:
         cond = (old_el != elapsed) | (changed_base & (old_el == 0))
-    sel = np.flatnonzero(cond)
-    if not len(sel):
-        return
-    p = pos[sel]
-    r = rp[sel]
-    old = old_el[sel]
+    if cond.all():
+        p, r, old = pos, rp, old_el  # every row: no gathers
+        sel = np.arange(len(pos))
+    else:
+        sel = np.flatnonzero(cond)
+        if not len(sel):
+            return
+        p = pos[sel]
+        r = rp[sel]
+        old = old_el[sel]
     if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
         el = elapsed
         moved = np.flatnonzero(old != elapsed)
@@ -424,7 +428,10 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
     nb = n_b[p]
     last_ts = bb.cols["ts"].reshape(-1)[r * bb.cap + np.maximum(nb - 1, 0)]
     present = nb.copy()
-    behind = np.flatnonzero(has & (nb > 0) & (last_ts >= until))
+    if isinstance(el, int) and (not has or int(last_ts.max()) < until):
+        behind = ()  # every newest bar is before ``until`` (the live case)
+    else:
+        behind = np.flatnonzero(has & (nb > 0) & (last_ts >= until))
     if len(behind):
         for j in behind.tolist():
             d = members[int(p[j])]
