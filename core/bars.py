@@ -14,7 +14,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-__all__ = ["FORMING", "REVISED", "Bar", "BarArrays", "BarSeries"]
+__all__ = ["FORMING", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"]
 
 FORMING = np.uint8(1)
 REVISED = np.uint8(2)
@@ -81,17 +81,23 @@ class BarSeries(Sequence[Bar]):
     ``with_counts`` adds the derived-bar columns: base bars held, base bars expected, flags.
     """
 
-    __slots__ = ("_cap", "_cols", "_n", "with_counts")
+    __slots__ = ("_block", "_cap", "_cols", "_n", "_row", "with_counts")
 
     def __init__(self, with_counts: bool = False, capacity: int = 64) -> None:
         self.with_counts = with_counts
         self._n = 0
         self._cap = max(int(capacity), 1)
         self._cols: dict[str, np.ndarray] = {}
+        #: the shared :class:`RowBlock` whose row ``_row`` holds the columns, or None (standalone)
+        self._block: RowBlock | None = None
+        self._row = -1
         self._allocate(self._cap)
 
     # -- storage -------------------------------------------------------------------
     def _allocate(self, capacity: int) -> None:
+        if self._block is not None:
+            self._block.grow_cols(capacity)  # re-points every row's ``_cols`` and ``_cap``
+            return
         new = {"ts": np.empty(capacity, np.int64)}
         for name in _PRICE_FIELDS:
             new[name] = np.empty(capacity, np.float64)
@@ -304,3 +310,94 @@ class BarSeries(Sequence[Bar]):
             col["flags"][i] = 0
         self._n += 1
         return i
+
+
+def _dtypes(with_counts: bool) -> dict[str, type]:
+    out: dict[str, type] = {"ts": np.int64}
+    for name in _PRICE_FIELDS:
+        out[name] = np.float64
+    if with_counts:
+        out.update(count=np.int32, expected=np.int32, flags=np.uint8)
+    return out
+
+
+class RowBlock:
+    """2D columns (rows × capacity) shared by the series of one interval of many symbols.
+
+    Each adopted :class:`BarSeries` gets one row and its ``_cols`` become views of that
+    row, so every per-series path keeps working unchanged while a vectorised pass writes
+    the same memory for many symbols at once with fancy indexing. Both dimensions grow by
+    doubling; growing re-points every adopted series to the new row views.
+    """
+
+    __slots__ = ("cap", "cols", "row_cap", "series", "with_counts")
+
+    def __init__(self, with_counts: bool, row_cap: int = 16, cap: int = 64) -> None:
+        self.with_counts = with_counts
+        self.row_cap = max(int(row_cap), 1)
+        self.cap = max(int(cap), 1)
+        self.cols = {name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()}
+        self.series: list[BarSeries | None] = [None] * self.row_cap
+
+    def _reallocate(self, row_cap: int, cap: int) -> None:
+        old_rows, old_cap = self.row_cap, self.cap
+        new = {}
+        for name, old in self.cols.items():
+            arr = np.zeros((row_cap, cap), old.dtype)
+            arr[:old_rows, :old_cap] = old
+            new[name] = arr
+        self.cols, self.row_cap, self.cap = new, row_cap, cap
+        self.series.extend([None] * (row_cap - old_rows))
+        for row, series in enumerate(self.series):
+            if series is not None:
+                self._point(series, row)
+
+    def _point(self, series: BarSeries, row: int) -> None:
+        series._cols = {name: col[row] for name, col in self.cols.items()}
+        series._cap = self.cap
+        series._block = self
+        series._row = row
+
+    def grow_cols(self, capacity: int) -> None:
+        if capacity > self.cap:
+            cap = self.cap
+            while cap < capacity:
+                cap *= 2
+            self._reallocate(self.row_cap, cap)
+
+    def adopt(self, series: BarSeries, row: int) -> None:
+        """Move ``series`` into ``row`` (its bars are copied; it then lives in the block)."""
+        if series.with_counts != self.with_counts:
+            raise ValueError("series and block disagree on the count columns")
+        if row >= self.row_cap:
+            rows = self.row_cap
+            while rows <= row:
+                rows *= 2
+            self._reallocate(rows, self.cap)
+        n = series._n
+        self.grow_cols(n)
+        old = series._cols
+        for name, col in self.cols.items():
+            col[row, :n] = old[name][:n]
+        self.series[row] = series
+        self._point(series, row)
+
+    def release(self, row: int) -> None:
+        """Give the series of ``row`` its own storage again (copied out) and free the row."""
+        series = self.series[row]
+        if series is None:
+            return
+        self.series[row] = None
+        n = series._n
+        cap = max(64, n)
+        series._cols = {name: np.array(col[row, :cap]) if cap <= self.cap else _copy_pad(col[row], cap)
+                        for name, col in self.cols.items()}
+        series._cap = cap
+        series._block = None
+        series._row = -1
+
+
+def _copy_pad(row: np.ndarray, cap: int) -> np.ndarray:
+    out = np.zeros(cap, row.dtype)
+    out[: len(row)] = row
+    return out

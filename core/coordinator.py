@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from core.bars import BarArrays
 from core.calendar import Session, SessionCalendar
 from core.clock import ClockState, SessionClock
@@ -316,8 +318,15 @@ class SessionCoordinator:
         if arrived and self.recorder is not None:
             self._record(arrived)
         released = 0
+        if len(arrived) > 1 and all(len(batch.ts) == 1 for _, batch in arrived):
+            # the live case: one bar per symbol, handed over in one call (stored for all at once)
+            symbols = [symbol for symbol, _ in arrived]
+            rows = BarArrays(*(np.concatenate(cols) for cols in zip(*(batch for _, batch in arrived), strict=True)))
+            released = self.session_data.add_base_rows(symbols, rows)
+        else:
+            for symbol, batch in arrived:
+                released += self.session_data.add_base_bars(symbol, batch)
         for symbol, batch in arrived:
-            released += self.session_data.add_base_bars(symbol, batch)
             end = float(batch.ts[-1]) + self._base_seconds(symbol)
             if self._newest_end is None or end > self._newest_end:
                 self._newest_end = end

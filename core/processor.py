@@ -16,7 +16,8 @@ import numpy as np
 
 from core.aggregate import Aggregated, aggregate
 from core.bars import FORMING, REVISED, BarArrays
-from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from core.live_pass import process_group
+from core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 from core.windows import WindowGrid
 
 __all__ = ["DataProcessor"]
@@ -40,8 +41,49 @@ class DataProcessor:
         self.passes += 1
         timing: dict[int, tuple[int, int]] = {}  # per grid: (elapsed, finalized), shared by symbols
         with sd.lock:
-            for data in sd.all_symbol_data():
-                self._process_symbol(data, clock, timing)
+            symbols = sd.all_symbol_data()
+            if not sd.groups:
+                for data in symbols:
+                    self._process_symbol(data, clock, timing)
+                return
+            # Grouped symbols whose base is untouched or got exactly one appended bar take
+            # the vectorised pass (all of a group's rows at once); the rest go one by one.
+            # A row outside ``group.stale`` was at most appended to once by ``add_base_rows``.
+            groups = list(sd.groups.values())
+            if sum(len(g.members) for g in groups) != len(symbols):
+                for data in symbols:
+                    if data.group is None:
+                        self._process_symbol(data, clock, timing)
+            for group in groups:
+                if not group.members:
+                    continue
+                stale = group.stale
+                if stale:
+                    members = []
+                    name = group.base_name
+                    for data in group.members.values():
+                        if data.group_row in stale:
+                            base = data.bars[name]
+                            if base.updated and not (
+                                base.dirty_appended_only and base.dirty_from == base.data._n - 1
+                            ):
+                                self._process_symbol(data, clock, timing)
+                                continue
+                        members.append(data)
+                else:
+                    members = group.member_list()
+                if not members:
+                    continue
+                rest = self._process_group(group, members, clock, timing)
+                for data in rest:
+                    group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
+                    self._process_symbol(data, clock, timing)
+
+    def _process_group(
+        self, group: SymbolGroup, members: list[SymbolSessionData], clock: float, timing: dict[int, tuple[int, int]]
+    ) -> list[SymbolSessionData]:
+        """The vectorised pass over ``members`` of ``group``; returns those left for ``_process_symbol``."""
+        return process_group(self, group, members, clock, timing)
 
     def _timing(self, grid: WindowGrid, clock: float, timing: dict[int, tuple[int, int]]) -> tuple[int, int]:
         key = id(grid)

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.bars import BarArrays, BarSeries
+from core.bars import BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
-__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolSessionData"]
+__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolGroup", "SymbolSessionData"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,10 @@ class SymbolSessionData:
     outside_session: int = 0
     #: bars rejected (validation, unregistered, late beyond the session)
     rejected: int = 0
+    #: the :class:`SymbolGroup` whose row blocks hold this symbol's current bars, or None
+    group: SymbolGroup | None = field(default=None, repr=False)
+    #: this symbol's row in ``group`` (-1 when not grouped)
+    group_row: int = field(default=-1, repr=False)
 
     @classmethod
     def create(
@@ -178,11 +182,75 @@ class SymbolSessionData:
         """Move the current session to history and start empty bars for ``session``."""
         if session == self.session:
             return
+        if self.group is not None:
+            self.group.remove(self)
         self.history.append(SessionHistory(self.session, self.bars))
         self.session = session
         held = sorted({self.base_interval, *(b.interval for b in self.bars.values())}, key=Interval.sort_key)
         self.bars = _empty_bars(held, self.base_interval, session)
         self.outside_session = 0
+
+
+class SymbolGroup:
+    """Symbols of one session streaming one base interval, stored row-wise in shared blocks.
+
+    Each member gets one row; for each interval a :class:`RowBlock` holds every member's
+    series of that interval in that row, so the processor's live pass can update all
+    members with one numpy operation per field instead of one per symbol. Members keep
+    their ``BarSeries`` objects (re-pointed to row views); leaving copies the bars out.
+    """
+
+    def __init__(self, session: Session, base: Interval) -> None:
+        self.session = session
+        self.base = base
+        self.base_name = base.name
+        #: replaced by a new object whenever membership changes (memos compare it by identity)
+        self.group_key = object()
+        self.blocks: dict[str, RowBlock] = {}
+        self._order: dict[str, Interval] = {}
+        self.members: dict[str, SymbolSessionData] = {}
+        self._free: list[int] = []
+        self._next = 0
+        #: rows whose per-symbol state changed outside the vectorised pass (its cache re-reads them)
+        self.stale: set[int] = set()
+        #: the vectorised pass's per-row state cache (``core.live_pass``), built on first use
+        self.cache: object | None = None
+        self._member_memo: tuple[object, list[SymbolSessionData]] | None = None
+
+    def add(self, data: SymbolSessionData) -> None:
+        row = self._free.pop() if self._free else self._next
+        if row == self._next:
+            self._next += 1
+        for name, interval in data.bars.items():
+            block = self.blocks.get(name)
+            if block is None:
+                block = self.blocks[name] = RowBlock(interval.derived, row_cap=max(16, self._next))
+                self._order[name] = interval.interval
+                # blocks in interval order, as every symbol's ``bars`` (events follow this order)
+                self.blocks = {n: self.blocks[n] for n in sorted(self.blocks, key=lambda n: self._order[n].sort_key())}
+            block.adopt(interval.data, row)
+        data.group, data.group_row = self, row
+        self.members[data.symbol] = data
+        self.stale.add(row)
+        self.group_key = object()
+
+    def member_list(self) -> list[SymbolSessionData]:
+        """The members in joining order (the same list object while membership is unchanged)."""
+        memo = self._member_memo
+        if memo is None or memo[0] is not self.group_key:
+            memo = self._member_memo = (self.group_key, list(self.members.values()))
+        return memo[1]
+
+    def remove(self, data: SymbolSessionData) -> None:
+        row = data.group_row
+        for name, interval in data.bars.items():
+            block = self.blocks.get(name)
+            if block is not None and interval.data._block is block:
+                block.release(row)
+        self.members.pop(data.symbol, None)
+        self._free.append(row)
+        self.group_key = object()
+        data.group, data.group_row = None, -1
 
 
 def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> dict[str, BarIntervalData]:
@@ -204,11 +272,17 @@ def _empty_bars(intervals: list[Interval], base: Interval, session: Session) -> 
 class SessionData:
     """All symbols of the running session, thread-safe, observable through ``events``."""
 
-    def __init__(self) -> None:
+    def __init__(self, group_rows: bool = True) -> None:
+        #: store symbols row-wise per (session, base) so the processor's live pass is vectorised
+        self.group_rows = group_rows
         self.lock = threading.RLock()
         self.events = SessionEvents()
         self._symbols: dict[str, SymbolSessionData] = {}
         self.session: Session | None = None
+        #: (session, base interval) -> the group of symbols stored row-wise (current session only)
+        self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
+        #: ``add_base_rows``' last symbol list resolved to rows (reused while the group is unchanged)
+        self._rows_memo: tuple | None = None
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -253,6 +327,7 @@ class SessionData:
             row = len(self._symbols)
             self.events.symbol_adding.emit(key, row)
             self._symbols[key] = data
+            self._join_group(data)
             self.events.symbol_added.emit(key, row)
 
     def remove_symbol(self, symbol: str) -> SymbolSessionData | None:
@@ -264,6 +339,8 @@ class SessionData:
             row = list(self._symbols).index(key)
             self.events.symbol_removing.emit(key, row)
             data = self._symbols.pop(key)
+            if data.group is not None:
+                data.group.remove(data)
             self.events.symbol_removed.emit(key, row)
             return data
 
@@ -273,9 +350,21 @@ class SessionData:
             if session == self.session:
                 return
             self.session = session
+            self.groups = {}
             for data in self._symbols.values():
                 data.start_session(session)
+                self._join_group(data)
             self.events.session_started.emit(session)
+
+    def _join_group(self, data: SymbolSessionData) -> None:
+        """Store ``data``'s current bars row-wise with the other symbols of its session and base."""
+        if not self.group_rows or data.group is not None or self.session is None or data.session != self.session:
+            return
+        key = (data.session, data.base_interval)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = SymbolGroup(data.session, data.base_interval)
+        group.add(data)
 
     # -- bars -----------------------------------------------------------------------
     def add_base_bars(self, symbol: str, bars: BarArrays) -> int:
@@ -294,6 +383,8 @@ class SessionData:
             session = data.session
             if len(bars.ts) == 1 and self._add_one(data, bars):
                 return 1
+            if data.group is not None:
+                data.group.stale.add(data.group_row)  # the processor re-reads this row
             mask = session.in_session_mask(bars.ts)
             if not mask.all():
                 data.outside_session += int(len(mask) - np.count_nonzero(mask))
@@ -318,6 +409,84 @@ class SessionData:
             self.events.bars_changed.emit(data.symbol, base.name, first)
             return len(bars.ts)
 
+    def add_base_rows(self, symbols: list[str], bars: BarArrays) -> int:
+        """One base bar per symbol (``bars`` row ``k`` belongs to ``symbols[k]``), as a live feed
+        hands over the bars landing in one event-loop iteration.
+
+        Same rules and result as calling :meth:`add_base_bars` per symbol: an unknown
+        symbol's bar is dropped with a warning, out-of-session bars are counted, off-grid
+        bars rejected, late bars and corrections merged. Grouped symbols whose bar simply
+        follows their newest are stored with one numpy write per column for all of them.
+        """
+        count = len(symbols)
+        if count != len(bars.ts):
+            raise ValueError(f"{count} symbols for {len(bars.ts)} bars")
+        if not count:
+            return 0
+        with self.lock:
+            key = tuple(symbols)
+            memo = self._rows_memo
+            if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
+                _, group, _, datas, ivs, rows = memo
+            else:
+                datas = [self._symbols.get(s.upper()) for s in symbols]
+                group = datas[0].group if datas[0] is not None else None
+                if (
+                    group is None
+                    or count < 4
+                    or not all(d is not None and d.group is group for d in datas)
+                    or len({d.symbol for d in datas}) != count  # type: ignore[union-attr]
+                ):
+                    return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+                ivs = [d.bars[group.base_name] for d in datas]  # type: ignore[union-attr]
+                rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
+                # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
+                self._rows_memo = (group.group_key, group, key, datas, ivs, rows)
+            session = group.session
+            base_name = group.base_name
+            block = group.blocks[base_name]
+            n = np.fromiter((iv.data._n for iv in ivs), np.int64, count)
+            ts = bars.ts
+            cols = block.cols
+            last = cols["ts"][rows, np.maximum(n - 1, 0)]
+            ok = (
+                (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
+                & ((n == 0) | (ts > last))
+            )
+            if session.break_start is not None:
+                ok &= (ts < session.break_start) | (ts >= session.break_end)
+            fast = np.flatnonzero(ok)
+            stored = 0
+            if len(fast):
+                rf, nf = rows[fast], n[fast]
+                top = int(nf.max())
+                if top >= block.cap:
+                    block.grow_cols(top + 1)
+                    cols = block.cols
+                for name, values in zip(BarArrays._fields, bars, strict=True):
+                    cols[name][rf, nf] = values[fast]
+                if group.cache is not None:
+                    group.cache.appended(base_name, rf, nf + 1)  # type: ignore[attr-defined]
+                for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
+                    iv = ivs[k]
+                    iv.data._n = first + 1
+                    if iv.updated:  # a second bar before the pass: the processor checks this row
+                        iv.mark_changed(first, True)
+                        group.stale.add(int(rows[k]))
+                    else:
+                        iv.updated = True
+                        iv.dirty_from = first
+                        iv.dirty_appended_only = True
+                emit = self.events.bars_changed
+                if emit:
+                    for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
+                        emit.emit(datas[k].symbol, base_name, first)  # type: ignore[union-attr]
+                stored = len(fast)
+            if len(fast) < count:
+                for k in np.flatnonzero(~ok).tolist():
+                    stored += self.add_base_bars(symbols[k], bars.take(slice(k, k + 1)))
+            return stored
+
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
         ts = int(bars.ts[0])
@@ -331,6 +500,12 @@ class SessionData:
             return False
         first = len(series)
         series.extend(bars)
+        group = data.group
+        if group is not None:
+            if base.updated:  # a second bar before the pass: the processor checks this row
+                group.stale.add(data.group_row)
+            elif group.cache is not None:
+                group.cache.appended_one(base.name, data.group_row, first + 1)  # type: ignore[attr-defined]
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)

@@ -1,0 +1,495 @@
+"""The vectorised live pass: one processor pass over every member of a ``SymbolGroup`` at once.
+
+A group's members store each interval in one row of a shared ``RowBlock``, so the live
+path (each member's base got at most one new bar, after its newest) is a handful of
+numpy operations per field and interval across all rows, instead of per-symbol scalar
+work. It produces exactly what ``DataProcessor._process_symbol`` produces for the same
+members (bars, flags, quality, gaps, incomplete counts, events); members that do not fit
+(a new bar before a derived interval's newest window) are handed back untouched.
+
+The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
+gap-tracker frontier and runs, quality…) is mirrored in per-group arrays (``_Cache``), so
+a pass reads it with one numpy gather instead of one Python attribute read per row; the
+pass writes every change through to the objects (plain attribute writes, only where a
+value changed). A row whose objects changed elsewhere (``add_base_bars``, the per-symbol
+path, a new member) is in ``group.stale`` and re-read before the pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.bars import FORMING, REVISED
+
+if TYPE_CHECKING:
+    from core.processor import DataProcessor
+    from core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
+
+__all__ = ["process_group"]
+
+_FORMING = np.uint8(FORMING)
+_NOT_FORMING = np.uint8(~np.uint8(FORMING))
+_REVISED = np.uint8(REVISED)
+#: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
+_TAIL = 8
+
+
+
+def _ints(values) -> np.ndarray:
+    return np.fromiter(values, np.int64)
+
+
+_INT_FIELDS = ("n", "last", "fin", "el", "front", "nruns", "closed", "gaps", "missing", "incomplete")
+
+
+class _Cache:
+    """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.f: dict[str, dict[str, np.ndarray]] = {}
+        #: per interval: the elapsed / finalized window count every cached row holds, when uniform
+        self.el_all: dict[str, int] = {}
+        self.fin_all: dict[str, int] = {}
+        #: (members list, rows, base intervals) of the last pass, reused for the same list object
+        self.memo: tuple[list, np.ndarray, list] | None = None
+
+    def ensure(self, group: SymbolGroup) -> None:
+        size = max(self.size, 16)
+        while size < group._next:
+            size *= 2
+        for name in group.blocks:
+            f = self.f.get(name)
+            if f is None:
+                f = self.f[name] = {k: np.zeros(0, np.int64) for k in _INT_FIELDS}
+                f["quality"] = np.zeros(0, np.float64)
+                f["has"] = np.zeros(0, bool)
+            if len(f["has"]) < size:
+                for k, arr in f.items():
+                    new = np.full(size, np.nan) if k == "quality" else np.zeros(size, arr.dtype)
+                    new[: len(arr)] = arr
+                    f[k] = new
+        self.size = size
+
+    def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
+        f = self.f.get(name)
+        if f is not None:
+            inside = rows < len(f["n"])
+            f["n"][rows[inside]] = n[inside]
+
+    def appended_one(self, name: str, row: int, n: int) -> None:
+        f = self.f.get(name)
+        if f is not None and row < len(f["n"]):
+            f["n"][row] = n
+
+    def sync(self, row: int, data: SymbolSessionData) -> None:
+        self.el_all.clear()
+        self.fin_all.clear()
+        for name, f in self.f.items():
+            iv = data.bars.get(name)
+            if iv is None:
+                f["has"][row] = False
+                continue
+            f["has"][row] = True
+            self.sync_interval(f, row, iv)
+
+    @staticmethod
+    def sync_interval(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
+        t = iv.tracker
+        f["n"][row] = iv.data._n
+        f["last"][row] = iv.last_window
+        f["fin"][row] = iv.finalized
+        f["el"][row] = iv.elapsed
+        f["front"][row] = t._frontier
+        f["nruns"][row] = len(t._runs)
+        f["closed"][row] = t._closed_missing
+        f["quality"][row] = np.nan if iv.quality is None else iv.quality
+        f["gaps"][row] = iv.gap_count
+        f["missing"][row] = iv.missing
+        f["incomplete"][row] = iv.incomplete
+        iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
+
+    @staticmethod
+    def sync_tracker(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
+        t = iv.tracker
+        f["front"][row] = t._frontier
+        f["nruns"][row] = len(t._runs)
+        f["closed"][row] = t._closed_missing
+
+
+def process_group(
+    proc: DataProcessor,
+    group: SymbolGroup,
+    members: list[SymbolSessionData],
+    clock: float,
+    timing: dict[int, tuple[int, int]],
+) -> list[SymbolSessionData]:
+    """Run one pass for ``members``; returns the members that must take the per-symbol path."""
+    cache = group.cache
+    if not isinstance(cache, _Cache):
+        cache = group.cache = _Cache()
+    cache.ensure(group)
+    stale = group.stale
+    if stale:
+        for d in members:
+            row = d.group_row
+            if row in stale:
+                cache.sync(row, d)
+                stale.discard(row)
+    base_name = group.base_name
+    blocks = group.blocks
+    bb = blocks[base_name]
+    fb = cache.f[base_name]
+    count = len(members)
+    memo = cache.memo
+    if memo is not None and memo[0] is members:
+        _, rows, bases = memo
+    else:
+        rows = np.fromiter((d.group_row for d in members), np.intp, count)
+        bases = [d.bars[base_name] for d in members]
+        cache.memo = (members, rows, bases)
+    n_b = fb["n"][rows]
+    live = np.flatnonzero(np.fromiter((b.updated for b in bases), bool, count))
+    base_grid = bases[0].grid
+
+    # the derived intervals, each with the member positions that hold it
+    derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]] = []
+    for name in blocks:
+        if name == base_name:
+            continue
+        f = cache.f[name]
+        has = f["has"][rows]
+        pos = np.arange(count) if has.all() else np.flatnonzero(has)
+        if len(pos):
+            derived.append((name, pos, f))
+
+    cap_b = bb.cap
+    if len(live):
+        lr = rows[live]
+        flat_i = lr * cap_b + (n_b[live] - 1)
+        cols = bb.cols
+        new_ts = cols["ts"].reshape(-1)[flat_i]
+        new_o, new_h, new_l, new_c, new_v = (
+            cols[f].reshape(-1)[flat_i] for f in ("open", "high", "low", "close", "volume")
+        )
+        # members whose bar lands before a derived interval's newest window take the slow path
+        everyone = len(live) == count
+        if not everyone:
+            at_live = np.full(count, -1, np.intp)
+            at_live[live] = np.arange(len(live))
+        bad = None
+        prepared: dict[str, tuple] = {}
+        for name, pos, f in derived:
+            if everyone and len(pos) == count:
+                k, psel, r = pos, pos, rows
+            else:
+                k = pos if everyone else at_live[pos]
+                sel = np.flatnonzero(k >= 0)
+                if not len(sel):
+                    continue
+                k, psel = k[sel], pos[sel]
+                r = rows[psel]
+            grid = members[int(psel[0])].bars[name].grid
+            w = grid.window_of(new_ts if k is pos and everyone and len(pos) == count else new_ts[k])
+            last = f["last"][r]
+            behind = w < last
+            if behind.any():
+                if bad is None:
+                    bad = np.zeros(count, bool)
+                bad[psel[behind]] = True
+            prepared[name] = (k, psel, r, grid, w, last)
+        if bad is not None:
+            keep = [d for d, b in zip(members, bad.tolist(), strict=True) if not b]
+            rest = [d for d, b in zip(members, bad.tolist(), strict=True) if b]
+            if keep:
+                rest.extend(process_group(proc, group, keep, clock, timing))
+            return rest
+
+    events = proc.session_data.events
+    want_bars = bool(events.bars_changed)
+    changed: list[dict[str, int]] | None = [{} for _ in range(count)] if want_bars else None
+    base_changed = np.zeros(count, bool)
+
+    # -- base: the bar is stored; mark its window present, remember it, clear the dirty state
+    if len(live):
+        base_changed[live] = True
+        w_b = base_grid.window_of(new_ts)
+        front = fb["front"][lr]
+        fb["last"][lr] = w_b
+        simple = w_b == front
+        fb["front"][lr[simple]] = w_b[simple] + 1
+        for b, w, n, s in zip(
+            [bases[k] for k in live.tolist()], w_b.tolist(), n_b[live].tolist(), simple.tolist(), strict=True
+        ):
+            if s:
+                b.tracker._frontier = w + 1
+            else:
+                b.tracker.mark_present(w)
+                _Cache.sync_tracker(fb, b.data._row, b)
+            b.last_window = w
+            b.updated = False
+            b.dirty_from = n
+
+    # -- derived: update or open the newest window of every live member
+    if len(live):
+        for name, _, f in derived:
+            found = prepared.get(name)
+            if found is None:
+                continue
+            k, psel, r, grid, w, last = found
+            _, fin = proc._timing(grid, clock, timing)
+            block = blocks[name]
+            n_d = f["n"][r]
+            own_fin = f["fin"][r]
+            same = w == last
+            grow = ~same
+            if grow.any() and int(n_d[grow].max()) >= block.cap:
+                block.grow_cols(int(n_d[grow].max()) + 1)
+            cap = block.cap
+            c = block.cols
+            if same.any():
+                i = r[same] * cap + (n_d[same] - 1)
+                ks = k[same]
+                col = c["high"].reshape(-1)
+                old = col[i]
+                h = new_h[ks]
+                col[i] = np.where(h > old, h, old)
+                col = c["low"].reshape(-1)
+                old = col[i]
+                lo = new_l[ks]
+                col[i] = np.where(lo < old, lo, old)
+                c["close"].reshape(-1)[i] = new_c[ks]
+                col = c["volume"].reshape(-1)
+                col[i] = col[i] + new_v[ks]
+                col = c["count"].reshape(-1)
+                col[i] = col[i] + 1
+                revised = w[same] < own_fin[same]
+                if revised.any():
+                    col = c["flags"].reshape(-1)
+                    ir = i[revised]
+                    col[ir] = col[ir] | _REVISED
+            if grow.any():
+                rg = r[grow]
+                ng = n_d[grow]
+                i = rg * cap + ng
+                kg, wg = k[grow], w[grow]
+                c["ts"].reshape(-1)[i] = grid.starts[wg]
+                c["open"].reshape(-1)[i] = new_o[kg]
+                c["high"].reshape(-1)[i] = new_h[kg]
+                c["low"].reshape(-1)[i] = new_l[kg]
+                c["close"].reshape(-1)[i] = new_c[kg]
+                c["volume"].reshape(-1)[i] = new_v[kg]
+                c["count"].reshape(-1)[i] = 1
+                c["expected"].reshape(-1)[i] = grid.expected[wg]
+                c["flags"].reshape(-1)[i] = np.where(wg >= np.maximum(fin, own_fin[grow]), _FORMING, np.uint8(0))
+                f["n"][rg] = ng + 1
+                f["last"][rg] = wg
+                front = f["front"][rg]
+                simple = wg == front
+                f["front"][rg[simple]] = wg[simple] + 1
+                for p, wi, s in zip(psel[grow].tolist(), wg.tolist(), simple.tolist(), strict=True):
+                    iv = members[p].bars[name]
+                    iv.data._n += 1
+                    if s:
+                        iv.tracker._frontier = wi + 1
+                    else:
+                        iv.tracker.mark_present(wi)
+                        _Cache.sync_tracker(f, iv.data._row, iv)
+                    iv.last_window = wi
+            if changed is not None:
+                first = np.where(same, n_d - 1, n_d).tolist()
+                for p, fi in zip(psel.tolist(), first, strict=True):
+                    changed[p][name] = fi
+
+    # -- derived: clear the forming flag of windows that became final
+    for name, pos, f in derived:
+        grid = members[int(pos[0])].bars[name].grid
+        _, fin = proc._timing(grid, clock, timing)
+        if cache.fin_all.get(name) == fin:
+            continue
+        rp = rows[pos]
+        own_fin = f["fin"][rp]
+        need = np.flatnonzero(fin > own_fin)
+        if int(own_fin.max()) <= fin:
+            cache.fin_all[name] = fin  # every row is (about to be) at ``fin``
+        if not len(need):
+            continue
+        rn = rp[need]
+        prev = own_fin[need]
+        n_d = f["n"][rn]
+        last = f["last"][rn]
+        tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
+        f["fin"][rn] = fin
+        nivs = [members[p].bars[name] for p in pos[need].tolist()]
+        for iv in nivs:
+            iv.finalized = fin
+        slow = tail > _TAIL
+        if slow.any():
+            for j in np.flatnonzero(slow).tolist():
+                iv = nivs[j]
+                iv.finalized = int(prev[j])
+                fi = proc._finalize(iv, fin)
+                if fi is not None and changed is not None:
+                    p = int(pos[need[j]])
+                    changed[p][name] = min(changed[p].get(name, fi), fi)
+        fast = np.flatnonzero(~slow & (tail > 0))
+        if not len(fast):
+            continue
+        block = blocks[name]
+        cap = block.cap
+        width = int(tail[fast].max())
+        r = rn[fast]
+        n = n_d[fast]
+        j = n[:, None] - width + np.arange(width)[None, :]
+        valid = j >= (n - tail[fast])[:, None]
+        jc = np.maximum(j, 0)
+        flat = r[:, None] * cap + jc
+        fl_col = block.cols["flags"].reshape(-1)
+        flags = fl_col[flat]
+        win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
+        clear = valid & (win >= prev[fast][:, None]) & (win < fin) & ((flags & _FORMING) > 0)
+        if not clear.any():
+            continue
+        fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
+        if changed is not None:
+            hit = clear.any(axis=1)
+            firsts = jc[np.arange(len(fast)), np.argmax(clear, axis=1)]
+            for p, h, fi in zip(pos[need[fast]].tolist(), hit.tolist(), firsts.tolist(), strict=True):
+                if h:
+                    changed[p][name] = min(changed[p].get(name, fi), fi)
+
+    if changed is not None:
+        for d, ch in zip(members, changed, strict=True):
+            for name, fi in ch.items():
+                events.bars_changed.emit(d.symbol, name, fi)
+
+    # -- quality, gaps and incomplete counts
+    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
+    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
+    _refresh(ctx, base_name, bb, fb, np.arange(count), True)
+    for name, pos, f in derived:
+        _refresh(ctx, name, blocks[name], f, pos, False)
+    if quality_events is not None:
+        for d, names in zip(members, quality_events, strict=True):
+            for name in names:
+                events.quality_changed.emit(d.symbol, name)
+    return []
+
+
+def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
+    """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
+    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache = ctx
+    grid = members[int(pos[0])].bars[name].grid
+    elapsed, _ = proc._timing(grid, clock, timing)
+    if not is_base and cache.el_all.get(name) == elapsed and elapsed:
+        return  # every row already refreshed at this elapsed count, and no row needs its first
+    rp = rows[pos]
+    old_el = f["el"][rp]
+    if int(old_el.max()) <= elapsed:
+        cache.el_all[name] = elapsed
+    changed_base = base_changed[pos]
+    if is_base:
+        cond = changed_base | (old_el != elapsed) | np.isnan(f["quality"][rp])
+    else:
+        cond = (old_el != elapsed) | (changed_base & (old_el == 0))
+    if cond.all():
+        p, r, old = pos, rp, old_el  # every row: no gathers
+        sel = np.arange(len(pos))
+    else:
+        sel = np.flatnonzero(cond)
+        if not len(sel):
+            return
+        p = pos[sel]
+        r = rp[sel]
+        old = old_el[sel]
+    if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
+        el = elapsed
+        moved = np.flatnonzero(old != elapsed)
+        if len(moved):
+            f["el"][r[moved]] = elapsed
+            for j in p[moved].tolist():
+                members[j].bars[name].elapsed = elapsed
+        has = elapsed > 0
+        until = int(grid.ends[elapsed - 1]) if has else grid.session.open
+        expected = int(grid.cum_expected[elapsed])
+    else:
+        el = np.maximum(elapsed, old)
+        moved = np.flatnonzero(el != old)
+        if len(moved):
+            f["el"][r[moved]] = el[moved]
+            for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
+                members[j].bars[name].elapsed = e
+        has = el > 0
+        until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
+        expected = grid.cum_expected[el]
+    # base bars present before ``until``: all of them when the newest is before it
+    nb = n_b[p]
+    last_ts = bb.cols["ts"].reshape(-1)[r * bb.cap + np.maximum(nb - 1, 0)]
+    present = nb.copy()
+    if isinstance(el, int) and (not has or int(last_ts.max()) < until):
+        behind = ()  # every newest bar is before ``until`` (the live case)
+    else:
+        behind = np.flatnonzero(has & (nb > 0) & (last_ts >= until))
+    if len(behind):
+        for j in behind.tolist():
+            d = members[int(p[j])]
+            present[j] = d.base.data.count_before(int(np.broadcast_to(until, nb.shape)[j]))
+    if isinstance(el, int):
+        quality = 100.0 * present / expected if has and expected else np.full(len(sel), np.nan)
+    else:
+        ok = has & (expected > 0)
+        quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
+    # gap count and missing windows from the trackers
+    frontier = f["front"][r]
+    gap_count = f["nruns"][r].copy()
+    missing = f["closed"][r].copy()
+    trailing = el > frontier
+    gap_count += trailing
+    missing += np.where(trailing, grid.cum_slots[el] - grid.cum_slots[np.minimum(frontier, grid.size)], 0)
+    slow = el < frontier - 1
+    if grid.has_empty_windows:
+        slow |= trailing
+    if slow.any():
+        for j in np.flatnonzero(slow).tolist():
+            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(
+                int(np.broadcast_to(el, frontier.shape)[j])
+            )
+    # incomplete derived bars among the elapsed windows
+    if is_base:
+        incomplete = np.zeros(len(sel), np.int64)
+    else:
+        n_d = f["n"][r]
+        width = int(n_d.max())
+        if width:
+            c = block.cols
+            cols = np.arange(width)[None, :]
+            stored = cols < n_d[:, None]
+            held = ((c["ts"][r, :width] < np.reshape(until, (-1, 1))) & stored).sum(axis=1)
+            short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
+            incomplete = np.where(has, short.sum(axis=1), 0)
+        else:
+            incomplete = np.zeros(len(sel), np.int64)
+    old_q = f["quality"][r]
+    same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
+    diff = np.flatnonzero(
+        ~same_q | (gap_count != f["gaps"][r]) | (missing != f["missing"][r]) | (incomplete != f["incomplete"][r])
+    )
+    if not len(diff):
+        return
+    rd = r[diff]
+    f["quality"][rd] = quality[diff]
+    f["gaps"][rd] = gap_count[diff]
+    f["missing"][rd] = missing[diff]
+    f["incomplete"][rd] = incomplete[diff]
+    for j in diff.tolist():
+        pj = int(p[j])
+        iv = members[pj].bars[name]
+        q = float(quality[j])
+        iv.quality = None if q != q else q
+        iv.gap_count = int(gap_count[j])
+        iv.missing = int(missing[j])
+        iv.incomplete = int(incomplete[j])
+        if quality_events is not None:
+            quality_events[pj].append(name)
