@@ -278,6 +278,9 @@ class SessionData:
         self.lock = threading.RLock()
         self.events = SessionEvents()
         self._symbols: dict[str, SymbolSessionData] = {}
+        # row order, rebuilt only when symbols come and go: views ask "which row" per cell
+        self._ordered: list[SymbolSessionData] = []
+        self._rows: dict[str, int] = {}
         self.session: Session | None = None
         #: (session, base interval) -> the group of symbols stored row-wise (current session only)
         self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
@@ -303,11 +306,17 @@ class SessionData:
             return list(self._symbols.values())
 
     def row_of(self, symbol: str) -> int:
-        with self.lock:
-            for row, name in enumerate(self._symbols):
-                if name == symbol.upper():
-                    return row
-            return -1
+        """The symbol's row in :meth:`get_active_symbols` order, or -1 (O(1))."""
+        return self._rows.get(symbol.upper(), -1)
+
+    def symbol_at(self, row: int) -> SymbolSessionData | None:
+        """The symbol data at ``row`` (O(1)), or None."""
+        ordered = self._ordered
+        return ordered[row] if 0 <= row < len(ordered) else None
+
+    def _reindex(self) -> None:
+        self._ordered = list(self._symbols.values())
+        self._rows = {name: row for row, name in enumerate(self._symbols)}
 
     def __contains__(self, symbol: object) -> bool:
         return isinstance(symbol, str) and symbol.upper() in self._symbols
@@ -327,6 +336,7 @@ class SessionData:
             row = len(self._symbols)
             self.events.symbol_adding.emit(key, row)
             self._symbols[key] = data
+            self._reindex()
             self._join_group(data)
             self.events.symbol_added.emit(key, row)
 
@@ -339,6 +349,7 @@ class SessionData:
             row = list(self._symbols).index(key)
             self.events.symbol_removing.emit(key, row)
             data = self._symbols.pop(key)
+            self._reindex()
             if data.group is not None:
                 data.group.remove(data)
             self.events.symbol_removed.emit(key, row)

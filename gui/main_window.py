@@ -85,7 +85,9 @@ class MainWindow(QMainWindow):
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Interactive, sized to contents when symbols arrive: ResizeToContents would re-measure
+        # every row of every column on each dataChanged (O(rows) per refresh while streaming).
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.model.rowsInserted.connect(self._on_rows_inserted)
 
         self.charts = SymbolCharts(session_data, self.bridge, self)
@@ -302,6 +304,8 @@ class MainWindow(QMainWindow):
         if not parent.isValid():
             for row in range(first, last + 1):
                 self.tree.expand(self.model.index(row, Column.INTERVAL))
+            for column in range(self.model.columnCount()):
+                self.tree.resizeColumnToContents(column)
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:

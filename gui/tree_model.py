@@ -52,6 +52,13 @@ _CHANGED_ROLES = [
 #: custom roles so views and tests can read the row's identity without parsing text
 SYMBOL_ROLE = Qt.ItemDataRole.UserRole + 1
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 2
+_ANSWERED_ROLES = frozenset(
+    int(r) for r in (
+        Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.TextAlignmentRole, SYMBOL_ROLE, INTERVAL_ROLE,
+    )
+)
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 #: milliseconds between coalesced dataChanged flushes (~10 Hz)
 FLUSH_MS = 100
 
@@ -116,8 +123,7 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- lookups ------------------------------------------------------------------------
     def _symbol_at(self, row: int) -> SymbolSessionData | None:
-        symbols = self._sd.all_symbol_data()
-        return symbols[row] if 0 <= row < len(symbols) else None
+        return self._sd.symbol_at(row)
 
     def _node(self, symbol: str) -> _SymbolNode:
         node = self._nodes.get(symbol)
@@ -201,8 +207,12 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- cells ---------------------------------------------------------------------------
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # The view asks for a dozen roles per cell on every repaint: answer the ones we
+        # never provide before resolving anything.
+        if role not in _ANSWERED_ROLES or not index.isValid():
             return None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if index.column() in _NUMERIC else None
         resolved = self._resolve(index)
         if resolved is None:
             return None
@@ -216,8 +226,6 @@ class SessionTreeModel(QAbstractItemModel):
             return QBrush(theme.QUALITY_BAD) if symbol.symbol in self._down else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(symbol, interval, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
-            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         if role == SYMBOL_ROLE:
             return symbol.symbol
         if role == INTERVAL_ROLE:
