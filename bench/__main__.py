@@ -34,10 +34,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "batch": Benchmark("bench.batch", "1. batch derivation (history, fast replay) vs pandas resample"),
     "live": Benchmark("bench.live", "2. live derivation through the engine vs NautilusTrader TimeBarAggregator"),
     "replay": Benchmark("bench.replay", "3. replay end to end, recording on/off"),
-    # GUI benchmarks register here (they come later), e.g.:
-    #   "chart-paint": Benchmark("bench.chart_paint", "4. chart paint"),
-    #   "tree-refresh": Benchmark("bench.tree_refresh", "5. tree refresh"),
-    #   "gui-responsiveness": Benchmark("bench.gui_responsiveness", "8. GUI responsiveness"),
+    "chart-paint": Benchmark("bench.chart_paint", "4. chart append+repaint vs pyqtgraph's QPicture candlestick item"),
+    "tree-refresh": Benchmark("bench.tree_refresh", "5. tree model refresh vs QStandardItemModel"),
+    "gui-responsiveness": Benchmark("bench.gui_responsiveness", "8. GUI event-loop lag streaming vs an idle window"),
     "memory": Benchmark("bench.memory", "6. memory per stored bar vs deque of dataclasses"),
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
 }

@@ -23,6 +23,8 @@ from core.windows import WindowGrid
 __all__ = ["DataProcessor"]
 
 _FORMING = int(FORMING)
+#: appended base bars per pass up to which the scalar live path beats numpy re-aggregation
+SMALL_BATCH = 8
 _REVISED = int(REVISED)
 
 
@@ -116,11 +118,17 @@ class DataProcessor:
                 else:
                     _mark_present(base, base_ts[start:n])
                 base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
-                live_row = _row(base.data._cols, start) if appended_only and n - start == 1 else None
+                # A few appended bars (a fast replay tick) take the O(1) path bar by bar:
+                # cheaper than re-aggregating with numpy below ~8 bars.
+                live_rows = (
+                    [_row(base.data._cols, i) for i in range(start, n)]
+                    if appended_only and n - start <= SMALL_BATCH
+                    else None
+                )
                 for derived in derived_list:
                     _, finalized = self._timing(derived.grid, clock, timing)
-                    if live_row is not None:
-                        first = _live_update(derived, live_row, max(finalized, derived.finalized))
+                    if live_rows is not None:
+                        first = _live_rows(derived, live_rows, max(finalized, derived.finalized))
                         if first is not None:
                             changed[derived.name] = first
                             continue
@@ -212,6 +220,21 @@ def _row(cols: dict[str, np.ndarray], i: int) -> tuple[int, float, float, float,
         int(cols["ts"][i]), float(cols["open"][i]), float(cols["high"][i]), float(cols["low"][i]),
         float(cols["close"][i]), float(cols["volume"][i]),
     )
+
+
+def _live_rows(
+    derived: BarIntervalData, rows: list[tuple[int, float, float, float, float, float]], finalized: int
+) -> int | None:
+    """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
+    first: int | None = None
+    for row in rows:
+        changed = _live_update(derived, row, finalized)
+        if changed is None:
+            if first is None:
+                return None
+            raise AssertionError("an appended base bar went behind the newest derived window")
+        first = changed if first is None else min(first, changed)
+    return first
 
 
 def _live_update(

@@ -28,7 +28,7 @@ def test_quick_suite_prints_every_row() -> None:
     assert "machine:" in out and "numpy" in out and "pandas" in out
     rows = expected_rows()
     assert len(rows) >= len(BENCHMARKS)
-    table = [line for line in out.splitlines() if line[:1].isdigit()]
+    table = [line for line in out.splitlines() if line.lstrip()[:1].isdigit()]
     for name in rows:
         assert any(f"  {name}  " in line for line in table), f"row {name!r} missing from:\n{out}"
     assert "ERROR" not in out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QRectF
@@ -14,13 +11,11 @@ from PySide6.QtWidgets import QStyleOptionGraphicsItem
 from core.bars import FORMING, BarArrays
 from core.calendar import Session
 from core.intervals import Interval
-from core.session_data import SessionData, SymbolSessionData
+from core.session_data import SymbolSessionData
 from gui import theme
 from gui.chart.data import ChartData, Columns, reduce_per_pixel
 from gui.chart.items import BarItem, CandleItem, VolumeItem
 from tests.gui.gui_helpers import Streamer, fake_bars
-
-ONE_SECOND = Interval(1)
 
 
 def paint(item: BarItem, x0: float, x1: float, y0: float, y1: float, size: tuple[int, int] = (400, 200)) -> QImage:
@@ -156,69 +151,3 @@ def test_forming_and_incomplete_bars_are_drawn_distinctly(session: Session) -> N
     assert _colour_count(image, theme.UP, 100, 200) > 0  # its outline is still drawn
     assert _colour_count(image, theme.FORMING, 200, 300) > 0
     assert _colour_count(image, theme.FORMING, 0, 200) == 0
-
-
-def _big_symbol(n: int) -> tuple[SymbolSessionData, Session]:
-    """One session of ``n`` one-second bars (a synthetic session long enough to hold them)."""
-    import datetime as dt
-
-    open_ = 1_451_313_000
-    session = Session(dt.date(2015, 12, 28), open_, open_ + n, tz="America/New_York")
-    sd = SessionData()
-    sd.start_session(session)
-    data = SymbolSessionData.create("BIG", ONE_SECOND, [], session)
-    sd.register_symbol_data(data)
-    rng = np.random.default_rng(1)
-    ts = open_ + np.arange(n, dtype=np.int64)
-    close = 100 + np.cumsum(rng.normal(0, 0.01, n))
-    open_col = np.concatenate(([100.0], close[:-1]))
-    sd.add_base_bars(
-        "BIG",
-        BarArrays(
-            ts,
-            open_col,
-            np.maximum(open_col, close) + 0.01,
-            np.minimum(open_col, close) - 0.01,
-            close,
-            np.full(n, 10.0),
-        ),
-    )
-    return data, session
-
-
-def _best_ms(action: Any, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-    return best * 1000
-
-
-def test_paint_cost_stays_small_at_100k_candles(capsys: pytest.CaptureFixture[str]) -> None:
-    """Design budget: append + repaint <= 5 ms, all 100k visible <= 20 ms (asserted loosely)."""
-    n = 100_000
-    data, session = _big_symbol(n)
-    chart = ChartData(data, "1s")
-    candles = CandleItem(chart)
-    low, high = candles.dataBounds(1)
-    size = (1200, 500)
-    recent = session.open + n - 150
-
-    def append_and_paint_recent() -> None:
-        chart.refresh()
-        candles.data_changed(n - 1)
-        candles.dataBounds(1, orthoRange=(recent, session.open + n))
-        paint(candles, recent, session.open + n, low, high, size)
-
-    def paint_all() -> None:
-        candles.dataBounds(1, orthoRange=(session.open, session.open + n))
-        paint(candles, session.open, session.open + n, low, high, size)
-
-    recent_ms = _best_ms(append_and_paint_recent)
-    all_ms = _best_ms(paint_all)
-    assert candles.last_paint[1]  # all visible: reduced per pixel column
-    with capsys.disabled():
-        print(f"\n[paint] 100k candles: append+repaint last 150 = {recent_ms:.2f} ms, all visible = {all_ms:.2f} ms")
-    assert recent_ms < 4 * 5.0
-    assert all_ms < 4 * 20.0
