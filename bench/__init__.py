@@ -67,15 +67,23 @@ def ratio(ours: float | None, reference: float | None) -> float | None:
     return ours / reference
 
 
-def interleave(jobs: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleave(
+    jobs: dict[str, Callable[[], object]],
+    rounds: int,
+    warmup: int = 1,
+    prepare: Callable[[], object] | None = None,
+) -> dict[str, list[float]]:
     """Run every job once per round, side by side, and return each job's wall times (s).
 
     The order alternates between rounds (A B, B A, ...) so drift on a noisy machine
-    falls on both sides alike. ``warmup`` untimed rounds come first.
+    falls on both sides alike. ``warmup`` untimed rounds come first; ``prepare`` runs
+    untimed at the start of every round.
     """
     names = list(jobs)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(warmup + rounds):
+        if prepare is not None:
+            prepare()
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
             start = time.perf_counter()

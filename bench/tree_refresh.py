@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import Row, log, median, ratio
+from bench import Row, interleave, log, median, ratio
 from bench.data import random_walk
 
 __all__ = ["ROWS", "run"]
@@ -209,22 +209,6 @@ class _Reference:
                 item.setData(brush, Qt.ItemDataRole.ForegroundRole)
 
 
-def _alternate(jobs: dict[str, Callable[[], object]], prepare: Callable[[], object], rounds: int,
-               warmup: int) -> dict[str, list[float]]:
-    """``prepare()`` untimed, then every job once, order alternating between rounds."""
-    names = list(jobs)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(warmup + rounds):
-        prepare()
-        for name in names if r % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            jobs[name]()
-            elapsed = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(elapsed)
-    return times
-
-
 def _measure_refresh(n_symbols: int, rounds: int, warmup: int) -> tuple[float, float, str]:
     import gui.tree_model as tree_model
     from gui.bridge import SessionBridge
@@ -282,7 +266,7 @@ def _measure_refresh(n_symbols: int, rounds: int, warmup: int) -> tuple[float, f
             unpainted.append("reference")
 
     emitted_before = dict(emitted)
-    times = _alternate({"ours": ours, "reference": ref}, prepare, rounds, warmup)
+    times = interleave({"ours": ours, "reference": ref}, rounds, warmup, prepare=prepare)
     steps = rounds + warmup
     if unpainted:
         raise AssertionError(f"a timed refresh did not repaint its view: {unpainted[:4]}")
