@@ -439,5 +439,3 @@ class SessionCoordinator:
             await asyncio.sleep(min(1.0, max(0.0, session.open - time.time())))
         self.clock.reset(float(session.open))
 
-    def session_dates(self) -> list[dt.date]:
-        return [s.date for s in self.sessions]

@@ -6,7 +6,6 @@ is interrupted. Floats are written unrounded (Python's shortest repr).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,6 @@ from core.session_data import BarIntervalData, SessionData
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
 CSV_HEADER = "timestamp,open,high,low,close,volume\n"
-
-
-def _iso(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def interval_summary(interval: BarIntervalData) -> dict[str, Any]:

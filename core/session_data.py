@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -171,12 +171,6 @@ class SymbolSessionData:
     @property
     def notes(self) -> FeedNotes:
         return self.base.notes
-
-    def derived(self) -> Iterator[BarIntervalData]:
-        return (b for b in self.bars.values() if b.derived)
-
-    def interval_names(self) -> list[str]:
-        return list(self.bars)
 
     def start_session(self, session: Session) -> None:
         """Move the current session to history and start empty bars for ``session``."""

@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         except (SymbolError, IntervalError) as exc:
             self.report_problem(str(exc))
         else:
-            derived = ", ".join(b.name for b in data.derived()) or "nothing"
+            derived = ", ".join(b.name for b in data.derived_intervals()) or "nothing"
             note = " (the run has finished: no more bars will arrive)" if self._finished() else ""
             self.controls.show_info(f"Watching {data.symbol}: streams {data.base_interval}, derives {derived}{note}")
             self.controls.symbol_edit.clear()

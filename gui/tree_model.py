@@ -242,7 +242,7 @@ class SessionTreeModel(QAbstractItemModel):
             if column == Column.SOURCE:
                 return base.name
             if column == Column.INCOMPLETE:
-                return str(sum(b.incomplete for b in symbol.derived()))
+                return str(sum(b.incomplete for b in symbol.derived_intervals()))
             return self._interval_cell(symbol, base, column)
         if column == Column.INTERVAL:
             return interval.name
