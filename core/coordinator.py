@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,35 @@ class _Outage:
     since: float
     attempts: int = 0
     retry_at: float = 0.0
+
+
+#: most distinct bar ends in one tick that are handed over one by one; a bigger backlog (catching
+#: up, ``--speed max``) goes in one piece to the processor's batch path
+MAX_SLICES = 8
+
+
+def _by_bar_end(
+    arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[str], int]
+) -> list[tuple[float, list[tuple[str, BarArrays]]]] | None:
+    """The arrived bars cut by bar end time, ascending: [(end, [(symbol, bars ending then)])].
+
+    None when the tick brought at most one bar per symbol (nothing to cut) or more
+    distinct ends than :data:`MAX_SLICES`.
+    """
+    if all(len(batch.ts) == 1 for _, batch in arrived):
+        return None
+    by_end: dict[int, list[tuple[str, BarArrays]]] = {}
+    for symbol, batch in arrived:
+        if len(batch.ts) > MAX_SLICES:
+            return None
+        ends = batch.ts + base_seconds(symbol)
+        if len(ends) > 1 and not bool((ends[1:] > ends[:-1]).all()):
+            return None  # a correction in the batch: keep the feed's order, in one piece
+        for k, end in enumerate(ends.tolist()):
+            by_end.setdefault(end, []).append((symbol, batch.take(slice(k, k + 1))))
+        if len(by_end) > MAX_SLICES:
+            return None
+    return [(float(end), by_end[end]) for end in sorted(by_end)]
 
 
 def normalise_symbol(text: str) -> str:
@@ -293,8 +322,8 @@ class SessionCoordinator:
         await asyncio.gather(*jobs)
 
     # -- running -------------------------------------------------------------------------
-    def _release(self, clock: float, final: bool = False) -> int:
-        """Poll every feed; commit what arrived (when recording); then hand it to SessionData."""
+    def _poll(self, clock: float, final: bool) -> list[tuple[str, BarArrays]]:
+        """Poll every feed that is up (or due a retry); commit what arrived when recording."""
         wall = time.monotonic()
         arrived: list[tuple[str, BarArrays]] = []
         for symbol, feed in list(self._feeds.items()):
@@ -317,9 +346,12 @@ class SessionCoordinator:
                     data.notes.ended_at = ended
         if arrived and self.recorder is not None:
             self._record(arrived)
+        return arrived
+
+    def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> int:
+        """Store arrived bars in SessionData: one call for the live case of one bar per symbol."""
         released = 0
         if len(arrived) > 1 and all(len(batch.ts) == 1 for _, batch in arrived):
-            # the live case: one bar per symbol, handed over in one call (stored for all at once)
             symbols = [symbol for symbol, _ in arrived]
             rows = BarArrays(*(np.concatenate(cols) for cols in zip(*(batch for _, batch in arrived), strict=True)))
             released = self.session_data.add_base_rows(symbols, rows)
@@ -331,7 +363,7 @@ class SessionCoordinator:
             if self._newest_end is None or end > self._newest_end:
                 self._newest_end = end
         if released:
-            self._released_window.append((wall, released))
+            self._released_window.append((time.monotonic(), released))
         return released
 
     def _base_seconds(self, symbol: str) -> int:
@@ -388,8 +420,23 @@ class SessionCoordinator:
         )
 
     def step(self, clock: float, final: bool = False) -> None:
-        """One iteration: release due bars, then one processor pass."""
-        self._release(clock, final)
+        """One iteration: release due bars, then processor passes up to ``clock``.
+
+        A tick at a finite speed (or a live iteration) often brings a few bars per symbol.
+        They are handed over one base interval at a time, each followed by a pass at that
+        interval's end, as a live feed at 1× would: the processor's vectorised path takes
+        one bar per symbol for all symbols at once, where several bars per symbol would
+        send every symbol through the per-symbol path. Results are the same either way.
+        """
+        arrived = self._poll(clock, final)
+        slices = _by_bar_end(arrived, self._base_seconds) if arrived else None
+        if slices is None:
+            self._hand_over(arrived)
+        else:
+            for end, part in slices[:-1]:
+                self._hand_over(part)
+                self.processor.process(min(end, clock))
+            self._hand_over(slices[-1][1])
         self.processor.process(clock)
 
     async def run(self) -> None:

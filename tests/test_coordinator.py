@@ -212,3 +212,54 @@ def test_symbols_added_before_the_run_are_loaded_once() -> None:
 
     asyncio.run(scenario())
     assert CountingSource.loads == 4  # two symbols, two sessions
+
+
+def _snapshot(sd: SessionData) -> dict[tuple[str, str], tuple]:
+    """Everything a user sees of every interval: bars with counts and flags, quality, gaps."""
+    out = {}
+    for data in sd.all_symbol_data():
+        for name, interval in data.bars.items():
+            bars = interval.data
+            out[data.symbol, name] = (
+                tuple(np.asarray(getattr(bars, f)).tolist() for f in ("ts", "open", "high", "low", "close", "volume")),
+                bars.count.tolist(), bars.expected.tolist(), bars.flags.tolist(),
+                interval.quality, [(g.start, g.end) for g in interval.gaps], interval.incomplete,
+            )
+    return out
+
+
+def test_ticks_of_several_bars_per_symbol_equal_one_big_step_and_take_the_vectorised_pass(monkeypatch) -> None:
+    """A 60x tick brings a few 1s bars per symbol (the demo drops some seconds, so not the same
+    number for every symbol); they are handed over one bar end at a time so the processor's
+    vectorised pass serves every symbol, and the result is exactly what one step at the same
+    clock produces."""
+    session = CAL.session(dt.date(2013, 10, 7))
+    symbols = [f"T{k}" for k in range(6)]
+
+    async def run(ticks: list[float]) -> tuple[SessionData, int]:
+        sd = SessionData()
+        coord = SessionCoordinator(sd, DemoSource(), CAL, [session])
+        for symbol in symbols:
+            await coord.add_symbol(symbol, ["1s", "1m", "5m"])
+        coord.step(ticks[0])  # loads and backfills from the open, symbol by symbol
+        per_symbol = 0
+        original = coord.processor._process_symbol
+
+        def counting(*args, **kwargs):
+            nonlocal per_symbol
+            per_symbol += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(coord.processor, "_process_symbol", counting)
+        for clock in ticks[1:]:
+            coord.step(clock)
+        return sd, per_symbol
+
+    start = float(session.open + 600)
+    ticks = [start + 3 * k for k in range(400)] + [start + 1200 + 0.5]  # 3 bars a tick, then a part second
+    sliced, per_symbol = asyncio.run(run(ticks))
+    whole, _ = asyncio.run(run([ticks[-1]]))
+    assert per_symbol == 0
+    assert _snapshot(sliced) == _snapshot(whole)
+    some = sliced.get_symbol_data("T0")
+    assert len(some.bars["1m"].data) == 30 and len(some.base.data) > 1700
