@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -76,33 +76,49 @@ class _Outage:
     retry_at: float = 0.0
 
 
-#: most distinct bar ends in one tick that are handed over one by one; a bigger backlog (catching
-#: up, ``--speed max``) goes in one piece to the processor's batch path
-MAX_SLICES = 8
+#: most distinct bar ends in one tick that are handed over one by one (a minute of 1s bars);
+#: a bigger backlog (``--speed max``, a backfill) goes in one piece to the batch path
+MAX_SLICES = 64
+#: wall seconds of slices a running session works through before it lets the event loop in
+STEP_BUDGET = 0.008
 
 
-def _by_bar_end(
-    arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[str], int]
-) -> list[tuple[float, list[tuple[str, BarArrays]]]] | None:
-    """The arrived bars cut by bar end time, ascending: [(end, [(symbol, bars ending then)])].
+@dataclass(frozen=True)
+class _Slice:
+    """The bars of one tick that end at ``end``: one per symbol, row ``k`` for ``symbols[k]``."""
 
-    None when the tick brought at most one bar per symbol (nothing to cut) or more
-    distinct ends than :data:`MAX_SLICES`.
+    end: float
+    symbols: list[str]
+    bars: BarArrays
+
+
+def _by_bar_end(arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[str], int]) -> list[_Slice] | None:
+    """The arrived bars cut by bar end time, ascending.
+
+    None when the tick brought at most one bar per symbol (nothing to cut), more distinct
+    ends than :data:`MAX_SLICES`, or a batch not strictly in time order (a correction,
+    kept in the feed's order in one piece).
     """
-    if all(len(batch.ts) == 1 for _, batch in arrived):
+    lengths = [len(batch.ts) for _, batch in arrived]
+    if max(lengths) <= 1 or max(lengths) > MAX_SLICES:
         return None
-    by_end: dict[int, list[tuple[str, BarArrays]]] = {}
-    for symbol, batch in arrived:
-        if len(batch.ts) > MAX_SLICES:
-            return None
-        ends = batch.ts + base_seconds(symbol)
-        if len(ends) > 1 and not bool((ends[1:] > ends[:-1]).all()):
-            return None  # a correction in the batch: keep the feed's order, in one piece
-        for k, end in enumerate(ends.tolist()):
-            by_end.setdefault(end, []).append((symbol, batch.take(slice(k, k + 1))))
-        if len(by_end) > MAX_SLICES:
-            return None
-    return [(float(end), by_end[end]) for end in sorted(by_end)]
+    symbols = [symbol for symbol, _ in arrived]
+    whole = BarArrays(*(np.concatenate(cols) for cols in zip(*(batch for _, batch in arrived), strict=True)))
+    owner = np.repeat(np.arange(len(arrived)), lengths)
+    ends = whole.ts + np.repeat(np.array([base_seconds(s) for s in symbols], np.int64), lengths)
+    step_inside = np.diff(ends) > 0
+    step_inside[np.cumsum(lengths)[:-1] - 1] = True  # the first bar of the next symbol
+    if not step_inside.all():
+        return None
+    order = np.argsort(ends, kind="stable")
+    sorted_ends = ends[order]
+    cuts = np.flatnonzero(np.diff(sorted_ends)) + 1
+    if len(cuts) + 1 > MAX_SLICES:
+        return None
+    slices = []
+    for part in np.split(order, cuts):
+        slices.append(_Slice(float(ends[part[0]]), [symbols[k] for k in owner[part].tolist()], whole.take(part)))
+    return slices
 
 
 def normalise_symbol(text: str) -> str:
@@ -366,6 +382,23 @@ class SessionCoordinator:
             self._released_window.append((time.monotonic(), released))
         return released
 
+    def _hand_over_slice(self, part: _Slice) -> None:
+        """One slice of a cut tick; a symbol removed while the step let the loop in is skipped."""
+        symbols, bars = part.symbols, part.bars
+        keep = [k for k, symbol in enumerate(symbols) if symbol in self._feeds]
+        if len(keep) != len(symbols):
+            symbols, bars = [symbols[k] for k in keep], bars.take(np.asarray(keep, np.intp))
+        if len(symbols) > 1:
+            released = self.session_data.add_base_rows(symbols, bars)
+        elif symbols:
+            released = self.session_data.add_base_bars(symbols[0], bars)
+        else:
+            return
+        if self._newest_end is None or part.end > self._newest_end:
+            self._newest_end = part.end
+        if released:
+            self._released_window.append((time.monotonic(), released))
+
     def _base_seconds(self, symbol: str) -> int:
         data = self.session_data.get_symbol_data(symbol)
         return data.base_interval.seconds if data is not None else 0
@@ -420,24 +453,38 @@ class SessionCoordinator:
         )
 
     def step(self, clock: float, final: bool = False) -> None:
-        """One iteration: release due bars, then processor passes up to ``clock``.
+        """One iteration: release due bars, then processor passes up to ``clock``."""
+        for _ in self._step_parts(clock, final):
+            pass
+
+    def _step_parts(self, clock: float, final: bool) -> Iterator[None]:
+        """:meth:`step`, pausing (yielding) between the passes of a cut tick.
 
         A tick at a finite speed (or a live iteration) often brings a few bars per symbol.
-        They are handed over one base interval at a time, each followed by a pass at that
-        interval's end, as a live feed at 1× would: the processor's vectorised path takes
-        one bar per symbol for all symbols at once, where several bars per symbol would
-        send every symbol through the per-symbol path. Results are the same either way.
+        They are handed over one bar end at a time, each followed by a pass at that end, as
+        a live feed at 1× would: the processor's vectorised path takes one bar per symbol
+        for all symbols at once, where several bars per symbol would send every symbol
+        through the per-symbol path. Results are the same either way.
         """
         arrived = self._poll(clock, final)
         slices = _by_bar_end(arrived, self._base_seconds) if arrived else None
         if slices is None:
             self._hand_over(arrived)
         else:
-            for end, part in slices[:-1]:
-                self._hand_over(part)
-                self.processor.process(min(end, clock))
-            self._hand_over(slices[-1][1])
+            for part in slices[:-1]:
+                self._hand_over_slice(part)
+                self.processor.process(min(part.end, clock))
+                yield
+            self._hand_over_slice(slices[-1])
         self.processor.process(clock)
+
+    async def _step_cooperatively(self, clock: float) -> None:
+        """:meth:`step`, letting the event loop (the GUI) in every :data:`STEP_BUDGET` seconds."""
+        started = time.perf_counter()
+        for _ in self._step_parts(clock, False):
+            if time.perf_counter() - started > STEP_BUDGET:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
 
     async def run(self) -> None:
         """Run every session to its close (or until :meth:`stop`)."""
@@ -464,7 +511,7 @@ class SessionCoordinator:
                         self.clock.resync()
                         continue
                     now = self.clock.advance(final, self.max_chunk)
-                    self.step(now)
+                    await self._step_cooperatively(now)
                     self.progress.emit(done + min(now, session.close) - session.open, total)
                     await asyncio.sleep(0 if self.clock.speed is None else TICK_SECONDS)
                 if self._stopping:

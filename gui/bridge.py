@@ -1,9 +1,16 @@
-"""The one place where core's plain-callback events become Qt signals.
+"""The one place where core's plain-callback events reach the widgets.
 
 Core emits synchronously in the thread that mutates SessionData. In this app that is the
 GUI thread (the coordinator runs on the qasync loop), so every signal is delivered
 directly and ``symbol_adding`` really arrives *before* the row exists, as
 ``beginInsertRows`` needs. Widgets subscribe here, never to core.
+
+Bar and quality changes are the exception to "one core event, one Qt signal": streaming
+100 symbols produces tens of thousands of them a second, and a PySide signal emission
+with Python slots costs tens of microseconds. They are collected instead into one
+:class:`ChangeSet` per subscriber (a dict update, about a microsecond), which the
+subscriber drains on its own timer; it is told only when its set goes from empty to
+non-empty.
 """
 
 from __future__ import annotations
@@ -18,7 +25,52 @@ from core.coordinator import SessionCoordinator
 from core.events import Event
 from core.session_data import SessionData
 
-__all__ = ["SessionBridge"]
+__all__ = ["ChangeSet", "SessionBridge"]
+
+
+class ChangeSet:
+    """Bar and quality changes since the subscriber last drained them.
+
+    ``bars``: (symbol, interval) → lowest changed bar index; ``quality``: (symbol, interval)
+    pairs whose quality, gaps or incomplete count changed.
+    """
+
+    __slots__ = ("_wake", "bars", "quality")
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.bars: dict[tuple[str, str], int] = {}
+        self.quality: set[tuple[str, str]] = set()
+        self._wake = wake
+
+    def __bool__(self) -> bool:
+        return bool(self.bars) or bool(self.quality)
+
+    def drain(self) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
+        """Everything collected so far; the set starts empty again."""
+        bars, quality = self.bars, self.quality
+        self.bars, self.quality = {}, set()
+        return bars, quality
+
+    def forget(self, symbol: str) -> None:
+        """Drop a removed symbol's changes."""
+        self.bars = {k: v for k, v in self.bars.items() if k[0] != symbol}
+        self.quality = {k for k in self.quality if k[0] != symbol}
+
+    def _bars_changed(self, symbol: str, interval: str, first: int) -> None:
+        bars = self.bars
+        key = (symbol, interval)
+        old = bars.get(key)
+        if old is None:
+            if not bars and not self.quality:
+                self._wake()
+            bars[key] = first
+        elif first < old:
+            bars[key] = first
+
+    def _quality_changed(self, symbol: str, interval: str) -> None:
+        if not self.quality and not self.bars:
+            self._wake()
+        self.quality.add((symbol, interval))
 
 
 class SessionBridge(QObject):
@@ -51,7 +103,7 @@ class SessionBridge(QObject):
         # If Qt deletes the bridge (its window went away) core must stop calling into it;
         # the handler holds the link list, not self, so it still works during destruction.
         self.destroyed.connect(partial(_unlink, self._links))
-        events = session_data.events
+        events = self._events = session_data.events
         self._link(events.symbol_adding, self.symbol_adding.emit)
         self._link(events.symbol_added, self.symbol_added.emit)
         self._link(events.symbol_removing, self.symbol_removing.emit)
@@ -60,6 +112,25 @@ class SessionBridge(QObject):
         self._link(events.quality_changed, self.quality_changed.emit)
         self._link(events.session_started, self.session_started.emit)
         self._link(events.message, self.message_posted.emit)
+
+    def subscribe_changes(self, owner: QObject, wake: Callable[[], None]) -> ChangeSet:
+        """A change set filled from core's bar and quality events until ``owner`` is destroyed;
+        ``wake()`` is called when it goes from empty to non-empty (start a flush timer there)."""
+        changes = ChangeSet(wake)
+        links = [
+            (self._events.bars_changed, changes._bars_changed),
+            (self._events.quality_changed, changes._quality_changed),
+        ]
+        for event, callback in links:
+            self._link(event, callback)
+        owner.destroyed.connect(partial(self._unsubscribe, links))
+        return changes
+
+    def _unsubscribe(self, links: list[tuple[Event, Callable[..., Any]]], *_: object) -> None:
+        for link in links:
+            if link in self._links:
+                self._links.remove(link)
+                link[0].disconnect(link[1])
 
     def attach_coordinator(self, coordinator: SessionCoordinator) -> None:
         self._link(coordinator.state_changed, self.state_changed.emit)

@@ -263,3 +263,46 @@ def test_ticks_of_several_bars_per_symbol_equal_one_big_step_and_take_the_vector
     assert _snapshot(sliced) == _snapshot(whole)
     some = sliced.get_symbol_data("T0")
     assert len(some.bars["1m"].data) == 30 and len(some.base.data) > 1700
+
+
+def test_a_running_session_lets_the_loop_in_between_the_passes_of_a_tick(monkeypatch) -> None:
+    """With the budget at zero the coordinator yields after every pass of a cut tick: other
+    tasks (the GUI) run in between, and a symbol removed meanwhile gets none of the tick's
+    remaining bars and no warning about them."""
+    import core.coordinator as coordinator_module
+
+    monkeypatch.setattr(coordinator_module, "STEP_BUDGET", 0.0)
+    session = CAL.session(dt.date(2013, 10, 7))
+
+    async def scenario() -> tuple[int, list[str], int, float]:
+        sd = SessionData()
+        messages: list[str] = []
+        sd.events.message.connect(lambda _level, text: messages.append(text))
+        coord = SessionCoordinator(sd, DemoSource(), CAL, [session])
+        for symbol in ("A1", "A2", "A3", "A4"):
+            await coord.add_symbol(symbol, ["1s", "1m"])
+        coord.step(float(session.open + 60))
+        turns = 0
+        removed_at: float | None = None
+
+        async def other_task() -> None:
+            nonlocal turns, removed_at
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+                if turns == 3:
+                    removed_at = coord.session_data.get_symbol_data("A4").base.data.last_ts
+                    coord.remove_symbol("A4")
+
+        task = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        await coord._step_cooperatively(float(session.open + 90))  # 30 bars a symbol, 30 passes
+        task.cancel()
+        a1 = sd.get_symbol_data("A1")
+        return turns, messages, len(a1.base.data), removed_at
+
+    turns, messages, a1_bars, removed_at = asyncio.run(scenario())
+    assert turns >= 29  # the loop got in after (nearly) every one of the 30 passes
+    assert removed_at is not None
+    assert not [m for m in messages if "A4" in m]
+    assert 85 <= a1_bars <= 90  # every due second of A1 (the demo drops a few)

@@ -36,8 +36,8 @@ class SymbolCharts(QWidget):
         self._symbol: str | None = None
         self._charts: dict[str, IntervalChart] = {}  # built so far
         self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
-        self._pending: dict[str, int] = {}
-        self._gaps_pending: set[str] = set()
+        #: bar and quality changes of every symbol, drained (for the shown one) on the timer
+        self._changes = bridge.subscribe_changes(self, self._schedule)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -53,8 +53,6 @@ class SymbolCharts(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(CHART_FLUSH_MS)
         self._timer.timeout.connect(self.flush)
-        bridge.bars_changed.connect(self._on_bars_changed)
-        bridge.quality_changed.connect(self._on_quality_changed)
         bridge.session_started.connect(self._on_session_started)
         bridge.symbol_removed.connect(self._on_symbol_removed)
 
@@ -123,8 +121,7 @@ class SymbolCharts(QWidget):
 
     def _clear(self) -> None:
         self._symbol = None
-        self._pending.clear()
-        self._gaps_pending.clear()
+        self._changes.drain()
         self.tabs.blockSignals(True)
         self.tabs.clear()
         self.tabs.blockSignals(False)
@@ -142,18 +139,6 @@ class SymbolCharts(QWidget):
             self.interval_shown.emit(name)
 
     # -- bridge events -------------------------------------------------------------------------
-    def _on_bars_changed(self, symbol: str, interval: str, first: int) -> None:
-        if symbol != self._symbol or interval not in self._charts:
-            return
-        self._pending[interval] = min(first, self._pending.get(interval, first))
-        self._schedule()
-
-    def _on_quality_changed(self, symbol: str, interval: str) -> None:
-        if symbol != self._symbol or interval not in self._charts:
-            return
-        self._gaps_pending.add(interval)
-        self._schedule()
-
     def _schedule(self) -> None:
         if not self._timer.isActive():
             self._timer.start()
@@ -171,13 +156,13 @@ class SymbolCharts(QWidget):
     def flush(self) -> None:
         """Apply the coalesced changes now (the timer calls this; tests may too)."""
         self._timer.stop()
-        pending, self._pending = self._pending, {}
-        gaps, self._gaps_pending = self._gaps_pending, set()
-        for name, first in pending.items():
-            chart = self._charts.get(name)
+        bars, quality = self._changes.drain()
+        shown = self._symbol
+        for (symbol, name), first in bars.items():
+            chart = self._charts.get(name) if symbol == shown else None
             if chart is not None:
                 chart.apply_change(first)
-        for name in gaps:
-            chart = self._charts.get(name)
+        for symbol, name in quality:
+            chart = self._charts.get(name) if symbol == shown else None
             if chart is not None:
                 chart.refresh_gaps()
