@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 
 from gui.formatting import zone
 
@@ -17,6 +18,8 @@ class ExchangeTimeAxis(pg.DateAxisItem):
 
     def __init__(self, tz: str, orientation: str = "bottom") -> None:
         super().__init__(orientation=orientation)
+        # DateAxisItem sets this in its first paint; the chart grid asks for ticks earlier
+        self.fontMetrics = QFontMetrics(self.font())
         self.tz = tz
         self.set_time_zone(tz)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
@@ -172,3 +173,41 @@ def test_mouse_wheel_zooms_time_only(qtbot: Any, chart_for: Any, streamer: Strea
     (z0, z1), _ = chart.view.viewRange()
     assert z1 - z0 < 0.9 * (x1 - x0)  # zoomed in on time
     assert x0 < z0 and z1 < x1  # around the pointer
+
+
+def test_the_grid_draws_opaque_lines_at_the_axes_ticks_and_follows_the_view(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    from gui import theme
+    from gui.chart.grid import blend
+
+    chart = chart_for("1m")
+    stream(streamer, chart, fake_bars("SPY", session).take(slice(0, 120)))
+    chart.grab()  # a real paint: the axes lay out their ticks
+    price_grid, volume_grid = chart.grids
+    (x0, x1), (y0, y1) = chart.view.viewRange()
+    levels = price_grid.lines()
+    major_x, major_y = levels[0]
+    # the coarsest time level with ticks in view (a date axis also has an empty day level here)
+    time_levels = chart.axis.tickValues(x0, x1, chart.axis.geometry().width())
+    axis_x = next(inside for _, ticks in time_levels if (inside := [v for v in ticks if x0 <= v <= x1]))
+    assert major_x.tolist() == axis_x and len(major_x) >= 3
+    right = chart.price_plot.getAxis("right")
+    axis_y = right.tickValues(y0, y1, right.geometry().height())[0][1]
+    assert major_y.tolist() == [v for v in axis_y if y0 <= v <= y1] and len(major_y) >= 2
+    # both plots share the time lines; no line is drawn twice across levels
+    assert volume_grid.lines()[0][0].tolist() == major_x.tolist()
+    minor_x = levels[1][0]
+    assert not set(minor_x.tolist()) & set(major_x.tolist())
+    # the look of a 12 % grid, painted opaque
+    colour = price_grid._pens[0].color()
+    assert colour.alpha() == 255 and colour == blend(theme.AXIS, theme.BACKGROUND, theme.GRID_ALPHA)
+    assert colour != theme.BACKGROUND
+    # the view moves: the lines move with it
+    chart.view.setXRange(session.open + 3600, session.open + 7200, padding=0)
+    chart.grab()
+    moved = price_grid.lines()[0][0]
+    assert moved.min() >= session.open + 3600 and moved.max() <= session.open + 7200
+    assert pytest.approx(float(np.diff(moved)[0])) == float(np.diff(moved)[-1])
+    # and pyqtgraph's own, costly grid stays off
+    assert not chart.price_plot.ctrl.xGridCheck.isChecked() and not chart.price_plot.ctrl.yGridCheck.isChecked()
