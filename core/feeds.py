@@ -8,6 +8,7 @@ raising :class:`FeedError` from :meth:`SymbolFeed.poll`.
 
 from __future__ import annotations
 
+import math
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -58,6 +59,17 @@ class SymbolFeed(ABC):
         return None
 
 
+def _frozen_empty() -> BarArrays:
+    """The empty batch every idle poll returns (read-only: it is shared)."""
+    empty = BarArrays.empty()
+    for column in empty:
+        column.setflags(write=False)
+    return empty
+
+
+_EMPTY = _frozen_empty()
+
+
 class ReplayFeed(SymbolFeed):
     """A whole session loaded from a file source, released on the clock."""
 
@@ -69,9 +81,10 @@ class ReplayFeed(SymbolFeed):
         self.cursor = 0
 
     def poll(self, clock: float) -> BarArrays:
-        stop = int(np.searchsorted(self.ends, clock, side="right"))
+        # an int bound: a float one would make numpy cast all of ``ends`` (~25 µs a call)
+        stop = int(self.ends.searchsorted(math.floor(clock), side="right"))
         if stop <= self.cursor:
-            return BarArrays.empty()
+            return _EMPTY
         batch = self.loaded.bars.take(slice(self.cursor, stop))
         self.cursor = stop
         return batch
