@@ -43,6 +43,7 @@ class Column:
 
 
 COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar")
+_WIDTH = len(COLUMNS)
 _NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE}
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
@@ -160,14 +161,36 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- structure (Qt overrides) --------------------------------------------------------
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not self.hasIndex(row, column, parent):
+        # Bounds checked here rather than through hasIndex(): that would call back into
+        # Python twice more (rowCount, columnCount), and views ask for indexes per cell.
+        if row < 0 or not 0 <= column < _WIDTH:
             return QModelIndex()
         if not parent.isValid():
-            return self.createIndex(row, column, _ROOT)
+            return self.createIndex(row, column, _ROOT) if row < len(self._sd) else QModelIndex()
+        if parent.column() != 0 or parent.internalPointer() is not _ROOT:
+            return QModelIndex()
         symbol = self._symbol_at(parent.row())
-        if symbol is None:
+        if symbol is None or row >= len(symbol.bars):
             return QModelIndex()
         return self.createIndex(row, column, self._node(symbol.symbol))
+
+    def sibling(self, row: int, column: int, idx: AnyIndex) -> QModelIndex:
+        # QTreeView maps every changed index to its column-0 sibling; the default goes
+        # through Python parent() and index(). A sibling shares the internal pointer.
+        if not idx.isValid():
+            return self.index(row, column)
+        if row == idx.row():  # the row exists (idx is valid): only the column can be out of range
+            return self.createIndex(row, column, idx.internalPointer()) if 0 <= column < _WIDTH else QModelIndex()
+        return self.index(row, column, self.parent(idx))
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        # one Python call instead of the default's rowCount + columnCount
+        if not parent.isValid():
+            return len(self._sd) > 0
+        if parent.column() != 0 or parent.internalPointer() is not _ROOT:
+            return False
+        symbol = self._symbol_at(parent.row())
+        return symbol is not None and len(symbol.bars) > 0
 
     @overload
     def parent(self) -> QObject: ...
@@ -194,7 +217,7 @@ class SessionTreeModel(QAbstractItemModel):
         return 0 if symbol is None else len(symbol.bars)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
+        return _WIDTH
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if (
@@ -316,19 +339,32 @@ class SessionTreeModel(QAbstractItemModel):
         self.flush()
 
     def flush(self) -> None:
-        """Emit the coalesced dataChanged: the symbol row and its interval rows."""
+        """Emit the coalesced dataChanged: symbol rows, then each symbol's interval rows.
+
+        Symbol rows are siblings, so each run of consecutive changed symbol rows is one
+        signal; interval rows have a parent each and need one signal per symbol. Indexes
+        are made with createIndex directly (no Python index() round trips): every signal
+        costs the view a few calls back into the model, and there are hundreds per flush.
+        """
         self._flush_timer.stop()
         pending, self._pending = self._pending, set()
-        last_column = len(COLUMNS) - 1
-        for symbol in pending:
-            row = self._sd.row_of(symbol)
-            data = self._sd.get_symbol_data(symbol)
-            if row < 0 or data is None:
-                continue
-            parent = self.index(row, 0)
-            self.dataChanged.emit(parent, self.index(row, last_column), _CHANGED_ROLES)
-            children = len(data.bars)
+        sd = self._sd
+        rows = sorted(row for row in map(sd.row_of, pending) if row >= 0)
+        if not rows:
+            return
+        last = _WIDTH - 1
+        emit = self.dataChanged.emit
+        create = self.createIndex
+        start = previous = rows[0]
+        for row in rows[1:]:
+            if row != previous + 1:
+                emit(create(start, 0, _ROOT), create(previous, last, _ROOT), _CHANGED_ROLES)
+                start = row
+            previous = row
+        emit(create(start, 0, _ROOT), create(previous, last, _ROOT), _CHANGED_ROLES)
+        for row in rows:
+            symbol = sd.symbol_at(row)
+            children = 0 if symbol is None else len(symbol.bars)
             if children:
-                self.dataChanged.emit(
-                    self.index(0, 0, parent), self.index(children - 1, last_column, parent), _CHANGED_ROLES
-                )
+                node = self._node(symbol.symbol)  # type: ignore[union-attr]
+                emit(create(0, 0, node), create(children - 1, last, node), _CHANGED_ROLES)
