@@ -53,6 +53,10 @@ _CHANGED_ROLES = [
 #: custom roles so views and tests can read the row's identity without parsing text
 SYMBOL_ROLE = Qt.ItemDataRole.UserRole + 1
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 2
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _ANSWERED_ROLES = frozenset(
     int(r) for r in (
         Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
@@ -149,14 +153,14 @@ class SessionTreeModel(QAbstractItemModel):
         if pointer is _ROOT:
             symbol = self._symbol_at(index.row())
             return None if symbol is None else (symbol, None)
-        if isinstance(pointer, _SymbolNode):
-            symbol = self._sd.get_symbol_data(pointer.symbol)
+        if type(pointer) is _SymbolNode:
+            sd = self._sd
+            symbol = sd.symbol_at(sd.row_of(pointer.symbol))
             if symbol is None:
                 return None
-            names = list(symbol.bars)
-            if not 0 <= index.row() < len(names):
-                return None
-            return symbol, symbol.bars[names[index.row()]]
+            row = index.row()
+            intervals = list(symbol.bars.values())
+            return (symbol, intervals[row]) if 0 <= row < len(intervals) else None
         return None
 
     # -- structure (Qt overrides) --------------------------------------------------------
@@ -230,25 +234,31 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- cells ---------------------------------------------------------------------------
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # The view asks for a dozen roles per cell on every repaint: answer the ones we
-        # never provide before resolving anything.
-        if role not in _ANSWERED_ROLES or not index.isValid():
+        # The view asks for seven roles per painted cell on every repaint (Qt passes plain
+        # ints): the three it paints from are tested first, and nothing is resolved for a
+        # role or column that never has a value.
+        if role == _DISPLAY:
+            resolved = self._resolve(index)
+            return None if resolved is None else self._display(resolved[0], resolved[1], index.column())
+        if role == _FOREGROUND:
+            column = index.column()
+            if column == Column.QUALITY:
+                resolved = self._resolve(index)
+                return None if resolved is None else _quality_brush((resolved[1] or resolved[0].base).quality)
+            if column == Column.KIND and index.internalPointer() is _ROOT:
+                symbol = self._symbol_at(index.row())
+                return QBrush(theme.QUALITY_BAD) if symbol is not None and symbol.symbol in self._down else None
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _ALIGNMENT:
             return _RIGHT if index.column() in _NUMERIC else None
+        if role not in _ANSWERED_ROLES:
+            return None
         resolved = self._resolve(index)
         if resolved is None:
             return None
         symbol, interval = resolved
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(symbol, interval, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.QUALITY:
-            return _quality_brush((interval or symbol.base).quality)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.KIND and interval is None:
-            return QBrush(theme.QUALITY_BAD) if symbol.symbol in self._down else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(symbol, interval, column)
+        if role == _TOOLTIP:
+            return self._tooltip(symbol, interval, index.column())
         if role == SYMBOL_ROLE:
             return symbol.symbol
         if role == INTERVAL_ROLE:
