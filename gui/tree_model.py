@@ -110,7 +110,14 @@ class SessionTreeModel(QAbstractItemModel):
         # Pointer targets handed to createIndex; never shrinks (one per distinct name) so
         # no index Qt still holds can point at a freed object.
         self._nodes: dict[str, _SymbolNode] = {}
+        #: symbols with core events since the last flush; ``_forced``: whose rows all need a
+        #: signal whatever they show (feed state, new session)
         self._pending: set[str] = set()
+        self._forced: set[str] = set()
+        #: per symbol, what its rows showed at the last flush (see ``_shown_state``): rows
+        #: whose state is unchanged get no dataChanged. A render cache keyed by symbol,
+        #: dropped when the symbol goes; never consulted for what a cell shows.
+        self._shown: dict[str, tuple[Any, ...]] = {}
         #: symbols whose feed is down right now (from the coordinator's feed events)
         self._down: set[str] = set()
         self._flush_timer = QTimer(self)
@@ -325,6 +332,10 @@ class SessionTreeModel(QAbstractItemModel):
 
     def _on_symbol_removing(self, symbol: str, row: int) -> None:
         self._pending.discard(symbol)
+        self._forced.discard(symbol)
+        data = self._sd.symbol_at(row)
+        if data is not None:
+            self._shown.pop(data.symbol, None)
         self.beginRemoveRows(QModelIndex(), row, row)
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
@@ -340,41 +351,77 @@ class SessionTreeModel(QAbstractItemModel):
             self._down.discard(symbol)
         else:
             self._down.add(symbol)
+        self._forced.add(symbol)
         self._on_changed(symbol)
 
     def _on_session_started(self, session: Session) -> None:
         # Fresh BarIntervalData objects with the same names: shapes are unchanged, so a
         # dataChanged over everything is enough (no reset while streaming).
-        self._pending.update(self._sd.get_active_symbols())
+        symbols = self._sd.get_active_symbols()
+        self._pending.update(symbols)
+        self._forced.update(symbols)
         self.flush()
 
-    def flush(self) -> None:
-        """Emit the coalesced dataChanged: symbol rows, then each symbol's interval rows.
+    @staticmethod
+    def _shown_state(symbol: SymbolSessionData) -> tuple[Any, ...]:
+        """What decides the text, colour and tooltip of a symbol's rows besides its feed
+        state: per interval, bar count, quality, gaps, missing and incomplete bars (bars are
+        appended or revised in place, so the count also stands for the last bar's time), and
+        the feed notes that name a gap's cause."""
+        notes = symbol.base.notes
+        return (
+            notes.ended_at,
+            len(notes.outages),
+            tuple((len(b.data), b.quality, b.gap_count, b.missing, b.incomplete) for b in symbol.bars.values()),
+        )
 
-        Symbol rows are siblings, so each run of consecutive changed symbol rows is one
-        signal; interval rows have a parent each and need one signal per symbol. Indexes
-        are made with createIndex directly (no Python index() round trips): every signal
-        costs the view a few calls back into the model, and there are hundreds per flush.
+    def flush(self) -> None:
+        """Emit the coalesced dataChanged for the rows whose state changed since the last flush.
+
+        A symbol row summarises its intervals, so it is signalled with any of them. Symbol
+        rows are siblings: each run of consecutive signalled rows is one signal (from column
+        1: column 0 only names the row, and a range starting at column 0 makes QTreeView
+        re-ask hasChildren for every row it spans, expanded children included). Interval
+        rows have a parent each: one signal per symbol over its changed intervals. Indexes
+        are made with createIndex directly, and rows that show the same as before are not
+        signalled: each signalled row costs the view several calls back into Python.
         """
         self._flush_timer.stop()
         pending, self._pending = self._pending, set()
+        forced, self._forced = self._forced, set()
         sd = self._sd
-        rows = sorted(row for row in map(sd.row_of, pending) if row >= 0)
-        if not rows:
+        shown = self._shown
+        changed: list[tuple[int, str, int, int]] = []  # (row, symbol, first, last changed interval)
+        for name in pending:
+            row = sd.row_of(name)
+            symbol = sd.symbol_at(row)
+            if symbol is None:
+                continue
+            state = self._shown_state(symbol)
+            before = shown.get(symbol.symbol)
+            shown[symbol.symbol] = state
+            if name in forced or before is None or before[:2] != state[:2] or len(before[2]) != len(state[2]):
+                first, last = 0, len(state[2]) - 1
+            else:
+                moved = [k for k, (old, new) in enumerate(zip(before[2], state[2], strict=True)) if old != new]
+                if not moved:
+                    continue
+                first, last = moved[0], moved[-1]
+            changed.append((row, symbol.symbol, first, last))
+        if not changed:
             return
-        last = _WIDTH - 1
+        changed.sort()
+        right = _WIDTH - 1
         emit = self.dataChanged.emit
         create = self.createIndex
-        start = previous = rows[0]
-        for row in rows[1:]:
+        start = previous = changed[0][0]
+        for row, *_ in changed[1:]:
             if row != previous + 1:
-                emit(create(start, 0, _ROOT), create(previous, last, _ROOT), _CHANGED_ROLES)
+                emit(create(start, Column.KIND, _ROOT), create(previous, right, _ROOT), _CHANGED_ROLES)
                 start = row
             previous = row
-        emit(create(start, 0, _ROOT), create(previous, last, _ROOT), _CHANGED_ROLES)
-        for row in rows:
-            symbol = sd.symbol_at(row)
-            children = 0 if symbol is None else len(symbol.bars)
-            if children:
-                node = self._node(symbol.symbol)  # type: ignore[union-attr]
-                emit(create(0, 0, node), create(children - 1, last, node), _CHANGED_ROLES)
+        emit(create(start, Column.KIND, _ROOT), create(previous, right, _ROOT), _CHANGED_ROLES)
+        for _row, name, first, last in changed:
+            if last >= first:
+                node = self._node(name)
+                emit(create(first, 0, node), create(last, right, node), _CHANGED_ROLES)
