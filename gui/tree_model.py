@@ -88,6 +88,7 @@ class _SymbolNode:
 
 
 _ROOT = _Root()
+_INVALID = QModelIndex()
 
 
 def _quality_brush(quality: float | None) -> QBrush | None:
@@ -110,6 +111,8 @@ class SessionTreeModel(QAbstractItemModel):
         # Pointer targets handed to createIndex; never shrinks (one per distinct name) so
         # no index Qt still holds can point at a freed object.
         self._nodes: dict[str, _SymbolNode] = {}
+        #: createIndex results by (row, column, pointer), see ``_make``
+        self._made: dict[tuple[int, int, object], QModelIndex] = {}
         #: symbols with core events since the last flush; ``_forced``: whose rows all need a
         #: signal whatever they show (feed state, new session)
         self._pending: set[str] = set()
@@ -171,19 +174,29 @@ class SessionTreeModel(QAbstractItemModel):
         return None
 
     # -- structure (Qt overrides) --------------------------------------------------------
+    def _make(self, row: int, column: int, pointer: object) -> QModelIndex:
+        """createIndex, memoised: an index is a value (row, column, pointer) that never goes
+        stale, and views ask for the same few hundred on every paint and refresh, where a
+        fresh createIndex costs more than the rest of the call."""
+        key = (row, column, pointer)
+        index = self._made.get(key)
+        if index is None:
+            index = self._made[key] = self.createIndex(row, column, pointer)
+        return index
+
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
         # Bounds checked here rather than through hasIndex(): that would call back into
         # Python twice more (rowCount, columnCount), and views ask for indexes per cell.
         if row < 0 or not 0 <= column < _WIDTH:
-            return QModelIndex()
+            return _INVALID
         if not parent.isValid():
-            return self.createIndex(row, column, _ROOT) if row < len(self._sd) else QModelIndex()
+            return self._make(row, column, _ROOT) if row < len(self._sd) else _INVALID
         if parent.column() != 0 or parent.internalPointer() is not _ROOT:
-            return QModelIndex()
+            return _INVALID
         symbol = self._symbol_at(parent.row())
         if symbol is None or row >= len(symbol.bars):
-            return QModelIndex()
-        return self.createIndex(row, column, self._node(symbol.symbol))
+            return _INVALID
+        return self._make(row, column, self._node(symbol.symbol))
 
     def sibling(self, row: int, column: int, idx: AnyIndex) -> QModelIndex:
         # QTreeView maps every changed index to its column-0 sibling; the default goes
@@ -191,7 +204,7 @@ class SessionTreeModel(QAbstractItemModel):
         if not idx.isValid():
             return self.index(row, column)
         if row == idx.row():  # the row exists (idx is valid): only the column can be out of range
-            return self.createIndex(row, column, idx.internalPointer()) if 0 <= column < _WIDTH else QModelIndex()
+            return self._make(row, column, idx.internalPointer()) if 0 <= column < _WIDTH else _INVALID
         return self.index(row, column, self.parent(idx))
 
     def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
@@ -210,14 +223,12 @@ class SessionTreeModel(QAbstractItemModel):
     def parent(self, child: AnyIndex | None = None) -> QModelIndex | QObject:
         if child is None:  # QObject.parent()
             return super().parent()
-        if not child.isValid():
-            return QModelIndex()
-        pointer = child.internalPointer()
-        if isinstance(pointer, _SymbolNode):
+        pointer = child.internalPointer()  # None on an invalid index
+        if type(pointer) is _SymbolNode:
             row = self._sd.row_of(pointer.symbol)
             if row >= 0:
-                return self.createIndex(row, 0, _ROOT)
-        return QModelIndex()
+                return self._make(row, 0, _ROOT)
+        return _INVALID
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         if not parent.isValid():
@@ -340,6 +351,7 @@ class SessionTreeModel(QAbstractItemModel):
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
         self.endRemoveRows()
+        self._made.clear()  # keep the memo to the rows that exist (it is never stale)
 
     def _on_changed(self, symbol: str, *_: object) -> None:
         self._pending.add(symbol)
@@ -383,7 +395,7 @@ class SessionTreeModel(QAbstractItemModel):
         1: column 0 only names the row, and a range starting at column 0 makes QTreeView
         re-ask hasChildren for every row it spans, expanded children included). Interval
         rows have a parent each: one signal per symbol over its changed intervals. Indexes
-        are made with createIndex directly, and rows that show the same as before are not
+        are made without Python index() round trips, and rows that show the same as before are not
         signalled: each signalled row costs the view several calls back into Python.
         """
         self._flush_timer.stop()
@@ -413,7 +425,7 @@ class SessionTreeModel(QAbstractItemModel):
         changed.sort()
         right = _WIDTH - 1
         emit = self.dataChanged.emit
-        create = self.createIndex
+        create = self._make
         start = previous = changed[0][0]
         for row, *_ in changed[1:]:
             if row != previous + 1:
