@@ -81,10 +81,13 @@ class _SymbolNode:
     not kept alive just because Qt may still hold a stale index pointing here.
     """
 
-    __slots__ = ("symbol",)
+    __slots__ = ("parent_index", "shape", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        #: index of the symbol's row as of model shape ``shape`` (views ask parent() a lot)
+        self.parent_index = _INVALID
+        self.shape = -1
 
 
 _ROOT = _Root()
@@ -113,6 +116,8 @@ class SessionTreeModel(QAbstractItemModel):
         self._nodes: dict[str, _SymbolNode] = {}
         #: createIndex results by (row, column, pointer), see ``_make``
         self._made: dict[tuple[int, int, object], QModelIndex] = {}
+        #: bumped whenever rows are inserted or removed (see _SymbolNode.shape)
+        self._shape = 0
         #: symbols with core events since the last flush; ``_forced``: whose rows all need a
         #: signal whatever they show (feed state, new session)
         self._pending: set[str] = set()
@@ -225,9 +230,13 @@ class SessionTreeModel(QAbstractItemModel):
             return super().parent()
         pointer = child.internalPointer()  # None on an invalid index
         if type(pointer) is _SymbolNode:
+            if pointer.shape == self._shape:  # rows unchanged since the node last looked
+                return pointer.parent_index
             row = self._sd.row_of(pointer.symbol)
             if row >= 0:
-                return self._make(row, 0, _ROOT)
+                pointer.parent_index = self._make(row, 0, _ROOT)
+                pointer.shape = self._shape
+                return pointer.parent_index
         return _INVALID
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -336,9 +345,11 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- core events -----------------------------------------------------------------------
     def _on_symbol_adding(self, symbol: str, row: int) -> None:
+        self._shape += 1  # rows move: every node's parent_index is stale
         self.beginInsertRows(QModelIndex(), row, row)
 
     def _on_symbol_added(self, symbol: str, row: int) -> None:
+        self._shape += 1  # again: a view may have asked parent() between begin and end
         self.endInsertRows()
 
     def _on_symbol_removing(self, symbol: str, row: int) -> None:
@@ -347,9 +358,11 @@ class SessionTreeModel(QAbstractItemModel):
         data = self._sd.symbol_at(row)
         if data is not None:
             self._shown.pop(data.symbol, None)
+        self._shape += 1
         self.beginRemoveRows(QModelIndex(), row, row)
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
+        self._shape += 1
         self.endRemoveRows()
         self._made.clear()  # keep the memo to the rows that exist (it is never stale)
 
