@@ -35,8 +35,13 @@ def zone(name: str) -> ZoneInfo:
 def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False) -> str:
     """``ts`` (UTC epoch seconds) as wall time at the exchange."""
     stamp = dt.datetime.fromtimestamp(ts, zone(tz))
-    fmt = "%H:%M:%S" if seconds else "%H:%M"
-    return stamp.strftime(f"%Y-%m-%d {fmt}" if date else fmt)
+    # f-strings rather than strftime: strftime imports ``time`` on every call, which goes
+    # through PySide's import hook once Qt is loaded (~3x slower; the tree formats a
+    # "Last bar" cell per painted row)
+    wall = (
+        f"{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}" if seconds else f"{stamp.hour:02d}:{stamp.minute:02d}"
+    )
+    return f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d} {wall}" if date else wall
 
 
 def quality_text(quality: float | None) -> str:

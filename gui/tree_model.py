@@ -43,6 +43,7 @@ class Column:
 
 
 COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar")
+_WIDTH = len(COLUMNS)
 _NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE}
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
@@ -52,6 +53,10 @@ _CHANGED_ROLES = [
 #: custom roles so views and tests can read the row's identity without parsing text
 SYMBOL_ROLE = Qt.ItemDataRole.UserRole + 1
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 2
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _ANSWERED_ROLES = frozenset(
     int(r) for r in (
         Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
@@ -76,13 +81,17 @@ class _SymbolNode:
     not kept alive just because Qt may still hold a stale index pointing here.
     """
 
-    __slots__ = ("symbol",)
+    __slots__ = ("parent_index", "shape", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        #: index of the symbol's row as of model shape ``shape`` (views ask parent() a lot)
+        self.parent_index = _INVALID
+        self.shape = -1
 
 
 _ROOT = _Root()
+_INVALID = QModelIndex()
 
 
 def _quality_brush(quality: float | None) -> QBrush | None:
@@ -105,7 +114,18 @@ class SessionTreeModel(QAbstractItemModel):
         # Pointer targets handed to createIndex; never shrinks (one per distinct name) so
         # no index Qt still holds can point at a freed object.
         self._nodes: dict[str, _SymbolNode] = {}
+        #: createIndex results by (row, column, pointer), see ``_make``
+        self._made: dict[tuple[int, int, object], QModelIndex] = {}
+        #: bumped whenever rows are inserted or removed (see _SymbolNode.shape)
+        self._shape = 0
+        #: symbols with core events since the last flush; ``_forced``: whose rows all need a
+        #: signal whatever they show (feed state, new session)
         self._pending: set[str] = set()
+        self._forced: set[str] = set()
+        #: per symbol, what its rows showed at the last flush (see ``_shown_state``): rows
+        #: whose state is unchanged get no dataChanged. A render cache keyed by symbol,
+        #: dropped when the symbol goes; never consulted for what a cell shows.
+        self._shown: dict[str, tuple[Any, ...]] = {}
         #: symbols whose feed is down right now (from the coordinator's feed events)
         self._down: set[str] = set()
         self._flush_timer = QTimer(self)
@@ -148,26 +168,58 @@ class SessionTreeModel(QAbstractItemModel):
         if pointer is _ROOT:
             symbol = self._symbol_at(index.row())
             return None if symbol is None else (symbol, None)
-        if isinstance(pointer, _SymbolNode):
-            symbol = self._sd.get_symbol_data(pointer.symbol)
+        if type(pointer) is _SymbolNode:
+            sd = self._sd
+            symbol = sd.symbol_at(sd.row_of(pointer.symbol))
             if symbol is None:
                 return None
-            names = list(symbol.bars)
-            if not 0 <= index.row() < len(names):
-                return None
-            return symbol, symbol.bars[names[index.row()]]
+            row = index.row()
+            intervals = list(symbol.bars.values())
+            return (symbol, intervals[row]) if 0 <= row < len(intervals) else None
         return None
 
     # -- structure (Qt overrides) --------------------------------------------------------
+    def _make(self, row: int, column: int, pointer: object) -> QModelIndex:
+        """createIndex, memoised: an index is a value (row, column, pointer) that never goes
+        stale, and views ask for the same few hundred on every paint and refresh, where a
+        fresh createIndex costs more than the rest of the call."""
+        key = (row, column, pointer)
+        index = self._made.get(key)
+        if index is None:
+            index = self._made[key] = self.createIndex(row, column, pointer)
+        return index
+
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not self.hasIndex(row, column, parent):
-            return QModelIndex()
+        # Bounds checked here rather than through hasIndex(): that would call back into
+        # Python twice more (rowCount, columnCount), and views ask for indexes per cell.
+        if row < 0 or not 0 <= column < _WIDTH:
+            return _INVALID
         if not parent.isValid():
-            return self.createIndex(row, column, _ROOT)
+            return self._make(row, column, _ROOT) if row < len(self._sd) else _INVALID
+        if parent.column() != 0 or parent.internalPointer() is not _ROOT:
+            return _INVALID
         symbol = self._symbol_at(parent.row())
-        if symbol is None:
-            return QModelIndex()
-        return self.createIndex(row, column, self._node(symbol.symbol))
+        if symbol is None or row >= len(symbol.bars):
+            return _INVALID
+        return self._make(row, column, self._node(symbol.symbol))
+
+    def sibling(self, row: int, column: int, idx: AnyIndex) -> QModelIndex:
+        # QTreeView maps every changed index to its column-0 sibling; the default goes
+        # through Python parent() and index(). A sibling shares the internal pointer.
+        if not idx.isValid():
+            return self.index(row, column)
+        if row == idx.row():  # the row exists (idx is valid): only the column can be out of range
+            return self._make(row, column, idx.internalPointer()) if 0 <= column < _WIDTH else _INVALID
+        return self.index(row, column, self.parent(idx))
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        # one Python call instead of the default's rowCount + columnCount
+        if not parent.isValid():
+            return len(self._sd) > 0
+        if parent.column() != 0 or parent.internalPointer() is not _ROOT:
+            return False
+        symbol = self._symbol_at(parent.row())
+        return symbol is not None and len(symbol.bars) > 0
 
     @overload
     def parent(self) -> QObject: ...
@@ -176,14 +228,16 @@ class SessionTreeModel(QAbstractItemModel):
     def parent(self, child: AnyIndex | None = None) -> QModelIndex | QObject:
         if child is None:  # QObject.parent()
             return super().parent()
-        if not child.isValid():
-            return QModelIndex()
-        pointer = child.internalPointer()
-        if isinstance(pointer, _SymbolNode):
+        pointer = child.internalPointer()  # None on an invalid index
+        if type(pointer) is _SymbolNode:
+            if pointer.shape == self._shape:  # rows unchanged since the node last looked
+                return pointer.parent_index
             row = self._sd.row_of(pointer.symbol)
             if row >= 0:
-                return self.createIndex(row, 0, _ROOT)
-        return QModelIndex()
+                pointer.parent_index = self._make(row, 0, _ROOT)
+                pointer.shape = self._shape
+                return pointer.parent_index
+        return _INVALID
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         if not parent.isValid():
@@ -194,7 +248,7 @@ class SessionTreeModel(QAbstractItemModel):
         return 0 if symbol is None else len(symbol.bars)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
+        return _WIDTH
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if (
@@ -207,25 +261,31 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- cells ---------------------------------------------------------------------------
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # The view asks for a dozen roles per cell on every repaint: answer the ones we
-        # never provide before resolving anything.
-        if role not in _ANSWERED_ROLES or not index.isValid():
+        # The view asks for seven roles per painted cell on every repaint (Qt passes plain
+        # ints): the three it paints from are tested first, and nothing is resolved for a
+        # role or column that never has a value.
+        if role == _DISPLAY:
+            resolved = self._resolve(index)
+            return None if resolved is None else self._display(resolved[0], resolved[1], index.column())
+        if role == _FOREGROUND:
+            column = index.column()
+            if column == Column.QUALITY:
+                resolved = self._resolve(index)
+                return None if resolved is None else _quality_brush((resolved[1] or resolved[0].base).quality)
+            if column == Column.KIND and index.internalPointer() is _ROOT:
+                symbol = self._symbol_at(index.row())
+                return QBrush(theme.QUALITY_BAD) if symbol is not None and symbol.symbol in self._down else None
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _ALIGNMENT:
             return _RIGHT if index.column() in _NUMERIC else None
+        if role not in _ANSWERED_ROLES:
+            return None
         resolved = self._resolve(index)
         if resolved is None:
             return None
         symbol, interval = resolved
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(symbol, interval, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.QUALITY:
-            return _quality_brush((interval or symbol.base).quality)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.KIND and interval is None:
-            return QBrush(theme.QUALITY_BAD) if symbol.symbol in self._down else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(symbol, interval, column)
+        if role == _TOOLTIP:
+            return self._tooltip(symbol, interval, index.column())
         if role == SYMBOL_ROLE:
             return symbol.symbol
         if role == INTERVAL_ROLE:
@@ -285,17 +345,26 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- core events -----------------------------------------------------------------------
     def _on_symbol_adding(self, symbol: str, row: int) -> None:
+        self._shape += 1  # rows move: every node's parent_index is stale
         self.beginInsertRows(QModelIndex(), row, row)
 
     def _on_symbol_added(self, symbol: str, row: int) -> None:
+        self._shape += 1  # again: a view may have asked parent() between begin and end
         self.endInsertRows()
 
     def _on_symbol_removing(self, symbol: str, row: int) -> None:
         self._pending.discard(symbol)
+        self._forced.discard(symbol)
+        data = self._sd.symbol_at(row)
+        if data is not None:
+            self._shown.pop(data.symbol, None)
+        self._shape += 1
         self.beginRemoveRows(QModelIndex(), row, row)
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
+        self._shape += 1
         self.endRemoveRows()
+        self._made.clear()  # keep the memo to the rows that exist (it is never stale)
 
     def _on_changed(self, symbol: str, *_: object) -> None:
         self._pending.add(symbol)
@@ -307,28 +376,77 @@ class SessionTreeModel(QAbstractItemModel):
             self._down.discard(symbol)
         else:
             self._down.add(symbol)
+        self._forced.add(symbol)
         self._on_changed(symbol)
 
     def _on_session_started(self, session: Session) -> None:
         # Fresh BarIntervalData objects with the same names: shapes are unchanged, so a
         # dataChanged over everything is enough (no reset while streaming).
-        self._pending.update(self._sd.get_active_symbols())
+        symbols = self._sd.get_active_symbols()
+        self._pending.update(symbols)
+        self._forced.update(symbols)
         self.flush()
 
+    @staticmethod
+    def _shown_state(symbol: SymbolSessionData) -> tuple[Any, ...]:
+        """What decides the text, colour and tooltip of a symbol's rows besides its feed
+        state: per interval, bar count, quality, gaps, missing and incomplete bars (bars are
+        appended or revised in place, so the count also stands for the last bar's time), and
+        the feed notes that name a gap's cause."""
+        notes = symbol.base.notes
+        return (
+            notes.ended_at,
+            len(notes.outages),
+            tuple((len(b.data), b.quality, b.gap_count, b.missing, b.incomplete) for b in symbol.bars.values()),
+        )
+
     def flush(self) -> None:
-        """Emit the coalesced dataChanged: the symbol row and its interval rows."""
+        """Emit the coalesced dataChanged for the rows whose state changed since the last flush.
+
+        A symbol row summarises its intervals, so it is signalled with any of them. Symbol
+        rows are siblings: each run of consecutive signalled rows is one signal (from column
+        1: column 0 only names the row, and a range starting at column 0 makes QTreeView
+        re-ask hasChildren for every row it spans, expanded children included). Interval
+        rows have a parent each: one signal per symbol over its changed intervals. Indexes
+        are made without Python index() round trips, and rows that show the same as before are not
+        signalled: each signalled row costs the view several calls back into Python.
+        """
         self._flush_timer.stop()
         pending, self._pending = self._pending, set()
-        last_column = len(COLUMNS) - 1
-        for symbol in pending:
-            row = self._sd.row_of(symbol)
-            data = self._sd.get_symbol_data(symbol)
-            if row < 0 or data is None:
+        forced, self._forced = self._forced, set()
+        sd = self._sd
+        shown = self._shown
+        changed: list[tuple[int, str, int, int]] = []  # (row, symbol, first, last changed interval)
+        for name in pending:
+            row = sd.row_of(name)
+            symbol = sd.symbol_at(row)
+            if symbol is None:
                 continue
-            parent = self.index(row, 0)
-            self.dataChanged.emit(parent, self.index(row, last_column), _CHANGED_ROLES)
-            children = len(data.bars)
-            if children:
-                self.dataChanged.emit(
-                    self.index(0, 0, parent), self.index(children - 1, last_column, parent), _CHANGED_ROLES
-                )
+            state = self._shown_state(symbol)
+            before = shown.get(symbol.symbol)
+            shown[symbol.symbol] = state
+            if name in forced or before is None or before[:2] != state[:2] or len(before[2]) != len(state[2]):
+                first, last = 0, len(state[2]) - 1
+            else:
+                moved = [k for k, (old, new) in enumerate(zip(before[2], state[2], strict=True)) if old != new]
+                if not moved:
+                    continue
+                first, last = moved[0], moved[-1]
+            changed.append((row, symbol.symbol, first, last))
+        if not changed:
+            return
+        changed.sort()
+        right = _WIDTH - 1
+        emit = self.dataChanged.emit
+        create = self._make
+        start = previous = changed[0][0]
+        for row, *_ in changed[1:]:
+            if row != previous + 1:
+                emit(create(start, Column.KIND, _ROOT), create(previous, right, _ROOT), _CHANGED_ROLES)
+                start = row
+            previous = row
+        emit(create(start, Column.KIND, _ROOT), create(previous, right, _ROOT), _CHANGED_ROLES)
+        for _row, name, first, last in changed:
+            if last >= first:
+                node = self._node(name)
+                emit(create(first, 0, node), create(last, right, node), _CHANGED_ROLES)

@@ -162,3 +162,105 @@ def test_indices_carry_kept_alive_objects_not_ints(session_data: SessionData, st
     assert child.parent().row() == 0 and child.parent().data() == "AAPL"
     session_data.remove_symbol("AAPL")
     assert not child.isValid()
+
+
+def _shown(model: SessionTreeModel) -> dict[tuple[int, int, int], tuple[Any, ...]]:
+    """(symbol row, interval row or -1, column) -> (text, colour name, tooltip) of every cell."""
+    cells: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+
+    def read(index: QModelIndex) -> tuple[Any, ...]:
+        brush = index.data(Qt.ItemDataRole.ForegroundRole)
+        return index.data(), None if brush is None else brush.color().name(), index.data(Qt.ItemDataRole.ToolTipRole)
+
+    for row in range(model.rowCount()):
+        parent = model.index(row, 0)
+        for column in range(len(COLUMNS)):
+            cells[(row, -1, column)] = read(model.index(row, column))
+            for child in range(model.rowCount(parent)):
+                cells[(row, child, column)] = read(model.index(child, column, parent))
+    return cells
+
+
+def test_every_cell_that_shows_something_new_is_signalled(
+    session_data: SessionData, streamer: Streamer, session: Session, calendar: Any
+) -> None:
+    # Arrange: three symbols, gaps, a feed outage, a silent "source ended" note, a new session
+    model = make_model(session_data)
+    streamer.add("SPY", ("5m", "15m", "1h"))
+    streamer.add("AAPL", ("5m",))
+    streamer.add("QQQ", ("15m",))
+    bars = {s: fake_bars(s, session, holes={7, 8, 31}, count=70) for s in ("SPY", "AAPL", "QQQ")}
+    signalled: list[tuple[int, int, int, int, int]] = []  # (symbol row or -1, top, bottom, left, right)
+
+    def on_changed(top_left: QModelIndex, bottom_right: QModelIndex, _roles: Any) -> None:
+        assert top_left.parent() == bottom_right.parent()
+        parent = top_left.parent()
+        signalled.append(
+            (parent.row() if parent.isValid() else -1, top_left.row(), bottom_right.row(),
+             top_left.column(), bottom_right.column())
+        )
+
+    def covered(symbol_row: int, child: int, column: int) -> bool:
+        for parent, top, bottom, left, right in signalled:
+            if child < 0 and parent == -1 and top <= symbol_row <= bottom and left <= column <= right:
+                return True
+            if child >= 0 and parent == symbol_row and top <= child <= bottom and left <= column <= right:
+                return True
+        return False
+
+    model.dataChanged.connect(on_changed)
+    def stream(i: int) -> None:  # three bars each; QQQ's source stops after 42
+        for symbol, series in bars.items():
+            if symbol != "QQQ" or i < 40:
+                streamer.stream(symbol, series.take(slice(i, i + 3)))
+
+    steps: list[Any] = []
+    for i in range(0, 70, 3):
+        steps.append(lambda i=i: stream(i))
+        if i == 21:
+            steps.append(lambda: model._bridge.feed_changed.emit("AAPL", False))
+        if i == 30:
+            steps.append(lambda: model._bridge.feed_changed.emit("AAPL", True))
+        if i == 45:  # the coordinator notes a source's end silently, then releases its last bars
+            notes = session_data.get_symbol_data("QQQ").notes  # type: ignore[union-attr]
+            steps.append(
+                lambda notes=notes: (
+                    setattr(notes, "ended_at", float(session.open + 45 * 60)),
+                    streamer.stream("QQQ", bars["QQQ"].take(slice(42, 45))),
+                )
+            )
+    steps.append(lambda: session_data.start_session(calendar.session(session.date.replace(day=29))))
+    model.flush()
+    before = _shown(model)
+
+    for step in steps:
+        # Act
+        signalled.clear()
+        step()
+        model.flush()
+        after = _shown(model)
+
+        # Assert: whatever a cell shows anew lies in a signalled range
+        stale = [key for key, value in after.items() if before.get(key) != value and not covered(*key)]
+        assert not stale, f"cells changed without dataChanged: {[(k, before.get(k), after[k]) for k in stale[:3]]}"
+        before = after
+
+
+def test_rows_that_show_the_same_are_not_signalled(
+    session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    model = make_model(session_data)
+    streamer.add("SPY", ("5m", "15m", "1h"))
+    bars = fake_bars("SPY", session, count=30)
+    streamer.stream("SPY", bars.take(slice(0, 11)))
+    model.flush()
+    changes: list[tuple[QModelIndex, QModelIndex]] = []
+    model.dataChanged.connect(lambda a, b, _roles: changes.append((a, b)))
+
+    streamer.stream("SPY", bars.take(slice(11, 12)))  # 09:41: inside every derived window
+    model.flush()
+
+    symbol_rows = [(a.row(), b.row()) for a, b in changes if not a.parent().isValid()]
+    interval_rows = [(a.row(), b.row()) for a, b in changes if a.parent().isValid()]
+    assert symbol_rows == [(0, 0)]
+    assert interval_rows == [(0, 0)]  # the 1m row only: 5m, 15m and 1h still show the same
