@@ -316,7 +316,7 @@ def _measure_rate(n_symbols: int, seconds: float) -> tuple[float, float, str]:
         if data is not None:
             reference.bars_items[(symbol, interval)].setText(str(len(data.bars[interval].data)))
 
-    bridge.bars_changed.connect(on_bars)
+    feed.session_data.events.bars_changed.connect(on_bars)  # core event, as the bridge gets it
 
     # the watched row: the first symbol's base interval, Bars column
     ours_target = model.index(0, Column.BARS, model.index(0, 0))
@@ -368,7 +368,7 @@ def _measure_rate(n_symbols: int, seconds: float) -> tuple[float, float, str]:
     for w in (view, ref_view):
         w.close()
         w.deleteLater()
-    bridge.bars_changed.disconnect(on_bars)
+    feed.session_data.events.bars_changed.disconnect(on_bars)
     app.processEvents()
     return ours_hz, ref_hz, note
 

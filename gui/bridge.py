@@ -82,10 +82,6 @@ class SessionBridge(QObject):
     #: (symbol, row) before / after a symbol is removed
     symbol_removing = Signal(str, int)
     symbol_removed = Signal(str, int)
-    #: (symbol, interval name, first changed bar index)
-    bars_changed = Signal(str, str, int)
-    #: (symbol, interval name): quality, gaps or incomplete count changed
-    quality_changed = Signal(str, str)
     #: (core.calendar.Session)
     session_started = Signal(object)
     #: (logging level, text): a warning for the messages dock
@@ -108,8 +104,6 @@ class SessionBridge(QObject):
         self._link(events.symbol_added, self.symbol_added.emit)
         self._link(events.symbol_removing, self.symbol_removing.emit)
         self._link(events.symbol_removed, self.symbol_removed.emit)
-        self._link(events.bars_changed, self.bars_changed.emit)
-        self._link(events.quality_changed, self.quality_changed.emit)
         self._link(events.session_started, self.session_started.emit)
         self._link(events.message, self.message_posted.emit)
 

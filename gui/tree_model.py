@@ -136,8 +136,9 @@ class SessionTreeModel(QAbstractItemModel):
         bridge.symbol_added.connect(self._on_symbol_added)
         bridge.symbol_removing.connect(self._on_symbol_removing)
         bridge.symbol_removed.connect(self._on_symbol_removed)
-        bridge.bars_changed.connect(self._on_changed)
-        bridge.quality_changed.connect(self._on_changed)
+        #: bar and quality changes from core, drained by ``flush`` (one dict entry per
+        #: (symbol, interval), not one Qt signal per core event)
+        self._changes = bridge.subscribe_changes(self, self._schedule_flush)
         bridge.session_started.connect(self._on_session_started)
         bridge.feed_changed.connect(self._on_feed_changed)
 
@@ -366,10 +367,13 @@ class SessionTreeModel(QAbstractItemModel):
         self.endRemoveRows()
         self._made.clear()  # keep the memo to the rows that exist (it is never stale)
 
-    def _on_changed(self, symbol: str, *_: object) -> None:
-        self._pending.add(symbol)
+    def _schedule_flush(self) -> None:
         if not self._flush_timer.isActive():
             self._flush_timer.start()
+
+    def _on_changed(self, symbol: str) -> None:
+        self._pending.add(symbol)
+        self._schedule_flush()
 
     def _on_feed_changed(self, symbol: str, connected: bool) -> None:
         if connected:
@@ -413,6 +417,9 @@ class SessionTreeModel(QAbstractItemModel):
         """
         self._flush_timer.stop()
         pending, self._pending = self._pending, set()
+        bars, quality = self._changes.drain()
+        pending.update(symbol for symbol, _ in bars)
+        pending.update(symbol for symbol, _ in quality)
         forced, self._forced = self._forced, set()
         sd = self._sd
         shown = self._shown
