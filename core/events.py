@@ -12,28 +12,55 @@ log = logging.getLogger(__name__)
 
 
 class Event:
-    """A list of callbacks; emitting calls each in order, in the emitting thread."""
+    """A list of callbacks; emitting calls each in order, in the emitting thread.
 
-    __slots__ = ("_callbacks", "name")
+    A busy event (bars changing for 100 symbols many times a second) can be emitted in
+    batches with :meth:`emit_many`; subscribers that connect with :meth:`connect_batch`
+    then get one call per batch (a list of argument tuples) instead of one per item,
+    which is what keeps a GUI listening to every pass cheap. Plain subscribers still get
+    one call per item, and batch subscribers also see single :meth:`emit` calls.
+    """
+
+    __slots__ = ("_batch_callbacks", "_callbacks", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._callbacks: list[Callable[..., Any]] = []
+        self._callbacks: tuple[Callable[..., Any], ...] = ()
+        self._batch_callbacks: tuple[Callable[[list[tuple[Any, ...]]], Any], ...] = ()
 
     def connect(self, callback: Callable[..., Any]) -> None:
         if callback not in self._callbacks:
-            self._callbacks.append(callback)
+            self._callbacks = (*self._callbacks, callback)
+
+    def connect_batch(self, callback: Callable[[list[tuple[Any, ...]]], Any]) -> None:
+        """``callback(items)`` once per batch; ``items`` is a list of argument tuples (do not keep it)."""
+        if callback not in self._batch_callbacks:
+            self._batch_callbacks = (*self._batch_callbacks, callback)
 
     def disconnect(self, callback: Callable[..., Any]) -> None:
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
+        self._callbacks = tuple(c for c in self._callbacks if c != callback)
+        self._batch_callbacks = tuple(c for c in self._batch_callbacks if c != callback)
 
     def __bool__(self) -> bool:
-        return bool(self._callbacks)
+        return bool(self._callbacks) or bool(self._batch_callbacks)
 
     def emit(self, *args: Any) -> None:
-        for callback in tuple(self._callbacks):
+        for callback in self._callbacks:
             callback(*args)
+        if self._batch_callbacks:
+            for callback in self._batch_callbacks:
+                callback([args])
+
+    def emit_many(self, items: list[tuple[Any, ...]]) -> None:
+        """Emit every argument tuple of ``items``, in order (as :meth:`emit` per item would)."""
+        if not items:
+            return
+        if self._callbacks:
+            for args in items:
+                for callback in self._callbacks:
+                    callback(*args)
+        for batch_callback in self._batch_callbacks:
+            batch_callback(items)
 
 
 class SessionEvents:

@@ -8,9 +8,9 @@ directly and ``symbol_adding`` really arrives *before* the row exists, as
 Bar and quality changes are the exception to "one core event, one Qt signal": streaming
 100 symbols produces tens of thousands of them a second, and a PySide signal emission
 with Python slots costs tens of microseconds. They are collected instead into one
-:class:`ChangeSet` per subscriber (a dict update, about a microsecond), which the
-subscriber drains on its own timer; it is told only when its set goes from empty to
-non-empty.
+:class:`ChangeSet` per subscriber (core hands them over in batches, one call per pass,
+and each change is a dict update), which the subscriber drains on its own timer; it is
+told only when its set goes from empty to non-empty.
 """
 
 from __future__ import annotations
@@ -56,21 +56,21 @@ class ChangeSet:
         self.bars = {k: v for k, v in self.bars.items() if k[0] != symbol}
         self.quality = {k for k in self.quality if k[0] != symbol}
 
-    def _bars_changed(self, symbol: str, interval: str, first: int) -> None:
+    def _bars_changed(self, items: list[tuple[str, str, int]]) -> None:
         bars = self.bars
-        key = (symbol, interval)
-        old = bars.get(key)
-        if old is None:
-            if not bars and not self.quality:
-                self._wake()
-            bars[key] = first
-        elif first < old:
-            bars[key] = first
+        if not bars and not self.quality:
+            self._wake()
+        get = bars.get
+        for symbol, interval, first in items:
+            key = (symbol, interval)
+            old = get(key)
+            if old is None or first < old:
+                bars[key] = first
 
-    def _quality_changed(self, symbol: str, interval: str) -> None:
+    def _quality_changed(self, items: list[tuple[str, str]]) -> None:
         if not self.quality and not self.bars:
             self._wake()
-        self.quality.add((symbol, interval))
+        self.quality.update(items)
 
 
 class SessionBridge(QObject):
@@ -116,7 +116,8 @@ class SessionBridge(QObject):
             (self._events.quality_changed, changes._quality_changed),
         ]
         for event, callback in links:
-            self._link(event, callback)
+            event.connect_batch(callback)  # one call per processor pass, not one per change
+            self._links.append((event, callback))
         owner.destroyed.connect(partial(self._unsubscribe, links))
         return changes
 
