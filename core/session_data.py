@@ -432,7 +432,7 @@ class SessionData:
             key = tuple(symbols)
             memo = self._rows_memo
             if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
-                _, group, _, datas, ivs, rows = memo
+                _, group, _, datas, ivs, rows, index = memo
             else:
                 datas = [self._symbols.get(s.upper()) for s in symbols]
                 group = datas[0].group if datas[0] is not None else None
@@ -445,8 +445,23 @@ class SessionData:
                     return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
                 ivs = [d.bars[group.base_name] for d in datas]  # type: ignore[union-attr]
                 rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
+                r0 = int(rows[0])
+                index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
                 # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
-                self._rows_memo = (group.group_key, group, key, datas, ivs, rows)
+                self._rows_memo = (group.group_key, group, key, datas, ivs, rows, index)
+            cache = group.cache
+            if (
+                cache is not None
+                and cache.uniform is not None  # type: ignore[attr-defined]
+                and cache.append_uniform(group, rows, index, ivs, bars)  # type: ignore[attr-defined]
+            ):
+                # every member's bar followed its newest (the group's uniform steady state)
+                emit = self.events.bars_changed
+                if emit:
+                    first = ivs[0].data._n - 1
+                    for d in datas:
+                        emit.emit(d.symbol, group.base_name, first)  # type: ignore[union-attr]
+                return count
             session = group.session
             base_name = group.base_name
             block = group.blocks[base_name]
