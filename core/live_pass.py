@@ -66,8 +66,11 @@ class _Cache:
         #: with equal control state (n, last windows, finalized, elapsed, frontier), else None:
         #: the uniform fast path's precondition
         self.uniform: list | None = None
-        #: the start of the bar every member got from ``append_uniform`` since the last pass, or None
+        #: while uniform: the start of the bar members got since the last pass (all the same), or None;
+        #: how many members got it (the uniform pass needs all), and their bar count before it
         self.pending: int | None = None
+        self.pending_rows = 0
+        self.pending_n = 0
         #: what the uniform pass needs, built when uniformity is established: ``(rows, index, first
         #: row, base intervals, their trackers, [(name, member positions, fields, intervals, grid)])``
         self.uni: tuple | None = None
@@ -106,11 +109,27 @@ class _Cache:
             inside = rows < len(f["n"])
             f["n"][rows[inside]] = n[inside]
 
-    def appended_one(self, name: str, row: int, n: int) -> None:
-        self.uniform, self.pending = None, None
+    def appended_one(self, name: str, row: int, n: int, ts: int | None = None) -> None:
+        """``row``'s base now holds ``n`` bars, the newest (starting at ``ts``) appended after the
+        previous newest by ``add_base_bars``; one bar per member at the same ``ts`` keeps the
+        group on the uniform path, as ``append_uniform`` does."""
         f = self.f.get(name)
-        if f is not None and row < len(f["n"]):
-            f["n"][row] = n
+        if f is None or row >= len(f["n"]):
+            self.uniform = self.pending = None
+            return
+        keep = False
+        if self.uniform is not None and ts is not None:
+            if self.pending is None:
+                keep = n - 1 == int(f["n"][self.uni[2]])  # type: ignore[index]  # every row holds that many
+                if keep:
+                    self.pending, self.pending_rows, self.pending_n = ts, 0, n - 1
+            else:
+                keep = ts == self.pending and n - 1 == self.pending_n and int(f["n"][row]) == n - 1
+        if keep:
+            self.pending_rows += 1
+        else:
+            self.uniform = self.pending = None
+        f["n"][row] = n
 
     def append_uniform(
         self, group: SymbolGroup, rows: np.ndarray, index: slice | np.ndarray, ivs: list, bars: BarArrays
@@ -155,7 +174,7 @@ class _Cache:
             iv.updated = True
             iv.dirty_from = n
             iv.dirty_appended_only = True
-        self.pending = t
+        self.pending, self.pending_rows, self.pending_n = t, len(rows), n
         return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
@@ -228,6 +247,7 @@ def process_group(
     if (
         cache.uniform is members
         and cache.pending is not None
+        and cache.pending_rows == count
         and _uniform_pass(proc, group, cache, members, clock, timing)
     ):
         return []

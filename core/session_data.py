@@ -525,7 +525,7 @@ class SessionData:
             if base.updated:  # a second bar before the pass: the processor checks this row
                 group.stale.add(data.group_row)
             elif group.cache is not None:
-                group.cache.appended_one(base.name, data.group_row, first + 1)  # type: ignore[attr-defined]
+                group.cache.appended_one(base.name, data.group_row, first + 1, ts)  # type: ignore[attr-defined]
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)
