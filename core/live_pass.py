@@ -54,6 +54,25 @@ _RUNS = _INT_FIELDS.index("nruns")
 _GAPS = _INT_FIELDS.index("gaps")
 
 
+class _Memo:
+    """The member list of a pass resolved to rows and interval objects (reused while it is the same list)."""
+
+    __slots__ = ("_ivs", "bases", "members", "rows")
+
+    def __init__(self, members: list[SymbolSessionData], base_name: str) -> None:
+        self.members = members
+        self.rows = np.fromiter((d.group_row for d in members), np.intp, len(members))
+        self.bases = [d.bars[base_name] for d in members]
+        self._ivs: dict[str, list] = {base_name: self.bases}
+
+    def ivs(self, name: str) -> list:
+        """Each member's interval ``name`` (None where it holds none), in member order."""
+        found = self._ivs.get(name)
+        if found is None:
+            found = self._ivs[name] = [d.bars.get(name) for d in self.members]
+        return found
+
+
 class _Cache:
     """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
 
@@ -77,8 +96,8 @@ class _Cache:
         #: per interval: the elapsed / finalized window count every cached row holds, when uniform
         self.el_all: dict[str, int] = {}
         self.fin_all: dict[str, int] = {}
-        #: (members list, rows, base intervals) of the last pass, reused for the same list object
-        self.memo: tuple[list, np.ndarray, list] | None = None
+        #: the last pass's members, reused for the same list object
+        self.memo: _Memo | None = None
 
     def ensure(self, group: SymbolGroup) -> None:
         size = max(self.size, 16)
@@ -238,12 +257,9 @@ def process_group(
     fb = cache.f[base_name]
     count = len(members)
     memo = cache.memo
-    if memo is not None and memo[0] is members:
-        _, rows, bases = memo
-    else:
-        rows = np.fromiter((d.group_row for d in members), np.intp, count)
-        bases = [d.bars[base_name] for d in members]
-        cache.memo = (members, rows, bases)
+    if memo is None or memo.members is not members:
+        memo = cache.memo = _Memo(members, base_name)
+    rows, bases = memo.rows, memo.bases
     if (
         cache.uniform is members
         and cache.pending is not None
@@ -391,8 +407,9 @@ def process_group(
                 front = f["front"][rg]
                 simple = wg == front
                 f["front"][rg[simple]] = wg[simple] + 1
+                ivs = memo.ivs(name)
                 for p, wi, s in zip(psel[grow].tolist(), wg.tolist(), simple.tolist(), strict=True):
-                    iv = members[p].bars[name]
+                    iv = ivs[p]
                     iv.data._n += 1
                     if s:
                         iv.tracker._frontier = wi + 1
@@ -661,7 +678,8 @@ def _finalize_rows(
         last = f["last"][rn]
         tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
         f["fin"][rn] = fin
-        nivs = [members[p].bars[name] for p in pos[need].tolist()]
+        ivs = cache.memo.ivs(name)  # type: ignore[union-attr]
+        nivs = [ivs[p] for p in pos[need].tolist()]
         for iv in nivs:
             iv.finalized = fin
         slow = tail > _TAIL
@@ -726,13 +744,14 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         p = pos[sel]
         r = rp[sel]
         old = old_el[sel]
+    ivs = cache.memo.ivs(name)
     if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
         el = elapsed
         moved = np.flatnonzero(old != elapsed)
         if len(moved):
             f["el"][r[moved]] = elapsed
             for j in p[moved].tolist():
-                members[j].bars[name].elapsed = elapsed
+                ivs[j].elapsed = elapsed
         has = elapsed > 0
         until = int(grid.ends[elapsed - 1]) if has else grid.session.open
         expected = int(grid.cum_expected[elapsed])
@@ -742,7 +761,7 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         if len(moved):
             f["el"][r[moved]] = el[moved]
             for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
-                members[j].bars[name].elapsed = e
+                ivs[j].elapsed = e
         has = el > 0
         until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
         expected = grid.cum_expected[el]
@@ -775,7 +794,7 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         slow |= trailing
     if slow.any():
         for j in np.flatnonzero(slow).tolist():
-            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(
+            gap_count[j], missing[j] = ivs[int(p[j])].tracker.missing(
                 int(np.broadcast_to(el, frontier.shape)[j])
             )
     # incomplete derived bars among the elapsed windows
@@ -793,25 +812,24 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
             incomplete = np.where(has, short.sum(axis=1), 0)
         else:
             incomplete = np.zeros(len(sel), np.int64)
+    counts = np.stack((gap_count, missing, incomplete))
+    ints = cache.ints[name]
     old_q = f["quality"][r]
     same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(
-        ~same_q | (gap_count != f["gaps"][r]) | (missing != f["missing"][r]) | (incomplete != f["incomplete"][r])
-    )
+    diff = np.flatnonzero(~same_q | (counts != ints[_GAPS:, r]).any(axis=0))
     if not len(diff):
         return
     rd = r[diff]
-    f["quality"][rd] = quality[diff]
-    f["gaps"][rd] = gap_count[diff]
-    f["missing"][rd] = missing[diff]
-    f["incomplete"][rd] = incomplete[diff]
-    for j in diff.tolist():
-        pj = int(p[j])
-        iv = members[pj].bars[name]
-        q = float(quality[j])
+    quality = quality[diff]
+    counts = counts[:, diff]
+    f["quality"][rd] = quality
+    ints[_GAPS:, rd] = counts
+    gap_counts, missings, incompletes = counts.tolist()
+    for pj, q, g, m, i in zip(p[diff].tolist(), quality.tolist(), gap_counts, missings, incompletes, strict=True):
+        iv = ivs[pj]
         iv.quality = None if q != q else q
-        iv.gap_count = int(gap_count[j])
-        iv.missing = int(missing[j])
-        iv.incomplete = int(incomplete[j])
+        iv.gap_count = g
+        iv.missing = m
+        iv.incomplete = i
         if quality_events is not None:
             quality_events[pj].append(name)
