@@ -472,7 +472,7 @@ def _uniform_pass(
     if w_b != front_b or not nb:
         return False  # the bar leaves a gap behind it
     plan = []
-    for name, pos, _, ivs, grid, d_index, d_r0 in derived:
+    for name, pos, _, ivs, grid, d_index, d_r0, _ in derived:
         n_d, last, own_fin, _, front = ints[name][:_CONTROL, d_r0].tolist()
         w = grid.window_of_one(t)
         if w < last or (w > last and w != front):
@@ -554,8 +554,9 @@ def _uniform_pass(
             for p in pos.tolist():
                 changed[p][name] = j
     # -- derived: clear the forming flag of windows that became final
-    fin_rows = [(name, pos, f) for name, pos, f, *_ in derived]
-    _finalize_rows(proc, cache, blocks, members, rows, fin_rows, clock, timing, changed)
+    for entry in derived:
+        if not _uniform_finalize(proc, cache, blocks, entry, clock, timing, changed):
+            _finalize_rows(proc, cache, blocks, members, rows, [entry[:3]], clock, timing, changed)
     if changed is not None:
         for d, ch in zip(members, changed, strict=True):
             for name, fi in ch.items():
@@ -575,16 +576,108 @@ def _uniform_pass(
             b.elapsed = el
     if not _base_unchanged(base_grid, ib, fb["quality"], index, t, nb, el, w_b + 1):
         _refresh(ctx, base_name, blocks[base_name], fb, np.arange(count), True)
-    for name, pos, f, _, grid, _, d_r0 in derived:
+    for entry in derived:
+        name, pos, f, _, grid, _, d_r0, _ = entry
         elapsed, _ = proc._timing(grid, clock, timing)
         # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
         # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
-        if int(ints[name][3, d_r0]) != elapsed:
+        if int(ints[name][3, d_r0]) != elapsed and not _uniform_refresh(
+            cache, blocks[name], entry, elapsed, t, nb, quality_events
+        ):
             _refresh(ctx, name, blocks[name], f, pos, False)
     if quality_events is not None:
         for d, names in zip(members, quality_events, strict=True):
             for name in names:
                 events.quality_changed.emit(d.symbol, name)
+    return True
+
+
+def _uniform_finalize(proc, cache: _Cache, blocks: dict, entry: tuple, clock: float, timing, changed) -> bool:
+    """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
+
+    Every row holds the same count, newest window and finalized count, so the bars to look at
+    are the same columns of every row (their windows may still differ between rows).
+    """
+    name, _, _, ivs, grid, index, r0, perm = entry
+    _, fin = proc._timing(grid, clock, timing)
+    state = cache.ints[name]
+    n, last, own_fin = state[:3, r0].tolist()
+    if fin <= own_fin:
+        return True  # nothing became final
+    tail = min(n, last - own_fin + 1) if last >= own_fin else 0
+    if tail > _TAIL:
+        return False
+    state[2, index] = fin
+    for iv in ivs:
+        iv.finalized = fin
+    cache.fin_all[name] = fin
+    if not tail:
+        return True
+    lo = n - tail
+    cols = blocks[name].cols
+    flags = cols["flags"][index, lo:n]
+    ts = cols["ts"][index, lo:n]
+    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
+    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
+    if not clear.any():
+        return True
+    flags[clear] = flags[clear] & _NOT_FORMING
+    if index.__class__ is not slice:
+        cols["flags"][index, lo:n] = flags
+    if changed is not None:
+        hit = clear.any(axis=1)
+        firsts = lo + np.argmax(clear, axis=1)
+        for p, h, fi in zip(perm.tolist(), hit.tolist(), firsts.tolist(), strict=True):
+            if h:
+                ch = changed[p]
+                ch[name] = min(ch.get(name, fi), fi)
+    return True
+
+
+def _uniform_refresh(cache: _Cache, block, entry: tuple, elapsed: int, t: int, nb: int, quality_events) -> bool:
+    """``_refresh`` of one derived interval of a uniform group whose elapsed count moved past
+    every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
+    at a window's end. False (nothing changed) leaves it to ``_refresh``."""
+    name, _, f, ivs, grid, index, r0, perm = entry
+    state = cache.ints[name]
+    n, last, _, old_el, front = state[:_CONTROL, r0].tolist()
+    if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
+        return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
+    until = int(grid.ends[elapsed - 1])
+    expected = int(grid.cum_expected[elapsed])
+    trailing = elapsed > front
+    if t >= until or not expected or (trailing and grid.has_empty_windows):
+        return False
+    state[3, index] = elapsed
+    for iv in ivs:
+        iv.elapsed = elapsed
+    cache.el_all[name] = elapsed
+    quality = 100.0 * nb / expected
+    # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
+    counts = state[_RUNS:_GAPS, index].copy()
+    if trailing:
+        counts[0] += 1
+        counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
+    if n:  # every bar's window has elapsed
+        cols = block.cols
+        counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
+    diff = (f["quality"][index] != quality) | (counts != state[_GAPS:, index]).any(axis=0)
+    if not diff.any():
+        return True
+    k = np.flatnonzero(diff)
+    rows = (k + index.start) if index.__class__ is slice else index[k]
+    f["quality"][rows] = quality
+    counts = counts[:, k]
+    state[_GAPS:, rows] = counts
+    gap_counts, missings, incompletes = counts.tolist()
+    for j, g, m, i in zip(k.tolist(), gap_counts, missings, incompletes, strict=True):
+        iv = ivs[j]
+        iv.quality = quality
+        iv.gap_count = g
+        iv.missing = m
+        iv.incomplete = i
+        if quality_events is not None:
+            quality_events[int(perm[j])].append(name)
     return True
 
 
@@ -642,8 +735,10 @@ def _establish_uniform(
         if name == base_name:
             base_index, base_r0 = index, r0
             continue
-        ivs = [members[p].bars[name] for p in pos.tolist()]
-        derived.append((name, pos, f, ivs, ivs[0].grid, index, r0))
+        # member positions and intervals in the order of ``index`` (ascending rows)
+        perm = pos[np.argsort(r, kind="stable")]
+        ivs = [members[p].bars[name] for p in perm.tolist()]
+        derived.append((name, pos, f, ivs, ivs[0].grid, index, r0, perm))
     cache.uni = (rows, base_index, base_r0, bases, [b.tracker for b in bases], derived)
     cache.uniform = members
 

@@ -267,3 +267,50 @@ def test_removed_symbol_keeps_its_bars_and_rows_are_reused() -> None:
     proc.process(float(t + 60 * 71))
     assert len(fresh.bars["5m"].data) == 1 and fresh.bars["5m"].data[0].forming
     assert len(sd.get_symbol_data("S8").bars["5m"].data) == 14 and sd.get_symbol_data("S8").bars["5m"].quality == 100.0
+
+
+@pytest.mark.parametrize("grace", [0.0, 150.0])
+def test_uniform_path_without_subscribers(monkeypatch, grace: float) -> None:
+    """A live feed where every symbol gets each minute's bar (a few minutes missing for all, one
+    symbol missing one minute, per-symbol adds now and then) takes the uniform pass, and it
+    matches the per-symbol path also when nobody listens to the events."""
+    import core.live_pass as live_pass
+
+    taken = []
+    original = live_pass._uniform_pass
+    monkeypatch.setattr(live_pass, "_uniform_pass", lambda *a: taken.append(original(*a)) or taken[-1])
+    session = xnys("2013-10-07")
+    symbols = [f"S{k}" for k in range(6)]
+    engines = []
+    for grouped in (True, False):
+        sd = SessionData(group_rows=grouped)
+        sd.start_session(session)
+        for k, s in enumerate(symbols):
+            derived = ["5m", "15m", "1h", "1d"] if k != 2 else ["15m", "1d"]  # one holds fewer
+            sd.register_symbol_data(
+                SymbolSessionData.create(s, parse_interval("1m"), [parse_interval(i) for i in derived], session)
+            )
+        engines.append((sd, DataProcessor(sd, grace=grace)))
+    rng = np.random.default_rng(11)
+    data = {s: walk(np.arange(session.open, session.close, 60, dtype=np.int64), seed=k) for k, s in enumerate(symbols)}
+    for i in range(390):
+        if i % 37 == 5:
+            continue  # nobody gets this minute
+        names = [s for s in symbols if not (i == 200 and s == "S4")]
+        bars = [data[s].take(slice(i, i + 1)) for s in names]
+        rows = BarArrays(*(np.concatenate(c) for c in zip(*bars, strict=True)))
+        per_symbol = rng.random() < 0.2
+        for sd, proc in engines:
+            if per_symbol:
+                for k, s in enumerate(names):
+                    sd.add_base_bars(s, rows.take(slice(k, k + 1)))
+            else:
+                sd.add_base_rows(names, rows)
+            # now and then a pass before the bar's end (its windows not yet elapsed)
+            proc.process(float(session.open + 60 * i + (30 if i % 23 == 4 else 60)))
+        if i % 50 == 0 or i > 380:
+            assert snapshot(engines[0][0]) == snapshot(engines[1][0]), f"minute {i}"
+    for _, proc in engines:
+        proc.process(float(session.close))
+    assert snapshot(engines[0][0]) == snapshot(engines[1][0])
+    assert sum(taken) > 150  # the uniform pass ran until S4 missed a minute
