@@ -13,6 +13,14 @@ a pass reads it with one numpy gather instead of one Python attribute read per r
 pass writes every change through to the objects (plain attribute writes, only where a
 value changed). A row whose objects changed elsewhere (``add_base_bars``, the per-symbol
 path, a new member) is in ``group.stale`` and re-read before the pass.
+
+The live steady state has its own path: while every member row holds the same control
+state (bar counts, newest windows, frontiers, finalized and elapsed windows; per interval,
+among the members holding it) the group is *uniform*; when every member then gets one bar
+starting at the same time (``_Cache.append_uniform``, called by ``add_base_rows``) the pass
+(``_uniform_pass``) decides once with Python scalars and writes all rows with one numpy
+operation per column, using the general steps only for finalizing and quality refreshes
+that have work. Anything else takes the general pass, which re-checks uniformity after.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.bars import FORMING, REVISED
+from core.bars import FORMING, REVISED, BarArrays
 
 if TYPE_CHECKING:
     from core.processor import DataProcessor
@@ -37,11 +45,32 @@ _TAIL = 8
 
 
 
-def _ints(values) -> np.ndarray:
-    return np.fromiter(values, np.int64)
+#: per-row int state, one row of ``_Cache.ints[name]`` each; the first five drive the pass's control
+#: flow (the uniform fast path needs them equal on every row); ``zero`` stays 0 so that
+#: ``(nruns, closed, zero)`` lines up with ``(gaps, missing, incomplete)`` for one comparison
+_INT_FIELDS = ("n", "last", "fin", "el", "front", "nruns", "closed", "zero", "gaps", "missing", "incomplete")
+_CONTROL = 5
+_RUNS = _INT_FIELDS.index("nruns")
+_GAPS = _INT_FIELDS.index("gaps")
 
 
-_INT_FIELDS = ("n", "last", "fin", "el", "front", "nruns", "closed", "gaps", "missing", "incomplete")
+class _Memo:
+    """The member list of a pass resolved to rows and interval objects (reused while it is the same list)."""
+
+    __slots__ = ("_ivs", "bases", "members", "rows")
+
+    def __init__(self, members: list[SymbolSessionData], base_name: str) -> None:
+        self.members = members
+        self.rows = np.fromiter((d.group_row for d in members), np.intp, len(members))
+        self.bases = [d.bars[base_name] for d in members]
+        self._ivs: dict[str, list] = {base_name: self.bases}
+
+    def ivs(self, name: str) -> list:
+        """Each member's interval ``name`` (None where it holds none), in member order."""
+        found = self._ivs.get(name)
+        if found is None:
+            found = self._ivs[name] = [d.bars.get(name) for d in self.members]
+        return found
 
 
 class _Cache:
@@ -50,11 +79,25 @@ class _Cache:
     def __init__(self) -> None:
         self.size = 0
         self.f: dict[str, dict[str, np.ndarray]] = {}
+        #: per interval: the int fields as one (field × row) array; ``f[name][field]`` are its rows
+        self.ints: dict[str, np.ndarray] = {}
+        #: the member list (``SymbolGroup.member_list``) while every member row holds every interval
+        #: with equal control state (n, last windows, finalized, elapsed, frontier), else None:
+        #: the uniform fast path's precondition
+        self.uniform: list | None = None
+        #: while uniform: the start of the bar members got since the last pass (all the same), or None;
+        #: how many members got it (the uniform pass needs all), and their bar count before it
+        self.pending: int | None = None
+        self.pending_rows = 0
+        self.pending_n = 0
+        #: what the uniform pass needs, built when uniformity is established: ``(rows, index, first
+        #: row, base intervals, their trackers, [(name, member positions, fields, intervals, grid)])``
+        self.uni: tuple | None = None
         #: per interval: the elapsed / finalized window count every cached row holds, when uniform
         self.el_all: dict[str, int] = {}
         self.fin_all: dict[str, int] = {}
-        #: (members list, rows, base intervals) of the last pass, reused for the same list object
-        self.memo: tuple[list, np.ndarray, list] | None = None
+        #: the last pass's members, reused for the same list object
+        self.memo: _Memo | None = None
 
     def ensure(self, group: SymbolGroup) -> None:
         size = max(self.size, 16)
@@ -63,28 +106,98 @@ class _Cache:
         for name in group.blocks:
             f = self.f.get(name)
             if f is None:
-                f = self.f[name] = {k: np.zeros(0, np.int64) for k in _INT_FIELDS}
-                f["quality"] = np.zeros(0, np.float64)
-                f["has"] = np.zeros(0, bool)
-            if len(f["has"]) < size:
-                for k, arr in f.items():
+                f = self.f[name] = {"quality": np.zeros(0, np.float64), "has": np.zeros(0, bool)}
+                self.ints[name] = np.zeros((len(_INT_FIELDS), 0), np.int64)
+            old = self.ints[name]
+            if old.shape[1] < size:
+                ints = self.ints[name] = np.zeros((len(_INT_FIELDS), size), np.int64)
+                ints[:, : old.shape[1]] = old
+                for k, row in zip(_INT_FIELDS, ints, strict=True):
+                    f[k] = row
+                for k in ("quality", "has"):
+                    arr = f[k]
                     new = np.full(size, np.nan) if k == "quality" else np.zeros(size, arr.dtype)
                     new[: len(arr)] = arr
                     f[k] = new
         self.size = size
 
     def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
+        self.uniform, self.pending = None, None
         f = self.f.get(name)
         if f is not None:
             inside = rows < len(f["n"])
             f["n"][rows[inside]] = n[inside]
 
-    def appended_one(self, name: str, row: int, n: int) -> None:
+    def appended_one(self, name: str, row: int, n: int, ts: int | None = None) -> None:
+        """``row``'s base now holds ``n`` bars, the newest (starting at ``ts``) appended after the
+        previous newest by ``add_base_bars``; one bar per member at the same ``ts`` keeps the
+        group on the uniform path, as ``append_uniform`` does."""
         f = self.f.get(name)
-        if f is not None and row < len(f["n"]):
-            f["n"][row] = n
+        if f is None or row >= len(f["n"]):
+            self.uniform = self.pending = None
+            return
+        keep = False
+        if self.uniform is not None and ts is not None:
+            if self.pending is None:
+                keep = n - 1 == int(f["n"][self.uni[2]])  # type: ignore[index]  # every row holds that many
+                if keep:
+                    self.pending, self.pending_rows, self.pending_n = ts, 0, n - 1
+            else:
+                keep = ts == self.pending and n - 1 == self.pending_n and int(f["n"][row]) == n - 1
+        if keep:
+            self.pending_rows += 1
+        else:
+            self.uniform = self.pending = None
+        f["n"][row] = n
+
+    def append_uniform(
+        self, group: SymbolGroup, rows: np.ndarray, index: slice | np.ndarray, ivs: list, bars: BarArrays
+    ) -> bool:
+        """``SessionData.add_base_rows``' fast path: store one bar per member, all starting at the
+        same time right after every member's newest bar, while the group is uniform.
+
+        ``rows`` / ``index`` (the same rows, as a slice when they are consecutive) and ``ivs`` (base
+        intervals) follow the order of ``bars``. Returns False (nothing stored) when the bars do
+        not fit; the caller then takes the general path.
+        """
+        members = group.member_list()
+        if self.uniform is not members or self.pending is not None or group.stale or len(rows) != len(members):
+            return False
+        base = group.base
+        if base.is_daily:
+            return False
+        ts = bars.ts
+        t = int(ts[0])
+        session = group.session
+        step = base.seconds
+        if not session.open <= t < session.close or (t - session.open) % step:
+            return False
+        if session.break_start is not None and session.break_start <= t < session.break_end:
+            return False
+        ints = self.ints[group.base_name]
+        r0 = self.uni[2]  # type: ignore[index]
+        n = int(ints[0, r0])
+        if n and (t - session.open) // step <= int(ints[1, r0]):
+            return False  # not after the newest bar (every row's newest is in that same window)
+        if not (ts == t).all():
+            return False
+        block = group.blocks[group.base_name]
+        if n >= block.cap:
+            block.grow_cols(n + 1)
+        cols = block.cols
+        for name, values in zip(BarArrays._fields, bars, strict=True):
+            cols[name][index, n] = values
+        ints[0, index] = n + 1
+        for iv in ivs:
+            iv.data._n = n + 1
+            iv.updated = True
+            iv.dirty_from = n
+            iv.dirty_appended_only = True
+        self.pending, self.pending_rows, self.pending_n = t, len(rows), n
+        return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
+        self.uniform, self.pending = None, None
         self.el_all.clear()
         self.fin_all.clear()
         for name, f in self.f.items():
@@ -144,12 +257,17 @@ def process_group(
     fb = cache.f[base_name]
     count = len(members)
     memo = cache.memo
-    if memo is not None and memo[0] is members:
-        _, rows, bases = memo
-    else:
-        rows = np.fromiter((d.group_row for d in members), np.intp, count)
-        bases = [d.bars[base_name] for d in members]
-        cache.memo = (members, rows, bases)
+    if memo is None or memo.members is not members:
+        memo = cache.memo = _Memo(members, base_name)
+    rows, bases = memo.rows, memo.bases
+    if (
+        cache.uniform is members
+        and cache.pending is not None
+        and cache.pending_rows == count
+        and _uniform_pass(proc, group, cache, members, clock, timing)
+    ):
+        return []
+    cache.uniform = cache.pending = None
     n_b = fb["n"][rows]
     live = np.flatnonzero(np.fromiter((b.updated for b in bases), bool, count))
     base_grid = bases[0].grid
@@ -289,8 +407,9 @@ def process_group(
                 front = f["front"][rg]
                 simple = wg == front
                 f["front"][rg[simple]] = wg[simple] + 1
+                ivs = memo.ivs(name)
                 for p, wi, s in zip(psel[grow].tolist(), wg.tolist(), simple.tolist(), strict=True):
-                    iv = members[p].bars[name]
+                    iv = ivs[p]
                     iv.data._n += 1
                     if s:
                         iv.tracker._frontier = wi + 1
@@ -304,6 +423,338 @@ def process_group(
                     changed[p][name] = fi
 
     # -- derived: clear the forming flag of windows that became final
+    _finalize_rows(proc, cache, blocks, members, rows, derived, clock, timing, changed)
+
+    if changed is not None:
+        for d, ch in zip(members, changed, strict=True):
+            for name, fi in ch.items():
+                events.bars_changed.emit(d.symbol, name, fi)
+
+    # -- quality, gaps and incomplete counts
+    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
+    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
+    _refresh(ctx, base_name, bb, fb, np.arange(count), True)
+    for name, pos, f in derived:
+        _refresh(ctx, name, blocks[name], f, pos, False)
+    if quality_events is not None:
+        for d, names in zip(members, quality_events, strict=True):
+            for name in names:
+                events.quality_changed.emit(d.symbol, name)
+    _establish_uniform(cache, group, members, rows, bases)
+    return []
+
+
+def _uniform_pass(
+    proc: DataProcessor,
+    group: SymbolGroup,
+    cache: _Cache,
+    members: list[SymbolSessionData],
+    clock: float,
+    timing: dict[int, tuple[int, int]],
+) -> bool:
+    """The steady state: every member of a uniform group got one bar, all at ``cache.pending``.
+
+    Every row holds the same counts, newest windows, frontiers, finalized and elapsed windows,
+    so the pass decides once (Python scalars) and writes all rows with one numpy operation per
+    column; finalizing and quality refreshes that have work take the general vectorised steps.
+    Returns False, having changed nothing, when the bar does not simply extend every interval.
+    """
+    rows, index, r0, bases, trackers, derived = cache.uni  # type: ignore[misc]
+    t = cache.pending
+    assert t is not None
+    base_name = group.base_name
+    blocks = group.blocks
+    ints = cache.ints
+    ib = ints[base_name]
+    nb, _, _, el_b, front_b = ib[:_CONTROL, r0].tolist()
+    base_grid = bases[0].grid
+    w_b = base_grid.window_of_one(t)
+    if w_b != front_b or not nb:
+        return False  # the bar leaves a gap behind it
+    plan = []
+    for name, pos, _, ivs, grid, d_index, d_r0, _ in derived:
+        n_d, last, own_fin, _, front = ints[name][:_CONTROL, d_r0].tolist()
+        w = grid.window_of_one(t)
+        if w < last or (w > last and w != front):
+            return False
+        plan.append((name, pos, ivs, grid, n_d, last, own_fin, w, d_index))
+    cache.pending = None
+
+    # -- base: the bar is stored; mark its window present, remember it, clear the dirty state
+    ib[1, index] = w_b
+    ib[4, index] = w_b + 1
+    for b, tracker in zip(bases, trackers, strict=True):
+        tracker._frontier = w_b + 1
+        b.last_window = w_b
+        b.updated = False
+        b.dirty_from = nb
+    bc = blocks[base_name].cols
+    gathered = None
+
+    # -- derived: update or open the newest window
+    firsts: list[tuple[str, np.ndarray, int]] = []
+    for name, pos, ivs, grid, n_d, last, own_fin, w, ix in plan:
+        if gathered is not ix:  # the new base bars of the rows at ``ix``
+            new_o, new_h, new_l, new_c, new_v = (bc[f][ix, nb - 1] for f in ("open", "high", "low", "close", "volume"))
+            gathered = ix
+        sl = ix.__class__ is slice
+        block = blocks[name]
+        c = block.cols
+        if w == last:
+            j = n_d - 1
+            col = c["high"]
+            v = col[ix, j]
+            np.copyto(v, new_h, where=new_h > v)
+            if not sl:
+                col[ix, j] = v
+            col = c["low"]
+            v = col[ix, j]
+            np.copyto(v, new_l, where=new_l < v)
+            if not sl:
+                col[ix, j] = v
+            c["close"][ix, j] = new_c
+            col = c["volume"]
+            col[ix, j] = col[ix, j] + new_v
+            col = c["count"]
+            col[ix, j] = col[ix, j] + 1
+            if w < own_fin:
+                col = c["flags"]
+                col[ix, j] = col[ix, j] | _REVISED
+            firsts.append((name, pos, j))
+            continue
+        j = n_d
+        if j >= block.cap:
+            block.grow_cols(j + 1)
+            c = block.cols
+        _, fin = proc._timing(grid, clock, timing)
+        c["ts"][ix, j] = grid.starts[w]
+        c["open"][ix, j] = new_o
+        c["high"][ix, j] = new_h
+        c["low"][ix, j] = new_l
+        c["close"][ix, j] = new_c
+        c["volume"][ix, j] = new_v
+        c["count"][ix, j] = 1
+        c["expected"][ix, j] = grid.expected[w]
+        c["flags"][ix, j] = _FORMING if w >= max(fin, own_fin) else 0
+        state = ints[name]
+        state[0, ix] = j + 1
+        state[1, ix] = w
+        state[4, ix] = w + 1
+        for iv in ivs:
+            iv.data._n = j + 1
+            iv.tracker._frontier = w + 1
+            iv.last_window = w
+        firsts.append((name, pos, j))
+
+    events = proc.session_data.events
+    changed: list[dict[str, int]] | None = None
+    if events.bars_changed:
+        changed = [{} for _ in members]
+        for name, pos, j in firsts:
+            for p in pos.tolist():
+                changed[p][name] = j
+    # -- derived: clear the forming flag of windows that became final
+    for entry in derived:
+        if not _uniform_finalize(proc, cache, blocks, entry, clock, timing, changed):
+            _finalize_rows(proc, cache, blocks, members, rows, [entry[:3]], clock, timing, changed)
+    if changed is not None:
+        for d, ch in zip(members, changed, strict=True):
+            for name, fi in ch.items():
+                events.bars_changed.emit(d.symbol, name, fi)
+
+    # -- quality, gaps and incomplete counts
+    count = len(members)
+    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
+    fb = cache.f[base_name]
+    ctx = (proc, members, rows, fb["n"][rows], np.ones(count, bool), clock, timing, quality_events, blocks[base_name],
+           cache)
+    elapsed, _ = proc._timing(base_grid, clock, timing)
+    el = max(elapsed, el_b)
+    if el != el_b:
+        ib[3, index] = el
+        for b in bases:
+            b.elapsed = el
+    if not _base_unchanged(base_grid, ib, fb["quality"], index, t, nb, el, w_b + 1):
+        _refresh(ctx, base_name, blocks[base_name], fb, np.arange(count), True)
+    for entry in derived:
+        name, pos, f, _, grid, _, d_r0, _ = entry
+        elapsed, _ = proc._timing(grid, clock, timing)
+        # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
+        # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
+        if int(ints[name][3, d_r0]) != elapsed and not _uniform_refresh(
+            cache, blocks[name], entry, elapsed, t, nb, quality_events
+        ):
+            _refresh(ctx, name, blocks[name], f, pos, False)
+    if quality_events is not None:
+        for d, names in zip(members, quality_events, strict=True):
+            for name in names:
+                events.quality_changed.emit(d.symbol, name)
+    return True
+
+
+def _uniform_finalize(proc, cache: _Cache, blocks: dict, entry: tuple, clock: float, timing, changed) -> bool:
+    """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
+
+    Every row holds the same count, newest window and finalized count, so the bars to look at
+    are the same columns of every row (their windows may still differ between rows).
+    """
+    name, _, _, ivs, grid, index, r0, perm = entry
+    _, fin = proc._timing(grid, clock, timing)
+    state = cache.ints[name]
+    n, last, own_fin = state[:3, r0].tolist()
+    if fin <= own_fin:
+        return True  # nothing became final
+    tail = min(n, last - own_fin + 1) if last >= own_fin else 0
+    if tail > _TAIL:
+        return False
+    state[2, index] = fin
+    for iv in ivs:
+        iv.finalized = fin
+    cache.fin_all[name] = fin
+    if not tail:
+        return True
+    lo = n - tail
+    cols = blocks[name].cols
+    flags = cols["flags"][index, lo:n]
+    ts = cols["ts"][index, lo:n]
+    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
+    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
+    if not clear.any():
+        return True
+    flags[clear] = flags[clear] & _NOT_FORMING
+    if index.__class__ is not slice:
+        cols["flags"][index, lo:n] = flags
+    if changed is not None:
+        hit = clear.any(axis=1)
+        firsts = lo + np.argmax(clear, axis=1)
+        for p, h, fi in zip(perm.tolist(), hit.tolist(), firsts.tolist(), strict=True):
+            if h:
+                ch = changed[p]
+                ch[name] = min(ch.get(name, fi), fi)
+    return True
+
+
+def _uniform_refresh(cache: _Cache, block, entry: tuple, elapsed: int, t: int, nb: int, quality_events) -> bool:
+    """``_refresh`` of one derived interval of a uniform group whose elapsed count moved past
+    every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
+    at a window's end. False (nothing changed) leaves it to ``_refresh``."""
+    name, _, f, ivs, grid, index, r0, perm = entry
+    state = cache.ints[name]
+    n, last, _, old_el, front = state[:_CONTROL, r0].tolist()
+    if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
+        return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
+    until = int(grid.ends[elapsed - 1])
+    expected = int(grid.cum_expected[elapsed])
+    trailing = elapsed > front
+    if t >= until or not expected or (trailing and grid.has_empty_windows):
+        return False
+    state[3, index] = elapsed
+    for iv in ivs:
+        iv.elapsed = elapsed
+    cache.el_all[name] = elapsed
+    quality = 100.0 * nb / expected
+    # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
+    counts = state[_RUNS:_GAPS, index].copy()
+    if trailing:
+        counts[0] += 1
+        counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
+    if n:  # every bar's window has elapsed
+        cols = block.cols
+        counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
+    diff = (f["quality"][index] != quality) | (counts != state[_GAPS:, index]).any(axis=0)
+    if not diff.any():
+        return True
+    k = np.flatnonzero(diff)
+    rows = (k + index.start) if index.__class__ is slice else index[k]
+    f["quality"][rows] = quality
+    counts = counts[:, k]
+    state[_GAPS:, rows] = counts
+    gap_counts, missings, incompletes = counts.tolist()
+    for j, g, m, i in zip(k.tolist(), gap_counts, missings, incompletes, strict=True):
+        iv = ivs[j]
+        iv.quality = quality
+        iv.gap_count = g
+        iv.missing = m
+        iv.incomplete = i
+        if quality_events is not None:
+            quality_events[int(perm[j])].append(name)
+    return True
+
+
+def _base_unchanged(grid, ints: np.ndarray, quality: np.ndarray, index, t: int, n: int, el: int, front: int) -> bool:
+    """True when the base's quality, gaps and counts stay as stored (rows of a uniform pass).
+
+    Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
+    the common case is decided here (False sends the rows through ``_refresh``).
+    """
+    if not el or t >= int(grid.ends[el - 1]) or el < front - 1:
+        return False
+    expected = int(grid.cum_expected[el])
+    if not expected:
+        return False
+    q = 100.0 * n / expected
+    if not (quality[index] == q).all():
+        return False
+    runs = ints[_RUNS:_GAPS, index]
+    if el > front:
+        if grid.has_empty_windows:
+            return False
+        runs = runs + np.array([[1], [int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])], [0]])
+    return not (ints[_GAPS:, index] != runs).any()
+
+
+def _establish_uniform(
+    cache: _Cache, group: SymbolGroup, members: list[SymbolSessionData], rows: np.ndarray, bases: list
+) -> None:
+    """Mark the group uniform when every member holds every interval with equal control state."""
+    if members is not group.member_list() or group.stale or len(members) < 2:
+        return
+    ints = cache.ints
+    base_name = group.base_name
+    count = len(rows)
+    everyone = np.arange(count)
+    derived = []
+    base_index = base_r0 = None
+    for name in (base_name, *(n for n in cache.f if n != base_name)):
+        f = cache.f[name]
+        has = f["has"][rows]
+        full = bool(has.all())
+        pos = everyone if full else np.flatnonzero(has)
+        if not len(pos):
+            continue
+        r = rows if full else rows[pos]
+        state = ints[name][:_CONTROL, r]
+        if not (state == state[:, :1]).all():
+            return
+        if full and base_index is not None:
+            index, r0 = base_index, base_r0  # the same object: the pass gathers the new bars once for these
+        else:
+            ordered = np.sort(r)
+            r0 = int(ordered[0])
+            index = slice(r0, r0 + len(r)) if int(ordered[-1]) == r0 + len(r) - 1 else ordered
+        if name == base_name:
+            base_index, base_r0 = index, r0
+            continue
+        # member positions and intervals in the order of ``index`` (ascending rows)
+        perm = pos[np.argsort(r, kind="stable")]
+        ivs = [members[p].bars[name] for p in perm.tolist()]
+        derived.append((name, pos, f, ivs, ivs[0].grid, index, r0, perm))
+    cache.uni = (rows, base_index, base_r0, bases, [b.tracker for b in bases], derived)
+    cache.uniform = members
+
+
+def _finalize_rows(
+    proc: DataProcessor,
+    cache: _Cache,
+    blocks: dict,
+    members: list[SymbolSessionData],
+    rows: np.ndarray,
+    derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
+    clock: float,
+    timing: dict[int, tuple[int, int]],
+    changed: list[dict[str, int]] | None,
+) -> None:
+    """Clear the forming flag of the windows of ``derived`` that became final, vectorised."""
     for name, pos, f in derived:
         grid = members[int(pos[0])].bars[name].grid
         _, fin = proc._timing(grid, clock, timing)
@@ -322,7 +773,8 @@ def process_group(
         last = f["last"][rn]
         tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
         f["fin"][rn] = fin
-        nivs = [members[p].bars[name] for p in pos[need].tolist()]
+        ivs = cache.memo.ivs(name)  # type: ignore[union-attr]
+        nivs = [ivs[p] for p in pos[need].tolist()]
         for iv in nivs:
             iv.finalized = fin
         slow = tail > _TAIL
@@ -360,23 +812,6 @@ def process_group(
                 if h:
                     changed[p][name] = min(changed[p].get(name, fi), fi)
 
-    if changed is not None:
-        for d, ch in zip(members, changed, strict=True):
-            for name, fi in ch.items():
-                events.bars_changed.emit(d.symbol, name, fi)
-
-    # -- quality, gaps and incomplete counts
-    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
-    _refresh(ctx, base_name, bb, fb, np.arange(count), True)
-    for name, pos, f in derived:
-        _refresh(ctx, name, blocks[name], f, pos, False)
-    if quality_events is not None:
-        for d, names in zip(members, quality_events, strict=True):
-            for name in names:
-                events.quality_changed.emit(d.symbol, name)
-    return []
-
 
 def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
@@ -404,13 +839,14 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         p = pos[sel]
         r = rp[sel]
         old = old_el[sel]
+    ivs = cache.memo.ivs(name)
     if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
         el = elapsed
         moved = np.flatnonzero(old != elapsed)
         if len(moved):
             f["el"][r[moved]] = elapsed
             for j in p[moved].tolist():
-                members[j].bars[name].elapsed = elapsed
+                ivs[j].elapsed = elapsed
         has = elapsed > 0
         until = int(grid.ends[elapsed - 1]) if has else grid.session.open
         expected = int(grid.cum_expected[elapsed])
@@ -420,7 +856,7 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         if len(moved):
             f["el"][r[moved]] = el[moved]
             for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
-                members[j].bars[name].elapsed = e
+                ivs[j].elapsed = e
         has = el > 0
         until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
         expected = grid.cum_expected[el]
@@ -453,7 +889,7 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
         slow |= trailing
     if slow.any():
         for j in np.flatnonzero(slow).tolist():
-            gap_count[j], missing[j] = members[int(p[j])].bars[name].tracker.missing(
+            gap_count[j], missing[j] = ivs[int(p[j])].tracker.missing(
                 int(np.broadcast_to(el, frontier.shape)[j])
             )
     # incomplete derived bars among the elapsed windows
@@ -471,25 +907,24 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
             incomplete = np.where(has, short.sum(axis=1), 0)
         else:
             incomplete = np.zeros(len(sel), np.int64)
+    counts = np.stack((gap_count, missing, incomplete))
+    ints = cache.ints[name]
     old_q = f["quality"][r]
     same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(
-        ~same_q | (gap_count != f["gaps"][r]) | (missing != f["missing"][r]) | (incomplete != f["incomplete"][r])
-    )
+    diff = np.flatnonzero(~same_q | (counts != ints[_GAPS:, r]).any(axis=0))
     if not len(diff):
         return
     rd = r[diff]
-    f["quality"][rd] = quality[diff]
-    f["gaps"][rd] = gap_count[diff]
-    f["missing"][rd] = missing[diff]
-    f["incomplete"][rd] = incomplete[diff]
-    for j in diff.tolist():
-        pj = int(p[j])
-        iv = members[pj].bars[name]
-        q = float(quality[j])
+    quality = quality[diff]
+    counts = counts[:, diff]
+    f["quality"][rd] = quality
+    ints[_GAPS:, rd] = counts
+    gap_counts, missings, incompletes = counts.tolist()
+    for pj, q, g, m, i in zip(p[diff].tolist(), quality.tolist(), gap_counts, missings, incompletes, strict=True):
+        iv = ivs[pj]
         iv.quality = None if q != q else q
-        iv.gap_count = int(gap_count[j])
-        iv.missing = int(missing[j])
-        iv.incomplete = int(incomplete[j])
+        iv.gap_count = g
+        iv.missing = m
+        iv.incomplete = i
         if quality_events is not None:
             quality_events[pj].append(name)

@@ -12,6 +12,8 @@ re-aggregates only the touched windows with numpy ``reduceat``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
 from core.aggregate import Aggregated, aggregate
@@ -91,11 +93,8 @@ class DataProcessor:
         key = id(grid)
         found = timing.get(key)
         if found is None:
-            ends = grid.ends
-            found = timing[key] = (
-                int(ends.searchsorted(clock, side="right")),
-                int(ends.searchsorted(clock - self.grace, side="right")),
-            )
+            ends = grid.ends_list
+            found = timing[key] = (bisect_right(ends, clock), bisect_right(ends, clock - self.grace))
         return found
 
     # -- one symbol --------------------------------------------------------------------

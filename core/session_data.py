@@ -280,6 +280,8 @@ class SessionData:
         self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
         #: ``add_base_rows``' last symbol list resolved to rows (reused while the group is unchanged)
         self._rows_memo: tuple | None = None
+        #: (group key, {symbol as given: (data, base interval, row)}) for ``add_base_rows``
+        self._rows_lut: tuple[object, dict[str, tuple]] | None = None
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -432,21 +434,29 @@ class SessionData:
             key = tuple(symbols)
             memo = self._rows_memo
             if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
-                _, group, _, datas, ivs, rows = memo
+                _, group, _, datas, ivs, rows, index = memo
             else:
-                datas = [self._symbols.get(s.upper()) for s in symbols]
-                group = datas[0].group if datas[0] is not None else None
-                if (
-                    group is None
-                    or count < 4
-                    or not all(d is not None and d.group is group for d in datas)
-                    or len({d.symbol for d in datas}) != count  # type: ignore[union-attr]
-                ):
+                resolved = self._resolve_rows(symbols) if count >= 4 else None
+                if resolved is None:
                     return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
-                ivs = [d.bars[group.base_name] for d in datas]  # type: ignore[union-attr]
-                rows = np.fromiter((d.group_row for d in datas), np.intp, count)  # type: ignore[union-attr]
+                group, datas, ivs, rows = resolved
+                r0 = int(rows[0])
+                index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
                 # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
-                self._rows_memo = (group.group_key, group, key, datas, ivs, rows)
+                self._rows_memo = (group.group_key, group, key, datas, ivs, rows, index)
+            cache = group.cache
+            if (
+                cache is not None
+                and cache.uniform is not None  # type: ignore[attr-defined]
+                and cache.append_uniform(group, rows, index, ivs, bars)  # type: ignore[attr-defined]
+            ):
+                # every member's bar followed its newest (the group's uniform steady state)
+                emit = self.events.bars_changed
+                if emit:
+                    first = ivs[0].data._n - 1
+                    for d in datas:
+                        emit.emit(d.symbol, group.base_name, first)  # type: ignore[union-attr]
+                return count
             session = group.session
             base_name = group.base_name
             block = group.blocks[base_name]
@@ -492,6 +502,31 @@ class SessionData:
                     stored += self.add_base_bars(symbols[k], bars.take(slice(k, k + 1)))
             return stored
 
+    def _resolve_rows(self, symbols: list[str]) -> tuple | None:
+        """``(group, datas, base intervals, rows)`` of ``symbols`` when all are distinct members of
+        one group, else None. Symbols resolve through a per-group table (renewed with membership)."""
+        first = self._symbols.get(symbols[0].upper())
+        group = first.group if first is not None else None
+        if group is None:
+            return None
+        found = self._rows_lut
+        if found is None or found[0] is not group.group_key:
+            found = self._rows_lut = (group.group_key, {})
+        lut = found[1]
+        entries = []
+        for s in symbols:
+            entry = lut.get(s)
+            if entry is None:
+                data = self._symbols.get(s.upper())
+                if data is None or data.group is not group:
+                    return None
+                entry = lut[s] = (data, data.bars[group.base_name], data.group_row)
+            entries.append(entry)
+        datas, ivs, row_list = zip(*entries, strict=True)
+        if len(set(row_list)) != len(row_list):
+            return None  # a symbol twice
+        return group, list(datas), list(ivs), np.array(row_list, np.intp)
+
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
         ts = int(bars.ts[0])
@@ -510,7 +545,7 @@ class SessionData:
             if base.updated:  # a second bar before the pass: the processor checks this row
                 group.stale.add(data.group_row)
             elif group.cache is not None:
-                group.cache.appended_one(base.name, data.group_row, first + 1)  # type: ignore[attr-defined]
+                group.cache.appended_one(base.name, data.group_row, first + 1, ts)  # type: ignore[attr-defined]
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -50,6 +51,11 @@ class WindowGrid:
 
     def window_of_one(self, ts: int) -> int:
         return 0 if self.interval.is_daily else (ts - self.session.open) // self.interval.seconds
+
+    @cached_property
+    def ends_list(self) -> list[int]:
+        """``ends`` as Python ints (``bisect`` on it is several times cheaper than ``searchsorted``)."""
+        return self.ends.tolist()
 
     def elapsed(self, clock: float) -> int:
         """Number of windows whose end is at or before ``clock``."""

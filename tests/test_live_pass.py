@@ -73,7 +73,11 @@ def streams(draw):
     if session.break_start is not None:
         slots = slots[(slots < session.break_start) | (slots >= session.break_end)]
     slots = slots[:span]
-    n_symbols = draw(st.integers(1, 5))
+    # aligned: every symbol streams the same minutes and mostly shares holes and batches, the
+    # live steady state that takes the uniform fast path (which needs >= 4 symbols); a pass
+    # now and then treats each symbol on its own, breaking and later re-establishing uniformity
+    aligned = draw(st.booleans())
+    n_symbols = draw(st.integers(4, 6)) if aligned else draw(st.integers(1, 5))
     seed = draw(st.integers(0, 2**16))
     grace = draw(st.sampled_from([0.0, 0.0, 2.0 * step]))
     rng = np.random.default_rng(seed)
@@ -82,11 +86,12 @@ def streams(draw):
     fix_p = draw(st.sampled_from([0.0, 0.03]))
     batch_p = draw(st.sampled_from([0.0, 0.05]))
     churn_p = draw(st.sampled_from([0.0, 0.02]))
-    return session, base, derived, slots, n_symbols, seed, grace, rng, hole_p, late_p, fix_p, batch_p, churn_p
+    return session, base, derived, slots, n_symbols, seed, grace, rng, hole_p, late_p, fix_p, batch_p, churn_p, aligned
 
 
 def run_both(case, max_passes: int = 400) -> None:
-    session, base, derived, slots, n_symbols, seed, grace, rng, hole_p, late_p, fix_p, batch_p, churn_p = case
+    session, base, derived, slots, n_symbols, seed, grace, rng, hole_p, late_p, fix_p, batch_p, churn_p = case[:13]
+    aligned = len(case) > 13 and case[13]
     step = parse_interval(base).seconds
     engines = [Engine(g, session, base, derived, grace) for g in (True, False)]
     final = {f"S{k}": walk(slots, seed=seed + k) for k in range(n_symbols + 3)}
@@ -108,25 +113,27 @@ def run_both(case, max_passes: int = 400) -> None:
         add(f"S{k}")
     start = int(rng.integers(0, max(1, len(slots) // 3)))
     for s in watched:
-        cursor[s] = start if rng.random() < 0.5 else 0
+        cursor[s] = start if aligned or rng.random() < 0.5 else 0
     clock = float(session.open)
     passes = 0
     position = 0
     while position < len(slots) and passes < max_passes:
         passes += 1
         deliveries: list[tuple[str, BarArrays]] = []
+        shared = rng.random() if aligned and rng.random() < 0.9 else None
+        shared_batch = int(rng.integers(2, 5))
         for symbol in list(watched):
             i = cursor.get(symbol, 0)
             if i >= len(slots):
                 continue
-            r = rng.random()
+            r = rng.random() if shared is None else shared
             if r < hole_p:
                 cursor[symbol] = i + 1
                 if rng.random() < 0.5:
                     held[symbol].append(i)  # delivered late, maybe
                 continue
             if r < hole_p + batch_p:
-                j = min(len(slots), i + int(rng.integers(2, 5)))
+                j = min(len(slots), i + (int(rng.integers(2, 5)) if shared is None else shared_batch))
                 deliveries.append((symbol, final[symbol].take(slice(i, j))))
                 cursor[symbol] = j
                 continue
@@ -149,6 +156,8 @@ def run_both(case, max_passes: int = 400) -> None:
             if fresh:
                 add(fresh[0])
                 cursor[fresh[0]] = max(cursor.values(), default=0)
+                if aligned:  # the newcomer streams the others' minutes from its next pass on
+                    cursor = dict.fromkeys(cursor, max(cursor.values()))
         position = max(cursor.values(), default=len(slots))
         newest = max((int(b.ts[-1]) for _, b in deliveries), default=int(clock) - step)
         clock = max(clock, float(newest + step))
@@ -192,8 +201,10 @@ def test_full_clean_session_all_cases() -> None:
         slots = np.arange(session.open, session.close, step, dtype=np.int64)
         if session.break_start is not None:
             slots = slots[(slots < session.break_start) | (slots >= session.break_end)]
-        rng = np.random.default_rng(len(name))
-        run_both((session, base, derived, slots[:span], 4, 7, 0.0, rng, 0.0, 0.0, 0.0, 0.0, 0.0), max_passes=span + 5)
+        for aligned in (False, True):
+            rng = np.random.default_rng(len(name))
+            case = (session, base, derived, slots[:span], 4, 7, 0.0, rng, 0.0, 0.0, 0.0, 0.0, 0.0, aligned)
+            run_both(case, max_passes=span + 5)
 
 
 def _two_engines(symbols: list[str]):
@@ -256,3 +267,50 @@ def test_removed_symbol_keeps_its_bars_and_rows_are_reused() -> None:
     proc.process(float(t + 60 * 71))
     assert len(fresh.bars["5m"].data) == 1 and fresh.bars["5m"].data[0].forming
     assert len(sd.get_symbol_data("S8").bars["5m"].data) == 14 and sd.get_symbol_data("S8").bars["5m"].quality == 100.0
+
+
+@pytest.mark.parametrize("grace", [0.0, 150.0])
+def test_uniform_path_without_subscribers(monkeypatch, grace: float) -> None:
+    """A live feed where every symbol gets each minute's bar (a few minutes missing for all, one
+    symbol missing one minute, per-symbol adds now and then) takes the uniform pass, and it
+    matches the per-symbol path also when nobody listens to the events."""
+    import core.live_pass as live_pass
+
+    taken = []
+    original = live_pass._uniform_pass
+    monkeypatch.setattr(live_pass, "_uniform_pass", lambda *a: taken.append(original(*a)) or taken[-1])
+    session = xnys("2013-10-07")
+    symbols = [f"S{k}" for k in range(6)]
+    engines = []
+    for grouped in (True, False):
+        sd = SessionData(group_rows=grouped)
+        sd.start_session(session)
+        for k, s in enumerate(symbols):
+            derived = ["5m", "15m", "1h", "1d"] if k != 2 else ["15m", "1d"]  # one holds fewer
+            sd.register_symbol_data(
+                SymbolSessionData.create(s, parse_interval("1m"), [parse_interval(i) for i in derived], session)
+            )
+        engines.append((sd, DataProcessor(sd, grace=grace)))
+    rng = np.random.default_rng(11)
+    data = {s: walk(np.arange(session.open, session.close, 60, dtype=np.int64), seed=k) for k, s in enumerate(symbols)}
+    for i in range(390):
+        if i % 37 == 5:
+            continue  # nobody gets this minute
+        names = [s for s in symbols if not (i == 200 and s == "S4")]
+        bars = [data[s].take(slice(i, i + 1)) for s in names]
+        rows = BarArrays(*(np.concatenate(c) for c in zip(*bars, strict=True)))
+        per_symbol = rng.random() < 0.2
+        for sd, proc in engines:
+            if per_symbol:
+                for k, s in enumerate(names):
+                    sd.add_base_bars(s, rows.take(slice(k, k + 1)))
+            else:
+                sd.add_base_rows(names, rows)
+            # now and then a pass before the bar's end (its windows not yet elapsed)
+            proc.process(float(session.open + 60 * i + (30 if i % 23 == 4 else 60)))
+        if i % 50 == 0 or i > 380:
+            assert snapshot(engines[0][0]) == snapshot(engines[1][0]), f"minute {i}"
+    for _, proc in engines:
+        proc.process(float(session.close))
+    assert snapshot(engines[0][0]) == snapshot(engines[1][0])
+    assert sum(taken) > 150  # the uniform pass ran until S4 missed a minute
