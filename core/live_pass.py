@@ -426,9 +426,9 @@ def process_group(
     _finalize_rows(proc, cache, blocks, members, rows, derived, clock, timing, changed)
 
     if changed is not None:
-        for d, ch in zip(members, changed, strict=True):
-            for name, fi in ch.items():
-                events.bars_changed.emit(d.symbol, name, fi)
+        events.bars_changed.emit_many(
+            [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
+        )
 
     # -- quality, gaps and incomplete counts
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
@@ -437,9 +437,9 @@ def process_group(
     for name, pos, f in derived:
         _refresh(ctx, name, blocks[name], f, pos, False)
     if quality_events is not None:
-        for d, names in zip(members, quality_events, strict=True):
-            for name in names:
-                events.quality_changed.emit(d.symbol, name)
+        events.quality_changed.emit_many(
+            [(d.symbol, name) for d, names in zip(members, quality_events, strict=True) for name in names]
+        )
     _establish_uniform(cache, group, members, rows, bases)
     return []
 
@@ -558,9 +558,9 @@ def _uniform_pass(
         if not _uniform_finalize(proc, cache, blocks, entry, clock, timing, changed):
             _finalize_rows(proc, cache, blocks, members, rows, [entry[:3]], clock, timing, changed)
     if changed is not None:
-        for d, ch in zip(members, changed, strict=True):
-            for name, fi in ch.items():
-                events.bars_changed.emit(d.symbol, name, fi)
+        events.bars_changed.emit_many(
+            [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
+        )
 
     # -- quality, gaps and incomplete counts
     count = len(members)
@@ -586,9 +586,9 @@ def _uniform_pass(
         ):
             _refresh(ctx, name, blocks[name], f, pos, False)
     if quality_events is not None:
-        for d, names in zip(members, quality_events, strict=True):
-            for name in names:
-                events.quality_changed.emit(d.symbol, name)
+        events.quality_changed.emit_many(
+            [(d.symbol, name) for d, names in zip(members, quality_events, strict=True) for name in names]
+        )
     return True
 
 

@@ -142,9 +142,8 @@ class DataProcessor:
                 first = self._finalize(derived, finalized)
                 if first is not None:
                     changed[derived.name] = min(changed.get(derived.name, first), first)
-        if events.bars_changed:
-            for name, first in changed.items():
-                events.bars_changed.emit(data.symbol, name, first)
+        if events.bars_changed and changed:
+            events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
         base_elapsed, _ = self._timing(base.grid, clock, timing)
         if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
             base, base, base_elapsed

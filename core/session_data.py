@@ -454,8 +454,7 @@ class SessionData:
                 emit = self.events.bars_changed
                 if emit:
                     first = ivs[0].data._n - 1
-                    for d in datas:
-                        emit.emit(d.symbol, group.base_name, first)  # type: ignore[union-attr]
+                    emit.emit_many([(d.symbol, group.base_name, first) for d in datas])  # type: ignore[union-attr]
                 return count
             session = group.session
             base_name = group.base_name
@@ -494,8 +493,8 @@ class SessionData:
                         iv.dirty_appended_only = True
                 emit = self.events.bars_changed
                 if emit:
-                    for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
-                        emit.emit(datas[k].symbol, base_name, first)  # type: ignore[union-attr]
+                    pairs = zip(fast.tolist(), nf.tolist(), strict=True)
+                    emit.emit_many([(datas[k].symbol, base_name, first) for k, first in pairs])
                 stored = len(fast)
             if len(fast) < count:
                 for k in np.flatnonzero(~ok).tolist():
