@@ -1,10 +1,12 @@
-"""5. Tree refresh: gui.tree_model.SessionTreeModel in a QTreeView against a QStandardItemModel.
+"""5. Tree refresh: gui.tree_model.SessionTreeModel in the app's tree view against a
+QStandardItemModel in a QTreeView.
 
 Session Monitor: a real ``SessionData`` of 500 symbols, each streaming 1m bars and deriving
 5m, 15m, 1h and 1d (five interval rows under every symbol row, eight columns), fed by a
 ``DataProcessor`` like the coordinator does; ``SessionTreeModel`` listens through a
-``SessionBridge`` and sits in a ``QTreeView`` set up as ``gui.main_window`` sets up its
-tree (uniform row heights, alternating colours, row selection) except for the header:
+``SessionBridge`` and sits in the view class MainWindow uses (``gui.tree_view.SessionTreeView``,
+a QTreeView with its own dataChanged handling and cell delegate) set up as ``gui.main_window``
+sets up its tree (uniform row heights, alternating colours, row selection) except for the header:
 columns are sized to their contents once, not kept in ``ResizeToContents`` mode (that mode
 re-measures every row on every ``dataChanged``, see ``_make_view``), 1000×700, shown
 offscreen, fully expanded. One step appends one bar to every symbol and runs one processor
@@ -15,7 +17,7 @@ its ~10 Hz timer calls) plus the event loop turn in which the view handles the
 ``dataChanged`` signals and repaints.
 
 Reference: a ``QStandardItemModel`` with the same 500 parents × 5 children × 8 columns in
-an identically set-up view; one step sets the same new values on every item
+an identically set-up plain QTreeView; one step sets the same new values on every item
 (``setText`` on all eight cells of every row, plus the quality colour), then the same
 event loop turn. The values are read from Session Monitor's model beforehand, untimed, so
 the reference pays only for its own updates. The two sides alternate (A B, B A, …);
@@ -68,11 +70,15 @@ def _qt_app() -> Any:
     return QApplication.instance() or QApplication(["session-monitor-bench"])
 
 
-def _make_view(model: Any) -> Any:
-    """A QTreeView set up like MainWindow's symbol tree, shown offscreen and expanded."""
+def _make_view(model: Any, reference: bool = False) -> Any:
+    """The view class MainWindow's symbol tree uses (``gui.tree_view.SessionTreeView``), set up
+    like MainWindow sets it up, shown offscreen and expanded; ``reference``: a plain QTreeView
+    with the same set-up (what a QStandardItemModel is normally shown in)."""
     from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView
 
-    view = QTreeView()
+    from gui.tree_view import SessionTreeView
+
+    view = QTreeView() if reference else SessionTreeView()
     view.setModel(model)
     view.setUniformRowHeights(True)
     view.setAlternatingRowColors(True)
@@ -231,7 +237,7 @@ def _measure_refresh(n_symbols: int, rounds: int, warmup: int) -> tuple[float, f
     view = _make_view(model)
     texts, brushes = _snapshot(model)
     reference = _Reference(texts, n_symbols, children)
-    ref_view = _make_view(reference.model)
+    ref_view = _make_view(reference.model, reference=True)
     ours_paints, ref_paints = _PaintCounter(view.viewport()), _PaintCounter(ref_view.viewport())
     emitted = {"ours": 0, "reference": 0}
     model.dataChanged.connect(lambda *_: emitted.__setitem__("ours", emitted["ours"] + 1))
@@ -304,7 +310,7 @@ def _measure_rate(n_symbols: int, seconds: float) -> tuple[float, float, str]:
     view = _make_view(model)
     children = len(DERIVED) + 1
     reference = _Reference(_snapshot(model)[0], n_symbols, children)
-    ref_view = _make_view(reference.model)
+    ref_view = _make_view(reference.model, reference=True)
     width = model.columnCount()
     names = list(feed.session_data.get_symbol_data(feed.symbols[0]).bars)  # type: ignore[union-attr]
     for s, symbol in enumerate(feed.symbols):

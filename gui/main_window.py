@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QToolBar,
-    QTreeView,
     QWidget,
 )
 from qasync import asyncSlot
@@ -39,6 +38,7 @@ from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
 from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from gui.tree_view import SessionTreeView
 
 __all__ = ["MainWindow"]
 
@@ -76,10 +76,10 @@ class MainWindow(QMainWindow):
         self.bridge.attach_coordinator(coordinator)
         self.model = SessionTreeModel(session_data, self.bridge, self)
 
-        self.tree = QTreeView(self)
+        # uniform row heights (its own set-up): it repaints only the visible rows a refresh names
+        self.tree = SessionTreeView(self)
         self.tree.setObjectName("symbolTree")
         self.tree.setModel(self.model)
-        self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
