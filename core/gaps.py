@@ -80,7 +80,14 @@ class GapTracker:
             starts[0] = self._frontier
             starts[1:] = windows[:-1] + 1
             holes = np.flatnonzero(windows > starts)
-            if len(holes):
+            if len(holes) and not self.grid.has_empty_windows:  # every hole is one run: add them at once
+                a, b = starts[holes], windows[holes]
+                cum = self.grid.cum_slots
+                self._closed_missing += int((cum[b] - cum[a]).sum())
+                firsts = a.tolist()
+                self._runs.extend(zip(firsts, b.tolist(), strict=True))
+                self._run_starts.extend(firsts)
+            elif len(holes):
                 for a, b in zip(starts[holes].tolist(), windows[holes].tolist(), strict=True):
                     self._add_run(a, b)
             self._frontier = int(windows[-1]) + 1

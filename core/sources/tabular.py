@@ -23,8 +23,10 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,6 +56,8 @@ __all__ = [
 
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 SUFFIXES = (".csv", ".parquet")
+#: files parsed at once when a folder is first read
+PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: a time of day followed by ``Z`` or ``±HH[:MM]``: the text carries its UTC offset
 _OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 _US_PER_S = 1_000_000
@@ -620,6 +624,13 @@ class TabularSource(BarSource):
             return done
 
     def _all(self) -> list[_TabularFile]:
+        with self._lock:
+            waiting = [p for p in self._files if p not in self._parsed]
+        if len(waiting) > 1:
+            # pyarrow parses and converts without the GIL: files go through a core each
+            workers = min(len(waiting), PARSE_THREADS)
+            with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
+                list(pool.map(self._file, waiting))
         return [self._file(p) for p in self._files]
 
     def _concerning(self, symbol: str) -> list[_TabularFile]:
