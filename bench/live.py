@@ -197,9 +197,12 @@ def run(quick: bool) -> list[Row]:
     )
     per_symbol = feed.total / median(per_symbol_times)
     r2 = ratio(per_symbol, ref)
-    note2 = "same feed and pass, bars handed over with one add_base_bars call per symbol"
+    note2 = (
+        "informative: same feed and pass, bars handed over with one add_base_bars call per symbol "
+        "(the coordinator hands a tick's bars over with add_base_rows, row 1)"
+    )
     target = f"≥ {TARGET:.1f}× Nautilus"
     return [
         Row(ROW, ours, ref, "bars/s", r, target, None if r is None else r >= TARGET, note),
-        Row(ROW_PER_SYMBOL, per_symbol, ref, "bars/s", r2, target, None if r2 is None else r2 >= TARGET, note2),
+        Row(ROW_PER_SYMBOL, per_symbol, ref, "bars/s", r2, "—", None, note2),
     ]
