@@ -59,7 +59,7 @@ class LiveFeed:
         self.batches = [[b.take(slice(i, i + 1)) for b in bars] for i in range(self.minutes)]
         #: the same bars, one ``BarArrays`` per iteration with one row per symbol
         self.rows = [
-            BarArrays(*(np.concatenate(cols) for cols in zip(*batch, strict=True))) for batch in self.batches
+            BarArrays.concat(batch) for batch in self.batches
         ]
 
     @property

@@ -8,7 +8,7 @@ per bar: a stored base bar costs 48 bytes (plus slack), and charts get zero-copy
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
@@ -67,6 +67,11 @@ class BarArrays(NamedTuple):
             return cls.empty()
         cols = list(zip(*rows, strict=True))
         return cls(np.asarray(cols[0], np.int64), *(np.asarray(c, np.float64) for c in cols[1:]))
+
+    @classmethod
+    def concat(cls, batches: Iterable[BarArrays]) -> BarArrays:
+        """The batches one after the other, in one batch."""
+        return cls(*(np.concatenate(cols) for cols in zip(*batches, strict=True)))
 
     def __len__(self) -> int:  # type: ignore[override]
         return len(self.ts)

@@ -103,7 +103,7 @@ def _by_bar_end(arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[st
     if max(lengths) <= 1 or max(lengths) > MAX_SLICES:
         return None
     symbols = [symbol for symbol, _ in arrived]
-    whole = BarArrays(*(np.concatenate(cols) for cols in zip(*(batch for _, batch in arrived), strict=True)))
+    whole = BarArrays.concat(batch for _, batch in arrived)
     owner = np.repeat(np.arange(len(arrived)), lengths)
     ends = whole.ts + np.repeat(np.array([base_seconds(s) for s in symbols], np.int64), lengths)
     step_inside = np.diff(ends) > 0
@@ -364,23 +364,16 @@ class SessionCoordinator:
             self._record(arrived)
         return arrived
 
-    def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> int:
+    def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> None:
         """Store arrived bars in SessionData: one call for the live case of one bar per symbol."""
-        released = 0
-        if len(arrived) > 1 and all(len(batch.ts) == 1 for _, batch in arrived):
-            symbols = [symbol for symbol, _ in arrived]
-            rows = BarArrays(*(np.concatenate(cols) for cols in zip(*(batch for _, batch in arrived), strict=True)))
-            released = self.session_data.add_base_rows(symbols, rows)
+        if not arrived:
+            return
+        if all(len(batch.ts) == 1 for _, batch in arrived):
+            released = self._store_rows([symbol for symbol, _ in arrived], BarArrays.concat(b for _, b in arrived))
         else:
-            for symbol, batch in arrived:
-                released += self.session_data.add_base_bars(symbol, batch)
-        for symbol, batch in arrived:
-            end = float(batch.ts[-1]) + self._base_seconds(symbol)
-            if self._newest_end is None or end > self._newest_end:
-                self._newest_end = end
-        if released:
-            self._released_window.append((time.monotonic(), released))
-        return released
+            released = sum(self.session_data.add_base_bars(symbol, batch) for symbol, batch in arrived)
+        end = max(float(batch.ts[-1]) + self._base_seconds(symbol) for symbol, batch in arrived)
+        self._note_released(released, end)
 
     def _hand_over_slice(self, part: _Slice) -> None:
         """One slice of a cut tick; a symbol removed while the step let the loop in is skipped."""
@@ -388,14 +381,19 @@ class SessionCoordinator:
         keep = [k for k, symbol in enumerate(symbols) if symbol in self._feeds]
         if len(keep) != len(symbols):
             symbols, bars = [symbols[k] for k in keep], bars.take(np.asarray(keep, np.intp))
-        if len(symbols) > 1:
-            released = self.session_data.add_base_rows(symbols, bars)
-        elif symbols:
-            released = self.session_data.add_base_bars(symbols[0], bars)
-        else:
-            return
-        if self._newest_end is None or part.end > self._newest_end:
-            self._newest_end = part.end
+        if symbols:
+            self._note_released(self._store_rows(symbols, bars), part.end)
+
+    def _store_rows(self, symbols: list[str], bars: BarArrays) -> int:
+        """One bar per symbol (row ``k`` for ``symbols[k]``), in one SessionData call."""
+        if len(symbols) == 1:
+            return self.session_data.add_base_bars(symbols[0], bars)
+        return self.session_data.add_base_rows(symbols, bars)
+
+    def _note_released(self, released: int, end: float) -> None:
+        """Remember the newest bar end handed over and the release rate (the status bar shows both)."""
+        if self._newest_end is None or end > self._newest_end:
+            self._newest_end = end
         if released:
             self._released_window.append((time.monotonic(), released))
 

@@ -147,7 +147,7 @@ class PushFeed(SymbolFeed):
                 raise (FeedRejected if self._fatal else FeedError)(self._error)
             if not self._pending:
                 return BarArrays.empty()
-            merged = BarArrays(*(np.concatenate(cols) for cols in zip(*self._pending, strict=True)))
+            merged = BarArrays.concat(self._pending)
             due = merged.ts + self.base_seconds <= clock
             if self._skip_through is not None:
                 due &= merged.ts > self._skip_through
