@@ -51,11 +51,6 @@ class ChangeSet:
         self.bars, self.quality = {}, set()
         return bars, quality
 
-    def forget(self, symbol: str) -> None:
-        """Drop a removed symbol's changes."""
-        self.bars = {k: v for k, v in self.bars.items() if k[0] != symbol}
-        self.quality = {k for k in self.quality if k[0] != symbol}
-
     def _bars_changed(self, items: list[tuple[str, str, int]]) -> None:
         bars = self.bars
         if not bars and not self.quality:

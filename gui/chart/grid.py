@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from gui import theme
-from gui.chart.primitives import draw_lines
+from gui.chart.primitives import cosmetic_pen, draw_lines
 
 __all__ = ["GridItem", "blend"]
 
@@ -32,13 +32,6 @@ def blend(color: QColor, background: QColor, alpha: float) -> QColor:
         round(background.green() + (color.green() - background.green()) * alpha),
         round(background.blue() + (color.blue() - background.blue()) * alpha),
     )
-
-
-def _pen(color: QColor) -> QPen:
-    pen = QPen(color)
-    pen.setCosmetic(True)
-    pen.setWidth(1)
-    return pen
 
 
 def _levels(ticks: list[tuple[float, list[float]]], low: float, high: float) -> list[list[float]]:
@@ -64,7 +57,7 @@ class GridItem(pg.GraphicsObject):
         super().__init__()
         self.x_axis = x_axis
         self.y_axis = y_axis
-        self._pens = [_pen(blend(theme.AXIS, theme.BACKGROUND, alpha)) for alpha in LEVEL_ALPHAS]
+        self._pens = [cosmetic_pen(blend(theme.AXIS, theme.BACKGROUND, alpha)) for alpha in LEVEL_ALPHAS]
         self._key: tuple[float, float, float, float, float, float] | None = None
         #: per level: (x positions, y positions) of the lines, for the range in ``_key``
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from gui import theme
 from gui.chart.data import ChartData, Columns, reduce_per_pixel
-from gui.chart.primitives import draw_lines, draw_rects
+from gui.chart.primitives import cosmetic_pen, draw_lines, draw_rects
 
 __all__ = ["REDUCE_BELOW_PX", "BarItem", "CandleItem", "VolumeItem"]
 
@@ -26,14 +26,6 @@ __all__ = ["REDUCE_BELOW_PX", "BarItem", "CandleItem", "VolumeItem"]
 REDUCE_BELOW_PX = 2.0
 #: body width as a fraction of the bar's interval
 BODY = 0.7
-
-
-def _pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
-    pen = QPen(color)
-    pen.setCosmetic(True)  # one device pixel whatever the zoom (data units are seconds and dollars)
-    pen.setWidth(1)
-    pen.setStyle(style)
-    return pen
 
 
 def _alpha(color: QColor, alpha: int) -> QColor:
@@ -152,9 +144,9 @@ class CandleItem(BarItem):
 
     def __init__(self, data: ChartData) -> None:
         super().__init__(data)
-        self._up_pen, self._down_pen = _pen(theme.UP), _pen(theme.DOWN)
+        self._up_pen, self._down_pen = cosmetic_pen(theme.UP), cosmetic_pen(theme.DOWN)
         self._up_brush, self._down_brush = QBrush(theme.UP), QBrush(theme.DOWN)
-        self._forming_pen = _pen(theme.FORMING, Qt.PenStyle.DashLine)
+        self._forming_pen = cosmetic_pen(theme.FORMING, Qt.PenStyle.DashLine)
         self._forming_brush = QBrush(_alpha(theme.FORMING, 60))
         self._hollow = QBrush(Qt.BrushStyle.NoBrush)
 
@@ -209,9 +201,9 @@ class VolumeItem(BarItem):
         super().__init__(data)
         self._up_brush = QBrush(_alpha(theme.UP, theme.VOLUME_ALPHA))
         self._down_brush = QBrush(_alpha(theme.DOWN, theme.VOLUME_ALPHA))
-        self._up_pen = _pen(_alpha(theme.UP, theme.VOLUME_ALPHA))
-        self._down_pen = _pen(_alpha(theme.DOWN, theme.VOLUME_ALPHA))
-        self._forming_pen = _pen(theme.FORMING, Qt.PenStyle.DashLine)
+        self._up_pen = cosmetic_pen(_alpha(theme.UP, theme.VOLUME_ALPHA))
+        self._down_pen = cosmetic_pen(_alpha(theme.DOWN, theme.VOLUME_ALPHA))
+        self._forming_pen = cosmetic_pen(theme.FORMING, Qt.PenStyle.DashLine)
 
     def y_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
         top = self.data.volume_max(x0, x1)

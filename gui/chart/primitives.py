@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QLineF, QRectF
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
 
-__all__ = ["draw_lines", "draw_rects"]
+__all__ = ["cosmetic_pen", "draw_lines", "draw_rects"]
+
+
+def cosmetic_pen(color: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """One device pixel wide whatever the zoom (data units are seconds and dollars)."""
+    pen = QPen(color)
+    pen.setCosmetic(True)
+    pen.setWidth(1)
+    pen.setStyle(style)
+    return pen
 
 
 def draw_rects(painter: QPainter, x: np.ndarray, y: np.ndarray, w: np.ndarray | float, h: np.ndarray) -> None:

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import pytest
 import shiboken6
 from PySide6.QtCore import QObject
 
 from core.session_data import SessionData
-from gui.bridge import SessionBridge
+from gui.bridge import ChangeSet, SessionBridge
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 
+@dataclass
+class Subscriber:
+    """A stand-in widget subscribed to the bridge, counting how often it is woken."""
+
+    bridge: SessionBridge
+    owner: QObject = field(default_factory=QObject)
+    wakes: list[int] = field(default_factory=list)
+    changes: ChangeSet = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changes = self.bridge.subscribe_changes(self.owner, lambda: self.wakes.append(1))
+
+
+@pytest.fixture
+def subscriber(session_data: SessionData) -> Subscriber:
+    return Subscriber(SessionBridge(session_data))
+
+
 def test_a_change_set_keeps_the_lowest_changed_bar_and_wakes_once_per_fill(
-    session_data: SessionData, streamer: Streamer
+    subscriber: Subscriber, streamer: Streamer
 ) -> None:
-    bridge = SessionBridge(session_data)
-    owner = QObject()
-    wakes: list[int] = []
-    changes = bridge.subscribe_changes(owner, lambda: wakes.append(1))
+    changes, wakes = subscriber.changes, subscriber.wakes
     streamer.add("AAA")
     bars = fake_bars("X", streamer.session, count=12)
     streamer.stream("AAA", bars.take(slice(0, 7)))
@@ -35,21 +53,15 @@ def test_a_change_set_keeps_the_lowest_changed_bar_and_wakes_once_per_fill(
     assert collected[("AAA", "1m")] == 12
 
 
-def test_a_removed_symbol_is_forgotten_and_a_destroyed_owner_stops_receiving(
-    session_data: SessionData, streamer: Streamer
-) -> None:
-    bridge = SessionBridge(session_data)
-    owner = QObject()
-    wakes: list[int] = []
-    changes = bridge.subscribe_changes(owner, lambda: wakes.append(1))
+def test_a_destroyed_owner_stops_receiving(subscriber: Subscriber, streamer: Streamer) -> None:
+    changes, wakes = subscriber.changes, subscriber.wakes
     streamer.add("AAA")
     streamer.add("BBB")
     streamer.stream("AAA", fake_bars("X", streamer.session, count=3))
     streamer.stream("BBB", fake_bars("X", streamer.session, count=3))
-    changes.forget("AAA")
-    assert {symbol for symbol, _ in changes.bars} == {"BBB"}
-    assert {symbol for symbol, _ in changes.quality} == {"BBB"}
+    assert {symbol for symbol, _ in changes.bars} == {"AAA", "BBB"}
+    assert {symbol for symbol, _ in changes.quality} == {"AAA", "BBB"}
     changes.drain()
-    shiboken6.delete(owner)  # the widget went away: it must not be called any more
+    shiboken6.delete(subscriber.owner)  # the widget went away: it must not be called any more
     streamer.stream("BBB", fake_bars("X", streamer.session, count=4).take(slice(3, 4)))
     assert not changes and len(wakes) == 1
