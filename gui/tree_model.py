@@ -44,6 +44,8 @@ class Column:
 
 COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar")
 _WIDTH = len(COLUMNS)
+#: columns that can have a foreground colour
+_COLOURED = frozenset({Column.QUALITY, Column.KIND})
 _NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE}
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
@@ -102,11 +104,6 @@ def _quality_colour(quality: float | None) -> QColor | None:
     if quality >= 95.0:
         return theme.QUALITY_WARN
     return theme.QUALITY_BAD
-
-
-def _quality_brush(quality: float | None) -> QBrush | None:
-    colour = _quality_colour(quality)
-    return None if colour is None else QBrush(colour)
 
 
 class SessionTreeModel(QAbstractItemModel):
@@ -275,13 +272,11 @@ class SessionTreeModel(QAbstractItemModel):
             return None if resolved is None else self._display(resolved[0], resolved[1], index.column())
         if role == _FOREGROUND:
             column = index.column()
-            if column == Column.QUALITY:
-                resolved = self._resolve(index)
-                return None if resolved is None else _quality_brush((resolved[1] or resolved[0].base).quality)
-            if column == Column.KIND and index.internalPointer() is _ROOT:
-                symbol = self._symbol_at(index.row())
-                return QBrush(theme.QUALITY_BAD) if symbol is not None and symbol.symbol in self._down else None
-            return None
+            if column not in _COLOURED:
+                return None
+            resolved = self._resolve(index)
+            colour = None if resolved is None else self._foreground(resolved[0], resolved[1], column)
+            return None if colour is None else QBrush(colour)
         if role == _ALIGNMENT:
             return _RIGHT if index.column() in _NUMERIC else None
         if role not in _ANSWERED_ROLES:
@@ -309,12 +304,16 @@ class SessionTreeModel(QAbstractItemModel):
             return "", None, None
         symbol, interval = resolved
         column = index.column()
-        colour = None
-        if column == Column.QUALITY:
-            colour = _quality_colour((interval or symbol.base).quality)
-        elif column == Column.KIND and interval is None and symbol.symbol in self._down:
-            colour = theme.QUALITY_BAD
+        colour = self._foreground(symbol, interval, column) if column in _COLOURED else None
         return self._display(symbol, interval, column), colour, (_RIGHT if column in _NUMERIC else None)
+
+    def _foreground(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> QColor | None:
+        """Quality in its traffic-light colour; a symbol whose feed is down, in red."""
+        if column == Column.QUALITY:
+            return _quality_colour((interval or symbol.base).quality)
+        if column == Column.KIND and interval is None and symbol.symbol in self._down:
+            return theme.QUALITY_BAD
+        return None
 
     def _display(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str:
         if interval is None:  # the symbol row summarises its streamed base interval
