@@ -80,20 +80,24 @@ class GapTracker:
             starts[0] = self._frontier
             starts[1:] = windows[:-1] + 1
             holes = np.flatnonzero(windows > starts)
-            if len(holes) and not self.grid.has_empty_windows:  # every hole is one run: add them at once
-                a, b = starts[holes], windows[holes]
-                cum = self.grid.cum_slots
-                self._closed_missing += int((cum[b] - cum[a]).sum())
-                firsts = a.tolist()
-                self._runs.extend(zip(firsts, b.tolist(), strict=True))
-                self._run_starts.extend(firsts)
-            elif len(holes):
-                for a, b in zip(starts[holes].tolist(), windows[holes].tolist(), strict=True):
-                    self._add_run(a, b)
+            if len(holes):
+                self._add_runs(starts[holes], windows[holes])
             self._frontier = int(windows[-1]) + 1
             return
         for w in windows.tolist():
             self.mark_present(int(w))
+
+    def _add_runs(self, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Closed runs ``[starts[k], ends[k])``, sorted, all behind the frontier."""
+        if self.grid.has_empty_windows:  # a run may need splitting: one at a time
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                self._add_run(a, b)
+            return
+        cum = self.grid.cum_slots
+        self._closed_missing += int((cum[ends] - cum[starts]).sum())
+        firsts = starts.tolist()
+        self._runs.extend(zip(firsts, ends.tolist(), strict=True))
+        self._run_starts.extend(firsts)
 
     def _add_run(self, a: int, b: int) -> None:
         cum = self.grid.cum_slots
