@@ -39,6 +39,7 @@ from core.credentials import (
     mask,
     save_credentials,
 )
+from gui.handlers import RunningHandlers
 from gui.settings import ALPACA_FEEDS, AppSettings
 
 __all__ = ["CredentialsDialog", "KeyState", "describe", "read_key_state"]
@@ -115,7 +116,7 @@ class CredentialsDialog(QDialog):
         self.notify = notify
         self.state: KeyState | None = None
         self._busy = False
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._handlers = RunningHandlers()
         self.status_label = QLabel("Checking the system keyring…", self)
         self.status_label.setWordWrap(True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -204,17 +205,13 @@ class CredentialsDialog(QDialog):
 
     # -- busy state and shutdown -------------------------------------------------------------
     def _enter(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        self._handlers.enter()
         self._busy = True
         self._update_buttons()
 
     def _leave(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.discard(task)
-        self._busy = bool(self._tasks)
+        self._handlers.leave()
+        self._busy = bool(self._handlers)
         self._update_buttons()
 
     @property
@@ -232,8 +229,4 @@ class CredentialsDialog(QDialog):
 
     async def shutdown(self) -> None:
         """Before the window goes away: a keyring call still pending must not touch deleted widgets."""
-        pending = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._handlers.cancel_all()

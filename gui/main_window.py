@@ -7,7 +7,6 @@ asynchronous start-up lives in :meth:`boot`, not in ``__init__``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
@@ -32,6 +31,7 @@ from gui.chart.symbol_charts import SymbolCharts
 from gui.controls import ControlsBar
 from gui.credentials_dialog import CredentialsDialog
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
+from gui.handlers import RunningHandlers
 from gui.icons import icon
 from gui.messages import MessagesDock
 from gui.session_file import choose_save_path, save_session, session_config
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.source_name = source_name
         #: False for throw-away runs (screenshots): closing then leaves the user's settings alone
         self.persist = True
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._handlers = RunningHandlers()
         self._credentials_dialog: CredentialsDialog | None = None
         self.setWindowTitle(f"Session Monitor — {source_name}")
         self.setWindowIcon(icon("app"))
@@ -167,14 +167,14 @@ class MainWindow(QMainWindow):
     @asyncSlot(str)
     async def on_save_session(self, path: str) -> None:
         """Write the running source, dates, speed and watchlist as a session file."""
-        self._track()
+        self._handlers.enter()
         self.save_session_action.setEnabled(False)
         try:
             config = session_config(self.source_name, self.coordinator, self.watchlist())
             await save_session(config, path, self.notify)
         finally:
             self.save_session_action.setEnabled(True)
-            self._untrack()
+            self._handlers.leave()
 
     def show_export_dialog(self) -> ExportDialog:
         """Open File → Export… (window-modal, not exec(): the loop keeps running)."""
@@ -187,13 +187,13 @@ class MainWindow(QMainWindow):
     @asyncSlot(object)
     async def on_export(self, request: ExportRequest) -> None:
         """Write the export off the loop; one export at a time."""
-        self._track()
+        self._handlers.enter()
         self.export_action.setEnabled(False)
         try:
             await run_export(self.session_data, request, self.coordinator.calendar.name, self.notify)
         finally:
             self.export_action.setEnabled(True)
-            self._untrack()
+            self._handlers.leave()
 
     def show_credentials_dialog(self) -> CredentialsDialog:
         """Open File → Live data (Alpaca)…; one dialog per window, re-read each time it opens."""
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
     @asyncSlot(str, str)
     async def on_add(self, symbol_text: str, intervals_text: str) -> None:
         """Add a symbol; every refusal is shown in the window and changes nothing."""
-        self._track()
+        self._handlers.enter()
         self.controls.set_busy(True)
         try:
             intervals = [part for part in intervals_text.split(",") if part.strip()]
@@ -239,12 +239,12 @@ class MainWindow(QMainWindow):
             self.select_symbol(data.symbol)
         finally:
             self.controls.set_busy(False)
-            self._untrack()
+            self._handlers.leave()
 
     @asyncSlot()
     async def on_remove(self) -> None:
         """Remove the selected symbol (its bars in flight are dropped by core)."""
-        self._track()
+        self._handlers.enter()
         self.controls.set_busy(True)
         try:
             symbol = self.selected_symbol()
@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
                     self.select_symbol(remaining[0])
         finally:
             self.controls.set_busy(False)
-            self._untrack()
+            self._handlers.leave()
 
     def _finished(self) -> bool:
         return self.coordinator.status().state is ClockState.FINISHED
@@ -353,23 +353,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
         self.closed.emit()
 
-    def _track(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-
-    def _untrack(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.discard(task)
-
     async def shutdown(self) -> None:
         """After the coordinator stopped: finish handlers still running, stop listening to core."""
-        pending = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._handlers.cancel_all()
         if self._credentials_dialog is not None:
             await self._credentials_dialog.shutdown()
         self.bridge.detach()
