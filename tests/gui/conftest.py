@@ -95,12 +95,14 @@ def make_window(
         speed: float | None = None,
         app_settings: AppSettings | None = None,
         sessions: list[Session] | None = None,
+        spec: str = "fake",
+        cal: SessionCalendar | None = None,
     ) -> Harness:
         session_data = SessionData()
         coordinator = SessionCoordinator(
-            session_data, source or FakeSource(), calendar, sessions or [session], speed=speed
+            session_data, source or FakeSource(), cal or calendar, sessions or [session], speed=speed
         )
-        window = MainWindow(session_data, coordinator, app_settings or settings, "fake")
+        window = MainWindow(session_data, coordinator, app_settings or settings, spec)
         window.show()  # not qtbot.addWidget: pytest-qt would delete it before the coordinator stops
         harness = Harness(window, coordinator, session_data)
         made.append(harness)

@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +20,21 @@ from core.bars import FORMING
 from core.calendar import Session, SessionCalendar
 from core.clock import ClockState
 from core.config import load_config
-from core.coordinator import SessionCoordinator
-from core.session_data import BarIntervalData, SessionData
+from core.session_data import BarIntervalData
 from core.sources.base import BarSource
 from core.sources.factory import open_source
 from gui.app import build_parser, plan_start
 from gui.main_window import MainWindow
 from gui.settings import AppSettings, WatchEntry
-from tests.gui.gui_helpers import SESSION_DATE, Harness, close_harness
+from tests.gui.gui_helpers import SESSION_DATE, Harness
 
 MakeDemo = Callable[..., Harness]
 WATCH = [WatchEntry("SPY", ("1m", "5m", "15m")), WatchEntry("AAPL", ("1m", "1h"))]
 
 
 @pytest.fixture
-def demo_window(
-    qtbot: Any, qloop: Any, calendar: SessionCalendar, session: Session, settings: AppSettings
-) -> Iterator[MakeDemo]:
+def demo_window(make_window: Callable[..., Harness]) -> MakeDemo:
     """Windows named after their source spec (the session file writes it), closed like the app does."""
-    made: list[Harness] = []
 
     def make(
         source: BarSource | None = None,
@@ -47,19 +43,9 @@ def demo_window(
         sessions: list[Session] | None = None,
         cal: SessionCalendar | None = None,
     ) -> Harness:
-        session_data = SessionData()
-        coordinator = SessionCoordinator(
-            session_data, source or open_source(spec), cal or calendar, sessions or [session], speed=speed
-        )
-        window = MainWindow(session_data, coordinator, settings, spec)
-        window.show()
-        harness = Harness(window, coordinator, session_data)
-        made.append(harness)
-        return harness
+        return make_window(source or open_source(spec), speed=speed, sessions=sessions, spec=spec, cal=cal)
 
-    yield make
-    for harness in made:
-        close_harness(qtbot, harness)
+    return make
 
 
 def boot(qtbot: Any, window: MainWindow, watchlist: list[WatchEntry]) -> None:
