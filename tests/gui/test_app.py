@@ -27,6 +27,13 @@ def offscreen_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def run_offscreen(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in a fresh process on the offscreen platform, from the repository root."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=offscreen_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "reason"),
     [
@@ -93,13 +100,8 @@ def test_screenshot_run_writes_a_png_of_the_window_and_exits_cleanly(tmp_path: P
     shot = tmp_path / "shot.png"
     ini = tmp_path / "s.ini"
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "--screenshot", str(shot), "--after", "1.5", "--settings", str(ini)],
-        cwd=ROOT,
-        env=offscreen_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_offscreen(
+        ["-m", "core.cli", "--screenshot", str(shot), "--after", "1.5", "--settings", str(ini)], tmp_path
     )
 
     assert proc.returncode == 0, proc.stderr
@@ -125,9 +127,7 @@ def test_pyside_survives_many_none_returning_calls(tmp_path: Path) -> None:
         """
     )
 
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=offscreen_env(tmp_path), capture_output=True, text=True, timeout=60
-    )
+    proc = run_offscreen(["-c", script], tmp_path)
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
@@ -187,14 +187,7 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
         """
     )
 
-    proc = subprocess.run(
-        [sys.executable, "-c", driver, str(tmp_path)],
-        cwd=ROOT,
-        env=offscreen_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_offscreen(["-c", driver, str(tmp_path)], tmp_path)
 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
