@@ -70,6 +70,7 @@ async def _measure(
     from core.clock import ClockState
     from core.coordinator import SessionCoordinator
     from core.session_data import SessionData
+    from gui.app import freeze_startup_heap
     from gui.main_window import MainWindow
 
     setup = plan.setup
@@ -97,6 +98,7 @@ async def _measure(
     probe.timeout.connect(fired)
     try:
         await window.boot(plan.watchlist)
+        freeze_startup_heap()  # as gui.app does after boot
         if live:
             runner = asyncio.create_task(coordinator.run(), name="coordinator")
             deadline = time.monotonic() + START_TIMEOUT

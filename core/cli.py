@@ -1,6 +1,8 @@
-"""``session-monitor``: ``replay`` runs headless; anything else opens the GUI.
+"""``session-monitor replay``: a source replayed headless (derive, measure, export).
 
-The headless path never imports Qt, so it starts fast and runs on servers.
+The headless path never imports Qt, so it starts fast and runs on servers. The
+``session-monitor`` command itself is :mod:`session_monitor.cli`, which dispatches here;
+``python -m core.cli replay ...`` runs this module without it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from core.sources.base import SourceError
 __all__ = ["main", "replay_main"]
 
 log = logging.getLogger("session_monitor")
-
-#: a live feed delivers a minute bar a second or two after the minute ends
-LIVE_GRACE_SECONDS = 5.0
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
@@ -51,7 +50,7 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         recorder = Recorder(path)
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=setup.grace,
     )
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
@@ -100,12 +99,13 @@ def replay_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m core.cli replay ...``: the replay subcommand without the app's dispatcher."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "replay":
-        return replay_main(argv[1:])
-    from gui.app import main as gui_main
-
-    return gui_main(argv)
+    if argv[:1] != ["replay"]:
+        print("usage: python -m core.cli replay SOURCE [options] (the app itself is 'session-monitor')",
+              file=sys.stderr)
+        return 2
+    return replay_main(argv[1:])
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ from core.intervals import Interval, IntervalError, parse_intervals
 from core.sources.base import BarSource, SourceError
 from core.streams import determine_stream
 
-__all__ = ["RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
+__all__ = ["LIVE_GRACE_SECONDS", "RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
 
 DEFAULT_SYMBOLS = ("SPY", "AAPL", "MSFT")
 DEFAULT_INTERVALS = "1m,5m,15m,1h"
+#: a live feed delivers a minute bar a second or two after the minute ends
+LIVE_GRACE_SECONDS = 5.0
 
 
 class UsageError(ValueError):
@@ -40,6 +42,11 @@ class RunSetup:
     record: bool = True
     #: a live source: today's session on the wall clock
     live: bool = False
+
+    @property
+    def grace(self) -> float:
+        """How long after a bar's end the processor waits for it: only a live feed is late."""
+        return LIVE_GRACE_SECONDS if self.live else 0.0
 
     @property
     def symbols(self) -> list[str]:
