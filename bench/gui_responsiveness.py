@@ -55,7 +55,8 @@ ROWS = (ROW_P50, ROW_P99, ROW_MAX)
 
 # -- the child process ------------------------------------------------------------------------------
 async def _measure(
-    plan: Any, settings: Any, live: bool, seconds: float, profile: str | None, stamps_path: str | None
+    plan: Any, settings: Any, live: bool, seconds: float, profile: str | None, stamps_path: str | None,
+    started: float,
 ) -> dict[str, Any]:
     """One window over one coordinator, as gui.app._run_one wires them, probed for ``seconds``.
 
@@ -106,7 +107,9 @@ async def _measure(
                 if runner.done() or time.monotonic() > deadline:
                     raise RuntimeError(f"the coordinator did not start streaming (state {coordinator.state.value})")
                 await asyncio.sleep(0.01)
+            startup = time.perf_counter() - started
         else:
+            startup = time.perf_counter() - started
             await asyncio.sleep(0.5)  # let the boot's repaints settle, as the live run's loading does
         clock_start = coordinator.clock.now
         bars_start = sum(len(d.base.data) for d in session_data.all_symbol_data())
@@ -153,6 +156,7 @@ async def _measure(
         "bars": bars_end - bars_start,
         "rows": rows_shown,
         "chart_candles": candles,
+        "startup_s": round(startup, 3),
     }
 
 
@@ -165,6 +169,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--profile", metavar="FILE.prof", help="cProfile the probed seconds into FILE.prof")
     parser.add_argument("--stamps", metavar="FILE", help="append each probe firing's perf_counter() to FILE")
     args = parser.parse_args(argv)
+    started = time.perf_counter()  # start-up: from here (Qt not imported yet) to streaming
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["QT_API"] = "pyside6"
     import tempfile
@@ -187,7 +192,8 @@ def _child(argv: list[str]) -> int:
             "--start", DATE, "--end", DATE, "--no-record",
         ]
         plan = plan_start(build_parser().parse_args(cli), settings)
-        result = qasync.run(_measure(plan, settings, not args.idle, args.seconds, args.profile, args.stamps))
+        result = qasync.run(_measure(plan, settings, not args.idle, args.seconds, args.profile, args.stamps,
+                                           started))
     print(json.dumps(result))
     return 0
 

@@ -174,7 +174,7 @@ async def _run_one(
     try:
         await window.boot(plan.watchlist)
         freeze_startup_heap()
-        runner = asyncio.create_task(coordinator.run(), name="coordinator")
+        runner = asyncio.create_task(coordinator.run(hold=not setup.live), name="coordinator")
         if screenshot:
             return await _take_screenshot(window, Path(screenshot), after, quit_event), None
         await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)

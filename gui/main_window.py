@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFileDialog,
     QHeaderView,
     QMainWindow,
@@ -28,12 +29,14 @@ from core.intervals import IntervalError
 from core.session_data import SessionData
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
-from gui.controls import ControlsBar
+from gui.controls import SPEEDS, ControlsBar
 from gui.credentials_dialog import CredentialsDialog
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
 from gui.handlers import RunningHandlers
+from gui.help_menu import build_help_menu
 from gui.icons import icon
 from gui.messages import MessagesDock
+from gui.replay_bar import ReplayBar
 from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
@@ -111,6 +114,13 @@ class MainWindow(QMainWindow):
         toolbar.setMovable(False)
         toolbar.addWidget(self.controls)
         self.addToolBar(toolbar)
+        self.replay_bar = ReplayBar(coordinator, self)
+        replay_toolbar = QToolBar("Replay", self)
+        replay_toolbar.setObjectName("replayToolbar")
+        replay_toolbar.setMovable(False)
+        replay_toolbar.addWidget(self.replay_bar)
+        self.addToolBarBreak()
+        self.addToolBar(replay_toolbar)
 
         self.messages = MessagesDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
@@ -132,6 +142,9 @@ class MainWindow(QMainWindow):
             self.controls.set_live()
         self._build_menus()
         self._restore_layout()
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)  # Space: see eventFilter
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -151,8 +164,27 @@ class MainWindow(QMainWindow):
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        session_menu = self.menuBar().addMenu("&Session")
+        self.play_action = session_menu.addAction("&Play / pause\tSpace")  # Space: eventFilter, not a shortcut
+        self.play_action.triggered.connect(self.toggle_play)
+        replay_actions = [
+            ("&Step one bar", "Ctrl+Right", self.replay_bar.step),
+            ("&Next session", "Ctrl+Shift+Right", self.replay_bar.next_session),
+            ("&Restart", "Ctrl+R", self.replay_bar.restart),
+            ("&Jump to date and time…", "Ctrl+J", self._focus_jump),
+            ("&Faster", "Ctrl+Up", lambda: self.change_speed(+1)),
+            ("S&lower", "Ctrl+Down", lambda: self.change_speed(-1)),
+        ]
+        self.replay_actions = {}
+        for text, keys, slot in replay_actions:
+            action = session_menu.addAction(text)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            action.setEnabled(not self.coordinator.live)
+            self.replay_actions[text.replace("&", "").rstrip("…")] = action
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        self.help_actions = build_help_menu(self)
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
@@ -260,6 +292,54 @@ class MainWindow(QMainWindow):
             self.controls.set_busy(False)
             self._handlers.leave()
 
+    # -- replay control -----------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        """Pause a running replay, resume a paused one (a live or finished run does not toggle)."""
+        if self.coordinator.live or self._finished():
+            return
+        if self.coordinator.clock.paused:
+            self.coordinator.resume()
+        else:
+            self.coordinator.pause()
+
+    def change_speed(self, direction: int) -> None:
+        """One preset faster (+1) or slower (-1); ``max`` is the fastest."""
+        if self.coordinator.live:
+            return
+        order = [speed for speed in SPEEDS if speed is not None]
+        current = self.coordinator.clock.speed
+        # max sits after the last number; a custom --speed counts as the nearest preset
+        index = len(order) if current is None else min(range(len(order)), key=lambda k: abs(order[k] - current))
+        chosen_index = min(max(index + direction, 0), len(order))
+        chosen = order[chosen_index] if chosen_index < len(order) else None
+        self.coordinator.set_speed(chosen)
+        self.controls.set_speed(chosen)
+
+    def _focus_jump(self) -> None:
+        self.replay_bar.jump_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.replay_bar.jump_edit.selectAll()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Space toggles play/pause from anywhere in this window, text fields included.
+
+        A window shortcut cannot do it: a focused QLineEdit claims every printable key
+        (ShortcutOverride) before shortcuts are looked up. Taking Space from the fields is
+        safe here: a symbol cannot contain a space and intervals are comma-separated, so
+        neither field ever needs one. Other windows (dialogs, popups) keep their Space.
+        """
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            and isinstance(watched, QWidget)
+            and watched.window() is self
+        ):
+            if not event.isAutoRepeat():
+                self.toggle_play()
+            return True
+        return super().eventFilter(watched, event)
+
     def _finished(self) -> bool:
         return self.coordinator.status().state is ClockState.FINISHED
 
@@ -349,7 +429,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.persist:
             self.save_settings()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
         self.status.stop()
+        self.replay_bar.stop()
         super().closeEvent(event)
         self.closed.emit()
 
