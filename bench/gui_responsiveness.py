@@ -23,6 +23,7 @@ idle runs alternate; figures are the probe's p50, p99 and max over all firings.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -56,7 +57,7 @@ ROWS = (ROW_P50, ROW_P99, ROW_MAX)
 # -- the child process ------------------------------------------------------------------------------
 async def _measure(
     plan: Any, settings: Any, live: bool, seconds: float, profile: str | None, stamps_path: str | None,
-    started: float,
+    started: float, freeze: bool = True,
 ) -> dict[str, Any]:
     """One window over one coordinator, as gui.app._run_one wires them, probed for ``seconds``.
 
@@ -99,7 +100,8 @@ async def _measure(
     probe.timeout.connect(fired)
     try:
         await window.boot(plan.watchlist)
-        freeze_startup_heap()  # as gui.app does after boot
+        if freeze:
+            freeze_startup_heap()  # as gui.app does after boot
         if live:
             runner = asyncio.create_task(coordinator.run(), name="coordinator")
             deadline = time.monotonic() + START_TIMEOUT
@@ -120,9 +122,20 @@ async def _measure(
             profiler = cProfile.Profile()
             profiler.enable()
         fired()
+        gc_pauses: list[float] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, _info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000.0)
+
+        gc.callbacks.append(on_gc)
         probe.start()
         await asyncio.sleep(seconds)
         probe.stop()
+        gc.callbacks.remove(on_gc)
         fired()  # a stall just before the end counts too
         if profiler is not None:
             profiler.disable()
@@ -157,6 +170,7 @@ async def _measure(
         "rows": rows_shown,
         "chart_candles": candles,
         "startup_s": round(startup, 3),
+        "gc_pauses_ms": [round(p, 3) for p in gc_pauses],
     }
 
 
@@ -168,6 +182,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--idle", action="store_true", help="no coordinator running (the reference)")
     parser.add_argument("--profile", metavar="FILE.prof", help="cProfile the probed seconds into FILE.prof")
     parser.add_argument("--stamps", metavar="FILE", help="append each probe firing's perf_counter() to FILE")
+    parser.add_argument("--no-freeze", action="store_true", help="leave the start-up heap to the collector (reference)")
     args = parser.parse_args(argv)
     started = time.perf_counter()  # start-up: from here (Qt not imported yet) to streaming
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -177,10 +192,12 @@ def _child(argv: list[str]) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import PROG, build_parser, plan_start
+    from gui.app import PROG, build_parser, hold_collections_for_startup, plan_start
     from gui.settings import AppSettings
     from gui.theme import apply_dark_palette
 
+    if not args.no_freeze:
+        hold_collections_for_startup()  # as gui.app.run does; freeze_startup_heap enables them again
     app = QApplication([PROG])
     app.setApplicationName(PROG)
     apply_dark_palette(app)
@@ -193,13 +210,13 @@ def _child(argv: list[str]) -> int:
         ]
         plan = plan_start(build_parser().parse_args(cli), settings)
         result = qasync.run(_measure(plan, settings, not args.idle, args.seconds, args.profile, args.stamps,
-                                           started))
+                                           started, freeze=not args.no_freeze))
     print(json.dumps(result))
     return 0
 
 
 # -- the parent -------------------------------------------------------------------------------------
-def _run_child(symbols: int, seconds: float, idle: bool) -> dict[str, Any]:
+def _run_child(symbols: int, seconds: float, idle: bool, freeze: bool = True) -> dict[str, Any]:
     """One GUI run in a subprocess; a run still blocked at the deadline is killed and reported from its stamps."""
     import tempfile
 
@@ -210,6 +227,8 @@ def _run_child(symbols: int, seconds: float, idle: bool) -> dict[str, Any]:
                "--seconds", str(seconds), "--stamps", stamps]
         if idle:
             cmd.append("--idle")
+        if not freeze:
+            cmd.append("--no-freeze")
         limit = seconds + START_TIMEOUT + KILL_AFTER
         try:
             done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=limit)

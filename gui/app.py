@@ -36,7 +36,7 @@ from gui.main_window import MainWindow
 from gui.settings import AppSettings, WatchEntry
 from gui.theme import apply_dark_palette
 
-__all__ = ["PROG", "build_parser", "freeze_startup_heap", "run"]
+__all__ = ["PROG", "build_parser", "freeze_startup_heap", "hold_collections_for_startup", "run"]
 
 log = logging.getLogger("session_monitor.gui")
 
@@ -51,8 +51,17 @@ SCREENSHOT_SIZE = (1280, 800)
 GC_YOUNG_THRESHOLD = 20_000
 
 
+def hold_collections_for_startup() -> None:
+    """No automatic collections while start-up builds objects that all live until exit.
+
+    Each one would walk a heap that only grows (at 500 symbols, hundreds of collections
+    and seconds of start-up); :func:`freeze_startup_heap` collects once at the end.
+    """
+    gc.disable()
+
+
 def freeze_startup_heap() -> None:
-    """Move everything alive after start-up out of the collector's sight.
+    """Move everything alive after start-up out of the collector's sight, then collect as usual.
 
     With hundreds of symbols the start-up heap (modules, Qt wrappers, models, calendars)
     is millions of objects that live until exit, and every full collection walked them
@@ -63,6 +72,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.enable()
 
 
 @dataclass
@@ -118,8 +128,14 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     return StartPlan(setup, spec, watchlist, notes)
 
 
-async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float) -> int:
-    """Run windows until the user quits: File > Open session replaces the window's run."""
+async def run_window(
+    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, own_process: bool = False
+) -> int:
+    """Run windows until the user quits: File > Open session replaces the window's run.
+
+    ``own_process``: the app owns the interpreter, so it may tune the garbage collector
+    (:func:`freeze_startup_heap` after each start-up); tests running a window leave it alone.
+    """
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)  # the window's close ends main(), not app.exec()
@@ -128,12 +144,13 @@ async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | N
     next_plan: StartPlan | None = plan
     code = 0
     while next_plan is not None:
-        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event)
+        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, own_process)
     return code
 
 
 async def _run_one(
-    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event
+    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event,
+    own_process: bool = False,
 ) -> tuple[int, StartPlan | None]:
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
@@ -173,7 +190,8 @@ async def _run_one(
     quitting = asyncio.ensure_future(quit_event.wait())
     try:
         await window.boot(plan.watchlist)
-        freeze_startup_heap()
+        if own_process:
+            freeze_startup_heap()
         runner = asyncio.create_task(coordinator.run(hold=not setup.live), name="coordinator")
         if screenshot:
             return await _take_screenshot(window, Path(screenshot), after, quit_event), None
@@ -222,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     install_log_file()
+    hold_collections_for_startup()
     app = QApplication.instance() or QApplication([PROG])
     assert isinstance(app, QApplication)
     app.setApplicationName(PROG)
@@ -229,4 +248,7 @@ def run(args: argparse.Namespace) -> int:
     app.setDesktopFileName(PROG)  # matches the installed .desktop entry (taskbar icon on Wayland)
     app.setWindowIcon(icon("app"))
     apply_dark_palette(app)
-    return int(qasync.run(run_window(plan, settings, args.screenshot, args.after)))
+    try:
+        return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, own_process=True)))
+    finally:
+        gc.enable()  # also when start-up failed before freeze_startup_heap

@@ -7,6 +7,7 @@ asynchronous start-up lives in :meth:`boot`, not in ``__init__``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
@@ -44,6 +45,9 @@ from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
 from gui.tree_view import SessionTreeView
 
 __all__ = ["MainWindow"]
+
+#: rows measured when columns are fitted to their contents (the visible ones first)
+FIT_ROWS = 200
 
 
 class MainWindow(QMainWindow):
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         # Interactive, sized to contents when symbols arrive: ResizeToContents would re-measure
         # every row of every column on each dataChanged (O(rows) per refresh while streaming).
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(FIT_ROWS)  # fitting measures this many rows, not all 2,500
         self.model.rowsInserted.connect(self._on_rows_inserted)
         self._resize_columns = QTimer(self)
         self._resize_columns.setSingleShot(True)
@@ -237,12 +242,27 @@ class MainWindow(QMainWindow):
 
     # -- start-up --------------------------------------------------------------------------
     async def boot(self, watchlist: list[WatchEntry]) -> None:
-        """Add the start-up symbols; one that cannot be added is reported, not fatal."""
-        for entry in watchlist:
+        """Add the start-up symbols; one that cannot be added is reported, not fatal.
+
+        They load concurrently (each registers in order before its load starts) with the
+        tree's painting held until all are in: 500 symbols one by one, each followed by a
+        repaint and a column fit over every row, took most of a 13 s start-up.
+        """
+
+        async def restore(entry: WatchEntry) -> None:
             try:
                 await self.coordinator.add_symbol(entry.symbol, entry.intervals)
             except (SymbolError, IntervalError) as exc:
                 self.report_problem(f"Could not restore {entry.symbol}: {exc}")
+
+        self.tree.setUpdatesEnabled(False)
+        try:
+            await asyncio.gather(*(restore(entry) for entry in watchlist))
+        finally:
+            self.tree.setUpdatesEnabled(True)
+        if watchlist:
+            self._resize_columns.stop()
+            self._fit_columns()
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])

@@ -167,8 +167,8 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
 
         def drive():
             shown = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-            if len(shown) != 1:
-                return
+            if len(shown) != 1 or not shown[0].session_data.get_active_symbols():
+                return  # not up yet: no window, or its boot has not registered the start-up symbols
             window = shown[0]
             if not steps:
                 steps.append("opened")
