@@ -18,15 +18,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAN_MINUTE = ROOT / "tests" / "data" / "lean" / "equity" / "usa" / "minute"
-#: what a checkout holds besides the package (never part of the install)
-NOT_SHIPPED = shutil.ignore_patterns(
-    ".git", ".venv", "tests", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "out"
-)
+#: what the build reads (bench too: pyproject must leave it out of the install)
+BUILD_INPUTS = ("pyproject.toml", "README.md", "session_monitor", "core", "gui", "resources", "bench")
+#: never copied: caches and virtualenvs a checkout may hold
+SCRATCH = shutil.ignore_patterns("__pycache__", "*venv*", ".*", "*.egg-info")
 
 
 def test_a_non_editable_install_runs_version_and_a_short_replay(tmp_path: Path) -> None:
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=NOT_SHIPPED)
+    source.mkdir()
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=SCRATCH)
+        else:
+            shutil.copy2(ROOT / name, source / name)
     fresh = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=False).create(fresh)
     python = fresh / "bin" / "python"
