@@ -3,7 +3,8 @@
 The same real window and probe as benchmark 8 (``bench.gui_responsiveness``: demo feed,
 ``1s,1m,5m,15m`` at 60×, offscreen), with 500 symbols for 60 s (``--quick``: 50 symbols,
 3 s). Start-up is from the child's first line (Qt not yet imported) to the coordinator
-streaming. A stall is a probe firing more than 50 ms late; only firings after start-up
+streaming, in wall seconds and in the child's CPU seconds (which a busy machine does not
+inflate). A stall is a probe firing more than 50 ms late; only firings after start-up
 count. Garbage-collection pauses are timed with ``gc.callbacks`` over the probed seconds.
 
 Reference: the same run with the start-up heap left to the collector (no ``gc.freeze()``),
@@ -37,6 +38,7 @@ def _figures(result: dict[str, Any]) -> dict[str, float]:
     pauses = np.asarray(result.get("gc_pauses_ms") or [0.0])
     return {
         "startup": float(result.get("startup_s", float("nan"))),
+        "startup_cpu": float(result.get("startup_cpu_s", float("nan"))),
         "p99": float(np.percentile(lags, 99)),
         "stalls": float((lags > STALL_MS).sum()),
         "max": float(lags.max()),
@@ -50,7 +52,8 @@ def run(quick: bool) -> list[Row]:
     frozen = _figures(mine := _run_child(symbols, seconds, idle=False, freeze=True))
     plain = _figures(_run_child(symbols, seconds, idle=False, freeze=False))
     for which, f in (("gc.freeze", frozen), ("no freeze", plain)):
-        log(f"  {which}: start-up {f['startup']:.1f} s, p99 {f['p99']:.1f} ms, max {f['max']:.0f} ms, "
+        log(f"  {which}: start-up {f['startup']:.1f} s ({f['startup_cpu']:.1f} s CPU), p99 {f['p99']:.1f} ms, "
+            f"max {f['max']:.0f} ms, "
             f"{f['stalls']:.0f} stalls > {STALL_MS:.0f} ms, {f['gc_count']:.0f} collections, "
             f"longest {f['gc_max']:.1f} ms")
     what = (
@@ -59,7 +62,9 @@ def run(quick: bool) -> list[Row]:
     )
     return [
         Row(ROW_STARTUP, frozen["startup"], plain["startup"], "s", ratio(frozen["startup"], plain["startup"]),
-            f"≤ {TARGET_STARTUP_S:.0f} s", frozen["startup"] <= TARGET_STARTUP_S, what, better="lower"),
+            f"≤ {TARGET_STARTUP_S:.0f} s", frozen["startup"] <= TARGET_STARTUP_S,
+            f"{what}; CPU seconds of start-up {frozen['startup_cpu']:.1f} (ref {plain['startup_cpu']:.1f}), "
+            "the figure a busy machine does not inflate", better="lower"),
         Row(ROW_P99, frozen["p99"], plain["p99"], "ms", ratio(frozen["p99"], plain["p99"]),
             f"≤ {TARGET_P99_MS:.0f} ms", frozen["p99"] <= TARGET_P99_MS, f"max {frozen['max']:.0f} ms (ref "
             f"{plain['max']:.0f} ms)", better="lower"),

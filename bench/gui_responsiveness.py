@@ -110,8 +110,10 @@ async def _measure(
                     raise RuntimeError(f"the coordinator did not start streaming (state {coordinator.state.value})")
                 await asyncio.sleep(0.01)
             startup = time.perf_counter() - started
+            startup_cpu = time.process_time()  # the child's CPU seconds so far: start-up's own cost
         else:
             startup = time.perf_counter() - started
+            startup_cpu = time.process_time()
             await asyncio.sleep(0.5)  # let the boot's repaints settle, as the live run's loading does
         clock_start = coordinator.clock.now
         bars_start = sum(len(d.base.data) for d in session_data.all_symbol_data())
@@ -170,6 +172,7 @@ async def _measure(
         "rows": rows_shown,
         "chart_candles": candles,
         "startup_s": round(startup, 3),
+        "startup_cpu_s": round(startup_cpu, 3),
         "gc_pauses_ms": [round(p, 3) for p in gc_pauses],
     }
 

@@ -245,8 +245,9 @@ class MainWindow(QMainWindow):
         """Add the start-up symbols; one that cannot be added is reported, not fatal.
 
         They load concurrently (each registers in order before its load starts) with the
-        tree's painting held until all are in: 500 symbols one by one, each followed by a
-        repaint and a column fit over every row, took most of a 13 s start-up.
+        tree hidden until all are in: a visible QTreeView lays out every row again after
+        each insert (500 symbols: 11 s, quadratic; hidden: 0.3 s), and fitting the columns
+        after each burst measured every row again.
         """
 
         async def restore(entry: WatchEntry) -> None:
@@ -255,11 +256,12 @@ class MainWindow(QMainWindow):
             except (SymbolError, IntervalError) as exc:
                 self.report_problem(f"Could not restore {entry.symbol}: {exc}")
 
-        self.tree.setUpdatesEnabled(False)
+        shown = self.tree.isVisibleTo(self)
+        self.tree.hide()  # the splitter gives its width back when it is shown again
         try:
             await asyncio.gather(*(restore(entry) for entry in watchlist))
         finally:
-            self.tree.setUpdatesEnabled(True)
+            self.tree.setVisible(shown)
         if watchlist:
             self._resize_columns.stop()
             self._fit_columns()
