@@ -7,7 +7,8 @@ disabled there.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QDateTime, Qt, QTimer, QTimeZone
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, QTimer, QTimeZone
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractSlider, QDateTimeEdit, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from core.coordinator import SessionCoordinator
@@ -64,6 +65,7 @@ class ReplayBar(QWidget):
         self.next_button.clicked.connect(self.next_session)
         self.step_button.clicked.connect(self.step)
         self.jump_button.clicked.connect(self.jump)
+        self.jump_edit.installEventFilter(self)  # Enter in the field jumps, like Go
         self.slider.sliderReleased.connect(self._slider_moved)
         self.slider.sliderMoved.connect(self._show_slider_time)
         self.slider.actionTriggered.connect(self._slider_action)
@@ -93,6 +95,17 @@ class ReplayBar(QWidget):
     def jump(self) -> None:
         """Seek to the time in the edit (exchange time)."""
         self.seek(float(self.jump_edit.dateTime().toSecsSinceEpoch()))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.jump_edit
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            self.jump()
+            return True
+        return super().eventFilter(watched, event)
 
     def seek(self, when: float) -> None:
         self.coordinator.seek(when)

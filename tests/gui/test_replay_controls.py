@@ -99,6 +99,18 @@ def test_jump_to_a_time_then_restart_from_the_menu(qtbot: Any, make_window: Make
     assert tree_bars(h, "1m") == str(base_count(h))
 
 
+def test_enter_in_the_jump_field_jumps(qtbot: Any, make_window: MakeWindow) -> None:
+    h = streaming(qtbot, make_window)
+    bar = h.window.replay_bar
+    h.window.replay_actions["Jump to date and time"].trigger()
+    bar.jump_edit.setDateTime(bar._qt_time(h.coordinator.session.open + 120 * 60))
+
+    qtbot.keyClick(bar.jump_edit, Qt.Key.Key_Return)
+
+    qtbot.waitUntil(lambda: base_count(h) >= 120, timeout=5000)
+    assert h.coordinator.clock.now >= h.coordinator.session.open + 120 * 60
+
+
 def test_the_slider_moves_the_replay_to_its_end(qtbot: Any, make_window: MakeWindow) -> None:
     h = streaming(qtbot, make_window)
 
