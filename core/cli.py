@@ -12,8 +12,12 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
 
@@ -33,8 +37,8 @@ def build_replay_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
-    from tqdm import tqdm
+async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from core.coordinator import SessionCoordinator
     from core.export import SessionExporter
