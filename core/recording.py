@@ -394,22 +394,28 @@ class Recorder:
         self._segment(rid).unlink(missing_ok=True)
         self._seq[rid] = -1
 
-    def discard(self) -> None:
-        """Drop every recording of this scope: the next bars start a fresh recording (Session → Restart)."""
+    def discard(self, since: dt.date | None = None) -> None:
+        """Drop this scope's recordings (of sessions from ``since`` on): a restarted replay records afresh.
+
+        A replay moved back to an earlier session calls this, so a crash after the move
+        never resumes bars of the run before it.
+        """
         assert self._db is not None
+        first = "" if since is None else since.isoformat()
         with self._lock:
             ids = [int(r[0]) for r in self._db.execute(
-                "SELECT id FROM recordings WHERE source=? AND calendar=?", tuple(self.scope)
+                "SELECT id FROM recordings WHERE source=? AND calendar=? AND session_date>=?", (*self.scope, first)
             )]
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM chunks WHERE recording=?", [(rid,) for rid in ids])
-            self._db.execute("DELETE FROM recordings WHERE source=? AND calendar=?", tuple(self.scope))
+            self._db.executemany("DELETE FROM recordings WHERE id=?", [(rid,) for rid in ids])
             self._db.execute("COMMIT")
             for rid in ids:
                 self._close_segment(rid)
                 self._segment(rid).unlink(missing_ok=True)
-            self._ids.clear()
-            self._seq.clear()
+            self._ids = {key: rid for key, rid in self._ids.items() if rid not in ids}
+            for rid in ids:
+                self._seq.pop(rid, None)
 
     @property
     def open_segments(self) -> int:

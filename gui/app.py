@@ -181,8 +181,10 @@ async def _run_one(
     previous_sigint = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))
     for note in plan.notes:
         window.post_message(logging.WARNING, note)
-    if recording is not None:
-        window.post_message(logging.WARNING if recording.off else logging.INFO, recording.message)
+    if recording is not None and recording.off:
+        window.notify(logging.WARNING, recording.message[:1].upper() + recording.message[1:])  # status bar too
+    elif recording is not None:
+        window.post_message(logging.INFO, recording.message)
     if screenshot:
         window.persist = False
         window.resize(*SCREENSHOT_SIZE)

@@ -75,9 +75,15 @@ def test_a_clean_end_starts_fresh_and_an_unclean_one_resumes(tmp_path) -> None:
     assert not third.resumable
     assert len(third.load(third.key("1m", "SPY", DAY)).bars.ts) == 0
     assert list((tmp_path / "r-segments").glob("*.bars")) == []  # the old recording's bytes are gone too
-    third.commit([(third.key("1m", "SPY", DAY), bars)])
-    third.discard()  # Session → Restart
+    later = DAY + dt.timedelta(days=1)
+    third.commit([(third.key("1m", "SPY", DAY), bars), (third.key("1m", "SPY", later), bars)])
+    third.discard(since=later)  # the replay moved back to the second session
+    assert len(third.load(third.key("1m", "SPY", DAY)).bars.ts) == 5
+    assert len(third.load(third.key("1m", "SPY", later)).bars.ts) == 0
+    third.discard()  # Session → Restart: the whole range again
     assert len(third.load(third.key("1m", "SPY", DAY)).bars.ts) == 0
+    third.commit([(third.key("1m", "SPY", DAY), bars.take(slice(0, 2)))])  # recording goes on afresh
+    assert list(third.load(third.key("1m", "SPY", DAY)).bars.ts) == [0, 60]
     third.close(clean=False)
 
 
