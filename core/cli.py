@@ -9,8 +9,13 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from core.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from core.calendar import Session
+    from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
 
@@ -41,8 +46,8 @@ def _export_problem(exc: OSError, export: str) -> str:
     return f"export to {exc.filename or export} failed: {exc.strerror or exc}"
 
 
-async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
-    from tqdm import tqdm
+async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from core.coordinator import SessionCoordinator
     from core.export import SessionExporter
@@ -66,15 +71,16 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
     failed: list[str] = []
-    if exporter is not None:
+    if exporter is not None and export is not None:
+        outdir = export
 
-        def export_session(session) -> None:
+        def export_session(session: Session) -> None:
             if failed:
                 return
             try:
                 exporter.on_session_closed(session)
             except OSError as exc:
-                failed.append(_export_problem(exc, export))
+                failed.append(_export_problem(exc, outdir))
                 coordinator.stop()
 
         coordinator.session_closed.connect(export_session)
