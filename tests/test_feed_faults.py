@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from core.calendar import get_calendar
@@ -162,3 +163,16 @@ def test_a_refused_feed_is_reported_once_and_not_retried() -> None:
     refused = [m for m in messages if "refused" in m]
     assert len(refused) == 1 and "rejected the credentials" in refused[0]
     assert coord.status().disconnected == ("SPY",)
+
+
+def test_a_resumed_push_feed_skips_only_recorded_bars_so_its_backfill_fills_a_lost_span() -> None:
+    from core.bars import BarArrays
+    from core.feeds import PushFeed
+
+    history = BarArrays.from_rows([(t, 1.0, 1.0, 1.0, 1.0, 1.0) for t in range(0, 600, 60)])  # the REST fill
+    feed = PushFeed("SPY", 60, history=history)
+    recorded = np.array([0, 60, 120, 300, 360, 420, 480, 540])  # 180 and 240 were lost from the recording
+    feed.skip_recorded(recorded)
+    feed.push(BarArrays.from_rows([(600, 2.0, 2.0, 2.0, 2.0, 2.0), (60, 3.0, 3.0, 3.0, 3.0, 3.0)]))
+    assert list(feed.poll(660).ts) == [180, 240, 600]  # the lost span, then live bars; recorded ones never again
+    assert feed.poll(720).ts.size == 0
