@@ -325,13 +325,13 @@ class SessionCoordinator:
             self.session_data.warn(
                 f"{symbol}: the source's data for {day} changed since it was recorded; replaying it afresh"
             )
+        for span in recovered.lost:
+            self.session_data.warn(f"{symbol}: {self._lost_text(span, base, session)}; fetching it again")
         recorded = recovered.bars
         if not len(recorded.ts):
             return
         self.session_data.add_base_bars(symbol, recorded)
         feed.skip_recorded(recorded.ts)
-        for span in recovered.lost:
-            self.session_data.warn(f"{symbol}: {self._lost_text(span, base, session)}; fetching it again")
         end = float(int(recorded.ts[-1]) + base.seconds)
         self._resume_clock = max(self._resume_clock or 0.0, end)
         self.session_data.warn(
@@ -340,11 +340,12 @@ class SessionCoordinator:
 
     @staticmethod
     def _lost_text(span: LostSpan, base: Interval, session: Session) -> str:
-        start = session.open if span.after is None else span.after + base.seconds
-        until = "the last recorded bar" if span.before is None else _clock_text(span.before, session)
+        start = _clock_text(session.open if span.after is None else span.after + base.seconds, session)
+        until = None if span.before is None else _clock_text(span.before, session)
+        where = f"from {start} on" if until is None else f"between {start} and {until}"
         return (
-            f"the recording of {session.date.isoformat()} lost {span.bars} bar(s) between "
-            f"{_clock_text(start, session)} and {until} (a damaged or missing chunk)"
+            f"the recording of {session.date.isoformat()} lost {span.bars} bar(s) {where} "
+            "(a damaged or missing chunk)"
         )
 
     def _recording_failed(self, exc: RecordingUnavailable) -> None:
