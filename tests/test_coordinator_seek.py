@@ -177,3 +177,31 @@ def test_a_live_session_cannot_be_moved(move: str) -> None:
     coord = SessionCoordinator(SessionData(), MinuteSource(), CAL, sessions(*DAYS), live=True)
     call = getattr(coord, move)
     assert (call(0.0) if move == "seek" else call()) is False
+
+
+def test_restart_records_afresh(tmp_path) -> None:
+    from core.recording import Recorder, RecordingScope
+
+    async def scenario() -> int:
+        recorder = Recorder(tmp_path / "rec.sqlite3", RecordingScope("test", CAL.name))
+        coord = SessionCoordinator(SessionData(), MinuteSource(), CAL, sessions(*DAYS), speed=1.0, recorder=recorder)
+        data = await coord.add_symbol("SPY", ["1m"])
+        coord.pause()
+        task = asyncio.create_task(coord.run(hold=True))
+        await until(lambda: coord.state is ClockState.OPEN)
+        key = recorder.key("1m", "SPY", coord.session.date)
+        coord.seek(coord.session.open + 30 * 60)
+        await until(lambda: len(data.base.data) == 30)
+        assert len(recorder.load(key).bars.ts) == 30
+
+        coord.restart()
+        await until(lambda: coord.clock.now == coord.session.open and len(data.base.data) == 0)
+        coord.step_bar()
+        coord.step_bar()
+        await until(lambda: len(data.base.data) == 2)
+        recorded = len(recorder.load(key).bars.ts)
+        await finish(coord, task)
+        recorder.close(clean=False)
+        return recorded
+
+    assert asyncio.run(scenario()) == 2  # the 30 bars before the restart are gone, not resumable
