@@ -44,6 +44,7 @@ def _figures(result: dict[str, Any]) -> dict[str, float]:
         "max": float(lags.max()),
         "gc_max": float(pauses.max()),
         "gc_count": float(len(result.get("gc_pauses_ms") or [])),
+        "cpu_share": float(result.get("cpu_share", float("nan"))),
     }
 
 
@@ -55,7 +56,7 @@ def run(quick: bool) -> list[Row]:
         log(f"  {which}: start-up {f['startup']:.1f} s ({f['startup_cpu']:.1f} s CPU), p99 {f['p99']:.1f} ms, "
             f"max {f['max']:.0f} ms, "
             f"{f['stalls']:.0f} stalls > {STALL_MS:.0f} ms, {f['gc_count']:.0f} collections, "
-            f"longest {f['gc_max']:.1f} ms")
+            f"longest {f['gc_max']:.1f} ms, {100 * f['cpu_share']:.0f} % of a core")
     what = (
         f"real MainWindow, demo {symbols} symbols {INTERVALS} at {SPEED}×, {seconds:.0f} s probed "
         f"({mine.get('bars', 0):,} base bars); ref: the same run without gc.freeze() after start-up"
@@ -67,7 +68,8 @@ def run(quick: bool) -> list[Row]:
             "the figure a busy machine does not inflate", better="lower"),
         Row(ROW_P99, frozen["p99"], plain["p99"], "ms", ratio(frozen["p99"], plain["p99"]),
             f"≤ {TARGET_P99_MS:.0f} ms", frozen["p99"] <= TARGET_P99_MS, f"max {frozen['max']:.0f} ms (ref "
-            f"{plain['max']:.0f} ms)", better="lower"),
+            f"{plain['max']:.0f} ms); the app used {100 * frozen['cpu_share']:.0f} % of a core while probed (ref "
+            f"{100 * plain['cpu_share']:.0f} %)", better="lower"),
         Row(ROW_STALLS, frozen["stalls"], plain["stalls"], "count", ratio(frozen["stalls"], plain["stalls"]),
             "0", frozen["stalls"] == 0, "", better="lower"),
         Row(ROW_GC, frozen["gc_max"], plain["gc_max"], "ms", ratio(frozen["gc_max"], plain["gc_max"]), "—", None,

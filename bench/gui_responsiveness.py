@@ -134,10 +134,12 @@ async def _measure(
                 gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000.0)
 
         gc.callbacks.append(on_gc)
+        cpu_start = time.process_time()
         probe.start()
         await asyncio.sleep(seconds)
         probe.stop()
         gc.callbacks.remove(on_gc)
+        cpu_used = time.process_time() - cpu_start
         fired()  # a stall just before the end counts too
         if profiler is not None:
             profiler.disable()
@@ -174,6 +176,8 @@ async def _measure(
         "startup_s": round(startup, 3),
         "startup_cpu_s": round(startup_cpu, 3),
         "gc_pauses_ms": [round(p, 3) for p in gc_pauses],
+        #: CPU seconds per probed second: near 1 the app saturates its core, well below 1 the machine is busy
+        "cpu_share": round(cpu_used / seconds, 3),
     }
 
 
