@@ -31,10 +31,12 @@ def build_replay_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, source_required=True)
     parser.add_argument("--export", metavar="OUTDIR", help="write OUTDIR/<SYMBOL>/<interval>.csv and session.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--alerts", metavar="FILE",
+                        help="write alert events as JSON lines (rules from the --config file's [alerts], or defaults)")
     return parser
 
 
-async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
+async def _replay(setup, export: str | None, quiet: bool, record: bool, alerts=None) -> None:
     from tqdm import tqdm
 
     from core.coordinator import SessionCoordinator
@@ -53,6 +55,13 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
+    alert_log = None
+    if alerts is not None:
+        from core.alerts import AlertLog, attach_alerts
+
+        path, config = alerts
+        alert_log = AlertLog(path)
+        attach_alerts(coordinator, config).fired.connect(alert_log.write)
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
         coordinator.session_closed.connect(exporter.on_session_closed)
@@ -72,6 +81,8 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         bar.close()
         if recorder is not None:
             recorder.close()
+        if alert_log is not None:
+            alert_log.close()
         setup.source.close()
 
 
@@ -91,8 +102,13 @@ def replay_main(argv: list[str]) -> int:
         return 1
     if args.export:
         Path(args.export).mkdir(parents=True, exist_ok=True)
+    alerts = None
+    if args.alerts:
+        from core.config import load_config
+
+        alerts = (args.alerts, load_config(args.config).alerts if args.config else None)
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet, setup.record))
+        asyncio.run(_replay(setup, args.export, args.quiet, setup.record, alerts))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130
