@@ -48,6 +48,8 @@ _CODE = {state: code for code, state in enumerate(_STATES)}
 _LIVE, _QUIET, _STALE, _DOWN, _CLOSED = range(5)
 #: transitions between these two are coalesced per pass
 _ROUTINE = frozenset({_LIVE, _QUIET})
+#: gaps between recomputations of a symbol's p99 (after the first few)
+RECOMPUTE_EVERY = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +108,14 @@ class SymbolHealth:
 class _Slots:
     """Expected slot ends of one session and base (the silence ruler)."""
 
-    __slots__ = ("ends", "pieces")
+    __slots__ = ("ends", "padded", "pieces")
 
     pieces: tuple[tuple[int, int], ...]
 
     def __init__(self, data: SymbolSessionData) -> None:
         grid = data.base.grid
         self.ends = grid.ends[grid.expected > 0].astype(np.float64)
+        self.padded = np.concatenate((self.ends, [math.inf]))
         session = data.session
         if session.break_start is not None and session.break_end is not None:
             self.pieces = ((session.open, session.break_start), (session.break_end, session.close))
@@ -126,8 +129,7 @@ class _Slots:
 
     def end_of(self, k: np.ndarray) -> np.ndarray:
         """End of the k-th (1-based) expected slot; inf past the last one."""
-        padded = np.concatenate((self.ends, [math.inf]))
-        ends: np.ndarray = padded[np.minimum(k, len(self.ends)) - 1]
+        ends: np.ndarray = self.padded[np.minimum(k, len(self.ends)) - 1]
         return ends
 
 
@@ -254,8 +256,7 @@ class HealthMonitor:
             out[offset + previous: offset + k] = current
             end = len(health.gaps) + k + 1
             window = history[max(0, end - self.settings.recent_gaps): end]
-            rank = max(0, math.ceil(0.99 * len(window)) - 1)
-            p99 = float(np.partition(window, rank)[rank])
+            p99 = _p99(window)
             current = max(n, math.ceil(self.settings.gap_factor * p99))
             previous = k
         out[offset + previous:] = current
@@ -287,8 +288,14 @@ class HealthMonitor:
 def _is_checkpoint(totals: np.ndarray, min_gaps: int) -> np.ndarray:
     """Gap counts at which the p99 is recomputed: fixed points, so chunking never matters."""
     early = (totals == min_gaps) | (totals == 2 * min_gaps) | (totals == 4 * min_gaps)
-    points: np.ndarray = early | ((totals % 256 == 0) & (totals >= min_gaps))
+    points: np.ndarray = early | ((totals % RECOMPUTE_EVERY == 0) & (totals >= min_gaps))
     return points
+
+
+def _p99(gaps: np.ndarray) -> int:
+    """99th percentile (nearest rank) of small positive integers, by counting (cheaper than a partition)."""
+    counts = np.cumsum(np.bincount(gaps))
+    return int(np.searchsorted(counts, math.ceil(0.99 * len(gaps))))
 
 
 def _down_span(t0: float, t1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -299,25 +306,37 @@ def _bar_timeline(
     health: SymbolHealth, ruler: _Slots, t0: float, t1: float, new_ends: np.ndarray,
     thresholds: np.ndarray, alive: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Live / quiet / stale segments over ``[t0, t1]``, from the bars arriving at their ends."""
+    """Live / quiet / stale segments over ``[t0, t1]``, from the bars arriving at their ends.
+
+    Row ``r`` is the wait after arrival ``r`` (row 0: after the newest bar before ``t0``)
+    until the next arrival. Only rows with a silence (no bar by the end of the next
+    expected slot) add quiet and stale segments; the live time between them is one segment.
+    """
     arrivals = np.maximum(new_ends, t0)
     prev = np.concatenate(([health.heard], arrivals))
     nxt = np.concatenate((arrivals, [t1]))
-    limit = np.concatenate(([health.threshold], thresholds))
-    evidence = prev if alive is None else np.maximum(prev, np.minimum(alive, nxt))
     quiet_at = ruler.end_of(ruler.count(prev) + 1)
+    silent = np.flatnonzero(quiet_at < nxt)
+    k = len(silent)
+    limit = np.concatenate(([health.threshold], thresholds))[silent]
+    prev, nxt, quiet_at = prev[silent], nxt[silent], quiet_at[silent]
+    evidence = prev if alive is None else np.maximum(prev, np.minimum(alive, nxt))
     stale_at = ruler.end_of(ruler.count(evidence) + limit)
-    live_end = np.minimum(quiet_at, nxt)
     quiet_end = np.minimum(np.maximum(stale_at, quiet_at), nxt)
-    starts = np.stack((prev, live_end, quiet_end), axis=1).ravel()
-    ends = np.stack((live_end, quiet_end, nxt), axis=1).ravel()
-    states = np.tile(np.array([_LIVE, _QUIET, _STALE]), len(prev))
-    values = np.stack((np.zeros_like(limit), np.zeros_like(limit), limit), axis=1).ravel()
+    starts = np.empty(3 * k + 1)
+    ends = np.empty(3 * k + 1)
+    starts[0::3] = np.concatenate(([t0], nxt))
+    ends[0::3] = np.concatenate((quiet_at, [t1]))
+    starts[1::3], ends[1::3] = quiet_at, quiet_end
+    starts[2::3], ends[2::3] = quiet_end, nxt
+    states = np.empty(3 * k + 1, np.int64)
+    states[0::3], states[1::3], states[2::3] = _LIVE, _QUIET, _STALE
+    values = np.zeros(3 * k + 1, np.int64)
+    values[2::3] = limit
     starts = np.maximum(starts, t0)
     keep = ends > starts
     if not keep.any():  # nothing elapsed: the state at t0 still holds
-        k = int(np.searchsorted(starts, t0, side="right")) - 1
-        keep[max(0, k)] = True
+        keep[int(np.searchsorted(starts, t0, side="right")) - 1 if k else 0] = True
         ends = np.maximum(ends, starts)
     return starts[keep], ends[keep], states[keep], values[keep]
 
