@@ -193,6 +193,15 @@ class AlertEngine:
             symbol: rules.stale_slots for symbol, rules in self.config.per_symbol.items() if rules.stale_slots
         }
 
+    # -- queries -----------------------------------------------------------------------
+    def active(self, symbol: str | None = None) -> list[tuple[AlertRule, str, str | None]]:
+        """(rule, symbol, interval) of the alerts started and not cleared, for ``symbol`` or all."""
+        return [key for key, cond in self._conditions.items() if cond.active and symbol in (None, key[1])]
+
+    def clear_history(self) -> None:
+        """Forget the events shown so far (active alerts stay active and will still clear)."""
+        self.history.clear()
+
     # -- firing ------------------------------------------------------------------------
     def _fire(self, time: float, tz: str, symbol: str, interval: str | None, rule: AlertRule, event: str,
               value: float | int | None) -> None:
