@@ -186,6 +186,11 @@ class AlertEngine:
         session_data.events.bars_changed.connect_batch(self._on_bars_changed)
         session_data.events.session_started.connect(self.on_session_started)
 
+    def set_config(self, config: AlertConfig) -> None:
+        """New rules from now on (alerts already started still clear as before)."""
+        self.config = config
+        self.apply_stale_thresholds()
+
     def apply_stale_thresholds(self) -> None:
         """The stale rule's N is the health threshold N of each symbol (one rule, one place)."""
         self.health.settings = replace(self.health.settings, stale_slots=self.config.default.stale_slots or 5)

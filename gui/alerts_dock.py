@@ -162,6 +162,7 @@ class AlertsDock(QDockWidget):
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
         self.clear_button = QPushButton("Clear", self)
         self.clear_button.clicked.connect(self.model.clear)
+        self.rules_button = QPushButton("Rules…", self)
         self.sound = QCheckBox("Sound", self)
         if notifier is not None:
             self.sound.toggled.connect(lambda on: setattr(notifier, "sound", on))
@@ -177,6 +178,7 @@ class AlertsDock(QDockWidget):
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
         top.addWidget(self.sound)
+        top.addWidget(self.rules_button)
         top.addWidget(self.clear_button)
         body = QWidget(self)
         layout = QVBoxLayout(body)

@@ -28,6 +28,7 @@ from core.clock import ClockState
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import IntervalError
 from core.session_data import SessionData
+from gui.alert_rules_dialog import AlertRulesDialog
 from gui.alerts_dock import AlertNotifier, AlertsDock
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
@@ -168,7 +169,23 @@ class MainWindow(QMainWindow):
         self.quiet_gaps_action.toggled.connect(self.show_quiet_gaps)
         self.coverage_action = view_menu.addAction("&Coverage column")
         self.coverage_action.setCheckable(True)
-        self.coverage_action.toggled.connect(lambda on: self.tree.setColumnHidden(Column.COVERAGE, not on))
+        self.coverage_action.toggled.connect(self._show_coverage_column)
+        self.rules_action = view_menu.addAction("Alert &rules…")
+        self.rules_action.triggered.connect(self.show_alert_rules)
+        self.alerts_dock.rules_button.clicked.connect(self.show_alert_rules)
+
+    def _show_coverage_column(self, shown: bool) -> None:
+        self.tree.setColumnHidden(Column.COVERAGE, not shown)
+        if shown:
+            self.tree.resizeColumnToContents(Column.COVERAGE)
+
+    def show_alert_rules(self) -> AlertRulesDialog:
+        """Open the alert rules (window-modal, not exec(): the loop keeps running)."""
+        dialog = AlertRulesDialog(self.alerts.config, self.session_data.get_active_symbols(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.applied.connect(self.alerts.set_config)
+        dialog.open()
+        return dialog
 
     def show_quiet_gaps(self, shown: bool) -> None:
         """Draw quiet gaps (faint) or hide them, in every chart now and later."""

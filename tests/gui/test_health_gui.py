@@ -129,3 +129,30 @@ def test_missing_gaps_are_strong_and_coverage_column_shows_on_request(
     coverage = window.model.symbol_index("SPY", Column.COVERAGE)
     assert coverage.data() == "95.0"  # 57 of 60 minutes; the demo-like fake source drops nothing on purpose
     assert coverage.data(Qt.ItemDataRole.ForegroundRole).color() == theme.QUALITY_WARN
+
+
+def test_the_alert_rules_dialog_sets_global_and_per_symbol_rules(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window(speed=None)
+    window = h.window
+    add_and_wait(qtbot, window, "SPY", "1m")
+    add_and_wait(qtbot, window, "QQQ", "1m")
+    dialog = window.show_alert_rules()
+    assert [dialog.scope.itemText(i) for i in range(dialog.scope.count())] == ["All symbols", "SPY", "QQQ"]
+    assert (dialog.stale.value(), dialog.down.value(), dialog.coverage.value(), dialog.quality.value()) == (
+        5.0, 10.0, 95.0, None
+    )
+    dialog.quality.set_value(90.0)
+    dialog.scope.setCurrentText("SPY")
+    assert not dialog.stale.isEnabled()  # follows the global rules until given its own
+    dialog.own.setChecked(True)
+    dialog.stale.set_value(12)
+    dialog.down.set_value(None)
+    dialog.buttons.button(dialog.buttons.StandardButton.Apply).click()
+    config = window.alerts.config
+    assert config.rules_for("QQQ").quality_below == 90.0 and config.rules_for("QQQ").stale_slots == 5
+    spy = config.rules_for("SPY")
+    assert (spy.stale_slots, spy.down_seconds, spy.quality_below) == (12, None, 90.0)
+    assert h.coordinator.health.stale_slots == {"SPY": 12}  # the stale rule is the health threshold
+    dialog.scope.setCurrentText("QQQ")
+    assert not dialog.own.isChecked() and dialog.quality.value() == 90.0
+    dialog.reject()
