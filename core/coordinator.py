@@ -319,7 +319,7 @@ class SessionCoordinator:
             return
         self.session_data.add_base_bars(symbol, recorded)
         last = int(recorded.ts[-1])
-        self._note_heard(symbol, recorded, feed)
+        self._note_heard(symbol, recorded, feed, self.clock.now)
         feed.skip_through(last)
         end = float(last + base.seconds)
         self._resume_clock = max(self._resume_clock or 0.0, end)
@@ -361,7 +361,7 @@ class SessionCoordinator:
             if len(batch.ts):
                 arrived.append((symbol, batch))
             if len(batch.ts) or feed.alive_until is not None:
-                self._note_heard(symbol, batch, feed)
+                self._note_heard(symbol, batch, feed, clock)
             ended = feed.ended_at
             if ended is not None:
                 data = self.session_data.get_symbol_data(symbol)
@@ -371,7 +371,7 @@ class SessionCoordinator:
             self._record(arrived)
         return arrived
 
-    def _note_heard(self, symbol: str, batch: BarArrays, feed: SymbolFeed) -> None:
+    def _note_heard(self, symbol: str, batch: BarArrays, feed: SymbolFeed, clock: float) -> None:
         """What a gap's ``quiet`` cause rests on: the newest bar end and the connection's heartbeat."""
         data = self.session_data.get_symbol_data(symbol)
         if data is None:
@@ -381,7 +381,7 @@ class SessionCoordinator:
             notes.heard(float(batch.ts.max()) + data.base_interval.seconds)
         alive = feed.alive_until
         if alive is not None and (notes.alive_until is None or alive > notes.alive_until):
-            notes.alive_until = min(alive, self.clock.now)
+            notes.alive_until = min(alive, clock)  # never ahead of the pass
 
     def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> None:
         """Store arrived bars in SessionData: one call for the live case of one bar per symbol."""

@@ -77,6 +77,11 @@ class HealthChange:
     #: expected slots without a bar when the change happened (the threshold for ``stale``)
     silent_slots: int
 
+    def as_dict(self) -> dict[str, object]:
+        """Plain values (for a publisher: JSON, Redis fields)."""
+        return {"symbol": self.symbol, "time": self.time, "state": self.state.value,
+                "previous": self.previous.value, "silent_slots": self.silent_slots}
+
 
 @dataclass(eq=False)
 class SymbolHealth:

@@ -430,7 +430,7 @@ class AlpacaSource(BarSource):
             self.stats.malformed += 1
             log.warning("alpaca: ignored a malformed %s message (%s): %.200r", "u" if updated else "b", exc, message)
             return
-        heard = time.time()
+        heard = self._now()
         for other in list(self._watches.values()):
             other.feed.touch(heard)  # a message on the connection proves every symbol's feed alive
         watch = self._watches.get(symbol)
