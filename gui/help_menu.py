@@ -101,7 +101,9 @@ def _swatch(entry: LegendEntry, size: int = 28) -> QIcon:
         painter.setBrush(QBrush(fill) if entry.swatch is not Swatch.HOLLOW else Qt.BrushStyle.NoBrush)
         painter.drawRect(body)
     elif entry.swatch is Swatch.BAND:
-        painter.fillRect(QRectF(size * 0.25, 0, size * 0.5, size), entry.colour)
+        shown = QColor(entry.colour)
+        shown.setAlpha(max(shown.alpha(), 150))  # the charts' faint bands, made visible in a small sample
+        painter.fillRect(QRectF(size * 0.25, 0, size * 0.5, size), shown)
     elif entry.swatch is Swatch.LINE:
         pen.setStyle(Qt.PenStyle.DashLine)
         painter.setPen(pen)

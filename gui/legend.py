@@ -41,8 +41,10 @@ LEGEND: list[LegendEntry] = [
     LegendEntry(Swatch.DASHED, theme.FORMING, "Forming bar", "its window is not over yet: it still changes"),
     LegendEntry(Swatch.HOLLOW, theme.UP, "Hollow bar", "a derived bar built from fewer base bars than its window "
                 "expects (incomplete); colour as up/down"),
-    LegendEntry(Swatch.BAND, theme.GAP_FILL, "Gap band", "expected bars that never arrived (candles and volume); "
-                "the tree's Gaps column lists them with their cause"),
+    LegendEntry(Swatch.BAND, theme.GAP_FILL, "Gap band", "expected bars that never arrived: missing, or the feed "
+                "was down (candles and volume); the tree's Gaps column lists them with their cause"),
+    LegendEntry(Swatch.BAND, theme.QUIET_GAP_FILL, "Quiet gap band", "no bar because nothing traded (the feed was "
+                "up); shown with View → Show quiet gaps"),
     LegendEntry(Swatch.LINE, theme.BOUNDARY, "Session line", "a session's open and close"),
     LegendEntry(Swatch.LINE, theme.CROSSHAIR, "Crosshair",
                 "the bar under the mouse; its OHLCV is shown above the chart"),
@@ -52,4 +54,6 @@ LEGEND: list[LegendEntry] = [
     LegendEntry(Swatch.TEXT, theme.QUALITY_WARN, "Quality 95–99 %", "a few bars missing"),
     LegendEntry(Swatch.TEXT, theme.QUALITY_BAD, "Quality < 95 %, or feed down",
                 "many bars missing; a symbol in red has its feed down (retrying)"),
+    LegendEntry(Swatch.BAND, theme.QUALITY_WARN, "Health banner", "above the charts: the shown symbol's feed is "
+                "stale or down"),
 ]
