@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.bars import FORMING, BarSeries
+from core.bars import FORMING, REVISED, BarSeries
 from core.calendar import Session
 from core.session_data import BarIntervalData, SymbolSessionData
 
@@ -85,6 +85,11 @@ class Columns:
         if self.flags is None:
             return np.zeros(len(self), bool)
         return (self.flags & FORMING) > 0
+
+    def revised_mask(self) -> np.ndarray:
+        if self.flags is None:
+            return np.zeros(len(self), bool)
+        return (self.flags & REVISED) > 0
 
     def incomplete_mask(self) -> np.ndarray:
         if self.count is None or self.expected is None:
@@ -221,7 +226,7 @@ class ChartData:
     @property
     def last_end(self) -> float | None:
         segs = self.segments()
-        return float(segs[-1].ts[-1]) + self.width if segs else None
+        return float(self.bar_ends(segs[-1].ts[-1:])[0]) if segs else None
 
     def visible(self, x0: float, x1: float) -> list[Columns]:
         """Slices of bars overlapping ``(x0, x1)`` (a bar touching an edge is out), per segment, zero-copy."""
@@ -248,11 +253,22 @@ class ChartData:
             return None
         return max(float(s.volume.max()) for s in segs)
 
+    def bar_ends(self, ts: np.ndarray) -> np.ndarray:
+        """Where the windows of bars starting at ``ts`` end: ``start + width``, cut at the close of
+        the bar's session (the short last window of a session, an early close)."""
+        sessions = self.sessions
+        if not sessions:
+            return ts + self.width
+        opens = np.fromiter((s.open for s in sessions), np.int64, len(sessions))
+        closes = np.fromiter((s.close for s in sessions), np.int64, len(sessions))
+        which = np.clip(np.searchsorted(opens, ts, side="right") - 1, 0, len(sessions) - 1)
+        return np.minimum(ts + self.width, closes[which])
+
     def bar_at(self, x: float) -> BarView | None:
-        """The bar whose ``[start, start + width)`` holds ``x``."""
+        """The bar whose window ``[start, end)`` holds ``x``."""
         for seg in self.segments():
             i = int(np.searchsorted(seg.ts, x, side="right")) - 1
-            if 0 <= i < len(seg) and x < seg.ts[i] + self.width:
+            if 0 <= i < len(seg) and x < self.bar_ends(seg.ts[i : i + 1])[0]:
                 return self._view(seg, i)
         return None
 
