@@ -59,7 +59,7 @@ def test_half_day_last_hour_bar_ends_at_the_one_pm_close(lean_minute) -> None:
 
 def test_last_full_day_hour_bar_is_half_as_wide(lean_minute) -> None:
     for item_type in (CandleItem, VolumeItem):
-        chart, drawn = _bodies(lean_minute, "2015-12-28", item_type)
+        _chart, drawn = _bodies(lean_minute, "2015-12-28", item_type)
         drawn_set = set(drawn)
         first = [t for t in drawn_set if utc("2015-12-28T14:30:00") <= t < utc("2015-12-28T15:30:00")]
         last = [t for t in drawn_set if t >= utc("2015-12-28T20:30:00")]
