@@ -92,7 +92,9 @@ class BaseDerivedView(QWidget):
         self.volume_window_band = BandItem(marks.WINDOW_SHADE)
         self.base_boxes = BoxItem(marks.BASE_HIGHLIGHT)
         self.missing_marks = BoxItem(marks.MISSING_SLOT, cross=True)
+        self.missing_bands = BandItem(marks.MISSING_SLOT_FILL)
         base_plot.addItem(self.window_band, ignoreBounds=True)
+        base_plot.addItem(self.missing_bands, ignoreBounds=True)
         self.base_chart.volume_plot.addItem(self.volume_window_band, ignoreBounds=True)
         base_plot.addItem(self.base_boxes, ignoreBounds=True)
         base_plot.addItem(self.missing_marks, ignoreBounds=True)
@@ -196,6 +198,7 @@ class BaseDerivedView(QWidget):
         ends = self.base_chart.data.bar_ends(ts_in)
         self.base_boxes.set_boxes(np.column_stack((ts_in, ends, series.low[lo:hi], series.high[lo:hi])))
         self.missing_marks.set_boxes(np.array([(m.start, m.end, low, high) for m in prov.missing]))
+        self.missing_bands.set_ranges(np.array([(m.start, m.end) for m in prov.missing]))
         self.explained_box.set_boxes(np.array([[prov.start, prov.end, low, high]]))
         self.derived_boxes.set_boxes(np.empty((0, 4)))
         self._show_panel()
@@ -219,7 +222,7 @@ class BaseDerivedView(QWidget):
             [(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown]))
         ends = self.base_chart.data.bar_ends(np.array([bar.ts]))
         self.base_boxes.set_boxes(np.array([[bar.ts, ends[0], bar.low, bar.high]]))
-        for item in (self.window_band, self.volume_window_band):
+        for item in (self.window_band, self.volume_window_band, self.missing_bands):
             item.set_ranges(np.empty((0, 2)))
         self.missing_marks.set_boxes(np.empty((0, 4)))
         self.explained_box.set_boxes(np.empty((0, 4)))
@@ -230,7 +233,7 @@ class BaseDerivedView(QWidget):
     def clear_highlight(self) -> None:
         self.selection = None
         self.provenance, self.containing = None, []
-        for band in (self.window_band, self.volume_window_band):
+        for band in (self.window_band, self.volume_window_band, self.missing_bands):
             band.set_ranges(np.empty((0, 2)))
         for box in (self.base_boxes, self.missing_marks, self.explained_box, self.derived_boxes):
             box.set_boxes(np.empty((0, 4)))

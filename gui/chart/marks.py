@@ -20,6 +20,7 @@ __all__ = [
     "LEGEND",
     "MARK_OFFSET_PX",
     "MISSING_SLOT",
+    "MISSING_SLOT_FILL",
     "REVISED",
     "WINDOW_SHADE",
     "LegendEntry",
@@ -35,8 +36,9 @@ WINDOW_SHADE = QColor(41, 98, 255, 46)
 #: provenance: outline of the base bars inside that window, and of derived bars holding a clicked base bar
 BASE_HIGHLIGHT = QColor("#2962ff")
 DERIVED_HIGHLIGHT = QColor("#40c4ff")
-#: provenance: a base slot of the window with no bar
-MISSING_SLOT = QColor("#ef5350")
+#: provenance: a base slot of the window with no bar (a cross over the bar's range on a strong stripe)
+MISSING_SLOT = QColor("#ff1744")
+MISSING_SLOT_FILL = QColor(255, 23, 68, 140)
 #: device pixels between a bar's high/low and its tick mark
 MARK_OFFSET_PX = 4.0
 
@@ -64,7 +66,7 @@ LEGEND: tuple[LegendEntry, ...] = (
                 "the window [start, end) of the derived bar under the pointer"),
     LegendEntry("base bars of a derived bar", BASE_HIGHLIGHT, "blue outline",
                 "the base bars that make the derived bar under the pointer"),
-    LegendEntry("missing base slot", MISSING_SLOT, "red cross at the slot",
+    LegendEntry("missing base slot", MISSING_SLOT, "bright red stripe and cross at the slot",
                 "a base slot in that window with no bar"),
     LegendEntry("derived bars of a base bar", DERIVED_HIGHLIGHT, "cyan outline",
                 "every derived bar whose window holds the clicked base bar"),
