@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDockWidget,
     QFileDialog,
     QHeaderView,
     QMainWindow,
@@ -28,6 +29,7 @@ from core.intervals import IntervalError
 from core.session_data import SessionData
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
+from gui.chart.workspace import ChartWorkspace, WorkspaceState
 from gui.controls import ControlsBar
 from gui.credentials_dialog import CredentialsDialog
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
@@ -112,6 +114,13 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.controls)
         self.addToolBar(toolbar)
 
+        self.workspace = ChartWorkspace(session_data, self.bridge, self)
+        self.workspace_dock = QDockWidget("Chart workspace", self)
+        self.workspace_dock.setObjectName("workspaceDock")
+        self.workspace_dock.setWidget(self.workspace)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.workspace_dock)
+        self.workspace_dock.hide()
+
         self.messages = MessagesDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
         self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
@@ -153,6 +162,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        view_menu.addAction(self.workspace_dock.toggleViewAction())
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
@@ -214,6 +224,9 @@ class MainWindow(QMainWindow):
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])
+        saved = self.settings.workspace()
+        if saved:  # after the symbols it shows are watched
+            self.workspace.restore(WorkspaceState.from_json(saved))
         status = self.coordinator.status()
         when = status.session.date.isoformat() if status.session else "?"
         watching = ", ".join(symbols) or "nothing yet"
@@ -344,6 +357,7 @@ class MainWindow(QMainWindow):
         self.settings.set_watchlist(self.watchlist())
         self.settings.set_last_source(self.source_name)
         self.settings.set_layout(self.saveGeometry(), self.saveState(), self.splitter.saveState())
+        self.settings.set_workspace(self.workspace.state().to_json())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -364,4 +378,5 @@ class MainWindow(QMainWindow):
         """Push coalesced model and chart updates now (screenshots and tests)."""
         self.model.flush()
         self.charts.flush()
+        self.workspace.flush()
         self.status.refresh()
