@@ -36,6 +36,7 @@ from gui.export_dialog import ExportDialog, ExportRequest, run_export
 from gui.handlers import RunningHandlers
 from gui.icons import icon
 from gui.messages import MessagesDock
+from gui.reconcile_dock import ReconcileDock
 from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
@@ -121,6 +122,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.workspace_dock)
         self.workspace_dock.hide()
 
+        self.reconcile = ReconcileDock(session_data, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.reconcile)
+        self.reconcile.hide()
+        self.reconcile.bar_requested.connect(self.show_bar)
+        self.reconcile.mismatches_changed.connect(self.charts.set_mismatches)
+
         self.messages = MessagesDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
         self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
@@ -163,6 +170,7 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
         view_menu.addAction(self.workspace_dock.toggleViewAction())
+        view_menu.addAction(self.reconcile.toggleViewAction())
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
@@ -303,6 +311,17 @@ class MainWindow(QMainWindow):
         if index.isValid():
             flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
             self.tree.selectionModel().setCurrentIndex(index, flags)
+
+    def show_bar(self, symbol: str, interval: str, start: int, end: int) -> None:
+        """Select ``symbol`` and show ``[start, end)`` on its ``interval`` chart (its base chart
+        when it does not derive that interval)."""
+        data = self.session_data.get_symbol_data(symbol)
+        if data is None:
+            self.notify(logging.WARNING, f"{symbol} is not watched any more")
+            return
+        shown = interval if interval in data.bars else data.base_interval.name
+        self.select_symbol(symbol, shown)
+        self.charts.reveal(shown, start, end)
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if not current.isValid():

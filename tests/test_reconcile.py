@@ -259,3 +259,25 @@ def test_cli_unreadable_reference_or_source_exit_1(lean_minute, tmp_path, capsys
     assert "spy.zip: unreadable Lean hour zip" in capsys.readouterr().err
     assert main(["reconcile", str(tmp_path / "missing"), "--reference", str(SPY_HOUR), "--symbols", "SPY"]) == 1
     assert "source path does not exist" in capsys.readouterr().err
+
+
+def test_a_running_session_is_compared_up_to_its_clock(lean_minute, tmp_path: Path, xnys) -> None:
+    """At 12:00 New York only the ten 15m windows that have ended are compared (all match)."""
+    from core.reconcile.held import held_bars, reconcile_held
+    from tests.core_helpers import watch
+
+    session = xnys.session(dt.date(2015, 12, 28))
+    base = LeanSource(lean_minute).load_session("GOOG", MINUTE, session).bars
+    full = derive_on(base, session_windows(session, Interval(900), Convention.SESSION_ANCHORED)).bars
+    _write_csv(tmp_path / "GOOG.csv", *full)
+    (reference,) = load_reference(tmp_path / "GOOG.csv")
+    sd, _, processor = watch(session, "1m", ["15m"], symbol="GOOG")
+    clock = session.open + 150 * 60
+    sd.add_base_bars("GOOG", base.take(base.ts < clock))
+    processor.process(clock)
+
+    held = held_bars(sd, "GOOG")
+    assert held is not None and held.until == clock
+    report = reconcile_held(reference, held)
+    assert [c.status for c in report.checks] == [Status.MATCH] * 10
+    assert report.checks[-1].start == clock - 900

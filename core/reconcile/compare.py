@@ -138,12 +138,15 @@ def reconcile_series(
     base: Interval,
     load_base: Callable[[Session], BarArrays],
     convention: Convention | None = None,
+    until: int | None = None,
 ) -> SeriesReport:
     """Compare ``reference`` with bars derived from ``load_base(session)`` over ``sessions``.
 
     The reference's convention is detected from its stamps unless given. Reference bars
     stamped inside the span of ``sessions`` but on none of their windows are reported as
     only in the reference (``off-window-grid``); bars outside that span are not compared.
+    ``until`` (a session still running) leaves out windows ending after it and reference
+    bars stamped at or after it.
     """
     interval = reference.interval
     ref = reference.bars
@@ -151,7 +154,7 @@ def reconcile_series(
         return SeriesReport(reference.symbol, interval, convention or Convention.SESSION_ANCHORED)
     per_session = {c: [session_windows(s, interval, c) for s in sessions] for c in Convention}
     span_lo = min(int(ws[0].labels[0]) for ws in per_session.values())  # a label never follows its start
-    span_hi = sessions[-1].close
+    span_hi = sessions[-1].close if until is None else min(sessions[-1].close, until)
     lo, hi = np.searchsorted(ref.ts, [span_lo, span_hi])
     ref = ref.take(slice(int(lo), int(hi)))
     if convention is None:
@@ -165,6 +168,8 @@ def reconcile_series(
         ours_at = dict(zip(derived.window.tolist(), range(len(derived.window)), strict=True))
         pos = np.searchsorted(ref.ts, windows.labels)
         for k, label in enumerate(windows.labels.tolist()):
+            if until is not None and int(windows.ends[k]) > until:
+                break
             j = int(pos[k])
             in_ref = j < len(ref.ts) and int(ref.ts[j]) == label
             i = ours_at.get(k)

@@ -204,6 +204,8 @@ class ChartData:
         self.history = Columns.concat(parts)
         self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
         self.sessions = [*sessions, self.session]
+        self._opens = np.array([x.open for x in self.sessions], np.int64)
+        self._closes = np.array([x.close for x in self.sessions], np.int64)
         self.refresh()
         self.refresh_gaps()
 
@@ -256,12 +258,11 @@ class ChartData:
     def bar_ends(self, ts: np.ndarray) -> np.ndarray:
         """Where the windows of bars starting at ``ts`` end: ``start + width``, cut at the close of
         the bar's session (the short last window of a session, an early close)."""
-        sessions = self.sessions
-        if not sessions:
-            return ts + self.width
-        opens = np.fromiter((s.open for s in sessions), np.int64, len(sessions))
-        closes = np.fromiter((s.close for s in sessions), np.int64, len(sessions))
-        which = np.clip(np.searchsorted(opens, ts, side="right") - 1, 0, len(sessions) - 1)
+        closes = self._closes
+        if len(closes) == 1:
+            return np.minimum(ts + self.width, closes[0])
+        which = np.searchsorted(self._opens, ts, side="right") - 1
+        np.maximum(which, 0, out=which)
         return np.minimum(ts + self.width, closes[which])
 
     def bar_at(self, x: float) -> BarView | None:

@@ -19,6 +19,7 @@ __all__ = [
     "INCOMPLETE",
     "LEGEND",
     "MARK_OFFSET_PX",
+    "MISMATCH",
     "MISSING_SLOT",
     "MISSING_SLOT_FILL",
     "REVISED",
@@ -39,6 +40,8 @@ DERIVED_HIGHLIGHT = QColor("#40c4ff")
 #: provenance: a base slot of the window with no bar (a cross over the bar's range on a strong stripe)
 MISSING_SLOT = QColor("#ff1744")
 MISSING_SLOT_FILL = QColor(255, 23, 68, 140)
+#: reconciliation: the window of a bar that differs from the reference (full-height band)
+MISMATCH = QColor(224, 64, 251, 60)
 #: device pixels between a bar's high/low and its tick mark
 MARK_OFFSET_PX = 4.0
 
@@ -70,6 +73,8 @@ LEGEND: tuple[LegendEntry, ...] = (
                 "a base slot in that window with no bar"),
     LegendEntry("derived bars of a base bar", DERIVED_HIGHLIGHT, "cyan outline",
                 "every derived bar whose window holds the clicked base bar"),
+    LegendEntry("differs from the reference", MISMATCH, "violet band, full height",
+                "the window of a bar that differs from the loaded reference (View → Reconciliation)"),
 )
 
 

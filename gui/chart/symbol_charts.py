@@ -9,12 +9,15 @@ bands are refreshed on quality changes only (core builds gaps on demand).
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from core.calendar import Session
 from core.session_data import SessionData
 from gui.bridge import SessionBridge
+from gui.chart import marks
+from gui.chart.bands import BandItem
 from gui.chart.base_derived import BaseDerivedView
 from gui.chart.data import ChartData
 from gui.chart.widget import IntervalChart
@@ -40,6 +43,9 @@ class SymbolCharts(QWidget):
         self._symbol: str | None = None
         self._charts: dict[str, IntervalChart] = {}  # built so far
         self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
+        #: windows of bars that differ from a reference, per (symbol, interval), and their bands
+        self._mismatches: dict[tuple[str, str], np.ndarray] = {}
+        self._mismatch_bands: dict[str, BandItem] = {}
         #: the "base + derived" tab's page and view (built when first shown)
         self._combined_page: QWidget | None = None
         self._combined: BaseDerivedView | None = None
@@ -87,6 +93,7 @@ class SymbolCharts(QWidget):
             chart = IntervalChart(ChartData(data, interval), page)
             page.layout().addWidget(chart)
             self._charts[interval] = chart
+            self._mark(interval)
         return chart
 
     def current_interval(self) -> str | None:
@@ -132,6 +139,39 @@ class SymbolCharts(QWidget):
             self.tabs.setCurrentWidget(page)
             self.chart(interval)
 
+    # -- reconciliation marks ------------------------------------------------------------------
+    def set_mismatches(self, mismatches: dict[tuple[str, str], np.ndarray]) -> None:
+        """Mark the windows of bars that differ from a reference (gui/reconcile_dock.py)."""
+        self._mismatches = dict(mismatches)
+        for interval in self._charts:
+            self._mark(interval)
+
+    def _mark(self, interval: str) -> None:
+        chart = self._charts.get(interval)
+        if chart is None or self._symbol is None:
+            return
+        band = self._mismatch_bands.get(interval)
+        if band is None:
+            band = self._mismatch_bands[interval] = BandItem(marks.MISMATCH)
+            chart.price_plot.addItem(band, ignoreBounds=True)
+        band.set_ranges(self._mismatches.get((self._symbol, interval), np.empty((0, 2))))
+
+    def mismatch_ranges(self, interval: str) -> np.ndarray:
+        """The mismatch windows the chart of ``interval`` shows (empty when none)."""
+        band = self._mismatch_bands.get(interval)
+        return band.ranges if band is not None else np.empty((0, 2))
+
+    def reveal(self, interval: str, start: float, end: float) -> IntervalChart | None:
+        """Bring the chart of ``interval`` forward with ``[start, end)`` in the middle of the view."""
+        self.select_interval(interval)
+        chart = self.chart(interval)
+        if chart is not None:
+            (x0, x1), _ = chart.view.viewRange()
+            span = max(x1 - x0, 4 * (end - start))
+            middle = (start + end) / 2
+            chart.view.setXRange(middle - span / 2, middle + span / 2, padding=0)
+        return chart
+
     @property
     def combined(self) -> BaseDerivedView | None:
         """The "base + derived" view, if it was built."""
@@ -166,6 +206,7 @@ class SymbolCharts(QWidget):
             page.setParent(None)
             page.deleteLater()
         self._charts.clear()
+        self._mismatch_bands.clear()
         self._pages.clear()
         self.stack.setCurrentWidget(self.placeholder)
 
