@@ -171,6 +171,11 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.messages.toggleViewAction())
         view_menu.addAction(self.workspace_dock.toggleViewAction())
         view_menu.addAction(self.reconcile.toggleViewAction())
+        view_menu.addSeparator()
+        self.window_lines_action = view_menu.addAction("&Window boundaries")
+        self.window_lines_action.setCheckable(True)
+        self.window_lines_action.setToolTip("dotted lines where each coarser derived interval's windows start")
+        self.window_lines_action.toggled.connect(self.charts.set_window_lines)
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")

@@ -23,6 +23,7 @@ __all__ = [
     "MISSING_SLOT",
     "MISSING_SLOT_FILL",
     "REVISED",
+    "WINDOW_LINE",
     "WINDOW_SHADE",
     "LegendEntry",
     "legend_text",
@@ -42,6 +43,8 @@ MISSING_SLOT = QColor("#ff1744")
 MISSING_SLOT_FILL = QColor(255, 23, 68, 140)
 #: reconciliation: the window of a bar that differs from the reference (full-height band)
 MISMATCH = QColor(224, 64, 251, 60)
+#: window boundaries (View → Window boundaries): dotted lines at the window starts of coarser intervals
+WINDOW_LINE = QColor(149, 152, 161, 200)
 #: device pixels between a bar's high/low and its tick mark
 MARK_OFFSET_PX = 4.0
 
@@ -73,6 +76,8 @@ LEGEND: tuple[LegendEntry, ...] = (
                 "a base slot in that window with no bar"),
     LegendEntry("derived bars of a base bar", DERIVED_HIGHLIGHT, "cyan outline",
                 "every derived bar whose window holds the clicked base bar"),
+    LegendEntry("window boundary", WINDOW_LINE, "dotted grey line, stronger for coarser intervals",
+                "where a coarser derived interval's window starts (View → Window boundaries)"),
     LegendEntry("differs from the reference", MISMATCH, "violet band, full height",
                 "the window of a bar that differs from the loaded reference (View → Reconciliation)"),
 )

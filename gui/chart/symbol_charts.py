@@ -19,6 +19,7 @@ from gui.bridge import SessionBridge
 from gui.chart import marks
 from gui.chart.bands import BandItem
 from gui.chart.base_derived import BaseDerivedView
+from gui.chart.boundaries import WindowBoundaries
 from gui.chart.data import ChartData
 from gui.chart.widget import IntervalChart
 
@@ -46,6 +47,9 @@ class SymbolCharts(QWidget):
         #: windows of bars that differ from a reference, per (symbol, interval), and their bands
         self._mismatches: dict[tuple[str, str], np.ndarray] = {}
         self._mismatch_bands: dict[str, BandItem] = {}
+        #: window boundary lines per chart, and whether they are shown (View → Window boundaries)
+        self._boundaries: dict[str, WindowBoundaries] = {}
+        self.window_lines = False
         #: the "base + derived" tab's page and view (built when first shown)
         self._combined_page: QWidget | None = None
         self._combined: BaseDerivedView | None = None
@@ -94,6 +98,8 @@ class SymbolCharts(QWidget):
             page.layout().addWidget(chart)
             self._charts[interval] = chart
             self._mark(interval)
+            lines = self._boundaries[interval] = WindowBoundaries(chart)
+            lines.set_visible(self.window_lines)
         return chart
 
     def current_interval(self) -> str | None:
@@ -138,6 +144,19 @@ class SymbolCharts(QWidget):
         if page is not None:
             self.tabs.setCurrentWidget(page)
             self.chart(interval)
+
+    def set_window_lines(self, shown: bool) -> None:
+        """Show (or hide) the window boundaries of coarser intervals on every chart."""
+        self.window_lines = shown
+        for lines in self._boundaries.values():
+            lines.set_visible(shown)
+
+    def window_line_xs(self, interval: str) -> dict[str, np.ndarray]:
+        """Boundary x positions the chart of ``interval`` draws, per coarser interval."""
+        lines = self._boundaries.get(interval)
+        if lines is None or not lines.visible:
+            return {}
+        return {name: item.xs for name, item in lines.items.items()}
 
     # -- reconciliation marks ------------------------------------------------------------------
     def set_mismatches(self, mismatches: dict[tuple[str, str], np.ndarray]) -> None:
@@ -207,6 +226,7 @@ class SymbolCharts(QWidget):
             page.deleteLater()
         self._charts.clear()
         self._mismatch_bands.clear()
+        self._boundaries.clear()
         self._pages.clear()
         self.stack.setCurrentWidget(self.placeholder)
 
@@ -229,6 +249,8 @@ class SymbolCharts(QWidget):
         self.flush()
         for chart in self._charts.values():
             chart.reset()
+        for lines in self._boundaries.values():
+            lines.refresh()
         if self._combined is not None:
             self._combined.reset()
 
