@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHeaderView,
     QMainWindow,
+    QMenu,
     QSplitter,
     QToolBar,
     QWidget,
@@ -141,6 +142,8 @@ class MainWindow(QMainWindow):
         self.bridge.message_posted.connect(self.messages.post)
         self.bridge.state_changed.connect(self.controls.set_state)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._tree_menu)
         delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.on_remove)
         self.controls.set_state(coordinator.status().state)
@@ -316,6 +319,34 @@ class MainWindow(QMainWindow):
         if index.isValid():
             flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
             self.tree.selectionModel().setCurrentIndex(index, flags)
+
+    def tree_menu_actions(self, index: QModelIndex) -> QMenu:
+        """The tree row's context menu: show its interval in the chart workspace, or with its base."""
+        menu = QMenu(self)
+        symbol, interval = index.data(SYMBOL_ROLE), index.data(INTERVAL_ROLE)
+        data = self.session_data.get_symbol_data(symbol) if symbol else None
+        if data is None:
+            return menu
+        shown = interval or data.base_interval.name
+        menu.addAction(f"Show {symbol} {shown} in the chart workspace",
+                       lambda: self.show_in_workspace(symbol, shown))
+        if interval and data.bars[interval].derived:
+            def show_with_base() -> None:
+                self.select_symbol(symbol, interval)
+                self.charts.show_combined(interval)
+
+            menu.addAction(f"Show {symbol} {interval} over its base {data.base_interval}", show_with_base)
+        return menu
+
+    def _tree_menu(self, pos: QPoint) -> None:
+        index = self.tree.indexAt(pos)
+        if index.isValid():
+            self.tree_menu_actions(index).popup(self.tree.viewport().mapToGlobal(pos))
+
+    def show_in_workspace(self, symbol: str, interval: str) -> None:
+        """Put ``symbol``/``interval`` in the workspace's first empty chart (else its first) and show it."""
+        self.workspace_dock.show()
+        self.workspace.show_in_chart(symbol, interval)
 
     def show_bar(self, symbol: str, interval: str, start: int, end: int) -> None:
         """Select ``symbol`` and show ``[start, end)`` on its ``interval`` chart (its base chart

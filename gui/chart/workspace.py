@@ -211,6 +211,7 @@ class ChartWorkspace(QWidget):
         self.layout_box.currentTextChanged.connect(self.set_layout)
         self.link_box.toggled.connect(lambda _: self.relink())
         self._mirrored: list[IntervalChart] = []
+        self._syncing = False
         self.set_layout("1")
 
     # -- layout ------------------------------------------------------------------------------
@@ -240,25 +241,44 @@ class ChartWorkspace(QWidget):
         self.layout_box.blockSignals(False)
         self.relink()
 
+    def show_in_chart(self, symbol: str, interval: str) -> ChartSlot:
+        """Show ``symbol``/``interval`` in the first shown chart that is empty (else the first one)."""
+        slots = self.visible_slots
+        slot = next((s for s in slots if s.chart is None), slots[0])
+        slot.refresh_symbols()
+        slot.show_chart(symbol, interval)
+        self.relink()
+        return slot
+
     # -- linked time and crosshair ------------------------------------------------------------------
     def relink(self) -> None:
-        """Link every shown chart's time axis to the first one's (or unlink them all)."""
+        """With "link time", give every shown chart the first one's time range from now on.
+
+        Not pyqtgraph's ``setXLink``: that aligns linked views on screen, so charts side by
+        side in a grid would show shifted ranges. Here every chart shows the same times.
+        """
         charts = self.charts
-        linked = self.link_box.isChecked()
-        for chart in charts:
-            chart.price_plot.setXLink(None)
-        if linked and charts:
-            lead = charts[0]
-            for chart in charts[1:]:
-                (x0, x1), _ = lead.view.viewRange()
-                chart.price_plot.setXLink(lead.price_plot)
-                chart.view.setXRange(x0, x1, padding=0)
         self._mirrored = [c for c in self._mirrored if c in charts]
         for chart in charts:
             if chart not in self._mirrored:
                 chart.graphics.scene().sigMouseMoved.connect(lambda pos, c=chart: self._on_moved(c, pos))
+                chart.view.sigXRangeChanged.connect(lambda _view, rng, c=chart: self._on_x_changed(c, rng))
                 chart.graphics.installEventFilter(self)
                 self._mirrored.append(chart)
+        if self.link_box.isChecked() and charts:
+            (x0, x1), _ = charts[0].view.viewRange()
+            self._on_x_changed(charts[0], (x0, x1))
+
+    def _on_x_changed(self, source: IntervalChart, x_range: tuple[float, float]) -> None:
+        if self._syncing or not self.link_box.isChecked() or source not in self.charts:
+            return
+        self._syncing = True
+        try:
+            for chart in self.charts:
+                if chart is not source:
+                    chart.view.setXRange(float(x_range[0]), float(x_range[1]), padding=0)
+        finally:
+            self._syncing = False
 
     def _on_moved(self, source: IntervalChart, pos: QPointF) -> None:
         if not self.link_box.isChecked() or source not in self.charts:

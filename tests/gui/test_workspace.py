@@ -120,3 +120,36 @@ def test_a_damaged_saved_state_gives_the_default() -> None:
     assert WorkspaceState.from_json('{"layout": "3x3", "charts": []}') == WorkspaceState()
     state = WorkspaceState("1x2", (ChartSpec("SPY", "5m", (1.0, 2.0)), ChartSpec()), True)
     assert WorkspaceState.from_json(state.to_json()) == state
+
+
+def test_tree_context_menu_shows_a_row_in_the_workspace_or_over_its_base(qtbot: Any, make_window: Any) -> None:
+    from tests.gui.gui_helpers import add_and_wait
+
+    h = make_window()
+    window = h.window
+    add_and_wait(qtbot, window, "IBM", "1m,5m")
+    menu = window.tree_menu_actions(window.model.interval_index("IBM", "5m"))
+    actions = menu.actions()
+    assert [a.text() for a in actions] == ["Show IBM 5m in the chart workspace", "Show IBM 5m over its base 1m"]
+    actions[0].trigger()
+    assert window.workspace_dock.isVisible()
+    first = window.workspace.state().charts[0]
+    assert (first.symbol, first.interval) == ("IBM", "5m")
+    actions[1].trigger()
+    assert window.charts.combined is not None and window.charts.combined.interval == "5m"
+    assert window.charts.tabs.currentWidget() is window.charts.combined.parentWidget()
+    base_menu = window.tree_menu_actions(window.model.interval_index("IBM", "1m"))
+    assert [a.text() for a in base_menu.actions()] == ["Show IBM 1m in the chart workspace"]
+
+
+def test_linked_charts_of_a_grid_show_the_same_times(qtbot: Any, workspace: ChartWorkspace, session: Session) -> None:
+    """Charts side by side sit at different screen positions: each still shows the same time range."""
+    workspace.set_layout("2x2")
+    for slot, interval in zip(workspace.slots, ("1m", "5m", "1m", "15m"), strict=True):
+        slot.show_chart("SPY" if interval != "15m" else "AAPL", interval)
+    workspace.relink()
+    workspace.rows.widget(0).setSizes([700, 500])  # the top row split unevenly
+    qtbot.wait(20)
+    workspace.slots[2].chart.view.setXRange(session.open + 300, session.open + 9300, padding=0)
+    for chart in workspace.charts:
+        assert chart.view.viewRange()[0] == pytest.approx([session.open + 300, session.open + 9300])
