@@ -47,7 +47,7 @@ def stage_view(charts: SymbolCharts, view: ScreenshotView) -> str | None:
     when = dt.datetime.combine(session.date, clock, ZoneInfo(session.tz))
     if combined.explain(when.timestamp()) is None:
         return f"--explain {view.explain}: no {combined.interval} bar there"
-    # the explained bar in the middle of the view, 100 minutes wide
+    # the explained bar in the middle of the view, 80 minutes wide
     middle = (combined.provenance.start + combined.provenance.end) / 2  # type: ignore[union-attr]
-    combined.base_chart.view.setXRange(middle - 3000, middle + 3000, padding=0)
+    combined.base_chart.view.setXRange(middle - 2400, middle + 2400, padding=0)
     return None

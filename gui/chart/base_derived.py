@@ -23,6 +23,7 @@ from gui.chart import marks
 from gui.chart.bands import BandItem
 from gui.chart.data import ChartData
 from gui.chart.highlight import BoxItem
+from gui.chart.items import BODY
 from gui.chart.widget import IntervalChart
 
 __all__ = ["BaseDerivedView", "Selection"]
@@ -90,7 +91,7 @@ class BaseDerivedView(QWidget):
         base_plot = self.base_chart.price_plot
         self.window_band = BandItem(marks.WINDOW_SHADE)
         self.volume_window_band = BandItem(marks.WINDOW_SHADE)
-        self.base_boxes = BoxItem(marks.BASE_HIGHLIGHT)
+        self.base_boxes = BoxItem(marks.BASE_HIGHLIGHT, width=1)
         self.missing_marks = BoxItem(marks.MISSING_SLOT, cross=True)
         self.missing_bands = BandItem(marks.MISSING_SLOT_FILL)
         base_plot.addItem(self.window_band, ignoreBounds=True)
@@ -196,10 +197,12 @@ class BaseDerivedView(QWidget):
         lo, hi = np.searchsorted(series.ts, [prov.start, prov.end])
         ts_in = series.ts[lo:hi]
         ends = self.base_chart.data.bar_ends(ts_in)
-        self.base_boxes.set_boxes(np.column_stack((ts_in, ends, series.low[lo:hi], series.high[lo:hi])))
+        self.base_boxes.set_boxes(_around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi]))
         self.missing_marks.set_boxes(np.array([(m.start, m.end, low, high) for m in prov.missing]))
         self.missing_bands.set_ranges(np.array([(m.start, m.end) for m in prov.missing]))
         self.explained_box.set_boxes(np.array([[prov.start, prov.end, low, high]]))
+        explained = self.derived_chart
+        explained.readout.setText(explained.describe(explained.data.bar_at(prov.start)))
         self.derived_boxes.set_boxes(np.empty((0, 4)))
         self._show_panel()
         self.provenance_shown.emit(prov)
@@ -221,7 +224,7 @@ class BaseDerivedView(QWidget):
         self.derived_boxes.set_boxes(np.array(
             [(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown]))
         ends = self.base_chart.data.bar_ends(np.array([bar.ts]))
-        self.base_boxes.set_boxes(np.array([[bar.ts, ends[0], bar.low, bar.high]]))
+        self.base_boxes.set_boxes(_around_bodies(np.array([bar.ts]), ends, np.array([bar.low]), np.array([bar.high])))
         for item in (self.window_band, self.volume_window_band, self.missing_bands):
             item.set_ranges(np.empty((0, 2)))
         self.missing_marks.set_boxes(np.empty((0, 4)))
@@ -312,3 +315,11 @@ class BaseDerivedView(QWidget):
                 if watched is chart.graphics:
                     self._hide_mirror(self.derived_chart if chart is self.base_chart else self.base_chart)
         return super().eventFilter(watched, event)
+
+
+def _around_bodies(starts: np.ndarray, ends: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """Boxes ``x0, x1, y0, y1`` around candles (their body width, low to high), so an outlined
+    base bar keeps its up/down colour visible and neighbours' outlines do not merge."""
+    widths = ends - starts
+    x0 = starts + widths * (1.0 - BODY) / 2.0
+    return np.column_stack((x0, x0 + widths * BODY, lows, highs))

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 from core.intervals import Interval
 from core.sources.lean import LeanSource
 from gui.chart.base_derived import BaseDerivedView, Selection
+from gui.chart.items import BODY
 from gui.chart.symbol_charts import COMBINED_TAB, SymbolCharts
 from gui.chart.widget import IntervalChart
 from tests.core_helpers import utc, watch, xnys
@@ -74,14 +75,19 @@ def test_hovering_a_derived_bar_shows_its_window_base_bars_and_missing_slot(qtbo
     assert view.selection == Selection("derived", utc("2015-12-28T17:00:00"), pinned=False)
     np.testing.assert_array_equal(view.window_band.ranges, [[utc("2015-12-28T17:00:00"), utc("2015-12-28T17:15:00")]])
     present = [t for t in _minutes("2015-12-28T17:00:00", "2015-12-28T17:15:00") if t != utc("2015-12-28T17:08:00")]
-    np.testing.assert_array_equal(view.base_boxes.boxes[:, 0], present)
-    np.testing.assert_array_equal(view.base_boxes.boxes[:, 1], np.array(present) + 60)
+    # each outline spans its candle's body (BODY of the minute) from low to high
+    np.testing.assert_allclose(view.base_boxes.boxes[:, 0], np.array(present) + 60 * (1 - BODY) / 2)
+    np.testing.assert_allclose(view.base_boxes.boxes[:, 1], np.array(present) + 60 * (1 + BODY) / 2)
+    lows = view.symbol_data.base.data.low
+    np.testing.assert_array_equal(view.base_boxes.boxes[:, 2], [lows[view.symbol_data.base.data.index_of(t)]
+                                                                for t in present])
     np.testing.assert_array_equal(view.missing_marks.boxes[:, :2], [[utc("2015-12-28T17:08:00"),
                                                                      utc("2015-12-28T17:09:00")]])
     bar = view.symbol_data.bars["15m"].data
     i = bar.index_of(utc("2015-12-28T17:00:00"))
     np.testing.assert_array_equal(view.explained_box.boxes, [[utc("2015-12-28T17:00:00"), utc("2015-12-28T17:15:00"),
                                                                bar.low[i], bar.high[i]]])
+    assert "2015-12-28 12:00" in view.derived_chart.readout.text()  # the readout shows the explained bar
     assert view.panel.text().splitlines() == [
         "15m bar 2015-12-28 12:00–12:15 (America/New_York), final",
         "base 1m bars: 14 of 15 present",
