@@ -26,6 +26,7 @@ from core.reconcile import (
 )
 from core.sources.lean import LeanSource
 from core.windows import window_grid
+from tests.core_helpers import write_bars_csv
 
 MINUTE = Interval(60)
 HOUR = Interval(3600)
@@ -103,14 +104,6 @@ def test_spy_daily_volume_equals_the_sum_of_lean_hour_volumes(lean_minute, xnys)
 
 
 # -- a reference with planted differences ---------------------------------------------------------------
-def _write_csv(path: Path, ts, o, h, lo, c, v) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write("timestamp,open,high,low,close,volume\n")
-        for row in zip(ts, o, h, lo, c, v, strict=True):
-            stamp = dt.datetime.fromtimestamp(int(row[0]), dt.UTC).isoformat()
-            fh.write(",".join([stamp, *map(repr, (float(x) for x in row[1:]))]) + "\n")
-
-
 @pytest.fixture
 def planted(tmp_path: Path, lean_minute: Path, xnys) -> Path:
     """GOOG 2015-12-23..28 15m bars as we derive them, with five planted differences, and a 1m
@@ -140,13 +133,13 @@ def planted(tmp_path: Path, lean_minute: Path, xnys) -> Path:
         col.insert(insert, value)
     folder = tmp_path / "reference"
     folder.mkdir()
-    _write_csv(folder / "GOOG.csv", *cols)
+    write_bars_csv(folder / "GOOG.csv", *cols)
     missing_minute = _utc("2015-12-28T17:08:00+00:00")
     insert = int(np.searchsorted(minute_cols[0], missing_minute))
     for col, value in zip(minute_cols, (missing_minute, 750.0, 751.0, 749.0, 750.5, 300.0), strict=True):
         col.insert(insert, value)
     (tmp_path / "minute").mkdir()
-    _write_csv(tmp_path / "minute" / "GOOG.csv", *minute_cols)
+    write_bars_csv(tmp_path / "minute" / "GOOG.csv", *minute_cols)
     return tmp_path
 
 
@@ -269,7 +262,7 @@ def test_a_running_session_is_compared_up_to_its_clock(lean_minute, tmp_path: Pa
     session = xnys.session(dt.date(2015, 12, 28))
     base = LeanSource(lean_minute).load_session("GOOG", MINUTE, session).bars
     full = derive_on(base, session_windows(session, Interval(900), Convention.SESSION_ANCHORED)).bars
-    _write_csv(tmp_path / "GOOG.csv", *full)
+    write_bars_csv(tmp_path / "GOOG.csv", *full)
     (reference,) = load_reference(tmp_path / "GOOG.csv")
     sd, _, processor = watch(session, "1m", ["15m"], symbol="GOOG")
     clock = session.open + 150 * 60

@@ -15,9 +15,8 @@ from core.reconcile.held import held_bars
 from core.reconcile.windows import Convention, derive_on, session_windows
 from core.sources.factory import open_source
 from gui.reconcile_dock import DifferencesModel
-from tests.core_helpers import utc
+from tests.core_helpers import utc, write_bars_csv
 from tests.gui.gui_helpers import LEAN_MINUTE, add_and_wait
-from tests.test_reconcile import _write_csv
 
 
 def _reference(session_data: Any, folder: Path) -> Path:
@@ -33,7 +32,7 @@ def _reference(session_data: Any, folder: Path) -> Path:
     cols[4][at[utc("2015-12-28T17:00:00")]] += 0.5
     cols[5][at[utc("2015-12-28T15:00:00")]] += 7
     folder.mkdir()
-    _write_csv(folder / "GOOG.csv", *cols)
+    write_bars_csv(folder / "GOOG.csv", *cols)
     return folder / "GOOG.csv"
 
 
