@@ -180,17 +180,6 @@ class SymbolCharts(QWidget):
         band = self._mismatch_bands.get(interval)
         return band.ranges if band is not None else np.empty((0, 2))
 
-    def reveal(self, interval: str, start: float, end: float) -> IntervalChart | None:
-        """Bring the chart of ``interval`` forward with ``[start, end)`` in the middle of the view."""
-        self.select_interval(interval)
-        chart = self.chart(interval)
-        if chart is not None:
-            (x0, x1), _ = chart.view.viewRange()
-            span = max(x1 - x0, 4 * (end - start))
-            middle = (start + end) / 2
-            chart.view.setXRange(middle - span / 2, middle + span / 2, padding=0)
-        return chart
-
     @property
     def combined(self) -> BaseDerivedView | None:
         """The "base + derived" view, if it was built."""
