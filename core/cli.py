@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "replay":
         return replay_main(argv[1:])
+    if argv and argv[0] == "reconcile":
+        from core.reconcile.cli import main as reconcile_main
+
+        return reconcile_main(argv[1:])
     from gui.app import main as gui_main
 
     return gui_main(argv)
