@@ -35,6 +35,7 @@ from gui.arguments import build_parser
 from gui.errors import install_excepthook, loop_exception_handler
 from gui.icons import icon
 from gui.main_window import MainWindow
+from gui.screenshot_view import ScreenshotView, stage_view
 from gui.settings import AppSettings, WatchEntry
 from gui.theme import apply_dark_palette
 
@@ -134,7 +135,12 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
 
 
 async def run_window(
-    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, own_process: bool = False
+    plan: StartPlan,
+    settings: AppSettings,
+    screenshot: str | None,
+    after: float,
+    view: ScreenshotView | None = None,
+    own_process: bool = False,
 ) -> int:
     """Run windows until the user quits: File > Open session replaces the window's run.
 
@@ -149,12 +155,13 @@ async def run_window(
     next_plan: StartPlan | None = plan
     code = 0
     while next_plan is not None:
-        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, own_process)
+        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, view, own_process)
     return code
 
 
 async def _run_one(
     plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event,
+    view: ScreenshotView | None = None,
     own_process: bool = False,
 ) -> tuple[int, StartPlan | None]:
     """One window over one coordinator; returns the exit code, or the plan to open next."""
@@ -204,7 +211,7 @@ async def _run_one(
             freeze_startup_heap()
         runner = asyncio.create_task(coordinator.run(hold=not setup.live), name="coordinator")
         if screenshot:
-            return await _take_screenshot(window, Path(screenshot), after, quit_event), None
+            return await _take_screenshot(window, Path(screenshot), after, quit_event, view), None
         await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)
         closed_by_user = True
         return 0, (reopen.result() if reopen.done() and not quit_event.is_set() else None)
@@ -228,12 +235,21 @@ async def _run_one(
         restore_hook()
 
 
-async def _take_screenshot(window: MainWindow, path: Path, after: float, quit_event: asyncio.Event) -> int:
+async def _take_screenshot(
+    window: MainWindow, path: Path, after: float, quit_event: asyncio.Event, view: ScreenshotView | None = None
+) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(quit_event.wait(), timeout=after)
     window.flush()
+    if view is not None:
+        problem = stage_view(window.charts, view)
+        if problem is not None:
+            print(f"{PROG}: warning: {problem}", file=sys.stderr)
+        await asyncio.sleep(0.2)  # let the staged view lay out and paint
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(path)):
+    # a staged chart view is the subject: the tree and charts only (no status bar, no messages)
+    target = window.centralWidget() if view is not None and view.chart else window
+    if not target.grab().save(str(path)):
         print(f"{PROG}: error: could not write {path}", file=sys.stderr)
         return 1
     return 0
@@ -260,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
     app.setDesktopFileName(PROG)  # matches the installed .desktop entry (taskbar icon on Wayland)
     app.setWindowIcon(icon("app"))
     apply_dark_palette(app)
+    view = ScreenshotView(args.chart, args.explain)
     try:
-        return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, own_process=True)))
+        return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, view, own_process=True)))
     finally:
         gc.enable()  # also when start-up failed before freeze_startup_heap

@@ -52,5 +52,10 @@ def build_parser(usage: str | None = None, epilog: str | None = None) -> argpars
         metavar="SECONDS",
         help="with --screenshot: how long to run first (default 5)",
     )
+    parser.add_argument("--chart", metavar="TAB",
+                        help="with --screenshot: show this chart tab (an interval, or base+derived[:INTERVAL]); "
+                        "the PNG then holds the tree and charts only")
+    parser.add_argument("--explain", metavar="HH:MM",
+                        help="with --chart base+derived: pin the derived bar at this exchange time")
     parser.add_argument("--settings", metavar="FILE.ini", help="keep settings in this file instead of the user's")
     return parser

@@ -1,4 +1,4 @@
-"""Help menu: keyboard shortcuts, the chart legend, About (version, data folder, log file).
+"""Help menu: keyboard shortcuts, the legend (``gui.chart.marks.LEGEND``), About (version, data folder, log file).
 
 Dialogs open with ``show()``, never ``exec()``: the replay keeps running behind them.
 """
@@ -9,8 +9,8 @@ import platform
 from dataclasses import dataclass
 
 import PySide6
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QKeySequence, QPainter, QPen, QPixmap
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -28,7 +28,7 @@ from core.appinfo import app_version
 from core.logfile import log_file_path
 from core.recording import default_recording_path
 from gui import theme
-from gui.legend import LEGEND, LegendEntry, Swatch
+from gui.chart.marks import LEGEND
 
 __all__ = ["EXTRA_KEYS", "KeyHelp", "about_text", "build_help_menu", "shortcut_rows"]
 
@@ -82,38 +82,14 @@ def about_text() -> str:
     )
 
 
-def _swatch(entry: LegendEntry, size: int = 28) -> QIcon:
+def _swatch(colour: QColor, size: int = 20) -> QIcon:
+    """A sample of a legend colour on the chart background (faint bands made visible)."""
+    shown = QColor(colour)
+    shown.setAlpha(max(shown.alpha(), 150))
     pixmap = QPixmap(size, size)
     pixmap.fill(theme.BACKGROUND)
     painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    body = QRectF(size * 0.3, size * 0.25, size * 0.4, size * 0.5)
-    pen = QPen(entry.colour, 1.5)
-    if entry.swatch in (Swatch.CANDLE, Swatch.HOLLOW, Swatch.DASHED):
-        if entry.swatch is Swatch.DASHED:
-            pen.setStyle(Qt.PenStyle.DashLine)
-        painter.setPen(pen)
-        painter.drawLine(QPointF(size / 2, 2), QPointF(size / 2, body.top()))
-        painter.drawLine(QPointF(size / 2, body.bottom()), QPointF(size / 2, size - 2))
-        fill = QColor(entry.colour)
-        if entry.swatch is Swatch.DASHED:
-            fill.setAlpha(60)
-        painter.setBrush(QBrush(fill) if entry.swatch is not Swatch.HOLLOW else Qt.BrushStyle.NoBrush)
-        painter.drawRect(body)
-    elif entry.swatch is Swatch.BAND:
-        shown = QColor(entry.colour)
-        shown.setAlpha(max(shown.alpha(), 150))  # the charts' faint bands, made visible in a small sample
-        painter.fillRect(QRectF(size * 0.25, 0, size * 0.5, size), shown)
-    elif entry.swatch is Swatch.LINE:
-        pen.setStyle(Qt.PenStyle.DashLine)
-        painter.setPen(pen)
-        painter.drawLine(QPointF(size / 2, 0), QPointF(size / 2, size))
-    else:
-        painter.setPen(entry.colour)
-        font = painter.font()
-        font.setBold(True)
-        painter.setFont(font)
-        painter.drawText(QRectF(0, 0, size, size), Qt.AlignmentFlag.AlignCenter, "%")
+    painter.fillRect(QRectF(size * 0.2, size * 0.2, size * 0.6, size * 0.6), shown)
     painter.end()
     return QIcon(pixmap)
 
@@ -154,7 +130,7 @@ def show_shortcuts(window: QMainWindow) -> QDialog:
 
 
 def show_legend(window: QMainWindow) -> QDialog:
-    rows = [(e.label, e.meaning, _swatch(e)) for e in LEGEND]
+    rows = [(e.name, f"{e.looks}: {e.meaning}", _swatch(e.colour)) for e in LEGEND]
     dialog = _table_dialog(window, "Legend", ("Mark", "Means"), rows, "legendDialog")
     dialog.show()
     return dialog

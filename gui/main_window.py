@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QBoxLayout,
+    QDockWidget,
     QFileDialog,
     QHeaderView,
     QMainWindow,
+    QMenu,
     QSplitter,
     QToolBar,
     QWidget,
@@ -35,6 +37,7 @@ from gui.alerts_dock import AlertNotifier, AlertsDock
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
 from gui.chart.widget import IntervalChart
+from gui.chart.workspace import ChartWorkspace, WorkspaceState
 from gui.controls import SPEEDS, ControlsBar
 from gui.credentials_dialog import CredentialsDialog
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
@@ -43,6 +46,7 @@ from gui.health_view import HealthBanner, HealthStatus
 from gui.help_menu import build_help_menu
 from gui.icons import icon
 from gui.messages import MessagesDock
+from gui.reconcile_dock import ReconcileDock
 from gui.replay_bar import ReplayBar
 from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
@@ -134,6 +138,19 @@ class MainWindow(QMainWindow):
         self.addToolBarBreak()
         self.addToolBar(replay_toolbar)
 
+        self.workspace = ChartWorkspace(session_data, self.bridge, self)
+        self.workspace_dock = QDockWidget("Chart workspace", self)
+        self.workspace_dock.setObjectName("workspaceDock")
+        self.workspace_dock.setWidget(self.workspace)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.workspace_dock)
+        self.workspace_dock.hide()
+
+        self.reconcile = ReconcileDock(session_data, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.reconcile)
+        self.reconcile.hide()
+        self.reconcile.bar_requested.connect(self.show_bar)
+        self.reconcile.mismatches_changed.connect(self.charts.set_mismatches)
+
         self.messages = MessagesDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
         self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
@@ -147,6 +164,8 @@ class MainWindow(QMainWindow):
         self.bridge.message_posted.connect(self.messages.post)
         self.bridge.state_changed.connect(self.controls.set_state)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._tree_menu)
         delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.on_remove)
         self.controls.set_state(coordinator.status().state)
@@ -260,6 +279,13 @@ class MainWindow(QMainWindow):
             self.replay_actions[text.replace("&", "").rstrip("…")] = action
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        view_menu.addAction(self.workspace_dock.toggleViewAction())
+        view_menu.addAction(self.reconcile.toggleViewAction())
+        view_menu.addSeparator()
+        self.window_lines_action = view_menu.addAction("&Window boundaries")
+        self.window_lines_action.setCheckable(True)
+        self.window_lines_action.setToolTip("dotted lines where each coarser derived interval's windows start")
+        self.window_lines_action.toggled.connect(self.charts.set_window_lines)
         self.help_actions = build_help_menu(self)
 
     def _choose_session_file(self) -> None:
@@ -340,6 +366,9 @@ class MainWindow(QMainWindow):
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])
+        saved = self.settings.workspace()
+        if saved:  # after the symbols it shows are watched
+            self.workspace.restore(WorkspaceState.from_json(saved))
         status = self.coordinator.status()
         when = status.session.date.isoformat() if status.session else "?"
         watching = ", ".join(symbols) or "nothing yet"
@@ -465,6 +494,41 @@ class MainWindow(QMainWindow):
             flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
             self.tree.selectionModel().setCurrentIndex(index, flags)
 
+    def tree_menu_actions(self, index: QModelIndex) -> QMenu:
+        """The tree row's context menu: show its interval in the chart workspace, or with its base."""
+        menu = QMenu(self)
+        symbol, interval = index.data(SYMBOL_ROLE), index.data(INTERVAL_ROLE)
+        data = self.session_data.get_symbol_data(symbol) if symbol else None
+        if data is None:
+            return menu
+        shown = interval or data.base_interval.name
+        menu.addAction(f"Show {symbol} {shown} in the chart workspace",
+                       lambda: self.show_in_workspace(symbol, shown))
+        if interval and data.bars[interval].derived:
+            def show_with_base() -> None:
+                self.select_symbol(symbol, interval)
+                self.charts.show_combined(interval)
+
+            menu.addAction(f"Show {symbol} {interval} over its base {data.base_interval}", show_with_base)
+        return menu
+
+    def _tree_menu(self, pos: QPoint) -> None:
+        index = self.tree.indexAt(pos)
+        if index.isValid():
+            self.tree_menu_actions(index).popup(self.tree.viewport().mapToGlobal(pos))
+
+    def show_in_workspace(self, symbol: str, interval: str) -> None:
+        """Put ``symbol``/``interval`` in the workspace's first empty chart (else its first) and show it."""
+        self.workspace_dock.show()
+        self.workspace.show_in_chart(symbol, interval)
+
+    def show_bar(self, symbol: str, interval: str, start: int, end: int) -> None:
+        """Show the bar of window ``[start, end)`` on ``symbol``'s ``interval`` chart (its base chart
+        when it does not derive that interval)."""
+        data = self.session_data.get_symbol_data(symbol)
+        shown = interval if data is None or interval in data.bars else data.base_interval.name
+        self.jump_to(symbol, shown, (start + end) / 2)
+
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if not current.isValid():
             self.charts.show_symbol(None)
@@ -518,6 +582,7 @@ class MainWindow(QMainWindow):
         self.settings.set_watchlist(self.watchlist())
         self.settings.set_last_source(self.source_name)
         self.settings.set_layout(self.saveGeometry(), self.saveState(), self.splitter.saveState())
+        self.settings.set_workspace(self.workspace.state().to_json())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -542,4 +607,5 @@ class MainWindow(QMainWindow):
         """Push coalesced model and chart updates now (screenshots and tests)."""
         self.model.flush()
         self.charts.flush()
+        self.workspace.flush()
         self.status.refresh()

@@ -99,6 +99,15 @@ class AppSettings:
         self.store.setValue("export/folder", folder)
         self.store.setValue("export/format", fmt)
 
+    # -- chart workspace (gui/chart/workspace.py) ----------------------------------------------
+    def workspace(self) -> str | None:
+        """The chart workspace's saved state (JSON), if any."""
+        value = self.store.value("workspace/state")
+        return str(value) if value else None
+
+    def set_workspace(self, state_json: str) -> None:
+        self.store.setValue("workspace/state", state_json)
+
     # -- window layout ----------------------------------------------------------------------
     def _bytes(self, key: str) -> QByteArray | None:
         value = self.store.value(key)

@@ -39,6 +39,8 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "replay": Command("core.cli:replay_main", "replay a source headless: derive intervals, measure quality and gaps, "
                       "export"),
+    "reconcile": Command("core.reconcile.cli:main", "compare the bars derived from SOURCE with a vendor's reference "
+                         "bars"),
 }
 
 #: what SOURCE can be (shown by ``--help``)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.bars import FORMING, BarSeries
+from core.bars import FORMING, REVISED, BarSeries
 from core.calendar import Session
 from core.causes import GapCause
 from core.session_data import BarIntervalData, SymbolSessionData
@@ -86,6 +86,11 @@ class Columns:
         if self.flags is None:
             return np.zeros(len(self), bool)
         return (self.flags & FORMING) > 0
+
+    def revised_mask(self) -> np.ndarray:
+        if self.flags is None:
+            return np.zeros(len(self), bool)
+        return (self.flags & REVISED) > 0
 
     def incomplete_mask(self) -> np.ndarray:
         if self.count is None or self.expected is None:
@@ -206,6 +211,8 @@ class ChartData:
         self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
         self._history_quiet = np.concatenate(quiet) if quiet else np.empty((0, 2), np.int64)
         self.sessions = [*sessions, self.session]
+        self._opens = np.array([x.open for x in self.sessions], np.int64)
+        self._closes = np.array([x.close for x in self.sessions], np.int64)
         self.refresh()
         self.refresh_gaps()
 
@@ -229,7 +236,7 @@ class ChartData:
     @property
     def last_end(self) -> float | None:
         segs = self.segments()
-        return float(segs[-1].ts[-1]) + self.width if segs else None
+        return float(self.bar_ends(segs[-1].ts[-1:])[0]) if segs else None
 
     def visible(self, x0: float, x1: float) -> list[Columns]:
         """Slices of bars overlapping ``(x0, x1)`` (a bar touching an edge is out), per segment, zero-copy."""
@@ -256,11 +263,21 @@ class ChartData:
             return None
         return max(float(s.volume.max()) for s in segs)
 
+    def bar_ends(self, ts: np.ndarray) -> np.ndarray:
+        """Where the windows of bars starting at ``ts`` end: ``start + width``, cut at the close of
+        the bar's session (the short last window of a session, an early close)."""
+        closes = self._closes
+        if len(closes) == 1:
+            return np.minimum(ts + self.width, closes[0])
+        which = np.searchsorted(self._opens, ts, side="right") - 1
+        np.maximum(which, 0, out=which)
+        return np.minimum(ts + self.width, closes[which])
+
     def bar_at(self, x: float) -> BarView | None:
-        """The bar whose ``[start, start + width)`` holds ``x``."""
+        """The bar whose window ``[start, end)`` holds ``x``."""
         for seg in self.segments():
             i = int(np.searchsorted(seg.ts, x, side="right")) - 1
-            if 0 <= i < len(seg) and x < seg.ts[i] + self.width:
+            if 0 <= i < len(seg) and x < self.bar_ends(seg.ts[i : i + 1])[0]:
                 return self._view(seg, i)
         return None
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractSlider, QDialog, QTableWidget
 from core.appinfo import app_version
 from core.clock import ClockState
 from core.logfile import log_file_path
-from gui.legend import LEGEND
+from gui.chart.marks import LEGEND
 from gui.replay_bar import SLIDER_STEPS
 from gui.tree_model import Column
 from tests.gui.gui_helpers import Harness, add_and_wait, fake_bars
@@ -149,8 +149,8 @@ def test_help_menu_shows_shortcuts_legend_and_about(qtbot: Any, make_window: Mak
 
     h.window.help_actions["legend"].trigger()
     table = _dialog(h, "legendDialog").findChild(QTableWidget)
-    assert [table.item(r, 0).text() for r in range(table.rowCount())] == [e.label for e in LEGEND]
-    assert {"Forming bar", "Gap band", "Hollow bar", "Session line"} <= {e.label for e in LEGEND}
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == [e.name for e in LEGEND]
+    assert {"forming", "gap band", "quiet gap band", "session line", "incomplete"} <= {e.name for e in LEGEND}
 
     h.window.help_actions["about"].trigger()
     text = _dialog(h, "aboutDialog").findChild(type(h.window.controls.feedback)).text()
