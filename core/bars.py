@@ -14,12 +14,12 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-__all__ = ["FORMING", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"]
+__all__ = [
+    "BAR_FIELDS", "COUNT_FIELDS", "FORMING", "PRICE_FIELDS", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"
+]
 
 FORMING = np.uint8(1)
 REVISED = np.uint8(2)
-
-_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,14 @@ class BarArrays(NamedTuple):
         return BarArrays(*(col[index] for col in self))
 
 
+#: the columns of every stored bar, in order: its start, then OHLCV (declared once, by ``BarArrays``)
+BAR_FIELDS: tuple[str, ...] = BarArrays._fields
+#: the OHLCV columns
+PRICE_FIELDS: tuple[str, ...] = BAR_FIELDS[1:]
+#: the extra columns of a derived bar: base bars held, base bars expected, FORMING/REVISED flags
+COUNT_FIELDS: tuple[str, ...] = ("count", "expected", "flags")
+
+
 class BarSeries(Sequence[Bar]):
     """Bars of one (symbol, interval, session), sorted by start, unique starts.
 
@@ -104,7 +112,7 @@ class BarSeries(Sequence[Bar]):
             self._block.grow_cols(capacity)  # re-points every row's ``_cols`` and ``_cap``
             return
         new = {"ts": np.empty(capacity, np.int64)}
-        for name in _PRICE_FIELDS:
+        for name in PRICE_FIELDS:
             new[name] = np.empty(capacity, np.float64)
         if self.with_counts:
             new["count"] = np.empty(capacity, np.int32)
@@ -122,6 +130,33 @@ class BarSeries(Sequence[Bar]):
             while cap < need:
                 cap *= 2
             self._allocate(cap)
+
+    def buffer(self, name: str) -> np.ndarray:
+        """The writable storage of column ``name`` (capacity long; rows ``[0, len)`` hold bars).
+
+        For the derivation engine, which updates bars in place; everyone else reads the
+        read-only views below.
+        """
+        return self._cols[name]
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more bars (the storage may move: re-read ``buffer`` after)."""
+        self._reserve(extra)
+
+    def set_length(self, length: int) -> None:
+        """Declare ``[0, length)`` as the stored bars after writing them through ``buffer``."""
+        if not 0 <= length <= self._cap:
+            raise ValueError(f"length {length} outside the capacity {self._cap}")
+        self._n = length
+
+    @property
+    def row(self) -> int:
+        """This series' row in its shared :class:`RowBlock`, or -1 when it stores its own columns."""
+        return self._row
 
     @property
     def nbytes(self) -> int:
@@ -173,7 +208,7 @@ class BarSeries(Sequence[Bar]):
     def arrays(self, start: int = 0, stop: int | None = None) -> BarArrays:
         """Views of the OHLCV columns for ``[start, stop)``."""
         stop = self._n if stop is None else min(stop, self._n)
-        return BarArrays(*(self._cols[name][start:stop] for name in ("ts", *_PRICE_FIELDS)))
+        return BarArrays(*(self._cols[name][start:stop] for name in BAR_FIELDS))
 
     # -- sequence protocol -------------------------------------------------------------
     def __len__(self) -> int:
@@ -243,7 +278,7 @@ class BarSeries(Sequence[Bar]):
         lo, hi = self._n, self._n + k
         c = self._cols
         c["ts"][lo:hi] = bars.ts
-        for name, values in zip(_PRICE_FIELDS, bars[1:], strict=True):
+        for name, values in zip(PRICE_FIELDS, bars[1:], strict=True):
             c[name][lo:hi] = values
         if self.with_counts:
             c["count"][lo:hi] = 1 if count is None else count
@@ -299,7 +334,7 @@ class BarSeries(Sequence[Bar]):
         col = self._cols
         i = int(np.searchsorted(col["ts"][: self._n], ts))
         if i < self._n and col["ts"][i] == ts:
-            for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+            for name, value in zip(PRICE_FIELDS, (o, h, lo, c, v), strict=True):
                 col[name][i] = value
             return i
         self._reserve(1)
@@ -307,7 +342,7 @@ class BarSeries(Sequence[Bar]):
         for name in col:
             col[name][i + 1 : self._n + 1] = col[name][i : self._n]
         col["ts"][i] = ts
-        for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+        for name, value in zip(PRICE_FIELDS, (o, h, lo, c, v), strict=True):
             col[name][i] = value
         if self.with_counts:
             col["count"][i] = 1
@@ -319,7 +354,7 @@ class BarSeries(Sequence[Bar]):
 
 def _dtypes(with_counts: bool) -> dict[str, type]:
     out: dict[str, type] = {"ts": np.int64}
-    for name in _PRICE_FIELDS:
+    for name in PRICE_FIELDS:
         out[name] = np.float64
     if with_counts:
         out.update(count=np.int32, expected=np.int32, flags=np.uint8)

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from core.bars import FORMING
+from core.bars import FORMING, PRICE_FIELDS
 from core.calendar import Session
 from core.session_data import BarIntervalData, SessionData
 
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
-CSV_HEADER = "timestamp,open,high,low,close,volume\n"
+CSV_HEADER = ",".join(("timestamp", *PRICE_FIELDS)) + "\n"
 
 
 def interval_summary(interval: BarIntervalData) -> dict[str, Any]:

@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.bars import FORMING, REVISED, BarArrays
+from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays
+from core.derive.finalize import finalize_bars
+from core.derive.timing import PassTiming
 
 if TYPE_CHECKING:
-    from core.processor import DataProcessor
+    from core.events import SessionEvents
     from core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
 
 __all__ = ["process_group"]
@@ -185,7 +187,7 @@ class _Cache:
         if n >= block.cap:
             block.grow_cols(n + 1)
         cols = block.cols
-        for name, values in zip(BarArrays._fields, bars, strict=True):
+        for name, values in zip(BAR_FIELDS, bars, strict=True):
             cols[name][index, n] = values
         ints[0, index] = n + 1
         for iv in ivs:
@@ -233,11 +235,10 @@ class _Cache:
 
 
 def process_group(
-    proc: DataProcessor,
+    events: SessionEvents,
     group: SymbolGroup,
     members: list[SymbolSessionData],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
+    timing: PassTiming,
 ) -> list[SymbolSessionData]:
     """Run one pass for ``members``; returns the members that must take the per-symbol path."""
     cache = group.cache
@@ -264,7 +265,7 @@ def process_group(
         cache.uniform is members
         and cache.pending is not None
         and cache.pending_rows == count
-        and _uniform_pass(proc, group, cache, members, clock, timing)
+        and _uniform_pass(events, group, cache, members, timing)
     ):
         return []
     cache.uniform = cache.pending = None
@@ -290,7 +291,7 @@ def process_group(
         cols = bb.cols
         new_ts = cols["ts"].reshape(-1)[flat_i]
         new_o, new_h, new_l, new_c, new_v = (
-            cols[f].reshape(-1)[flat_i] for f in ("open", "high", "low", "close", "volume")
+            cols[f].reshape(-1)[flat_i] for f in PRICE_FIELDS
         )
         # members whose bar lands before a derived interval's newest window take the slow path
         everyone = len(live) == count
@@ -322,10 +323,9 @@ def process_group(
             keep = [d for d, b in zip(members, bad.tolist(), strict=True) if not b]
             rest = [d for d, b in zip(members, bad.tolist(), strict=True) if b]
             if keep:
-                rest.extend(process_group(proc, group, keep, clock, timing))
+                rest.extend(process_group(events, group, keep, timing))
             return rest
 
-    events = proc.session_data.events
     want_bars = bool(events.bars_changed)
     changed: list[dict[str, int]] | None = [{} for _ in range(count)] if want_bars else None
     base_changed = np.zeros(count, bool)
@@ -357,7 +357,7 @@ def process_group(
             if found is None:
                 continue
             k, psel, r, grid, w, last = found
-            _, fin = proc._timing(grid, clock, timing)
+            _, fin = timing.of(grid)
             block = blocks[name]
             n_d = f["n"][r]
             own_fin = f["fin"][r]
@@ -423,7 +423,7 @@ def process_group(
                     changed[p][name] = fi
 
     # -- derived: clear the forming flag of windows that became final
-    _finalize_rows(proc, cache, blocks, members, rows, derived, clock, timing, changed)
+    _finalize_rows(cache, blocks, members, rows, derived, timing, changed)
 
     if changed is not None:
         events.bars_changed.emit_many(
@@ -432,7 +432,7 @@ def process_group(
 
     # -- quality, gaps and incomplete counts
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
+    ctx = (timing, members, rows, n_b, base_changed, quality_events, bb, cache)
     _refresh(ctx, base_name, bb, fb, np.arange(count), True)
     for name, pos, f in derived:
         _refresh(ctx, name, blocks[name], f, pos, False)
@@ -445,12 +445,11 @@ def process_group(
 
 
 def _uniform_pass(
-    proc: DataProcessor,
+    events: SessionEvents,
     group: SymbolGroup,
     cache: _Cache,
     members: list[SymbolSessionData],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
+    timing: PassTiming,
 ) -> bool:
     """The steady state: every member of a uniform group got one bar, all at ``cache.pending``.
 
@@ -495,7 +494,7 @@ def _uniform_pass(
     firsts: list[tuple[str, np.ndarray, int]] = []
     for name, pos, ivs, grid, n_d, last, own_fin, w, ix in plan:
         if gathered is not ix:  # the new base bars of the rows at ``ix``
-            new_o, new_h, new_l, new_c, new_v = (bc[f][ix, nb - 1] for f in ("open", "high", "low", "close", "volume"))
+            new_o, new_h, new_l, new_c, new_v = (bc[f][ix, nb - 1] for f in PRICE_FIELDS)
             gathered = ix
         sl = ix.__class__ is slice
         block = blocks[name]
@@ -526,7 +525,7 @@ def _uniform_pass(
         if j >= block.cap:
             block.grow_cols(j + 1)
             c = block.cols
-        _, fin = proc._timing(grid, clock, timing)
+        _, fin = timing.of(grid)
         c["ts"][ix, j] = grid.starts[w]
         c["open"][ix, j] = new_o
         c["high"][ix, j] = new_h
@@ -546,7 +545,6 @@ def _uniform_pass(
             iv.last_window = w
         firsts.append((name, pos, j))
 
-    events = proc.session_data.events
     changed: list[dict[str, int]] | None = None
     if events.bars_changed:
         changed = [{} for _ in members]
@@ -555,8 +553,8 @@ def _uniform_pass(
                 changed[p][name] = j
     # -- derived: clear the forming flag of windows that became final
     for entry in derived:
-        if not _uniform_finalize(proc, cache, blocks, entry, clock, timing, changed):
-            _finalize_rows(proc, cache, blocks, members, rows, [entry[:3]], clock, timing, changed)
+        if not _uniform_finalize(cache, blocks, entry, timing, changed):
+            _finalize_rows(cache, blocks, members, rows, [entry[:3]], timing, changed)
     if changed is not None:
         events.bars_changed.emit_many(
             [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
@@ -566,9 +564,8 @@ def _uniform_pass(
     count = len(members)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
     fb = cache.f[base_name]
-    ctx = (proc, members, rows, fb["n"][rows], np.ones(count, bool), clock, timing, quality_events, blocks[base_name],
-           cache)
-    elapsed, _ = proc._timing(base_grid, clock, timing)
+    ctx = (timing, members, rows, fb["n"][rows], np.ones(count, bool), quality_events, blocks[base_name], cache)
+    elapsed, _ = timing.of(base_grid)
     el = max(elapsed, el_b)
     if el != el_b:
         ib[3, index] = el
@@ -578,7 +575,7 @@ def _uniform_pass(
         _refresh(ctx, base_name, blocks[base_name], fb, np.arange(count), True)
     for entry in derived:
         name, pos, f, _, grid, _, d_r0, _ = entry
-        elapsed, _ = proc._timing(grid, clock, timing)
+        elapsed, _ = timing.of(grid)
         # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
         # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
         if int(ints[name][3, d_r0]) != elapsed and not _uniform_refresh(
@@ -592,14 +589,14 @@ def _uniform_pass(
     return True
 
 
-def _uniform_finalize(proc, cache: _Cache, blocks: dict, entry: tuple, clock: float, timing, changed) -> bool:
+def _uniform_finalize(cache: _Cache, blocks: dict, entry: tuple, timing: PassTiming, changed) -> bool:
     """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
 
     Every row holds the same count, newest window and finalized count, so the bars to look at
     are the same columns of every row (their windows may still differ between rows).
     """
     name, _, _, ivs, grid, index, r0, perm = entry
-    _, fin = proc._timing(grid, clock, timing)
+    _, fin = timing.of(grid)
     state = cache.ints[name]
     n, last, own_fin = state[:3, r0].tolist()
     if fin <= own_fin:
@@ -744,20 +741,18 @@ def _establish_uniform(
 
 
 def _finalize_rows(
-    proc: DataProcessor,
     cache: _Cache,
     blocks: dict,
     members: list[SymbolSessionData],
     rows: np.ndarray,
     derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
+    timing: PassTiming,
     changed: list[dict[str, int]] | None,
 ) -> None:
     """Clear the forming flag of the windows of ``derived`` that became final, vectorised."""
     for name, pos, f in derived:
         grid = members[int(pos[0])].bars[name].grid
-        _, fin = proc._timing(grid, clock, timing)
+        _, fin = timing.of(grid)
         if cache.fin_all.get(name) == fin:
             continue
         rp = rows[pos]
@@ -782,7 +777,7 @@ def _finalize_rows(
             for j in np.flatnonzero(slow).tolist():
                 iv = nivs[j]
                 iv.finalized = int(prev[j])
-                fi = proc._finalize(iv, fin)
+                fi = finalize_bars(iv, fin)
                 if fi is not None and changed is not None:
                     p = int(pos[need[j]])
                     changed[p][name] = min(changed[p].get(name, fi), fi)
@@ -815,9 +810,9 @@ def _finalize_rows(
 
 def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache = ctx
+    timing, members, rows, n_b, base_changed, quality_events, bb, cache = ctx
     grid = members[int(pos[0])].bars[name].grid
-    elapsed, _ = proc._timing(grid, clock, timing)
+    elapsed, _ = timing.of(grid)
     if not is_base and cache.el_all.get(name) == elapsed and elapsed:
         return  # every row already refreshed at this elapsed count, and no row needs its first
     rp = rows[pos]

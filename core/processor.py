@@ -12,15 +12,14 @@ re-aggregates only the touched windows with numpy ``reduceat``.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 import numpy as np
 
 from core.aggregate import Aggregated, aggregate
 from core.bars import FORMING, REVISED, BarArrays
+from core.derive.finalize import finalize_bars
+from core.derive.timing import PassTiming
 from core.live_pass import process_group
-from core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
-from core.windows import WindowGrid
+from core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = ["DataProcessor"]
 
@@ -43,12 +42,12 @@ class DataProcessor:
         """Derive what changed since the last pass and refresh quality at ``clock``."""
         sd = self.session_data
         self.passes += 1
-        timing: dict[int, tuple[int, int]] = {}  # per grid: (elapsed, finalized), shared by symbols
+        timing = PassTiming(clock, self.grace)
         with sd.lock:
             symbols = sd.all_symbol_data()
             if not sd.groups:
                 for data in symbols:
-                    self._process_symbol(data, clock, timing)
+                    self._process_symbol(data, timing)
                 return
             # Grouped symbols whose base is untouched or got exactly one appended bar take
             # the vectorised pass (all of a group's rows at once); the rest go one by one.
@@ -57,7 +56,7 @@ class DataProcessor:
             if sum(len(g.members) for g in groups) != len(symbols):
                 for data in symbols:
                     if data.group is None:
-                        self._process_symbol(data, clock, timing)
+                        self._process_symbol(data, timing)
             for group in groups:
                 if not group.members:
                     continue
@@ -71,34 +70,20 @@ class DataProcessor:
                             if base.updated and not (
                                 base.dirty_appended_only and base.dirty_from == base.data._n - 1
                             ):
-                                self._process_symbol(data, clock, timing)
+                                self._process_symbol(data, timing)
                                 continue
                         members.append(data)
                 else:
                     members = group.member_list()
                 if not members:
                     continue
-                rest = self._process_group(group, members, clock, timing)
+                rest = process_group(sd.events, group, members, timing)
                 for data in rest:
                     group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
-                    self._process_symbol(data, clock, timing)
-
-    def _process_group(
-        self, group: SymbolGroup, members: list[SymbolSessionData], clock: float, timing: dict[int, tuple[int, int]]
-    ) -> list[SymbolSessionData]:
-        """The vectorised pass over ``members`` of ``group``; returns those left for ``_process_symbol``."""
-        return process_group(self, group, members, clock, timing)
-
-    def _timing(self, grid: WindowGrid, clock: float, timing: dict[int, tuple[int, int]]) -> tuple[int, int]:
-        key = id(grid)
-        found = timing.get(key)
-        if found is None:
-            ends = grid.ends_list
-            found = timing[key] = (bisect_right(ends, clock), bisect_right(ends, clock - self.grace))
-        return found
+                    self._process_symbol(data, timing)
 
     # -- one symbol --------------------------------------------------------------------
-    def _process_symbol(self, data: SymbolSessionData, clock: float, timing: dict[int, tuple[int, int]]) -> None:
+    def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
         events = self.session_data.events
         base = data.base
         derived_list = data.derived_intervals()
@@ -125,7 +110,7 @@ class DataProcessor:
                     else None
                 )
                 for derived in derived_list:
-                    _, finalized = self._timing(derived.grid, clock, timing)
+                    _, finalized = timing.of(derived.grid)
                     if live_rows is not None:
                         first = _live_rows(derived, live_rows, max(finalized, derived.finalized))
                         if first is not None:
@@ -137,20 +122,20 @@ class DataProcessor:
                         structural.add(derived.name)
             base.clear_updated()
         for derived in derived_list:
-            _, finalized = self._timing(derived.grid, clock, timing)
+            _, finalized = timing.of(derived.grid)
             if finalized > derived.finalized:
-                first = self._finalize(derived, finalized)
+                first = finalize_bars(derived, finalized)
                 if first is not None:
                     changed[derived.name] = min(changed.get(derived.name, first), first)
         if events.bars_changed and changed:
             events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
-        base_elapsed, _ = self._timing(base.grid, clock, timing)
+        base_elapsed, _ = timing.of(base.grid)
         if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
             base, base, base_elapsed
         ):
             events.quality_changed.emit(data.symbol, base.name)
         for derived in derived_list:
-            elapsed, _ = self._timing(derived.grid, clock, timing)
+            elapsed, _ = timing.of(derived.grid)
             if (
                 elapsed != derived.elapsed or derived.name in structural or (base_changed and derived.elapsed == 0)
             ) and _refresh_quality(derived, base, elapsed):
@@ -193,24 +178,6 @@ class DataProcessor:
         if len(agg.window):
             derived.last_window = int(agg.window[-1])
         return keep, False
-
-    @staticmethod
-    def _finalize(derived: BarIntervalData, finalized: int) -> int | None:
-        """Clear the forming flag of bars whose window (plus grace) has passed."""
-        grid = derived.grid
-        previous = derived.finalized
-        derived.finalized = finalized
-        series = derived.data
-        lo = series.count_before(grid.starts[previous]) if previous < grid.size else len(series)
-        hi = series.count_before(grid.ends[finalized - 1])
-        if hi <= lo:
-            return None
-        flags = series._cols["flags"]
-        forming = flags[lo:hi] & FORMING
-        if not forming.any():
-            return None
-        flags[lo:hi] &= ~FORMING
-        return lo + int(np.argmax(forming > 0))
 
 
 def _row(cols: dict[str, np.ndarray], i: int) -> tuple[int, float, float, float, float, float]:

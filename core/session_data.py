@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.bars import BarArrays, BarSeries, RowBlock
+from core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
@@ -477,7 +477,7 @@ class SessionData:
                 if top >= block.cap:
                     block.grow_cols(top + 1)
                     cols = block.cols
-                for name, values in zip(BarArrays._fields, bars, strict=True):
+                for name, values in zip(BAR_FIELDS, bars, strict=True):
                     cols[name][rf, nf] = values[fast]
                 if group.cache is not None:
                     group.cache.appended(base_name, rf, nf + 1)  # type: ignore[attr-defined]

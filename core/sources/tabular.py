@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from core.bars import BarArrays
+from core.bars import PRICE_FIELDS, BarArrays
 from core.calendar import Session
 from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
@@ -54,7 +54,7 @@ __all__ = [
     "to_float",
 ]
 
-REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
+REQUIRED = ("timestamp", *PRICE_FIELDS)
 SUFFIXES = (".csv", ".parquet")
 #: files parsed at once when a folder is first read
 PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
