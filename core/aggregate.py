@@ -6,7 +6,7 @@ history derivation; one code path, so live and history agree bar for bar.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +16,8 @@ from core.windows import WindowGrid
 __all__ = ["Aggregated", "aggregate"]
 
 
-class Aggregated(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Aggregated:
     """One row per window that holds at least one base bar."""
 
     window: np.ndarray

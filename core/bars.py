@@ -73,7 +73,7 @@ class BarArrays(NamedTuple):
         """The batches one after the other, in one batch."""
         return cls(*(np.concatenate(cols) for cols in zip(*batches, strict=True)))
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return len(self.ts)
 
     def take(self, index: np.ndarray | slice) -> BarArrays:
@@ -194,7 +194,7 @@ class BarSeries(Sequence[Bar]):
         return self.column("volume")
 
     @property
-    def count(self) -> np.ndarray:
+    def count(self) -> np.ndarray:  # type: ignore[override]  # the column, not Sequence.count(value)
         return self.column("count") if self.with_counts else np.ones(self._n, np.int32)
 
     @property
@@ -376,7 +376,9 @@ class RowBlock:
         self.with_counts = with_counts
         self.row_cap = max(int(row_cap), 1)
         self.cap = max(int(cap), 1)
-        self.cols = {name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()}
+        self.cols: dict[str, np.ndarray] = {
+            name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()
+        }
         self.series: list[BarSeries | None] = [None] * self.row_cap
 
     def _reallocate(self, row_cap: int, cap: int) -> None:

@@ -23,7 +23,7 @@ last bit.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,14 +33,16 @@ from core.intervals import Interval, parse_interval
 __all__ = ["DerivedBars", "derive_batch"]
 
 
-class DerivedBars(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class DerivedBars:
     """Bars of one derived interval over every session, sorted by start, with base bars held."""
 
     bars: BarArrays  # ts = window start
     count: np.ndarray  # int32: base bars inside each derived bar
 
 
-class _Level(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Level:
     """One built interval (or the base) as the next derivation reads it."""
 
     interval: Interval | None  # None for the base
@@ -89,7 +91,8 @@ def _base_level(
         first = np.searchsorted(ts, opens, side="left")
         per_session = np.searchsorted(ts, closes, side="left") - first
     session_open = np.repeat(opens, per_session)
-    return _Level(None, ts, *columns, None, session_open)
+    open_, high, low, close, volume = columns
+    return _Level(None, ts, open_, high, low, close, volume, None, session_open)
 
 
 def _derive(source: _Level, interval: Interval) -> _Level:
@@ -176,6 +179,7 @@ def derive_batch(
     for interval in wanted:
         level = _derive(_source_for(interval, built), interval)
         built.append(level)
+        assert level.count is not None  # only the base level has no counts
         out[interval.name] = DerivedBars(
             BarArrays(level.ts, level.open, level.high, level.low, level.close, level.volume),
             level.count.astype(np.int32, copy=False),

@@ -10,8 +10,12 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
 
@@ -34,7 +38,7 @@ def build_replay_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
+async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
     from tqdm import tqdm
 
     from core.coordinator import SessionCoordinator

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.bars import FORMING, PRICE_FIELDS
 from core.calendar import Session
 from core.session_data import BarIntervalData, SessionData
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
@@ -104,7 +107,7 @@ class SessionExporter:
         tmp.replace(self.outdir / "session.json")
 
 
-def interval_frame(interval: BarIntervalData, final_only: bool = False):
+def interval_frame(interval: BarIntervalData, final_only: bool = False) -> pd.DataFrame:
     """An interval's bars as a pandas DataFrame (UTC timestamps), forming bars marked."""
     import pandas as pd
 

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from core.bars import BarArrays
+from core.bars import BAR_FIELDS, BarArrays
 
 __all__ = ["Recorder", "RecordingKey", "default_recording_path"]
 
@@ -66,7 +66,7 @@ def default_recording_path() -> Path:
 
 def _pack(bars: BarArrays) -> bytes:
     packed = np.empty(len(bars.ts), _DTYPE)
-    for name, column in zip(_DTYPE.names, bars, strict=True):
+    for name, column in zip(BAR_FIELDS, bars, strict=True):
         packed[name] = column
     return packed.tobytes()
 
@@ -79,7 +79,7 @@ def _unpack(payloads: Iterable[bytes]) -> BarArrays:
     # later chunks win (corrections), then sort by start
     _, last = np.unique(rows["ts"][::-1], return_index=True)
     rows = rows[::-1][last]
-    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in _DTYPE.names))
+    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in BAR_FIELDS))
 
 
 class Recorder:

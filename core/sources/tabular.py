@@ -194,7 +194,7 @@ def to_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         pass
     try:
         series = column.to_pandas()
-        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         values = np.full(len(column), np.nan)
         for i, item in enumerate(column.to_pylist()):
