@@ -154,6 +154,11 @@ class BarSeries(Sequence[Bar]):
         self._n = length
 
     @property
+    def block(self) -> RowBlock | None:
+        """The shared :class:`RowBlock` holding this series' columns, or None (it stores its own)."""
+        return self._block
+
+    @property
     def row(self) -> int:
         """This series' row in its shared :class:`RowBlock`, or -1 when it stores its own columns."""
         return self._row
@@ -406,6 +411,17 @@ class RowBlock:
             while cap < capacity:
                 cap *= 2
             self._reallocate(self.row_cap, cap)
+
+    def set_lengths(self, rows: slice | np.ndarray, lengths: int | np.ndarray) -> None:
+        """Declare how many bars the series of ``rows`` hold after a vectorised write to ``cols``."""
+        series = self.series
+        picked = range(*rows.indices(self.row_cap)) if isinstance(rows, slice) else rows.tolist()
+        if isinstance(lengths, int):
+            for row in picked:
+                series[row]._n = lengths  # type: ignore[union-attr]  # adopted rows only
+        else:
+            for row, n in zip(picked, lengths.tolist(), strict=True):
+                series[row]._n = n
 
     def adopt(self, series: BarSeries, row: int) -> None:
         """Move ``series`` into ``row`` (its bars are copied; it then lives in the block)."""

@@ -39,24 +39,32 @@ class Gap:
 class GapTracker:
     """Tracks which windows of one grid hold a bar, as closed gap runs behind a frontier."""
 
-    __slots__ = ("_closed_missing", "_frontier", "_run_starts", "_runs", "grid")
+    __slots__ = ("_closed_missing", "_run_starts", "_runs", "frontier", "grid")
 
     def __init__(self, grid: WindowGrid) -> None:
         self.grid = grid
-        self._frontier = 0  # windows below this are accounted for
+        #: windows below this are accounted for; the live pass advances it past a newest window
+        #: it marks present (``mark_present`` does the same, with the checks)
+        self.frontier = 0
         self._runs: list[tuple[int, int]] = []  # closed missing runs [a, b), sorted, disjoint
         self._run_starts: list[int] = []
         self._closed_missing = 0  # expected windows inside the closed runs
 
     @property
-    def frontier(self) -> int:
-        return self._frontier
+    def run_count(self) -> int:
+        """Closed missing runs behind the frontier."""
+        return len(self._runs)
+
+    @property
+    def closed_missing(self) -> int:
+        """Expected windows inside the closed runs."""
+        return self._closed_missing
 
     def mark_present(self, window: int) -> None:
-        if window >= self._frontier:
-            if window > self._frontier:
-                self._add_run(self._frontier, window)
-            self._frontier = window + 1
+        if window >= self.frontier:
+            if window > self.frontier:
+                self._add_run(self.frontier, window)
+            self.frontier = window + 1
             return
         i = bisect.bisect_right(self._run_starts, window) - 1
         if i < 0:
@@ -75,14 +83,14 @@ class GapTracker:
             return
         if len(windows) > 1 and not bool(np.all(windows[1:] > windows[:-1])):
             windows = np.unique(windows)
-        if windows[0] >= self._frontier:
+        if windows[0] >= self.frontier:
             starts = np.empty(len(windows), np.int64)
-            starts[0] = self._frontier
+            starts[0] = self.frontier
             starts[1:] = windows[:-1] + 1
             holes = np.flatnonzero(windows > starts)
             if len(holes):
                 self._add_runs(starts[holes], windows[holes])
-            self._frontier = int(windows[-1]) + 1
+            self.frontier = int(windows[-1]) + 1
             return
         for w in windows.tolist():
             self.mark_present(int(w))
@@ -120,19 +128,19 @@ class GapTracker:
     def runs(self, elapsed: int) -> list[tuple[int, int]]:
         """Missing runs among the first ``elapsed`` windows."""
         out = [(a, min(b, elapsed)) for a, b in self._runs if a < elapsed]
-        if elapsed > self._frontier:
-            out.extend(self._split_at_empty(self._frontier, elapsed))
+        if elapsed > self.frontier:
+            out.extend(self._split_at_empty(self.frontier, elapsed))
         return out
 
     def missing(self, elapsed: int) -> tuple[int, int]:
         """``(gap count, missing windows)`` among the first ``elapsed`` windows."""
         cum = self.grid.cum_slots
-        if elapsed >= self._frontier - 1:  # closed runs all end at or before the newest bar
+        if elapsed >= self.frontier - 1:  # closed runs all end at or before the newest bar
             count, missing = len(self._runs), self._closed_missing
-            if elapsed > self._frontier:
-                trailing = self._split_at_empty(self._frontier, elapsed)
+            if elapsed > self.frontier:
+                trailing = self._split_at_empty(self.frontier, elapsed)
                 count += len(trailing)
-                missing += int(cum[elapsed] - cum[self._frontier])
+                missing += int(cum[elapsed] - cum[self.frontier])
             return count, missing
         runs = self.runs(elapsed)
         return len(runs), int(sum(int(cum[b] - cum[a]) for a, b in runs))

@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -22,7 +23,10 @@ from core.gaps import Gap, GapTracker
 from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
-__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolGroup", "SymbolSessionData"]
+__all__ = [
+    "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "SessionData", "SessionHistory", "SymbolGroup",
+    "SymbolSessionData",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,17 @@ class FeedNotes:
             if down is not None and down < end and (up is None or start < up):
                 return "disconnect"
         return "missing"
+
+
+@dataclass(slots=True)
+class LiveBar:
+    """The newest derived bar's high, low, volume and count as Python numbers (the scalar live path
+    updates them without reading numpy scalars back)."""
+
+    high: float
+    low: float
+    volume: float
+    count: int
 
 
 @dataclass(eq=False)
@@ -79,8 +94,8 @@ class BarIntervalData:
     name: str = field(init=False)
     #: window index of the newest bar (-1 when empty): the live path's O(1) check
     last_window: int = field(init=False, default=-1)
-    #: the newest bar's high, low, volume and count as Python numbers (live path), or None
-    live: list | None = field(init=False, default=None, repr=False)
+    #: the newest bar as Python numbers (scalar live path), or None
+    live: LiveBar | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.tracker = GapTracker(self.grid)
@@ -185,6 +200,29 @@ class SymbolSessionData:
         self.outside_session = 0
 
 
+class GroupPassCache(Protocol):
+    """What storing base bars tells the vectorised pass's per-group cache (``core.live_pass``)."""
+
+    #: the member list while the group is on the uniform fast path, else None
+    uniform: list[SymbolSessionData] | None
+
+    def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
+        """``rows``' interval ``name`` now holds ``n`` bars (one appended each)."""
+
+    def appended_one(self, name: str, row: int, n: int, ts: int | None = None) -> None:
+        """``row``'s interval ``name`` now holds ``n`` bars, the newest starting at ``ts``."""
+
+    def append_uniform(
+        self,
+        group: SymbolGroup,
+        rows: np.ndarray,
+        index: slice | np.ndarray,
+        ivs: list[BarIntervalData],
+        bars: BarArrays,
+    ) -> bool:
+        """Store one bar per member on the uniform fast path; False (nothing stored) when they do not fit."""
+
+
 class SymbolGroup:
     """Symbols of one session streaming one base interval, stored row-wise in shared blocks.
 
@@ -208,7 +246,7 @@ class SymbolGroup:
         #: rows whose per-symbol state changed outside the vectorised pass (its cache re-reads them)
         self.stale: set[int] = set()
         #: the vectorised pass's per-row state cache (``core.live_pass``), built on first use
-        self.cache: object | None = None
+        self.cache: GroupPassCache | None = None
         self._member_memo: tuple[object, list[SymbolSessionData]] | None = None
 
     def add(self, data: SymbolSessionData) -> None:
@@ -228,6 +266,11 @@ class SymbolGroup:
         self.stale.add(row)
         self.group_key = object()
 
+    @property
+    def row_count(self) -> int:
+        """Rows handed out so far (free rows included): the row dimension the blocks need."""
+        return self._next
+
     def member_list(self) -> list[SymbolSessionData]:
         """The members in joining order (the same list object while membership is unchanged)."""
         memo = self._member_memo
@@ -239,7 +282,7 @@ class SymbolGroup:
         row = data.group_row
         for name, interval in data.bars.items():
             block = self.blocks.get(name)
-            if block is not None and interval.data._block is block:
+            if block is not None and interval.data.block is block:
                 block.release(row)
         self.members.pop(data.symbol, None)
         self._free.append(row)
@@ -279,9 +322,9 @@ class SessionData:
         #: (session, base interval) -> the group of symbols stored row-wise (current session only)
         self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
         #: ``add_base_rows``' last symbol list resolved to rows (reused while the group is unchanged)
-        self._rows_memo: tuple | None = None
+        self._rows_memo: _RowsMemo | None = None
         #: (group key, {symbol as given: (data, base interval, row)}) for ``add_base_rows``
-        self._rows_lut: tuple[object, dict[str, tuple]] | None = None
+        self._rows_lut: tuple[object, dict[str, _RowEntry]] | None = None
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -431,77 +474,82 @@ class SessionData:
         if not count:
             return 0
         with self.lock:
-            key = tuple(symbols)
-            memo = self._rows_memo
-            if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
-                _, group, _, datas, ivs, rows, index = memo
-            else:
-                resolved = self._resolve_rows(symbols) if count >= 4 else None
-                if resolved is None:
-                    return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
-                group, datas, ivs, rows = resolved
-                r0 = int(rows[0])
-                index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
-                # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
-                self._rows_memo = (group.group_key, group, key, datas, ivs, rows, index)
+            memo = self._rows_of(symbols)
+            if memo is None:
+                return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+            group = memo.group
             cache = group.cache
-            if (
-                cache is not None
-                and cache.uniform is not None  # type: ignore[attr-defined]
-                and cache.append_uniform(group, rows, index, ivs, bars)  # type: ignore[attr-defined]
+            if cache is not None and cache.uniform is not None and cache.append_uniform(
+                group, memo.rows, memo.at, memo.ivs, bars
             ):
                 # every member's bar followed its newest (the group's uniform steady state)
                 emit = self.events.bars_changed
                 if emit:
-                    first = ivs[0].data._n - 1
-                    emit.emit_many([(d.symbol, group.base_name, first) for d in datas])  # type: ignore[union-attr]
+                    first = len(memo.ivs[0].data) - 1
+                    emit.emit_many([(d.symbol, group.base_name, first) for d in memo.datas])
                 return count
-            session = group.session
-            base_name = group.base_name
-            block = group.blocks[base_name]
-            n = np.fromiter((iv.data._n for iv in ivs), np.int64, count)
-            ts = bars.ts
-            cols = block.cols
-            last = cols["ts"][rows, np.maximum(n - 1, 0)]
-            ok = (
-                (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
-                & ((n == 0) | (ts > last))
-            )
-            if session.break_start is not None:
-                ok &= (ts < session.break_start) | (ts >= session.break_end)
+            n = np.fromiter((len(iv.data) for iv in memo.ivs), np.int64, count)
+            ok = _follows_newest(group, memo.rows, n, bars.ts)
             fast = np.flatnonzero(ok)
             stored = 0
             if len(fast):
-                rf, nf = rows[fast], n[fast]
-                top = int(nf.max())
-                if top >= block.cap:
-                    block.grow_cols(top + 1)
-                    cols = block.cols
-                for name, values in zip(BAR_FIELDS, bars, strict=True):
-                    cols[name][rf, nf] = values[fast]
-                if group.cache is not None:
-                    group.cache.appended(base_name, rf, nf + 1)  # type: ignore[attr-defined]
-                for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
-                    iv = ivs[k]
-                    iv.data._n = first + 1
-                    if iv.updated:  # a second bar before the pass: the processor checks this row
-                        iv.mark_changed(first, True)
-                        group.stale.add(int(rows[k]))
-                    else:
-                        iv.updated = True
-                        iv.dirty_from = first
-                        iv.dirty_appended_only = True
-                emit = self.events.bars_changed
-                if emit:
-                    pairs = zip(fast.tolist(), nf.tolist(), strict=True)
-                    emit.emit_many([(datas[k].symbol, base_name, first) for k, first in pairs])
+                self._append_rows(memo, bars, fast, n[fast])
                 stored = len(fast)
             if len(fast) < count:
                 for k in np.flatnonzero(~ok).tolist():
                     stored += self.add_base_bars(symbols[k], bars.take(slice(k, k + 1)))
             return stored
 
-    def _resolve_rows(self, symbols: list[str]) -> tuple | None:
+    def _rows_of(self, symbols: list[str]) -> _RowsMemo | None:
+        """``symbols`` resolved to rows of one group (the last resolution is reused while the group
+        and the list are unchanged); None when they are not distinct members of one group."""
+        key = tuple(symbols)
+        memo = self._rows_memo
+        if memo is not None and memo.group_key is memo.group.group_key and memo.symbols == key:
+            return memo
+        resolved = self._resolve_rows(symbols) if len(symbols) >= 4 else None
+        if resolved is None:
+            return None
+        group, datas, ivs, rows = resolved
+        r0 = int(rows[0])
+        count = len(rows)
+        index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
+        # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
+        memo = self._rows_memo = _RowsMemo(group.group_key, group, key, datas, ivs, rows, index)
+        return memo
+
+    def _append_rows(self, memo: _RowsMemo, bars: BarArrays, fast: np.ndarray, nf: np.ndarray) -> None:
+        """Store bar ``k`` of ``fast`` after the newest of its row (which holds ``nf[k]`` bars)."""
+        group = memo.group
+        base_name = group.base_name
+        block = group.blocks[base_name]
+        rf = memo.rows[fast]
+        top = int(nf.max())
+        if top >= block.cap:
+            block.grow_cols(top + 1)
+        cols = block.cols
+        for name, values in zip(BAR_FIELDS, bars, strict=True):
+            cols[name][rf, nf] = values[fast]
+        if group.cache is not None:
+            group.cache.appended(base_name, rf, nf + 1)
+        block.set_lengths(rf, nf + 1)
+        for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
+            iv = memo.ivs[k]
+            if iv.updated:  # a second bar before the pass: the processor checks this row
+                iv.mark_changed(first, True)
+                group.stale.add(int(memo.rows[k]))
+            else:
+                iv.updated = True
+                iv.dirty_from = first
+                iv.dirty_appended_only = True
+        emit = self.events.bars_changed
+        if emit:
+            pairs = zip(fast.tolist(), nf.tolist(), strict=True)
+            emit.emit_many([(memo.datas[k].symbol, base_name, first) for k, first in pairs])
+
+    def _resolve_rows(
+        self, symbols: list[str]
+    ) -> tuple[SymbolGroup, list[SymbolSessionData], list[BarIntervalData], np.ndarray] | None:
         """``(group, datas, base intervals, rows)`` of ``symbols`` when all are distinct members of
         one group, else None. Symbols resolve through a per-group table (renewed with membership)."""
         first = self._symbols.get(symbols[0].upper())
@@ -519,12 +567,12 @@ class SessionData:
                 data = self._symbols.get(s.upper())
                 if data is None or data.group is not group:
                     return None
-                entry = lut[s] = (data, data.bars[group.base_name], data.group_row)
+                entry = lut[s] = _RowEntry(data, data.bars[group.base_name], data.group_row)
             entries.append(entry)
-        datas, ivs, row_list = zip(*entries, strict=True)
+        row_list = [e.row for e in entries]
         if len(set(row_list)) != len(row_list):
             return None  # a symbol twice
-        return group, list(datas), list(ivs), np.array(row_list, np.intp)
+        return group, [e.data for e in entries], [e.base for e in entries], np.array(row_list, np.intp)
 
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
@@ -544,7 +592,7 @@ class SessionData:
             if base.updated:  # a second bar before the pass: the processor checks this row
                 group.stale.add(data.group_row)
             elif group.cache is not None:
-                group.cache.appended_one(base.name, data.group_row, first + 1, ts)  # type: ignore[attr-defined]
+                group.cache.appended_one(base.name, data.group_row, first + 1, ts)
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)
@@ -553,3 +601,37 @@ class SessionData:
     def warn(self, message: str) -> None:
         log.warning(message)
         self.events.message.emit(logging.WARNING, message)
+
+
+class _RowEntry(NamedTuple):
+    """A grouped symbol as ``add_base_rows`` resolves it."""
+
+    data: SymbolSessionData
+    base: BarIntervalData
+    row: int
+
+
+class _RowsMemo(NamedTuple):
+    """``add_base_rows``' resolution of one symbol list to group rows."""
+
+    group_key: object  # the group's key when resolved (membership unchanged while it is the same)
+    group: SymbolGroup
+    symbols: tuple[str, ...]
+    datas: list[SymbolSessionData]
+    ivs: list[BarIntervalData]
+    rows: np.ndarray
+    at: slice | np.ndarray  # ``rows`` as a slice when they are consecutive
+
+
+def _follows_newest(group: SymbolGroup, rows: np.ndarray, n: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Which bars (one per row, the row holding ``n`` base bars) are in the session, on the base
+    grid, outside the break and after the row's newest bar: the bars a plain append takes."""
+    session = group.session
+    last = group.blocks[group.base_name].cols["ts"][rows, np.maximum(n - 1, 0)]
+    ok: np.ndarray = (
+        (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
+        & ((n == 0) | (ts > last))
+    )
+    if session.break_start is not None:
+        ok &= (ts < session.break_start) | (ts >= session.break_end)
+    return ok
