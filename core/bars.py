@@ -371,8 +371,11 @@ class RowBlock:
 
     Each adopted :class:`BarSeries` gets one row and its ``_cols`` become views of that
     row, so every per-series path keeps working unchanged while a vectorised pass writes
-    the same memory for many symbols at once with fancy indexing. Both dimensions grow by
-    doubling; growing re-points every adopted series to the new row views.
+    the same memory for many symbols at once with fancy indexing. ``cap`` comes from what
+    the session expects (its window count: a series never holds more bars than windows), so
+    the bar dimension does not grow in a session; the row dimension doubles as symbols join.
+    Growing copies only the rows and bars in use (the new block is zeroed lazily by the OS,
+    so padding costs address space, not memory) and re-points every adopted series.
     """
 
     __slots__ = ("cap", "cols", "row_cap", "series", "with_counts")
@@ -387,11 +390,14 @@ class RowBlock:
         self.series: list[BarSeries | None] = [None] * self.row_cap
 
     def _reallocate(self, row_cap: int, cap: int) -> None:
-        old_rows, old_cap = self.row_cap, self.cap
+        old_rows = self.row_cap
+        adopted = [row for row, series in enumerate(self.series) if series is not None]
+        rows_used = adopted[-1] + 1 if adopted else 0
+        bars_used = max((self.series[row]._n for row in adopted), default=0)  # type: ignore[union-attr]
         new = {}
         for name, old in self.cols.items():
             arr = np.zeros((row_cap, cap), old.dtype)
-            arr[:old_rows, :old_cap] = old
+            arr[:rows_used, :bars_used] = old[:rows_used, :bars_used]
             new[name] = arr
         self.cols, self.row_cap, self.cap = new, row_cap, cap
         self.series.extend([None] * (row_cap - old_rows))

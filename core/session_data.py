@@ -256,7 +256,9 @@ class SymbolGroup:
         for name, interval in data.bars.items():
             block = self.blocks.get(name)
             if block is None:
-                block = self.blocks[name] = RowBlock(interval.derived, row_cap=max(16, self._next))
+                # as many bars as the session has windows: the bar dimension never grows
+                block = RowBlock(interval.derived, row_cap=max(16, self._next), cap=interval.grid.size)
+                self.blocks[name] = block
                 self._order[name] = interval.interval
                 # blocks in interval order, as every symbol's ``bars`` (events follow this order)
                 self.blocks = {n: self.blocks[n] for n in sorted(self.blocks, key=lambda n: self._order[n].sort_key())}

@@ -107,3 +107,36 @@ def test_series_grows_by_doubling_and_stays_small_per_bar() -> None:
     series.merge(BarArrays(ts, *(np.ones(n) for _ in range(5))))
     assert len(series) == n
     assert series.nbytes / n <= 64  # 48 bytes a base bar plus doubling slack
+
+
+def test_grouped_storage_is_sized_for_the_session_and_keeps_every_bar_when_rows_grow() -> None:
+    """Row blocks hold as many bars as the session has windows from the start (no regrowth in
+    the bar dimension), and growing the rows for a 17th symbol keeps every symbol's bars."""
+    from core.processor import DataProcessor
+
+    sd = SessionData()
+    sd.start_session(SESSION)
+    processor = DataProcessor(sd)
+    ts = np.arange(SESSION.open, SESSION.close, 60, dtype=np.int64)
+    names = [f"S{k}" for k in range(17)]
+    bars = {name: walk(ts, seed=k + 1) for k, name in enumerate(names)}
+    for name in names[:16]:
+        sd.register_symbol_data(make(name))
+        sd.add_base_bars(name, bars[name])
+    processor.process(float(SESSION.close))
+    group = next(iter(sd.groups.values()))
+    capacities = {name: block.cap for name, block in group.blocks.items()}
+    assert capacities == {"1m": 390, "5m": 78, "1h": 7}
+    assert all(block.row_cap == 16 for block in group.blocks.values())
+    sd.register_symbol_data(make(names[16]))  # a 17th row: the rows grow
+    sd.add_base_bars(names[16], bars[names[16]])
+    processor.process(float(SESSION.close))
+    assert {name: block.cap for name, block in group.blocks.items()} == capacities
+    assert all(block.row_cap > 16 for block in group.blocks.values())
+    for name in names:
+        data = sd.get_symbol_data(name)
+        assert data is not None
+        for field, got, want in zip(BarArrays._fields, data.base.data.arrays(), bars[name], strict=True):
+            assert np.array_equal(got, want), (name, field)
+        assert len(data.bars["5m"].data) == 78 and len(data.bars["1h"].data) == 7
+        assert data.bars["1h"].data.volume.sum() == bars[name].volume.sum()
