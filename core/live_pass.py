@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
+from core.derive.acceptance import appends_one
 from core.derive.finalize import finalize_bars
 from core.derive.timing import PassTiming
 from core.gaps import GapTracker
@@ -336,16 +337,13 @@ class _Cache:
 
 
 def _follows_uniform(group: SymbolGroup, state: RowState, r0: int, n: int, t: int) -> bool:
-    """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars)."""
+    """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
+    every row's newest is in the same window, ``state.last[r0]``)."""
     base = group.base
-    session = group.session
-    if base.is_daily or not session.open <= t < session.close or (t - session.open) % base.seconds:
+    if base.is_daily:
         return False
-    start, end = session.break_start, session.break_end
-    if start is not None and end is not None and start <= t < end:
-        return False
-    # not after the newest bar when in its window (every row's newest is in that same window)
-    return not (n and (t - session.open) // base.seconds <= int(state.last[r0]))
+    newest = group.session.open + int(state.last[r0]) * base.seconds if n else None
+    return appends_one(group.session, base, t, newest)
 
 
 def process_group(

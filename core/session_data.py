@@ -18,6 +18,7 @@ import numpy as np
 
 from core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
+from core.derive.acceptance import appends, appends_one, on_grid
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
@@ -443,8 +444,7 @@ class SessionData:
                 bars = bars.take(mask)
                 if not len(bars.ts):
                     return 0
-            step = data.base_interval.seconds
-            aligned = (bars.ts - session.open) % step == 0
+            aligned = on_grid(session, data.base_interval, bars.ts)
             if not aligned.all():
                 bad = bars.ts[~aligned]
                 data.rejected += len(bad)
@@ -579,13 +579,9 @@ class SessionData:
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
         ts = int(bars.ts[0])
-        session = data.session
-        if not session.contains(ts) or (ts - session.open) % data.base_interval.seconds:
-            return False
         base = data.base
         series = base.data
-        last = series.last_ts
-        if last is not None and ts <= last:
+        if not appends_one(data.session, data.base_interval, ts, series.last_ts):
             return False
         first = len(series)
         series.extend(bars)
@@ -626,14 +622,6 @@ class _RowsMemo(NamedTuple):
 
 
 def _follows_newest(group: SymbolGroup, rows: np.ndarray, n: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Which bars (one per row, the row holding ``n`` base bars) are in the session, on the base
-    grid, outside the break and after the row's newest bar: the bars a plain append takes."""
-    session = group.session
+    """Which bars (one per row, the row holding ``n`` base bars) a plain append takes."""
     last = group.blocks[group.base_name].cols["ts"][rows, np.maximum(n - 1, 0)]
-    ok: np.ndarray = (
-        (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
-        & ((n == 0) | (ts > last))
-    )
-    if session.break_start is not None:
-        ok &= (ts < session.break_start) | (ts >= session.break_end)
-    return ok
+    return appends(group.session, group.base, ts, last, n)
