@@ -8,11 +8,11 @@ members (bars, flags, quality, gaps, incomplete counts, events); members that do
 (a new bar before a derived interval's newest window) are handed back untouched.
 
 The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
-gap-tracker frontier and runs, quality…) is mirrored in per-group arrays (one ``RowState`` per
-interval in ``_Cache``), so a pass reads it with one numpy gather instead of one Python attribute read per row; the
-pass writes every change through to the objects (plain attribute writes, only where a
-value changed). A row whose objects changed elsewhere (``add_base_bars``, the per-symbol
-path, a new member) is in ``group.stale`` and re-read before the pass.
+gap frontier and run totals, quality…) is the group's ``StateTable`` per interval
+(``SymbolGroup.tables``), the only copy: ``BarIntervalData`` reads its row through, so the
+pass reads and writes whole columns and never writes objects. Only the bar count mirrors
+the series length (storage owns it); a row whose bars changed elsewhere (``add_base_bars``,
+the per-symbol path, a new member) is in ``group.stale`` and its count re-read.
 
 The live steady state has its own path: while every member row holds the same control
 state (bar counts, newest windows, frontiers, finalized and elapsed windows; per interval,
@@ -33,15 +33,15 @@ import numpy as np
 from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
 from core.derive.acceptance import appends_one
 from core.derive.finalize import finalize_bars
+from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
 from core.derive.timing import PassTiming
-from core.gaps import GapTracker
 from core.windows import WindowGrid
 
 if TYPE_CHECKING:
     from core.events import SessionEvents
     from core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
 
-__all__ = ["RowState", "process_group"]
+__all__ = ["process_group"]
 
 _FORMING = np.uint8(FORMING)
 _NOT_FORMING = np.uint8(~np.uint8(FORMING))
@@ -49,76 +49,8 @@ _REVISED = np.uint8(REVISED)
 #: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
 _TAIL = 8
 
-#: the per-row int state of one interval, one row of ``RowState.ints`` each
-N, LAST, FIN, EL, FRONT, NRUNS, CLOSED, ZERO, GAPS, MISSING, INCOMPLETE = range(11)
-_INT_FIELDS = 11
-#: the fields that drive the pass's control flow (the uniform fast path needs them equal on every row)
-CONTROL = slice(N, FRONT + 1)
-#: closed gap runs, their missing windows and a 0, lined up with ``OUTCOME`` for one comparison
-RUN_TOTALS = slice(NRUNS, GAPS)
-#: what a quality refresh publishes besides quality: gap count, missing windows, incomplete bars
-OUTCOME = slice(GAPS, INCOMPLETE + 1)
-
 #: a bar count per member position and interval name: the first bar each pass changed
 Changes = list[dict[str, int]]
-
-
-class RowState:
-    """Per interval of a group: every row's pass state as arrays (valid for rows not stale).
-
-    ``ints`` holds the int fields as one (field × row) array, indexed by the field constants
-    above (``N``, ``LAST``…); the attributes of the same names are its rows.
-    """
-
-    __slots__ = ("closed", "el", "fin", "front", "has", "ints", "last", "n", "nruns", "quality")
-
-    def __init__(self) -> None:
-        self.ints = np.zeros((_INT_FIELDS, 0), np.int64)
-        self.quality = np.zeros(0, np.float64)  # NaN: no window elapsed yet
-        self.has = np.zeros(0, bool)  # the row's symbol holds this interval
-        self._point()
-
-    def _point(self) -> None:
-        ints = self.ints
-        self.n, self.last, self.fin, self.el, self.front = ints[N], ints[LAST], ints[FIN], ints[EL], ints[FRONT]
-        self.nruns, self.closed = ints[NRUNS], ints[CLOSED]
-
-    @property
-    def size(self) -> int:
-        return int(self.ints.shape[1])
-
-    def resize(self, size: int) -> None:
-        """Room for ``size`` rows (new rows: nothing held, no quality)."""
-        old = self.ints
-        self.ints = np.zeros((_INT_FIELDS, size), np.int64)
-        self.ints[:, : old.shape[1]] = old
-        quality = np.full(size, np.nan)
-        quality[: len(self.quality)] = self.quality
-        has = np.zeros(size, bool)
-        has[: len(self.has)] = self.has
-        self.quality, self.has = quality, has
-        self._point()
-
-    def read(self, row: int, iv: BarIntervalData) -> None:
-        """Take ``row``'s state from its interval object (which changed outside the pass)."""
-        ints = self.ints
-        ints[N, row] = len(iv.data)
-        ints[LAST, row] = iv.last_window
-        ints[FIN, row] = iv.finalized
-        ints[EL, row] = iv.elapsed
-        self.quality[row] = np.nan if iv.quality is None else iv.quality
-        ints[GAPS, row] = iv.gap_count
-        ints[MISSING, row] = iv.missing
-        ints[INCOMPLETE, row] = iv.incomplete
-        self.read_tracker(row, iv.tracker)
-        iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
-
-    def read_tracker(self, row: int, tracker: GapTracker) -> None:
-        ints = self.ints
-        ints[FRONT, row] = tracker.frontier
-        ints[NRUNS, row] = tracker.run_count
-        ints[CLOSED, row] = tracker.closed_missing
-
 
 class _Memo:
     """The member list of a pass resolved to rows and interval objects (reused while it is the same list)."""
@@ -151,7 +83,7 @@ class IntervalRows(NamedTuple):
 
     name: str
     pos: np.ndarray
-    state: RowState
+    state: StateTable
 
 
 class Placement(NamedTuple):
@@ -170,8 +102,7 @@ class UniformInterval(NamedTuple):
 
     name: str
     pos: np.ndarray  # member positions holding it
-    state: RowState
-    ivs: list[BarIntervalData]  # in the order of ``at``
+    state: StateTable
     grid: WindowGrid
     at: slice | np.ndarray  # the rows, as a slice when consecutive
     r0: int  # the first row (every row holds the same control state)
@@ -185,7 +116,6 @@ class UniformPlan(NamedTuple):
     at: slice | np.ndarray  # ``rows`` in ascending order, as a slice when consecutive
     r0: int
     bases: list[BarIntervalData]
-    trackers: list[GapTracker]
     derived: list[UniformInterval]
 
 
@@ -217,9 +147,9 @@ class _RefreshContext:
 class _Cache:
     """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
 
-    def __init__(self) -> None:
-        self.size = 0
-        self.states: dict[str, RowState] = {}
+    def __init__(self, tables: dict[str, StateTable]) -> None:
+        #: the group's tables (``SymbolGroup.tables``, the same dict)
+        self.states = tables
         #: the member list (``SymbolGroup.member_list``) while every member row holds every interval
         #: with equal control state (n, last windows, finalized, elapsed, frontier), else None:
         #: the uniform fast path's precondition
@@ -236,18 +166,6 @@ class _Cache:
         self.fin_all: dict[str, int] = {}
         #: the last pass's members, reused for the same list object
         self.memo: _Memo | None = None
-
-    def ensure(self, group: SymbolGroup) -> None:
-        size = max(self.size, 16)
-        while size < group.row_count:
-            size *= 2
-        for name in group.blocks:
-            state = self.states.get(name)
-            if state is None:
-                state = self.states[name] = RowState()
-            if state.size < size:
-                state.resize(size)
-        self.size = size
 
     def memo_for(self, members: list[SymbolSessionData], base_name: str) -> _Memo:
         memo = self.memo
@@ -276,7 +194,7 @@ class _Cache:
             self.uniform = self.pending = None
         state.n[row] = n
 
-    def _keeps_uniform(self, state: RowState, row: int, n: int, ts: int | None) -> bool:
+    def _keeps_uniform(self, state: StateTable, row: int, n: int, ts: int | None) -> bool:
         if self.uniform is None or ts is None or self.uni is None:
             return False
         if self.pending is None:
@@ -326,17 +244,16 @@ class _Cache:
         return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
+        """``row`` changed outside the pass: re-read its bar counts, drop the scalar path's mirror."""
         self.uniform, self.pending = None, None
         self.el_all.clear()
         self.fin_all.clear()
-        for name, state in self.states.items():
-            iv = data.bars.get(name)
-            state.has[row] = iv is not None
-            if iv is not None:
-                state.read(row, iv)
+        for name, iv in data.bars.items():
+            self.states[name].n[row] = len(iv.data)
+            iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
 
-def _follows_uniform(group: SymbolGroup, state: RowState, r0: int, n: int, t: int) -> bool:
+def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
     """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
     every row's newest is in the same window, ``state.last[r0]``)."""
     base = group.base
@@ -381,9 +298,8 @@ def _cache_of(group: SymbolGroup, members: list[SymbolSessionData]) -> _Cache:
     """The group's cache, sized for its rows, with the stale rows among ``members`` re-read."""
     cache = group.cache
     if not isinstance(cache, _Cache):
-        cache = _Cache()
+        cache = _Cache(group.tables)
         group.cache = cache
-    cache.ensure(group)
     stale = group.stale
     if stale:
         for d in members:
@@ -409,7 +325,7 @@ def _derived_rows(cache: _Cache, group: SymbolGroup, rows: np.ndarray) -> list[I
     return derived
 
 
-def _new_base_bars(block: RowBlock, state: RowState, rows: np.ndarray) -> BarArrays:
+def _new_base_bars(block: RowBlock, state: StateTable, rows: np.ndarray) -> BarArrays:
     """The newest base bar of each of ``rows``."""
     flat = rows * block.cap + (state.n[rows] - 1)
     return BarArrays(*(block.cols[name].reshape(-1)[flat] for name in BAR_FIELDS))
@@ -535,7 +451,7 @@ def _emit_quality(events: SessionEvents, members: list[SymbolSessionData], names
     )
 
 
-def _advance_base(state: RowState, memo: _Memo, live: np.ndarray, new_ts: np.ndarray, n_live: np.ndarray) -> None:
+def _advance_base(state: StateTable, memo: _Memo, live: np.ndarray, new_ts: np.ndarray, n_live: np.ndarray) -> None:
     """The base bar is stored: mark its window present, remember it, clear the dirty state."""
     lr = memo.rows[live]
     bases = memo.bases
@@ -547,12 +463,8 @@ def _advance_base(state: RowState, memo: _Memo, live: np.ndarray, new_ts: np.nda
     for b, w, n, s in zip(
         [bases[k] for k in live.tolist()], w_b.tolist(), n_live.tolist(), simple.tolist(), strict=True
     ):
-        if s:
-            b.tracker.frontier = w + 1
-        else:
+        if not s:
             b.tracker.mark_present(w)
-            state.read_tracker(b.data.row, b.tracker)
-        b.last_window = w
         b.updated = False
         b.dirty_from = n
 
@@ -610,7 +522,7 @@ def _update_newest(block: RowBlock, i: np.ndarray, k: np.ndarray, new: BarArrays
 
 def _open_windows(
     block: RowBlock,
-    state: RowState,
+    state: StateTable,
     found: Placement,
     grow: np.ndarray,
     ng: np.ndarray,
@@ -637,14 +549,10 @@ def _open_windows(
     simple = wg == front
     state.front[rg[simple]] = wg[simple] + 1
     block.set_lengths(rg, ng + 1)
-    ivs = memo.held(name, found.pos[grow].tolist())
-    for iv, wi, s in zip(ivs, wg.tolist(), simple.tolist(), strict=True):
-        if s:
-            iv.tracker.frontier = wi + 1
-        else:
+    if not simple.all():
+        late = np.flatnonzero(~simple)
+        for iv, wi in zip(memo.held(name, found.pos[grow][late].tolist()), wg[late].tolist(), strict=True):
             iv.tracker.mark_present(wi)
-            state.read_tracker(iv.data.row, iv.tracker)
-        iv.last_window = wi
 
 
 def _uniform_pass(
@@ -705,13 +613,11 @@ def _uniform_steps(cache: _Cache, plan: UniformPlan, t: int) -> list[UniformStep
     return steps
 
 
-def _uniform_base(state: RowState, plan: UniformPlan, w_b: int, nb: int) -> None:
+def _uniform_base(state: StateTable, plan: UniformPlan, w_b: int, nb: int) -> None:
     """The base bar is stored: mark its window present, remember it, clear the dirty state."""
     state.last[plan.at] = w_b
     state.front[plan.at] = w_b + 1
-    for b, tracker in zip(plan.bases, plan.trackers, strict=True):
-        tracker.frontier = w_b + 1
-        b.last_window = w_b
+    for b in plan.bases:
         b.updated = False
         b.dirty_from = nb
 
@@ -786,9 +692,6 @@ def _uniform_open(
     state.last[ix] = w
     state.front[ix] = w + 1
     block.set_lengths(ix, j + 1)
-    for iv in entry.ivs:
-        iv.tracker.frontier = w + 1
-        iv.last_window = w
 
 
 def _uniform_quality(
@@ -816,8 +719,6 @@ def _uniform_quality(
     el = max(timing.of(base_grid).elapsed, el_b)
     if el != el_b:
         state.el[plan.at] = el
-        for b in plan.bases:
-            b.elapsed = el
     if not _base_unchanged(base_grid, state, plan.at, t, nb, el, w_b + 1):
         _refresh(ctx, base_name, block, state, np.arange(count), True)
     for entry in plan.derived:
@@ -849,8 +750,6 @@ def _uniform_finalize(
     if tail > _TAIL:
         return False
     state.fin[entry.at] = fin
-    for iv in entry.ivs:
-        iv.finalized = fin
     cache.fin_all[entry.name] = fin
     if tail:
         _uniform_clear_forming(blocks[entry.name], entry, n - tail, n, own_fin, fin, changed)
@@ -906,8 +805,6 @@ def _uniform_refresh(
     if t >= until or not expected or (trailing and grid.has_empty_windows):
         return False
     state.el[index] = elapsed
-    for iv in entry.ivs:
-        iv.elapsed = elapsed
     cache.el_all[entry.name] = elapsed
     quality = 100.0 * nb / expected
     # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
@@ -925,7 +822,7 @@ def _uniform_refresh(
 
 
 def _store_uniform_outcome(
-    state: RowState,
+    state: StateTable,
     entry: UniformInterval,
     k: np.ndarray,
     quality: float,
@@ -937,19 +834,13 @@ def _store_uniform_outcome(
     state.quality[rows] = quality
     counts = counts[:, k]
     state.ints[OUTCOME, rows] = counts
-    gap_counts, missings, incompletes = counts.tolist()
-    for j, g, m, i in zip(k.tolist(), gap_counts, missings, incompletes, strict=True):
-        iv = entry.ivs[j]
-        iv.quality = quality
-        iv.gap_count = g
-        iv.missing = m
-        iv.incomplete = i
-        if quality_events is not None:
+    if quality_events is not None:
+        for j in k.tolist():
             quality_events[int(entry.perm[j])].append(entry.name)
 
 
 def _base_unchanged(
-    grid: WindowGrid, state: RowState, index: slice | np.ndarray, t: int, n: int, el: int, front: int
+    grid: WindowGrid, state: StateTable, index: slice | np.ndarray, t: int, n: int, el: int, front: int
 ) -> bool:
     """True when the base's quality, gaps and counts stay as stored (rows of a uniform pass).
 
@@ -988,9 +879,10 @@ def _establish_uniform(
         return
     base_index, base_r0, _, _ = base
     derived = []
-    for name, state in cache.states.items():
+    for name in group.blocks:
         if name == base_name:
             continue
+        state = cache.states[name]
         found = _uniform_rows(state, rows, (base_index, base_r0))
         if found is None:
             return
@@ -999,14 +891,14 @@ def _establish_uniform(
             continue
         # member positions and intervals in the order of ``index`` (ascending rows)
         perm = pos[np.argsort(r, kind="stable")]
-        ivs = [members[p].bars[name] for p in perm.tolist()]
-        derived.append(UniformInterval(name, pos, state, ivs, ivs[0].grid, index, r0, perm))
-    cache.uni = UniformPlan(rows, base_index, base_r0, bases, [b.tracker for b in bases], derived)
+        grid = members[int(perm[0])].bars[name].grid
+        derived.append(UniformInterval(name, pos, state, grid, index, r0, perm))
+    cache.uni = UniformPlan(rows, base_index, base_r0, bases, derived)
     cache.uniform = members
 
 
 def _uniform_rows(
-    state: RowState, rows: np.ndarray, base: tuple[slice | np.ndarray, int] | None
+    state: StateTable, rows: np.ndarray, base: tuple[slice | np.ndarray, int] | None
 ) -> tuple[slice | np.ndarray, int, np.ndarray, np.ndarray] | None:
     """``(index, first row, member positions, rows)`` of the members holding the interval of
     ``state`` when they all hold the same control state, else None (no positions: nobody holds it).
@@ -1058,12 +950,11 @@ def _finalize_rows(
         tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
         state.fin[rn] = fin
         positions = pos[need]
-        nivs = memo.held(name, positions.tolist())
-        for iv in nivs:
-            iv.finalized = fin
         slow = tail > _TAIL
         if slow.any():
-            _finalize_one_by_one(name, nivs, positions, prev, np.flatnonzero(slow), fin, changed)
+            late = np.flatnonzero(slow)
+            ivs = memo.held(name, positions[late].tolist())
+            _finalize_one_by_one(name, ivs, positions[late], prev[late], fin, changed)
         fast = np.flatnonzero(~slow & (tail > 0))
         if len(fast):
             _clear_tails(blocks[name], grid, name, rn[fast], n_d[fast], tail[fast], prev[fast], fin, positions[fast],
@@ -1075,13 +966,11 @@ def _finalize_one_by_one(
     ivs: list[BarIntervalData],
     positions: np.ndarray,
     prev: np.ndarray,
-    slow: np.ndarray,
     fin: int,
     changed: Changes | None,
 ) -> None:
     """Rows whose tail is wider than ``_TAIL``: the scalar finalize, row by row."""
-    for j in slow.tolist():
-        iv = ivs[j]
+    for j, iv in enumerate(ivs):
         iv.finalized = int(prev[j])
         fi = finalize_bars(iv, fin)
         if fi is not None and changed is not None:
@@ -1132,7 +1021,9 @@ class _Elapsed(NamedTuple):
     expected: int | np.ndarray  # base bars the elapsed windows expect
 
 
-def _refresh(ctx: _RefreshContext, name: str, block: RowBlock, state: RowState, pos: np.ndarray, is_base: bool) -> None:
+def _refresh(
+    ctx: _RefreshContext, name: str, block: RowBlock, state: StateTable, pos: np.ndarray, is_base: bool
+) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
     grid = ctx.members[int(pos[0])].bars[name].grid
     elapsed = ctx.timing.of(grid).elapsed
@@ -1161,7 +1052,7 @@ def _refresh(ctx: _RefreshContext, name: str, block: RowBlock, state: RowState, 
 
 
 def _rows_to_refresh(
-    state: RowState, rp: np.ndarray, old_el: np.ndarray, changed_base: np.ndarray, elapsed: int, is_base: bool
+    state: StateTable, rp: np.ndarray, old_el: np.ndarray, changed_base: np.ndarray, elapsed: int, is_base: bool
 ) -> np.ndarray | None:
     """Positions (into ``rp``) of the rows whose quality may have changed; None when none."""
     if is_base:
@@ -1175,7 +1066,7 @@ def _rows_to_refresh(
 
 
 def _advance_elapsed(
-    state: RowState,
+    state: StateTable,
     grid: WindowGrid,
     ivs: list[BarIntervalData | None],
     p: np.ndarray,
@@ -1188,8 +1079,6 @@ def _advance_elapsed(
         moved = np.flatnonzero(old != elapsed)
         if len(moved):
             state.el[r[moved]] = elapsed
-            for j in p[moved].tolist():
-                _set_elapsed(ivs[j], elapsed)
         has = elapsed > 0
         until = int(grid.ends[elapsed - 1]) if has else grid.session.open
         return _Elapsed(elapsed, has, until, int(grid.cum_expected[elapsed]))
@@ -1197,16 +1086,9 @@ def _advance_elapsed(
     moved = np.flatnonzero(el != old)
     if len(moved):
         state.el[r[moved]] = el[moved]
-        for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
-            _set_elapsed(ivs[j], e)
     has_rows = el > 0
     until_rows = np.where(has_rows, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
     return _Elapsed(el, has_rows, until_rows, grid.cum_expected[el])
-
-
-def _set_elapsed(iv: BarIntervalData | None, elapsed: int) -> None:
-    assert iv is not None  # only members holding the interval are refreshed
-    iv.elapsed = elapsed
 
 
 def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elapsed) -> np.ndarray:
@@ -1233,7 +1115,7 @@ def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elaps
 
 
 def _gap_counts(
-    state: RowState,
+    state: StateTable,
     grid: WindowGrid,
     ivs: list[BarIntervalData | None],
     p: np.ndarray,
@@ -1259,7 +1141,7 @@ def _gap_counts(
     return gap_count, missing
 
 
-def _incomplete(block: RowBlock, state: RowState, r: np.ndarray, span: _Elapsed) -> np.ndarray:
+def _incomplete(block: RowBlock, state: StateTable, r: np.ndarray, span: _Elapsed) -> np.ndarray:
     """Incomplete derived bars among the elapsed windows, per row."""
     n_d = state.n[r]
     width = int(n_d.max())
@@ -1274,7 +1156,7 @@ def _incomplete(block: RowBlock, state: RowState, r: np.ndarray, span: _Elapsed)
 
 
 def _store_outcome(
-    state: RowState,
+    state: StateTable,
     ivs: list[BarIntervalData | None],
     name: str,
     p: np.ndarray,
@@ -1286,13 +1168,6 @@ def _store_outcome(
     """Write the changed rows' quality, gaps and incomplete counts to the cache and the objects."""
     state.quality[r] = quality
     state.ints[OUTCOME, r] = counts
-    gap_counts, missings, incompletes = counts.tolist()
-    for pj, q, g, m, i in zip(p.tolist(), quality.tolist(), gap_counts, missings, incompletes, strict=True):
-        iv = ivs[pj]
-        assert iv is not None
-        iv.quality = None if q != q else q
-        iv.gap_count = g
-        iv.missing = m
-        iv.incomplete = i
-        if quality_events is not None:
+    if quality_events is not None:
+        for pj in p.tolist():
             quality_events[pj].append(name)

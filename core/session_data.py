@@ -19,6 +19,7 @@ import numpy as np
 from core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
 from core.derive.acceptance import appends, appends_one, on_grid
+from core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
@@ -69,39 +70,113 @@ class LiveBar:
 
 @dataclass(eq=False)
 class BarIntervalData:
-    """Bars of one interval of one symbol in one session, and how complete they are."""
+    """Bars of one interval of one symbol in one session, and how complete they are.
+
+    The derivation state (newest window, final and elapsed windows, quality, gaps,
+    incomplete bars, the gap frontier) is a row of a :class:`StateTable`: the group's table
+    while the symbol is grouped, a one-row table of its own otherwise. The properties below
+    read and write that row; nothing else keeps a copy.
+    """
 
     interval: Interval
     derived: bool
     base: Interval | None
     data: BarSeries
     grid: WindowGrid
-    quality: float | None = None  # None until the first window has elapsed
-    incomplete: int = 0
-    gap_count: int = 0
-    missing: int = 0
     updated: bool = False
     #: lowest bar index changed since the last processor pass; ``len(data)`` when clean
     dirty_from: int = 0
     #: True while every change since the last pass was a plain append
     dirty_appended_only: bool = True
-    #: windows elapsed at the last quality pass
-    elapsed: int = 0
-    #: windows that were final (end + grace passed) at the last pass
-    finalized: int = 0
     notes: FeedNotes = field(default_factory=FeedNotes, repr=False)
     tracker: GapTracker = field(init=False, repr=False)
     #: canonical interval name, the key of this object in ``SymbolSessionData.bars``
     name: str = field(init=False)
-    #: window index of the newest bar (-1 when empty): the live path's O(1) check
-    last_window: int = field(init=False, default=-1)
     #: the newest bar as Python numbers (scalar live path), or None
     live: LiveBar | None = field(init=False, default=None, repr=False)
+    #: the table and row holding this interval's state
+    table: StateTable = field(init=False, repr=False)
+    row: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self.tracker = GapTracker(self.grid)
+        self.table = StateTable(1)
+        self.table.has[0] = True
+        self.tracker = GapTracker(self.grid, self.table, 0)
         self.dirty_from = len(self.data)
         self.name = self.interval.name
+
+    def move_state(self, table: StateTable, row: int) -> None:
+        """Move this interval's state into ``row`` of ``table`` (a group adopting or releasing it)."""
+        table.copy_row(row, self.table, self.row)
+        table.n[row] = len(self.data)
+        self.table, self.row = table, row
+        self.tracker.table, self.tracker.row = table, row
+
+    def _int(self, field_index: int) -> int:
+        return int(self.table.ints[field_index, self.row])
+
+    @property
+    def quality(self) -> float | None:
+        """Percent of the expected base bars present; None until the first window has elapsed."""
+        value = float(self.table.quality[self.row])
+        return None if value != value else value
+
+    @quality.setter
+    def quality(self, value: float | None) -> None:
+        self.table.quality[self.row] = np.nan if value is None else value
+
+    @property
+    def incomplete(self) -> int:
+        """Derived bars among the elapsed windows holding fewer base bars than expected."""
+        return self._int(INCOMPLETE)
+
+    @incomplete.setter
+    def incomplete(self, value: int) -> None:
+        self.table.ints[INCOMPLETE, self.row] = value
+
+    @property
+    def gap_count(self) -> int:
+        return self._int(GAPS)
+
+    @gap_count.setter
+    def gap_count(self, value: int) -> None:
+        self.table.ints[GAPS, self.row] = value
+
+    @property
+    def missing(self) -> int:
+        """Expected windows without a bar among the elapsed ones."""
+        return self._int(MISSING)
+
+    @missing.setter
+    def missing(self, value: int) -> None:
+        self.table.ints[MISSING, self.row] = value
+
+    @property
+    def elapsed(self) -> int:
+        """Windows elapsed at the last quality pass."""
+        return self._int(EL)
+
+    @elapsed.setter
+    def elapsed(self, value: int) -> None:
+        self.table.ints[EL, self.row] = value
+
+    @property
+    def finalized(self) -> int:
+        """Windows that were final (end + grace passed) at the last pass."""
+        return self._int(FIN)
+
+    @finalized.setter
+    def finalized(self, value: int) -> None:
+        self.table.ints[FIN, self.row] = value
+
+    @property
+    def last_window(self) -> int:
+        """Window index of the newest bar (-1 when empty): the live path's O(1) check."""
+        return self._int(LAST)
+
+    @last_window.setter
+    def last_window(self, value: int) -> None:
+        self.table.ints[LAST, self.row] = value
 
     @property
     def gaps(self) -> list[Gap]:
@@ -240,6 +315,8 @@ class SymbolGroup:
         #: replaced by a new object whenever membership changes (memos compare it by identity)
         self.group_key = object()
         self.blocks: dict[str, RowBlock] = {}
+        #: per interval: every member's derivation state, one row each (the only copy)
+        self.tables: dict[str, StateTable] = {}
         self._order: dict[str, Interval] = {}
         self.members: dict[str, SymbolSessionData] = {}
         self._free: list[int] = []
@@ -264,6 +341,15 @@ class SymbolGroup:
                 # blocks in interval order, as every symbol's ``bars`` (events follow this order)
                 self.blocks = {n: self.blocks[n] for n in sorted(self.blocks, key=lambda n: self._order[n].sort_key())}
             block.adopt(interval.data, row)
+            table = self.tables.get(name)
+            if table is None:
+                table = self.tables[name] = StateTable(block.row_cap)
+            elif table.size <= row:
+                table.resize(block.row_cap)
+            interval.move_state(table, row)
+        for name, table in self.tables.items():
+            if name not in data.bars and row < table.size:
+                table.has[row] = False
         data.group, data.group_row = self, row
         self.members[data.symbol] = data
         self.stale.add(row)
@@ -287,6 +373,10 @@ class SymbolGroup:
             block = self.blocks.get(name)
             if block is not None and interval.data.block is block:
                 block.release(row)
+            table = self.tables.get(name)
+            if table is not None and interval.table is table:
+                interval.move_state(StateTable(1), 0)
+                table.has[row] = False
         self.members.pop(data.symbol, None)
         self._free.append(row)
         self.group_key = object()
