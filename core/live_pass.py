@@ -488,7 +488,13 @@ def _advance_derived(
     if grow.any() and int(n_d[grow].max()) >= block.cap:
         block.grow_cols(int(n_d[grow].max()) + 1)
     if same.any():
-        _update_newest(block, r[same] * block.cap + (n_d[same] - 1), found.k[same], new, w[same] < own_fin[same])
+        revised = w[same] < own_fin[same]
+        i = r[same] * block.cap + (n_d[same] - 1)
+        _update_newest(block, i, found.k[same], new, revised)
+        if revised.any():
+            ts = block.cols["ts"].reshape(-1)[i[revised]].tolist()
+            for iv, t in zip(memo.held(interval.name, found.pos[same][revised].tolist()), ts, strict=True):
+                iv.note_revised(t, timing.clock)
     if grow.any():
         fin = timing.of(found.grid).finalized
         _open_windows(block, state, found, grow, n_d[grow], np.maximum(fin, own_fin[grow]), new, memo, interval.name)
@@ -583,14 +589,14 @@ def _uniform_pass(
         return False
     cache.pending = None
     _uniform_base(base_state, plan, w_b, nb)
-    firsts = _uniform_derive(group, plan, steps, nb, timing)
+    memo = cache.memo_for(members, group.base_name)
+    firsts = _uniform_derive(group, plan, steps, nb, memo, timing)
     changed: Changes | None = None
     if events.bars_changed:
         changed = [{} for _ in members]
         for name, pos, j in firsts:
             for p in pos.tolist():
                 changed[p][name] = j
-    memo = cache.memo_for(members, group.base_name)
     for entry in plan.derived:
         if not _uniform_finalize(cache, group.blocks, entry, timing, changed):
             interval = IntervalRows(entry.name, entry.pos, entry.state)
@@ -623,7 +629,7 @@ def _uniform_base(state: StateTable, plan: UniformPlan, w_b: int, nb: int) -> No
 
 
 def _uniform_derive(
-    group: SymbolGroup, plan: UniformPlan, steps: list[UniformStep], nb: int, timing: PassTiming
+    group: SymbolGroup, plan: UniformPlan, steps: list[UniformStep], nb: int, memo: _Memo, timing: PassTiming
 ) -> list[tuple[str, np.ndarray, int]]:
     """Update or open the newest window of every derived interval; returns (name, positions, bar)."""
     bc = group.blocks[group.base_name].cols
@@ -638,7 +644,12 @@ def _uniform_derive(
             gathered = ix
         block = group.blocks[entry.name]
         if step.window == step.last:
-            _uniform_update(block, ix, step.n - 1, new, step.window < step.own_fin)
+            revised = step.window < step.own_fin
+            _uniform_update(block, ix, step.n - 1, new, revised)
+            if revised:
+                t = int(entry.grid.starts[step.window])
+                for iv in memo.held(entry.name, entry.pos.tolist()):
+                    iv.note_revised(t, timing.clock)
             firsts.append((entry.name, entry.pos, step.n - 1))
         else:
             final = max(timing.of(entry.grid).finalized, step.own_fin)

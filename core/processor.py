@@ -164,11 +164,11 @@ class DataProcessor:
             for derived in derived_list:
                 finalized = timing.of(derived.grid).finalized
                 if live_rows is not None:
-                    first = _live_rows(derived, live_rows, max(finalized, derived.finalized))
+                    first = _live_rows(derived, live_rows, max(finalized, derived.finalized), timing.clock)
                     if first is not None:
                         changed[derived.name] = first
                         continue
-                first, simple = self._derive(derived, base, start, appended_only, finalized)
+                first, simple = self._derive(derived, base, start, appended_only, finalized, timing.clock)
                 changed[derived.name] = first
                 if not simple:
                     structural.add(derived.name)
@@ -176,7 +176,13 @@ class DataProcessor:
         return base_changed
 
     def _derive(
-        self, derived: BarIntervalData, base: BarIntervalData, start: int, appended_only: bool, finalized: int
+        self,
+        derived: BarIntervalData,
+        base: BarIntervalData,
+        start: int,
+        appended_only: bool,
+        finalized: int,
+        clock: float,
     ) -> tuple[int, bool]:
         """Re-derive windows touched by base bars ``[start:]``.
 
@@ -205,7 +211,7 @@ class DataProcessor:
         expected = grid.expected[agg.window].astype(np.int32)
         flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
         if old is not None:
-            flags |= _revised_flags(old, agg, derived.finalized)
+            flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
         series.extend(agg.bars, agg.count, expected, flags)
         derived.live = None
         _mark_present(derived, agg.bars.ts)
@@ -230,11 +236,11 @@ def _base_rows(base: BarIntervalData, start: int, n: int) -> list[BaseBar]:
     return [BaseBar(*row) for row in zip(ts, o, h, lo, c, v, strict=True)]
 
 
-def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int) -> int | None:
+def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int, clock: float) -> int | None:
     """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
     first: int | None = None
     for row in rows:
-        changed = _live_update(derived, row, finalized)
+        changed = _live_update(derived, row, finalized, clock)
         if changed is None:
             if first is None:
                 return None
@@ -243,7 +249,7 @@ def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int) ->
     return first
 
 
-def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int) -> int | None:
+def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: float) -> int | None:
     """The live path, O(1): one new base bar after the newest updates or opens the newest window.
 
     Returns the changed bar index, or None when the bar does not fit this path (the caller
@@ -254,7 +260,7 @@ def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int) -> int 
     window = 0 if grid.interval.is_daily else (row.ts - grid.session.open) // grid.interval.seconds
     last_window = derived.last_window
     if window == last_window:
-        return _update_newest(derived, row, window)
+        return _update_newest(derived, row, window, clock)
     if window < last_window:
         return None
     series = derived.data
@@ -277,7 +283,7 @@ def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int) -> int 
     return i
 
 
-def _update_newest(derived: BarIntervalData, row: BaseBar, window: int) -> int:
+def _update_newest(derived: BarIntervalData, row: BaseBar, window: int, clock: float) -> int:
     """Fold ``row`` into the newest bar (whose window is ``window``); returns its index."""
     series = derived.data
     write = series.buffer
@@ -300,6 +306,7 @@ def _update_newest(derived: BarIntervalData, row: BaseBar, window: int) -> int:
     write("count")[i] = live.count
     if window < derived.finalized:
         write("flags")[i] |= _REVISED
+        derived.note_revised(int(write("ts")[i]), clock)
     derived.live = live
     return i
 
@@ -355,8 +362,11 @@ def _snapshot(derived: BarIntervalData, keep: int) -> _Snapshot | None:
     return _Snapshot(bars, np.array(series.count[keep:]), np.array(series.flags[keep:]))
 
 
-def _revised_flags(old: _Snapshot, agg: Aggregated, finalized_windows: int) -> np.ndarray:
-    """REVISED for rewritten windows that were already final and whose bar really changed."""
+def _revised_flags(
+    old: _Snapshot, agg: Aggregated, finalized_windows: int, derived: BarIntervalData, clock: float
+) -> np.ndarray:
+    """REVISED for rewritten windows that were already final and whose bar really changed
+    (noted as revisions of ``derived`` at ``clock``)."""
     new = agg.bars
     pos = np.searchsorted(old.bars.ts, new.ts)
     pos_clipped = np.minimum(pos, len(old.bars.ts) - 1)
@@ -367,4 +377,6 @@ def _revised_flags(old: _Snapshot, agg: Aggregated, finalized_windows: int) -> n
     same &= old.count[pos_clipped] == agg.count
     was_revised = found & ((old.flags[pos_clipped] & REVISED) > 0)
     newly_revised = ~same & (agg.window < finalized_windows)
+    for ts in new.ts[newly_revised].tolist():
+        derived.note_revised(ts, clock)
     return np.where(was_revised | newly_revised, REVISED, 0).astype(np.uint8)

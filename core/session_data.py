@@ -26,8 +26,8 @@ from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
 __all__ = [
-    "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "SessionData", "SessionHistory", "SymbolGroup",
-    "SymbolSessionData",
+    "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "Revision", "SessionData", "SessionHistory",
+    "SymbolGroup", "SymbolSessionData",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,14 @@ class FeedNotes:
             if down is not None and down < end and (up is None or start < up):
                 return "disconnect"
         return "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """How often a derived bar changed after it was final, and the pass clock of the last change."""
+
+    count: int
+    last: float
 
 
 @dataclass(slots=True)
@@ -94,6 +102,9 @@ class BarIntervalData:
     name: str = field(init=False)
     #: the newest bar as Python numbers (scalar live path), or None
     live: LiveBar | None = field(init=False, default=None, repr=False)
+    #: derived bars changed after they were final, by bar start (at most one revision per pass);
+    #: sparse, as revisions are rare (late bars, corrections)
+    revisions: dict[int, Revision] = field(init=False, default_factory=dict, repr=False)
     #: the table and row holding this interval's state
     table: StateTable = field(init=False, repr=False)
     row: int = field(init=False, default=0, repr=False)
@@ -111,6 +122,14 @@ class BarIntervalData:
         table.n[row] = len(self.data)
         self.table, self.row = table, row
         self.tracker.table, self.tracker.row = table, row
+
+    def note_revised(self, ts: int, clock: float) -> None:
+        """The bar starting at ``ts`` changed after it was final, in the pass at ``clock``."""
+        found = self.revisions.get(ts)
+        if found is None:
+            self.revisions[ts] = Revision(1, clock)
+        elif found.last != clock:
+            self.revisions[ts] = Revision(found.count + 1, clock)
 
     def _int(self, field_index: int) -> int:
         return int(self.table.ints[field_index, self.row])
