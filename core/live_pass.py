@@ -10,7 +10,7 @@ members (bars, flags, quality, gaps, incomplete counts, events); members that do
 The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
 gap frontier and run totals, quality…) is the group's ``StateTable`` per interval
 (``SymbolGroup.tables``), the only copy: ``BarIntervalData`` reads its row through, so the
-pass reads and writes whole columns and never writes objects. Only the bar count mirrors
+pass reads and writes whole columns instead of per-symbol attributes. Only the bar count mirrors
 the series length (storage owns it); a row whose bars changed elsewhere (``add_base_bars``,
 the per-symbol path, a new member) is in ``group.stale`` and its count re-read.
 
@@ -51,6 +51,7 @@ _TAIL = 8
 
 #: a bar count per member position and interval name: the first bar each pass changed
 Changes = list[dict[str, int]]
+
 
 class _Memo:
     """The member list of a pass resolved to rows and interval objects (reused while it is the same list)."""
@@ -145,7 +146,8 @@ class _RefreshContext:
 
 
 class _Cache:
-    """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
+    """The pass's bookkeeping for one group: the uniform fast path's state and the member memo
+    (the row state itself is the group's tables, which this only refers to)."""
 
     def __init__(self, tables: dict[str, StateTable]) -> None:
         #: the group's tables (``SymbolGroup.tables``, the same dict)
