@@ -9,12 +9,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.sources.base import SourceError
 
 if TYPE_CHECKING:
+    from core.alerts import AlertConfig
+    from core.calendar import Session
     from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
@@ -35,33 +36,66 @@ def build_replay_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, source_required=True)
     parser.add_argument("--export", metavar="OUTDIR", help="write OUTDIR/<SYMBOL>/<interval>.csv and session.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--alerts", metavar="FILE",
+                        help="write alert events as JSON lines (rules from the --config file's [alerts], or defaults)")
     return parser
 
 
-async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
-    from tqdm import tqdm
+class ExportFailed(Exception):
+    """Writing the export failed (a full disk): the run stops, the recording is kept for a re-run."""
+
+
+def _export_problem(exc: OSError, export: str) -> str:
+    return f"export to {exc.filename or export} failed: {exc.strerror or exc}"
+
+
+async def _replay(
+    setup: RunSetup, export: str | None, quiet: bool, record: bool, alerts: tuple[str, AlertConfig | None] | None = None
+) -> None:
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from core.coordinator import SessionCoordinator
     from core.export import SessionExporter
+    from core.recording_start import start_recording
     from core.session_data import SessionData
 
     session_data = SessionData()
+    exporter = None
+    if export:
+        try:
+            exporter = SessionExporter(session_data, export, setup.calendar.name)
+        except OSError as exc:
+            raise ExportFailed(_export_problem(exc, export)) from None
     recorder = None
     if record:
-        from core.recording import Recorder, default_recording_path
-
-        path = default_recording_path()
-        print(f"recording to {path}", file=sys.stderr)
-        recorder = Recorder(path)
+        started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
+        print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+        recorder = started.recorder
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
-    if export:
-        exporter = SessionExporter(session_data, export, setup.calendar.name)
-        coordinator.session_closed.connect(exporter.on_session_closed)
-    for symbol, intervals in setup.watchlist:
-        await coordinator.add_symbol(symbol, intervals)
+    alert_log = None
+    if alerts is not None:
+        from core.alerts import AlertLog, attach_alerts
+
+        path, rules = alerts
+        alert_log = AlertLog(path)
+        attach_alerts(coordinator, rules).fired.connect(alert_log.write)
+    failed: list[str] = []
+    if exporter is not None and export is not None:
+        outdir = export
+
+        def export_session(session: Session) -> None:
+            if failed:
+                return
+            try:
+                exporter.on_session_closed(session)
+            except OSError as exc:
+                failed.append(_export_problem(exc, outdir))
+                coordinator.stop()
+
+        coordinator.session_closed.connect(export_session)
     total = sum(s.close - s.open for s in setup.sessions)
     bar = tqdm(total=total, unit="s", unit_scale=True, desc="replay", file=sys.stderr, disable=quiet or None)
 
@@ -69,14 +103,24 @@ async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool
         bar.update(done - bar.n)
 
     coordinator.progress.connect(on_progress)
+    completed = False
     try:
+        for symbol, intervals in setup.watchlist:
+            await coordinator.add_symbol(symbol, intervals)
         await coordinator.run()
+        completed = not failed and coordinator.session_index >= len(setup.sessions)
     finally:
         bar.update(total - bar.n)
         bar.close()
         if recorder is not None:
-            recorder.close()
+            # only a completed run ends its recording cleanly; anything else is resumed next time
+            recorder.close(clean=completed)
+        if alert_log is not None:
+            alert_log.close()
         setup.source.close()
+    if failed:
+        kept = "; what was recorded is kept: run the same replay again to resume and export" if recorder else ""
+        raise ExportFailed(failed[0] + kept)
 
 
 def replay_main(argv: list[str]) -> int:
@@ -93,13 +137,19 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
-    if args.export:
-        Path(args.export).mkdir(parents=True, exist_ok=True)
+    alerts = None
+    if args.alerts:
+        from core.config import load_config
+
+        alerts = (args.alerts, load_config(args.config).alerts if args.config else None)
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet, setup.record))
+        asyncio.run(_replay(setup, args.export, args.quiet, setup.record, alerts))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130
+    except ExportFailed as exc:
+        print(f"session-monitor replay: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

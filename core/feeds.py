@@ -50,12 +50,21 @@ class SymbolFeed(ABC):
         """Bars not delivered yet whose end is at or before ``clock``; raises FeedError on a fault."""
 
     @abstractmethod
-    def skip_through(self, ts: int) -> None:
-        """Never deliver bars starting at or before ``ts`` (they were recorded already)."""
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        """Never deliver bars starting at ``starts`` (they were recorded already).
+
+        Only those: a bar the recording lost (a damaged chunk) is delivered again, so a
+        resume never leaves a hole the source could fill.
+        """
 
     @property
     def ended_at(self) -> float | None:
         """End of the last bar once the source has no more data for the session, else None."""
+        return None
+
+    @property
+    def alive_until(self) -> float | None:
+        """Newest session-clock time the connection proved alive (live feeds), else None."""
         return None
 
 
@@ -77,26 +86,30 @@ class ReplayFeed(SymbolFeed):
     def __init__(self, loaded: LoadedSession) -> None:
         self.loaded = loaded
         self.symbol = loaded.symbol
+        self.bars = loaded.bars
         self.ends = loaded.bars.ts + loaded.base.seconds
         self.cursor = 0
+        #: end of the source's last bar (the session's open when it has none)
+        self.last_end = float(self.ends[-1]) if len(self.ends) else float(loaded.session.open)
 
     def poll(self, clock: float) -> BarArrays:
         # an int bound: a float one would make numpy cast all of ``ends`` (~25 µs a call)
         stop = int(self.ends.searchsorted(math.floor(clock), side="right"))
         if stop <= self.cursor:
             return _EMPTY
-        batch = self.loaded.bars.take(slice(self.cursor, stop))
+        batch = self.bars.take(slice(self.cursor, stop))
         self.cursor = stop
         return batch
 
-    def skip_through(self, ts: int) -> None:
-        self.cursor = max(self.cursor, int(np.searchsorted(self.loaded.bars.ts, ts, side="right")))
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        waiting = slice(self.cursor, None)
+        keep = ~np.isin(self.bars.ts[waiting], starts)
+        self.bars = BarArrays.concat([self.bars.take(slice(0, self.cursor)), self.bars.take(waiting).take(keep)])
+        self.ends = self.bars.ts + self.loaded.base.seconds
 
     @property
     def ended_at(self) -> float | None:
-        if not len(self.ends):
-            return float(self.loaded.session.open)
-        return float(self.ends[-1]) if self.cursor >= len(self.ends) else None
+        return self.last_end if self.cursor >= len(self.ends) else None
 
 
 class PushFeed(SymbolFeed):
@@ -115,7 +128,17 @@ class PushFeed(SymbolFeed):
         self._pending: list[BarArrays] = [history] if history is not None and len(history.ts) else []
         self._error: str | None = None
         self._fatal = False
-        self._skip_through: int | None = None
+        self._recorded: np.ndarray | None = None
+        self._alive_until: float | None = None
+
+    def touch(self, at: float) -> None:
+        """The connection proved alive at ``at`` (a message for any symbol, a heartbeat)."""
+        if self._alive_until is None or at > self._alive_until:
+            self._alive_until = at
+
+    @property
+    def alive_until(self) -> float | None:
+        return self._alive_until if self._error is None else None
 
     def push(self, bars: BarArrays) -> None:
         if len(bars.ts):
@@ -137,9 +160,9 @@ class PushFeed(SymbolFeed):
     def connected(self) -> bool:
         return self._error is None
 
-    def skip_through(self, ts: int) -> None:
+    def skip_recorded(self, starts: np.ndarray) -> None:
         with self._lock:
-            self._skip_through = ts
+            self._recorded = np.unique(starts)
 
     def poll(self, clock: float) -> BarArrays:
         with self._lock:
@@ -149,9 +172,10 @@ class PushFeed(SymbolFeed):
                 return BarArrays.empty()
             merged = BarArrays.concat(self._pending)
             due = merged.ts + self.base_seconds <= clock
-            if self._skip_through is not None:
-                due &= merged.ts > self._skip_through
-                keep = ~due & (merged.ts > self._skip_through)
+            if self._recorded is not None:
+                fresh = ~np.isin(merged.ts, self._recorded)
+                keep = ~due & fresh
+                due &= fresh
             else:
                 keep = ~due
             self._pending = [merged.take(keep)] if keep.any() else []
@@ -167,10 +191,22 @@ class PushFeed(SymbolFeed):
 
 @dataclass(frozen=True, slots=True)
 class FaultSchedule:
-    """Session-clock windows ``[start, end)`` during which a feed raises, or stalls."""
+    """Session-clock windows ``[start, end)`` during which a feed raises, stalls, or falls silent.
+
+    A silence raises nothing: the bars that would arrive in it (their end inside the
+    window) are lost, as when a feed stops sending without dropping the connection.
+    """
 
     failures: tuple[tuple[float, float], ...] = ()
     stalls: tuple[tuple[float, float], ...] = ()
+    silences: tuple[tuple[float, float], ...] = ()
+
+    def silenced(self, ends: np.ndarray) -> np.ndarray:
+        """True for each bar end that falls in a silence."""
+        lost = np.zeros(len(ends), bool)
+        for start, end in self.silences:
+            lost |= (ends >= start) & (ends < end)
+        return lost
 
     def fault_at(self, clock: float) -> FeedError | None:
         for start, end in self.failures:
@@ -191,17 +227,34 @@ class FaultyFeed(SymbolFeed):
         self.schedule = schedule
         self.faults = 0
         self.backfills = inner.backfills
+        self.base_seconds = loaded_base_seconds(inner)
 
     def poll(self, clock: float) -> BarArrays:
         fault = self.schedule.fault_at(clock)
         if fault is not None:
             self.faults += 1
             raise fault
-        return self.inner.poll(clock)
+        batch = self.inner.poll(clock)
+        if self.schedule.silences and len(batch.ts):
+            lost = self.schedule.silenced(batch.ts + self.base_seconds)
+            if lost.any():
+                batch = batch.take(~lost)
+        return batch
 
-    def skip_through(self, ts: int) -> None:
-        self.inner.skip_through(ts)
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        self.inner.skip_recorded(starts)
 
     @property
     def ended_at(self) -> float | None:
         return self.inner.ended_at
+
+    @property
+    def alive_until(self) -> float | None:
+        return self.inner.alive_until
+
+
+def loaded_base_seconds(feed: SymbolFeed) -> int:
+    """Base interval seconds of a feed (0 when it does not say)."""
+    if isinstance(feed, ReplayFeed):
+        return feed.loaded.base.seconds
+    return int(getattr(feed, "base_seconds", 0))
