@@ -19,6 +19,7 @@ __all__ = [
     "gap_tooltip",
     "quality_text",
     "zone",
+    "zone_label",
 ]
 
 #: gap lines in a tooltip before "… and N more"
@@ -30,6 +31,11 @@ NO_VALUE = "—"
 def zone(name: str) -> ZoneInfo:
     """ZoneInfo objects are cheap but not free; the GUI asks for the same few all day."""
     return ZoneInfo(name)
+
+
+def zone_label(tz: str) -> str:
+    """How the app names an exchange's zone next to its times: ``New York``, ``UTC``."""
+    return tz.split("/")[-1].replace("_", " ")
 
 
 def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHeaderView,
     QMainWindow,
+    QMenu,
     QSplitter,
     QToolBar,
     QWidget,
@@ -153,6 +154,30 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        self._build_chart_menu(view_menu)
+
+    def _build_chart_menu(self, view_menu: QMenu) -> None:
+        """How charts show time and prices (every chart, remembered across runs)."""
+        view_menu.addSeparator()
+        self.fold_time_action = view_menu.addAction("&Fold non-trading time")
+        self.fold_time_action.setCheckable(True)
+        self.fold_time_action.setToolTip("Nights, weekends, holidays and lunch breaks take no room; off: linear time")
+        self.fold_time_action.setChecked(self.settings.chart_option("fold_time", True))
+        self.fold_time_action.toggled.connect(self._on_fold_toggled)
+        self.log_scale_action = view_menu.addAction("&Log price scale")
+        self.log_scale_action.setCheckable(True)
+        self.log_scale_action.setChecked(self.settings.chart_option("log_scale", False))
+        self.log_scale_action.toggled.connect(self._on_log_toggled)
+        self.charts.set_folded(self.fold_time_action.isChecked())
+        self.charts.set_log_scale(self.log_scale_action.isChecked())
+
+    def _on_fold_toggled(self, folded: bool) -> None:
+        self.charts.set_folded(folded)
+        self.settings.set_chart_option("fold_time", folded)
+
+    def _on_log_toggled(self, log: bool) -> None:
+        self.charts.set_log_scale(log)
+        self.settings.set_chart_option("log_scale", log)
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")

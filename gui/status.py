@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar
 
 from core.coordinator import SessionCoordinator
 from gui import theme
-from gui.formatting import exchange_time, format_lag, format_speed
+from gui.formatting import exchange_time, format_lag, format_speed, zone_label
 
 __all__ = ["StatusPanel"]
 
@@ -48,8 +48,7 @@ class StatusPanel(QObject):
             current = min(status.sessions_done + 1, status.sessions_total)
             progress = f" ({current}/{status.sessions_total})" if status.sessions_total > 1 else ""
             self.session.setText(f"session {session.date.isoformat()}{progress}")
-            zone_name = session.tz.split("/")[-1].replace("_", " ")
-            self.clock.setText(f"{exchange_time(status.clock, session.tz, seconds=True)} {zone_name}")
+            self.clock.setText(f"{exchange_time(status.clock, session.tz, seconds=True)} {zone_label(session.tz)}")
         self.state.setText(status.state.value)
         self.speed.setText(f"speed {format_speed(status.speed)}")
         self.rate.setText(f"{status.bars_per_second:,.0f} base bars/s")

@@ -76,8 +76,8 @@ class BarItem(pg.GraphicsObject):
             lo, hi = self.changed_y_range(changed)
             if self._visible_y is not None and self._visible_y[0] <= lo and hi <= self._visible_y[1]:
                 # nothing the auto-range sees moves: repaint just these bars
-                x0 = float(changed.ts[0])
-                x1 = float(changed.ts[-1]) + self.data.width
+                x0 = float(changed.x[0])
+                x1 = float(changed.x[-1]) + self.data.width
                 self.update(self._padded(QRectF(x0, lo, x1 - x0, hi - lo)))
                 return
         self.prepareGeometryChange()
@@ -93,7 +93,7 @@ class BarItem(pg.GraphicsObject):
         data = self.data
         y = self.y_range()
         sessions = data.sessions
-        xs = [float(sessions[0].open), float(sessions[-1].close)] if sessions else []
+        xs = list(data.x_extent) if sessions else []
         if data.first_ts is not None and data.last_end is not None:
             xs += [data.first_ts, data.last_end]
         if y is None or not xs:
@@ -157,7 +157,7 @@ class CandleItem(BarItem):
         return float(seg.low.min()), float(seg.high.max())
 
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
-        centre = cols.ts + width / 2.0
+        centre = cols.x + width / 2.0
         up = cols.close >= cols.open
         if reduced:  # one high-low stroke per pixel column: the true range survives
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
@@ -176,7 +176,7 @@ class CandleItem(BarItem):
             (~up & hollow, self._down_pen, self._hollow),
             (forming, self._forming_pen, self._forming_brush),
         )
-        left = cols.ts + width * (1.0 - BODY) / 2.0
+        left = cols.x + width * (1.0 - BODY) / 2.0
         for mask, pen, brush in groups:
             if not mask.any():
                 continue
@@ -215,14 +215,14 @@ class VolumeItem(BarItem):
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
         up = cols.close >= cols.open
         if reduced:
-            centre = cols.ts + width / 2.0
+            centre = cols.x + width / 2.0
             zero = np.zeros(len(cols))
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
                 painter.setPen(pen)
                 draw_lines(painter, centre[mask], zero[mask], centre[mask], cols.volume[mask])
             return
         forming = cols.forming_mask()
-        left = cols.ts + width * (1.0 - BODY) / 2.0
+        left = cols.x + width * (1.0 - BODY) / 2.0
         painter.setPen(Qt.PenStyle.NoPen)
         for mask, brush in ((up & ~forming, self._up_brush), (~up & ~forming, self._down_brush)):
             if mask.any():

@@ -36,6 +36,9 @@ class SymbolCharts(QWidget):
         self._symbol: str | None = None
         self._charts: dict[str, IntervalChart] = {}  # built so far
         self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
+        #: how every chart shows time and prices (View menu)
+        self.folded = True
+        self.log_scale = False
         #: bar and quality changes of every symbol, drained (for the shown one) on the timer
         self._changes = bridge.subscribe_changes(self, self._schedule)
         self.tabs = QTabWidget(self)
@@ -77,10 +80,23 @@ class SymbolCharts(QWidget):
         page = self._pages.get(interval)
         data = self._sd.get_symbol_data(self._symbol) if self._symbol else None
         if chart is None and page is not None and data is not None:
-            chart = IntervalChart(ChartData(data, interval), page)
+            chart = IntervalChart(ChartData(data, interval, folded=self.folded), page)
+            chart.set_log_scale(self.log_scale)
             page.layout().addWidget(chart)
             self._charts[interval] = chart
         return chart
+
+    def set_folded(self, folded: bool) -> None:
+        """Fold non-trading time (True) or show linear time, on every chart."""
+        self.folded = folded
+        for chart in self._charts.values():
+            chart.set_folded(folded)
+
+    def set_log_scale(self, log: bool) -> None:
+        """Log or linear price scale on every chart."""
+        self.log_scale = log
+        for chart in self._charts.values():
+            chart.set_log_scale(log)
 
     def current_interval(self) -> str | None:
         widget = self.tabs.currentWidget()
