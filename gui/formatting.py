@@ -15,6 +15,7 @@ __all__ = [
     "exchange_time",
     "format_gap",
     "format_lag",
+    "format_price",
     "format_speed",
     "gap_tooltip",
     "quality_text",
@@ -48,6 +49,11 @@ def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False)
         f"{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}" if seconds else f"{stamp.hour:02d}:{stamp.minute:02d}"
     )
     return f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d} {wall}" if date else wall
+
+
+def format_price(value: float) -> str:
+    """Prices as the charts and the watchlist show them: 1,234.56, or 0.1234 below 1."""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
 
 
 def quality_text(quality: float | None) -> str:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QSplitter,
+    QStackedWidget,
     QToolBar,
     QWidget,
 )
@@ -38,8 +39,9 @@ from gui.messages import MessagesDock
 from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
-from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
 from gui.tree_view import SessionTreeView
+from gui.watchlist import CompactWatchlist
 
 __all__ = ["MainWindow"]
 
@@ -89,7 +91,14 @@ class MainWindow(QMainWindow):
         # Interactive, sized to contents when symbols arrive: ResizeToContents would re-measure
         # every row of every column on each dataChanged (O(rows) per refresh while streaming).
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column in COMPACT_ONLY:
+            self.tree.hideColumn(column)
         self.model.rowsInserted.connect(self._on_rows_inserted)
+        # the compact watchlist: the same model, one sortable row per symbol (View menu)
+        self.compact = CompactWatchlist(self.model, self)
+        self.watchlist_stack = QStackedWidget(self)
+        self.watchlist_stack.addWidget(self.tree)
+        self.watchlist_stack.addWidget(self.compact)
         self._resize_columns = QTimer(self)
         self._resize_columns.setSingleShot(True)
         self._resize_columns.setInterval(100)
@@ -100,7 +109,7 @@ class MainWindow(QMainWindow):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
-        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.watchlist_stack)
         self.splitter.addWidget(self.charts)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
@@ -125,9 +134,10 @@ class MainWindow(QMainWindow):
         self.controls.speed_selected.connect(self._on_speed_selected)
         self.bridge.message_posted.connect(self.messages.post)
         self.bridge.state_changed.connect(self.controls.set_state)
-        self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
-        delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
-        delete.activated.connect(self.on_remove)
+        for view in (self.tree, self.compact.view):
+            view.selectionModel().currentChanged.connect(self._on_current_changed)
+            delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), view, context=Qt.ShortcutContext.WidgetShortcut)
+            delete.activated.connect(self.on_remove)
         self.controls.set_state(coordinator.status().state)
         if coordinator.live:
             self.controls.set_live()
@@ -154,6 +164,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        self.compact_action = view_menu.addAction("&Compact watchlist")
+        self.compact_action.setCheckable(True)
+        self.compact_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.compact_action.setToolTip("One sortable, filterable row per symbol; expand a row for its intervals")
+        self.compact_action.toggled.connect(self.set_compact)
+        self.compact_action.setChecked(self.settings.chart_option("compact_watchlist", False))
         self._build_chart_menu(view_menu)
 
     def _build_chart_menu(self, view_menu: QMenu) -> None:
@@ -170,6 +186,21 @@ class MainWindow(QMainWindow):
         self.log_scale_action.toggled.connect(self._on_log_toggled)
         self.charts.set_folded(self.fold_time_action.isChecked())
         self.charts.set_log_scale(self.log_scale_action.isChecked())
+
+    def set_compact(self, compact: bool) -> None:
+        """Show the compact watchlist (True) or the detailed tree, keeping the selected symbol."""
+        symbol = self.selected_symbol()
+        self.watchlist_stack.setCurrentWidget(self.compact if compact else self.tree)
+        if self.compact_action.isChecked() != compact:
+            self.compact_action.setChecked(compact)
+        self.settings.set_chart_option("compact_watchlist", compact)
+        if symbol is not None:
+            self.select_symbol(symbol, self.charts.current_interval() if not compact else None)
+
+    @property
+    def watchlist_view(self) -> QAbstractItemView:
+        """The view the user sees: the detailed tree or the compact watchlist."""
+        return self.compact.view if self.watchlist_stack.currentWidget() is self.compact else self.tree
 
     def _on_fold_toggled(self, folded: bool) -> None:
         self.charts.set_folded(folded)
@@ -232,10 +263,13 @@ class MainWindow(QMainWindow):
     async def boot(self, watchlist: list[WatchEntry]) -> None:
         """Add the start-up symbols; one that cannot be added is reported, not fatal."""
         for entry in watchlist:
+            self.model.expect_load(entry.symbol)
             try:
                 await self.coordinator.add_symbol(entry.symbol, entry.intervals)
             except (SymbolError, IntervalError) as exc:
                 self.report_problem(f"Could not restore {entry.symbol}: {exc}")
+            finally:
+                self.model.settle(entry.symbol)
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])
@@ -252,6 +286,7 @@ class MainWindow(QMainWindow):
         self.controls.set_busy(True)
         try:
             intervals = [part for part in intervals_text.split(",") if part.strip()]
+            self.model.expect_load(symbol_text)
             data = await self.coordinator.add_symbol(symbol_text, intervals)
         except (SymbolError, IntervalError) as exc:
             self.report_problem(str(exc))
@@ -263,6 +298,7 @@ class MainWindow(QMainWindow):
             self.settings.set_default_intervals(intervals_text.strip())
             self.select_symbol(data.symbol)
         finally:
+            self.model.settle(symbol_text)
             self.controls.set_busy(False)
             self._handlers.leave()
 
@@ -307,16 +343,21 @@ class MainWindow(QMainWindow):
 
     # -- selection ---------------------------------------------------------------------------
     def selected_symbol(self) -> str | None:
-        index = self.tree.currentIndex()
+        index = self.watchlist_view.currentIndex()
         return index.data(SYMBOL_ROLE) if index.isValid() else None
 
     def select_symbol(self, symbol: str, interval: str | None = None) -> None:
         index = self.model.interval_index(symbol, interval) if interval else self.model.symbol_index(symbol)
+        view = self.watchlist_view
+        if view is self.compact.view:
+            index = self.compact.map_from_model(index)
         if index.isValid():
             flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
-            self.tree.selectionModel().setCurrentIndex(index, flags)
+            view.selectionModel().setCurrentIndex(index, flags)
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if current.model() is not self.watchlist_view.model() and current.isValid():
+            return  # the hidden view follows along; only the one shown drives the charts
         if not current.isValid():
             self.charts.show_symbol(None)
             return
@@ -325,7 +366,7 @@ class MainWindow(QMainWindow):
     def _on_interval_shown(self, interval: str) -> None:
         """Tab changed by the user: keep the tree's selection on the same interval row."""
         symbol = self.charts.symbol
-        current = self.tree.currentIndex()
+        current = self.watchlist_view.currentIndex()
         if symbol and current.isValid() and current.data(INTERVAL_ROLE) not in (None, interval):
             self.select_symbol(symbol, interval)
 
@@ -338,6 +379,11 @@ class MainWindow(QMainWindow):
     def _fit_columns(self) -> None:
         for column in range(self.model.columnCount()):
             self.tree.resizeColumnToContents(column)
+        # counts grow all session: room for six digits from the start ("43…" at 1,000 otherwise)
+        bars = self.tree.fontMetrics().horizontalAdvance("000000") + 16
+        if self.tree.columnWidth(Column.BARS) < bars:
+            self.tree.setColumnWidth(Column.BARS, bars)
+        self.compact.fit_columns()
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:

@@ -26,13 +26,9 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter
 from core.calendar import Session
 from gui import theme
 from gui.chart.timeline import TickLevel, Timeline, time_ticks
-from gui.formatting import zone
+from gui.formatting import format_price, zone
 
 __all__ = ["AxisTag", "ExchangeTimeAxis", "PriceAxis", "VolumeAxis", "format_price", "format_volume"]
-
-
-def format_price(value: float) -> str:
-    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
 
 
 def format_volume(value: float) -> str:
