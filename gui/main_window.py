@@ -7,14 +7,16 @@ asynchronous start-up lives in :meth:`boot`, not in ``__init__``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHeaderView,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QSplitter,
@@ -27,11 +29,11 @@ from qasync import asyncSlot
 from core.clock import ClockState
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import IntervalError
-from core.session_data import SessionData
+from core.session_data import SessionData, SymbolSessionData
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
 from gui.controls import ControlsBar
-from gui.credentials_dialog import CredentialsDialog
+from gui.credentials_dialog import CredentialsDialog, running_feed
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
 from gui.handlers import RunningHandlers
 from gui.icons import icon
@@ -43,7 +45,29 @@ from gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, Ses
 from gui.tree_view import SessionTreeView
 from gui.watchlist import CompactWatchlist
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "finer_base_note"]
+
+
+def finer_base_note(data: SymbolSessionData) -> str | None:
+    """Why a symbol streams a finer base than anything asked for (``1m,90s`` streams 1s),
+    in plain words with the cost; None when the base is one of the requested intervals."""
+    requested = [i for i in data.requested if not i.is_daily]
+    base = data.base_interval
+    if not requested or base in requested or not base.seconds:
+        return None
+    smallest = min(requested, key=lambda i: i.seconds)
+    odd = [i.name for i in requested if i.seconds % smallest.seconds]
+    why = (
+        f"{', '.join(odd)} is not a whole number of {smallest.name} bars"
+        if odd
+        else f"the source has no {smallest.name} bars for it"
+    )
+    factor = smallest.seconds // base.seconds
+    fix = f"; drop {', '.join(odd)} to stream {smallest.name} instead" if odd else ""
+    return (
+        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {why}; "
+        f"{smallest.name} is derived from {base.name}{fix}"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -123,6 +147,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
         self.messages = MessagesDock(self)
+        self.messages.set_time_zone(coordinator.session.tz)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
         self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
         self.status = StatusPanel(self.statusBar(), coordinator, source_name)
@@ -142,6 +167,10 @@ class MainWindow(QMainWindow):
         if coordinator.live:
             self.controls.set_live()
         self._build_menus()
+        # a text field takes Ctrl+E (end of line under X11 key bindings) before the window's
+        # Export shortcut sees it
+        for edit in self.findChildren(QLineEdit):
+            edit.installEventFilter(self)
         self._restore_layout()
 
     def _build_menus(self) -> None:
@@ -210,6 +239,14 @@ class MainWindow(QMainWindow):
         self.charts.set_log_scale(log)
         self.settings.set_chart_option("log_scale", log)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination())
+            if pressed.matches(self.export_action.shortcut()) == QKeySequence.SequenceMatch.ExactMatch:
+                event.ignore()  # not overridden by the field: the window's shortcut fires
+                return True
+        return super().eventFilter(watched, event)
+
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
         if path:
@@ -254,7 +291,9 @@ class MainWindow(QMainWindow):
     def show_credentials_dialog(self) -> CredentialsDialog:
         """Open File → Live data (Alpaca)…; one dialog per window, re-read each time it opens."""
         if self._credentials_dialog is None:
-            self._credentials_dialog = CredentialsDialog(self.settings, self.notify, self)
+            self._credentials_dialog = CredentialsDialog(
+                self.settings, self.notify, self, running=running_feed(self.source_name)
+            )
         self._credentials_dialog.open()
         self._credentials_dialog.refresh()
         return self._credentials_dialog
@@ -262,6 +301,7 @@ class MainWindow(QMainWindow):
     # -- start-up --------------------------------------------------------------------------
     async def boot(self, watchlist: list[WatchEntry]) -> None:
         """Add the start-up symbols; one that cannot be added is reported, not fatal."""
+        await self._offer_symbols()
         for entry in watchlist:
             self.model.expect_load(entry.symbol)
             try:
@@ -278,6 +318,17 @@ class MainWindow(QMainWindow):
         watching = ", ".join(symbols) or "nothing yet"
         self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
 
+    async def _offer_symbols(self) -> None:
+        """Let the symbol field complete from what the source has (listed off the loop: a
+        folder of tickers, a CSV scan)."""
+        loop = asyncio.get_running_loop()
+        try:
+            symbols = await loop.run_in_executor(None, self.coordinator.source.symbols)
+        except Exception as exc:  # completion is a help; a source that cannot list is no error
+            self.post_message(logging.DEBUG, f"{self.source_name}: cannot list its symbols ({exc})")
+            return
+        self.controls.set_symbol_choices(symbols)
+
     # -- requests ---------------------------------------------------------------------------
     @asyncSlot(str, str)
     async def on_add(self, symbol_text: str, intervals_text: str) -> None:
@@ -293,7 +344,13 @@ class MainWindow(QMainWindow):
         else:
             derived = ", ".join(b.name for b in data.derived_intervals()) or "nothing"
             note = " (the run has finished: no more bars will arrive)" if self._finished() else ""
-            self.controls.show_info(f"Watching {data.symbol}: streams {data.base_interval}, derives {derived}{note}")
+            finer = finer_base_note(data)
+            if finer:
+                self.controls.show_warning(f"Watching {data.symbol}: {finer}{note}")
+                self.messages.post(logging.WARNING, f"{data.symbol}: {finer}")
+            else:
+                streams = f"streams {data.base_interval}, derives {derived}"
+                self.controls.show_info(f"Watching {data.symbol}: {streams}{note}")
             self.controls.symbol_edit.clear()
             self.settings.set_default_intervals(intervals_text.strip())
             self.select_symbol(data.symbol)

@@ -47,7 +47,7 @@ class WatchlistProxy(QSortFilterProxyModel):
             return True  # an interval row goes with its symbol
         return super().filterAcceptsRow(source_row, source_parent)
 
-    def lessThan(self, left: AnyIndex, right: AnyIndex) -> bool:  # noqa: N802
+    def lessThan(self, left: AnyIndex, right: AnyIndex) -> bool:
         if left.parent().isValid():  # intervals keep their own order, whichever way symbols sort
             return (left.row() < right.row()) == (self.sortOrder() == Qt.SortOrder.AscendingOrder)
         return super().lessThan(left, right)

@@ -59,7 +59,8 @@ def test_compact_rows_sort_by_any_column_and_filter(
     # one row per symbol, by symbol at first; the columns a trader reads
     assert widget.symbols() == ["AAPL", "MSFT", "SPY"]
     header = widget.view.header()
-    shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+    order = [header.logicalIndex(v) for v in range(header.count())]
+    shown = [column for column in order if not header.isSectionHidden(column)]
     assert shown == list(COMPACT_COLUMNS)
     assert [widget.proxy.headerData(c, Qt.Orientation.Horizontal) for c in shown] == [
         "Symbol", "Last", "Chg %", "Quality %", "Gaps", "Feed", "Last bar", "Bars",
