@@ -301,7 +301,6 @@ class MainWindow(QMainWindow):
     # -- start-up --------------------------------------------------------------------------
     async def boot(self, watchlist: list[WatchEntry]) -> None:
         """Add the start-up symbols; one that cannot be added is reported, not fatal."""
-        await self._offer_symbols()
         for entry in watchlist:
             self.model.expect_load(entry.symbol)
             try:
@@ -317,6 +316,7 @@ class MainWindow(QMainWindow):
         when = status.session.date.isoformat() if status.session else "?"
         watching = ", ".join(symbols) or "nothing yet"
         self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
+        await self._offer_symbols()
 
     async def _offer_symbols(self) -> None:
         """Let the symbol field complete from what the source has (listed off the loop: a

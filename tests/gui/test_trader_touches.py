@@ -40,7 +40,7 @@ class _X11EndOfLine(QObject):
     """Claims Ctrl+E for the field, as QLineEdit does under X11 key bindings (Ctrl+E = end of
     line; the offscreen platform binds only End, so the test adds the binding itself)."""
 
-    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802
+    def eventFilter(self, watched: Any, event: Any) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_E:
             event.accept()
         return False
@@ -112,3 +112,16 @@ def test_compact_watchlist_from_the_view_menu_drives_the_charts(qtbot: Any, make
     QApplication.processEvents()
     window.compact_action.trigger()
     assert window.watchlist_stack.currentWidget() is window.tree and window.selected_symbol() == "SPY"
+
+
+def test_a_refused_start_is_shown_in_a_window_where_there_is_a_screen(qapp: Any) -> None:
+    from gui.startup_error import can_show_window, startup_error_box
+
+    assert can_show_window({"DISPLAY": ":0"}, "linux")
+    assert can_show_window({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not can_show_window({}, "linux")  # no display: the terminal line is all there is
+    assert not can_show_window({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux")
+    assert can_show_window({}, "win32") and can_show_window({}, "darwin")
+    box = startup_error_box("session-monitor", "speed 'fast' is not a number or 'max'")
+    assert box.text() == "session-monitor could not start:\n\nspeed 'fast' is not a number or 'max'"
+    assert "--help" in box.informativeText()
