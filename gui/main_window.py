@@ -49,24 +49,21 @@ __all__ = ["MainWindow", "finer_base_note"]
 
 
 def finer_base_note(data: SymbolSessionData) -> str | None:
-    """Why a symbol streams a finer base than anything asked for (``1m,90s`` streams 1s),
-    in plain words with the cost; None when the base is one of the requested intervals."""
+    """Why a symbol streams a finer base than anything asked for because of an interval
+    that does not fit (``1m,90s`` streams 1s), in plain words with the cost; None otherwise."""
     requested = [i for i in data.requested if not i.is_daily]
     base = data.base_interval
     if not requested or base in requested or not base.seconds:
         return None
     smallest = min(requested, key=lambda i: i.seconds)
     odd = [i.name for i in requested if i.seconds % smallest.seconds]
-    why = (
-        f"{', '.join(odd)} is not a whole number of {smallest.name} bars"
-        if odd
-        else f"the source has no {smallest.name} bars for it"
-    )
+    if not odd:
+        return None  # the source has nothing coarser to stream: the usual case, not a switch
     factor = smallest.seconds // base.seconds
-    fix = f"; drop {', '.join(odd)} to stream {smallest.name} instead" if odd else ""
     return (
-        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {why}; "
-        f"{smallest.name} is derived from {base.name}{fix}"
+        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {', '.join(odd)} is not a "
+        f"whole number of {smallest.name} bars; {smallest.name} is derived from {base.name}; "
+        f"drop {', '.join(odd)} to stream {smallest.name} instead"
     )
 
 
@@ -220,6 +217,9 @@ class MainWindow(QMainWindow):
         """Show the compact watchlist (True) or the detailed tree, keeping the selected symbol."""
         symbol = self.selected_symbol()
         self.watchlist_stack.setCurrentWidget(self.compact if compact else self.tree)
+        if compact:
+            self.compact.fit_columns()
+            self._widen_for_compact()
         if self.compact_action.isChecked() != compact:
             self.compact_action.setChecked(compact)
         self.settings.set_chart_option("compact_watchlist", compact)
@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
         if self.tree.columnWidth(Column.BARS) < bars:
             self.tree.setColumnWidth(Column.BARS, bars)
         self.compact.fit_columns()
+        self._widen_for_compact()
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:
@@ -467,6 +468,17 @@ class MainWindow(QMainWindow):
             self._split_pending = False
             tree = min(max(self.width() * 2 // 5, 480), 560, self.width() // 2)
             self.splitter.setSizes([tree, max(self.splitter.width() - tree, 1)])
+            self._widen_for_compact()
+
+    def _widen_for_compact(self) -> None:
+        """Give the compact watchlist room for all its columns (up to half the window)."""
+        if self.watchlist_stack.currentWidget() is not self.compact:
+            return
+        view = self.compact.view
+        need = view.header().length() + view.verticalScrollBar().sizeHint().width() + 2 * view.frameWidth()
+        sizes = self.splitter.sizes()
+        if len(sizes) == 2 and sizes[0] < need <= self.splitter.width() // 2:
+            self.splitter.setSizes([need, max(sum(sizes) - need, 1)])
 
     def save_settings(self) -> None:
         self.settings.set_watchlist(self.watchlist())

@@ -28,7 +28,7 @@ COMPACT_COLUMNS = (
 )
 _HEADERS = {Column.INTERVAL: "Symbol", Column.WORST: "Quality %"}
 #: widest text a column must fit without eliding (the Bars column: six digits)
-_FIT = {Column.BARS: "000000", Column.LAST: "00,000.00", Column.LAST_BAR: "00:00:00"}
+_FIT = {Column.BARS: "000000", Column.LAST: "00,000.00"}
 
 
 class WatchlistProxy(QSortFilterProxyModel):
@@ -73,6 +73,7 @@ class CompactWatchlist(QWidget):
         self.view.setModel(self.proxy)
         self.view.setUniformRowHeights(True)
         self.view.setAlternatingRowColors(True)
+        self.view.setIndentation(14)  # intervals are one level deep: a narrow indent leaves room for the figures
         self.view.setSortingEnabled(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -103,7 +104,7 @@ class CompactWatchlist(QWidget):
             self.view.resizeColumnToContents(column)
             sample = _FIT.get(column)
             if sample is not None:
-                need = metrics.horizontalAdvance(sample) + 16
+                need = metrics.horizontalAdvance(sample) + 12
                 if self.view.columnWidth(column) < need:
                     self.view.setColumnWidth(column, need)
 

@@ -72,3 +72,12 @@ def test_session_dates_thin_out_instead_of_colliding() -> None:
     assert min(np.diff(dates.values)) / per_px >= 80
     # every other month, by month number: stays put while panning
     assert dates.labels == ["2013", "Mar", "May", "Jul", "Sep", "Nov"]
+
+
+def test_linear_time_labels_midnight_with_the_day(weekend: list[Session]) -> None:
+    friday, monday = weekend
+    linear = Timeline.of_sessions(weekend, folded=False)
+    times = time_ticks(linear, weekend, friday.open, monday.close, 900)[1]
+    midnights = [label for label in times.labels if label.startswith(("Sat", "Sun"))]
+    assert midnights == ["Sat 05", "Sun 06"] and "00:00" not in times.labels
+    assert "Mon 07" not in times.labels  # Monday's open carries it (the date level)

@@ -221,6 +221,7 @@ def time_ticks(
     labels: list[str] = []
     taken = np.array(sorted(date_values), np.float64)
     fmt = "%H:%M:%S" if step < 60 else "%H:%M"
+    session_dates = {s.date for s in opens}
     last_x = -np.inf
     for start, end in timeline.spans_between(x0, x1):
         offset = dt.datetime.fromtimestamp(start, tz).utcoffset() or dt.timedelta(0)
@@ -235,8 +236,13 @@ def time_ticks(
                 near = [taken[j] for j in (k - 1, k) if 0 <= j < len(taken)]
                 if any(abs(x - d) / per_px < time_px for d in near):
                     continue
+            wall = dt.datetime.fromtimestamp(float(t), tz)
+            midnight = wall.time() == dt.time(0)
+            if midnight and wall.date() in session_dates:
+                continue  # that day's open carries its date
             values.append(x)
-            labels.append(dt.datetime.fromtimestamp(float(t), tz).strftime(fmt))
+            # midnight (linear time shows nights) reads as the day it starts
+            labels.append(wall.strftime("%a %d" if midnight else fmt))
             last_x = x
     levels.append(TickLevel(float(step), values, labels))
     return levels

@@ -219,9 +219,17 @@ class IntervalChart(QWidget):
 
     # -- navigation -------------------------------------------------------------------------
     def default_range(self) -> tuple[float, float]:
-        """About DEFAULT_BARS bars ending just after the newest (or from the open early on)."""
+        """About DEFAULT_BARS bars ending just after the newest (or from the open early on).
+
+        On folded time with earlier sessions shown, the bars before the open are right there
+        (no night in between): the view then reaches back into them for a full DEFAULT_BARS.
+        """
         width = self.data.width
         session = self.data.session
+        first = self.data.first_ts
+        if self.data.folded and len(self.data.history) and first is not None:
+            right = (self.data.last_end or self.data.x_of(session.open)) + RIGHT_MARGIN_BARS * width
+            return max(first - width, right - DEFAULT_BARS * width), right
         open_x, close_x = self.data.x_of(session.open), self.data.x_of(session.close)
         span = min(DEFAULT_BARS * width, close_x - open_x + 2 * width)
         end = self.data.last_end

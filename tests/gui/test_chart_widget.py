@@ -253,6 +253,9 @@ def test_folded_time_puts_friday_close_next_to_monday_open_with_true_labels(qtbo
     assert first_monday is not None and first_monday.ts == monday.open
     # Friday 16:00 -> Monday 09:30 is one bar apart on the chart
     assert chart.data.history.x[-1] + 60 == chart.data.current.x[0] == monday.open
+    # the default view reaches back over the fold into Friday: 120 bars, not one hour of Monday
+    (x0, x1), _ = chart.view.viewRange()
+    assert x1 == monday.open + (60 + RIGHT_MARGIN_BARS) * 60 and x1 - x0 == DEFAULT_BARS * 60
     # the axis labels true exchange times on both sides of the fold
     chart.view.setXRange(monday.open - 2 * 3600, monday.open + 3600, padding=0)
     chart.grab()

@@ -125,3 +125,9 @@ def test_a_refused_start_is_shown_in_a_window_where_there_is_a_screen(qapp: Any)
     box = startup_error_box("session-monitor", "speed 'fast' is not a number or 'max'")
     assert box.text() == "session-monitor could not start:\n\nspeed 'fast' is not a number or 'max'"
     assert "--help" in box.informativeText()
+
+
+def test_a_base_the_source_simply_lacks_is_no_warning(qtbot: Any, make_window: MakeWindow) -> None:
+    h = make_window(source=open_source("demo"), spec="demo")
+    add_and_wait(qtbot, h.window, "SPY", "15m,1h")  # the demo streams 1m for it: nothing switched
+    assert h.window.controls.feedback.text() == "Watching SPY: streams 1m, derives 15m, 1h"
