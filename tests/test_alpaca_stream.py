@@ -390,3 +390,11 @@ def test_open_alpaca_takes_the_keys_from_the_environment_or_says_where_to_put_th
         source.close()
     with pytest.raises(SourceError, match=r"^Alpaca needs API keys: the keyring package is not installed: set APCA_"):
         open_alpaca("iex", {})
+
+
+def test_symbols_come_from_alpacas_asset_list(make_source: Callable[..., AlpacaSource], peer: AlpacaPeer) -> None:
+    source = make_source(Clock(DAY.open))
+    assert source.symbols() == ["GOOG"]  # tradable ones only (the peer also lists NOTRADE)
+    assert peer.rest_requests[-1].get("asset_class") == "us_equity"
+    refused = make_source(Clock(DAY.open), secret="wrong")
+    assert refused.symbols() == []  # no completion, no error
