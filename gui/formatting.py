@@ -8,11 +8,13 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from core.gaps import Gap
+from core.session_data import SymbolSessionData
 
 __all__ = [
     "GAP_TOOLTIP_LINES",
     "NO_VALUE",
     "exchange_time",
+    "finer_base_note",
     "format_gap",
     "format_lag",
     "format_price",
@@ -95,3 +97,22 @@ def format_lag(lag: float | None) -> str:
     if abs(lag) < 120:
         return f"{lag:.0f} s"
     return f"{lag / 60:.1f} min"
+
+
+def finer_base_note(data: SymbolSessionData) -> str | None:
+    """Why a symbol streams a finer base than anything asked for because of an interval
+    that does not fit (``1m,90s`` streams 1s), in plain words with the cost; None otherwise."""
+    requested = [i for i in data.requested if not i.is_daily]
+    base = data.base_interval
+    if not requested or base in requested or not base.seconds:
+        return None
+    smallest = min(requested, key=lambda i: i.seconds)
+    odd = [i.name for i in requested if i.seconds % smallest.seconds]
+    if not odd:
+        return None  # the source has nothing coarser to stream: the usual case, not a switch
+    factor = smallest.seconds // base.seconds
+    return (
+        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {', '.join(odd)} is not a "
+        f"whole number of {smallest.name} bars; {smallest.name} is derived from {base.name}; "
+        f"drop {', '.join(odd)} to stream {smallest.name} instead"
+    )

@@ -29,12 +29,13 @@ from qasync import asyncSlot
 from core.clock import ClockState
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import IntervalError
-from core.session_data import SessionData, SymbolSessionData
+from core.session_data import SessionData
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
 from gui.controls import ControlsBar
 from gui.credentials_dialog import CredentialsDialog, running_feed
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
+from gui.formatting import finer_base_note
 from gui.handlers import RunningHandlers
 from gui.icons import icon
 from gui.messages import MessagesDock
@@ -45,26 +46,7 @@ from gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, Ses
 from gui.tree_view import SessionTreeView
 from gui.watchlist import CompactWatchlist
 
-__all__ = ["MainWindow", "finer_base_note"]
-
-
-def finer_base_note(data: SymbolSessionData) -> str | None:
-    """Why a symbol streams a finer base than anything asked for because of an interval
-    that does not fit (``1m,90s`` streams 1s), in plain words with the cost; None otherwise."""
-    requested = [i for i in data.requested if not i.is_daily]
-    base = data.base_interval
-    if not requested or base in requested or not base.seconds:
-        return None
-    smallest = min(requested, key=lambda i: i.seconds)
-    odd = [i.name for i in requested if i.seconds % smallest.seconds]
-    if not odd:
-        return None  # the source has nothing coarser to stream: the usual case, not a switch
-    factor = smallest.seconds // base.seconds
-    return (
-        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {', '.join(odd)} is not a "
-        f"whole number of {smallest.name} bars; {smallest.name} is derived from {base.name}; "
-        f"drop {', '.join(odd)} to stream {smallest.name} instead"
-    )
+__all__ = ["MainWindow"]
 
 
 class MainWindow(QMainWindow):

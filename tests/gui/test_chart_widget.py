@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -346,3 +346,39 @@ def test_log_scale_and_volume_labels(qtbot: Any, chart_for: Any, streamer: Strea
     assert f"C {bars.close[-1]:,.2f}" in readout  # the readout keeps prices
     chart.set_log_scale(False)
     assert chart.data.current.high[0] == bars.high[0]
+
+
+def test_crosshair_values_are_tagged_on_the_time_and_price_axes(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    chart = chart_for("1m")
+    stream(streamer, chart, fake_bars("SPY", session, count=60))
+    chart.grab()
+    (x0, x1), (y0, y1) = chart.view.viewRange()
+    x, y = session.open + 30 * 60 + 20, (y0 + y1) / 2
+    chart._on_mouse_moved(chart.view.mapViewToScene(QPointF(x, y)))
+    time_tag, price_tag = chart.axis.tags["cursor"], chart.price_axis.tags["cursor"]
+    assert time_tag.value == pytest.approx(x, abs=1) and time_tag.text.endswith("10:00:20")
+    assert price_tag.value == pytest.approx(y, rel=1e-6) and price_tag.text == f"{price_tag.value:,.2f}"
+    assert "cursor" not in chart.volume_axis.tags
+    assert "10:00" in chart.readout.text()  # the bar under the crosshair
+    chart._hide_crosshair()
+    assert "cursor" not in chart.axis.tags and "cursor" not in chart.price_axis.tags
+
+
+def test_the_readout_wraps_instead_of_being_cut_off_on_a_narrow_chart(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    chart = chart_for("5m")
+    stream(streamer, chart, fake_bars("SPY", session, count=60))
+    chart.resize(330, 420)  # the chart's share of an 800×550 window
+    qtbot.waitUntil(lambda: chart.readout.width() <= 330, timeout=2000)
+    readout = chart.readout
+    text = readout.text()
+    assert readout.fontMetrics().horizontalAdvance(text) > readout.width()  # longer than one line
+    area = readout.contentsRect()
+    needed = readout.fontMetrics().boundingRect(
+        QRect(0, 0, area.width() - 12, 10_000), int(Qt.TextFlag.TextWordWrap), text  # 12: the 6 px padding
+    )
+    assert needed.height() > readout.fontMetrics().height()  # it takes more than one line
+    assert area.height() >= needed.height()  # and every line is shown
