@@ -354,7 +354,7 @@ def test_crosshair_values_are_tagged_on_the_time_and_price_axes(
     chart = chart_for("1m")
     stream(streamer, chart, fake_bars("SPY", session, count=60))
     chart.grab()
-    (x0, x1), (y0, y1) = chart.view.viewRange()
+    _, (y0, y1) = chart.view.viewRange()
     x, y = session.open + 30 * 60 + 20, (y0 + y1) / 2
     chart._on_mouse_moved(chart.view.mapViewToScene(QPointF(x, y)))
     time_tag, price_tag = chart.axis.tags["cursor"], chart.price_axis.tags["cursor"]
