@@ -131,3 +131,13 @@ def test_a_base_the_source_simply_lacks_is_no_warning(qtbot: Any, make_window: M
     h = make_window(source=open_source("demo"), spec="demo")
     add_and_wait(qtbot, h.window, "SPY", "15m,1h")  # the demo streams 1m for it: nothing switched
     assert h.window.controls.feedback.text() == "Watching SPY: streams 1m, derives 15m, 1h"
+
+
+def test_the_trees_bars_column_has_room_for_six_digits(qtbot: Any, make_window: MakeWindow) -> None:
+    from gui.tree_model import Column
+
+    h = make_window()
+    add_and_wait(qtbot, h.window, "SPY", "1m,5m")
+    tree = h.window.tree
+    six = tree.fontMetrics().horizontalAdvance("999999")
+    qtbot.waitUntil(lambda: tree.columnWidth(Column.BARS) >= six, timeout=2000)
