@@ -382,3 +382,32 @@ def test_the_readout_wraps_instead_of_being_cut_off_on_a_narrow_chart(
     )
     assert needed.height() > readout.fontMetrics().height()  # it takes more than one line
     assert area.height() >= needed.height()  # and every line is shown
+
+
+def test_dragging_the_price_axis_down_widens_the_price_range(
+    qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
+) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+
+    chart = chart_for("1m")
+    stream(streamer, chart, fake_bars("SPY", session, count=60))
+    chart.grab()
+    (x0, x1), (y0, y1) = chart.view.viewRange()
+    axis = chart.price_axis
+    start = chart.graphics.mapFromScene(axis.mapToScene(axis.boundingRect().center()))
+    viewport = chart.graphics.viewport()
+
+    def send(kind: QEvent.Type, y: int, buttons: Qt.MouseButton) -> None:
+        point = QPointF(start.x(), y)
+        event = QMouseEvent(kind, point, viewport.mapToGlobal(point), Qt.MouseButton.LeftButton, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, event)
+
+    send(QEvent.Type.MouseButtonPress, start.y(), Qt.MouseButton.LeftButton)
+    for dy in range(10, 110, 10):
+        send(QEvent.Type.MouseMove, start.y() + dy, Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, start.y() + 100, Qt.MouseButton.NoButton)
+    _, (z0, z1) = chart.view.viewRange()
+    assert z1 - z0 > 1.5 * (y1 - y0)  # ~exp(100/150) = 1.9× with the drag's first step lost to the threshold
+    assert chart.view.viewRange()[0] == pytest.approx([x0, x1])  # time untouched
