@@ -20,11 +20,14 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from core.alerts import AlertEngine
 from core.calendar import Session
+from core.coverage import coverage
 from core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from gui import theme
 from gui.bridge import SessionBridge
 from gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
+from gui.health_view import health_colour, health_of, health_text, health_tooltip
 
 __all__ = ["COLUMNS", "COMPACT_ONLY", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
 
@@ -40,25 +43,29 @@ class Column:
     GAPS = 5
     INCOMPLETE = 6
     LAST_BAR = 7
-    # the compact watchlist's columns (gui/watchlist.py shows these, sorted and filtered)
-    LAST = 8
-    CHANGE = 9
-    WORST = 10
-    FEED = 11
+    HEALTH = 8
+    COVERAGE = 9
+    # the compact watchlist's columns (gui/watchlist.py shows these and Health, sorted and filtered)
+    LAST = 10
+    CHANGE = 11
+    WORST = 12
 
 
 COLUMNS = (
-    "Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar",
-    "Last", "Chg %", "Worst Q %", "Feed",
+    "Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar", "Health", "Coverage %",
+    "Last", "Chg %", "Worst Q %",
 )
 #: columns the detailed tree hides (the compact watchlist shows them)
-COMPACT_ONLY = (Column.LAST, Column.CHANGE, Column.WORST, Column.FEED)
+COMPACT_ONLY = (Column.LAST, Column.CHANGE, Column.WORST)
 _WIDTH = len(COLUMNS)
 #: columns that can have a foreground colour
-_COLOURED = frozenset({Column.QUALITY, Column.KIND, Column.WORST, Column.CHANGE, Column.FEED})
+_COLOURED = frozenset({Column.QUALITY, Column.KIND, Column.HEALTH, Column.COVERAGE, Column.WORST, Column.CHANGE})
 _NUMERIC = {
-    Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE, Column.LAST, Column.CHANGE, Column.WORST
+    Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE, Column.COVERAGE, Column.LAST, Column.CHANGE,
+    Column.WORST,
 }
+#: shown in front of the health state while the symbol has an alert that has not cleared
+ALERT_BADGE = "\u26a0"
 #: shown instead of quality and gaps while a new symbol's session so far is being loaded
 PENDING = "…"
 _CHANGED_ROLES = [
@@ -202,6 +209,10 @@ class SessionTreeModel(QAbstractItemModel):
         self._changes = bridge.subscribe_changes(self, self._schedule_flush)
         bridge.session_started.connect(self._on_session_started)
         bridge.feed_changed.connect(self._on_feed_changed)
+        #: the alert engine whose active alerts badge a symbol's row (None: no badges)
+        self.alerts: AlertEngine | None = None
+        bridge.health_changed.connect(self._on_health_changed)
+        bridge.alert_fired.connect(self._on_alert_fired)
 
     # -- lookups ------------------------------------------------------------------------
     def _symbol_at(self, row: int) -> SymbolSessionData | None:
@@ -377,8 +388,14 @@ class SessionTreeModel(QAbstractItemModel):
             return _quality_colour((interval or symbol.base).quality)
         if column == Column.WORST:
             return _quality_colour(_worst_quality(symbol, interval))
-        if column in (Column.KIND, Column.FEED) and interval is None and symbol.symbol in self._down:
+        if column == Column.KIND and interval is None and symbol.symbol in self._down:
             return theme.QUALITY_BAD
+        if column == Column.HEALTH and interval is None:
+            health = health_of(symbol)
+            return None if health is None else health_colour(health.state)
+        if column == Column.COVERAGE:
+            target = interval or symbol.base
+            return _quality_colour(coverage(target, symbol.base))
         if column == Column.CHANGE and interval is None:
             change = _change(symbol, symbol.base)
             return None if change is None or change == 0 else (theme.UP if change > 0 else theme.DOWN)
@@ -386,7 +403,7 @@ class SessionTreeModel(QAbstractItemModel):
 
     def _sort_value(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> Any:
         target = interval or symbol.base
-        if column in (Column.INTERVAL, Column.KIND, Column.SOURCE, Column.FEED):
+        if column in (Column.INTERVAL, Column.KIND, Column.SOURCE, Column.HEALTH):
             return self._display(symbol, interval, column)
         value: float | None
         if column == Column.BARS:
@@ -405,6 +422,8 @@ class SessionTreeModel(QAbstractItemModel):
             value = _last_close(target)
         elif column == Column.CHANGE:
             value = _change(symbol, target)
+        elif column == Column.COVERAGE:
+            value = coverage(target, symbol.base)
         else:
             value = None
         return float("-inf") if value is None else float(value)
@@ -420,8 +439,9 @@ class SessionTreeModel(QAbstractItemModel):
                 return base.name
             if column == Column.INCOMPLETE:
                 return str(sum(b.incomplete for b in symbol.derived_intervals()))
-            if column == Column.FEED:
-                return self._feed_state(symbol)
+            if column == Column.HEALTH:
+                badge = f"{ALERT_BADGE} " if self.alerts is not None and self.alerts.active(symbol.symbol) else ""
+                return badge + health_text(symbol)
             return self._interval_cell(symbol, base, column, symbol_row=True)
         if column == Column.INTERVAL:
             return interval.name
@@ -431,19 +451,9 @@ class SessionTreeModel(QAbstractItemModel):
             return interval.base.name if interval.derived and interval.base else NO_VALUE
         if column == Column.INCOMPLETE:
             return str(interval.incomplete) if interval.derived else NO_VALUE
-        if column in (Column.FEED, Column.LAST, Column.CHANGE):
+        if column in (Column.LAST, Column.CHANGE):
             return ""  # the symbol row has them (an interval's newest close is the same price)
         return self._interval_cell(symbol, interval, column)
-
-    def _feed_state(self, symbol: SymbolSessionData) -> str:
-        """``down``, ``ended``, ``loading`` (its session so far), ``waiting`` (no bar yet) or ``live``."""
-        if symbol.symbol in self._down:
-            return "down"
-        if symbol.base.notes.ended_at is not None:
-            return "ended"
-        if symbol.symbol in self._pending_load:
-            return "loading"
-        return "live" if len(symbol.base.data) else "waiting"
 
     def _interval_cell(
         self, symbol: SymbolSessionData, interval: BarIntervalData, column: int, symbol_row: bool = False
@@ -473,6 +483,8 @@ class SessionTreeModel(QAbstractItemModel):
             if last is None:
                 return NO_VALUE
             return exchange_time(last, symbol.session.tz, seconds=interval.interval.seconds % 60 != 0)
+        if column == Column.COVERAGE:
+            return quality_text(coverage(interval, symbol.base))
         return ""
 
     def _tooltip(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str | None:
@@ -483,14 +495,6 @@ class SessionTreeModel(QAbstractItemModel):
             return _change_reference(symbol)
         if column == Column.WORST:
             return "the lowest quality among the symbol's intervals" if interval is None else None
-        if column == Column.FEED and interval is None:
-            return {
-                "down": "the feed is down; the coordinator keeps retrying",
-                "ended": "the source stopped before the close",
-                "loading": "loading the session so far",
-                "waiting": "no bar has arrived yet",
-                "live": "bars are arriving",
-            }[self._feed_state(symbol)]
         if column == Column.KIND and interval is None:
             return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
         if column == Column.GAPS:
@@ -501,6 +505,14 @@ class SessionTreeModel(QAbstractItemModel):
             return f"{target.missing} bar(s) missing among the elapsed windows"
         if column == Column.INCOMPLETE and interval is not None and interval.derived:
             return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
+        if column == Column.HEALTH and interval is None:
+            lines = [health_tooltip(symbol) or "no health yet"]
+            if self.alerts is not None:
+                lines += [f"alert: {rule.value}" + (f" ({name})" if name else "")
+                          for rule, _, name in self.alerts.active(symbol.symbol)]
+            return "\n".join(lines)
+        if column == Column.COVERAGE:
+            return "share of expected slots present or provably quiet (no trades)"
         return None
 
     # -- core events -----------------------------------------------------------------------
@@ -556,6 +568,16 @@ class SessionTreeModel(QAbstractItemModel):
             self._down.add(symbol)
         self._forced.add(symbol)
         self._on_changed(symbol)
+
+    def _on_health_changed(self, symbol: str, change: object) -> None:
+        self._forced.add(symbol)
+        self._on_changed(symbol)
+
+    def _on_alert_fired(self, alert: object) -> None:
+        symbol = getattr(alert, "symbol", None)
+        if isinstance(symbol, str):
+            self._forced.add(symbol)
+            self._on_changed(symbol)
 
     def _on_session_started(self, session: Session) -> None:
         # Fresh BarIntervalData objects with the same names: shapes are unchanged, so a

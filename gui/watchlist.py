@@ -1,7 +1,7 @@
 """The compact watchlist: one row per symbol, sortable by any column, filterable.
 
 What TradingView and Sierra Chart call a watchlist: symbol, last price, change, the
-worst quality among its intervals, gaps, feed state, last bar and bar count on one row,
+worst quality among its intervals, gaps, feed health, last bar and bar count on one row,
 intervals folded away until the row is expanded. It is a QSortFilterProxyModel over the
 same SessionTreeModel the detailed tree shows (no second copy of anything): the proxy
 sorts on the model's SORT_ROLE (numbers, not text) and filters symbol rows only, so an
@@ -24,7 +24,7 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 #: the compact watchlist's columns, in the order shown (the others are hidden)
 COMPACT_COLUMNS = (
-    Column.INTERVAL, Column.LAST, Column.CHANGE, Column.WORST, Column.GAPS, Column.FEED, Column.LAST_BAR, Column.BARS,
+    Column.INTERVAL, Column.LAST, Column.CHANGE, Column.WORST, Column.GAPS, Column.HEALTH, Column.LAST_BAR, Column.BARS,
 )
 _HEADERS = {Column.INTERVAL: "Symbol", Column.WORST: "Quality %"}
 #: widest text a column must fit without eliding (the Bars column: six digits)

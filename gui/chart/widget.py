@@ -38,6 +38,9 @@ _price = format_price
 class IntervalChart(QWidget):
     """Candles + volume for one (symbol, interval)."""
 
+    #: quiet gaps (no trades) drawn, faint, in new charts (View > Show quiet gaps)
+    quiet_gaps_shown = True
+
     def __init__(self, data: ChartData, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data = data
@@ -82,6 +85,9 @@ class IntervalChart(QWidget):
 
         self.gap_bands = BandItem(theme.GAP_FILL)
         self.volume_gap_bands = BandItem(theme.GAP_FILL)
+        self.quiet_bands = BandItem(theme.QUIET_GAP_FILL)  # no trades: faint (View > Show quiet gaps)
+        self.quiet_bands.setVisible(IntervalChart.quiet_gaps_shown)
+        self.price_plot.addItem(self.quiet_bands, ignoreBounds=True)
         self.candles = CandleItem(data)
         self.volume = VolumeItem(data)
         self.price_plot.addItem(self.gap_bands, ignoreBounds=True)
@@ -185,6 +191,10 @@ class IntervalChart(QWidget):
         self.data.refresh_gaps()
         self.gap_bands.set_ranges(self.data.gap_x)
         self.volume_gap_bands.set_ranges(self.data.gap_x)
+        self.quiet_bands.set_ranges(self.data.quiet_gap_x)
+
+    def show_quiet_gaps(self, shown: bool) -> None:
+        self.quiet_bands.setVisible(shown)
 
     def _show_last_price(self) -> None:
         """A line at the newest close, its value on the price axis, in the candle's colour."""

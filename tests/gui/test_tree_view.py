@@ -37,8 +37,9 @@ class PaintLog(QObject):
         return any(region.intersects(rect) for region in self.regions)
 
 
-def set_up(view: QTreeView, model: SessionTreeModel, size: tuple[int, int] = (900, 400)) -> QTreeView:
-    """As MainWindow sets up its tree."""
+def set_up(view: QTreeView, model: SessionTreeModel, size: tuple[int, int] = (1100, 400)) -> QTreeView:
+    """As MainWindow sets up its tree (wide enough for every column at Qt's default 100 px, so
+    no horizontal scroll bar comes and goes, repainting everything, once they are fitted)."""
     view.setModel(model)
     view.setUniformRowHeights(True)
     view.setAlternatingRowColors(True)

@@ -63,14 +63,13 @@ def test_compact_rows_sort_by_any_column_and_filter(
     shown = [column for column in order if not header.isSectionHidden(column)]
     assert shown == list(COMPACT_COLUMNS)
     assert [widget.proxy.headerData(c, Qt.Orientation.Horizontal) for c in shown] == [
-        "Symbol", "Last", "Chg %", "Quality %", "Gaps", "Feed", "Last bar", "Bars",
+        "Symbol", "Last", "Chg %", "Quality %", "Gaps", "Health", "Last bar", "Bars",
     ]
     spy = session_data.get_symbol_data("SPY")
     assert spy is not None
     assert widget.proxy.index(2, Column.LAST).data() == f"{spy.base.data.close[-1]:,.2f}"
     expected_change = 100 * (spy.base.data.close[-1] / spy.base.data.open[0] - 1)
     assert widget.proxy.index(2, Column.CHANGE).data() == f"{expected_change:+.2f}"
-    assert _column(widget, Column.FEED) == ["live", "live", "live"]
 
     # sorted by quality (numbers, not text): worst first
     widget.view.sortByColumn(Column.WORST, Qt.SortOrder.AscendingOrder)
@@ -129,12 +128,11 @@ def test_a_symbol_being_loaded_shows_pending_not_a_red_zero(
     for column in (Column.QUALITY, Column.GAPS, Column.WORST):
         assert model.index(0, column).data() == PENDING
         assert model.index(0, column).data(Qt.ItemDataRole.ForegroundRole) is None
-    assert model.index(0, Column.FEED).data() == "loading"
     assert model.index(0, Column.QUALITY, ibm).data() == PENDING
     # the session so far arrives: real figures
     streamer.stream("IBM", fake_bars("IBM", session, count=10))
     model.flush()
-    assert model.index(0, Column.QUALITY).data() == "100.0" and model.index(0, Column.FEED).data() == "live"
+    assert model.index(0, Column.QUALITY).data() == "100.0"
 
 
 def test_a_symbol_whose_load_brought_nothing_shows_its_real_figures_once_settled(
@@ -149,5 +147,4 @@ def test_a_symbol_whose_load_brought_nothing_shows_its_real_figures_once_settled
     model.settle("IBM")
     model.flush()
     assert model.index(0, Column.QUALITY).data() == "0.0" and model.index(0, Column.GAPS).data() == "1"
-    assert model.index(0, Column.FEED).data() == "waiting"
     assert QModelIndex() == model.parent(model.index(0, 0))
