@@ -34,6 +34,7 @@ from gui.icons import icon
 from gui.main_window import MainWindow
 from gui.screenshot_view import ScreenshotView, stage_view
 from gui.settings import AppSettings, WatchEntry
+from gui.startup_error import show_startup_error
 from gui.theme import apply_dark_palette
 
 __all__ = ["build_parser", "main"]
@@ -52,6 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
+        show_startup_error(self.prog, message)
         raise SystemExit(2)
 
 
@@ -267,9 +269,11 @@ def main(argv: list[str]) -> int:
         plan = plan_start(args, settings)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 2
     except SourceError as exc:  # same code as ``replay`` for a source that cannot be used
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 1
     app = QApplication.instance() or QApplication([PROG])
     assert isinstance(app, QApplication)

@@ -204,6 +204,33 @@ class _History:
         }
 
 
+    def assets(self) -> list[str]:
+        """Symbols of active, tradable US equities (TradingClient; ``url_override`` serves it
+        too, for a test peer or a proxy). Paper keys (``PK…``) ask the paper endpoint."""
+        from alpaca.trading.client import TradingClient
+        from alpaca.trading.enums import AssetClass, AssetStatus
+        from alpaca.trading.requests import GetAssetsRequest
+
+        try:
+            client = TradingClient(
+                self._api_key,
+                self._secret_key,
+                paper=self._api_key.startswith("PK"),
+                raw_data=True,
+                url_override=self.url_override,
+            )
+            rows = client.get_all_assets(GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY))
+        except Exception:  # refused keys, no network: no completion, nothing else changes
+            return []
+        if not isinstance(rows, list):
+            return []
+        return sorted(
+            str(row["symbol"]).upper()
+            for row in rows
+            if isinstance(row, Mapping) and row.get("symbol") and row.get("tradable", True)
+        )
+
+
 # -- per-symbol state -------------------------------------------------------------------------
 @dataclass
 class AlpacaStats:
@@ -327,6 +354,12 @@ class AlpacaSource(BarSource):
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
         return (ONE_MINUTE,)
+
+    def symbols(self) -> list[str]:
+        """Active, tradable US equities from Alpaca's asset list (symbol completion).
+
+        Blocking REST; an empty list when Alpaca cannot be asked (completion is a help)."""
+        return self._history.assets()
 
     def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
         """The session's complete bars so far over REST; refused keys raise SourceError."""
