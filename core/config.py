@@ -16,8 +16,8 @@ import tomli_w
 
 from core.calendar import CalendarError, get_calendar
 from core.clock import parse_speed
-from core.coordinator import SymbolError, normalise_symbol
 from core.intervals import IntervalError, parse_interval
+from core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 

@@ -30,6 +30,7 @@ from core.recording import Recorder, RecordingKey
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
 from core.sources.base import BarSource
 from core.streams import StreamPlan, determine_stream
+from core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
 
@@ -46,10 +47,6 @@ RETRY_MAX_SECONDS = 15.0
 
 def _clock_text(ts: float, session: Session) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo(session.tz)).strftime("%H:%M:%S")
-
-
-class SymbolError(ValueError):
-    """A symbol request that cannot be honoured (malformed, duplicate, no data)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +116,6 @@ def _by_bar_end(arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[st
     for part in np.split(order, cuts):
         slices.append(_Slice(float(ends[part[0]]), [symbols[k] for k in owner[part].tolist()], whole.take(part)))
     return slices
-
-
-def normalise_symbol(text: str) -> str:
-    symbol = text.strip().upper()
-    if not symbol:
-        raise SymbolError("symbol is empty")
-    if len(symbol) > 20 or not all(ch.isalnum() or ch in ".-_/=^" for ch in symbol):
-        raise SymbolError(f"symbol {text.strip()!r} is malformed: use letters, digits and . - _ / = ^")
-    return symbol
 
 
 class SessionCoordinator:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from core.calendar import CalendarError, Session, SessionCalendar, get_calendar
 from core.clock import parse_speed
-from core.coordinator import SymbolError, normalise_symbol
 from core.intervals import Interval, IntervalError, parse_intervals
 from core.sources.base import BarSource, SourceError
 from core.streams import determine_stream
+from core.symbols import SymbolError, distinct_symbols
 
 __all__ = ["RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
 
@@ -110,12 +110,12 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
     else:  # a file source defaults to everything it holds, the demo to a small watchlist
         requested = [(s, intervals) for s in source.symbols() or DEFAULT_SYMBOLS]
     try:
-        watchlist = [(normalise_symbol(s), ivs) for s, ivs in requested]
+        symbols, duplicates = distinct_symbols(s for s, _ in requested)
     except SymbolError as exc:
         raise UsageError(str(exc)) from None
-    symbols = [s for s, _ in watchlist]
-    if len(set(symbols)) != len(symbols):
-        raise UsageError(f"--symbols names a symbol twice: {args.symbols}")
+    if duplicates:
+        raise UsageError(f"--symbols names a symbol twice: {'; '.join(d.describe() for d in duplicates)}")
+    watchlist = [(symbol, ivs) for symbol, (_, ivs) in zip(symbols, requested, strict=True)]
     speed_text = args.speed if args.speed is not None else config.speed
     try:
         speed = parse_speed(speed_text) if speed_text is not None else default_speed

@@ -43,6 +43,7 @@ from core.calendar import Session
 from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
 from core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
+from core.symbols import SYMBOL_RULE, SymbolError, normalise_symbol, symbol_from_file_name
 
 __all__ = [
     "CsvColumns",
@@ -466,11 +467,14 @@ def _attributed(ts: np.ndarray) -> np.ndarray:
 
 def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFile:
     """Read and split one file by symbol; never raises (failures become file problems)."""
-    stem_symbol = path.stem.strip().upper()
+    try:
+        stem_symbol: str | None = symbol_from_file_name(path.stem)
+    except SymbolError:
+        stem_symbol = None  # fine for a file with a symbol column; said below otherwise
     try:
         names, columns, rows, csv_info = read_tabular_file(path, display)
     except DataError as exc:
-        return _TabularFile(display, {}, [DataProblem(exc.reason, file=display, row=exc.row)], None)
+        return _TabularFile(display, {}, [DataProblem(exc.reason, file=display, row=exc.row)], _stem(stem_symbol))
     problems: list[DataProblem] = []
     header_row = 1 if csv_info is not None else None
     missing = [c for c in REQUIRED if c not in columns]
@@ -481,8 +485,15 @@ def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFil
             file=display,
             row=header_row,
         )
-        concerns = None if "symbol" in columns else frozenset({stem_symbol})
+        concerns = None if "symbol" in columns else _stem(stem_symbol)
         return _TabularFile(display, {}, [problem], concerns)
+    if stem_symbol is None and "symbol" not in columns:
+        problem = DataProblem(
+            f"the file name {path.stem!r} is not a symbol ({SYMBOL_RULE}): name the file after its "
+            "symbol (e.g. SPY.csv) or add a symbol column",
+            file=display,
+        )
+        return _TabularFile(display, {}, [problem], None)
     extra = [n for n in names if n not in (*REQUIRED, "symbol")]
     if extra:
         problems.append(
@@ -493,7 +504,12 @@ def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFil
         return _convert(names, columns, rows, csv_info, display, stem_symbol, default_tz, problems)
     except Exception as exc:  # odd column types from a readable file: report, never crash a load
         problems.append(DataProblem(f"unreadable columns: {exc}", file=display, row=header_row))
-        return _TabularFile(display, {}, problems, None if "symbol" in columns else frozenset({stem_symbol}))
+        return _TabularFile(display, {}, problems, None if "symbol" in columns else _stem(stem_symbol))
+
+
+def _stem(symbol: str | None) -> frozenset[str] | None:
+    """What a file that failed concerns: the symbol its name gives, else every symbol."""
+    return None if symbol is None else frozenset({symbol})
 
 
 def _convert(
@@ -502,7 +518,7 @@ def _convert(
     rows: np.ndarray,
     csv_info: CsvColumns | None,
     display: str,
-    stem_symbol: str,
+    stem_symbol: str | None,
     default_tz: str | None,
     problems: list[DataProblem],
 ) -> _TabularFile:
@@ -533,9 +549,19 @@ def _convert(
         if not missing_sym.all():
             present = np.flatnonzero(~missing_sym)
             uniques, inverse = np.unique(symbols[present].astype(str), return_inverse=True)
+            refused: list[tuple[np.ndarray, str]] = []
             for k, name in enumerate(uniques):
-                groups[str(name)] = present[inverse == k]
+                try:
+                    groups[normalise_symbol(str(name))] = present[inverse == k]
+                except SymbolError as exc:  # never a folder name, never merged: each row is rejected
+                    refused.append((present[inverse == k], str(exc)))
+            if refused:
+                index = np.concatenate([i for i, _ in refused])
+                reasons = [m for i, m in refused for _ in range(len(i))]
+                order = np.argsort(index, kind="stable")
+                problems.extend(_listed(rows[index[order]], [reasons[j] for j in order], display))
     else:
+        assert stem_symbol is not None  # _parse_file refused the file otherwise
         if csv_info is not None and len(csv_info.bad_rows):
             raw = raw.with_bad_rows(csv_info.bad_rows, csv_info.bad_messages)
             local_day = np.concatenate([local_day, np.zeros(len(csv_info.bad_rows), dtype=np.int64)])
@@ -554,7 +580,7 @@ def _convert(
             continue
         order = np.argsort(attr, kind="stable")
         out[name] = _SymbolRows(part.take(order), attr[order], local_day[index][order])
-    concerns = frozenset(out) if out else (None if "symbol" in columns else frozenset({stem_symbol}))
+    concerns = frozenset(out) if out else (None if "symbol" in columns else _stem(stem_symbol))
     return _TabularFile(display, out, problems, concerns)
 
 
