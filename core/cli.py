@@ -51,7 +51,7 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         recorder = Recorder(path)
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
     )
     if export:
         exporter = SessionExporter(session_data, export, setup.calendar.name)
@@ -89,6 +89,8 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
+    for warning in setup.warnings:
+        log.warning(warning)
     if args.export:
         Path(args.export).mkdir(parents=True, exist_ok=True)
     try:

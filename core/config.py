@@ -93,6 +93,8 @@ def load_config(path: str | Path) -> SessionConfig:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ConfigError(f"{path}: not a session file: arrays or tables nested too deeply") from None
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
         raise _fail(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")

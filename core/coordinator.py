@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -136,6 +136,7 @@ class SessionCoordinator:
         retry_base: float = RETRY_BASE_SECONDS,
         retry_max: float = RETRY_MAX_SECONDS,
         live: bool = False,
+        known_missing: Mapping[str, Collection[dt.date]] | None = None,
     ) -> None:
         if not sessions:
             raise ValueError("no trading sessions to run")
@@ -153,6 +154,8 @@ class SessionCoordinator:
         self.recorder = recorder
         self.retry_base = retry_base
         self.retry_max = retry_max
+        #: per symbol, sessions already summarised as without data: no warning per session for them
+        self.known_missing = {symbol: frozenset(days) for symbol, days in (known_missing or {}).items()}
         self._feeds: dict[str, SymbolFeed] = {}
         self._down: dict[str, _Outage] = {}
         self._resume_clock: float | None = None
@@ -281,10 +284,11 @@ class SessionCoordinator:
         data = self.session_data.get_symbol_data(symbol)
         if data is None or data.session != session or data.base_interval != base:
             return  # removed (or rolled over) while loading
-        for problem in loaded.problems:
+        summarised = not len(loaded.bars.ts) and session.date in self.known_missing.get(symbol, ())
+        for problem in () if summarised else loaded.problems:
             self.session_data.warn(str(problem))
         data.outside_session += loaded.outside_session
-        if not len(loaded.bars.ts) and not loaded.problems:
+        if not len(loaded.bars.ts) and not loaded.problems and not summarised:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         feed = self.source.open_feed(loaded)
         feed.session = session

@@ -127,6 +127,7 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
         if saved:
             args.symbols, saved = None, None
         setup = resolve_run(args, default_speed=speed_default)
+    notes.extend(setup.warnings)
     watchlist = saved or [WatchEntry(symbol, tuple(i.name for i in ivs)) for symbol, ivs in setup.watchlist]
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
@@ -157,7 +158,7 @@ async def _run_one(
     recorder = Recorder(default_recording_path()) if setup.record and not screenshot else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec)
     window.closed.connect(quit_event.set)

@@ -32,7 +32,7 @@ from core.calendar import Session
 from core.feeds import PushFeed
 from core.intervals import Interval
 from core.sources.base import BarSource, DataProblem, LoadedSession, SourceError
-from core.sources.validation import TS_INVALID, validate_bars
+from core.sources.validation import MAX_VOLUME, TS_INVALID, validate_bars
 from core.symbols import is_symbol, normalise_symbol
 
 if TYPE_CHECKING:
@@ -108,8 +108,8 @@ def parse_stream_bar(message: Mapping[str, Any]) -> tuple[str, tuple[int, float,
     if ts % 60:
         raise ValueError(f"bar time {ts} is not on a minute")
     prices = np.array([o, h, lo, c])
-    if not (np.isfinite(prices).all() and (prices > 0).all() and np.isfinite(v) and v >= 0):
-        raise ValueError("prices must be finite and positive, volume finite and not negative")
+    if not (np.isfinite(prices).all() and (prices > 0).all() and np.isfinite(v) and 0 <= v <= MAX_VOLUME):
+        raise ValueError(f"prices must be finite and positive, volume between 0 and {MAX_VOLUME:g}")
     if not (lo <= min(o, c) and h >= max(o, c)):
         raise ValueError(f"OHLC out of order (o={o} h={h} l={lo} c={c})")
     return symbol, (ts, o, h, lo, c, v)

@@ -19,6 +19,7 @@ Only :class:`~core.sources.base.DataError` escapes the readers (:func:`read_csv_
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -42,7 +43,14 @@ from core.bars import BarArrays
 from core.calendar import Session
 from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
-from core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
+from core.sources.validation import (
+    MAX_PROBLEMS,
+    OUT_OF_RANGE,
+    TS_EARLIEST,
+    TS_INVALID,
+    TS_LATEST,
+    validate_bars,
+)
 from core.symbols import SYMBOL_RULE, SymbolError, normalise_symbol, symbol_from_file_name
 
 __all__ = [
@@ -87,8 +95,30 @@ def _count_lines(data: bytes) -> int:
     return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
 
-def _clean_utf8(data: bytes) -> bytes:
-    """Replace undecodable bytes so one bad byte rejects a row, not the whole file."""
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _as_utf8(data: bytes, file: str) -> bytes:
+    """UTF-8 bytes of the file: UTF-16 with a byte-order mark is converted, undecodable bytes
+    are replaced so one bad byte rejects a row, not the whole file.
+
+    Text that is a quarter or more NUL bytes is UTF-16/32 without a byte-order mark (or not
+    text): refused with that reason instead of being read as garbage columns. A stray NUL
+    only rejects its row.
+    """
+    if data.startswith(_UTF16_BOMS) and not data.startswith(codecs.BOM_UTF32_LE):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"damaged UTF-16 text: {exc.reason} at byte {exc.start}", file=file) from exc
+    if data and data.count(b"\0") * 4 >= len(data):
+        line = data.count(b"\n", 0, data.find(b"\0")) + 1
+        raise DataError(
+            "the file holds NUL bytes (UTF-16 or UTF-32 text without a byte-order mark, or not text): "
+            "save it as UTF-8",
+            file=file,
+            row=line,
+        )
     try:
         data.decode("utf-8")
         return data
@@ -104,7 +134,7 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     *every* row is wrong the file has the wrong layout and :class:`DataError` is raised.
     Raises only :class:`DataError`.
     """
-    data = _clean_utf8(data)
+    data = _as_utf8(data, file)
     if not data.strip():
         raise DataError("file is empty", file=file)
     header_lines = 0
@@ -273,7 +303,7 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
         seconds, _, fractional = _from_us(us)
         local = aware.dt.tz_localize(None).to_numpy().astype("datetime64[D]").view(np.int64)
         reasons.append((fractional, "timestamp is not on a whole second"))
-        seconds = np.where(fractional, TS_INVALID, seconds)
+        seconds = _in_range(np.where(fractional, TS_INVALID, seconds), reasons)
         return ParsedTimes(seconds, np.where(seconds == TS_INVALID, 0, local), reasons)
 
     text: pa.ChunkedArray | pa.Array | None = None
@@ -330,8 +360,17 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
             reasons.append((naive_ok & undefined, f"local time does not exist or is ambiguous in {default_tz}"))
     seconds, _, fractional = _from_us(us)
     reasons.append((fractional, "timestamp is not on a whole second"))
-    seconds = np.where(fractional, TS_INVALID, seconds)
+    seconds = _in_range(np.where(fractional, TS_INVALID, seconds), reasons)
     return ParsedTimes(seconds, local_day, reasons)
+
+
+def _in_range(seconds: np.ndarray, reasons: list[tuple[np.ndarray, str]]) -> np.ndarray:
+    """Rows dated outside the supported range become unusable, with the reason (a 1900 row must not plan 1900)."""
+    outside = (seconds != TS_INVALID) & ((seconds < TS_EARLIEST) | (seconds > TS_LATEST))
+    if outside.any():
+        reasons.append((outside, OUT_OF_RANGE))
+        seconds = np.where(outside, TS_INVALID, seconds)
+    return seconds
 
 
 # -- raw bars ----------------------------------------------------------------------------------
@@ -675,6 +714,11 @@ class TabularSource(BarSource):
                 days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
         epoch = dt.date(1970, 1, 1)
         return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
+
+    def unusable(self, symbol: str | None = None) -> list[DataProblem]:
+        """The problems of the files that concern ``symbol`` (every file for ``None``)."""
+        files = self._all() if symbol is None else self._concerning(symbol.strip().upper())
+        return [p for f in files for p in f.problems]
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
         base = self._base_of(symbol.strip().upper())
