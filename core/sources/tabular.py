@@ -631,6 +631,51 @@ def _listed(lines: np.ndarray, messages: Sequence[str], display: str) -> list[Da
     return found
 
 
+def _header_names(path: Path) -> list[str] | None:
+    """Lower-cased column names from the header line or Parquet schema; None when unsure."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            return [str(n).strip().lower() for n in pq.read_schema(path).names]
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+        if b"\n" not in head and b"\r" not in head:
+            return None  # a header this long (or a one-line file): leave it to the full parse
+        first = _as_utf8(head, path.name).split(b"\n", 1)[0].split(b"\r", 1)[0].decode("utf-8")
+        return [n.strip().lower() for n in next(csv.reader([first.lstrip("\ufeff")]), [])]
+    except Exception:  # unreadable now: the full parse says why
+        return None
+
+
+@dataclass(slots=True)
+class _FolderLayout:
+    """Files by the symbol their name gives, and the files that may hold any symbol."""
+
+    by_stem: dict[str, list[Path]]
+    #: files with a symbol column, an unreadable header, or a name that is not a symbol
+    shared: list[Path]
+    order: dict[Path, int]
+
+    @classmethod
+    def of(cls, files: dict[Path, str]) -> _FolderLayout:
+        by_stem: dict[str, list[Path]] = {}
+        shared: list[Path] = []
+        for path in files:
+            names = _header_names(path)
+            try:
+                stem: str | None = symbol_from_file_name(path.stem)
+            except SymbolError:
+                stem = None
+            if stem is None or names is None or "symbol" in names:
+                shared.append(path)
+            else:
+                by_stem.setdefault(stem, []).append(path)
+        return cls(by_stem, shared, {p: i for i, p in enumerate(files)})
+
+    def paths_for(self, symbol: str) -> list[Path]:
+        """In folder order: a clash between files is settled by that order (later file wins)."""
+        return sorted([*self.by_stem.get(symbol, ()), *self.shared], key=self.order.__getitem__)
+
+
 # -- the source ----------------------------------------------------------------------------------
 class TabularSource(BarSource):
     """Bars from CSV / Parquet files (one file per symbol, or a ``symbol`` column)."""
@@ -666,6 +711,7 @@ class TabularSource(BarSource):
         self._lock = threading.Lock()
         self._file_locks: dict[Path, threading.Lock] = {}
         self._parsed: dict[Path, _TabularFile] = {}
+        self._folder_layout: _FolderLayout | None = None
         self._bases: dict[str, Interval | None] = {}
 
     @property
@@ -688,18 +734,32 @@ class TabularSource(BarSource):
                     self._parsed[path] = done
             return done
 
-    def _all(self) -> list[_TabularFile]:
+    def _parse(self, paths: list[Path]) -> list[_TabularFile]:
+        """``paths`` parsed (in the order given); several unparsed ones go through the thread pool."""
         with self._lock:
-            waiting = [p for p in self._files if p not in self._parsed]
+            waiting = [p for p in paths if p not in self._parsed]
         if len(waiting) > 1:
             # pyarrow parses and converts without the GIL: files go through a core each
             workers = min(len(waiting), PARSE_THREADS)
             with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
                 list(pool.map(self._file, waiting))
-        return [self._file(p) for p in self._files]
+        return [self._file(p) for p in paths]
+
+    def _all(self) -> list[_TabularFile]:
+        return self._parse(list(self._files))
+
+    def _layout(self) -> _FolderLayout:
+        """Which files can hold which symbol, from names and header lines only (built once)."""
+        with self._lock:
+            if self._folder_layout is None:
+                self._folder_layout = _FolderLayout.of(self._files)
+            return self._folder_layout
 
     def _concerning(self, symbol: str) -> list[_TabularFile]:
-        return [f for f in self._all() if f.concerns is None or symbol in f.concerns]
+        """The files that hold ``symbol`` or may: only those are parsed, so one symbol of a
+        10,000-file folder starts without reading the other 9,999."""
+        paths = self._layout().paths_for(symbol)
+        return [f for f in self._parse(paths) if f.concerns is None or symbol in f.concerns]
 
     # -- BarSource ------------------------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -708,7 +768,7 @@ class TabularSource(BarSource):
     def dates(self, symbol: str) -> list[dt.date]:
         sym = symbol.strip().upper()
         days: set[int] = set()
-        for f in self._all():
+        for f in self._concerning(sym):
             rows = f.symbols.get(sym)
             if rows is not None:
                 days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
@@ -729,7 +789,9 @@ class TabularSource(BarSource):
             if sym in self._bases:
                 return self._bases[sym]
         stamps = [
-            f.symbols[sym].raw.ts[f.symbols[sym].raw.ts != TS_INVALID] for f in self._all() if sym in f.symbols
+            f.symbols[sym].raw.ts[f.symbols[sym].raw.ts != TS_INVALID]
+            for f in self._concerning(sym)
+            if sym in f.symbols
         ]
         base: Interval | None = None
         if stamps:
