@@ -242,3 +242,39 @@ def test_a_named_symbol_of_a_large_folder_reads_only_the_files_that_can_hold_it(
     ]
     np.testing.assert_array_equal(s07.bars.volume, [7, 50, 70])
     assert len(s08.bars) == 0 and [p.message for p in s08.problems] == ["file has no data rows"]
+
+
+# -- the base of a CSV: the grid nearly every row is on ------------------------------------------------
+def _minute_rows(start: str, count: int, step: int = 60) -> list[str]:
+    t0 = dt.datetime.fromisoformat(start)
+    return [f"{(t0 + dt.timedelta(seconds=k * step)).isoformat()},10,11,9,10.5,100" for k in range(count)]
+
+
+def test_one_stray_off_grid_row_does_not_halve_the_base(tmp_path: Path) -> None:
+    rows = _minute_rows("2013-10-07T13:30:00+00:00", 390)
+    rows.insert(136, "2013-10-07T15:45:30+00:00,10,11,9,10.5,100")  # line 138: between 15:45 and 15:46
+    path = tmp_path / "SPY.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+
+    source = TabularSource(path)
+    loaded = source.load_session("SPY", Interval(60), xnys(dt.date(2013, 10, 7)))
+
+    assert source.base_intervals("SPY") == (Interval(60),)
+    assert [(p.row, p.message) for p in loaded.problems] == [(138, "timestamp is not on the 1m grid of the session")]
+    assert len(loaded.bars) == 390
+
+
+@pytest.mark.parametrize(
+    ("rows", "base"),
+    [
+        (["2013-10-07T13:30:00+00:00,10,11,9,10.5,100", "2014-10-07T13:30:00+00:00,10,11,9,10.5,100"], "1m"),
+        (_minute_rows("2013-10-07T13:30:00+00:00", 20, step=90), "90s"),
+        (_minute_rows("2013-10-07T13:30:00+00:00", 20, step=1), "1s"),
+        (_minute_rows("2013-10-07T13:30:00+00:00", 20, step=300), "5m"),
+    ],
+    ids=["a-year-apart", "90s", "1s", "5m"],
+)
+def test_the_detected_base(tmp_path: Path, rows: list[str], base: str) -> None:
+    path = tmp_path / "SPY.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    assert [b.name for b in TabularSource(path).base_intervals("SPY")] == [base]

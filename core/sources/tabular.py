@@ -676,6 +676,35 @@ class _FolderLayout:
         return sorted([*self.by_stem.get(symbol, ()), *self.shared], key=self.order.__getitem__)
 
 
+#: grids a base may have, finest first (each divides the half hour, so any session open is on it)
+_GRIDS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1800)
+#: share of rows a grid must hold to be the base: one stray row does not halve the bar length
+_ON_GRID = 0.99
+
+
+def detect_base(stamps: np.ndarray) -> Interval:
+    """The bar length of sorted, unique start times: the coarsest grid that holds at least
+    99 % of them, looking only at steps within a day.
+
+    The smallest step alone would let one stray 13:45:30 row turn 1m data into 30s data
+    (halving every quality figure), and two bars a year apart into a one-year "base".
+    Rows off the chosen grid are rejected when a session is loaded. A lone bar, or bars
+    on different days only, are taken as minute bars.
+    """
+    steps = np.diff(stamps)
+    steps = steps[steps < 86_400]
+    if not len(steps):
+        return Interval(60)
+    finest = int(steps.min())
+    best = 1
+    for grid in _GRIDS:
+        if np.count_nonzero(stamps % grid == 0) >= _ON_GRID * len(stamps):
+            best = grid
+    if finest % best == 0 and finest > best and np.all(steps % finest == 0):
+        return Interval(finest)  # e.g. 90s bars: every step a multiple of the finest
+    return Interval(best)
+
+
 # -- the source ----------------------------------------------------------------------------------
 class TabularSource(BarSource):
     """Bars from CSV / Parquet files (one file per symbol, or a ``symbol`` column)."""
@@ -798,10 +827,7 @@ class TabularSource(BarSource):
             if self._base_override is not None:
                 base = self._base_override
             else:
-                unique = np.unique(np.concatenate(stamps))
-                steps = np.diff(unique)
-                # a lone bar gives no step: assume minute bars
-                base = Interval(int(steps.min())) if len(steps) else Interval(60)
+                base = detect_base(np.unique(np.concatenate(stamps)))
         with self._lock:
             self._bases[sym] = base
         return base
