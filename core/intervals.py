@@ -10,7 +10,15 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["DAILY", "MAX_INTRADAY_SECONDS", "Interval", "IntervalError", "parse_interval", "parse_intervals"]
+__all__ = [
+    "DAILY",
+    "MAX_INTRADAY_SECONDS",
+    "Interval",
+    "IntervalError",
+    "parse_interval",
+    "parse_intervals",
+    "same_intervals",
+]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 _PATTERN = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
@@ -99,6 +107,23 @@ def parse_interval(text: str | Interval) -> Interval:
             f"interval {_shown(text)} is too long: at most 24h (1440m, 86400s); 1d is one bar per session"
         )
     return Interval(seconds)
+
+
+def same_intervals(text: str | list[str] | tuple[str, ...]) -> list[str]:
+    """One line per interval spelled more than once (``1h, 60m``): :func:`parse_intervals`
+    keeps one of them, and the user should hear that once."""
+    items = [str(i).strip() for i in (text.split(",") if isinstance(text, str) else text) if str(i).strip()]
+    spellings: dict[Interval, list[str]] = {}
+    for item in items:
+        try:
+            spellings.setdefault(parse_interval(item), []).append(item)
+        except IntervalError:
+            continue  # parse_intervals says what is wrong with it
+    return [
+        f"intervals {' and '.join(names)} are the same interval: {interval} is used once"
+        for interval, names in spellings.items()
+        if len(set(names)) > 1
+    ]
 
 
 def parse_intervals(text: str | list[str] | tuple[str, ...]) -> list[Interval]:

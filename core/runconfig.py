@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from core.calendar import CalendarError, Session, SessionCalendar, get_calendar
 from core.clock import parse_speed
-from core.intervals import Interval, IntervalError, parse_intervals
+from core.intervals import Interval, IntervalError, parse_intervals, same_intervals
 from core.sources.base import BarSource, SourceError
 from core.sources.validation import EARLIEST_DATE, LATEST_DATE
 from core.streams import determine_stream
@@ -151,7 +151,7 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
                         record=not getattr(args, "no_record", False), live=True)
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
-    warnings: list[str] = []
+    warnings: list[str] = same_intervals(args.intervals) if args.intervals else []
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
     known = sorted({d for days in dates.values() for d in days})
     try:

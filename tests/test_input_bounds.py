@@ -22,6 +22,7 @@ from core.cli import main
 from core.config import ConfigError, load_config
 from core.intervals import Interval
 from core.runconfig import RunSetup, add_run_arguments, resolve_run
+from core.sources.base import SourceError
 from core.sources.tabular import TabularSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,3 +279,29 @@ def test_the_detected_base(tmp_path: Path, rows: list[str], base: str) -> None:
     path = tmp_path / "SPY.csv"
     path.write_text("\n".join([HEADER, *rows]) + "\n")
     assert [b.name for b in TabularSource(path).base_intervals("SPY")] == [base]
+
+
+def test_a_base_coarser_than_the_data_is_refused_not_reported_as_full_quality(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "SPY.csv"
+    path.write_text("\n".join([HEADER, *_minute_rows("2013-10-07T13:30:00+00:00", 300, step=1)]) + "\n")
+
+    assert main(["replay", str(path), "--base", "1m", "--no-record", "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "session-monitor replay: error: SPY: no usable data: SPY holds 1s bars: only 2% of its rows are on the "
+        "1m grid; leave out --base (or ask for 1s) and derive 1m from them"
+    ]
+    setup = resolve(str(path), "--base", "1s", "--intervals", "1m")  # finer than the data's own base: fine
+    assert setup.source.base_intervals("SPY") == (Interval(1),)
+
+
+def test_one_interval_spelled_twice_is_said_once() -> None:
+    setup = resolve(str(EQUITY_MINUTE), "--symbols", "SPY", "--intervals", "1h,60m,1m,3600s", "--start", "2013-10-07")
+    assert setup.warnings[0] == "intervals 1h and 60m and 3600s are the same interval: 1h is used once"
+    assert [i.name for i in setup.intervals] == ["1m", "1h"]
+
+
+def test_base_1s_on_the_demo_is_honoured() -> None:
+    setup = resolve("demo", "--symbols", "SPY", "--intervals", "1m,5m", "--base", "1s")
+    assert setup.source.base_intervals("SPY") == (Interval(1),)
+    with pytest.raises(SourceError, match="the demo feed serves 1s or 1m base bars, not 5m"):
+        resolve("demo", "--base", "5m")

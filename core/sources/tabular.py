@@ -680,6 +680,8 @@ class _FolderLayout:
 _GRIDS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1800)
 #: share of rows a grid must hold to be the base: one stray row does not halve the bar length
 _ON_GRID = 0.99
+#: share of rows a base given with ``--base`` must hold: below it the data is finer than asked
+_ASKED_ON_GRID = 0.5
 
 
 def detect_base(stamps: np.ndarray) -> Interval:
@@ -741,6 +743,8 @@ class TabularSource(BarSource):
         self._file_locks: dict[Path, threading.Lock] = {}
         self._parsed: dict[Path, _TabularFile] = {}
         self._folder_layout: _FolderLayout | None = None
+        #: symbols whose data the asked-for base cannot serve, and why
+        self._base_problems: dict[str, DataProblem] = {}
         self._bases: dict[str, Interval | None] = {}
 
     @property
@@ -806,8 +810,10 @@ class TabularSource(BarSource):
 
     def unusable(self, symbol: str | None = None) -> list[DataProblem]:
         """The problems of the files that concern ``symbol`` (every file for ``None``)."""
-        files = self._all() if symbol is None else self._concerning(symbol.strip().upper())
-        return [p for f in files for p in f.problems]
+        sym = None if symbol is None else symbol.strip().upper()
+        files = self._all() if sym is None else self._concerning(sym)
+        refused = [p for s, p in self._base_problems.items() if sym in (None, s)]
+        return [*refused, *(p for f in files for p in f.problems)]
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
         base = self._base_of(symbol.strip().upper())
@@ -824,10 +830,16 @@ class TabularSource(BarSource):
         ]
         base: Interval | None = None
         if stamps:
-            if self._base_override is not None:
-                base = self._base_override
-            else:
-                base = detect_base(np.unique(np.concatenate(stamps)))
+            unique = np.unique(np.concatenate(stamps))
+            detected = detect_base(unique)
+            base = self._base_override or detected
+            on_grid = np.count_nonzero(unique % base.seconds == 0) / len(unique) if 1800 % base.seconds == 0 else 1
+            if on_grid < _ASKED_ON_GRID:  # e.g. --base 1m over 1s rows: 59 of 60 rows would be dropped
+                self._base_problems[sym] = DataProblem(
+                    f"{sym} holds {detected} bars: only {on_grid:.0%} of its rows are on the {base} grid; "
+                    f"leave out --base (or ask for {detected}) and derive {base} from them",
+                )
+                base = None
         with self._lock:
             self._bases[sym] = base
         return base
