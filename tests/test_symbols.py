@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from core.export import SessionExporter
+from core.intervals import parse_interval
+from core.session_data import SymbolSessionData
 from core.sources.alpaca import parse_stream_bar
 from core.sources.lean import LeanSource
 from core.symbols import (
     MAX_SYMBOL_LENGTH,
+    SYMBOL_RULE,
     SymbolError,
     distinct_symbols,
     normalise_symbol,
@@ -18,6 +22,7 @@ from core.symbols import (
     symbol_from_file_name,
     symbol_path,
 )
+from tests.core_helpers import watch, xnys
 
 
 @pytest.mark.parametrize(
@@ -79,3 +84,22 @@ def test_an_alpaca_bar_for_a_malformed_symbol_is_refused() -> None:
     with pytest.raises(ValueError, match=re.escape("symbol '../../X' is malformed")):
         parse_stream_bar(message)
     assert parse_stream_bar({**message, "S": "btc/usd"})[0] == "BTC/USD"
+
+
+def test_the_replay_exporter_never_writes_a_symbol_outside_its_folder(tmp_path: Path) -> None:
+    """SessionData itself does not check names: the exporter is the last guard, and says so."""
+    session = xnys("2013-10-07")
+    sd, _, _ = watch(session, "1m", [], symbol="../../EVIL")
+    good = SymbolSessionData.create("BTC/USD", parse_interval("1m"), [], session)
+    sd.register_symbol_data(good)
+    said: list[str] = []
+    sd.events.message.connect(lambda _level, text: said.append(text))
+    out = tmp_path / "a" / "out"
+
+    SessionExporter(sd, out, "XNYS").on_session_closed(session)
+
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "BTC%2FUSD", "BTC%2FUSD/1m.csv", "session.json"
+    ]
+    assert said == ["'../../EVIL' not exported: symbol '../../EVIL' is malformed: " + SYMBOL_RULE]
+    assert not list(tmp_path.rglob("EVIL*"))
