@@ -157,6 +157,7 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
     warnings: list[str] = same_intervals(args.intervals) if args.intervals else []
+    warnings.extend(note for symbol in symbols for note in source.notes(symbol))
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
     known = sorted({d for days in dates.values() for d in days})
     try:

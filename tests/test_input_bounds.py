@@ -257,10 +257,12 @@ def test_one_stray_off_grid_row_does_not_halve_the_base(tmp_path: Path) -> None:
     path = tmp_path / "SPY.csv"
     path.write_text("\n".join([HEADER, *rows]) + "\n")
 
-    source = TabularSource(path)
+    setup = resolve(str(path))
+    source = setup.source
     loaded = source.load_session("SPY", Interval(60), xnys(dt.date(2013, 10, 7)))
 
     assert source.base_intervals("SPY") == (Interval(60),)
+    assert setup.warnings == ["SPY: 1m bars detected; 1 row off that grid rejected as their sessions load"]
     assert [(p.row, p.message) for p in loaded.problems] == [(138, "timestamp is not on the 1m grid of the session")]
     assert len(loaded.bars) == 390
 

@@ -100,6 +100,11 @@ class BarSource(ABC):
         """Session dates with data for ``symbol``, when the source can list them."""
         return []
 
+    def notes(self, symbol: str) -> list[str]:
+        """What the user should know about how ``symbol``'s data is read before the run starts
+        (e.g. which base was detected and how many rows are off it)."""
+        return []
+
     def unusable(self, symbol: str | None = None) -> list[DataProblem]:
         """Why the source holds no usable bars for ``symbol`` (``None``: for any symbol).
 

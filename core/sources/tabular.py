@@ -745,6 +745,8 @@ class TabularSource(BarSource):
         self._folder_layout: _FolderLayout | None = None
         #: symbols whose data the asked-for base cannot serve, and why
         self._base_problems: dict[str, DataProblem] = {}
+        #: symbols with rows off their base's grid: which base, and how many rows
+        self._base_notes: dict[str, str] = {}
         self._bases: dict[str, Interval | None] = {}
 
     @property
@@ -808,6 +810,12 @@ class TabularSource(BarSource):
         epoch = dt.date(1970, 1, 1)
         return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
 
+    def notes(self, symbol: str) -> list[str]:
+        sym = symbol.strip().upper()
+        self._base_of(sym)
+        note = self._base_notes.get(sym)
+        return [] if note is None else [note]
+
     def unusable(self, symbol: str | None = None) -> list[DataProblem]:
         """The problems of the files that concern ``symbol`` (every file for ``None``)."""
         sym = None if symbol is None else symbol.strip().upper()
@@ -833,13 +841,21 @@ class TabularSource(BarSource):
             unique = np.unique(np.concatenate(stamps))
             detected = detect_base(unique)
             base = self._base_override or detected
-            on_grid = np.count_nonzero(unique % base.seconds == 0) / len(unique) if 1800 % base.seconds == 0 else 1
+            on = int(np.count_nonzero(unique % base.seconds == 0)) if 1800 % base.seconds == 0 else len(unique)
+            on_grid = on / len(unique)
             if on_grid < _ASKED_ON_GRID:  # e.g. --base 1m over 1s rows: 59 of 60 rows would be dropped
                 self._base_problems[sym] = DataProblem(
                     f"{sym} holds {detected} bars: only {on_grid:.0%} of its rows are on the {base} grid; "
                     f"leave out --base (or ask for {detected}) and derive {base} from them",
                 )
                 base = None
+            elif on < len(unique):
+                off = len(unique) - on
+                how = "asked for with --base" if self._base_override else "detected"
+                self._base_notes[sym] = (
+                    f"{sym}: {base} bars {how}; {off} row{'s' if off > 1 else ''} off that grid "
+                    "rejected as their sessions load"
+                )
         with self._lock:
             self._bases[sym] = base
         return base
