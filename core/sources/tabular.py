@@ -841,7 +841,8 @@ class TabularSource(BarSource):
             unique = np.unique(np.concatenate(stamps))
             detected = detect_base(unique)
             base = self._base_override or detected
-            on = int(np.count_nonzero(unique % base.seconds == 0)) if 1800 % base.seconds == 0 else len(unique)
+            gridded = base.seconds and 1800 % base.seconds == 0  # 1d or 7m: no fixed grid to hold rows to
+            on = int(np.count_nonzero(unique % base.seconds == 0)) if gridded else len(unique)
             on_grid = on / len(unique)
             if on_grid < _ASKED_ON_GRID:  # e.g. --base 1m over 1s rows: 59 of 60 rows would be dropped
                 self._base_problems[sym] = DataProblem(
