@@ -103,7 +103,7 @@ def test_a_csv_symbol_column_cannot_write_outside_the_export_folder(tmp_path) ->
         "btc/usd,2013-10-07T13:31:00+00:00,10.5,11,10,10.75,50\n"
         "../../../../EVIL,2013-10-07T13:31:00+00:00,10,11,9,10.5,100\n"
     )
-    out = tmp_path / "x" / "y" / "out"
+    out = tmp_path / "x" / "y" / "z" / "out"  # deep enough that even the old bug wrote inside tmp_path
     result = subprocess.run(
         [sys.executable, "-m", "core.cli", "replay", str(csv), "--intervals", "1m,5m", "--export", str(out),
          "--no-record", "--quiet"],
