@@ -307,3 +307,21 @@ def test_base_1s_on_the_demo_is_honoured() -> None:
     assert setup.source.base_intervals("SPY") == (Interval(1),)
     with pytest.raises(SourceError, match="the demo feed serves 1s or 1m base bars, not 5m"):
         resolve("demo", "--base", "5m")
+
+
+def test_a_files_own_problems_are_said_once_not_with_every_session(tmp_path: Path) -> None:
+    path = tmp_path / "bars.csv"
+    day2 = [row.replace("2013-10-07", "2013-10-08") for row in GOOD]
+    path.write_text("\n".join([f"symbol,{HEADER}", *(f"SPY,{r}" for r in GOOD), f"../X,{GOOD[0]}",
+                               *(f"SPY,{r}" for r in day2), "extra"]) + "\n")
+
+    setup = resolve(str(path))
+    said = [[str(p) for p in setup.source.load_session("SPY", Interval(60), s).problems] for s in setup.sessions]
+
+    assert [s.date.isoformat() for s in setup.sessions] == ["2013-10-07", "2013-10-08"]
+    assert said == [
+        [f"{path}:9: wrong number of fields: expected 7, found 1",
+         f"{path}:5: symbol '../X' is malformed: use at most 20 letters and digits, joined by single . - / _ = "
+         "(e.g. BRK.B, BTC/USD), optionally after a leading ^"],
+        [],
+    ]

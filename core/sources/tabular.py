@@ -747,6 +747,8 @@ class TabularSource(BarSource):
         self._base_problems: dict[str, DataProblem] = {}
         #: symbols with rows off their base's grid: which base, and how many rows
         self._base_notes: dict[str, str] = {}
+        #: symbols whose files' own problems were handed out with a session already
+        self._told: set[str] = set()
         self._bases: dict[str, Interval | None] = {}
 
     @property
@@ -864,10 +866,13 @@ class TabularSource(BarSource):
     def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
         sym = symbol.strip().upper()
         files = self._concerning(sym)
+        own = self._base_of(sym)
+        with self._lock:  # a file's own problems (layout, rows with a bad symbol) are said once per symbol
+            told = own is not None and sym in self._told
+            self._told.add(sym)
         problems: list[DataProblem] = [
             DataProblem(p.message, file=p.file, row=p.row, symbol=sym) for f in files for p in f.problems
-        ]
-        own = self._base_of(sym)
+        ] if not told else []
         if own is None:
             if not problems:  # a broken file already says why
                 problems.append(DataProblem(f"no data for {sym} in {self._root.name}", symbol=sym))
