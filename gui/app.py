@@ -139,6 +139,7 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
         if saved:
             args.symbols, saved = None, None
         setup = resolve_run(args, default_speed=speed_default)
+    notes.extend(setup.warnings)
     watchlist = saved or [WatchEntry(symbol, tuple(i.name for i in ivs)) for symbol, ivs in setup.watchlist]
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
@@ -175,7 +176,7 @@ async def _run_one(
     recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
     window.closed.connect(quit_event.set)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.clock import ClockState
+from core.symbols import SYMBOL_RULE
 from gui import theme
 from gui.formatting import format_speed
 from gui.icons import icon
@@ -45,6 +46,7 @@ class ControlsBar(QWidget):
         self.symbol_edit = QLineEdit(self)
         self.symbol_edit.setPlaceholderText("Symbol, e.g. AAPL")
         self.symbol_edit.setMaximumWidth(140)
+        self.symbol_edit.setToolTip(f"A ticker: {SYMBOL_RULE}")
         self.intervals_edit = QLineEdit(default_intervals, self)
         self.intervals_edit.setPlaceholderText("Intervals, e.g. 1m,5m,15m")
         self.intervals_edit.setMaximumWidth(180)
