@@ -72,7 +72,7 @@ async def _replay(
         recorder = started.recorder
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=setup.grace,
+        live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
     alert_log = None
     if alerts is not None:
@@ -136,6 +136,8 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
+    for warning in setup.warnings:
+        log.warning(warning)
     alerts = None
     if args.alerts:
         from core.config import load_config

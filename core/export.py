@@ -1,26 +1,32 @@
 """Export of a finished run: one CSV per symbol and interval, and ``session.json``.
 
 Written as each session closes, so a long replay leaves usable files behind even if it
-is interrupted. Floats are written unrounded (Python's shortest repr).
+is interrupted. Floats are written unrounded (Python's shortest repr). Every folder named
+after a symbol is built by :func:`core.symbols.symbol_path` (escaped, checked to stay
+inside the export folder): ``BTC/USD`` is written to ``BTC%2FUSD/``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.bars import FORMING
+from core.bars import FORMING, PRICE_FIELDS
 from core.calendar import Session
 from core.coverage import coverage
 from core.health import SymbolHealth
 from core.session_data import BarIntervalData, SessionData
+from core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
-CSV_HEADER = "timestamp,open,high,low,close,volume\n"
+CSV_HEADER = ",".join(("timestamp", *PRICE_FIELDS)) + "\n"
 
 
 def interval_summary(interval: BarIntervalData, base: BarIntervalData | None = None) -> dict[str, Any]:
@@ -87,7 +93,11 @@ class SessionExporter:
             for data in self.session_data.all_symbol_data():
                 if data.session != session:
                     continue
-                folder = self.outdir / data.symbol
+                try:
+                    folder = symbol_path(self.outdir, data.symbol)
+                except (SymbolError, UnsafePathError) as exc:  # never written outside the export folder
+                    self.session_data.warn(f"{data.symbol!r} not exported: {exc}")
+                    continue
                 folder.mkdir(parents=True, exist_ok=True)
                 for interval in data.requested:
                     self._append(folder / f"{interval.name}.csv", format_bars(data.bars[interval.name]))
@@ -109,7 +119,7 @@ class SessionExporter:
         tmp.replace(self.outdir / "session.json")
 
 
-def interval_frame(interval: BarIntervalData, final_only: bool = False):
+def interval_frame(interval: BarIntervalData, final_only: bool = False) -> pd.DataFrame:
     """An interval's bars as a pandas DataFrame (UTC timestamps), forming bars marked."""
     import pandas as pd
 
@@ -141,6 +151,8 @@ def export_symbols(
 
     ``fmt`` is ``csv`` (the replay export's format: final bars only) or ``parquet``
     (every bar, with base-bar counts and the forming flag). Returns the files written.
+    Raises :class:`SymbolError` / :class:`UnsafePathError` before writing anything when a
+    symbol cannot be a folder inside ``outdir``.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}: use csv or parquet")
@@ -148,7 +160,8 @@ def export_symbols(
     written: list[Path] = []
     # copy under the lock, write outside it: a long export must not stall the session
     with session_data.lock:
-        chosen = [s.upper() for s in symbols] if symbols else session_data.get_active_symbols()
+        chosen = [normalise_symbol(s) for s in symbols] if symbols else session_data.get_active_symbols()
+        folders = {symbol: symbol_path(out, symbol) for symbol in chosen}
         session = session_data.session
         copies: list[tuple[str, str, object]] = []
         for symbol in chosen:
@@ -157,10 +170,10 @@ def export_symbols(
                 raise ValueError(f"{symbol} is not being watched")
             for name, interval in data.bars.items():
                 payload = CSV_HEADER + format_bars(interval) if fmt == "csv" else interval_frame(interval)
-                copies.append((data.symbol, name, payload))
+                copies.append((symbol, name, payload))
         snapshot = session_snapshot(session_data, session) if session is not None else None
     for symbol, name, payload in copies:
-        folder = out / symbol
+        folder = folders[symbol]
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             path = folder / f"{name}.csv"

@@ -37,6 +37,7 @@ from gui.icons import icon
 from gui.main_window import MainWindow
 from gui.screenshot_view import ScreenshotView, stage_view
 from gui.settings import AppSettings, WatchEntry
+from gui.startup_error import show_startup_error
 from gui.theme import apply_dark_palette
 
 __all__ = ["PROG", "build_parser", "freeze_startup_heap", "hold_collections_for_startup", "run"]
@@ -126,6 +127,7 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
         if saved:
             args.symbols, saved = None, None
         setup = resolve_run(args, default_speed=speed_default)
+    notes.extend(setup.warnings)
     watchlist = saved or [WatchEntry(symbol, tuple(i.name for i in ivs)) for symbol, ivs in setup.watchlist]
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
@@ -172,7 +174,7 @@ async def _run_one(
     recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=setup.grace,
+        live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
     window.closed.connect(quit_event.set)
@@ -263,9 +265,11 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_start(args, settings)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 2
     except SourceError as exc:  # same code as ``replay`` for a source that cannot be used
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 1
     install_log_file()
     hold_collections_for_startup()

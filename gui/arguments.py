@@ -21,6 +21,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
+        from gui.startup_error import can_show_window
+
+        if can_show_window():  # started from a menu there is no terminal: say it in a window too
+            from gui.startup_error import show_startup_error
+
+            show_startup_error(self.prog, message)
         raise SystemExit(2)
 
 

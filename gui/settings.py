@@ -13,13 +13,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.runconfig import DEFAULT_INTERVALS
 from core.sources.alpaca import FEEDS as ALPACA_FEEDS
 
 __all__ = ["ALPACA_FEEDS", "DEFAULT_INTERVALS", "EXPORT_FORMATS", "AppSettings", "WatchEntry"]
 
 ORGANIZATION = "session-monitor"
 APPLICATION = "session-monitor"
-DEFAULT_INTERVALS = "1m,5m,15m"
 #: what core.export.export_symbols writes
 EXPORT_FORMATS = ("csv", "parquet")
 
@@ -65,6 +65,15 @@ class AppSettings:
 
     def set_default_intervals(self, text: str) -> None:
         self.store.setValue("watchlist/default_intervals", text)
+
+    # -- charts ---------------------------------------------------------------------------
+    def chart_option(self, name: str, default: bool) -> bool:
+        """A View-menu chart switch (``fold_time``, ``log_scale``, ``compact_watchlist``)."""
+        value = self.store.value(f"charts/{name}")
+        return default if value is None else str(value).lower() in ("true", "1")
+
+    def set_chart_option(self, name: str, on: bool) -> None:
+        self.store.setValue(f"charts/{name}", "true" if on else "false")
 
     # -- source ---------------------------------------------------------------------------
     def last_source(self) -> str | None:

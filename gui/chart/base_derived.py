@@ -191,16 +191,20 @@ class BaseDerivedView(QWidget):
         self.selection = Selection("derived", start, pinned)
         self.provenance, self.containing = prov, []
         low, high = float(derived.data.low[index]), float(derived.data.high[index])
-        self.window_band.set_ranges(np.array([[prov.start, prov.end]]))
-        self.volume_window_band.set_ranges(np.array([[prov.start, prov.end]]))
+        base_chart, derived_chart = self.base_chart, self.derived_chart
+        window = _placed(base_chart, np.array([[prov.start, prov.end]], np.float64))
+        self.window_band.set_ranges(window)
+        self.volume_window_band.set_ranges(window)
         series = base.data
         lo, hi = np.searchsorted(series.ts, [prov.start, prov.end])
         ts_in = series.ts[lo:hi]
         ends = self.base_chart.data.bar_ends(ts_in)
-        self.base_boxes.set_boxes(_around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi]))
-        self.missing_marks.set_boxes(np.array([(m.start, m.end, low, high) for m in prov.missing]))
-        self.missing_bands.set_ranges(np.array([(m.start, m.end) for m in prov.missing]))
-        self.explained_box.set_boxes(np.array([[prov.start, prov.end, low, high]]))
+        around = _around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi])
+        self.base_boxes.set_boxes(_placed(base_chart, around))
+        missing = np.array([(m.start, m.end, low, high) for m in prov.missing], np.float64).reshape(-1, 4)
+        self.missing_marks.set_boxes(_placed(base_chart, missing))
+        self.missing_bands.set_ranges(_placed(base_chart, missing[:, :2].copy()))
+        self.explained_box.set_boxes(_placed(derived_chart, np.array([[prov.start, prov.end, low, high]], np.float64)))
         explained = self.derived_chart
         explained.readout.setText(explained.describe(explained.data.bar_at(prov.start)))
         self.derived_boxes.set_boxes(np.empty((0, 4)))
@@ -221,10 +225,12 @@ class BaseDerivedView(QWidget):
         self.provenance, self.containing = None, found
         shown = [c for c in found if c.interval.name == self.interval]
         series = bars[self.interval].data
-        self.derived_boxes.set_boxes(np.array(
-            [(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown]))
+        boxes = np.array([(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown],
+                         np.float64).reshape(-1, 4)
+        self.derived_boxes.set_boxes(_placed(self.derived_chart, boxes))
         ends = self.base_chart.data.bar_ends(np.array([bar.ts]))
-        self.base_boxes.set_boxes(_around_bodies(np.array([bar.ts]), ends, np.array([bar.low]), np.array([bar.high])))
+        around = _around_bodies(np.array([bar.ts]), ends, np.array([bar.low]), np.array([bar.high]))
+        self.base_boxes.set_boxes(_placed(self.base_chart, around))
         for item in (self.window_band, self.volume_window_band, self.missing_bands):
             item.set_ranges(np.empty((0, 2)))
         self.missing_marks.set_boxes(np.empty((0, 4)))
@@ -315,6 +321,15 @@ class BaseDerivedView(QWidget):
                 if watched is chart.graphics:
                     self._hide_mirror(self.derived_chart if chart is self.base_chart else self.base_chart)
         return super().eventFilter(watched, event)
+
+
+def _placed(chart: IntervalChart, boxes: np.ndarray) -> np.ndarray:
+    """``boxes`` (time columns first: start, end[, y0, y1]) with their times placed on ``chart``'s
+    x axis (folded time moves every session but the newest)."""
+    placed = np.array(boxes, np.float64, copy=True)
+    if len(placed):
+        placed[:, :2] = chart.data.timeline.to_x(placed[:, :2])
+    return placed
 
 
 def _around_bodies(starts: np.ndarray, ends: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:

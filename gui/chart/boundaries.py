@@ -112,5 +112,5 @@ class WindowBoundaries:
                 item.setZValue(-5)
                 self.chart.price_plot.addItem(item, ignoreBounds=True)
             starts = [window_grid(s, interval, base).starts for s in data.sessions]
-            item.set_xs(np.concatenate(starts) if starts else np.empty(0))
+            item.set_xs(data.timeline.to_x(np.concatenate(starts).astype(np.float64)) if starts else np.empty(0))
             item.setVisible(True)

@@ -77,8 +77,8 @@ class BarItem(pg.GraphicsObject):
             lo, hi = self.changed_y_range(changed)
             if self._visible_y is not None and self._visible_y[0] <= lo and hi <= self._visible_y[1]:
                 # nothing the auto-range sees moves: repaint just these bars
-                x0 = float(changed.ts[0])
-                x1 = float(changed.ts[-1]) + self.data.width
+                x0 = float(changed.x[0])
+                x1 = float(changed.x[-1]) + self.data.width
                 self.update(self._padded(QRectF(x0, lo, x1 - x0, hi - lo)))
                 return
         self.prepareGeometryChange()
@@ -94,7 +94,7 @@ class BarItem(pg.GraphicsObject):
         data = self.data
         y = self.y_range()
         sessions = data.sessions
-        xs = [float(sessions[0].open), float(sessions[-1].close)] if sessions else []
+        xs = list(data.x_extent) if sessions else []
         if data.first_ts is not None and data.last_end is not None:
             xs += [data.first_ts, data.last_end]
         if y is None or not xs:
@@ -163,14 +163,16 @@ class CandleItem(BarItem):
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
         up = cols.close >= cols.open
         if reduced:  # one high-low stroke per pixel column: the true range survives
-            centre = cols.ts + width / 2.0
+            centre = cols.x + width / 2.0
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
                 painter.setPen(pen)
                 draw_lines(painter, centre[mask], cols.low[mask], centre[mask], cols.high[mask])
             return
+        # widths come from true times (a short window is drawn short); a second of trading
+        # time is one unit on the folded axis too, so they hold at the chart position x
         widths = self.data.bar_ends(cols.ts) - cols.ts
-        centre = cols.ts + widths / 2.0
-        left = cols.ts + widths * (1.0 - BODY) / 2.0
+        centre = cols.x + widths / 2.0
+        left = cols.x + widths * (1.0 - BODY) / 2.0
         body = widths * BODY
         top = np.maximum(cols.open, cols.close)
         bottom = np.minimum(cols.open, cols.close)
@@ -231,7 +233,7 @@ class VolumeItem(BarItem):
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
         up = cols.close >= cols.open
         if reduced:
-            centre = cols.ts + width / 2.0
+            centre = cols.x + width / 2.0
             zero = np.zeros(len(cols))
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
                 painter.setPen(pen)
@@ -239,7 +241,7 @@ class VolumeItem(BarItem):
             return
         forming = cols.forming_mask()
         widths = self.data.bar_ends(cols.ts) - cols.ts
-        left = cols.ts + widths * (1.0 - BODY) / 2.0
+        left = cols.x + widths * (1.0 - BODY) / 2.0
         body = widths * BODY
         painter.setPen(Qt.PenStyle.NoPen)
         for mask, brush in ((up & ~forming, self._up_brush), (~up & ~forming, self._down_brush)):

@@ -53,6 +53,9 @@ class SymbolCharts(QWidget):
         #: the "base + derived" tab's page and view (built when first shown)
         self._combined_page: QWidget | None = None
         self._combined: BaseDerivedView | None = None
+        #: how every chart shows time and prices (View menu)
+        self.folded = True
+        self.log_scale = False
         #: bar and quality changes of every symbol, drained (for the shown one) on the timer
         self._changes = bridge.subscribe_changes(self, self._schedule)
         self.tabs = QTabWidget(self)
@@ -94,13 +97,28 @@ class SymbolCharts(QWidget):
         page = self._pages.get(interval)
         data = self._sd.get_symbol_data(self._symbol) if self._symbol else None
         if chart is None and page is not None and data is not None:
-            chart = IntervalChart(ChartData(data, interval), page)
+            chart = IntervalChart(ChartData(data, interval, folded=self.folded), page)
+            chart.set_log_scale(self.log_scale)
             page.layout().addWidget(chart)
             self._charts[interval] = chart
             self._mark(interval)
             lines = self._boundaries[interval] = WindowBoundaries(chart)
             lines.set_visible(self.window_lines)
         return chart
+
+    def set_folded(self, folded: bool) -> None:
+        """Fold non-trading time (True) or show linear time, on every chart."""
+        self.folded = folded
+        for interval, chart in self._charts.items():
+            chart.set_folded(folded)
+            self._mark(interval)  # overlays placed in time move with the axis
+            self._boundaries[interval].refresh()
+
+    def set_log_scale(self, log: bool) -> None:
+        """Log or linear price scale on every chart."""
+        self.log_scale = log
+        for chart in self._charts.values():
+            chart.set_log_scale(log)
 
     def current_interval(self) -> str | None:
         widget = self.tabs.currentWidget()
@@ -173,7 +191,8 @@ class SymbolCharts(QWidget):
         if band is None:
             band = self._mismatch_bands[interval] = BandItem(marks.MISMATCH)
             chart.price_plot.addItem(band, ignoreBounds=True)
-        band.set_ranges(self._mismatches.get((self._symbol, interval), np.empty((0, 2))))
+        ranges = self._mismatches.get((self._symbol, interval), np.empty((0, 2)))
+        band.set_ranges(chart.data.timeline.to_x(np.asarray(ranges, np.float64)) if len(ranges) else ranges)
 
     def mismatch_ranges(self, interval: str) -> np.ndarray:
         """The mismatch windows the chart of ``interval`` shows (empty when none)."""

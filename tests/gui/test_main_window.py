@@ -58,7 +58,10 @@ def test_typing_a_symbol_and_add_shows_rows_and_charts(qtbot: Any, make_window: 
     [
         ("", "1m,5m", "symbol is empty"),
         ("BAD SYM!", "1m,5m", "malformed"),
+        ("../../PWNED", "1m", "symbol '../../PWNED' is malformed: use at most 20 letters and digits"),
+        ("./SPY", "1m", "symbol './SPY' is malformed"),
         ("SPY", "1m,5m", "already being watched"),
+        (" spy ", "1m", "SPY is already being watched"),
         ("IBM", "5m,7x", "unknown interval"),
         ("IBM", "90s", "cannot be derived"),
         ("IBM", "30s", "finer than"),
