@@ -396,8 +396,9 @@ class SessionCoordinator:
         data.notes.omits_empty = self.source.omits_empty_intervals
         if not len(loaded.bars.ts) and not loaded.problems and not summarised:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
-        # a live source's history grows while it runs: only a replay's data can be fingerprinted
-        fingerprint = "" if self.source.live else bars_fingerprint(loaded.bars)
+        # a live source's history grows while it runs: only a replay's data can be fingerprinted;
+        # unrecorded, nothing reads it (hashing 500 symbols' sessions costs over a second of start-up)
+        fingerprint = "" if self.source.live or self.recorder is None else bars_fingerprint(loaded.bars)
         feed = self.source.open_feed(loaded)
         feed.session = session
         self._feeds[symbol] = feed
