@@ -1,4 +1,4 @@
-"""``session-monitor``: ``replay`` runs headless; anything else opens the GUI.
+"""``session-monitor``: ``replay``, ``serve`` and ``follow`` run headless; ``connect`` and anything else open the GUI.
 
 The headless path never imports Qt, so it starts fast and runs on servers.
 """
@@ -19,6 +19,8 @@ log = logging.getLogger("session_monitor")
 
 #: a live feed delivers a minute bar a second or two after the minute ends
 LIVE_GRACE_SECONDS = 5.0
+#: subcommand -> module with ``main(argv) -> int``
+DISTRIBUTED = {"serve": "core.bus.serve", "follow": "core.bus.follow", "connect": "gui.connect"}
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
@@ -103,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "replay":
         return replay_main(argv[1:])
+    if argv and argv[0] in DISTRIBUTED:  # the desk commands (Redis): their own modules
+        import importlib
+
+        return int(importlib.import_module(DISTRIBUTED[argv[0]]).main(argv[1:]))
     from gui.app import main as gui_main
 
     return gui_main(argv)

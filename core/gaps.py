@@ -10,12 +10,13 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from core.windows import WindowGrid
 
-__all__ = ["Gap", "GapTracker"]
+__all__ = ["Gap", "GapState", "GapTracker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,14 @@ class Gap:
         }
 
 
+class GapState(NamedTuple):
+    """A tracker's whole state, so a replica elsewhere can hold the same gaps."""
+
+    frontier: int
+    runs: list[tuple[int, int]]
+    closed_missing: int
+
+
 class GapTracker:
     """Tracks which windows of one grid hold a bar, as closed gap runs behind a frontier."""
 
@@ -51,6 +60,15 @@ class GapTracker:
     @property
     def frontier(self) -> int:
         return self._frontier
+
+    def state(self) -> GapState:
+        return GapState(self._frontier, list(self._runs), self._closed_missing)
+
+    def restore(self, state: GapState) -> None:
+        self._frontier = state.frontier
+        self._runs = [(int(a), int(b)) for a, b in state.runs]
+        self._run_starts = [a for a, _ in self._runs]
+        self._closed_missing = state.closed_missing
 
     def mark_present(self, window: int) -> None:
         if window >= self._frontier:

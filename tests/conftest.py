@@ -34,3 +34,6 @@ def _private_recordings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     folder = tmp_path_factory.mktemp("recordings")
     monkeypatch.setenv("SESSION_MONITOR_DATA_DIR", str(folder))
     return folder
+
+
+pytest_plugins = ["tests.bus_helpers"]  # the real Redis server fixture

@@ -1,0 +1,248 @@
+"""``session-monitor serve``: a headless engine that publishes its shard of the session to Redis.
+
+It is ``replay``'s run (coordinator + DataProcessor, no Qt) for the symbols whose stable
+hash falls in its shard, holding the shard's lease while it publishes. Without
+``--redis`` it starts a local server from the bundled binary and prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from core.bus.codec import decode
+from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
+from core.bus.publisher import ShardPublisher
+from core.bus.replica import Replica, ShardStatus
+from core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
+from core.cli import LIVE_GRACE_SECONDS
+from core.coordinator import SessionCoordinator, SymbolError
+from core.intervals import Interval, IntervalError
+from core.recording import Recorder, default_recording_path
+from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
+from core.session_data import SessionData
+from core.sources.base import SourceError
+
+__all__ = ["build_parser", "main"]
+
+PROG = "session-monitor serve"
+#: the GUI's default speed: a desk watches a replay unfold, not finish at once
+DEFAULT_SPEED = 60.0
+#: default lease time-to-live; the owner renews it every third of that
+DEFAULT_LEASE_SECONDS = 5.0
+#: exit code when another engine took the shard over
+LEASE_LOST_EXIT = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Run a shard of the session headless and publish it to Redis."
+    )
+    add_run_arguments(parser, source_required=True)
+    parser.add_argument("--redis", metavar="URL", help="redis://HOST:PORT/DB (default: start a local server)")
+    parser.add_argument("--shard", default="1/1", metavar="I/N", help="serve shard I of N (numbered from 1)")
+    parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+                        help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
+    parser.add_argument(
+        "--recording", metavar="FILE", help="this engine's recording (default: per shard, in the data dir)"
+    )
+    return parser
+
+
+@dataclass
+class ServeOptions:
+    setup: RunSetup
+    shard: ShardSpec
+    url: str
+    lease_seconds: float
+    recording: Path | None
+
+
+def shard_watchlist(
+    setup: RunSetup, shard: ShardSpec
+) -> tuple[list[tuple[str, list[Interval]]], dict[str, float]]:
+    """This shard's part of the watchlist, and every symbol's place in the whole watchlist."""
+    order = {symbol: float(k) for k, (symbol, _) in enumerate(setup.watchlist)}
+    return [(s, ivs) for s, ivs in setup.watchlist if shard.owns(s)], order
+
+
+async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Recorder, setup: RunSetup) -> int:
+    """A new owner starts from what the previous one published: its base bars go into our recording."""
+    replica = Replica(client, SessionData(group_rows=False))
+    status = ShardStatus(shard)
+    await replica.catch_up(status)
+    batches = []
+    for data in replica.session_data.all_symbol_data():
+        base = data.base
+        if len(base.data):
+            key = Recorder.key(setup.source.key, setup.calendar.name, data.base_interval.name, data.symbol,
+                               data.session.date)
+            batches.append((key, base.data.arrays()))
+    if batches:
+        recorder.commit(batches)
+    return sum(len(bars.ts) for _, bars in batches)
+
+
+async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardPublisher,
+                     coordinator: SessionCoordinator) -> None:
+    """Renew the lease and publish a heartbeat every third of the lease time."""
+    period = shard_log.lease_ms / 3000
+    while True:
+        await asyncio.sleep(period)
+        try:
+            held = await shard_log.renew()
+            if not held:  # expired while the server was away: take it back unless someone else did
+                if not await shard_log.try_acquire():
+                    raise LeaseLost(f"shard {shard_log.shard}: another engine took the lease")
+                writer.pending = [publisher.reset_batch()]
+        except TRANSIENT:
+            pass  # the writer reports the outage; the lease is checked again next beat
+        publisher.heartbeat(coordinator.clock.now, coordinator.state.name)
+
+
+async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, coordinator: SessionCoordinator,
+                    intervals: list[Interval]) -> None:
+    """Add/remove requests from connected GUIs: results show up as published changes."""
+    cursor = "$"
+    sd = coordinator.session_data
+    while True:
+        try:
+            entries = await read_log(client, keys.commands, cursor, 100, 1000)
+        except TRANSIENT:
+            await asyncio.sleep(0.5)
+            continue
+        for entry in entries:
+            cursor = entry.id
+            command = decode(entry.fields[b"m"])
+            symbol = str(command.get("s", "")).upper()
+            if not shard.owns(symbol):
+                continue
+            try:
+                if command["k"] == "add":
+                    await coordinator.add_symbol(symbol, command.get("iv") or intervals)
+                elif command["k"] == "rm":
+                    coordinator.remove_symbol(symbol)
+            except (SymbolError, IntervalError) as exc:
+                sd.warn(f"{symbol}: {exc}")
+
+
+async def serve(options: ServeOptions, quiet: bool = False) -> int:
+    setup, shard = options.setup, options.shard
+    client = aioredis.from_url(options.url)
+    shard_log = ShardLog(client, shard, options.lease_seconds)
+    try:
+        await client.hset(DEPLOYMENT_KEY, "calendar", setup.calendar.name)
+        await shard_log.register_deployment()
+        await shard_log.acquire(lambda owner: print(f"shard {shard} is held by {owner}; standing by", file=sys.stderr))
+    except DeploymentError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        await client.aclose()
+        return 2
+    if not quiet:
+        print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
+    recorder = None
+    if setup.record:
+        recorder = Recorder(options.recording or default_recording_path().with_name(
+            f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"))
+        if shard_log.epoch > 1:
+            seeded = await seed_recording(client, shard, recorder, setup)
+            if seeded and not quiet:
+                print(f"took over: {seeded} base bar(s) from the previous owner", file=sys.stderr)
+    mine, order = shard_watchlist(setup, shard)
+    session_data = SessionData()
+    coordinator = SessionCoordinator(
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+    )
+    publisher = ShardPublisher(session_data, order)
+    writer = ShardWriter(shard_log, publisher.reset_batch)
+    publisher.sink = writer.put
+    last_session = setup.sessions[-1]
+    coordinator.progress.connect(publisher.progress)
+    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
+    coordinator.feed_changed.connect(publisher.feed_changed)
+    for symbol, intervals in mine:
+        await coordinator.add_symbol(symbol, intervals)
+    writer.put(publisher.reset_batch())
+    tasks = [
+        asyncio.create_task(writer.run(), name="writer"),
+        asyncio.create_task(_heartbeat(shard_log, writer, publisher, coordinator), name="heartbeat"),
+        asyncio.create_task(_commands(client, shard_log.keys, shard, coordinator, setup.intervals), name="commands"),
+    ]
+    runner = asyncio.create_task(coordinator.run(), name="coordinator")
+    code = 0
+    try:
+        done, _ = await asyncio.wait([runner, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if runner not in done:
+            coordinator.stop()
+            await runner
+            failed = next(iter(done)).exception()
+            if isinstance(failed, LeaseLost):
+                print(f"{PROG}: {failed}; stopping", file=sys.stderr)
+                code = LEASE_LOST_EXIT
+            elif failed is not None:
+                raise failed
+        else:
+            runner.result()
+            await writer.drain()
+            await tasks[0]
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await task
+        if code == 0:
+            with contextlib.suppress(*TRANSIENT):
+                await shard_log.release()
+        if recorder is not None:
+            recorder.close()
+        setup.source.close()
+        await client.aclose()
+    return code
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    try:
+        shard = ShardSpec.parse(args.shard)
+        setup = resolve_run(args, default_speed=DEFAULT_SPEED)
+    except (UsageError, ValueError) as exc:
+        if isinstance(exc, SourceError):
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SourceError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    embedded = None
+    url = args.redis
+    if url is None:
+        from core.bus.server import EmbeddedServer, ServerError
+
+        try:
+            embedded = EmbeddedServer(default_recording_path().parent / "redis", aof=True).start()
+        except ServerError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        url = embedded.url
+        print(f"Redis at {url}  (watch it: session-monitor connect {url})", flush=True)
+    options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None)
+    try:
+        return asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
