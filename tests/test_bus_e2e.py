@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +16,10 @@ from core.bus.layout import ShardSpec
 from core.bus.server import EmbeddedServer
 from core.calendar import get_calendar
 from tests.bus_helpers import (
+    RUN,
+    SPEED,
+    STARTED,
+    _env,
     assert_same_export,
     reference_export,
     start_engine,
@@ -113,3 +119,25 @@ def test_redis_restart_mid_session_with_aof_loses_nothing(tmp_path: Path, redis_
         wait_ok(engine)
     wait_ok(follower)
     assert_same_export(out, reference_export(tmp_path))
+
+
+def test_serve_without_redis_starts_a_local_server_and_prints_its_url(tmp_path: Path) -> None:
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", *RUN, "--speed", SPEED, "--lease-seconds", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(tmp_path), text=True,
+    )
+    STARTED.append(engine)
+    try:
+        assert engine.stdout is not None
+        line = engine.stdout.readline()
+        url = line.split()[2]
+        assert url.startswith("redis://127.0.0.1:") and f"session-monitor connect {url}" in line
+        follower, out = start_follower(tmp_path, url)
+        wait_ok(follower)
+        assert_same_export(out, reference_export(tmp_path))
+        assert engine.poll() is None  # the run is over, the server stays up for GUIs
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(timeout=30) == 0
+    finally:
+        if engine.poll() is None:
+            engine.kill()

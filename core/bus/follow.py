@@ -15,10 +15,9 @@ import logging
 import sys
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from core.bus.layout import DEPLOYMENT_KEY
 from core.bus.replica import Replica, ShardStatus
+from core.bus.shardlog import connect as connect_redis
 from core.export import SessionExporter
 
 __all__ = ["build_parser", "follow", "main"]
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def follow(url: str, outdir: Path) -> Replica:
     """Replicate until every shard finished, exporting each session once all shards ended it."""
-    client = aioredis.from_url(url)
+    client = connect_redis(url)
     replica = Replica(client)
     try:
         await replica.discover()

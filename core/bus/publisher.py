@@ -119,8 +119,9 @@ class ShardPublisher:
     def feed_changed(self, symbol: str, connected: bool) -> None:
         self._ops.append({"k": "feed", "s": symbol, "up": connected})
 
-    def heartbeat(self, clock: float, state: str) -> None:
-        self._ops.append({"k": "hb", "c": clock, "st": state, "w": time.time()})
+    def heartbeat(self, clock: float, state: str, speed: float | None, rate: float) -> None:
+        """The engine is alive: its session clock, run state, speed and base bars/s (status bars show them)."""
+        self._ops.append({"k": "hb", "c": clock, "st": state, "sp": speed, "bps": rate, "w": time.time()})
         self.flush(force=True)
 
     def session_closed(self, session: Session, last: bool) -> None:

@@ -61,9 +61,13 @@ class ShardStatus:
     ended: set[str] = field(default_factory=set)
     #: the shard published the end of its last session
     finished: bool = False
-    #: newest heartbeat: session clock and engine state
+    #: newest heartbeat: session clock, engine state (a ClockState name), speed, base bars/s
     clock: float | None = None
     state: str = ""
+    speed: float | None = None
+    bars_per_second: float = 0.0
+    #: symbols whose feed is down at the engine
+    down: set[str] = field(default_factory=set)
     snapshots_loaded: int = 0
 
 
@@ -250,6 +254,11 @@ class Replica:
     def _status(self, status: ShardStatus, message: Message) -> None:
         if message["k"] == "hb":
             status.clock, status.state = float(message["c"]), str(message["st"])
+            status.speed, status.bars_per_second = message["sp"], float(message["bps"])
+        elif message["up"]:
+            status.down.discard(message["s"])
+        else:
+            status.down.add(message["s"])
         if self.on_status is not None:
             self.on_status(status, message)
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
 from core.bus.publisher import ShardPublisher
 from core.bus.replica import Replica, ShardStatus
 from core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
+from core.bus.shardlog import connect as connect_redis
 from core.cli import LIVE_GRACE_SECONDS
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import Interval, IntervalError
@@ -104,7 +106,8 @@ async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardP
                 writer.pending = [publisher.reset_batch()]
         except TRANSIENT:
             pass  # the writer reports the outage; the lease is checked again next beat
-        publisher.heartbeat(coordinator.clock.now, coordinator.state.name)
+        status = coordinator.status()
+        publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
 
 
 async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, coordinator: SessionCoordinator,
@@ -133,9 +136,21 @@ async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, c
                 sd.warn(f"{symbol}: {exc}")
 
 
-async def serve(options: ServeOptions, quiet: bool = False) -> int:
+async def _until_stopped(quiet: bool) -> None:
+    """The run is over; the embedded server stays up for connected GUIs until Ctrl-C or SIGTERM."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    if not quiet:
+        print("the run is over; the local Redis stays up for connected GUIs (Ctrl-C stops it)", file=sys.stderr)
+    await stopped.wait()
+
+
+async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) -> int:
+    """Run the shard and publish it; ``hold``: afterwards wait for a stop signal (the embedded server)."""
     setup, shard = options.setup, options.shard
-    client = aioredis.from_url(options.url)
+    client = connect_redis(options.url)
     shard_log = ShardLog(client, shard, options.lease_seconds)
     try:
         await client.hset(DEPLOYMENT_KEY, "calendar", setup.calendar.name)
@@ -193,6 +208,8 @@ async def serve(options: ServeOptions, quiet: bool = False) -> int:
             runner.result()
             await writer.drain()
             await tasks[0]
+            if hold:
+                await _until_stopped(quiet)
     finally:
         for task in tasks:
             task.cancel()
@@ -235,10 +252,11 @@ def main(argv: list[str]) -> int:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
         url = embedded.url
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM also stops our server
         print(f"Redis at {url}  (watch it: session-monitor connect {url})", flush=True)
     options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None)
     try:
-        return asyncio.run(serve(options))
+        return asyncio.run(serve(options, hold=embedded is not None))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

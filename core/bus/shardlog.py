@@ -65,6 +65,16 @@ return id
 """
 
 
+#: seconds a single Redis call may take before it counts as a transient failure (and is retried):
+#: after a server restart a half-open connection would otherwise hang its caller for good
+CALL_TIMEOUT = 5.0
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for ``url`` whose calls never hang (every engine, follower and GUI uses this)."""
+    return aioredis.from_url(url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT)
+
+
 class LogEntry(NamedTuple):
     """One stream entry: its id and raw fields."""
 
