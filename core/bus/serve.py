@@ -39,6 +39,8 @@ PROG = "session-monitor serve"
 DEFAULT_SPEED = 60.0
 #: default lease time-to-live; the owner renews it every third of that
 DEFAULT_LEASE_SECONDS = 5.0
+#: wall seconds the helper tasks get to finish when the engine stops
+STOP_SECONDS = 3.0
 #: exit code when another engine took the shard over
 LEASE_LOST_EXIT = 3
 
@@ -93,11 +95,13 @@ async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Rec
 
 
 async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardPublisher,
-                     coordinator: SessionCoordinator) -> None:
+                     coordinator: SessionCoordinator, stopping: asyncio.Event) -> None:
     """Renew the lease and publish a heartbeat every third of the lease time."""
     period = shard_log.lease_ms / 3000
-    while True:
-        await asyncio.sleep(period)
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), period)
+            return
         try:
             held = await shard_log.renew()
             if not held:  # expired while the server was away: take it back unless someone else did
@@ -111,11 +115,11 @@ async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardP
 
 
 async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, coordinator: SessionCoordinator,
-                    intervals: list[Interval]) -> None:
+                    intervals: list[Interval], stopping: asyncio.Event) -> None:
     """Add/remove requests from connected GUIs: results show up as published changes."""
     cursor = "$"
     sd = coordinator.session_data
-    while True:
+    while not stopping.is_set():
         try:
             entries = await read_log(client, keys.commands, cursor, 100, 1000)
         except TRANSIENT:
@@ -186,10 +190,14 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())
+    # the helpers stop when asked (a cancelled Redis call may surface as a connection error they retry)
+    stopping = asyncio.Event()
     tasks = [
         asyncio.create_task(writer.run(), name="writer"),
-        asyncio.create_task(_heartbeat(shard_log, writer, publisher, coordinator), name="heartbeat"),
-        asyncio.create_task(_commands(client, shard_log.keys, shard, coordinator, setup.intervals), name="commands"),
+        asyncio.create_task(_heartbeat(shard_log, writer, publisher, coordinator, stopping), name="heartbeat"),
+        asyncio.create_task(
+            _commands(client, shard_log.keys, shard, coordinator, setup.intervals, stopping), name="commands"
+        ),
     ]
     runner = asyncio.create_task(coordinator.run(), name="coordinator")
     code = 0
@@ -211,10 +219,13 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
             if hold:
                 await _until_stopped(quiet)
     finally:
-        for task in tasks:
+        stopping.set()
+        writer.stop()
+        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in late:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-                await task
+        if late:
+            await asyncio.wait(late, timeout=STOP_SECONDS)
         if code == 0:
             with contextlib.suppress(*TRANSIENT):
                 await shard_log.release()

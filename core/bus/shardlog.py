@@ -39,6 +39,10 @@ MAX_BACKLOG = 2_000
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local epoch = redis.call('INCR', KEYS[2])
+if epoch <= tonumber(ARGV[3]) then  -- a server that lost its data must not hand out an old epoch again
+    epoch = tonumber(ARGV[3]) + 1
+    redis.call('SET', KEYS[2], epoch)
+end
 redis.call('SET', KEYS[1], epoch .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
 return epoch
 """
@@ -132,7 +136,9 @@ class ShardLog:
             )
 
     async def try_acquire(self) -> bool:
-        epoch = await self._acquire(keys=[self.keys.lease, self.keys.epoch], args=[self.engine, self.lease_ms])
+        epoch = await self._acquire(
+            keys=[self.keys.lease, self.keys.epoch], args=[self.engine, self.lease_ms, self.epoch]
+        )
         if epoch is None:
             return False
         self.epoch, self.seq = int(epoch), 0
@@ -181,7 +187,7 @@ class ShardWriter:
         self.pending: list[Batch] = []
         self._wake = asyncio.Event()
         self._closing = False
-        self.failure: BaseException | None = None
+        self._stopped = False
         self.sent = 0
 
     def put(self, batch: Batch) -> None:
@@ -192,7 +198,7 @@ class ShardWriter:
 
     async def run(self) -> None:
         delay = 0.05
-        while True:
+        while not self._stopped:
             if not self.pending:
                 if self._closing:
                     return
@@ -225,6 +231,11 @@ class ShardWriter:
         return False
 
     async def drain(self) -> None:
-        """Wait until everything queued is in Redis."""
+        """Let :meth:`run` return once everything queued is in Redis."""
         self._closing = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Let :meth:`run` return at once (what is still queued is dropped)."""
+        self._stopped = True
         self._wake.set()
