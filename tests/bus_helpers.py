@@ -54,12 +54,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def start_engine(tmp_path: Path, url: str, shard: str, *extra: str, log: Path | None = None) -> subprocess.Popen[str]:
-    """``serve`` for one shard (lease 1 s), its output in ``log``."""
+    """``serve`` for one shard (lease 2 s: renewals survive a loaded machine), its output in ``log``."""
     path = log or tmp_path / f"engine-{shard.replace('/', '-')}-{time.monotonic_ns()}.log"
     out = path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", *RUN, "--speed", SPEED, "--redis", url, "--shard", shard,
-         "--lease-seconds", "1", *extra],
+         "--lease-seconds", "2", *extra],
         stdout=out, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
     )
     STARTED.append(process)

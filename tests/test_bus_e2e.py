@@ -94,7 +94,7 @@ def test_standby_engine_waits_for_the_owner_and_takes_over_only_when_it_dies(
     while "standing by" not in standby_log.read_text():
         assert standby.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.5)  # longer than the lease: a live owner keeps renewing it
+    time.sleep(2.5)  # longer than the lease: a live owner keeps renewing it
     client = redis.Redis.from_url(url)
     assert standby.poll() is None
     assert client.get("sm:{1/2}:epoch") == b"1"  # the standby has not taken the shard

@@ -90,8 +90,8 @@ def test_lease_fences_a_former_owner_and_readers_ignore_its_epoch(redis_server: 
         with pytest.raises(LeaseLost):
             await first.append(Batch([{"k": "rm", "s": "SPY"}]))
         # a stale writer's entry that still reached the log (written around the script) is ignored
-        await client.xadd(ShardKeys(shard).log, {"v": 1, "e": 1, "n": 1, "x": 0,
-                                                 "m": Batch([{"k": "rm", "s": "SPY"}]).payload})
+        stale = Batch([{"k": "rm", "s": "SPY"}])
+        await client.xadd(ShardKeys(shard).log, {"v": 1, "e": 1, "n": 1, "x": 0, "m": stale.payload, "b": stale.blob})
         await second.append(publisher.reset_batch())
         replica = Replica(client)
         status = ShardStatus(shard)

@@ -5,7 +5,8 @@ A message is one change: ``session`` (a session started), ``add``/``rm`` (a symb
 ``q`` (an interval's quality, counts and gap-tracker state), ``sym`` (a symbol's feed
 notes and counters), ``feed`` (a feed went down or up), ``msg`` (a warning), ``hb``
 (heartbeat) and ``end`` (a session closed; ``last`` when the engine has nothing more).
-Bar columns travel as raw little-endian bytes: packing 1,000 bars costs a memcpy.
+Bar columns travel outside msgpack, as raw little-endian bytes in one blob per entry
+(:func:`encode_batch`): msgpack copies big binaries at ~150 MB/s, a join at memory speed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = [
     "Message",
     "bars_message",
     "decode",
+    "decode_batch",
     "encode",
+    "encode_batch",
     "quality_message",
     "session_from_wire",
     "session_to_wire",
@@ -48,6 +51,32 @@ def encode(value: Any) -> bytes:
 
 def decode(payload: bytes) -> Any:
     return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+
+
+def encode_batch(messages: list[Message]) -> tuple[bytes, bytes]:
+    """``(msgpack of the messages, blob of their bar columns)``; each ``bars`` message keeps its column lengths."""
+    blobs: list[Any] = []
+    for message in messages:
+        if message["k"] == "bars":
+            columns = message["c"]
+            message["c"] = [len(c) for c in columns]
+            blobs.extend(columns)
+    return encode(messages), b"".join(blobs)
+
+
+def decode_batch(meta: bytes, blob: bytes) -> list[Message]:
+    """The messages of :func:`encode_batch`, bar columns as views of ``blob`` (no copy)."""
+    messages: list[Message] = decode(meta)
+    view = memoryview(blob)
+    pos = 0
+    for message in messages:
+        if message["k"] == "bars":
+            columns = []
+            for size in message["c"]:
+                columns.append(view[pos : pos + size])
+                pos += size
+            message["c"] = columns
+    return messages
 
 
 def session_to_wire(session: Session) -> Message:
@@ -84,7 +113,7 @@ def bars_message(symbol: str, interval: BarIntervalData, first: int, revision: i
     n = len(series)
     cols = series._cols
     return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision,
-            "c": [np.ascontiguousarray(cols[name][first:n]).tobytes() for name in columns]}
+            "c": [memoryview(np.ascontiguousarray(cols[name][first:n])).cast("B") for name in columns]}
 
 
 def apply_bars(interval: BarIntervalData, message: Message) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from core.bus.codec import (
     Message,
     bars_message,
-    encode,
+    encode_batch,
     quality_message,
     session_to_wire,
     symbol_added_message,
@@ -32,22 +32,34 @@ __all__ = ["Batch", "ShardPublisher"]
 FLUSH_SECONDS = 0.05
 #: a snapshot at least every this many log entries ...
 SNAPSHOT_ENTRIES = 400
-#: ... or once the entries since the last one outweigh it (and this floor): log + snapshots stay O(state)
+#: ... or once the entries since the last one outweigh it this many times (and the floor below): the
+#: snapshots then add at most 1/GROWTH to what the log carries, and a reader replays at most that much log
+SNAPSHOT_GROWTH = 4
 SNAPSHOT_MIN_BYTES = 4 << 20
 
 
 @dataclass
 class Batch:
-    """One log entry: messages in order, and optionally the shard's snapshot after them."""
+    """One log entry: messages in order, and optionally the shard's snapshot after them.
+
+    Encoded at once (the bar columns are views of the engine's arrays until then).
+    """
 
     messages: list[Message]
-    snapshot: bytes | None = None
+    #: the shard after these messages, encoded as (messages, blob), or None
+    snapshot: tuple[bytes, bytes] | None = None
     #: readers must reload the snapshot (a new owner, or a backlog replaced by a snapshot)
     reset: bool = False
     payload: bytes = field(init=False, default=b"")
+    blob: bytes = field(init=False, default=b"")
 
     def __post_init__(self) -> None:
-        self.payload = encode(self.messages)
+        self.payload, self.blob = encode_batch(self.messages)
+        self.messages = []  # encoded: the views into the engine's arrays must not outlive this call
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.blob)
 
 
 class ShardPublisher:
@@ -133,7 +145,7 @@ class ShardPublisher:
         end = {"k": "end", "d": session.date.isoformat(), "last": last}
         self._ops.append(end)
         self._ended.append(end)
-        self.flush(force=True, snapshot=True)
+        self.flush(force=True)
 
     # -- batches ---------------------------------------------------------------------------
     def progress(self, *_args: Any) -> None:
@@ -175,7 +187,7 @@ class ShardPublisher:
             self._quality = set()
             batch = Batch(messages)
             self._entries_since_snapshot += 1
-            self._bytes_since_snapshot += len(batch.payload)
+            self._bytes_since_snapshot += batch.size
             if snapshot or self._snapshot_due():
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
@@ -183,7 +195,7 @@ class ShardPublisher:
 
     def _snapshot_due(self) -> bool:
         return self._entries_since_snapshot >= SNAPSHOT_ENTRIES or self._bytes_since_snapshot >= max(
-            SNAPSHOT_MIN_BYTES, self._last_snapshot_bytes
+            SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes
         )
 
     def reset_batch(self) -> Batch:
@@ -213,12 +225,12 @@ class ShardPublisher:
         out.extend(self._ended)
         return out
 
-    def snapshot_bytes(self) -> bytes:
-        payload = encode(self.snapshot_messages())
+    def snapshot_bytes(self) -> tuple[bytes, bytes]:
+        meta, blob = encode_batch(self.snapshot_messages())
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
-        self._last_snapshot_bytes = len(payload)
-        return payload
+        self._last_snapshot_bytes = len(meta) + len(blob)
+        return meta, blob
 
     def _emit(self, batch: Batch) -> None:
         if self.sink is not None:

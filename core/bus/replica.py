@@ -27,7 +27,7 @@ from core.bus.codec import (
     apply_quality,
     apply_symbol_notes,
     build_symbol,
-    decode,
+    decode_batch,
     session_from_wire,
 )
 from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
@@ -147,7 +147,7 @@ class Replica:
             status.epoch, status.seq, status.cursor = 0, -1, "0-0"  # nothing published yet: read from the start
             return
         self._check_version(snap[b"v"])
-        self._reset_shard(status, decode(snap[b"state"]))
+        self._reset_shard(status, decode_batch(snap[b"state"], snap[b"blob"]))
         status.epoch, status.seq = int(snap[b"e"]), int(snap[b"n"])
         status.cursor = snap[b"pos"].decode()
         status.snapshots_loaded += 1
@@ -167,7 +167,7 @@ class Replica:
             return True
         if epoch > status.epoch or reset or seq != status.seq + 1:
             return False
-        self.apply_messages(status, decode(fields[b"m"]))
+        self.apply_messages(status, decode_batch(fields[b"m"], fields[b"b"]))
         status.seq = seq
         status.cursor = entry.id
         return True

@@ -59,10 +59,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return redis.error_reply('FENCED this engine no longer holds the lease')
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
-    'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5], 'x', ARGV[6], 'm', ARGV[7])
-if ARGV[8] ~= '' then
+    'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5], 'x', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
+if ARGV[9] ~= '' then
     local previous = redis.call('HGET', KEYS[3], 'pos')
-    redis.call('HSET', KEYS[3], 'pos', id, 'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5], 'state', ARGV[8])
+    redis.call('HSET', KEYS[3], 'pos', id, 'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5],
+        'state', ARGV[9], 'blob', ARGV[10])
     if previous then redis.call('XTRIM', KEYS[2], 'MINID', '~', previous) end
 end
 return id
@@ -165,7 +166,7 @@ class ShardLog:
         """Append ``batch`` as the next entry (fenced); raises LeaseLost when not the owner."""
         args: list[Any] = [
             self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
-            batch.snapshot if batch.snapshot is not None else b"",
+            batch.blob, *(batch.snapshot if batch.snapshot is not None else (b"", b"")),
         ]
         try:
             entry = await self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
