@@ -113,7 +113,12 @@ def bars_message(symbol: str, interval: BarIntervalData, first: int, revision: i
     n = len(series)
     cols = series._cols
     return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision,
-            "c": [memoryview(np.ascontiguousarray(cols[name][first:n])).cast("B") for name in columns]}
+            "c": [_raw(cols[name][first:n]) for name in columns]}
+
+
+def _raw(column: np.ndarray) -> memoryview:
+    """The column's bytes without a copy (a view: encode it before the engine writes again)."""
+    return memoryview(np.ascontiguousarray(column).data).cast("B")
 
 
 def apply_bars(interval: BarIntervalData, message: Message) -> None:
