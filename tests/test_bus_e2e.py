@@ -85,7 +85,7 @@ def test_standby_engine_waits_for_the_owner_and_takes_over_only_when_it_dies(
 ) -> None:
     url = redis_server.url
     follower, out = start_follower(tmp_path, url)
-    owner = start_engine(tmp_path, url, "1/2")
+    owner = start_engine(tmp_path, url, "1/2", "--speed", "1500")  # slower: still running when checked
     other = start_engine(tmp_path, url, "2/2")
     _mid(url, "1/2", 0.2)
     standby_log = tmp_path / "standby.log"
@@ -96,8 +96,8 @@ def test_standby_engine_waits_for_the_owner_and_takes_over_only_when_it_dies(
         time.sleep(0.05)
     time.sleep(2.5)  # longer than the lease: a live owner keeps renewing it
     client = redis.Redis.from_url(url)
-    assert standby.poll() is None
-    assert client.get("sm:{1/2}:epoch") == b"1"  # the standby has not taken the shard
+    assert standby.poll() is None and owner.poll() is None
+    assert client.get("sm:{1/2}:epoch") == b"1"  # the standby has not taken a live owner's shard
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     wait_ok(standby)
