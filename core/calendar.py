@@ -17,6 +17,8 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
+from core.clock import WALL_CLOCK
+
 __all__ = ["CalendarError", "Session", "SessionCalendar", "get_calendar"]
 
 _DEFAULT_FIRST_YEAR = 2000
@@ -146,13 +148,13 @@ class SessionCalendar:
 
     def latest_session(self, now: dt.datetime | None = None) -> Session:
         """The newest session that has opened by ``now`` (the default demo day)."""
-        now_ts = (now or dt.datetime.now(dt.UTC)).timestamp()
+        now_ts = now.timestamp() if now is not None else WALL_CLOCK.now()
         index = int(np.searchsorted(self._opens, now_ts, side="right")) - 1
         return self._session_at(max(index, 0))
 
     def current_or_next_session(self, now: dt.datetime | None = None) -> Session:
         """The session open at ``now``, else the next one to open (what a live run watches)."""
-        now_ts = (now or dt.datetime.now(dt.UTC)).timestamp()
+        now_ts = now.timestamp() if now is not None else WALL_CLOCK.now()
         index = int(np.searchsorted(self._closes, now_ts, side="right"))
         if index >= len(self._closes):
             raise CalendarError(f"the {self.name} calendar has no session after {dt.datetime.fromtimestamp(now_ts)}")

@@ -6,7 +6,25 @@ import enum
 import time
 from dataclasses import dataclass
 
-__all__ = ["ClockState", "SessionClock", "parse_speed"]
+__all__ = ["WALL_CLOCK", "ClockState", "SessionClock", "WallClock", "parse_speed"]
+
+
+class WallClock:
+    """The one place live code reads the wall clock (UTC epoch seconds).
+
+    ``offset`` shifts it: a test (or a rehearsal) runs a live session at a chosen
+    historical moment through the real code path, with nothing else changed.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+#: the process's wall clock; live sessions, the calendar's "today" and live sources read it
+WALL_CLOCK = WallClock()
 
 
 class ClockState(enum.Enum):
@@ -47,13 +65,13 @@ class SessionClock:
     _wall: float = 0.0
 
     def reset(self, now: float) -> None:
-        self.now = time.time() if self.live else now
+        self.now = WALL_CLOCK.now() if self.live else now
         self._wall = time.monotonic()
 
     def advance(self, limit: float, chunk: float) -> float:
         """Move towards ``limit``: by real elapsed time × speed, or by ``chunk`` at max speed."""
         if self.live:
-            self.now = min(limit, time.time())
+            self.now = min(limit, WALL_CLOCK.now())
             return self.now
         wall = time.monotonic()
         elapsed, self._wall = wall - self._wall, wall

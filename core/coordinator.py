@@ -21,7 +21,7 @@ import numpy as np
 
 from core.bars import BarArrays
 from core.calendar import Session, SessionCalendar
-from core.clock import ClockState, SessionClock
+from core.clock import WALL_CLOCK, ClockState, SessionClock
 from core.events import Event
 from core.feeds import FeedRejected, SymbolFeed
 from core.intervals import Interval
@@ -527,7 +527,7 @@ class SessionCoordinator:
     async def _wait_for_open(self, session: Session) -> None:
         """Live: sit in pre-open until the bell (checking for stop once a second)."""
         self._set_state(ClockState.PRE_OPEN)
-        while not self._stopping and time.time() < session.open:
-            await asyncio.sleep(min(1.0, max(0.0, session.open - time.time())))
+        while not self._stopping and WALL_CLOCK.now() < session.open:
+            await asyncio.sleep(min(1.0, max(0.0, session.open - WALL_CLOCK.now())))
         self.clock.reset(float(session.open))
 

@@ -390,3 +390,56 @@ def test_open_alpaca_takes_the_keys_from_the_environment_or_says_where_to_put_th
         source.close()
     with pytest.raises(SourceError, match=r"^Alpaca needs API keys: the keyring package is not installed: set APCA_"):
         open_alpaca("iex", {})
+
+
+def test_a_stream_thread_that_dies_marks_the_feed_down_and_is_started_again(
+    peer: AlpacaPeer, make_source, goog: BarArrays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.sources import alpaca_stream
+
+    real_serve = alpaca_stream._SdkStream.serve
+    runs = [0]
+
+    async def serve_failing_once(self: alpaca_stream._SdkStream) -> None:
+        runs[0] += 1
+        if runs[0] == 1:
+            raise RuntimeError("the stream loop broke")
+        await real_serve(self)
+
+    monkeypatch.setattr(alpaca_stream._SdkStream, "serve", serve_failing_once)
+    clock = Clock(DAY.open + 10 * 60)
+    source = make_source(clock)
+    feed = source.open_feed(source.load_session("GOOG", ONE_MINUTE, DAY))
+
+    wait_until(lambda: not feed.connected, 5, "the feed to be marked down")
+    with pytest.raises(FeedError, match=r"Alpaca stream stopped \(the stream loop broke\); retrying"):
+        feed.poll(clock.now)
+    clock.now = DAY.open + 40 * 60  # the session goes on while the thread restarts
+    wait_until(lambda: feed.connected and peer.subscribed("GOOG"), 5, "the restarted stream")
+    assert runs[0] == 2
+    live = goog.take((goog.ts + 60 > clock.now) & (goog.ts + 60 <= DAY.open + 50 * 60))
+    clock.now = DAY.open + 50 * 60
+    peer.send_bars("GOOG", live)
+    wait_until(lambda: source.stats.streamed == len(live), 5, "bars on the restarted stream")
+    got = _drain(feed, clock.now, [])
+    assert_same(got, goog.take(goog.ts + 60 <= clock.now))  # history, the backfill and the live bars
+
+
+def test_endpoints_come_from_the_documented_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.credentials
+    from core.sources.alpaca import REST_URL_VARIABLE, STREAM_URL_VARIABLE, endpoint_overrides, open_alpaca
+
+    monkeypatch.setattr(core.credentials, "_keyring", lambda: (_ for _ in ()).throw(ImportError("keyring")))
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+           STREAM_URL_VARIABLE: "ws://127.0.0.1:9/v2/iex", REST_URL_VARIABLE: "http://127.0.0.1:9/"}
+    source = open_alpaca("iex", env)
+    try:
+        assert (source.url_override, source.rest_url_override) == ("ws://127.0.0.1:9/v2/iex", "http://127.0.0.1:9")
+        assert source.key == "alpaca:iex@ws://127.0.0.1:9/v2/iex"  # recordings of another endpoint stay apart
+    finally:
+        source.close()
+    assert endpoint_overrides({}) == {}
+    with pytest.raises(SourceError, match=rf"^{STREAM_URL_VARIABLE}='http://x' is not a ws:// or wss:// URL"):
+        endpoint_overrides({STREAM_URL_VARIABLE: "http://x"})
+    with pytest.raises(SourceError, match=rf"^{REST_URL_VARIABLE}='127.0.0.1:9' is not a http:// or https:// URL"):
+        endpoint_overrides({REST_URL_VARIABLE: "127.0.0.1:9"})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import threading
 import time
 import warnings
@@ -24,11 +25,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import numpy as np
 
 from core.bars import BarArrays
 from core.calendar import Session
+from core.clock import WALL_CLOCK
 from core.feeds import PushFeed
 from core.intervals import Interval
 from core.sources.base import BarSource, DataProblem, LoadedSession, SourceError
@@ -38,7 +41,10 @@ if TYPE_CHECKING:
     from core.credentials import Credentials
     from core.sources.alpaca_stream import AlpacaStream
 
-__all__ = ["FEEDS", "ONE_MINUTE", "AlpacaSource", "AlpacaStats", "HistoryError", "open_alpaca", "parse_stream_bar"]
+__all__ = [
+    "FEEDS", "ONE_MINUTE", "REST_URL_VARIABLE", "STREAM_URL_VARIABLE", "AlpacaSource", "AlpacaStats", "HistoryError",
+    "endpoint_overrides", "open_alpaca", "parse_stream_bar",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,9 @@ FEEDS = ("iex", "sip")
 INSTALL_HINT = "alpaca-py is not installed: pip install '.[alpaca]'"
 #: symbols per REST request when backfilling many at once (keeps the URL short)
 REST_BATCH = 100
+#: environment variables that point the source at another endpoint (see :func:`endpoint_overrides`)
+STREAM_URL_VARIABLE = "SESSION_MONITOR_ALPACA_STREAM_URL"
+REST_URL_VARIABLE = "SESSION_MONITOR_ALPACA_REST_URL"
 #: seconds before a REST request gives up (the SDK sets no timeout of its own)
 REST_TIMEOUT = 20.0
 
@@ -264,7 +273,7 @@ class AlpacaSource(BarSource):
         rest_url_override: str | None = None,
         calendar: str = "XNYS",
         *,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] = WALL_CLOCK.now,
         backoff: tuple[float, float] = (1.0, 30.0),
         fill_attempts: int = 3,
         fill_retry_seconds: float = 2.0,
@@ -516,14 +525,39 @@ class AlpacaSource(BarSource):
         return None
 
 
+def endpoint_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``url_override``/``rest_url_override`` from the environment (a proxy, the sandbox, a stand-in).
+
+    ``SESSION_MONITOR_ALPACA_STREAM_URL`` is the websocket URL (``ws://`` or ``wss://``),
+    ``SESSION_MONITOR_ALPACA_REST_URL`` the REST base URL without ``/v2`` (``http(s)://``).
+    A value of the wrong scheme is refused with SourceError naming the variable.
+    """
+    env = os.environ if environ is None else environ
+    overrides: dict[str, str] = {}
+    for variable, argument, schemes in (
+        (STREAM_URL_VARIABLE, "url_override", ("ws", "wss")),
+        (REST_URL_VARIABLE, "rest_url_override", ("http", "https")),
+    ):
+        value = env.get(variable, "").strip()
+        if not value:
+            continue
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not parsed.netloc:
+            raise SourceError(f"{variable}={value!r} is not a {' or '.join(s + '://' for s in schemes)} URL")
+        overrides[argument] = value.rstrip("/")
+    return overrides
+
+
 def open_alpaca(feed: str = "iex", environ: Mapping[str, str] | None = None, **kwargs: Any) -> AlpacaSource:
     """The source for ``alpaca[:FEED]``: keys from the environment or the keyring (core.credentials).
 
-    Raises SourceError saying what is missing (alpaca-py, or keys and where to put them).
+    Endpoints come from :func:`endpoint_overrides` unless given. Raises SourceError saying
+    what is missing (alpaca-py, or keys and where to put them).
     """
     _require_sdk()
     from core.credentials import load_credentials
 
+    kwargs = {**endpoint_overrides(environ), **kwargs}
     lookup = load_credentials(environ)
     if lookup.credentials is None:
         raise SourceError(f"Alpaca needs API keys: {lookup.note}")

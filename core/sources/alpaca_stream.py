@@ -1,9 +1,16 @@
 """Alpaca's market-data websocket (alpaca-py's ``StockDataStream``) on threads of its own.
 
-Why threads: the SDK's ``run()`` calls ``asyncio.run`` and never returns, and changing
-subscriptions means waiting on its loop. So the stream gets a thread of its own, and every
-blocking call (subscriptions, REST backfills) runs on one *worker* thread; the caller's
-(GUI) event loop only queues jobs.
+Why threads: the SDK's connection loop never returns, and changing subscriptions means
+waiting on its loop. So the stream gets a thread of its own, and every blocking call
+(subscriptions, REST backfills) runs on one *worker* thread; the caller's (GUI) event loop
+only queues jobs.
+
+The stream thread runs the SDK's loop on a plain asyncio loop of its own, never through
+``asyncio.run`` (the SDK's ``run()``): on Python < 3.12 ``qasync.run`` installs a global
+event-loop policy, so ``asyncio.run`` in any other thread would build a *Qt* loop there and
+the stream would die at once (``QApplication::exec: Must be called from the main thread``).
+A stream thread that dies anyway is reported down (every feed disconnected, with the
+reason) and started again with exponential backoff, with every subscription it had.
 
 The SDK has no hooks for its connection state, so :class:`_SdkStream` overrides its
 connection coroutines (``_run_forever``, ``_start_ws``, ``_send_subscribe_msg``,
@@ -110,6 +117,10 @@ class _SdkStream(StockDataStream):
         self.loop_ready.set()
         await super()._run_forever()
 
+    async def serve(self) -> None:
+        """Connect, subscribe and dispatch until stopped (the SDK reconnects by itself)."""
+        await self._run_forever()
+
     async def _reject(self, reason: str) -> None:
         if self.rejected is None:
             self.rejected = reason
@@ -208,11 +219,19 @@ class AlpacaStream:
         backoff: tuple[float, float] = (1.0, 30.0),
     ) -> None:
         self._listener = listener
-        self._sdk = _SdkStream(listener, api_key, secret_key, feed, url_override, backoff)
+        self._new_sdk: Callable[[], _SdkStream] = lambda: _SdkStream(
+            listener, api_key, secret_key, feed, url_override, backoff
+        )
+        self._backoff = backoff
+        self._sdk = self._new_sdk()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._symbols: set[str] = set()  # touched by the worker thread only
+        self._lock = threading.Lock()  # guards ``_symbols`` and swapping ``_sdk`` on a restart
+        self._symbols: set[str] = set()  # changed by the worker thread only
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._closing = threading.Event()  # wakes a restart waiting out its backoff
+        #: how many times a dead stream thread was started again (for tests and the status)
+        self.restarts = 0
         self._worker = threading.Thread(target=self._work, name="alpaca-worker", daemon=True)
         self._worker.start()
 
@@ -245,18 +264,22 @@ class AlpacaStream:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         with contextlib.suppress(queue.Empty):
             while True:  # queued subscriptions and backfills are moot now
                 self._jobs.get_nowait()
         self._jobs.put(None)
         thread = self._thread
-        if thread is not None and thread.is_alive() and self._sdk.loop_ready.wait(timeout):
-            loop = self._sdk.loop
+        with self._lock:
+            sdk = self._sdk
+        if thread is not None and thread.is_alive() and sdk.loop_ready.wait(timeout):
+            loop = sdk.loop
             try:
                 if loop is not None and loop.is_running():
-                    asyncio.run_coroutine_threadsafe(self._sdk.shutdown(), loop).result(timeout)
+                    asyncio.run_coroutine_threadsafe(sdk.shutdown(), loop).result(timeout)
             except Exception as exc:  # the loop ended meanwhile: nothing left to stop
                 log.debug("alpaca stream shutdown: %s", exc)
+        if thread is not None:
             thread.join(timeout)
         self._worker.join(timeout)
 
@@ -272,28 +295,36 @@ class AlpacaStream:
                 log.exception("alpaca worker job failed")
 
     def _subscribe(self, symbol: str) -> None:
-        if symbol in self._symbols or self._sdk.rejected is not None or self._closed:
-            return
-        self._symbols.add(symbol)
-        if self._thread is None:  # no loop yet: register, then start (the SDK idles until a handler exists)
-            self._sdk.add_handlers(symbol, self._on_bar, self._on_updated_bar)
-            self._thread = threading.Thread(target=self._run, name="alpaca-stream", daemon=True)
+        with self._lock:
+            if symbol in self._symbols or self._sdk.rejected is not None or self._closed:
+                return
+            self._symbols.add(symbol)
+            sdk = self._sdk
+            start = self._thread is None
+            if start:  # no loop yet: register, then start (the SDK idles until a handler exists)
+                sdk.add_handlers(symbol, self._on_bar, self._on_updated_bar)
+                self._thread = threading.Thread(target=self._supervise, name="alpaca-stream", daemon=True)
+        if start:
+            assert self._thread is not None
             self._thread.start()
-        else:
-            self._on_loop(self._sdk.watch(symbol, self._on_bar, self._on_updated_bar))
+        else:  # a restart between the lock and here registers it from ``_symbols`` anyway
+            self._on_loop(sdk, sdk.watch(symbol, self._on_bar, self._on_updated_bar))
 
     def _unsubscribe(self, symbol: str) -> None:
-        if symbol not in self._symbols:
-            return
-        self._symbols.discard(symbol)
-        if self._thread is None:
-            self._sdk.forget(symbol)
-        else:
-            self._on_loop(self._sdk.unwatch(symbol))
+        with self._lock:
+            if symbol not in self._symbols:
+                return
+            self._symbols.discard(symbol)
+            sdk = self._sdk
+            running = self._thread is not None
+            if not running:
+                sdk.forget(symbol)
+        if running:
+            self._on_loop(sdk, sdk.unwatch(symbol))
 
-    def _on_loop(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` on the stream loop and wait for it (worker thread only)."""
-        loop = self._sdk.loop if self._sdk.loop_ready.wait(CLOSE_TIMEOUT) else None
+    def _on_loop(self, sdk: _SdkStream, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on ``sdk``'s loop and wait for it (worker thread only)."""
+        loop = sdk.loop if sdk.loop_ready.wait(CLOSE_TIMEOUT) else None
         if loop is None or not loop.is_running():
             coro.close()  # the stream has ended (refused, or closing): nothing to change
             return
@@ -303,11 +334,38 @@ class AlpacaStream:
             log.warning("alpaca: could not change the subscription: %s", exc)
 
     # -- stream thread -------------------------------------------------------------------
-    def _run(self) -> None:
+    def _supervise(self) -> None:
+        """Run the stream until closed or refused; a run that dies is reported and restarted."""
+        failures = 0
+        while True:
+            with self._lock:
+                sdk = self._sdk
+            reason = self._run_once(sdk)
+            if self._closed or sdk.rejected is not None:
+                return
+            failures += 1
+            low, high = self._backoff
+            delay = min(high, low * 2 ** (failures - 1))
+            log.warning("alpaca stream thread ended (%s); starting it again in %.1f s", reason, delay)
+            self._listener.on_disconnected(f"Alpaca stream stopped ({reason}); retrying in {delay:.0f} s")
+            if self._closing.wait(delay):
+                return
+            with self._lock:  # a fresh SDK object: the dead one's loop and events are spent
+                self._sdk = self._new_sdk()
+                for symbol in self._symbols:
+                    self._sdk.add_handlers(symbol, self._on_bar, self._on_updated_bar)
+                self.restarts += 1
+
+    @staticmethod
+    def _run_once(sdk: _SdkStream) -> str:
+        """Run ``sdk`` on a plain loop of this thread's own; why it ended, as text."""
         try:
-            self._sdk.run()
-        except Exception:
-            log.exception("alpaca stream thread ended with an error")
+            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+                runner.run(sdk.serve())
+        except Exception as exc:
+            log.debug("alpaca stream thread error", exc_info=True)
+            return str(exc) or type(exc).__name__
+        return "the connection loop returned"
 
     async def _on_bar(self, message: dict[str, Any]) -> None:
         self._listener.on_bar(message, False)
