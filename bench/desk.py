@@ -141,7 +141,7 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
             engine.add_base_bars(symbol, bars.take((bars.ts >= clock) & (bars.ts < clock + 60)))
         clock += 60
         processor.process(float(clock))
-        publisher.flush(force=True)
+        publisher.flush()
     for batch in batches:
         await shard_log.append(batch)
     start = time.perf_counter()

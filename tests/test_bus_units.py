@@ -130,3 +130,16 @@ def test_snapshot_names_the_log_entry_it_is_current_to(
         assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
 
     asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_serve_refuses_a_bad_shard_and_a_shard_count_the_deployment_does_not_have(
+    redis_server: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.cli import main
+
+    run = ["serve", "demo", "--symbols", "SPY", "--start", "2024-03-04", "--end", "2024-03-04", "--no-record"]
+    assert main([*run, "--shard", "4/3", "--redis", redis_server.url]) == 2
+    assert "--shard '4/3': I must be between 1 and N" in capsys.readouterr().err
+    redis.Redis.from_url(redis_server.url).hset("sm:deployment", "shards", 2)
+    assert main([*run, "--shard", "1/3", "--redis", redis_server.url]) == 2
+    assert "already serves 2 shard(s); --shard 1/3 says 3" in capsys.readouterr().err

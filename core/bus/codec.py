@@ -20,7 +20,7 @@ import numpy as np
 from core.bars import BarArrays
 from core.calendar import Session
 from core.gaps import GapState
-from core.intervals import Interval, parse_interval
+from core.intervals import parse_interval
 from core.session_data import BarIntervalData, SymbolSessionData
 
 __all__ = [
@@ -171,10 +171,3 @@ def apply_symbol_notes(data: SymbolSessionData, message: Message) -> None:
     data.outside_session = message["os"]
     data.rejected = message["rj"]
 
-
-def interval_names(data: SymbolSessionData) -> list[str]:
-    return sorted(data.bars, key=lambda name: data.bars[name].interval.sort_key())
-
-
-def interval_of(name: str) -> Interval:
-    return parse_interval(name)

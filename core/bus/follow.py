@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from core.bus.layout import DEPLOYMENT_KEY
-from core.bus.replica import Replica, ShardStatus
+from core.bus.replica import Replica, SchemaError, ShardStatus
 from core.bus.shardlog import connect as connect_redis
 from core.export import SessionExporter
 
@@ -84,6 +84,9 @@ def main(argv: list[str]) -> int:
         asyncio.run(bounded())
     except TimeoutError:
         print(f"{PROG}: error: the engines did not finish within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    except SchemaError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

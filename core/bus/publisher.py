@@ -117,7 +117,7 @@ class ShardPublisher:
         self._quality.update((symbol, name) for symbol, name in items)
 
     def _on_session_started(self, session: Session) -> None:
-        self.flush(force=True)  # what is marked belongs to the session that just ended
+        self.flush()  # what is marked belongs to the session that just ended
         self._ops.append({"k": "session", "d": session_to_wire(session)})
         self._ended = []
         for data in self.session_data.all_symbol_data():
@@ -134,18 +134,18 @@ class ShardPublisher:
     def heartbeat(self, clock: float, state: str, speed: float | None, rate: float) -> None:
         """The engine is alive: its session clock, run state, speed and base bars/s (status bars show them)."""
         self._ops.append({"k": "hb", "c": clock, "st": state, "sp": speed, "bps": rate, "w": time.time()})
-        self.flush(force=True)
+        self.flush()
 
     def session_closed(self, session: Session, last: bool) -> None:
         """The session's final pass is done: send everything, with quality re-read for every interval."""
         for data in self.session_data.all_symbol_data():
             for name in data.bars:
                 self._quality.add((data.symbol, name))
-        self.flush(force=True)
+        self.flush()
         end = {"k": "end", "d": session.date.isoformat(), "last": last}
         self._ops.append(end)
         self._ended.append(end)
-        self.flush(force=True)
+        self.flush()
 
     # -- batches ---------------------------------------------------------------------------
     def progress(self, *_args: Any) -> None:
@@ -153,7 +153,7 @@ class ShardPublisher:
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
-    def flush(self, force: bool = False, snapshot: bool = False) -> Batch | None:
+    def flush(self, snapshot: bool = False) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink."""
         self._last_flush = time.monotonic()
         if not (self._ops or self._bars or self._quality) and not snapshot:

@@ -9,7 +9,6 @@ result shows when the engine publishes it), and pause/speed are the engines' to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ __all__ = ["RemoteCoordinator"]
 
 #: wall seconds a GUI waits for the engine to publish a symbol it asked for
 COMMAND_TIMEOUT = 15.0
+#: run states in the order a session goes through them
+_PROGRESS = [ClockState.PRE_OPEN, ClockState.OPEN, ClockState.PAUSED, ClockState.CLOSED, ClockState.FINISHED]
 
 
 @dataclass
@@ -166,19 +167,17 @@ class RemoteCoordinator:
         """The engines own the clock (the window disables the control)."""
 
     # -- replica callbacks ------------------------------------------------------------------------
-    def _on_status(self, status: ShardStatus, message: dict[str, object]) -> None:
+    def _on_status(self, _status: ShardStatus, message: dict[str, object]) -> None:
         if message["k"] == "feed":
             self.feed_changed.emit(message["s"], bool(message["up"]))
             return
-        states = {s.state for s in self.replica.shards if s.state}
-        with contextlib.suppress(KeyError):
-            # the desk's state is the least advanced shard's: OPEN while any is open
-            order = ["PRE_OPEN", "OPEN", "PAUSED", "CLOSED", "FINISHED"]
-            state = ClockState[min(states, key=order.index)] if states else self._state
+        # the desk's state is the least advanced shard's (OPEN while any shard is open)
+        states = [ClockState[s.state] for s in self.replica.shards if s.state in ClockState.__members__]
+        if states:
+            state = min(states, key=_PROGRESS.index)
             if state is not self._state:
                 self._state = state
                 self.state_changed.emit(state)
-        _ = status
 
     def _on_session_end(self, _status: ShardStatus, date: str, _last: bool) -> None:
         session = self.session_data.session

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -292,6 +291,3 @@ _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
     "end": Replica._end,
 }
 
-
-def session_date(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)

@@ -243,15 +243,12 @@ def main(argv: list[str]) -> int:
     try:
         shard = ShardSpec.parse(args.shard)
         setup = resolve_run(args, default_speed=DEFAULT_SPEED)
-    except (UsageError, ValueError) as exc:
-        if isinstance(exc, SourceError):
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except SourceError as exc:
+    except SourceError as exc:  # a source that cannot be used at all: as replay, exit 1
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except (UsageError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     embedded = None
     url = args.redis
     if url is None:
