@@ -47,15 +47,15 @@ class Batch:
 
     messages: list[Message]
     #: the shard after these messages, encoded as (messages, blob), or None
-    snapshot: tuple[bytes, bytes] | None = None
+    snapshot: tuple[bytes, memoryview] | None = None
     #: readers must reload the snapshot (a new owner, or a backlog replaced by a snapshot)
     reset: bool = False
     payload: bytes = field(init=False, default=b"")
-    blob: bytes = field(init=False, default=b"")
+    blob: memoryview = field(init=False, default=memoryview(b""))
 
     def __post_init__(self) -> None:
         self.payload, self.blob = encode_batch(self.messages)
-        self.messages = []  # encoded: the views into the engine's arrays must not outlive this call
+        self.messages = []  # encoded: what the engine changes from now on is the next batch's
 
     @property
     def size(self) -> int:
@@ -225,7 +225,7 @@ class ShardPublisher:
         out.extend(self._ended)
         return out
 
-    def snapshot_bytes(self) -> tuple[bytes, bytes]:
+    def snapshot_bytes(self) -> tuple[bytes, memoryview]:
         meta, blob = encode_batch(self.snapshot_messages())
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0

@@ -1,11 +1,12 @@
 """The Redis side of one shard: the owner's lease (with a fencing epoch) and fenced appends.
 
 The lease is ``SET NX PX`` of ``epoch:engine`` (the epoch is ``INCR``-ed by each new
-owner), kept alive by a compare-and-renew script. Every append runs as one Lua script
-that first checks the caller still holds the lease with its epoch, then adds the entry
-and, when the batch carries one, replaces the snapshot with the entry's id and trims the
-log behind the previous snapshot: the snapshot always matches the log position it names,
-and an engine that lost its lease (paused, partitioned) can never write again.
+owner), kept alive by a compare-and-renew script. Every append checks that the caller
+still holds the lease with its epoch atomically with adding the entry (a WATCH-ed
+MULTI/EXEC; for a batch carrying a snapshot one Lua script, which also replaces the
+snapshot with the entry's id and trims the log behind the previous snapshot): the
+snapshot always matches the log position it names, and an engine that lost its lease
+(paused, partitioned) can never write again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
@@ -159,21 +160,47 @@ class ShardLog:
     async def renew(self) -> bool:
         return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
 
+    def _lost(self) -> LeaseLost:
+        return LeaseLost(f"shard {self.shard}: epoch {self.epoch} lost its lease")
+
+    async def _append_plain(self, batch: Batch) -> Any:
+        fields: dict[Any, Any] = {"v": SCHEMA_VERSION, "e": self.epoch, "n": self.seq, "x": int(batch.reset),
+                                  "m": batch.payload, "b": batch.blob}
+        while True:
+            async with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self.keys.lease)
+                    if await pipe.get(self.keys.lease) != self.token.encode():
+                        raise self._lost()
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.xadd(self.keys.log, fields, maxlen=LOG_MAXLEN, approximate=True)
+                    return (await pipe.execute())[0]
+                except WatchError:
+                    continue  # the lease key was touched (our own renewal, most likely): check again
+
     async def release(self) -> None:
         await self._release(keys=[self.keys.lease], args=[self.token])
 
     async def append(self, batch: Batch) -> str:
-        """Append ``batch`` as the next entry (fenced); raises LeaseLost when not the owner."""
-        args: list[Any] = [
-            self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
-            batch.blob, *(batch.snapshot if batch.snapshot is not None else (b"", b"")),
-        ]
-        try:
-            entry = await self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
-        except ResponseError as exc:
-            if "FENCED" in str(exc):
-                raise LeaseLost(f"shard {self.shard}: epoch {self.epoch} lost its lease") from None
-            raise
+        """Append ``batch`` as the next entry (fenced); raises LeaseLost when not the owner.
+
+        A batch with a snapshot goes through the Lua script (the snapshot must name the new
+        entry's id). A plain batch, the bulk of the bytes, is a WATCH-fenced MULTI/EXEC: the
+        server then copies its payload once instead of through Lua strings (half the CPU).
+        """
+        if batch.snapshot is None:
+            entry = await self._append_plain(batch)
+        else:
+            args: list[Any] = [
+                self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
+                batch.blob, *batch.snapshot,
+            ]
+            try:
+                entry = await self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
+            except ResponseError as exc:
+                if "FENCED" in str(exc):
+                    raise self._lost() from None
+                raise
         self.seq += 1
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 
