@@ -130,7 +130,7 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
     engine = _engine_state(symbols, hours)
     client = connect(url)
     shard = ShardSpec(1, 1)
-    shard_log = ShardLog(client, shard, lease_seconds=60)
+    shard_log = ShardLog(client, shard, lease_seconds=3600)
     assert await shard_log.try_acquire()
     publisher = ShardPublisher(engine, {s: float(k) for k, s in enumerate(symbols)})
     batches: list[Batch] = []
@@ -141,10 +141,14 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
     assert session is not None
     source = DemoSource()
     clock = session.open + int(hours * 3600)
+    later = {}
+    for symbol in symbols:
+        bars = source.seconds(symbol, session)
+        later[symbol] = bars.take((bars.ts >= clock) & (bars.ts < clock + 300))
     processor = DataProcessor(engine)
     for _ in range(5):
         for symbol in symbols:
-            bars = source.seconds(symbol, session)
+            bars = later[symbol]
             engine.add_base_bars(symbol, bars.take((bars.ts >= clock) & (bars.ts < clock + 60)))
         clock += 60
         processor.process(float(clock))

@@ -66,7 +66,7 @@ class GapTracker:
 
     def restore(self, state: GapState) -> None:
         self._frontier = state.frontier
-        self._runs = [(int(a), int(b)) for a, b in state.runs]
+        self._runs = list(state.runs)
         self._run_starts = [a for a, _ in self._runs]
         self._closed_missing = state.closed_missing
 

@@ -27,6 +27,7 @@ from core.session_data import BarIntervalData, SymbolSessionData
 __all__ = [
     "DERIVED_COLUMNS",
     "ColumnSource",
+    "ColumnsAt",
     "Message",
     "bars_message",
     "decode",
@@ -89,18 +90,23 @@ def encode_batch(messages: list[Message]) -> tuple[bytes, memoryview]:
     return encode(messages), memoryview(blob.data)
 
 
+class ColumnsAt(NamedTuple):
+    """Where a decoded ``bars`` message's columns are: ``blob`` from ``offset``, of these byte sizes."""
+
+    blob: bytes | memoryview
+    offset: int
+    sizes: list[int]
+
+
 def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
-    """The messages of :func:`encode_batch`, bar columns as views of ``blob`` (no copy)."""
+    """The messages of :func:`encode_batch`; a ``bars`` message's columns stay in ``blob`` (no copy)."""
     messages: list[Message] = decode(meta)
-    view = memoryview(blob)
     pos = 0
     for message in messages:
         if message["k"] == "bars":
-            columns = []
-            for size in message["c"]:
-                columns.append(view[pos : pos + size])
-                pos += size
-            message["c"] = columns
+            sizes = message["c"]
+            message["c"] = ColumnsAt(blob, pos, sizes)
+            pos += sum(sizes)
     return messages
 
 
@@ -145,8 +151,12 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
     first = int(message["f"])
     if first > len(series):
         raise ValueError(f"{message['s']} {message['i']}: bars from {first} but only {len(series)} held")
-    columns = DERIVED_COLUMNS if series.with_counts else BASE_COLUMNS
-    arrays = [np.frombuffer(raw, dtype) for raw, dtype in zip(message["c"], columns.values(), strict=True)]
+    at: ColumnsAt = message["c"]
+    arrays = []
+    pos = at.offset
+    for (_, dtype), size in zip(_COLUMNS[series.with_counts], at.sizes, strict=True):
+        arrays.append(np.frombuffer(at.blob, dtype, size // dtype.itemsize, pos))
+        pos += size
     series.truncate(first)
     if series.with_counts:
         series.extend(BarArrays(*arrays[:6]), count=arrays[6], expected=arrays[7], flags=arrays[8])
@@ -172,8 +182,9 @@ def apply_quality(interval: BarIntervalData, message: Message) -> None:
     interval.elapsed = message["e"]
     interval.finalized = message["z"]
     frontier, runs, closed = message["t"]
-    pairs = np.frombuffer(runs, "<i8").reshape(-1, 2).tolist()
-    interval.tracker.restore(GapState(frontier, [(a, b) for a, b in pairs], closed))
+    pairs = np.frombuffer(runs, "<i8").reshape(-1, 2)
+    starts, ends = pairs[:, 0].tolist(), pairs[:, 1].tolist()
+    interval.tracker.restore(GapState(frontier, list(zip(starts, ends, strict=True)), closed))
 
 
 def symbol_notes_message(data: SymbolSessionData) -> Message:

@@ -77,8 +77,9 @@ class Replica:
         self.client = client
         self.session_data = session_data if session_data is not None else SessionData(group_rows=False)
         self.shards: list[ShardStatus] = []
-        #: symbol -> its place in the watchlist (rows are kept in this order)
+        #: symbol -> its place in the watchlist (rows are kept in this order), and those places sorted
         self._order: dict[str, float] = {}
+        self._ranked: list[float] = []
         #: (shard status, session date, last) once a shard's session ended
         self.on_session_end: Callable[[ShardStatus, str, bool], None] | None = None
         #: (shard status, message) for every heartbeat, feed change or other status message
@@ -176,7 +177,7 @@ class Replica:
         """Make the shard's part of the replica equal to a snapshot (symbols it no longer has go)."""
         present = {m["s"] for m in messages if m["k"] == "add"}
         for symbol in sorted(status.symbols - present):
-            self.session_data.remove_symbol(symbol)
+            self._forget(symbol)
             status.symbols.discard(symbol)
         status.ended.clear()
         status.finished = False
@@ -210,20 +211,26 @@ class Replica:
             if same:
                 status.symbols.add(symbol)
                 return
-            sd.remove_symbol(symbol)
-            self._order.pop(symbol, None)
+            self._forget(symbol)
         data = build_symbol(message)
         order = float(message["o"])
-        ranked = [self._order[s] for s in sd.get_active_symbols()]
-        sd.register_symbol_data(data, row=bisect.bisect_right(ranked, order))
+        row = bisect.bisect_right(self._ranked, order)
+        sd.register_symbol_data(data, row=row)
+        self._ranked.insert(row, order)
         self._order[symbol] = order
         status.symbols.add(symbol)
+
+    def _forget(self, symbol: str) -> None:
+        """Remove ``symbol`` from the replica and from the row order."""
+        order = self._order.pop(symbol, None)
+        if order is not None:
+            del self._ranked[bisect.bisect_left(self._ranked, order)]
+        self.session_data.remove_symbol(symbol)
 
     def _remove(self, status: ShardStatus, message: Message) -> None:
         symbol = message["s"]
         status.symbols.discard(symbol)
-        self._order.pop(symbol, None)
-        self.session_data.remove_symbol(symbol)
+        self._forget(symbol)
 
     def _bars(self, _status: ShardStatus, message: Message) -> None:
         data = self.session_data.get_symbol_data(message["s"])
