@@ -9,8 +9,8 @@ publishing; interleaved rounds, the engine's run time (the note adds when everyt
 Row 2: catch-up. An engine holds N symbols × 2 h of 1s bars (derived 1m,5m,15m,1h, with
 quality and gaps) and has published them (a snapshot and log entries after it); a new
 replica joins: the time until its ``SessionData`` equals the engine's (snapshot + log,
-checked with the export's ``session.json`` view). The issue's target is 1,000 symbols in
-≤ 2 s; this machine measures 100 (quick: 10).
+checked with the export's ``session.json`` view): 1,000 symbols, the issue's size, target
+≤ 2 s (quick: 10 symbols × 30 min, not judged).
 """
 
 from __future__ import annotations
@@ -169,13 +169,15 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
 
 
 def _catch_up_row(server: EmbeddedServer, quick: bool) -> Row:
-    symbols = [f"S{k}" for k in range(10 if quick else 100)]
+    symbols = [f"S{k}" for k in range(10 if quick else 1000)]
     hours = 0.5 if quick else 2.0
     elapsed, bars = asyncio.run(_catch_up(server.url, symbols, hours))
+    judged = not quick
     return Row(
-        ROW_CATCH_UP, elapsed, None, "s", None, f"≤ {TARGET_CATCH_UP:g} s at 1,000 symbols", None,
-        f"{len(symbols)} symbols × {hours:g} h of 1s (+5 min in the log), {bars:,} bars in all intervals; "
-        "target judged at 1,000 symbols, not measured here (memory of the 2-core machine)",
+        ROW_CATCH_UP, elapsed, None, "s", None, f"≤ {TARGET_CATCH_UP:g} s at 1,000 symbols",
+        elapsed <= TARGET_CATCH_UP if judged else None,
+        f"{len(symbols)} symbols × {hours:g} h of 1s (+5 min in the log), {bars:,} bars in all intervals"
+        + ("" if judged else "; quick size: the target is judged at 1,000 symbols"),
         better="lower",
     )
 
