@@ -9,9 +9,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from core.calendar import Session
+    from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
 
@@ -36,30 +40,52 @@ def build_replay_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
-    from tqdm import tqdm
+class ExportFailed(Exception):
+    """Writing the export failed (a full disk): the run stops, the recording is kept for a re-run."""
+
+
+def _export_problem(exc: OSError, export: str) -> str:
+    return f"export to {exc.filename or export} failed: {exc.strerror or exc}"
+
+
+async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from core.coordinator import SessionCoordinator
     from core.export import SessionExporter
+    from core.recording_start import start_recording
     from core.session_data import SessionData
 
     session_data = SessionData()
+    exporter = None
+    if export:
+        try:
+            exporter = SessionExporter(session_data, export, setup.calendar.name)
+        except OSError as exc:
+            raise ExportFailed(_export_problem(exc, export)) from None
     recorder = None
     if record:
-        from core.recording import Recorder, default_recording_path
-
-        path = default_recording_path()
-        print(f"recording to {path}", file=sys.stderr)
-        recorder = Recorder(path)
+        started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
+        print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+        recorder = started.recorder
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
-    if export:
-        exporter = SessionExporter(session_data, export, setup.calendar.name)
-        coordinator.session_closed.connect(exporter.on_session_closed)
-    for symbol, intervals in setup.watchlist:
-        await coordinator.add_symbol(symbol, intervals)
+    failed: list[str] = []
+    if exporter is not None and export is not None:
+        outdir = export
+
+        def export_session(session: Session) -> None:
+            if failed:
+                return
+            try:
+                exporter.on_session_closed(session)
+            except OSError as exc:
+                failed.append(_export_problem(exc, outdir))
+                coordinator.stop()
+
+        coordinator.session_closed.connect(export_session)
     total = sum(s.close - s.open for s in setup.sessions)
     bar = tqdm(total=total, unit="s", unit_scale=True, desc="replay", file=sys.stderr, disable=quiet or None)
 
@@ -67,14 +93,22 @@ async def _replay(setup, export: str | None, quiet: bool, record: bool) -> None:
         bar.update(done - bar.n)
 
     coordinator.progress.connect(on_progress)
+    completed = False
     try:
+        for symbol, intervals in setup.watchlist:
+            await coordinator.add_symbol(symbol, intervals)
         await coordinator.run()
+        completed = not failed and coordinator.session_index >= len(setup.sessions)
     finally:
         bar.update(total - bar.n)
         bar.close()
         if recorder is not None:
-            recorder.close()
+            # only a completed run ends its recording cleanly; anything else is resumed next time
+            recorder.close(clean=completed)
         setup.source.close()
+    if failed:
+        kept = "; what was recorded is kept: run the same replay again to resume and export" if recorder else ""
+        raise ExportFailed(failed[0] + kept)
 
 
 def replay_main(argv: list[str]) -> int:
@@ -91,13 +125,14 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
-    if args.export:
-        Path(args.export).mkdir(parents=True, exist_ok=True)
     try:
         asyncio.run(_replay(setup, args.export, args.quiet, setup.record))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130
+    except ExportFailed as exc:
+        print(f"session-monitor replay: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,7 +26,7 @@ from core.events import Event
 from core.feeds import FeedRejected, SymbolFeed
 from core.intervals import Interval
 from core.processor import DataProcessor
-from core.recording import Recorder, RecordingKey
+from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
 from core.sources.base import BarSource
 from core.streams import StreamPlan, determine_stream
@@ -298,30 +298,60 @@ class SessionCoordinator:
         data.outside_session += loaded.outside_session
         if not len(loaded.bars.ts) and not loaded.problems:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
+        # a live source's history grows while it runs: only a replay's data can be fingerprinted
+        fingerprint = "" if self.source.live else bars_fingerprint(loaded.bars)
         feed = self.source.open_feed(loaded)
         feed.session = session
         self._feeds[symbol] = feed
-        self._resume_from_recording(symbol, base, session, feed)
+        self._resume_from_recording(symbol, base, session, feed, fingerprint)
 
-    def _recording_key(self, symbol: str, base: Interval, session: Session) -> RecordingKey:
-        return Recorder.key(self.source.key, self.calendar.name, base.name, symbol, session.date)
+    def _resume_from_recording(
+        self, symbol: str, base: Interval, session: Session, feed: SymbolFeed, fingerprint: str
+    ) -> None:
+        """Bars accepted before a crash come back at once; the feed delivers every other bar.
 
-    def _resume_from_recording(self, symbol: str, base: Interval, session: Session, feed: SymbolFeed) -> None:
-        """Bars accepted before a crash come back at once; the feed continues after them."""
+        That includes bars the recording lost (a damaged or missing chunk): they are
+        fetched again from the source, and the span is named.
+        """
         if self.recorder is None:
             return
-        recorded = self.recorder.load(self._recording_key(symbol, base, session))
+        day = session.date.isoformat()
+        try:
+            recovered = self.recorder.resume(self.recorder.key(base.name, symbol, session.date), fingerprint)
+        except RecordingUnavailable as exc:
+            self._recording_failed(exc)
+            return
+        if recovered.changed:
+            self.session_data.warn(
+                f"{symbol}: the source's data for {day} changed since it was recorded; replaying it afresh"
+            )
+        for span in recovered.lost:
+            self.session_data.warn(f"{symbol}: {self._lost_text(span, base, session)}; fetching it again")
+        recorded = recovered.bars
         if not len(recorded.ts):
             return
         self.session_data.add_base_bars(symbol, recorded)
-        last = int(recorded.ts[-1])
-        feed.skip_through(last)
-        end = float(last + base.seconds)
+        feed.skip_recorded(recorded.ts)
+        end = float(int(recorded.ts[-1]) + base.seconds)
         self._resume_clock = max(self._resume_clock or 0.0, end)
         self.session_data.warn(
-            f"{symbol}: resumed {len(recorded.ts)} recorded bar(s) of {session.date.isoformat()} "
-            f"up to {_clock_text(end, session)}"
+            f"{symbol}: resumed {len(recorded.ts)} recorded bar(s) of {day} up to {_clock_text(end, session)}"
         )
+
+    @staticmethod
+    def _lost_text(span: LostSpan, base: Interval, session: Session) -> str:
+        start = _clock_text(session.open if span.after is None else span.after + base.seconds, session)
+        until = None if span.before is None else _clock_text(span.before, session)
+        where = f"from {start} on" if until is None else f"between {start} and {until}"
+        return (
+            f"the recording of {session.date.isoformat()} lost {span.bars} bar(s) {where} "
+            "(a damaged or missing chunk)"
+        )
+
+    def _recording_failed(self, exc: RecordingUnavailable) -> None:
+        """A full disk must not hide the market: keep going, unrecorded, and say so once."""
+        self.session_data.warn(f"recording stopped, continuing without it: {exc}")
+        self.recorder = None
 
     async def _load_all(self, session: Session) -> None:
         """Open a feed for every symbol; those added before the run already have one for it."""
@@ -402,18 +432,18 @@ class SessionCoordinator:
         return data.base_interval.seconds if data is not None else 0
 
     def _record(self, arrived: list[tuple[str, BarArrays]]) -> None:
-        assert self.recorder is not None
+        recorder = self.recorder
+        assert recorder is not None
         session = self.session
         batches = []
         for symbol, batch in arrived:
             data = self.session_data.get_symbol_data(symbol)
             if data is not None:
-                batches.append((self._recording_key(symbol, data.base_interval, session), batch))
+                batches.append((recorder.key(data.base_interval.name, symbol, session.date), batch))
         try:
-            self.recorder.commit(batches)
-        except Exception as exc:  # a full disk must not hide the market: keep going, unrecorded
-            self.session_data.warn(f"recording failed, continuing without it: {exc}")
-            self.recorder = None
+            recorder.commit(batches)
+        except RecordingUnavailable as exc:
+            self._recording_failed(exc)
 
     def _feed_down(self, symbol: str, clock: float, exc: Exception, wall: float) -> None:
         outage = self._down.get(symbol)

@@ -50,8 +50,12 @@ class SymbolFeed(ABC):
         """Bars not delivered yet whose end is at or before ``clock``; raises FeedError on a fault."""
 
     @abstractmethod
-    def skip_through(self, ts: int) -> None:
-        """Never deliver bars starting at or before ``ts`` (they were recorded already)."""
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        """Never deliver bars starting at ``starts`` (they were recorded already).
+
+        Only those: a bar the recording lost (a damaged chunk) is delivered again, so a
+        resume never leaves a hole the source could fill.
+        """
 
     @property
     def ended_at(self) -> float | None:
@@ -77,26 +81,30 @@ class ReplayFeed(SymbolFeed):
     def __init__(self, loaded: LoadedSession) -> None:
         self.loaded = loaded
         self.symbol = loaded.symbol
+        self.bars = loaded.bars
         self.ends = loaded.bars.ts + loaded.base.seconds
         self.cursor = 0
+        #: end of the source's last bar (the session's open when it has none)
+        self.last_end = float(self.ends[-1]) if len(self.ends) else float(loaded.session.open)
 
     def poll(self, clock: float) -> BarArrays:
         # an int bound: a float one would make numpy cast all of ``ends`` (~25 µs a call)
         stop = int(self.ends.searchsorted(math.floor(clock), side="right"))
         if stop <= self.cursor:
             return _EMPTY
-        batch = self.loaded.bars.take(slice(self.cursor, stop))
+        batch = self.bars.take(slice(self.cursor, stop))
         self.cursor = stop
         return batch
 
-    def skip_through(self, ts: int) -> None:
-        self.cursor = max(self.cursor, int(np.searchsorted(self.loaded.bars.ts, ts, side="right")))
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        waiting = slice(self.cursor, None)
+        keep = ~np.isin(self.bars.ts[waiting], starts)
+        self.bars = BarArrays.concat([self.bars.take(slice(0, self.cursor)), self.bars.take(waiting).take(keep)])
+        self.ends = self.bars.ts + self.loaded.base.seconds
 
     @property
     def ended_at(self) -> float | None:
-        if not len(self.ends):
-            return float(self.loaded.session.open)
-        return float(self.ends[-1]) if self.cursor >= len(self.ends) else None
+        return self.last_end if self.cursor >= len(self.ends) else None
 
 
 class PushFeed(SymbolFeed):
@@ -115,7 +123,7 @@ class PushFeed(SymbolFeed):
         self._pending: list[BarArrays] = [history] if history is not None and len(history.ts) else []
         self._error: str | None = None
         self._fatal = False
-        self._skip_through: int | None = None
+        self._recorded: np.ndarray | None = None
 
     def push(self, bars: BarArrays) -> None:
         if len(bars.ts):
@@ -137,9 +145,9 @@ class PushFeed(SymbolFeed):
     def connected(self) -> bool:
         return self._error is None
 
-    def skip_through(self, ts: int) -> None:
+    def skip_recorded(self, starts: np.ndarray) -> None:
         with self._lock:
-            self._skip_through = ts
+            self._recorded = np.unique(starts)
 
     def poll(self, clock: float) -> BarArrays:
         with self._lock:
@@ -149,9 +157,10 @@ class PushFeed(SymbolFeed):
                 return BarArrays.empty()
             merged = BarArrays.concat(self._pending)
             due = merged.ts + self.base_seconds <= clock
-            if self._skip_through is not None:
-                due &= merged.ts > self._skip_through
-                keep = ~due & (merged.ts > self._skip_through)
+            if self._recorded is not None:
+                fresh = ~np.isin(merged.ts, self._recorded)
+                keep = ~due & fresh
+                due &= fresh
             else:
                 keep = ~due
             self._pending = [merged.take(keep)] if keep.any() else []
@@ -199,8 +208,8 @@ class FaultyFeed(SymbolFeed):
             raise fault
         return self.inner.poll(clock)
 
-    def skip_through(self, ts: int) -> None:
-        self.inner.skip_through(ts)
+    def skip_recorded(self, starts: np.ndarray) -> None:
+        self.inner.skip_recorded(starts)
 
     @property
     def ended_at(self) -> float | None:

@@ -5,30 +5,49 @@ appended to SessionData. Each processor pass writes one packed blob per symbol t
 recording's segment file (a memcpy, not a row per bar), flushes it to the OS, and then
 commits one SQLite transaction holding each blob's offset, length and CRC. Bytes written
 but never indexed (a kill between the two steps) are ignored, and a blob whose CRC does
-not match is dropped on load. Keeping the bar bytes out of SQLite avoids writing them
-twice (WAL, then checkpoint): recording costs a few percent instead of a third.
-Recordings are keyed by source, calendar, base interval, symbol and session date, so
-nothing resumes someone else's data.
+not match (or whose bytes are gone) is reported as a lost span, so the caller fetches it
+again from the source. Keeping the bar bytes out of SQLite avoids writing them twice
+(WAL, then checkpoint): recording costs a few percent instead of a third.
+
+A :class:`Recorder` writes the recordings of one *scope* (source and calendar). It holds
+a lock file for that scope for its whole life, so a second process recording the same
+source is refused (:class:`RecordingBusy`) instead of interleaving with the first. The
+scope also remembers whether its last run ended cleanly: a run that ended uncleanly
+(crash, kill, power loss) is resumed; after a clean end the next run starts fresh.
+Recordings are keyed by scope, base interval, symbol and session date, and carry a
+fingerprint of what the source served, so a changed source is replayed afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import os
+import socket
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable
+from collections import OrderedDict
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from core.bars import BarArrays
 
-__all__ = ["Recorder", "RecordingKey", "default_recording_path"]
-
-RecordingKey = tuple[str, str, str, str, str]  # source, calendar, base, symbol, session date
+__all__ = [
+    "LostSpan",
+    "Recorder",
+    "RecordingBusy",
+    "RecordingKey",
+    "RecordingScope",
+    "RecordingUnavailable",
+    "Recovered",
+    "bars_fingerprint",
+    "default_recording_path",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -46,10 +65,67 @@ CREATE TABLE IF NOT EXISTS chunks (
     crc INTEGER NOT NULL,
     PRIMARY KEY (recording, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    source TEXT NOT NULL, calendar TEXT NOT NULL,
+    running INTEGER NOT NULL,
+    pid INTEGER NOT NULL, host TEXT NOT NULL,
+    PRIMARY KEY (source, calendar)
+);
 """
 
-_DTYPE = np.dtype([("ts", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
-                   ("volume", "<f8")])
+_FIELDS = ("ts", "open", "high", "low", "close", "volume")
+_DTYPE = np.dtype([(name, "<i8" if name == "ts" else "<f8") for name in _FIELDS])
+
+#: segment files kept open between passes; more recordings than this reopen theirs on demand,
+#: so open handles never grow with symbols × sessions
+MAX_OPEN_SEGMENTS = 32
+
+
+class RecordingUnavailable(Exception):
+    """The recording cannot be opened or written; the message names the path and the problem."""
+
+
+class RecordingBusy(RecordingUnavailable):
+    """Another process is recording the same scope: one writer per recording."""
+
+
+class RecordingScope(NamedTuple):
+    """What one writer owns: every recording of one source on one calendar."""
+
+    source: str
+    calendar: str
+
+    def labelled(self, label: str) -> RecordingScope:
+        """The same source recorded under a key of its own (a second instance's ``--record-as``)."""
+        return self._replace(source=f"{self.source} as {label}") if label else self
+
+    def describe(self) -> str:
+        return f"{self.source} on {self.calendar}"
+
+
+class RecordingKey(NamedTuple):
+    source: str
+    calendar: str
+    base: str
+    symbol: str
+    session_date: str
+
+
+class LostSpan(NamedTuple):
+    """Recorded chunks that failed their CRC or whose bytes are gone, between two good bars."""
+
+    after: int | None  # start of the last good bar before the span (None: the session's start)
+    before: int | None  # start of the first good bar after it (None: past the last good bar)
+    bars: int  # how many bars the lost chunks held
+
+
+class Recovered(NamedTuple):
+    """What a recording gives back on resume."""
+
+    bars: BarArrays
+    lost: list[LostSpan]
+    #: the source served different data than when this was recorded: the recording was dropped
+    changed: bool = False
 
 
 def default_recording_path() -> Path:
@@ -64,14 +140,22 @@ def default_recording_path() -> Path:
     return base / "recordings.sqlite3"
 
 
+def bars_fingerprint(bars: BarArrays) -> str:
+    """A content hash of a loaded session: a corrected price in the source file changes it."""
+    digest = hashlib.blake2b(digest_size=16)
+    for column in bars:
+        digest.update(np.ascontiguousarray(column).tobytes())
+    return digest.hexdigest()
+
+
 def _pack(bars: BarArrays) -> bytes:
     packed = np.empty(len(bars.ts), _DTYPE)
-    for name, column in zip(_DTYPE.names, bars, strict=True):
+    for name, column in zip(_FIELDS, bars, strict=True):
         packed[name] = column
     return packed.tobytes()
 
 
-def _unpack(payloads: Iterable[bytes]) -> BarArrays:
+def _unpack(payloads: list[bytes]) -> BarArrays:
     parts = [np.frombuffer(p, _DTYPE) for p in payloads]
     if not parts:
         return BarArrays.empty()
@@ -79,49 +163,141 @@ def _unpack(payloads: Iterable[bytes]) -> BarArrays:
     # later chunks win (corrections), then sort by start
     _, last = np.unique(rows["ts"][::-1], return_index=True)
     rows = rows[::-1][last]
-    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in _DTYPE.names))
+    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in _FIELDS))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 class Recorder:
-    """One SQLite file in WAL mode; safe to call from the coordinator's thread only."""
+    """The recordings of one scope in one SQLite file (WAL); call from the coordinator's thread.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening claims the scope (or raises :class:`RecordingBusy`); :attr:`resumable` says
+    whether the previous run of the scope ended uncleanly (else its recordings are gone).
+    Any file or database problem raises :class:`RecordingUnavailable` naming the path.
+    """
+
+    def __init__(self, path: str | Path, scope: RecordingScope) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.scope = scope
+        self.segments = self.path.parent / f"{self.path.stem}-segments"
+        self._ids: dict[RecordingKey, int] = {}
+        self._seq: dict[int, int] = {}
+        self._files: OrderedDict[int, BinaryIO] = OrderedDict()
+        self._lock = threading.Lock()
+        self.committed_bars = 0
+        self._db: sqlite3.Connection | None = None
+        self._claim: FileLock | None = None
+        try:
+            self._open()
+        except RecordingUnavailable:
+            self._release()
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            self._release()
+            where = getattr(exc, "filename", None) or self.path
+            reason = _reason(exc)
+            if isinstance(exc, sqlite3.Error) and not os.access(self.path.parent, os.W_OK):
+                reason = f"{reason} (the folder is read-only)"
+            raise RecordingUnavailable(f"cannot record in {where}: {reason}") from exc
+
+    def _open(self) -> None:
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():
+            raise RecordingUnavailable(f"cannot record in {folder}: it is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.segments.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL survives a killed process (not a power cut) and keeps commits cheap.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self.segments = self.path.parent / f"{self.path.stem}-segments"
-        self.segments.mkdir(parents=True, exist_ok=True)
-        self._ids: dict[RecordingKey, int] = {}
-        self._seq: dict[int, int] = {}
-        self._files: dict[int, BinaryIO] = {}
-        self._lock = threading.Lock()
-        self.committed_bars = 0
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(recordings)")}
+        if "fingerprint" not in columns:  # a recording file from before fingerprints
+            self._db.execute("ALTER TABLE recordings ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
+        name = hashlib.sha256("\0".join(self.scope).encode()).hexdigest()[:24]
+        claim = FileLock(self.segments / f"{name}.lock", timeout=0)
+        try:
+            claim.acquire()
+        except Timeout:
+            raise RecordingBusy(self._busy_message()) from None
+        self._claim = claim
+        self._start_run()
+
+    def _busy_message(self) -> str:
+        assert self._db is not None
+        row = self._db.execute(
+            "SELECT pid, host FROM runs WHERE source=? AND calendar=?", tuple(self.scope)
+        ).fetchone()
+        holder = f" (pid {row[0]} on {row[1]})" if row is not None else ""
+        return f"{self.scope.describe()} is being recorded by another Session Monitor{holder} in {self.path}"
+
+    def _start_run(self) -> None:
+        """Resume after an unclean end, start fresh after a clean one; mark this run as running."""
+        assert self._db is not None
+        row = self._db.execute(
+            "SELECT running FROM runs WHERE source=? AND calendar=?", tuple(self.scope)
+        ).fetchone()
+        held = self._db.execute(
+            "SELECT COUNT(*) FROM recordings WHERE source=? AND calendar=?", tuple(self.scope)
+        ).fetchone()[0]
+        # no run row but recordings: written before runs were tracked; keep them (never lose data)
+        self.resumable = bool(held) and (row is None or bool(row[0]))
+        if held and not self.resumable:
+            self.discard()
+        self._db.execute(
+            "INSERT OR REPLACE INTO runs(source, calendar, running, pid, host) VALUES (?,?,1,?,?)",
+            (*self.scope, os.getpid(), socket.gethostname()),
+        )
+
+    def key(self, base: str, symbol: str, date: dt.date) -> RecordingKey:
+        return RecordingKey(self.scope.source, self.scope.calendar, base, symbol, date.isoformat())
 
     def _segment(self, rid: int) -> Path:
         return self.segments / f"{rid}.bars"
 
     def _file(self, rid: int) -> BinaryIO:
         handle = self._files.get(rid)
-        if handle is None:
-            handle = self._files[rid] = open(self._segment(rid), "ab")  # noqa: SIM115 - kept open across passes
+        if handle is not None:
+            self._files.move_to_end(rid)
+            return handle
+        while len(self._files) >= MAX_OPEN_SEGMENTS:
+            _, oldest = self._files.popitem(last=False)
+            oldest.close()  # flushed at the end of its last commit
+        handle = self._files[rid] = open(self._segment(rid), "ab")  # noqa: SIM115 - kept open across passes
         return handle
 
-    def _id(self, key: RecordingKey) -> int:
+    def _close_segment(self, rid: int) -> None:
+        handle = self._files.pop(rid, None)
+        if handle is not None:
+            handle.close()
+
+    def _row(self, key: RecordingKey) -> tuple[int, str] | None:
+        assert self._db is not None
+        row = self._db.execute(
+            "SELECT id, fingerprint FROM recordings "
+            "WHERE source=? AND calendar=? AND base=? AND symbol=? AND session_date=?",
+            tuple(key),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _id(self, key: RecordingKey, fingerprint: str = "") -> int:
         rid = self._ids.get(key)
         if rid is None:
+            assert self._db is not None
+            if (key.source, key.calendar) != tuple(self.scope):
+                raise ValueError(f"{key} is not in this recorder's scope {self.scope.describe()}")
             self._db.execute(
-                "INSERT OR IGNORE INTO recordings(source, calendar, base, symbol, session_date) VALUES (?,?,?,?,?)",
-                key,
+                "INSERT OR IGNORE INTO recordings(source, calendar, base, symbol, session_date, fingerprint) "
+                "VALUES (?,?,?,?,?,?)",
+                (*key, fingerprint),
             )
-            rid = int(self._db.execute(
-                "SELECT id FROM recordings WHERE source=? AND calendar=? AND base=? AND symbol=? AND session_date=?",
-                key,
-            ).fetchone()[0])
-            self._ids[key] = rid
+            row = self._row(key)
+            assert row is not None
+            rid = self._ids[key] = row[0]
             last = self._db.execute("SELECT MAX(seq) FROM chunks WHERE recording=?", (rid,)).fetchone()[0]
             self._seq[rid] = -1 if last is None else int(last)
         return rid
@@ -130,20 +306,27 @@ class Recorder:
         """Write every batch of one pass in one transaction; returns once it is durable."""
         if not batches:
             return
+        try:
+            self._commit(batches)
+        except (OSError, sqlite3.Error) as exc:
+            where = getattr(exc, "filename", None) or self.path
+            raise RecordingUnavailable(f"recording to {where} failed: {_reason(exc)}") from exc
+
+    def _commit(self, batches: list[tuple[RecordingKey, BarArrays]]) -> None:
+        assert self._db is not None
         with self._lock:
             rows = []
-            touched: set[int] = set()
+            touched: list[tuple[int, BinaryIO]] = []
             for key, bars in batches:
                 rid = self._id(key)
                 payload = _pack(bars)
                 handle = self._file(rid)
                 offset = handle.seek(0, os.SEEK_END)
                 handle.write(payload)
-                touched.add(rid)
+                handle.flush()  # in the OS's hands: survives a killed process
+                touched.append((rid, handle))
                 self._seq[rid] += 1
                 rows.append((rid, self._seq[rid], len(bars.ts), offset, len(payload), zlib.crc32(payload)))
-            for rid in touched:
-                self._files[rid].flush()  # in the OS's hands: survives a killed process
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
@@ -157,39 +340,128 @@ class Recorder:
                 raise
             self.committed_bars += sum(len(b.ts) for _, b in batches)
 
-    def load(self, key: RecordingKey) -> BarArrays:
-        """Every bar recorded under ``key``, sorted, one per start (the last recorded wins)."""
+    def resume(self, key: RecordingKey, fingerprint: str) -> Recovered:
+        """What ``key`` holds for the source data fingerprinted ``fingerprint``, and what of it was lost.
+
+        A recording made from different source data (a corrected file) is dropped, and
+        the result says so; the fingerprint is kept for the recording made from now on.
+        """
         with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM recordings WHERE source=? AND calendar=? AND base=? AND symbol=? AND session_date=?",
-                key,
-            ).fetchone()
+            row = self._row(key)
+            changed = row is not None and row[1] != fingerprint
+            if changed:
+                assert row is not None and self._db is not None
+                self._drop(row[0])
+                self._db.execute("UPDATE recordings SET fingerprint=? WHERE id=?", (fingerprint, row[0]))
+        if row is None:
+            with self._lock:
+                self._id(key, fingerprint)
+            return Recovered(BarArrays.empty(), [])
+        if changed:
+            return Recovered(BarArrays.empty(), [], changed=True)
+        return self.load(key)
+
+    def load(self, key: RecordingKey) -> Recovered:
+        """Every good bar recorded under ``key`` (sorted, one per start, the last recorded wins)."""
+        with self._lock:
+            row = self._row(key)
             if row is None:
-                return BarArrays.empty()
-            rid = int(row[0])
+                return Recovered(BarArrays.empty(), [])
+            rid = row[0]
+            assert self._db is not None
             index = self._db.execute(
-                "SELECT offset, length, crc FROM chunks WHERE recording=? ORDER BY seq", (rid,)
+                "SELECT bars, offset, length, crc FROM chunks WHERE recording=? ORDER BY seq", (rid,)
             ).fetchall()
-            if rid in self._files:
-                self._files[rid].flush()
             try:
                 data = self._segment(rid).read_bytes()
             except FileNotFoundError:
-                return BarArrays.empty()
-        payloads = []
-        for offset, length, crc in index:
+                data = b""
+        payloads: list[bytes] = []
+        good: list[bool] = []
+        for _bars, offset, length, crc in index:
             payload = data[offset : offset + length]
-            if len(payload) == length and zlib.crc32(payload) == crc:
+            ok = len(payload) == length and zlib.crc32(payload) == crc
+            good.append(ok)
+            if ok:
                 payloads.append(payload)
-        return _unpack(payloads)
+        return Recovered(_unpack(payloads), _lost_spans(index, good, payloads))
 
-    def close(self) -> None:
+    def _drop(self, rid: int) -> None:
+        """Forget what recording ``rid`` holds (its row stays, with no chunks)."""
+        assert self._db is not None
+        self._db.execute("DELETE FROM chunks WHERE recording=?", (rid,))
+        self._close_segment(rid)
+        self._segment(rid).unlink(missing_ok=True)
+        self._seq[rid] = -1
+
+    def discard(self, since: dt.date | None = None) -> None:
+        """Drop this scope's recordings (of sessions from ``since`` on): a restarted replay records afresh.
+
+        A replay moved back to an earlier session calls this, so a crash after the move
+        never resumes bars of the run before it.
+        """
+        assert self._db is not None
+        first = "" if since is None else since.isoformat()
         with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files.clear()
-            self._db.close()
+            ids = [int(r[0]) for r in self._db.execute(
+                "SELECT id FROM recordings WHERE source=? AND calendar=? AND session_date>=?", (*self.scope, first)
+            )]
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM chunks WHERE recording=?", [(rid,) for rid in ids])
+            self._db.executemany("DELETE FROM recordings WHERE id=?", [(rid,) for rid in ids])
+            self._db.execute("COMMIT")
+            for rid in ids:
+                self._close_segment(rid)
+                self._segment(rid).unlink(missing_ok=True)
+            self._ids = {key: rid for key, rid in self._ids.items() if rid not in ids}
+            for rid in ids:
+                self._seq.pop(rid, None)
 
-    @staticmethod
-    def key(source: str, calendar: str, base: str, symbol: str, date: dt.date) -> RecordingKey:
-        return (source, calendar, base, symbol, date.isoformat())
+    @property
+    def open_segments(self) -> int:
+        return len(self._files)
+
+    def close(self, *, clean: bool) -> None:
+        """Release the scope; ``clean`` (a quit the user asked for, a completed run) means the next run starts fresh.
+
+        Without ``clean`` (interrupted, an export that failed) the next run resumes.
+        """
+        with self._lock:
+            if clean and self._db is not None:
+                # on a full disk this fails: the next run resumes instead, which loses nothing
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("UPDATE runs SET running=0 WHERE source=? AND calendar=?", tuple(self.scope))
+        self._release()
+
+    def _release(self) -> None:
+        for handle in self._files.values():
+            with contextlib.suppress(OSError):  # nothing unflushed: every commit flushed what it wrote
+                handle.close()
+        self._files.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
+
+
+def _lost_spans(index: list[tuple[int, int, int, int]], good: list[bool], payloads: list[bytes]) -> list[LostSpan]:
+    """Runs of bad chunks, each placed between the good bars recorded before and after it."""
+    bounds = iter(np.frombuffer(p, _DTYPE)["ts"] for p in payloads)
+    spans: list[LostSpan] = []
+    after: int | None = None
+    lost_bars = 0
+    for (bars, *_), ok in zip(index, good, strict=True):
+        if not ok:
+            lost_bars += bars
+            continue
+        ts = next(bounds)
+        if lost_bars:
+            spans.append(LostSpan(after, int(ts.min()) if len(ts) else None, lost_bars))
+            lost_bars = 0
+        if len(ts):
+            after = int(ts.max()) if after is None else max(after, int(ts.max()))
+    if lost_bars:
+        spans.append(LostSpan(after, None, lost_bars))
+    return spans

@@ -40,6 +40,8 @@ class RunSetup:
     record: bool = True
     #: a live source: today's session on the wall clock
     live: bool = False
+    #: record under a key of its own (a second instance next to one recording the same source)
+    record_as: str = ""
 
     @property
     def symbols(self) -> list[str]:
@@ -68,6 +70,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) ->
     parser.add_argument("--base", help="base interval of a CSV/Parquet source (default: its smallest step)")
     parser.add_argument("--config", metavar="SESSION.toml", help="a session file; arguments given here override it")
     parser.add_argument("--no-record", action="store_true", help="do not record accepted bars (no crash resume)")
+    parser.add_argument("--record-as", metavar="NAME", default="",
+                        help="record under a key of its own (when another instance records this source)")
     parser.set_defaults(default_source=None if source_required else "demo")
 
 
@@ -139,7 +143,8 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         except CalendarError as exc:
             raise UsageError(str(exc)) from None
         return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=spec,
-                        record=not getattr(args, "no_record", False), live=True)
+                        record=not getattr(args, "no_record", False), live=True,
+                        record_as=getattr(args, "record_as", "").strip())
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
     known = sorted({d for s in symbols for d in source.dates(s)})
@@ -162,5 +167,6 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
     if not sessions:
         raise UsageError(f"no {calendar_name} sessions between {start} and {end}")
     return RunSetup(
-        source, calendar, sessions, watchlist, speed, source_spec=spec, record=not getattr(args, "no_record", False)
+        source, calendar, sessions, watchlist, speed, source_spec=spec, record=not getattr(args, "no_record", False),
+        record_as=getattr(args, "record_as", "").strip(),
     )

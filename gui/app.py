@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.cli import LIVE_GRACE_SECONDS
 from core.coordinator import SessionCoordinator
-from core.recording import Recorder, default_recording_path
+from core.recording_start import start_recording
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
@@ -154,7 +154,9 @@ async def _run_one(
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
     session_data = SessionData()
-    recorder = Recorder(default_recording_path()) if setup.record and not screenshot else None
+    recording = start_recording(setup.source.key, setup.calendar.name, setup.record_as) \
+        if setup.record and not screenshot else None
+    recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
@@ -179,13 +181,16 @@ async def _run_one(
     previous_sigint = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))
     for note in plan.notes:
         window.post_message(logging.WARNING, note)
-    if recorder is not None:
-        window.post_message(logging.INFO, f"recording accepted bars to {recorder.path} (--no-record turns it off)")
+    if recording is not None and recording.off:
+        window.notify(logging.WARNING, recording.message[:1].upper() + recording.message[1:])  # status bar too
+    elif recording is not None:
+        window.post_message(logging.INFO, recording.message)
     if screenshot:
         window.persist = False
         window.resize(*SCREENSHOT_SIZE)
     window.show()
     runner: asyncio.Task[None] | None = None
+    closed_by_user = False
     quitting = asyncio.ensure_future(quit_event.wait())
     try:
         await window.boot(plan.watchlist)
@@ -193,6 +198,7 @@ async def _run_one(
         if screenshot:
             return await _take_screenshot(window, Path(screenshot), after, quit_event), None
         await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)
+        closed_by_user = True
         return 0, (reopen.result() if reopen.done() and not quit_event.is_set() else None)
     finally:
         quitting.cancel()
@@ -203,7 +209,8 @@ async def _run_one(
             await runner
         await window.shutdown()
         if recorder is not None:
-            recorder.close()
+            # a quit the user asked for starts fresh next time; anything else resumes
+            recorder.close(clean=closed_by_user)
         setup.source.close()
         window.closed.disconnect(quit_event.set)  # replacing the window is not quitting
         if window.isVisible():

@@ -27,7 +27,8 @@ from core.bus.shardlog import connect as connect_redis
 from core.cli import LIVE_GRACE_SECONDS
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import Interval, IntervalError
-from core.recording import Recorder, default_recording_path
+from core.recording import Recorder, bars_fingerprint, default_recording_path
+from core.recording_start import start_recording
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
     parser.add_argument(
-        "--recording", metavar="FILE", help="this engine's recording (default: per shard, in the data dir)"
+        "--recording", metavar="FILE",
+        help="this engine's recording file (default: the user's; each shard records under a key of its own)",
     )
     return parser
 
@@ -78,20 +80,25 @@ def shard_watchlist(
 
 
 async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Recorder, setup: RunSetup) -> int:
-    """A new owner starts from what the previous one published: its base bars go into our recording."""
+    """A new owner starts from what the previous one published: its base bars go into our recording.
+
+    They are recorded under the fingerprint of what our source serves for that session, so
+    the coordinator resumes from them as after a crash (a changed source replays afresh).
+    """
     replica = Replica(client, SessionData(group_rows=False))
     status = ShardStatus(shard)
     await replica.catch_up(status)
-    batches = []
+    seeded = 0
     for data in replica.session_data.all_symbol_data():
         base = data.base
-        if len(base.data):
-            key = Recorder.key(setup.source.key, setup.calendar.name, data.base_interval.name, data.symbol,
-                               data.session.date)
-            batches.append((key, base.data.arrays()))
-    if batches:
-        recorder.commit(batches)
-    return sum(len(bars.ts) for _, bars in batches)
+        if not len(base.data):
+            continue
+        key = recorder.key(data.base_interval.name, data.symbol, data.session.date)
+        loaded = setup.source.load_session(data.symbol, data.base_interval, data.session)
+        recorder.resume(key, "" if setup.source.live else bars_fingerprint(loaded.bars))
+        recorder.commit([(key, base.data.arrays())])
+        seeded += len(base.data)
+    return seeded
 
 
 async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardPublisher,
@@ -168,12 +175,16 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
     recorder = None
     if setup.record:
-        recorder = Recorder(options.recording or default_recording_path().with_name(
-            f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"))
-        if shard_log.epoch > 1:
-            seeded = await seed_recording(client, shard, recorder, setup)
-            if seeded and not quiet:
-                print(f"took over: {seeded} base bar(s) from the previous owner", file=sys.stderr)
+        # each shard records under a key of its own: engines on one machine never share a recording
+        label = " ".join(filter(None, [setup.record_as, f"shard {shard}"]))
+        started = start_recording(setup.source.key, setup.calendar.name, label, options.recording)
+        if not quiet or started.off:
+            print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+        recorder = started.recorder
+    if recorder is not None and shard_log.epoch > 1:
+        seeded = await seed_recording(client, shard, recorder, setup)
+        if seeded and not quiet:
+            print(f"took over: {seeded} base bar(s) from the previous owner", file=sys.stderr)
     mine, order = shard_watchlist(setup, shard)
     session_data = SessionData()
     coordinator = SessionCoordinator(
@@ -201,6 +212,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     ]
     runner = asyncio.create_task(coordinator.run(), name="coordinator")
     code = 0
+    completed = False
     try:
         done, _ = await asyncio.wait([runner, *tasks], return_when=asyncio.FIRST_COMPLETED)
         if runner not in done:
@@ -214,6 +226,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
                 raise failed
         else:
             runner.result()
+            completed = coordinator.session_index >= len(setup.sessions)
             await writer.drain()
             await tasks[0]
             if hold:
@@ -230,7 +243,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
             with contextlib.suppress(*TRANSIENT):
                 await shard_log.release()
         if recorder is not None:
-            recorder.close()
+            recorder.close(clean=completed)  # anything but a completed run resumes next time
         setup.source.close()
         await client.aclose()
     return code

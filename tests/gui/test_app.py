@@ -214,3 +214,64 @@ def test_alpaca_without_keys_stays_on_the_demo_feed_and_says_how_to_add_them(tmp
         keyring.set_keyring(previous)
     assert plan.setup.source.name == "demo" and not plan.setup.live
     assert any("APCA_API_KEY_ID" in note and "demo" in note for note in plan.notes), plan.notes
+
+
+RECORDING_OFF_DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    import qasync
+    from gui import app as gapp
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+
+    qapp = QApplication([])
+    settings = AppSettings.at(os.path.join(sys.argv[1], "s.ini"))
+    plan = gapp.plan_start(gapp.build_parser().parse_args(["--symbols", "SPY", "--intervals", "1m"]), settings)
+
+    def drive():
+        shown = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if shown and shown[0].session_data.get_symbol_data("SPY") is not None:
+            window = shown[0]
+            print("status:", window.statusBar().currentMessage())
+            for message in window.messages.log.messages():
+                print("message:", message.text)
+            window.close()
+
+    timer = QTimer()
+    timer.timeout.connect(drive)
+    timer.start(100)
+    print("exit", qasync.run(gapp.run_window(plan, settings, None, 5.0)))
+    """
+)
+
+
+@pytest.mark.parametrize("problem", ["file", "busy"])
+def test_the_window_opens_and_says_why_recording_is_off(tmp_path: Path, problem: str) -> None:
+    from core.recording import Recorder, RecordingScope
+    from core.sources.demo import DemoSource
+
+    env = offscreen_env(tmp_path)
+    data = tmp_path / "data"
+    holder = None
+    if problem == "file":
+        data.write_text("not a folder")
+        expected = f"Recording is off: cannot record in {data}: it is a file, not a folder"
+    else:  # another instance records the demo on XNYS in the same data folder
+        holder = Recorder(data / "recordings.sqlite3", RecordingScope(DemoSource().key, "XNYS"))
+        expected = (f"Recording is off: {DemoSource().key} on XNYS is being recorded by another Session Monitor "
+                    f"(pid {os.getpid()} on {os.uname().nodename}) in {data / 'recordings.sqlite3'}; this run is not "
+                    "recorded (--record-as NAME records it under a key of its own)")
+    env["SESSION_MONITOR_DATA_DIR"] = str(data)
+    try:
+        proc = subprocess.run([sys.executable, "-c", RECORDING_OFF_DRIVER, str(tmp_path)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        if holder is not None:
+            holder.close(clean=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"status: {expected}"
+    assert f"message: {expected}" in lines and lines[-1] == "exit 0"
+    assert "Traceback" not in proc.stderr
