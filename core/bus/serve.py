@@ -227,6 +227,8 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         else:
             runner.result()
             completed = coordinator.session_index >= len(setup.sessions)
+            status = coordinator.status()  # a last heartbeat: readers see the run finished
+            publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
             await writer.drain()
             await tasks[0]
             if hold:
