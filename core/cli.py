@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from core.sources.base import SourceError
 
 if TYPE_CHECKING:
+    from core.alerts import AlertConfig
     from core.calendar import Session
     from core.runconfig import RunSetup
 
@@ -37,6 +38,8 @@ def build_replay_parser() -> argparse.ArgumentParser:
     add_run_arguments(parser, source_required=True)
     parser.add_argument("--export", metavar="OUTDIR", help="write OUTDIR/<SYMBOL>/<interval>.csv and session.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--alerts", metavar="FILE",
+                        help="write alert events as JSON lines (rules from the --config file's [alerts], or defaults)")
     return parser
 
 
@@ -48,7 +51,9 @@ def _export_problem(exc: OSError, export: str) -> str:
     return f"export to {exc.filename or export} failed: {exc.strerror or exc}"
 
 
-async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool) -> None:
+async def _replay(
+    setup: RunSetup, export: str | None, quiet: bool, record: bool, alerts: tuple[str, AlertConfig | None] | None = None
+) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from core.coordinator import SessionCoordinator
@@ -72,6 +77,13 @@ async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
+    alert_log = None
+    if alerts is not None:
+        from core.alerts import AlertLog, attach_alerts
+
+        path, rules = alerts
+        alert_log = AlertLog(path)
+        attach_alerts(coordinator, rules).fired.connect(alert_log.write)
     failed: list[str] = []
     if exporter is not None and export is not None:
         outdir = export
@@ -105,6 +117,8 @@ async def _replay(setup: RunSetup, export: str | None, quiet: bool, record: bool
         if recorder is not None:
             # only a completed run ends its recording cleanly; anything else is resumed next time
             recorder.close(clean=completed)
+        if alert_log is not None:
+            alert_log.close()
         setup.source.close()
     if failed:
         kept = "; what was recorded is kept: run the same replay again to resume and export" if recorder else ""
@@ -125,8 +139,13 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
+    alerts = None
+    if args.alerts:
+        from core.config import load_config
+
+        alerts = (args.alerts, load_config(args.config).alerts if args.config else None)
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet, setup.record))
+        asyncio.run(_replay(setup, args.export, args.quiet, setup.record, alerts))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130

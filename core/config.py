@@ -10,7 +10,7 @@ import datetime as dt
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -19,10 +19,13 @@ from core.clock import parse_speed
 from core.coordinator import SymbolError, normalise_symbol
 from core.intervals import IntervalError, parse_interval
 
+if TYPE_CHECKING:
+    from core.alerts import AlertConfig
+
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 
-_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist"}
-_ITEM_KEYS = {"symbol", "intervals"}
+_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist", "alerts"}
+_ITEM_KEYS = {"symbol", "intervals", "alerts"}
 
 
 class ConfigError(ValueError):
@@ -44,6 +47,8 @@ class SessionConfig:
     speed: str | None = None  # "max" or a number as text, as on the command line
     base: str | None = None
     watchlist: list[WatchItem] = field(default_factory=list)
+    #: alert rules (``[alerts]`` and each entry's ``alerts``); None: the defaults
+    alerts: AlertConfig | None = None
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}
@@ -54,7 +59,18 @@ class SessionConfig:
         if self.speed is not None:
             out["speed"] = self.speed if self.speed == "max" else float(self.speed)
         out["watchlist"] = [{"symbol": w.symbol, "intervals": list(w.intervals)} for w in self.watchlist]
+        if self.alerts is not None:
+            _alerts_to_toml(self.alerts, out)
         return out
+
+
+def _alerts_to_toml(alerts: AlertConfig, out: dict[str, Any]) -> None:
+    if alerts.default.to_toml():
+        out["alerts"] = alerts.default.to_toml()
+    for item in out["watchlist"]:
+        own = alerts.per_symbol.get(item["symbol"])
+        if own is not None and own != alerts.default:
+            item["alerts"] = own.to_toml()
 
 
 def _fail(path: Path, key: str, message: str) -> ConfigError:
@@ -161,6 +177,29 @@ def load_config(path: str | Path) -> SessionConfig:
             except IntervalError as exc:
                 raise _fail(path, f"{key}.intervals[{j}]", str(exc)) from None
         config.watchlist.append(WatchItem(symbol, names))
+    config.alerts = _load_alerts(path, raw, watchlist)
+    return config
+
+
+def _load_alerts(path: Path, raw: dict[str, Any], watchlist: list[dict[str, Any]]) -> AlertConfig | None:
+    """``[alerts]`` (global) and each watchlist entry's ``alerts`` table over it."""
+    from core.alerts import AlertConfig, parse_rules
+
+    if "alerts" not in raw and not any("alerts" in item for item in watchlist):
+        return None
+    tables = [("alerts", raw.get("alerts", {}))]
+    tables += [(f"watchlist[{i}].alerts", item["alerts"]) for i, item in enumerate(watchlist) if "alerts" in item]
+    for key, table in tables:
+        if not isinstance(table, dict):
+            raise _fail(path, key, "expected a table such as { stale_slots = 5, coverage_below = 95 }")
+    try:
+        config = AlertConfig(parse_rules(raw.get("alerts", {}), "alerts"))
+        for i, item in enumerate(watchlist):
+            if "alerts" in item:
+                symbol = normalise_symbol(str(item["symbol"]))
+                config.per_symbol[symbol] = parse_rules(item["alerts"], f"watchlist[{i}].alerts", config.default)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return config
 
 

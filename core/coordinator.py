@@ -24,6 +24,7 @@ from core.calendar import Session, SessionCalendar
 from core.clock import WALL_CLOCK, ClockState, SessionClock
 from core.events import Event
 from core.feeds import FeedRejected, SymbolFeed
+from core.health import HealthMonitor
 from core.intervals import Interval
 from core.processor import DataProcessor
 from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
@@ -156,6 +157,8 @@ class SessionCoordinator:
         self.calendar = calendar
         self.sessions = sessions
         self.processor = DataProcessor(session_data, grace=grace)
+        #: feed health per symbol on the session clock (``core.health``), updated after each pass
+        self.health = HealthMonitor(session_data)
         self.live = live
         self.clock = SessionClock(now=float(sessions[0].open), speed=1.0 if live else speed, live=live)
         self.history_sessions = history_sessions
@@ -296,6 +299,7 @@ class SessionCoordinator:
         for problem in loaded.problems:
             self.session_data.warn(str(problem))
         data.outside_session += loaded.outside_session
+        data.notes.omits_empty = self.source.omits_empty_intervals
         if not len(loaded.bars.ts) and not loaded.problems:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         # a live source's history grows while it runs: only a replay's data can be fingerprinted
@@ -331,6 +335,7 @@ class SessionCoordinator:
         if not len(recorded.ts):
             return
         self.session_data.add_base_bars(symbol, recorded)
+        self._note_heard(symbol, recorded, feed, self.clock.now)
         feed.skip_recorded(recorded.ts)
         end = float(int(recorded.ts[-1]) + base.seconds)
         self._resume_clock = max(self._resume_clock or 0.0, end)
@@ -385,6 +390,8 @@ class SessionCoordinator:
                 self._feed_up(symbol, clock, len(batch.ts))
             if len(batch.ts):
                 arrived.append((symbol, batch))
+            if len(batch.ts) or feed.alive_until is not None:
+                self._note_heard(symbol, batch, feed, clock)
             ended = feed.ended_at
             if ended is not None:
                 data = self.session_data.get_symbol_data(symbol)
@@ -393,6 +400,18 @@ class SessionCoordinator:
         if arrived and self.recorder is not None:
             self._record(arrived)
         return arrived
+
+    def _note_heard(self, symbol: str, batch: BarArrays, feed: SymbolFeed, clock: float) -> None:
+        """What a gap's ``quiet`` cause rests on: the newest bar end and the connection's heartbeat."""
+        data = self.session_data.get_symbol_data(symbol)
+        if data is None:
+            return
+        notes = data.notes
+        if len(batch.ts):
+            notes.heard(float(batch.ts.max()) + data.base_interval.seconds)
+        alive = feed.alive_until
+        if alive is not None and (notes.alive_until is None or alive > notes.alive_until):
+            notes.alive_until = min(alive, clock)  # never ahead of the pass
 
     def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> None:
         """Store arrived bars in SessionData: one call for the live case of one bar per symbol."""
@@ -505,6 +524,7 @@ class SessionCoordinator:
                 yield
             self._hand_over_slice(slices[-1])
         self.processor.process(clock)
+        self.health.update(clock, set(self._down))
 
     async def _step_cooperatively(self, clock: float) -> None:
         """:meth:`step`, letting the event loop (the GUI) in every :data:`STEP_BUDGET` seconds."""

@@ -14,6 +14,8 @@ import numpy as np
 
 from core.bars import FORMING
 from core.calendar import Session
+from core.coverage import coverage
+from core.health import SymbolHealth
 from core.session_data import BarIntervalData, SessionData
 
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
@@ -21,8 +23,8 @@ __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 CSV_HEADER = "timestamp,open,high,low,close,volume\n"
 
 
-def interval_summary(interval: BarIntervalData) -> dict[str, Any]:
-    """The per-interval block of ``session.json``."""
+def interval_summary(interval: BarIntervalData, base: BarIntervalData | None = None) -> dict[str, Any]:
+    """The per-interval block of ``session.json`` (``base``: the symbol's base interval, for coverage)."""
     return {
         "derived": interval.derived,
         "base": interval.base.name if interval.base is not None else None,
@@ -30,6 +32,7 @@ def interval_summary(interval: BarIntervalData) -> dict[str, Any]:
         "incomplete": interval.incomplete,
         "quality": interval.quality if interval.quality is not None else 0.0,
         "gaps": [gap.as_dict() for gap in interval.gaps],
+        "coverage": coverage(interval, base if base is not None else interval),
     }
 
 
@@ -42,8 +45,10 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
         wanted = {i.name for i in data.requested}
         symbols[data.symbol] = {
             "base_interval": data.base_interval.name,
-            "intervals": {name: interval_summary(iv) for name, iv in data.bars.items() if name in wanted},
+            "intervals": {name: interval_summary(iv, data.base) for name, iv in data.bars.items() if name in wanted},
         }
+        if isinstance(data.health, SymbolHealth) and data.health.session == session:
+            symbols[data.symbol]["health"] = data.health.export()  # seconds in each state
     return {
         "date": session.date.isoformat(),
         "open": session.iso_open(),

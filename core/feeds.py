@@ -62,6 +62,11 @@ class SymbolFeed(ABC):
         """End of the last bar once the source has no more data for the session, else None."""
         return None
 
+    @property
+    def alive_until(self) -> float | None:
+        """Newest session-clock time the connection proved alive (live feeds), else None."""
+        return None
+
 
 def _frozen_empty() -> BarArrays:
     """The empty batch every idle poll returns (read-only: it is shared)."""
@@ -124,6 +129,16 @@ class PushFeed(SymbolFeed):
         self._error: str | None = None
         self._fatal = False
         self._recorded: np.ndarray | None = None
+        self._alive_until: float | None = None
+
+    def touch(self, at: float) -> None:
+        """The connection proved alive at ``at`` (a message for any symbol, a heartbeat)."""
+        if self._alive_until is None or at > self._alive_until:
+            self._alive_until = at
+
+    @property
+    def alive_until(self) -> float | None:
+        return self._alive_until if self._error is None else None
 
     def push(self, bars: BarArrays) -> None:
         if len(bars.ts):
@@ -176,10 +191,22 @@ class PushFeed(SymbolFeed):
 
 @dataclass(frozen=True, slots=True)
 class FaultSchedule:
-    """Session-clock windows ``[start, end)`` during which a feed raises, or stalls."""
+    """Session-clock windows ``[start, end)`` during which a feed raises, stalls, or falls silent.
+
+    A silence raises nothing: the bars that would arrive in it (their end inside the
+    window) are lost, as when a feed stops sending without dropping the connection.
+    """
 
     failures: tuple[tuple[float, float], ...] = ()
     stalls: tuple[tuple[float, float], ...] = ()
+    silences: tuple[tuple[float, float], ...] = ()
+
+    def silenced(self, ends: np.ndarray) -> np.ndarray:
+        """True for each bar end that falls in a silence."""
+        lost = np.zeros(len(ends), bool)
+        for start, end in self.silences:
+            lost |= (ends >= start) & (ends < end)
+        return lost
 
     def fault_at(self, clock: float) -> FeedError | None:
         for start, end in self.failures:
@@ -200,13 +227,19 @@ class FaultyFeed(SymbolFeed):
         self.schedule = schedule
         self.faults = 0
         self.backfills = inner.backfills
+        self.base_seconds = loaded_base_seconds(inner)
 
     def poll(self, clock: float) -> BarArrays:
         fault = self.schedule.fault_at(clock)
         if fault is not None:
             self.faults += 1
             raise fault
-        return self.inner.poll(clock)
+        batch = self.inner.poll(clock)
+        if self.schedule.silences and len(batch.ts):
+            lost = self.schedule.silenced(batch.ts + self.base_seconds)
+            if lost.any():
+                batch = batch.take(~lost)
+        return batch
 
     def skip_recorded(self, starts: np.ndarray) -> None:
         self.inner.skip_recorded(starts)
@@ -214,3 +247,14 @@ class FaultyFeed(SymbolFeed):
     @property
     def ended_at(self) -> float | None:
         return self.inner.ended_at
+
+    @property
+    def alive_until(self) -> float | None:
+        return self.inner.alive_until
+
+
+def loaded_base_seconds(feed: SymbolFeed) -> int:
+    """Base interval seconds of a feed (0 when it does not say)."""
+    if isinstance(feed, ReplayFeed):
+        return feed.loaded.base.seconds
+    return int(getattr(feed, "base_seconds", 0))

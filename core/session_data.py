@@ -17,6 +17,7 @@ import numpy as np
 
 from core.bars import BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
+from core.causes import FeedNotes
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
@@ -27,28 +28,6 @@ __all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "Sym
 log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_SESSIONS = 5
-
-
-@dataclass(eq=False)
-class FeedNotes:
-    """What the feed told us about one symbol's session, shared by all its intervals.
-
-    It lets a gap carry its cause: ``disconnect`` (the feed was down), ``ended`` (the
-    source stopped before the close), ``missing`` otherwise.
-    """
-
-    #: ``[start, end)`` session-clock spans while the feed was down (end None: still down)
-    outages: list[list[float | None]] = field(default_factory=list)
-    #: end of the last bar once the source said it has nothing more for the session
-    ended_at: float | None = None
-
-    def cause_of(self, start: int, end: int) -> str:
-        if self.ended_at is not None and start >= self.ended_at:
-            return "ended"
-        for down, up in self.outages:
-            if down is not None and down < end and (up is None or start < up):
-                return "disconnect"
-        return "missing"
 
 
 @dataclass(eq=False)
@@ -92,7 +71,7 @@ class BarIntervalData:
         """Missing runs among elapsed windows, oldest first, with their cause (built on demand)."""
         gaps = self.tracker.gaps(self.elapsed)
         notes = self.notes
-        if notes.ended_at is None and not notes.outages:
+        if not notes.needs_causes:
             return gaps
         return [replace(g, cause=notes.cause_of(g.start, g.end)) for g in gaps]
 
@@ -138,6 +117,8 @@ class SymbolSessionData:
     group: SymbolGroup | None = field(default=None, repr=False)
     #: this symbol's row in ``group`` (-1 when not grouped)
     group_row: int = field(default=-1, repr=False)
+    #: feed health (a ``core.health.SymbolHealth``), kept by the coordinator's HealthMonitor
+    health: object | None = field(default=None, repr=False)
 
     @classmethod
     def create(

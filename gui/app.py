@@ -21,7 +21,9 @@ from typing import NoReturn
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from core.alerts import AlertConfig
 from core.cli import LIVE_GRACE_SECONDS
+from core.config import load_config
 from core.coordinator import SessionCoordinator
 from core.recording_start import start_recording
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
@@ -89,6 +91,8 @@ class StartPlan:
     source_spec: str
     watchlist: list[WatchEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: alert rules from the session file (None: the defaults)
+    alerts: AlertConfig | None = None
 
 
 def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
@@ -131,7 +135,8 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
         spec = str(Path(spec).expanduser().resolve())  # restorable from any working directory
-    return StartPlan(setup, spec, watchlist, notes)
+    alerts = load_config(args.config).alerts if from_config else None  # checked already by resolve_run
+    return StartPlan(setup, spec, watchlist, notes, alerts)
 
 
 async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float) -> int:
@@ -161,7 +166,7 @@ async def _run_one(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
     )
-    window = MainWindow(session_data, coordinator, settings, plan.source_spec)
+    window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
     window.closed.connect(quit_event.set)
     loop = asyncio.get_running_loop()
     reopen: asyncio.Future[StartPlan] = loop.create_future()

@@ -21,8 +21,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from core.alerts import AlertEngine
 from core.coordinator import SessionCoordinator
 from core.events import Event
+from core.health import HealthChange
 from core.session_data import SessionData
 
 __all__ = ["ChangeSet", "SessionBridge"]
@@ -87,6 +89,10 @@ class SessionBridge(QObject):
     session_closed = Signal(object)
     #: (symbol, connected): a feed went down or came back
     feed_changed = Signal(str, bool)
+    #: (symbol, core.health.HealthChange): the symbol's newest health change of a pass
+    health_changed = Signal(str, object)
+    #: (core.alerts.AlertEvent) an alert started or cleared
+    alert_fired = Signal(object)
 
     def __init__(self, session_data: SessionData, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +132,17 @@ class SessionBridge(QObject):
         self._link(coordinator.state_changed, self.state_changed.emit)
         self._link(coordinator.session_closed, self.session_closed.emit)
         self._link(coordinator.feed_changed, self.feed_changed.emit)
+        coordinator.health.changed.connect_batch(self._on_health_batch)
+        self._links.append((coordinator.health.changed, self._on_health_batch))
+
+    def attach_alerts(self, engine: AlertEngine) -> None:
+        self._link(engine.fired, self.alert_fired.emit)
+
+    def _on_health_batch(self, items: list[tuple[HealthChange]]) -> None:
+        """One signal per symbol per pass: its newest state is what the widgets show."""
+        newest = {change.symbol: change for (change,) in items}
+        for symbol, change in newest.items():
+            self.health_changed.emit(symbol, change)
 
     def _link(self, event: Event, callback: Callable[..., Any]) -> None:
         event.connect(callback)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QFileDialog,
     QHeaderView,
     QMainWindow,
@@ -22,16 +23,21 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
+from core.alerts import AlertConfig, attach_alerts
 from core.clock import ClockState
 from core.coordinator import SessionCoordinator, SymbolError
 from core.intervals import IntervalError
 from core.session_data import SessionData
+from gui.alert_rules_dialog import AlertRulesDialog
+from gui.alerts_dock import AlertNotifier, AlertsDock
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
+from gui.chart.widget import IntervalChart
 from gui.controls import ControlsBar
 from gui.credentials_dialog import CredentialsDialog
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
 from gui.handlers import RunningHandlers
+from gui.health_view import HealthBanner, HealthStatus
 from gui.icons import icon
 from gui.messages import MessagesDock
 from gui.session_file import choose_save_path, save_session, session_config
@@ -58,6 +64,7 @@ class MainWindow(QMainWindow):
         settings: AppSettings,
         source_name: str = "demo",
         parent: QWidget | None = None,
+        alert_config: AlertConfig | None = None,
     ) -> None:
         super().__init__(parent)
         self.session_data = session_data
@@ -131,7 +138,71 @@ class MainWindow(QMainWindow):
         if coordinator.live:
             self.controls.set_live()
         self._build_menus()
+        self._build_health(alert_config)
         self._restore_layout()
+
+    def _build_health(self, alert_config: AlertConfig | None) -> None:
+        """Feed health and alerts: engine, dock, notifications, chart banner, status, View toggles."""
+        self.alerts = attach_alerts(self.coordinator, alert_config)
+        self.bridge.attach_alerts(self.alerts)
+        self.model.alerts = self.alerts
+        self.notifier = AlertNotifier(self.bridge, icon("app"), self)
+        self.alerts_dock = AlertsDock(self.alerts, self.bridge, self.notifier, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.alerts_dock)
+        self.tabifyDockWidget(self.messages, self.alerts_dock)
+        self.messages.raise_()
+        self.alerts_dock.jump_requested.connect(self.jump_to)
+        self.health_banner = HealthBanner(self.session_data, self.bridge, self.charts)
+        layout = self.charts.layout()
+        assert isinstance(layout, QBoxLayout)
+        self.health_banner.attach_to(layout)
+        self.health_status = HealthStatus(self.statusBar(), self.session_data, self.bridge)
+        self.tree.selectionModel().currentChanged.connect(
+            lambda current, _previous: self.health_banner.show_symbol(current.data(SYMBOL_ROLE))
+        )
+        self.tree.setColumnHidden(Column.COVERAGE, True)  # View > Coverage column shows it
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        view_menu.addAction(self.alerts_dock.toggleViewAction())
+        self.quiet_gaps_action = view_menu.addAction("Show &quiet gaps (no trades)")
+        self.quiet_gaps_action.setCheckable(True)
+        self.quiet_gaps_action.setChecked(IntervalChart.quiet_gaps_shown)
+        self.quiet_gaps_action.toggled.connect(self.show_quiet_gaps)
+        self.coverage_action = view_menu.addAction("&Coverage column")
+        self.coverage_action.setCheckable(True)
+        self.coverage_action.toggled.connect(self._show_coverage_column)
+        self.rules_action = view_menu.addAction("Alert &rules…")
+        self.rules_action.triggered.connect(self.show_alert_rules)
+        self.alerts_dock.rules_button.clicked.connect(self.show_alert_rules)
+
+    def _show_coverage_column(self, shown: bool) -> None:
+        self.tree.setColumnHidden(Column.COVERAGE, not shown)
+        if shown:
+            self.tree.resizeColumnToContents(Column.COVERAGE)
+
+    def show_alert_rules(self) -> AlertRulesDialog:
+        """Open the alert rules (window-modal, not exec(): the loop keeps running)."""
+        dialog = AlertRulesDialog(self.alerts.config, self.session_data.get_active_symbols(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.applied.connect(self.alerts.set_config)
+        dialog.open()
+        return dialog
+
+    def show_quiet_gaps(self, shown: bool) -> None:
+        """Draw quiet gaps (faint) or hide them, in every chart now and later."""
+        IntervalChart.quiet_gaps_shown = shown
+        for chart in self.charts.charts.values():
+            chart.show_quiet_gaps(shown)
+
+    def jump_to(self, symbol: str, interval: str, time: float) -> None:
+        """Select the alert's symbol and interval and bring its time into the chart's view."""
+        if self.session_data.get_symbol_data(symbol) is None:
+            self.report_problem(f"{symbol} is no longer watched")
+            return
+        self.select_symbol(symbol, interval or None)
+        chart = self.charts.chart(interval or self.charts.current_interval() or "")
+        if chart is not None:
+            width = chart.data.width
+            chart.view.setXRange(time - 40 * width, time + 20 * width, padding=0)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -171,6 +242,7 @@ class MainWindow(QMainWindow):
         self.save_session_action.setEnabled(False)
         try:
             config = session_config(self.source_name, self.coordinator, self.watchlist())
+            config.alerts = self.alerts.config
             await save_session(config, path, self.notify)
         finally:
             self.save_session_action.setEnabled(True)

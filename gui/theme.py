@@ -17,6 +17,7 @@ __all__ = [
     "QUALITY_BAD",
     "QUALITY_GOOD",
     "QUALITY_WARN",
+    "QUIET_GAP_FILL",
     "TEXT",
     "UP",
     "VOLUME_ALPHA",
@@ -31,6 +32,8 @@ UP = QColor("#26a69a")
 DOWN = QColor("#ef5350")
 FORMING = QColor("#f0b90b")
 GAP_FILL = QColor(239, 83, 80, 38)
+#: a quiet gap (no trades, nothing lost): faint, so it does not read as an outage
+QUIET_GAP_FILL = QColor(120, 123, 134, 18)
 BOUNDARY = QColor("#5d606b")
 CROSSHAIR = QColor("#9598a1")
 QUALITY_GOOD = QColor("#4caf50")

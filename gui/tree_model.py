@@ -20,11 +20,14 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from core.alerts import AlertEngine
 from core.calendar import Session
+from core.coverage import coverage
 from core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from gui import theme
 from gui.bridge import SessionBridge
 from gui.formatting import NO_VALUE, exchange_time, gap_tooltip, quality_text
+from gui.health_view import health_colour, health_of, health_text, health_tooltip
 
 __all__ = ["COLUMNS", "Column", "SessionTreeModel"]
 
@@ -40,13 +43,17 @@ class Column:
     GAPS = 5
     INCOMPLETE = 6
     LAST_BAR = 7
+    HEALTH = 8
+    COVERAGE = 9
 
 
-COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar")
+COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar", "Health", "Coverage %")
 _WIDTH = len(COLUMNS)
 #: columns that can have a foreground colour
-_COLOURED = frozenset({Column.QUALITY, Column.KIND})
-_NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE}
+_COLOURED = frozenset({Column.QUALITY, Column.KIND, Column.HEALTH, Column.COVERAGE})
+_NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE, Column.COVERAGE}
+#: shown in front of the health state while the symbol has an alert that has not cleared
+ALERT_BADGE = "\u26a0"
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
     Qt.ItemDataRole.ForegroundRole,
@@ -143,6 +150,10 @@ class SessionTreeModel(QAbstractItemModel):
         self._changes = bridge.subscribe_changes(self, self._schedule_flush)
         bridge.session_started.connect(self._on_session_started)
         bridge.feed_changed.connect(self._on_feed_changed)
+        #: the alert engine whose active alerts badge a symbol's row (None: no badges)
+        self.alerts: AlertEngine | None = None
+        bridge.health_changed.connect(self._on_health_changed)
+        bridge.alert_fired.connect(self._on_alert_fired)
 
     # -- lookups ------------------------------------------------------------------------
     def _symbol_at(self, row: int) -> SymbolSessionData | None:
@@ -313,6 +324,12 @@ class SessionTreeModel(QAbstractItemModel):
             return _quality_colour((interval or symbol.base).quality)
         if column == Column.KIND and interval is None and symbol.symbol in self._down:
             return theme.QUALITY_BAD
+        if column == Column.HEALTH and interval is None:
+            health = health_of(symbol)
+            return None if health is None else health_colour(health.state)
+        if column == Column.COVERAGE:
+            target = interval or symbol.base
+            return _quality_colour(coverage(target, symbol.base))
         return None
 
     def _display(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str:
@@ -326,6 +343,9 @@ class SessionTreeModel(QAbstractItemModel):
                 return base.name
             if column == Column.INCOMPLETE:
                 return str(sum(b.incomplete for b in symbol.derived_intervals()))
+            if column == Column.HEALTH:
+                badge = f"{ALERT_BADGE} " if self.alerts is not None and self.alerts.active(symbol.symbol) else ""
+                return badge + health_text(symbol)
             return self._interval_cell(symbol, base, column)
         if column == Column.INTERVAL:
             return interval.name
@@ -350,6 +370,8 @@ class SessionTreeModel(QAbstractItemModel):
             if last is None:
                 return NO_VALUE
             return exchange_time(last, symbol.session.tz, seconds=interval.interval.seconds % 60 != 0)
+        if column == Column.COVERAGE:
+            return quality_text(coverage(interval, symbol.base))
         return ""
 
     def _tooltip(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str | None:
@@ -364,6 +386,14 @@ class SessionTreeModel(QAbstractItemModel):
             return f"{target.missing} bar(s) missing among the elapsed windows"
         if column == Column.INCOMPLETE and interval is not None and interval.derived:
             return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
+        if column == Column.HEALTH and interval is None:
+            lines = [health_tooltip(symbol) or "no health yet"]
+            if self.alerts is not None:
+                lines += [f"alert: {rule.value}" + (f" ({name})" if name else "")
+                          for rule, _, name in self.alerts.active(symbol.symbol)]
+            return "\n".join(lines)
+        if column == Column.COVERAGE:
+            return "share of expected slots present or provably quiet (no trades)"
         return None
 
     # -- core events -----------------------------------------------------------------------
@@ -404,6 +434,16 @@ class SessionTreeModel(QAbstractItemModel):
             self._down.add(symbol)
         self._forced.add(symbol)
         self._on_changed(symbol)
+
+    def _on_health_changed(self, symbol: str, change: object) -> None:
+        self._forced.add(symbol)
+        self._on_changed(symbol)
+
+    def _on_alert_fired(self, alert: object) -> None:
+        symbol = getattr(alert, "symbol", None)
+        if isinstance(symbol, str):
+            self._forced.add(symbol)
+            self._on_changed(symbol)
 
     def _on_session_started(self, session: Session) -> None:
         # Fresh BarIntervalData objects with the same names: shapes are unchanged, so a

@@ -104,3 +104,48 @@ def test_a_live_session_with_a_drop_a_backfill_and_a_correction_ends_equal_to_th
     window = data.bars["5m"].data[data.bars["5m"].data.index_of(start)]
     inside = (want.ts >= start) & (want.ts < start + 300)
     assert (window.high, window.volume) == (want.high[inside].max(), want.volume[inside].sum())  # re-derived
+
+
+def test_live_a_symbol_without_bars_is_quiet_while_the_connection_carries_others_then_stale(lean_minute) -> None:
+    """Alpaca sends no bar for a minute without trades: other symbols' bars on the same
+    connection prove it alive, so a silent symbol is quiet; when the connection goes
+    silent too, both go stale five minutes after the last message."""
+    goog = LeanSource(lean_minute).load_session("GOOG", ONE_MINUTE, DAY).bars
+    now = [DAY.open + 30 * 60.0]
+    with AlpacaPeer({"GOOG": goog, "QUIET": goog}) as peer:
+        source = AlpacaSource(KEY, SECRET, url_override=peer.ws_url, rest_url_override=peer.rest_url,
+                              now=lambda: now[0], backoff=(0.02, 0.1))
+
+        async def scenario() -> list[tuple[str, int, str]]:
+            sd = SessionData()
+            coord = SessionCoordinator(sd, source, CAL, [DAY], live=True, retry_base=0.0)
+            changes: list[tuple[str, int, str]] = []
+            coord.health.changed.connect(
+                lambda c: changes.append((c.symbol, int(c.time - DAY.open) // 60, c.state.value))
+            )
+            for symbol in ("GOOG", "QUIET"):
+                await coord.add_symbol(symbol, ["1m"])
+            wait_until(lambda: source.connected and peer.subscribed("GOOG") and peer.subscribed("QUIET"), 5, "stream")
+            assert source.wait_idle(5)
+            coord.step(now[0])
+            sent = 0
+            for minute in range(31, 61):  # only GOOG trades
+                now[0] = DAY.open + minute * 60.0
+                bars = goog.take(goog.ts + 60 == now[0])
+                peer.send_bars("GOOG", bars)
+                sent += len(bars)
+                wait_until(lambda sent=sent: source.stats.streamed == sent, 5, f"minute {minute}")
+                coord.step(now[0])
+            quiet = sd.get_symbol_data("QUIET")
+            assert quiet.health.state.value == "quiet" and quiet.health.durations["stale"] == 0.0
+            for minute in range(61, 71):  # the connection falls silent
+                now[0] = DAY.open + minute * 60.0
+                coord.step(now[0])
+            assert quiet.health.state.value == "stale"
+            gaps = quiet.base.gaps
+            assert gaps[-1].cause == "missing"  # still open: nothing proves it quiet after minute 60
+            coord.stop()
+            return changes
+
+        changes = asyncio.run(scenario())
+    assert [c for c in changes if c[2] == "stale"] == [("GOOG", 65, "stale"), ("QUIET", 65, "stale")]

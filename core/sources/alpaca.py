@@ -287,6 +287,7 @@ class AlpacaSource(BarSource):
         self.feed = feed
         self.name = f"alpaca {feed}"
         self.live = True
+        self.omits_empty_intervals = True  # Alpaca sends no bar for a minute without trades
         self.url_override = url_override
         self.rest_url_override = rest_url_override
         self._calendar = calendar
@@ -429,6 +430,9 @@ class AlpacaSource(BarSource):
             self.stats.malformed += 1
             log.warning("alpaca: ignored a malformed %s message (%s): %.200r", "u" if updated else "b", exc, message)
             return
+        heard = self._now()
+        for other in list(self._watches.values()):
+            other.feed.touch(heard)  # a message on the connection proves every symbol's feed alive
         watch = self._watches.get(symbol)
         if watch is None:
             return  # unsubscribed meanwhile

@@ -78,6 +78,9 @@ class BarSource(ABC):
     name: str = "source"
     #: a live source streams today's session on the wall clock (no replay, no speed)
     live: bool = False
+    #: the source sends no bar for an interval without trades, so a hole followed by more
+    #: bars is ``quiet``, not lost (see ``core.causes``)
+    omits_empty_intervals: bool = False
 
     @property
     @abstractmethod

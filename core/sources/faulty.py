@@ -19,6 +19,7 @@ class FaultySource(BarSource):
         self.inner = inner
         self.schedules = {symbol.upper(): schedule for symbol, schedule in schedules.items()}
         self.name = f"faulty {inner.name}"
+        self.omits_empty_intervals = inner.omits_empty_intervals
         self.feeds: dict[str, FaultyFeed] = {}
 
     @property

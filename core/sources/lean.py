@@ -177,6 +177,7 @@ class LeanSource(BarSource):
         self._root = given.resolve()
         self.layout = parse_lean_root(self._root)
         self.name = f"lean {self.layout.resolution}"
+        self.omits_empty_intervals = True  # Lean trade files hold no row for an interval without trades
 
     @property
     def root(self) -> Path:

@@ -571,6 +571,8 @@ class TabularSource(BarSource):
     """Bars from CSV / Parquet files (one file per symbol, or a ``symbol`` column)."""
 
     name = "csv"
+    #: vendor bar files (and this app's own export) hold no row for an interval without trades
+    omits_empty_intervals = True
 
     def __init__(self, path: str | Path, base: Interval | None = None, default_tz: str | None = None) -> None:
         given = Path(path).expanduser()

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.bars import FORMING, BarSeries
 from core.calendar import Session
+from core.causes import GapCause
 from core.session_data import BarIntervalData, SymbolSessionData
 
 __all__ = ["BarView", "ChartData", "Columns", "reduce_per_pixel"]
@@ -155,6 +156,9 @@ class ChartData:
         self.sessions: list[Session] = []
         self.gaps = np.empty((0, 2), np.int64)
         self._history_gaps = np.empty((0, 2), np.int64)
+        #: gaps without trades (cause ``quiet``): drawn faint, or hidden
+        self.quiet_gaps = np.empty((0, 2), np.int64)
+        self._history_quiet = np.empty((0, 2), np.int64)
         self.rebuild_history()
 
     # -- identity ------------------------------------------------------------------------
@@ -186,6 +190,7 @@ class ChartData:
         """Concatenate the finished sessions once; call after ``session_started``."""
         parts: list[Columns] = []
         gaps: list[np.ndarray] = []
+        quiet: list[np.ndarray] = []
         sessions: list[Session] = []
         if self.show_history:
             for past in self.symbol_data.history:
@@ -195,9 +200,11 @@ class ChartData:
                 sessions.append(past.session)
                 parts.append(Columns.of_series(bars.data))
                 gaps.append(_gap_array(bars))
+                quiet.append(_gap_array(bars, quiet=True))
         # finished sessions are never written again, so one segment may stay a view
         self.history = Columns.concat(parts)
         self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
+        self._history_quiet = np.concatenate(quiet) if quiet else np.empty((0, 2), np.int64)
         self.sessions = [*sessions, self.session]
         self.refresh()
         self.refresh_gaps()
@@ -205,6 +212,7 @@ class ChartData:
     def refresh_gaps(self) -> None:
         """Gap ranges (built on demand by core, so only call this when quality changed)."""
         self.gaps = np.concatenate((self._history_gaps, _gap_array(self.bars)))
+        self.quiet_gaps = np.concatenate((self._history_quiet, _gap_array(self.bars, quiet=True)))
 
     # -- queries -------------------------------------------------------------------------
     def segments(self) -> tuple[Columns, ...]:
@@ -275,8 +283,9 @@ class ChartData:
         )
 
 
-def _gap_array(bars: BarIntervalData) -> np.ndarray:
-    gaps = bars.gaps
+def _gap_array(bars: BarIntervalData, quiet: bool = False) -> np.ndarray:
+    """``[start, end)`` of the gaps that lost data, or (``quiet``) of those without trades."""
+    gaps = [g for g in bars.gaps if (g.cause == GapCause.QUIET) == quiet]
     if not gaps:
         return np.empty((0, 2), np.int64)
     return np.array([(g.start, g.end) for g in gaps], np.int64)

@@ -35,6 +35,9 @@ def _price(value: float) -> str:
 class IntervalChart(QWidget):
     """Candles + volume for one (symbol, interval)."""
 
+    #: quiet gaps (no trades) drawn, faint, in new charts (View > Show quiet gaps)
+    quiet_gaps_shown = True
+
     def __init__(self, data: ChartData, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data = data
@@ -75,6 +78,9 @@ class IntervalChart(QWidget):
 
         self.gap_bands = BandItem(theme.GAP_FILL)
         self.volume_gap_bands = BandItem(theme.GAP_FILL)
+        self.quiet_bands = BandItem(theme.QUIET_GAP_FILL)  # no trades: faint (View > Show quiet gaps)
+        self.quiet_bands.setVisible(IntervalChart.quiet_gaps_shown)
+        self.price_plot.addItem(self.quiet_bands, ignoreBounds=True)
         self.candles = CandleItem(data)
         self.volume = VolumeItem(data)
         self.price_plot.addItem(self.gap_bands, ignoreBounds=True)
@@ -156,6 +162,10 @@ class IntervalChart(QWidget):
         self.data.refresh_gaps()
         self.gap_bands.set_ranges(self.data.gaps)
         self.volume_gap_bands.set_ranges(self.data.gaps)
+        self.quiet_bands.set_ranges(self.data.quiet_gaps)
+
+    def show_quiet_gaps(self, shown: bool) -> None:
+        self.quiet_bands.setVisible(shown)
 
     def _mark_sessions(self) -> None:
         """Dashed lines at each session's open and close (history + current)."""

@@ -14,7 +14,7 @@ from core.calendar import Session
 from core.session_data import SessionData
 from gui import theme
 from gui.bridge import SessionBridge
-from gui.tree_model import Column, SessionTreeModel
+from gui.tree_model import COLUMNS, Column, SessionTreeModel
 from gui.tree_view import SessionTreeView
 from tests.gui.gui_helpers import Streamer, fake_bars
 
@@ -37,8 +37,9 @@ class PaintLog(QObject):
         return any(region.intersects(rect) for region in self.regions)
 
 
-def set_up(view: QTreeView, model: SessionTreeModel, size: tuple[int, int] = (900, 400)) -> QTreeView:
-    """As MainWindow sets up its tree."""
+def set_up(view: QTreeView, model: SessionTreeModel, size: tuple[int, int] = (1100, 400)) -> QTreeView:
+    """As MainWindow sets up its tree (wide enough for every column at Qt's default 100 px, so
+    no horizontal scroll bar comes and goes, repainting everything, once they are fitted)."""
     view.setModel(model)
     view.setUniformRowHeights(True)
     view.setAlternatingRowColors(True)
@@ -107,7 +108,7 @@ def test_cell_answers_what_data_answers(
                     index.data(Qt.ItemDataRole.TextAlignmentRole),
                 )
                 seen += 1
-    assert seen == (3 + 2 * 3 + 2) * 8
+    assert seen == (3 + 2 * 3 + 2) * len(COLUMNS)
 
 
 def test_renders_exactly_like_a_plain_tree_view(

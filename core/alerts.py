@@ -1,0 +1,434 @@
+"""Alerts: rules over feed health, coverage, quality, gaps and revisions, fired on the session clock.
+
+An alert fires once when its condition starts and once when it clears. A clear is only
+confirmed after the condition has stayed false for a hold-off (stale: 2 x N slots,
+down: 2 x N seconds), and is then stamped with the time the condition really ended; a
+condition that comes back within the hold-off continues the same alert. So a flapping
+feed gives one start and one clear, not one per flap. Coverage and quality checked
+while open use a 1-point margin instead (start below X, clear at X + 1 or above).
+
+Rules are set globally and per watchlist entry (``[alerts]`` and ``[watchlist.alerts]``
+in a session file); :class:`AlertRules` holds one set, :class:`AlertConfig` both levels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from core.bars import REVISED
+from core.calendar import Session
+from core.causes import GapCause
+from core.coordinator import SessionCoordinator
+from core.coverage import coverage
+from core.events import Event
+from core.health import HealthChange, HealthMonitor, HealthState
+from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+
+__all__ = [
+    "AlertConfig", "AlertEngine", "AlertEvent", "AlertLog", "AlertRule", "AlertRules", "attach_alerts", "parse_rules"
+]
+
+#: a coverage or quality alert checked while open clears only this many points above its threshold
+MARGIN = 1.0
+#: session seconds between coverage/quality checks while open
+CHECK_EVERY = 60.0
+
+
+class AlertRule(StrEnum):
+    STALE = "stale"
+    DOWN = "down"
+    COVERAGE = "coverage"
+    QUALITY = "quality"
+    GAP = "gap"
+    REVISED = "revised"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    """One set of rules; ``None`` (or ``False``) turns a rule off. The defaults need no configuration."""
+
+    #: a symbol stale for N expected slots while open (also its health threshold N)
+    stale_slots: int | None = 5
+    #: a feed down for N seconds
+    down_seconds: float | None = 10.0
+    #: coverage of an interval below X %
+    coverage_below: float | None = 95.0
+    #: quality of an interval below X %
+    quality_below: float | None = None
+    #: when coverage and quality are checked: ``close`` (once per session) or ``open`` (all along)
+    check_at: str = "close"
+    #: a gap (not quiet) longer than N slots of its interval, decided when it is known
+    gap_slots: int | None = None
+    #: a derived bar revised after it was final
+    revised: bool = False
+
+    def to_toml(self) -> dict[str, Any]:
+        """The keys that differ from the defaults (``false`` for a default rule turned off)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = False if value is None else value
+        return out
+
+
+_NUMBERS: dict[str, tuple[type, float]] = {
+    "stale_slots": (int, 1), "down_seconds": (float, 0), "coverage_below": (float, 0),
+    "quality_below": (float, 0), "gap_slots": (int, 1),
+}
+
+
+def parse_rules(table: Mapping[str, Any], key: str, base: AlertRules | None = None) -> AlertRules:
+    """Rules from a TOML table over ``base``; ValueError names ``key.<name>`` and what is wrong."""
+    rules = base or AlertRules()
+    changes: dict[str, Any] = {}
+    known = {f.name for f in fields(AlertRules)}
+    for name, value in table.items():
+        where = f"{key}.{name}"
+        if name not in known:
+            raise ValueError(f"{where}: unknown alert rule (known: {', '.join(sorted(known))})")
+        if name == "check_at":
+            if value not in ("close", "open"):
+                raise ValueError(f"{where}: expected 'close' or 'open', got {value!r}")
+            changes[name] = value
+        elif name == "revised":
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}: expected true or false")
+            changes[name] = value
+        elif value is False:
+            changes[name] = None
+        else:
+            kind, low = _NUMBERS[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+                raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'} or false")
+            if value < low or (name.endswith("_below") and value > 100):
+                raise ValueError(f"{where}: {value} is out of range")
+            changes[name] = kind(value)
+    return replace(rules, **changes)
+
+
+@dataclass
+class AlertConfig:
+    """Global rules and per-symbol overrides (a watchlist entry's ``alerts`` table)."""
+
+    default: AlertRules = field(default_factory=AlertRules)
+    per_symbol: dict[str, AlertRules] = field(default_factory=dict)
+
+    def rules_for(self, symbol: str) -> AlertRules:
+        return self.per_symbol.get(symbol.upper(), self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One alert event: a condition started or cleared, at ``time`` on the session clock."""
+
+    time: float
+    tz: str
+    symbol: str
+    interval: str | None
+    rule: AlertRule
+    event: str  # "start" or "clear"
+    value: float | int | None
+
+    @property
+    def iso_time(self) -> str:
+        """ISO 8601 in exchange time with its offset (``2024-03-05T11:04:00-05:00``)."""
+        return dt.datetime.fromtimestamp(self.time, ZoneInfo(self.tz)).isoformat()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"time": self.iso_time, "symbol": self.symbol, "interval": self.interval,
+                "rule": self.rule.value, "event": self.event, "value": self.value}
+
+
+@dataclass(eq=False)
+class _Condition:
+    """One alert's state: active or not, and a clear waiting for its hold-off."""
+
+    active: bool = False
+    started: float = 0.0
+    clear_since: float | None = None
+
+
+class AlertEngine:
+    """Turns health changes, closed sessions and bar revisions into :class:`AlertEvent` s.
+
+    Subscribes to the coordinator's :class:`HealthMonitor` and to ``SessionData`` events;
+    :attr:`fired` carries each event, :attr:`history` keeps them all (the GUI dock's list).
+    """
+
+    def __init__(self, session_data: SessionData, health: HealthMonitor, config: AlertConfig | None = None) -> None:
+        self.session_data = session_data
+        self.health = health
+        self.config = config or AlertConfig()
+        #: (AlertEvent)
+        self.fired = Event("alert")
+        self.history: list[AlertEvent] = []
+        self._conditions: dict[tuple[AlertRule, str, str | None], _Condition] = {}
+        self._down_since: dict[str, float] = {}
+        self._last_check = -math.inf
+        self._gaps_seen: dict[tuple[str, str], set[int]] = {}
+        self._revised_seen: dict[tuple[str, str], set[int]] = {}
+        self._revised_pending: list[tuple[str, str]] = []
+        self._closed_session: Session | None = None
+        self.apply_stale_thresholds()
+        health.changed.connect_batch(self._on_health_batch)
+        health.updated.connect(self._on_updated)
+        session_data.events.bars_changed.connect_batch(self._on_bars_changed)
+        session_data.events.session_started.connect(self.on_session_started)
+
+    def set_config(self, config: AlertConfig) -> None:
+        """New rules from now on (alerts already started still clear as before)."""
+        self.config = config
+        self.apply_stale_thresholds()
+
+    def apply_stale_thresholds(self) -> None:
+        """The stale rule's N is the health threshold N of each symbol (one rule, one place)."""
+        self.health.settings = replace(self.health.settings, stale_slots=self.config.default.stale_slots or 5)
+        self.health.stale_slots = {
+            symbol: rules.stale_slots for symbol, rules in self.config.per_symbol.items() if rules.stale_slots
+        }
+
+    # -- queries -----------------------------------------------------------------------
+    def active(self, symbol: str | None = None) -> list[tuple[AlertRule, str, str | None]]:
+        """(rule, symbol, interval) of the alerts started and not cleared, for ``symbol`` or all."""
+        return [key for key, cond in self._conditions.items() if cond.active and symbol in (None, key[1])]
+
+    def clear_history(self) -> None:
+        """Forget the events shown so far (active alerts stay active and will still clear)."""
+        self.history.clear()
+
+    # -- firing ------------------------------------------------------------------------
+    def _fire(self, time: float, tz: str, symbol: str, interval: str | None, rule: AlertRule, event: str,
+              value: float | int | None) -> None:
+        alert = AlertEvent(time, tz, symbol, interval, rule, event, value)
+        self.history.append(alert)
+        self.fired.emit(alert)
+
+    def _condition(self, rule: AlertRule, symbol: str, interval: str | None) -> _Condition:
+        key = (rule, symbol, interval)
+        found = self._conditions.get(key)
+        if found is None:
+            found = self._conditions[key] = _Condition()
+        return found
+
+    def _set(self, rule: AlertRule, symbol: str, interval: str | None, true: bool, time: float, tz: str,
+             value: float | int | None, hold: float) -> None:
+        """Drive one condition: start when it turns true, clear once false for ``hold`` seconds."""
+        cond = self._condition(rule, symbol, interval)
+        self._confirm(rule, symbol, interval, cond, time, tz, hold)
+        if true:
+            cond.clear_since = None
+            if not cond.active:
+                cond.active, cond.started = True, time
+                self._fire(time, tz, symbol, interval, rule, "start", value)
+        elif cond.active and cond.clear_since is None:
+            cond.clear_since = time
+            if hold <= 0:
+                self._confirm(rule, symbol, interval, cond, time, tz, hold)
+
+    def _confirm(self, rule: AlertRule, symbol: str, interval: str | None, cond: _Condition, now: float, tz: str,
+                 hold: float) -> None:
+        if cond.active and cond.clear_since is not None and now - cond.clear_since >= hold:
+            cond.active = False
+            since, cond.clear_since = cond.clear_since, None
+            self._fire(since, tz, symbol, interval, rule, "clear", round(since - cond.started, 3))
+
+    # -- health: stale and down -----------------------------------------------------------
+    def _stale_hold(self, data: SymbolSessionData) -> float:
+        n = self.health.stale_slots.get(data.symbol, self.health.settings.stale_slots)
+        return 2.0 * n * data.base_interval.seconds
+
+    def _on_health_batch(self, items: list[tuple[Any, ...]]) -> None:
+        for (change,) in items:
+            self._on_health(change)
+
+    def _on_health(self, change: HealthChange) -> None:
+        data = self.session_data.get_symbol_data(change.symbol)
+        if data is None:
+            return
+        rules = self.config.rules_for(change.symbol)
+        tz = data.session.tz
+        symbol, t = change.symbol, change.time
+        self._due_down(symbol, t, tz, rules)
+        if rules.stale_slots is not None:
+            stale = change.state is HealthState.STALE
+            self._set(AlertRule.STALE, symbol, None, stale, t, tz, change.silent_slots, self._stale_hold(data))
+        if rules.down_seconds is not None:
+            hold = 2.0 * rules.down_seconds
+            if change.state is HealthState.DOWN:
+                self._down_since.setdefault(symbol, t)
+                if self._condition(AlertRule.DOWN, symbol, None).active:  # down again within the hold-off
+                    self._set(AlertRule.DOWN, symbol, None, True, t, tz, rules.down_seconds, hold)
+            else:
+                self._down_since.pop(symbol, None)
+                self._set(AlertRule.DOWN, symbol, None, False, t, tz, None, hold)
+
+    def _due_down(self, symbol: str, now: float, tz: str, rules: AlertRules) -> None:
+        """A feed down since ``t`` starts its alert at ``t + N`` if still down then."""
+        since = self._down_since.get(symbol)
+        if since is None or rules.down_seconds is None:
+            return
+        due = since + rules.down_seconds
+        if due <= now:
+            self._set(AlertRule.DOWN, symbol, None, True, due, tz, rules.down_seconds, 2.0 * rules.down_seconds)
+
+    def _hold(self, rule: AlertRule, data: SymbolSessionData) -> float:
+        if rule is AlertRule.STALE:
+            return self._stale_hold(data)
+        if rule is AlertRule.DOWN:
+            return 2.0 * (self.config.rules_for(data.symbol).down_seconds or 0.0)
+        return 0.0
+
+    def _confirm_due(self, clock: float, force: bool = False) -> None:
+        """Confirm the clears whose hold-off has passed (all of them when ``force``: the session is over)."""
+        for (rule, symbol, interval), cond in list(self._conditions.items()):
+            if cond.clear_since is None:
+                continue
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None:
+                hold = 0.0 if force else self._hold(rule, data)
+                self._confirm(rule, symbol, interval, cond, clock, data.session.tz, hold)
+
+    def _on_updated(self, clock: float) -> None:
+        """After each health pass: due down alerts, confirmed clears, checks while open, gaps, revisions."""
+        for symbol in list(self._down_since):
+            data = self.session_data.get_symbol_data(symbol)
+            if data is None:
+                self._down_since.pop(symbol)
+                continue
+            self._due_down(symbol, clock, data.session.tz, self.config.rules_for(symbol))
+        self._confirm_due(clock)
+        if self.config.default.gap_slots is not None or any(
+            r.gap_slots is not None for r in self.config.per_symbol.values()
+        ):
+            for data in self.session_data.all_symbol_data():
+                slots = self.config.rules_for(data.symbol).gap_slots
+                if slots is not None:
+                    self._check_gaps(data, slots)
+        if clock - self._last_check >= CHECK_EVERY:
+            self._last_check = clock
+            self._check_figures(clock, at_close=False)
+        if self._revised_pending:
+            self._check_revised(clock)
+
+    # -- coverage and quality ------------------------------------------------------------
+    def on_session_closed(self, session: Session) -> None:
+        """Coverage and quality at the close (the coordinator's ``session_closed``)."""
+        self._confirm_due(float(session.close), force=True)
+        self._check_figures(float(session.close), at_close=True, session=session)
+        self._closed_session = session
+
+    def on_session_started(self, session: Session) -> None:
+        """Alerts about the previous session's close clear when the next one opens."""
+        for (rule, symbol, interval), cond in list(self._conditions.items()):
+            figure = rule in (AlertRule.COVERAGE, AlertRule.QUALITY)
+            closing = figure and self.config.rules_for(symbol).check_at == "close"
+            if closing and cond.active:
+                cond.clear_since = float(session.open)
+                self._confirm(rule, symbol, interval, cond, float(session.open), session.tz, 0.0)
+
+    def _check_figures(self, clock: float, at_close: bool, session: Session | None = None) -> None:
+        for data in self.session_data.all_symbol_data():
+            rules = self.config.rules_for(data.symbol)
+            if (rules.check_at == "close") != at_close or (session is not None and data.session != session):
+                continue
+            if not at_close and not data.session.open <= clock < data.session.close:
+                continue
+            wanted = {i.name for i in data.requested}
+            for name, interval in data.bars.items():
+                if name not in wanted:
+                    continue
+                for rule, threshold, value in (
+                    (AlertRule.COVERAGE, rules.coverage_below, coverage(interval, data.base)),
+                    (AlertRule.QUALITY, rules.quality_below, interval.quality),
+                ):
+                    if threshold is None or value is None:
+                        continue
+                    rounded = round(value, 3)
+                    if value < threshold:
+                        self._set(rule, data.symbol, name, True, clock, data.session.tz, rounded, 0.0)
+                    elif not at_close and value >= threshold + MARGIN:
+                        self._set(rule, data.symbol, name, False, clock, data.session.tz, rounded, 0.0)
+
+    # -- gaps -----------------------------------------------------------------------------
+    def _check_gaps(self, data: SymbolSessionData, slots: int) -> None:
+        """Gaps longer than ``slots``, once known: bars resumed after them (so their cause is known)."""
+        wanted = {i.name for i in data.requested}
+        for name, interval in data.bars.items():
+            if name not in wanted or not interval.gap_count:
+                continue
+            seen = self._gaps_seen.setdefault((data.symbol, name), set())
+            if len(seen) >= interval.gap_count:
+                continue
+            last = interval.data.last_ts
+            for gap in interval.gaps:
+                if gap.start in seen or last is None or gap.end > last:
+                    continue  # still open: decided when it is known
+                seen.add(gap.start)
+                if gap.bars > slots and gap.cause != GapCause.QUIET:
+                    self._fire_gap(data, interval, gap.start, gap.end, gap.bars, slots)
+
+    def _fire_gap(self, data: SymbolSessionData, interval: BarIntervalData, start: int, end: int, bars: int,
+                  slots: int) -> None:
+        grid = interval.grid
+        first = grid.window_of_one(start)
+        counted = grid.cum_slots[first:] - grid.cum_slots[first]
+        reached = first + int(np.searchsorted(counted, slots + 1)) - 1
+        at = float(grid.ends[min(reached, grid.size - 1)])
+        tz = data.session.tz
+        self._fire(at, tz, data.symbol, interval.name, AlertRule.GAP, "start", bars)
+        self._fire(float(end), tz, data.symbol, interval.name, AlertRule.GAP, "clear", bars)
+
+    # -- revisions ------------------------------------------------------------------------
+    def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
+        for symbol, name, _first in items:
+            if self.config.rules_for(symbol).revised:
+                self._revised_pending.append((symbol, name))
+
+    def _check_revised(self, clock: float) -> None:
+        pending, self._revised_pending = set(self._revised_pending), []
+        for symbol, name in sorted(pending):
+            data = self.session_data.get_symbol_data(symbol)
+            interval = None if data is None else data.bars.get(name)
+            if data is None or interval is None or not interval.derived:
+                continue
+            revised = interval.data.ts[(interval.data.flags & REVISED) > 0]
+            seen = self._revised_seen.setdefault((symbol, name), set())
+            for ts in revised.tolist():
+                if ts not in seen:
+                    seen.add(ts)
+                    self._fire(clock, data.session.tz, symbol, name, AlertRule.REVISED, "start", int(ts))
+
+
+class AlertLog:
+    """Writes each alert event as one JSON line (``replay --alerts FILE``)."""
+
+    def __init__(self, target: str | Path | IO[str]) -> None:
+        self._owned = isinstance(target, (str, Path))
+        # the log lives as long as the run: closed by close(), not a with block
+        self._fh: IO[str] = Path(target).open("w", encoding="utf-8") if isinstance(target, (str, Path)) else target  # noqa: SIM115
+
+    def write(self, alert: AlertEvent) -> None:
+        self._fh.write(json.dumps(alert.as_dict()) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._owned:
+            self._fh.close()
+
+
+def attach_alerts(coordinator: SessionCoordinator, config: AlertConfig | None = None) -> AlertEngine:
+    """An :class:`AlertEngine` over ``coordinator``'s health, checking coverage and quality at each close."""
+    engine = AlertEngine(coordinator.session_data, coordinator.health, config)
+    coordinator.session_closed.connect(engine.on_session_closed)
+    return engine
