@@ -3,7 +3,8 @@
 A message is one change: ``session`` (a session started), ``add``/``rm`` (a symbol),
 ``bars`` (an interval's bars from index ``f`` on, with a per-interval revision ``r``),
 ``q`` (an interval's quality, counts and gap-tracker state), ``sym`` (a symbol's feed
-notes and counters), ``feed`` (a feed went down or up), ``msg`` (a warning), ``hb``
+notes and counters), ``health`` (a symbol's feed health), ``hc`` (a health change, what
+alerts are made of), ``feed`` (a feed went down or up), ``msg`` (a warning), ``hb``
 (heartbeat) and ``end`` (a session closed; ``last`` when the engine has nothing more).
 Bar columns travel outside msgpack, as raw little-endian bytes in one blob per entry
 (:func:`encode_batch`): msgpack copies big binaries at ~150 MB/s; the blob is filled once,
@@ -13,6 +14,7 @@ straight from the engine's arrays.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from typing import Any, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
@@ -21,6 +23,7 @@ import numpy as np
 from core.bars import BarArrays
 from core.calendar import Session
 from core.gaps import GapState
+from core.health import HealthChange, HealthState, SymbolHealth
 from core.intervals import parse_interval
 from core.session_data import BarIntervalData, SymbolSessionData
 
@@ -188,15 +191,47 @@ def apply_quality(interval: BarIntervalData, message: Message) -> None:
 
 
 def symbol_notes_message(data: SymbolSessionData) -> Message:
-    notes = data.notes
-    return {"k": "sym", "s": data.symbol, "out": [list(o) for o in notes.outages], "end": notes.ended_at,
-            "os": data.outside_session, "rj": data.rejected}
+    """The symbol's feed notes (every field: gap causes and coverage depend on them) and counters."""
+    notes = {f.name: _plain(getattr(data.notes, f.name)) for f in fields(data.notes)}
+    return {"k": "sym", "s": data.symbol, "notes": notes, "os": data.outside_session, "rj": data.rejected}
 
 
 def apply_symbol_notes(data: SymbolSessionData, message: Message) -> None:
     notes = data.notes
-    notes.outages[:] = [list(o) for o in message["out"]]
-    notes.ended_at = message["end"]
+    known = {f.name for f in fields(notes)}
+    for name, value in message["notes"].items():
+        if name in known:
+            setattr(notes, name, value)
     data.outside_session = message["os"]
     data.rejected = message["rj"]
 
+
+def _plain(value: Any) -> Any:
+    """A copy without shared lists (the engine keeps mutating its outages)."""
+    return [_plain(v) for v in value] if isinstance(value, list) else value
+
+
+def health_message(symbol: str, health: SymbolHealth) -> Message:
+    """What a replica shows and exports of a symbol's feed health (not the monitor's own rhythm state)."""
+    return {
+        "k": "health", "s": symbol, "st": health.state.value, "since": health.since,
+        "dur": {state.value: seconds for state, seconds in health.durations.items()},
+        "thr": health.threshold, "t": health.time, "h": health.heard, "down": health.down,
+    }
+
+
+def apply_health(data: SymbolSessionData, message: Message) -> None:
+    data.health = SymbolHealth(
+        session=data.session, state=HealthState(message["st"]), since=float(message["since"]),
+        durations={HealthState(k): float(v) for k, v in message["dur"].items()},
+        threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
+    )
+
+
+def health_change_message(change: HealthChange) -> Message:
+    return {"k": "hc", **change.as_dict()}
+
+
+def health_change_from(message: Message) -> HealthChange:
+    return HealthChange(str(message["symbol"]), float(message["time"]), HealthState(message["state"]),
+                        HealthState(message["previous"]), int(message["silent_slots"]))

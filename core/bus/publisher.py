@@ -18,12 +18,15 @@ from core.bus.codec import (
     Message,
     bars_message,
     encode_batch,
+    health_change_message,
+    health_message,
     quality_message,
     session_to_wire,
     symbol_added_message,
     symbol_notes_message,
 )
 from core.calendar import Session
+from core.health import HealthChange, SymbolHealth
 from core.session_data import SessionData
 
 __all__ = ["Batch", "ShardPublisher"]
@@ -72,6 +75,8 @@ class ShardPublisher:
         self._ops: list[Message] = []
         self._bars: dict[tuple[str, str], int] = {}
         self._quality: set[tuple[str, str]] = set()
+        #: symbols whose health to send (the monitor moves every symbol's durations each pass)
+        self._health: set[str] = set()
         self._revisions: dict[tuple[str, str], int] = {}
         #: the ``end`` messages of the current session (a late reader gets them with the snapshot)
         self._ended: list[Message] = []
@@ -128,6 +133,14 @@ class ShardPublisher:
     def _on_message(self, level: int, text: str) -> None:
         self._ops.append({"k": "msg", "l": level, "t": text})
 
+    def health_updated(self, _clock: float) -> None:
+        """After a pass: every symbol's health moved (durations); sent with the next flush."""
+        self._health.update(self.session_data.get_active_symbols())
+
+    def health_changed(self, items: list[tuple[HealthChange]]) -> None:
+        """Health transitions, in order: what a replica's alerts are made of."""
+        self._ops.extend(health_change_message(change) for (change,) in items)
+
     def feed_changed(self, symbol: str, connected: bool) -> None:
         self._ops.append({"k": "feed", "s": symbol, "up": connected})
 
@@ -139,6 +152,7 @@ class ShardPublisher:
     def session_closed(self, session: Session, last: bool) -> None:
         """The session's final pass is done: send everything, with quality re-read for every interval."""
         for data in self.session_data.all_symbol_data():
+            self._health.add(data.symbol)
             for name in data.bars:
                 self._quality.add((data.symbol, name))
         self.flush()
@@ -156,7 +170,7 @@ class ShardPublisher:
     def flush(self, snapshot: bool = False) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink."""
         self._last_flush = time.monotonic()
-        if not (self._ops or self._bars or self._quality) and not snapshot:
+        if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
         self._ops = []
@@ -183,8 +197,13 @@ class ShardPublisher:
                 data = sd.get_symbol_data(symbol)
                 if data is not None:
                     messages.append(symbol_notes_message(data))
+            for symbol in self._health:
+                data = sd.get_symbol_data(symbol)
+                if data is not None and isinstance(data.health, SymbolHealth):
+                    messages.append(health_message(symbol, data.health))
             self._bars = {}
             self._quality = set()
+            self._health = set()
             batch = Batch(messages)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
@@ -203,6 +222,7 @@ class ShardPublisher:
         self._ops = []
         self._bars = {}
         self._quality = set()
+        self._health = set()
         batch = Batch([], reset=True)
         batch.snapshot = self.snapshot_bytes()
         return batch
@@ -222,6 +242,8 @@ class ShardPublisher:
                     key = (symbol, name)
                     out.append(bars_message(symbol, interval, 0, self._revisions.get(key, 0)))
                     out.append(quality_message(symbol, interval))
+                if isinstance(data.health, SymbolHealth):
+                    out.append(health_message(symbol, data.health))
         out.extend(self._ended)
         return out
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from core.bus.codec import encode
+from core.bus.codec import encode, health_change_from
 from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, shard_of
 from core.bus.replica import Replica, ShardStatus
 from core.calendar import Session, SessionCalendar, get_calendar
 from core.clock import ClockState
 from core.coordinator import CoordinatorStatus, SymbolError, normalise_symbol
 from core.events import Event
+from core.health import HealthMonitor
 from core.intervals import Interval
 from core.session_data import SessionData, SymbolSessionData
 
@@ -58,6 +59,8 @@ class RemoteCoordinator:
         self.session_closed = Event("session_closed")
         self.feed_changed = Event("feed_changed")
         self.progress = Event("progress")
+        #: the window's health events: the engines' health changes, replayed (never ``update()``-d here)
+        self.health = HealthMonitor(self.session_data)
         self._state = ClockState.PRE_OPEN
         self._stop = asyncio.Event()
         self.replica.on_status = self._on_status
@@ -170,6 +173,9 @@ class RemoteCoordinator:
     def _on_status(self, _status: ShardStatus, message: dict[str, object]) -> None:
         if message["k"] == "feed":
             self.feed_changed.emit(message["s"], bool(message["up"]))
+            return
+        if message["k"] == "hc":
+            self.health.changed.emit(health_change_from(message))
             return
         # the desk's state is the least advanced shard's (OPEN while any shard is open)
         states = [ClockState[s.state] for s in self.replica.shards if s.state in ClockState.__members__]

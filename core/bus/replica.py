@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from core.bus.codec import (
     Message,
     apply_bars,
+    apply_health,
     apply_quality,
     apply_symbol_notes,
     build_symbol,
@@ -254,13 +255,21 @@ class Replica:
         if data is not None:
             apply_symbol_notes(data, message)
 
+    def _health(self, _status: ShardStatus, message: Message) -> None:
+        data = self.session_data.get_symbol_data(message["s"])
+        if data is not None:
+            apply_health(data, message)
+
     def _message(self, _status: ShardStatus, message: Message) -> None:
         self.session_data.events.message.emit(int(message["l"]), str(message["t"]))
 
     def _status(self, status: ShardStatus, message: Message) -> None:
-        if message["k"] == "hb":
+        kind = message["k"]
+        if kind == "hb":
             status.clock, status.state = float(message["c"]), str(message["st"])
             status.speed, status.bars_per_second = message["sp"], float(message["bps"])
+        elif kind == "hc":
+            pass  # for on_status (a window's health column and alerts)
         elif message["up"]:
             status.down.discard(message["s"])
         else:
@@ -293,6 +302,8 @@ _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
     "q": Replica._quality,
     "sym": Replica._notes,
     "msg": Replica._message,
+    "health": Replica._health,
+    "hc": Replica._status,
     "hb": Replica._status,
     "feed": Replica._status,
     "end": Replica._end,

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
     parser.add_argument(
         "--recording", metavar="FILE",
-        help="this engine's recording file (default: the user's; each shard records under a key of its own)",
+        help="this engine's recording file (default: one per shard in the user's data folder)",
     )
     return parser
 
@@ -177,7 +177,11 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     if setup.record:
         # each shard records under a key of its own: engines on one machine never share a recording
         label = " ".join(filter(None, [setup.record_as, f"shard {shard}"]))
-        started = start_recording(setup.source.key, setup.calendar.name, label, options.recording)
+        # and in a file of its own: engines sharing one SQLite file would queue for its write lock
+        path = options.recording or default_recording_path().with_name(
+            f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"
+        )
+        started = start_recording(setup.source.key, setup.calendar.name, label, path)
         if not quiet or started.off:
             print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
         recorder = started.recorder
@@ -198,6 +202,8 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     coordinator.progress.connect(publisher.progress)
     coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
     coordinator.feed_changed.connect(publisher.feed_changed)
+    coordinator.health.changed.connect_batch(publisher.health_changed)
+    coordinator.health.updated.connect(publisher.health_updated)
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())

@@ -157,6 +157,10 @@ class ShardLog:
             await asyncio.sleep(self.lease_ms / 4000)
         return self.epoch
 
+    async def holds(self) -> bool:
+        """The lease is ours under our current epoch."""
+        return bool(await self.client.get(self.keys.lease) == self.token.encode())
+
     async def renew(self) -> bool:
         return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
 
@@ -252,6 +256,8 @@ class ShardWriter:
 
     async def _retake(self) -> bool:
         with contextlib.suppress(*TRANSIENT):
+            if await self.shard_log.holds():  # the heartbeat took it back already (and reset the queue)
+                return True
             if await self.shard_log.try_acquire():
                 log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
                 self.pending = [self.reset()]
