@@ -39,7 +39,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "gui-responsiveness": Benchmark("bench.gui_responsiveness", "8. GUI event-loop lag streaming vs an idle window"),
     "memory": Benchmark("bench.memory", "6. memory per stored bar vs deque of dataclasses"),
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
-    "desk": Benchmark("bench.desk", "9. desk mode: publishing to Redis on/off, replica catch-up"),
+    "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
+    "desk": Benchmark("bench.desk", "10. desk mode: publishing to Redis on/off, replica catch-up"),
 }
 
 

@@ -56,7 +56,8 @@ TARGET_ALL_MS = 20.0
 
 ROW_APPEND = {n: f"chart append+repaint, {n // 1000}k candles" for n in SIZES}
 ROW_ALL = f"chart repaint, all {SIZES[-1] // 1000}k candles visible"
-ROWS = (*ROW_APPEND.values(), ROW_ALL)
+ROW_FOUR = {n: f"chart append+repaint, 4 charts open, {n // 1000}k candles each" for n in SIZES}
+ROWS = (*ROW_APPEND.values(), ROW_ALL, *ROW_FOUR.values())
 
 _OPEN = 1_451_313_000  # 2015-12-28 09:30 New York
 
@@ -205,6 +206,39 @@ class _Ours:
         self.candles.data_changed(k)
         self.host.shift_x(1.0)  # pinned to the newest bar: follow it
         self.host.render()
+
+
+class _FourCharts(_Ours):
+    """Four charts open on one symbol (a 2×2 workspace): one new bar, then every chart updates and repaints."""
+
+    def __init__(self, n: int, bars: Any) -> None:
+        from gui.chart.data import ChartData
+        from gui.chart.items import CandleItem
+
+        super().__init__(n, bars)
+        data = self.chart.symbol_data
+        self.others = []
+        for _ in range(3):
+            chart = ChartData(data, "1s")
+            candles = CandleItem(chart)
+            host = _Host(candles)
+            end = float(chart.last_end or _OPEN)
+            host.set_x(end + MARGIN_BARS - VIEW_BARS, end + MARGIN_BARS)
+            self.others.append((chart, candles, host))
+
+    def append_and_repaint(self) -> None:
+        k = self.next
+        super().append_and_repaint()
+        for chart, candles, host in self.others:
+            chart.refresh()
+            candles.data_changed(k)
+            host.shift_x(1.0)
+            host.render()
+
+    def close(self) -> None:
+        self.host.close()
+        for _, _, host in self.others:
+            host.close()
 
 
 class _Reference:
@@ -372,4 +406,26 @@ def run(quick: bool) -> list[Row]:
     for host in hosts:
         host.close()
     _qt_app().processEvents()
+    rows += _four_charts(quick)
+    return rows
+
+
+def _four_charts(quick: bool) -> list[Row]:
+    """Informative: the append+repaint step with four charts open (each repaints its ~120 candles)."""
+    rows: list[Row] = []
+    for n in SIZES:
+        rounds, warmup = _rounds(n, quick)
+        ts = _OPEN + np.arange(n + warmup + rounds + 1, dtype=np.int64)
+        four = _FourCharts(n, random_walk(ts, seed=4))
+        times = _alternate({"ours": four.append_and_repaint}, rounds, warmup)
+        for host in (four.host, *(h for _, _, h in four.others)):
+            _check_painted(host, "Session Monitor (four charts)")
+        mine = 1000 * median(times["ours"])
+        log(f"  {n:>7,} candles, four charts: append+repaint {mine:.2f} ms")
+        rows.append(Row(ROW_FOUR[n], mine, None, "ms", None, "—", None,
+                        f"one new 1s bar, then four charts of {n:,} candles each (~{VIEW_BARS} in view) refresh, "
+                        f"follow and repaint (4 × {_METHOD.split(', both')[0]}); median of {rounds}",
+                        better="lower"))
+        four.close()
+        _qt_app().processEvents()
     return rows

@@ -1,4 +1,4 @@
-"""9. Desk mode (Redis): what publishing costs an engine, and how fast a replica catches up.
+"""10. Desk mode (Redis): what publishing costs an engine, and how fast a replica catches up.
 
 Row 1: the engine (coordinator + DataProcessor, no recording) replaying the demo feed at
 ``--speed max`` — 100 symbols × one session of 1s bars, 1s→1m,5m,15m,1h — with a

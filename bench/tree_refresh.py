@@ -76,6 +76,7 @@ def _make_view(model: Any, reference: bool = False) -> Any:
     with the same set-up (what a QStandardItemModel is normally shown in)."""
     from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView
 
+    from gui.tree_model import COMPACT_ONLY
     from gui.tree_view import SessionTreeView
 
     view = QTreeView() if reference else SessionTreeView()
@@ -95,6 +96,8 @@ def _make_view(model: Any, reference: bool = False) -> Any:
     view.expandAll()
     for column in range(model.columnCount()):
         view.resizeColumnToContents(column)
+    for column in COMPACT_ONLY:  # MainWindow's tree leaves those to the compact watchlist
+        view.hideColumn(column)
     _qt_app().processEvents()
     return view
 

@@ -75,7 +75,7 @@ async def _replay(
         recorder = started.recorder
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
     )
     alert_log = None
     if alerts is not None:
@@ -139,6 +139,8 @@ def replay_main(argv: list[str]) -> int:
     except SourceError as exc:
         print(f"session-monitor replay: error: {exc}", file=sys.stderr)
         return 1
+    for warning in setup.warnings:
+        log.warning(warning)
     alerts = None
     if args.alerts:
         from core.config import load_config
@@ -159,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "replay":
         return replay_main(argv[1:])
+    if argv and argv[0] == "reconcile":
+        from core.reconcile.cli import main as reconcile_main
+
+        return reconcile_main(argv[1:])
     if argv and argv[0] in DISTRIBUTED:  # the desk commands (Redis): their own modules
         import importlib
 

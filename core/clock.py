@@ -6,7 +6,7 @@ import enum
 import time
 from dataclasses import dataclass
 
-__all__ = ["WALL_CLOCK", "ClockState", "SessionClock", "WallClock", "parse_speed"]
+__all__ = ["MAX_SPEED", "MIN_SPEED", "WALL_CLOCK", "ClockState", "SessionClock", "WallClock", "parse_speed"]
 
 
 class WallClock:
@@ -35,18 +35,28 @@ class ClockState(enum.Enum):
     FINISHED = "finished"
 
 
+#: the slowest and fastest finite speeds: below the minimum a replay seems stuck (1e-300 never
+#: moves), above the maximum a finite speed is ``max`` in all but name
+MIN_SPEED = 0.01
+MAX_SPEED = 1_000_000.0
+
+
 def parse_speed(text: str | float | None) -> float | None:
-    """``max`` (as fast as possible) -> None, else a positive multiple of real time."""
+    """``max`` (as fast as possible) -> None, else a multiple of real time within the bounds."""
     if text is None:
         return None
     if isinstance(text, str) and text.strip().lower() == "max":
         return None
     try:
         value = float(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"speed {text!r} is not a number or 'max'") from None
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"speed {text!r} must be a positive number of times real time, or 'max'")
+    if not MIN_SPEED <= value <= MAX_SPEED:
+        raise ValueError(
+            f"speed {text!r} is out of range: use {MIN_SPEED:g} to {MAX_SPEED:,.0f} times real time, or 'max'"
+        )
     return value
 
 

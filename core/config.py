@@ -16,8 +16,8 @@ import tomli_w
 
 from core.calendar import CalendarError, get_calendar
 from core.clock import parse_speed
-from core.coordinator import SymbolError, normalise_symbol
 from core.intervals import IntervalError, parse_interval
+from core.symbols import SymbolError, normalise_symbol
 
 if TYPE_CHECKING:
     from core.alerts import AlertConfig
@@ -109,6 +109,8 @@ def load_config(path: str | Path) -> SessionConfig:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ConfigError(f"{path}: not a session file: arrays or tables nested too deeply") from None
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
         raise _fail(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")

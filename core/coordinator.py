@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_finger
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
 from core.sources.base import BarSource
 from core.streams import StreamPlan, determine_stream
+from core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
 
@@ -47,10 +48,6 @@ RETRY_MAX_SECONDS = 15.0
 
 def _clock_text(ts: float, session: Session) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo(session.tz)).strftime("%H:%M:%S")
-
-
-class SymbolError(ValueError):
-    """A symbol request that cannot be honoured (malformed, duplicate, no data)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +119,6 @@ def _by_bar_end(arrived: list[tuple[str, BarArrays]], base_seconds: Callable[[st
     return slices
 
 
-def normalise_symbol(text: str) -> str:
-    symbol = text.strip().upper()
-    if not symbol:
-        raise SymbolError("symbol is empty")
-    if len(symbol) > 20 or not all(ch.isalnum() or ch in ".-_/=^" for ch in symbol):
-        raise SymbolError(f"symbol {text.strip()!r} is malformed: use letters, digits and . - _ / = ^")
-    return symbol
-
-
 class SessionCoordinator:
     """Drives one replay or demo run over ``sessions``."""
 
@@ -149,6 +137,7 @@ class SessionCoordinator:
         retry_base: float = RETRY_BASE_SECONDS,
         retry_max: float = RETRY_MAX_SECONDS,
         live: bool = False,
+        known_missing: Mapping[str, Collection[dt.date]] | None = None,
     ) -> None:
         if not sessions:
             raise ValueError("no trading sessions to run")
@@ -168,6 +157,8 @@ class SessionCoordinator:
         self.recorder = recorder
         self.retry_base = retry_base
         self.retry_max = retry_max
+        #: per symbol, sessions already summarised as without data: no warning per session for them
+        self.known_missing = {symbol: frozenset(days) for symbol, days in (known_missing or {}).items()}
         self._feeds: dict[str, SymbolFeed] = {}
         self._down: dict[str, _Outage] = {}
         self._resume_clock: float | None = None
@@ -296,11 +287,12 @@ class SessionCoordinator:
         data = self.session_data.get_symbol_data(symbol)
         if data is None or data.session != session or data.base_interval != base:
             return  # removed (or rolled over) while loading
-        for problem in loaded.problems:
+        summarised = not len(loaded.bars.ts) and session.date in self.known_missing.get(symbol, ())
+        for problem in () if summarised else loaded.problems:
             self.session_data.warn(str(problem))
         data.outside_session += loaded.outside_session
         data.notes.omits_empty = self.source.omits_empty_intervals
-        if not len(loaded.bars.ts) and not loaded.problems:
+        if not len(loaded.bars.ts) and not loaded.problems and not summarised:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         # a live source's history grows while it runs: only a replay's data can be fingerprinted
         fingerprint = "" if self.source.live else bars_fingerprint(loaded.bars)

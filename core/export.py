@@ -1,7 +1,9 @@
 """Export of a finished run: one CSV per symbol and interval, and ``session.json``.
 
 Written as each session closes, so a long replay leaves usable files behind even if it
-is interrupted. Floats are written unrounded (Python's shortest repr).
+is interrupted. Floats are written unrounded (Python's shortest repr). Every folder named
+after a symbol is built by :func:`core.symbols.symbol_path` (escaped, checked to stay
+inside the export folder): ``BTC/USD`` is written to ``BTC%2FUSD/``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from core.calendar import Session
 from core.coverage import coverage
 from core.health import SymbolHealth
 from core.session_data import BarIntervalData, SessionData
+from core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
 
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
@@ -87,7 +90,11 @@ class SessionExporter:
             for data in self.session_data.all_symbol_data():
                 if data.session != session:
                     continue
-                folder = self.outdir / data.symbol
+                try:
+                    folder = symbol_path(self.outdir, data.symbol)
+                except (SymbolError, UnsafePathError) as exc:  # never written outside the export folder
+                    self.session_data.warn(f"{data.symbol!r} not exported: {exc}")
+                    continue
                 folder.mkdir(parents=True, exist_ok=True)
                 for interval in data.requested:
                     self._append(folder / f"{interval.name}.csv", format_bars(data.bars[interval.name]))
@@ -141,6 +148,8 @@ def export_symbols(
 
     ``fmt`` is ``csv`` (the replay export's format: final bars only) or ``parquet``
     (every bar, with base-bar counts and the forming flag). Returns the files written.
+    Raises :class:`SymbolError` / :class:`UnsafePathError` before writing anything when a
+    symbol cannot be a folder inside ``outdir``.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}: use csv or parquet")
@@ -148,7 +157,8 @@ def export_symbols(
     written: list[Path] = []
     # copy under the lock, write outside it: a long export must not stall the session
     with session_data.lock:
-        chosen = [s.upper() for s in symbols] if symbols else session_data.get_active_symbols()
+        chosen = [normalise_symbol(s) for s in symbols] if symbols else session_data.get_active_symbols()
+        folders = {symbol: symbol_path(out, symbol) for symbol in chosen}
         session = session_data.session
         copies: list[tuple[str, str, object]] = []
         for symbol in chosen:
@@ -157,10 +167,10 @@ def export_symbols(
                 raise ValueError(f"{symbol} is not being watched")
             for name, interval in data.bars.items():
                 payload = CSV_HEADER + format_bars(interval) if fmt == "csv" else interval_frame(interval)
-                copies.append((data.symbol, name, payload))
+                copies.append((symbol, name, payload))
         snapshot = session_snapshot(session_data, session) if session is not None else None
     for symbol, name, payload in copies:
-        folder = out / symbol
+        folder = folders[symbol]
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             path = folder / f"{name}.csv"

@@ -10,10 +10,20 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["DAILY", "Interval", "IntervalError", "parse_interval", "parse_intervals"]
+__all__ = [
+    "DAILY",
+    "MAX_INTRADAY_SECONDS",
+    "Interval",
+    "IntervalError",
+    "parse_interval",
+    "parse_intervals",
+    "same_intervals",
+]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
+#: the longest intraday interval: a whole day (the longest session, 24/7, is one)
+MAX_INTRADAY_SECONDS = 86_400
 
 
 class IntervalError(ValueError):
@@ -68,6 +78,12 @@ def _name(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: a 5,000-character argument is not echoed whole."""
+    text = str(text)
+    return repr(text if len(text) <= 24 else text[:24] + "…")
+
+
 def parse_interval(text: str | Interval) -> Interval:
     """Parse ``Ns``, ``Nm``, ``Nh`` or ``1d``; anything else raises :class:`IntervalError`."""
     if isinstance(text, Interval):
@@ -75,16 +91,39 @@ def parse_interval(text: str | Interval) -> Interval:
     match = _PATTERN.match(str(text).lower())
     if not match:
         raise IntervalError(
-            f"unknown interval {text!r}: use a whole number followed by s, m or h (e.g. 1s, 5m, 1h), or 1d"
+            f"unknown interval {_shown(text)}: use a whole number followed by s, m or h (e.g. 1s, 5m, 1h), or 1d"
         )
-    count, unit = int(match.group(1)), match.group(2)
+    digits, unit = match.group(1), match.group(2)
+    count = int(digits) if len(digits) <= 9 else MAX_INTRADAY_SECONDS + 1  # no 4,300-digit int() here
     if count <= 0:
-        raise IntervalError(f"unknown interval {text!r}: the length must be positive")
+        raise IntervalError(f"unknown interval {_shown(text)}: the length must be positive")
     if unit == "d":
         if count != 1:
             raise IntervalError(f"unknown interval {text!r}: only 1d (one bar per session) is supported")
         return DAILY
-    return Interval(count * _UNIT_SECONDS[unit])
+    seconds = count * _UNIT_SECONDS[unit]
+    if seconds > MAX_INTRADAY_SECONDS:
+        raise IntervalError(
+            f"interval {_shown(text)} is too long: at most 24h (1440m, 86400s); 1d is one bar per session"
+        )
+    return Interval(seconds)
+
+
+def same_intervals(text: str | list[str] | tuple[str, ...]) -> list[str]:
+    """One line per interval spelled more than once (``1h, 60m``): :func:`parse_intervals`
+    keeps one of them, and the user should hear that once."""
+    items = [str(i).strip() for i in (text.split(",") if isinstance(text, str) else text) if str(i).strip()]
+    spellings: dict[Interval, list[str]] = {}
+    for item in items:
+        try:
+            spellings.setdefault(parse_interval(item), []).append(item)
+        except IntervalError:
+            continue  # parse_intervals says what is wrong with it
+    return [
+        f"intervals {' and '.join(names)} are the same interval: {interval} is used once"
+        for interval, names in spellings.items()
+        if len(set(names)) > 1
+    ]
 
 
 def parse_intervals(text: str | list[str] | tuple[str, ...]) -> list[Interval]:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.calendar import CalendarError, Session, SessionCalendar, get_calendar
 from core.clock import parse_speed
-from core.coordinator import SymbolError, normalise_symbol
-from core.intervals import Interval, IntervalError, parse_intervals
+from core.intervals import Interval, IntervalError, parse_intervals, same_intervals
 from core.sources.base import BarSource, SourceError
+from core.sources.validation import EARLIEST_DATE, LATEST_DATE
 from core.streams import determine_stream
+from core.symbols import SymbolError, distinct_symbols
 
 __all__ = ["RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
 
@@ -42,6 +43,10 @@ class RunSetup:
     live: bool = False
     #: record under a key of its own (a second instance next to one recording the same source)
     record_as: str = ""
+    #: per symbol, the sessions of the run its source has no data for (already said in ``warnings``)
+    missing: dict[str, frozenset[dt.date]] = field(default_factory=dict)
+    #: things the user should know before the run starts (skipped dates, missing days), one line each
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def symbols(self) -> list[str]:
@@ -112,14 +117,17 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         requested = [(w.symbol, parse_intervals(args.intervals) if args.intervals else parse_intervals(w.intervals))
                      for w in config.watchlist]
     else:  # a file source defaults to everything it holds, the demo to a small watchlist
-        requested = [(s, intervals) for s in source.symbols() or DEFAULT_SYMBOLS]
+        listed = source.symbols()
+        if not listed:
+            _refuse_unusable(source, None)
+        requested = [(s, intervals) for s in listed or DEFAULT_SYMBOLS]
     try:
-        watchlist = [(normalise_symbol(s), ivs) for s, ivs in requested]
+        symbols, duplicates = distinct_symbols(s for s, _ in requested)
     except SymbolError as exc:
         raise UsageError(str(exc)) from None
-    symbols = [s for s, _ in watchlist]
-    if len(set(symbols)) != len(symbols):
-        raise UsageError(f"--symbols names a symbol twice: {args.symbols}")
+    if duplicates:
+        raise UsageError(f"--symbols names a symbol twice: {'; '.join(d.describe() for d in duplicates)}")
+    watchlist = [(symbol, ivs) for symbol, (_, ivs) in zip(symbols, requested, strict=True)]
     speed_text = args.speed if args.speed is not None else config.speed
     try:
         speed = parse_speed(speed_text) if speed_text is not None else default_speed
@@ -128,6 +136,7 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
     for symbol, wanted in watchlist:
         bases = source.base_intervals(symbol)
         if not bases:
+            _refuse_unusable(source, symbol)
             raise UsageError(f"{symbol}: the source has no data for this symbol")
         try:
             determine_stream(symbol, wanted, bases)
@@ -147,26 +156,97 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
                         record_as=getattr(args, "record_as", "").strip())
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
-    known = sorted({d for s in symbols for d in source.dates(s)})
+    warnings: list[str] = same_intervals(args.intervals) if args.intervals else []
+    warnings.extend(note for symbol in symbols for note in source.notes(symbol))
+    dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
+    known = sorted({d for days in dates.values() for d in days})
     try:
         calendar = get_calendar(calendar_name, earliest=min(filter(None, [start, *known[:1]]), default=None))
-        if start is None and end is None:
-            if known:
-                start, end = known[0], known[-1]
-            else:
-                latest = calendar.latest_session()
-                start = end = latest.date
-        elif start is None:
-            start = known[0] if known else end
-        elif end is None:
-            end = known[-1] if known and known[-1] >= start else start
-        assert start is not None and end is not None
-        sessions = calendar.sessions_between(start, end)
+        if start is None and end is None and known:
+            sessions = _data_sessions(calendar, dates, warnings)
+        else:
+            if start is None and end is None:
+                start = end = calendar.latest_session().date
+            elif start is None:
+                start = known[0] if known else end
+            elif end is None:
+                end = known[-1] if known and known[-1] >= start else start
+            assert start is not None and end is not None
+            sessions = calendar.sessions_between(start, end)
     except CalendarError as exc:
         raise UsageError(str(exc)) from None
     if not sessions:
         raise UsageError(f"no {calendar_name} sessions between {start} and {end}")
+    missing = _missing_days(sessions, dates, warnings)
     return RunSetup(
         source, calendar, sessions, watchlist, speed, source_spec=spec, record=not getattr(args, "no_record", False),
-        record_as=getattr(args, "record_as", "").strip(),
+        record_as=getattr(args, "record_as", "").strip(), missing=missing, warnings=warnings,
     )
+
+
+def _refuse_unusable(source: BarSource, symbol: str | None) -> None:
+    """A source whose data is there but unusable fails with the first reason (file, row): exit 1, not "no data"."""
+    problems = source.unusable(symbol)
+    if not problems:
+        return
+    extra = len(problems) - 1
+    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+    raise SourceError(f"{symbol + ': ' if symbol else ''}no usable data: {problems[0]}{more}")
+
+
+def _supported_dates(dates: dict[str, list[dt.date]], warnings: list[str]) -> dict[str, list[dt.date]]:
+    """Each symbol's dates inside the supported range; any other date is said once and dropped."""
+    kept: dict[str, list[dt.date]] = {}
+    for symbol, days in dates.items():
+        kept[symbol] = [d for d in days if EARLIEST_DATE <= d <= LATEST_DATE]
+        dropped = [d for d in days if not EARLIEST_DATE <= d <= LATEST_DATE]
+        if dropped:
+            warnings.append(
+                f"{symbol}: data dated {_list_days(dropped)} is outside the supported range "
+                f"{EARLIEST_DATE}..{LATEST_DATE}; skipped"
+            )
+    return kept
+
+
+def _data_sessions(
+    calendar: SessionCalendar, dates: dict[str, list[dt.date]], warnings: list[str]
+) -> list[Session]:
+    """The default range: the sessions on which at least one watched symbol has data.
+
+    A symbol's dates that are not sessions of the calendar (a weekend, a holiday, past the
+    calendar's last date) are named once per symbol.
+    """
+    chosen: set[dt.date] = set()
+    for symbol, days in dates.items():
+        sessions = [d for d in days if calendar.is_session(d)]
+        chosen.update(sessions)
+        other = sorted(set(days) - set(sessions))
+        if other:
+            warnings.append(
+                f"{symbol}: data dated {_list_days(other)} is not in a {calendar.name} session "
+                f"(the calendar covers {calendar.first_date}..{calendar.last_date}); skipped"
+            )
+    return [calendar.session(d) for d in sorted(chosen)]
+
+
+def _missing_days(
+    sessions: list[Session], dates: dict[str, list[dt.date]], warnings: list[str]
+) -> dict[str, frozenset[dt.date]]:
+    """Per symbol, the sessions of the run it has no data for, said once as a summary."""
+    missing: dict[str, frozenset[dt.date]] = {}
+    for symbol, days in dates.items():
+        if not days:  # a source that cannot list its dates (the demo): nothing to say in advance
+            continue
+        have = set(days)
+        absent = [s.date for s in sessions if s.date not in have]
+        if absent:
+            missing[symbol] = frozenset(absent)
+            warnings.append(f"{symbol}: no data on {len(absent)} of the {len(sessions)} sessions: {_list_days(absent)}")
+    return missing
+
+
+def _list_days(days: list[dt.date], shown: int = 10) -> str:
+    """``2013-10-04, 2013-10-07 and 4 more`` (sorted)."""
+    days = sorted(days)
+    text = ", ".join(d.isoformat() for d in days[:shown])
+    return f"{text} and {len(days) - shown} more" if len(days) > shown else text

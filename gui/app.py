@@ -32,7 +32,9 @@ from core.sources.base import SourceError
 from gui.errors import install_excepthook, loop_exception_handler
 from gui.icons import icon
 from gui.main_window import MainWindow
+from gui.screenshot_view import ScreenshotView, stage_view
 from gui.settings import AppSettings, WatchEntry
+from gui.startup_error import show_startup_error
 from gui.theme import apply_dark_palette
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
+        show_startup_error(self.prog, message)
         raise SystemExit(2)
 
 
@@ -79,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --screenshot: how long to run first (default 5)",
     )
+    parser.add_argument("--chart", metavar="TAB",
+                        help="with --screenshot: show this chart tab (an interval, or base+derived[:INTERVAL]); "
+                        "the PNG then holds the tree and charts only")
+    parser.add_argument("--explain", metavar="HH:MM",
+                        help="with --chart base+derived: pin the derived bar at this exchange time")
     parser.add_argument("--settings", metavar="FILE.ini", help="keep settings in this file instead of the user's")
     return parser
 
@@ -131,6 +139,7 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
         if saved:
             args.symbols, saved = None, None
         setup = resolve_run(args, default_speed=speed_default)
+    notes.extend(setup.warnings)
     watchlist = saved or [WatchEntry(symbol, tuple(i.name for i in ivs)) for symbol, ivs in setup.watchlist]
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
@@ -139,7 +148,9 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     return StartPlan(setup, spec, watchlist, notes, alerts)
 
 
-async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float) -> int:
+async def run_window(
+    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, view: ScreenshotView | None = None
+) -> int:
     """Run windows until the user quits: File > Open session replaces the window's run."""
     app = QApplication.instance()
     assert isinstance(app, QApplication)
@@ -149,12 +160,13 @@ async def run_window(plan: StartPlan, settings: AppSettings, screenshot: str | N
     next_plan: StartPlan | None = plan
     code = 0
     while next_plan is not None:
-        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event)
+        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, view)
     return code
 
 
 async def _run_one(
-    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event
+    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event,
+    view: ScreenshotView | None = None,
 ) -> tuple[int, StartPlan | None]:
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
@@ -164,7 +176,7 @@ async def _run_one(
     recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
     window.closed.connect(quit_event.set)
@@ -201,7 +213,7 @@ async def _run_one(
         await window.boot(plan.watchlist)
         runner = asyncio.create_task(coordinator.run(), name="coordinator")
         if screenshot:
-            return await _take_screenshot(window, Path(screenshot), after, quit_event), None
+            return await _take_screenshot(window, Path(screenshot), after, quit_event, view), None
         await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)
         closed_by_user = True
         return 0, (reopen.result() if reopen.done() and not quit_event.is_set() else None)
@@ -225,12 +237,21 @@ async def _run_one(
         restore_hook()
 
 
-async def _take_screenshot(window: MainWindow, path: Path, after: float, quit_event: asyncio.Event) -> int:
+async def _take_screenshot(
+    window: MainWindow, path: Path, after: float, quit_event: asyncio.Event, view: ScreenshotView | None = None
+) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(quit_event.wait(), timeout=after)
     window.flush()
+    if view is not None:
+        problem = stage_view(window.charts, view)
+        if problem is not None:
+            print(f"{PROG}: warning: {problem}", file=sys.stderr)
+        await asyncio.sleep(0.2)  # let the staged view lay out and paint
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(path)):
+    # a staged chart view is the subject: the tree and charts only (no status bar, no messages)
+    target = window.centralWidget() if view is not None and view.chart else window
+    if not target.grab().save(str(path)):
         print(f"{PROG}: error: could not write {path}", file=sys.stderr)
         return 1
     return 0
@@ -249,9 +270,11 @@ def main(argv: list[str]) -> int:
         plan = plan_start(args, settings)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 2
     except SourceError as exc:  # same code as ``replay`` for a source that cannot be used
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        show_startup_error(PROG, str(exc))
         return 1
     app = QApplication.instance() or QApplication([PROG])
     assert isinstance(app, QApplication)
@@ -259,7 +282,8 @@ def main(argv: list[str]) -> int:
     app.setOrganizationName(PROG)
     app.setWindowIcon(icon("app"))
     apply_dark_palette(app)
-    return int(qasync.run(run_window(plan, settings, args.screenshot, args.after)))
+    view = ScreenshotView(args.chart, args.explain)
+    return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, view)))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ coordinator refuses bad requests with a reason) and the window decides what to d
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.clock import ClockState
+from core.symbols import SYMBOL_RULE
 from gui import theme
 from gui.formatting import format_speed
 from gui.icons import icon
@@ -44,6 +46,7 @@ class ControlsBar(QWidget):
         self.symbol_edit = QLineEdit(self)
         self.symbol_edit.setPlaceholderText("Symbol, e.g. AAPL")
         self.symbol_edit.setMaximumWidth(140)
+        self.symbol_edit.setToolTip(f"A ticker: {SYMBOL_RULE}")
         self.intervals_edit = QLineEdit(default_intervals, self)
         self.intervals_edit.setPlaceholderText("Intervals, e.g. 1m,5m,15m")
         self.intervals_edit.setMaximumWidth(180)
@@ -104,6 +107,22 @@ class ControlsBar(QWidget):
         self.speed_selected.emit(self.speed_combo.itemData(index) or None)
 
     # -- incoming -----------------------------------------------------------------------
+    def set_symbol_choices(self, symbols: list[str]) -> None:
+        """Offer what the source has (Lean tickers, CSV symbols) as the symbol field is typed."""
+        completer = QCompleter(QStringListModel(sorted(symbols), self), self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+        self.symbol_edit.setCompleter(completer)
+
+    def symbol_choices(self, prefix: str) -> list[str]:
+        """The completions the symbol field offers for ``prefix`` (what the popup lists)."""
+        completer = self.symbol_edit.completer()
+        if completer is None:
+            return []
+        completer.setCompletionPrefix(prefix)
+        model = completer.completionModel()
+        return [model.index(row, 0).data() for row in range(model.rowCount())]
+
     def set_live(self) -> None:
         """A live session runs on the wall clock: nothing to pause, no speed to choose."""
         self._live = True
@@ -131,6 +150,12 @@ class ControlsBar(QWidget):
 
     def show_error(self, text: str) -> None:
         self.feedback.setStyleSheet(f"color: {theme.QUALITY_BAD.name()};")
+        self.feedback.setText(text)
+        self.feedback.setToolTip(text)
+
+    def show_warning(self, text: str) -> None:
+        """Done, but not quite as asked: worth reading (amber)."""
+        self.feedback.setStyleSheet(f"color: {theme.QUALITY_WARN.name()};")
         self.feedback.setText(text)
         self.feedback.setToolTip(text)
 

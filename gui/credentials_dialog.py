@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -65,14 +66,25 @@ def read_key_state() -> KeyState:
     return KeyState(load_credentials(), stored, problem)
 
 
-def describe(state: KeyState) -> str:
-    """The dialog's explanation: where the keys come from, or how to add them."""
+def running_feed(source_name: str) -> str:
+    """What the window streams now, in plain words (what it stays on without keys)."""
+    name = source_name.strip()
+    if not name or name.lower() == "demo" or name.lower().startswith("demo:"):
+        return "the built-in demo feed (simulated prices)"
+    if name.lower().startswith("alpaca"):
+        return "the Alpaca feed it started with"
+    return f"replaying {Path(name).name or name}"
+
+
+def describe(state: KeyState, running: str = "the built-in demo feed (simulated prices)") -> str:
+    """The dialog's explanation: where the keys come from, or how to add them; ``running``
+    says what the window keeps streaming until there are keys."""
     active = state.active.credentials
     if state.problem:
         found = (
             f" Keys found in the environment (key id {mask(active.api_key)})."
             if active
-            else " Until then Session Monitor stays on the demo feed."
+            else f" Until then Session Monitor keeps {running}."
         )
         return f"Keys cannot be saved here: {state.problem}. Instead, {ENV_HINT}.{found}"
     if active is not None and active.origin == "environment":
@@ -87,9 +99,10 @@ def describe(state: KeyState) -> str:
             "Enter a new pair and Save to replace them, or Remove them."
         )
     return (
-        "No Alpaca keys yet, so Session Monitor stays on the demo feed. Create an API key on "
-        "alpaca.markets (paper or live account), enter the key id and secret below and press Save: "
-        f"they are kept in the system keyring. Or {ENV_HINT}."
+        f"No Alpaca keys yet, so no live data: Session Monitor keeps {running}. To add keys, create an "
+        "API key on alpaca.markets (paper or live account), enter the key id and secret below and press "
+        f"Save: they are kept in the system keyring. Or {ENV_HINT}. Then start it with "
+        "`session-monitor alpaca`."
     )
 
 
@@ -109,8 +122,12 @@ class CredentialsDialog(QDialog):
     #: the explanation and buttons now match what the keyring and environment hold
     refreshed = Signal()
 
-    def __init__(self, settings: AppSettings, notify: Notify, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: AppSettings, notify: Notify, parent: QWidget | None = None, running: str | None = None
+    ) -> None:
         super().__init__(parent)
+        #: what the window streams now (the explanation says it stays on it without keys)
+        self.running = running or running_feed("demo")
         self.setWindowTitle("Live data (Alpaca)")
         self.settings = settings
         self.notify = notify
@@ -195,7 +212,7 @@ class CredentialsDialog(QDialog):
 
     async def _refresh(self) -> None:
         self.state = await asyncio.get_running_loop().run_in_executor(None, read_key_state)
-        self.status_label.setText(describe(self.state))
+        self.status_label.setText(describe(self.state, self.running))
         self._update_buttons()
         self.adjustSize()  # the explanation's length varies; a word-wrapped label does not resize the dialog
         self.refreshed.emit()

@@ -83,7 +83,10 @@ class ExportDialog(QDialog):
         self.format_combo.setCurrentIndex(self.format_combo.findData(settings.export_format()))
         self.folder_edit = QLineEdit(settings.export_folder() or default_folder(), self)
         self.folder_edit.setMinimumWidth(360)
-        self.folder_edit.setToolTip("Files go to <folder>/<SYMBOL>/<interval>.csv|.parquet plus session.json")
+        self.folder_edit.setToolTip(
+            "Files go to <folder>/<SYMBOL>/<interval>.csv|.parquet plus session.json "
+            "(a / in a symbol is written %2F: BTC/USD goes to BTC%2FUSD); nothing is written outside <folder>"
+        )
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
         self.buttons = QDialogButtonBox(

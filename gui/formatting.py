@@ -8,17 +8,21 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from core.gaps import Gap
+from core.session_data import SymbolSessionData
 
 __all__ = [
     "GAP_TOOLTIP_LINES",
     "NO_VALUE",
     "exchange_time",
+    "finer_base_note",
     "format_gap",
     "format_lag",
+    "format_price",
     "format_speed",
     "gap_tooltip",
     "quality_text",
     "zone",
+    "zone_label",
 ]
 
 #: gap lines in a tooltip before "… and N more"
@@ -32,6 +36,11 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def zone_label(tz: str) -> str:
+    """How the app names an exchange's zone next to its times: ``New York``, ``UTC``."""
+    return tz.split("/")[-1].replace("_", " ")
+
+
 def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False) -> str:
     """``ts`` (UTC epoch seconds) as wall time at the exchange."""
     stamp = dt.datetime.fromtimestamp(ts, zone(tz))
@@ -42,6 +51,11 @@ def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False)
         f"{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}" if seconds else f"{stamp.hour:02d}:{stamp.minute:02d}"
     )
     return f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d} {wall}" if date else wall
+
+
+def format_price(value: float) -> str:
+    """Prices as the charts and the watchlist show them: 1,234.56, or 0.1234 below 1."""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
 
 
 def quality_text(quality: float | None) -> str:
@@ -83,3 +97,22 @@ def format_lag(lag: float | None) -> str:
     if abs(lag) < 120:
         return f"{lag:.0f} s"
     return f"{lag / 60:.1f} min"
+
+
+def finer_base_note(data: SymbolSessionData) -> str | None:
+    """Why a symbol streams a finer base than anything asked for because of an interval
+    that does not fit (``1m,90s`` streams 1s), in plain words with the cost; None otherwise."""
+    requested = [i for i in data.requested if not i.is_daily]
+    base = data.base_interval
+    if not requested or base in requested or not base.seconds:
+        return None
+    smallest = min(requested, key=lambda i: i.seconds)
+    odd = [i.name for i in requested if i.seconds % smallest.seconds]
+    if not odd:
+        return None  # the source has nothing coarser to stream: the usual case, not a switch
+    factor = smallest.seconds // base.seconds
+    return (
+        f"streams {base.name} bars ({factor}× the bars of {smallest.name}) because {', '.join(odd)} is not a "
+        f"whole number of {smallest.name} bars; {smallest.name} is derived from {base.name}; "
+        f"drop {', '.join(odd)} to stream {smallest.name} instead"
+    )

@@ -7,17 +7,22 @@ asynchronous start-up lives in :meth:`boot`, not in ``__init__``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QBoxLayout,
+    QDockWidget,
     QFileDialog,
     QHeaderView,
+    QLineEdit,
     QMainWindow,
+    QMenu,
     QSplitter,
+    QStackedWidget,
     QToolBar,
     QWidget,
 )
@@ -33,18 +38,22 @@ from gui.alerts_dock import AlertNotifier, AlertsDock
 from gui.bridge import SessionBridge
 from gui.chart.symbol_charts import SymbolCharts
 from gui.chart.widget import IntervalChart
+from gui.chart.workspace import ChartWorkspace, WorkspaceState
 from gui.controls import ControlsBar
-from gui.credentials_dialog import CredentialsDialog
+from gui.credentials_dialog import CredentialsDialog, running_feed
 from gui.export_dialog import ExportDialog, ExportRequest, run_export
+from gui.formatting import finer_base_note
 from gui.handlers import RunningHandlers
 from gui.health_view import HealthBanner, HealthStatus
 from gui.icons import icon
 from gui.messages import MessagesDock
+from gui.reconcile_dock import ReconcileDock
 from gui.session_file import choose_save_path, save_session, session_config
 from gui.settings import AppSettings, WatchEntry
 from gui.status import StatusPanel
-from gui.tree_model import INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
 from gui.tree_view import SessionTreeView
+from gui.watchlist import CompactWatchlist
 
 __all__ = ["MainWindow"]
 
@@ -95,7 +104,14 @@ class MainWindow(QMainWindow):
         # Interactive, sized to contents when symbols arrive: ResizeToContents would re-measure
         # every row of every column on each dataChanged (O(rows) per refresh while streaming).
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column in COMPACT_ONLY:
+            self.tree.hideColumn(column)
         self.model.rowsInserted.connect(self._on_rows_inserted)
+        # the compact watchlist: the same model, one sortable row per symbol (View menu)
+        self.compact = CompactWatchlist(self.model, self)
+        self.watchlist_stack = QStackedWidget(self)
+        self.watchlist_stack.addWidget(self.tree)
+        self.watchlist_stack.addWidget(self.compact)
         self._resize_columns = QTimer(self)
         self._resize_columns.setSingleShot(True)
         self._resize_columns.setInterval(100)
@@ -106,7 +122,7 @@ class MainWindow(QMainWindow):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
-        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.watchlist_stack)
         self.splitter.addWidget(self.charts)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
@@ -119,7 +135,21 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.controls)
         self.addToolBar(toolbar)
 
+        self.workspace = ChartWorkspace(session_data, self.bridge, self)
+        self.workspace_dock = QDockWidget("Chart workspace", self)
+        self.workspace_dock.setObjectName("workspaceDock")
+        self.workspace_dock.setWidget(self.workspace)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.workspace_dock)
+        self.workspace_dock.hide()
+
+        self.reconcile = ReconcileDock(session_data, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.reconcile)
+        self.reconcile.hide()
+        self.reconcile.bar_requested.connect(self.show_bar)
+        self.reconcile.mismatches_changed.connect(self.charts.set_mismatches)
+
         self.messages = MessagesDock(self)
+        self.messages.set_time_zone(coordinator.session.tz)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
         self.resizeDocks([self.messages], [110], Qt.Orientation.Vertical)
         self.status = StatusPanel(self.statusBar(), coordinator, source_name)
@@ -131,14 +161,25 @@ class MainWindow(QMainWindow):
         self.controls.speed_selected.connect(self._on_speed_selected)
         self.bridge.message_posted.connect(self.messages.post)
         self.bridge.state_changed.connect(self.controls.set_state)
-        self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
-        delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), self.tree, context=Qt.ShortcutContext.WidgetShortcut)
-        delete.activated.connect(self.on_remove)
+        for view in (self.tree, self.compact.view):
+            view.selectionModel().currentChanged.connect(self._on_current_changed)
+            delete = QShortcut(QKeySequence(Qt.Key.Key_Delete), view, context=Qt.ShortcutContext.WidgetShortcut)
+            delete.activated.connect(self.on_remove)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._tree_menu)
         self.controls.set_state(coordinator.status().state)
         if coordinator.live:
             self.controls.set_live()
         self._build_menus()
         self._build_health(alert_config)
+        # the banner follows the compact watchlist's selection as it follows the tree's
+        self.compact.view.selectionModel().currentChanged.connect(
+            lambda current, _previous: self.health_banner.show_symbol(current.data(SYMBOL_ROLE))
+        )
+        # a text field takes Ctrl+E (end of line under X11 key bindings) before the window's
+        # Export shortcut sees it
+        for edit in self.findChildren(QLineEdit):
+            edit.installEventFilter(self)
         self._restore_layout()
 
     def _build_health(self, alert_config: AlertConfig | None) -> None:
@@ -224,6 +265,69 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
+        view_menu.addAction(self.workspace_dock.toggleViewAction())
+        view_menu.addAction(self.reconcile.toggleViewAction())
+        view_menu.addSeparator()
+        self.window_lines_action = view_menu.addAction("&Window boundaries")
+        self.window_lines_action.setCheckable(True)
+        self.window_lines_action.setToolTip("dotted lines where each coarser derived interval's windows start")
+        self.window_lines_action.toggled.connect(self.charts.set_window_lines)
+        self.compact_action = view_menu.addAction("&Compact watchlist")
+        self.compact_action.setCheckable(True)
+        self.compact_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.compact_action.setToolTip("One sortable, filterable row per symbol; expand a row for its intervals")
+        self.compact_action.toggled.connect(self.set_compact)
+        self.compact_action.setChecked(self.settings.chart_option("compact_watchlist", False))
+        self._build_chart_menu(view_menu)
+
+    def _build_chart_menu(self, view_menu: QMenu) -> None:
+        """How charts show time and prices (every chart, remembered across runs)."""
+        view_menu.addSeparator()
+        self.fold_time_action = view_menu.addAction("&Fold non-trading time")
+        self.fold_time_action.setCheckable(True)
+        self.fold_time_action.setToolTip("Nights, weekends, holidays and lunch breaks take no room; off: linear time")
+        self.fold_time_action.setChecked(self.settings.chart_option("fold_time", True))
+        self.fold_time_action.toggled.connect(self._on_fold_toggled)
+        self.log_scale_action = view_menu.addAction("&Log price scale")
+        self.log_scale_action.setCheckable(True)
+        self.log_scale_action.setChecked(self.settings.chart_option("log_scale", False))
+        self.log_scale_action.toggled.connect(self._on_log_toggled)
+        self.charts.set_folded(self.fold_time_action.isChecked())
+        self.charts.set_log_scale(self.log_scale_action.isChecked())
+
+    def set_compact(self, compact: bool) -> None:
+        """Show the compact watchlist (True) or the detailed tree, keeping the selected symbol."""
+        symbol = self.selected_symbol()
+        self.watchlist_stack.setCurrentWidget(self.compact if compact else self.tree)
+        if compact:
+            self.compact.fit_columns()
+            self._widen_for_compact()
+        if self.compact_action.isChecked() != compact:
+            self.compact_action.setChecked(compact)
+        self.settings.set_chart_option("compact_watchlist", compact)
+        if symbol is not None:
+            self.select_symbol(symbol, self.charts.current_interval() if not compact else None)
+
+    @property
+    def watchlist_view(self) -> QAbstractItemView:
+        """The view the user sees: the detailed tree or the compact watchlist."""
+        return self.compact.view if self.watchlist_stack.currentWidget() is self.compact else self.tree
+
+    def _on_fold_toggled(self, folded: bool) -> None:
+        self.charts.set_folded(folded)
+        self.settings.set_chart_option("fold_time", folded)
+
+    def _on_log_toggled(self, log: bool) -> None:
+        self.charts.set_log_scale(log)
+        self.settings.set_chart_option("log_scale", log)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination())
+            if pressed.matches(self.export_action.shortcut()) == QKeySequence.SequenceMatch.ExactMatch:
+                event.ignore()  # not overridden by the field: the window's shortcut fires
+                return True
+        return super().eventFilter(watched, event)
 
     def _choose_session_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open session file", "", "Session files (*.toml);;All files (*)")
@@ -270,7 +374,9 @@ class MainWindow(QMainWindow):
     def show_credentials_dialog(self) -> CredentialsDialog:
         """Open File → Live data (Alpaca)…; one dialog per window, re-read each time it opens."""
         if self._credentials_dialog is None:
-            self._credentials_dialog = CredentialsDialog(self.settings, self.notify, self)
+            self._credentials_dialog = CredentialsDialog(
+                self.settings, self.notify, self, running=running_feed(self.source_name)
+            )
         self._credentials_dialog.open()
         self._credentials_dialog.refresh()
         return self._credentials_dialog
@@ -279,17 +385,35 @@ class MainWindow(QMainWindow):
     async def boot(self, watchlist: list[WatchEntry]) -> None:
         """Add the start-up symbols; one that cannot be added is reported, not fatal."""
         for entry in watchlist:
+            self.model.expect_load(entry.symbol)
             try:
                 await self.coordinator.add_symbol(entry.symbol, entry.intervals)
             except (SymbolError, IntervalError) as exc:
                 self.report_problem(f"Could not restore {entry.symbol}: {exc}")
+            finally:
+                self.model.settle(entry.symbol)
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])
+        saved = self.settings.workspace()
+        if saved:  # after the symbols it shows are watched
+            self.workspace.restore(WorkspaceState.from_json(saved))
         status = self.coordinator.status()
         when = status.session.date.isoformat() if status.session else "?"
         watching = ", ".join(symbols) or "nothing yet"
         self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
+        await self._offer_symbols()
+
+    async def _offer_symbols(self) -> None:
+        """Let the symbol field complete from what the source has (listed off the loop: a
+        folder of tickers, a CSV scan)."""
+        loop = asyncio.get_running_loop()
+        try:
+            symbols = await loop.run_in_executor(None, self.coordinator.source.symbols)
+        except Exception as exc:  # completion is a help; a source that cannot list is no error
+            self.post_message(logging.DEBUG, f"{self.source_name}: cannot list its symbols ({exc})")
+            return
+        self.controls.set_symbol_choices(symbols)
 
     # -- requests ---------------------------------------------------------------------------
     @asyncSlot(str, str)
@@ -299,17 +423,25 @@ class MainWindow(QMainWindow):
         self.controls.set_busy(True)
         try:
             intervals = [part for part in intervals_text.split(",") if part.strip()]
+            self.model.expect_load(symbol_text)
             data = await self.coordinator.add_symbol(symbol_text, intervals)
         except (SymbolError, IntervalError) as exc:
             self.report_problem(str(exc))
         else:
             derived = ", ".join(b.name for b in data.derived_intervals()) or "nothing"
             note = " (the run has finished: no more bars will arrive)" if self._finished() else ""
-            self.controls.show_info(f"Watching {data.symbol}: streams {data.base_interval}, derives {derived}{note}")
+            finer = finer_base_note(data)
+            if finer:
+                self.controls.show_warning(f"Watching {data.symbol}: {finer}{note}")
+                self.messages.post(logging.WARNING, f"{data.symbol}: {finer}")
+            else:
+                streams = f"streams {data.base_interval}, derives {derived}"
+                self.controls.show_info(f"Watching {data.symbol}: {streams}{note}")
             self.controls.symbol_edit.clear()
             self.settings.set_default_intervals(intervals_text.strip())
             self.select_symbol(data.symbol)
         finally:
+            self.model.settle(symbol_text)
             self.controls.set_busy(False)
             self._handlers.leave()
 
@@ -354,16 +486,56 @@ class MainWindow(QMainWindow):
 
     # -- selection ---------------------------------------------------------------------------
     def selected_symbol(self) -> str | None:
-        index = self.tree.currentIndex()
+        index = self.watchlist_view.currentIndex()
         return index.data(SYMBOL_ROLE) if index.isValid() else None
 
     def select_symbol(self, symbol: str, interval: str | None = None) -> None:
         index = self.model.interval_index(symbol, interval) if interval else self.model.symbol_index(symbol)
+        view = self.watchlist_view
+        if view is self.compact.view:
+            index = self.compact.map_from_model(index)
         if index.isValid():
             flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
-            self.tree.selectionModel().setCurrentIndex(index, flags)
+            view.selectionModel().setCurrentIndex(index, flags)
+
+    def tree_menu_actions(self, index: QModelIndex) -> QMenu:
+        """The tree row's context menu: show its interval in the chart workspace, or with its base."""
+        menu = QMenu(self)
+        symbol, interval = index.data(SYMBOL_ROLE), index.data(INTERVAL_ROLE)
+        data = self.session_data.get_symbol_data(symbol) if symbol else None
+        if data is None:
+            return menu
+        shown = interval or data.base_interval.name
+        menu.addAction(f"Show {symbol} {shown} in the chart workspace",
+                       lambda: self.show_in_workspace(symbol, shown))
+        if interval and data.bars[interval].derived:
+            def show_with_base() -> None:
+                self.select_symbol(symbol, interval)
+                self.charts.show_combined(interval)
+
+            menu.addAction(f"Show {symbol} {interval} over its base {data.base_interval}", show_with_base)
+        return menu
+
+    def _tree_menu(self, pos: QPoint) -> None:
+        index = self.tree.indexAt(pos)
+        if index.isValid():
+            self.tree_menu_actions(index).popup(self.tree.viewport().mapToGlobal(pos))
+
+    def show_in_workspace(self, symbol: str, interval: str) -> None:
+        """Put ``symbol``/``interval`` in the workspace's first empty chart (else its first) and show it."""
+        self.workspace_dock.show()
+        self.workspace.show_in_chart(symbol, interval)
+
+    def show_bar(self, symbol: str, interval: str, start: int, end: int) -> None:
+        """Show the bar of window ``[start, end)`` on ``symbol``'s ``interval`` chart (its base chart
+        when it does not derive that interval)."""
+        data = self.session_data.get_symbol_data(symbol)
+        shown = interval if data is None or interval in data.bars else data.base_interval.name
+        self.jump_to(symbol, shown, (start + end) / 2)
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if current.model() is not self.watchlist_view.model() and current.isValid():
+            return  # the hidden view follows along; only the one shown drives the charts
         if not current.isValid():
             self.charts.show_symbol(None)
             return
@@ -372,7 +544,7 @@ class MainWindow(QMainWindow):
     def _on_interval_shown(self, interval: str) -> None:
         """Tab changed by the user: keep the tree's selection on the same interval row."""
         symbol = self.charts.symbol
-        current = self.tree.currentIndex()
+        current = self.watchlist_view.currentIndex()
         if symbol and current.isValid() and current.data(INTERVAL_ROLE) not in (None, interval):
             self.select_symbol(symbol, interval)
 
@@ -385,6 +557,12 @@ class MainWindow(QMainWindow):
     def _fit_columns(self) -> None:
         for column in range(self.model.columnCount()):
             self.tree.resizeColumnToContents(column)
+        # counts grow all session: room for six digits from the start ("43…" at 1,000 otherwise)
+        bars = self.tree.fontMetrics().horizontalAdvance("000000") + 16
+        if self.tree.columnWidth(Column.BARS) < bars:
+            self.tree.setColumnWidth(Column.BARS, bars)
+        self.compact.fit_columns()
+        self._widen_for_compact()
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:
@@ -411,11 +589,23 @@ class MainWindow(QMainWindow):
             self._split_pending = False
             tree = min(max(self.width() * 2 // 5, 480), 560, self.width() // 2)
             self.splitter.setSizes([tree, max(self.splitter.width() - tree, 1)])
+            self._widen_for_compact()
+
+    def _widen_for_compact(self) -> None:
+        """Give the compact watchlist room for all its columns (up to half the window)."""
+        if self.watchlist_stack.currentWidget() is not self.compact:
+            return
+        view = self.compact.view
+        need = view.header().length() + view.verticalScrollBar().sizeHint().width() + 2 * view.frameWidth()
+        sizes = self.splitter.sizes()
+        if len(sizes) == 2 and sizes[0] < need <= self.splitter.width() // 2:
+            self.splitter.setSizes([need, max(sum(sizes) - need, 1)])
 
     def save_settings(self) -> None:
         self.settings.set_watchlist(self.watchlist())
         self.settings.set_last_source(self.source_name)
         self.settings.set_layout(self.saveGeometry(), self.saveState(), self.splitter.saveState())
+        self.settings.set_workspace(self.workspace.state().to_json())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -436,4 +626,5 @@ class MainWindow(QMainWindow):
         """Push coalesced model and chart updates now (screenshots and tests)."""
         self.model.flush()
         self.charts.flush()
+        self.workspace.flush()
         self.status.refresh()

@@ -1,4 +1,8 @@
-"""The messages dock: warnings and errors as they happen, newest first, capped."""
+"""The messages dock: warnings and errors as they happen, newest first, capped.
+
+Times are the exchange's wall time, like every other time in the window, and the dock's
+title names the zone (``Messages (3) · New York time``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QDockWidget, QListView, QWidget
 
 from gui import theme
+from gui.formatting import zone, zone_label
 
 __all__ = ["MESSAGE_CAP", "Message", "MessageLog", "MessagesDock"]
 
@@ -22,7 +27,7 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class Message(NamedTuple):
-    when: dt.datetime
+    when: dt.datetime  # aware (UTC)
     level: int
     text: str
 
@@ -30,10 +35,18 @@ class Message(NamedTuple):
 class MessageLog(QAbstractListModel):
     """A capped list model, newest first: row 0 is the latest message."""
 
-    def __init__(self, cap: int = MESSAGE_CAP, parent: QObject | None = None) -> None:
+    def __init__(self, cap: int = MESSAGE_CAP, parent: QObject | None = None, tz: str = "UTC") -> None:
         super().__init__(parent)
         self._items: deque[Message] = deque()
         self.cap = cap
+        #: the zone message times are shown in (the exchange's)
+        self.tz = tz
+
+    def set_time_zone(self, tz: str) -> None:
+        """Show times in ``tz`` (every row's text changes)."""
+        self.tz = tz
+        if self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1), [Qt.ItemDataRole.DisplayRole])
 
     def post(self, level: int, text: str) -> None:
         if len(self._items) >= self.cap:
@@ -42,7 +55,7 @@ class MessageLog(QAbstractListModel):
             self._items.pop()
             self.endRemoveRows()
         self.beginInsertRows(QModelIndex(), 0, 0)
-        self._items.appendleft(Message(dt.datetime.now(), level, text))
+        self._items.appendleft(Message(dt.datetime.now(dt.UTC), level, text))
         self.endInsertRows()
 
     def messages(self) -> list[Message]:
@@ -61,9 +74,11 @@ class MessageLog(QAbstractListModel):
             return None
         message = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{message.when:%H:%M:%S}  {logging.getLevelName(message.level).lower():<7}  {message.text}"
+            when = message.when.astimezone(zone(self.tz))
+            return f"{when:%H:%M:%S}  {logging.getLevelName(message.level).lower():<7}  {message.text}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return message.text
+            when = message.when.astimezone(zone(self.tz))
+            return f"{when:%Y-%m-%d %H:%M:%S} {zone_label(self.tz)} time\n{message.text}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if message.level >= logging.ERROR:
                 return QBrush(theme.QUALITY_BAD)
@@ -89,5 +104,9 @@ class MessagesDock(QDockWidget):
     def post(self, level: int, text: str) -> None:
         self.log.post(level, text)
 
+    def set_time_zone(self, tz: str) -> None:
+        self.log.set_time_zone(tz)
+        self._update_title()
+
     def _update_title(self) -> None:
-        self.setWindowTitle(f"Messages ({self.log.rowCount()})")
+        self.setWindowTitle(f"Messages ({self.log.rowCount()}) · {zone_label(self.log.tz)} time")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.runconfig import DEFAULT_INTERVALS
 from core.sources.alpaca import FEEDS as ALPACA_FEEDS
 
 __all__ = ["ALPACA_FEEDS", "DEFAULT_INTERVALS", "EXPORT_FORMATS", "AppSettings", "WatchEntry"]
 
 ORGANIZATION = "session-monitor"
 APPLICATION = "session-monitor"
-DEFAULT_INTERVALS = "1m,5m,15m"
 #: what core.export.export_symbols writes
 EXPORT_FORMATS = ("csv", "parquet")
 
@@ -66,6 +66,15 @@ class AppSettings:
     def set_default_intervals(self, text: str) -> None:
         self.store.setValue("watchlist/default_intervals", text)
 
+    # -- charts ---------------------------------------------------------------------------
+    def chart_option(self, name: str, default: bool) -> bool:
+        """A View-menu chart switch (``fold_time``, ``log_scale``, ``compact_watchlist``)."""
+        value = self.store.value(f"charts/{name}")
+        return default if value is None else str(value).lower() in ("true", "1")
+
+    def set_chart_option(self, name: str, on: bool) -> None:
+        self.store.setValue(f"charts/{name}", "true" if on else "false")
+
     # -- source ---------------------------------------------------------------------------
     def last_source(self) -> str | None:
         value = self.store.value("source/last")
@@ -98,6 +107,15 @@ class AppSettings:
         """Remembered so the next export offers the same folder and format."""
         self.store.setValue("export/folder", folder)
         self.store.setValue("export/format", fmt)
+
+    # -- chart workspace (gui/chart/workspace.py) ----------------------------------------------
+    def workspace(self) -> str | None:
+        """The chart workspace's saved state (JSON), if any."""
+        value = self.store.value("workspace/state")
+        return str(value) if value else None
+
+    def set_workspace(self, state_json: str) -> None:
+        self.store.setValue("workspace/state", state_json)
 
     # -- window layout ----------------------------------------------------------------------
     def _bytes(self, key: str) -> QByteArray | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from core.clock import ClockState
 from core.coordinator import SessionCoordinator
 from gui import theme
-from gui.formatting import exchange_time, format_lag, format_speed
+from gui.formatting import exchange_time, format_lag, format_speed, zone_label
 
 __all__ = ["StatusPanel"]
 
@@ -30,6 +31,10 @@ class StatusPanel(QObject):
         self.speed = QLabel(bar)
         self.rate = QLabel(bar)
         self.lag = QLabel(bar)
+        self.lag.setToolTip(
+            "How far the newest bar handed over trails the session clock: about one bar is normal;\n"
+            "more means the feed (or this machine) is behind"
+        )
         self.source = QLabel(f"source: {source}", bar)
         self.feeds = QLabel(bar)
         self.feeds.setStyleSheet(f"color: {theme.QUALITY_BAD.name()};")
@@ -48,12 +53,17 @@ class StatusPanel(QObject):
             current = min(status.sessions_done + 1, status.sessions_total)
             progress = f" ({current}/{status.sessions_total})" if status.sessions_total > 1 else ""
             self.session.setText(f"session {session.date.isoformat()}{progress}")
-            zone_name = session.tz.split("/")[-1].replace("_", " ")
-            self.clock.setText(f"{exchange_time(status.clock, session.tz, seconds=True)} {zone_name}")
+            self.clock.setText(f"{exchange_time(status.clock, session.tz, seconds=True)} {zone_label(session.tz)}")
         self.state.setText(status.state.value)
         self.speed.setText(f"speed {format_speed(status.speed)}")
         self.rate.setText(f"{status.bars_per_second:,.0f} base bars/s")
-        self.lag.setText(f"lag {format_lag(status.lag)}")
+        # lag only means something while bars stream: symbols watched, the session open
+        meaningful = (
+            status.lag is not None and status.state is ClockState.OPEN and bool(self.coordinator.session_data)
+        )
+        self.lag.setVisible(meaningful)
+        if meaningful:
+            self.lag.setText(f"lag {format_lag(status.lag)}")
         down = ", ".join(status.disconnected)
         self.feeds.setText(f"feed down: {down}" if down else "")
         self.feeds.setVisible(bool(down))

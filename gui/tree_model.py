@@ -26,10 +26,10 @@ from core.coverage import coverage
 from core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from gui import theme
 from gui.bridge import SessionBridge
-from gui.formatting import NO_VALUE, exchange_time, gap_tooltip, quality_text
+from gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
 from gui.health_view import health_colour, health_of, health_text, health_tooltip
 
-__all__ = ["COLUMNS", "Column", "SessionTreeModel"]
+__all__ = ["COLUMNS", "COMPACT_ONLY", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -45,15 +45,29 @@ class Column:
     LAST_BAR = 7
     HEALTH = 8
     COVERAGE = 9
+    # the compact watchlist's columns (gui/watchlist.py shows these and Health, sorted and filtered)
+    LAST = 10
+    CHANGE = 11
+    WORST = 12
 
 
-COLUMNS = ("Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar", "Health", "Coverage %")
+COLUMNS = (
+    "Interval", "Kind", "Source", "Bars", "Quality %", "Gaps", "Incomplete", "Last bar", "Health", "Coverage %",
+    "Last", "Chg %", "Worst Q %",
+)
+#: columns the detailed tree hides (the compact watchlist shows them)
+COMPACT_ONLY = (Column.LAST, Column.CHANGE, Column.WORST)
 _WIDTH = len(COLUMNS)
 #: columns that can have a foreground colour
-_COLOURED = frozenset({Column.QUALITY, Column.KIND, Column.HEALTH, Column.COVERAGE})
-_NUMERIC = {Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE, Column.COVERAGE}
+_COLOURED = frozenset({Column.QUALITY, Column.KIND, Column.HEALTH, Column.COVERAGE, Column.WORST, Column.CHANGE})
+_NUMERIC = {
+    Column.BARS, Column.QUALITY, Column.GAPS, Column.INCOMPLETE, Column.COVERAGE, Column.LAST, Column.CHANGE,
+    Column.WORST,
+}
 #: shown in front of the health state while the symbol has an alert that has not cleared
 ALERT_BADGE = "\u26a0"
+#: shown instead of quality and gaps while a new symbol's session so far is being loaded
+PENDING = "…"
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
     Qt.ItemDataRole.ForegroundRole,
@@ -62,6 +76,8 @@ _CHANGED_ROLES = [
 #: custom roles so views and tests can read the row's identity without parsing text
 SYMBOL_ROLE = Qt.ItemDataRole.UserRole + 1
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 2
+#: a cell's value for sorting: numbers for numeric columns (None sorts first), text otherwise
+SORT_ROLE = Qt.ItemDataRole.UserRole + 3
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
@@ -69,7 +85,7 @@ _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _ANSWERED_ROLES = frozenset(
     int(r) for r in (
         Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
-        Qt.ItemDataRole.TextAlignmentRole, SYMBOL_ROLE, INTERVAL_ROLE,
+        Qt.ItemDataRole.TextAlignmentRole, SYMBOL_ROLE, INTERVAL_ROLE, SORT_ROLE,
     )
 )
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -101,6 +117,46 @@ class _SymbolNode:
 
 _ROOT = _Root()
 _INVALID = QModelIndex()
+
+
+def _last_close(bars: BarIntervalData) -> float | None:
+    data = bars.data
+    return float(data.close[-1]) if len(data) else None
+
+
+def _reference_close(symbol: SymbolSessionData) -> tuple[float, str] | None:
+    """What the change is measured from: the previous session's last close when the symbol
+    has one in history, else this session's first open."""
+    for past in reversed(symbol.history):
+        base = past.bars.get(symbol.base.name)
+        if base is not None and len(base.data):
+            return float(base.data.close[-1]), f"the {past.session.date.isoformat()} close"
+    data = symbol.base.data
+    if len(data):
+        return float(data.open[0]), "this session's first open"
+    return None
+
+
+def _change(symbol: SymbolSessionData, bars: BarIntervalData) -> float | None:
+    """Percent change of ``bars``' newest close from the symbol's reference."""
+    last = _last_close(bars)
+    reference = _reference_close(symbol)
+    if last is None or reference is None or reference[0] == 0:
+        return None
+    return 100.0 * (last / reference[0] - 1.0)
+
+
+def _change_reference(symbol: SymbolSessionData) -> str:
+    reference = _reference_close(symbol)
+    return "no bar yet" if reference is None else f"change from {reference[1]} ({format_price(reference[0])})"
+
+
+def _worst_quality(symbol: SymbolSessionData, interval: BarIntervalData | None) -> float | None:
+    """An interval's quality; on a symbol row the lowest among its intervals."""
+    if interval is not None:
+        return interval.quality
+    known = [b.quality for b in symbol.bars.values() if b.quality is not None]
+    return min(known) if known else None
 
 
 def _quality_colour(quality: float | None) -> QColor | None:
@@ -137,6 +193,9 @@ class SessionTreeModel(QAbstractItemModel):
         self._shown: dict[str, tuple[Any, ...]] = {}
         #: symbols whose feed is down right now (from the coordinator's feed events)
         self._down: set[str] = set()
+        #: symbols added while their session so far is still loading: until their first
+        #: bars (or ``settle``), quality and gaps show PENDING rather than "0.0 %, 1 gap"
+        self._pending_load: set[str] = set()
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -302,6 +361,8 @@ class SessionTreeModel(QAbstractItemModel):
             return symbol.symbol
         if role == INTERVAL_ROLE:
             return None if interval is None else interval.name
+        if role == SORT_ROLE:
+            return self._sort_value(symbol, interval, index.column())
         return None
 
     def cell(self, index: AnyIndex) -> tuple[str, QColor | None, Qt.AlignmentFlag | None]:
@@ -319,9 +380,14 @@ class SessionTreeModel(QAbstractItemModel):
         return self._display(symbol, interval, column), colour, (_RIGHT if column in _NUMERIC else None)
 
     def _foreground(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> QColor | None:
-        """Quality in its traffic-light colour; a symbol whose feed is down, in red."""
+        """Quality in its traffic-light colour; a symbol whose feed is down, in red; change
+        in the candle colours."""
+        if symbol.symbol in self._pending_load and column in (Column.QUALITY, Column.WORST):
+            return None
         if column == Column.QUALITY:
             return _quality_colour((interval or symbol.base).quality)
+        if column == Column.WORST:
+            return _quality_colour(_worst_quality(symbol, interval))
         if column == Column.KIND and interval is None and symbol.symbol in self._down:
             return theme.QUALITY_BAD
         if column == Column.HEALTH and interval is None:
@@ -330,7 +396,37 @@ class SessionTreeModel(QAbstractItemModel):
         if column == Column.COVERAGE:
             target = interval or symbol.base
             return _quality_colour(coverage(target, symbol.base))
+        if column == Column.CHANGE and interval is None:
+            change = _change(symbol, symbol.base)
+            return None if change is None or change == 0 else (theme.UP if change > 0 else theme.DOWN)
         return None
+
+    def _sort_value(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> Any:
+        target = interval or symbol.base
+        if column in (Column.INTERVAL, Column.KIND, Column.SOURCE, Column.HEALTH):
+            return self._display(symbol, interval, column)
+        value: float | None
+        if column == Column.BARS:
+            value = len(target.data)
+        elif column == Column.QUALITY:
+            value = target.quality
+        elif column == Column.WORST:
+            value = _worst_quality(symbol, interval)
+        elif column == Column.GAPS:
+            value = target.gap_count
+        elif column == Column.INCOMPLETE:
+            value = sum(b.incomplete for b in symbol.derived_intervals()) if interval is None else target.incomplete
+        elif column == Column.LAST_BAR:
+            value = target.data.last_ts
+        elif column == Column.LAST:
+            value = _last_close(target)
+        elif column == Column.CHANGE:
+            value = _change(symbol, target)
+        elif column == Column.COVERAGE:
+            value = coverage(target, symbol.base)
+        else:
+            value = None
+        return float("-inf") if value is None else float(value)
 
     def _display(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str:
         if interval is None:  # the symbol row summarises its streamed base interval
@@ -346,7 +442,7 @@ class SessionTreeModel(QAbstractItemModel):
             if column == Column.HEALTH:
                 badge = f"{ALERT_BADGE} " if self.alerts is not None and self.alerts.active(symbol.symbol) else ""
                 return badge + health_text(symbol)
-            return self._interval_cell(symbol, base, column)
+            return self._interval_cell(symbol, base, column, symbol_row=True)
         if column == Column.INTERVAL:
             return interval.name
         if column == Column.KIND:
@@ -355,16 +451,33 @@ class SessionTreeModel(QAbstractItemModel):
             return interval.base.name if interval.derived and interval.base else NO_VALUE
         if column == Column.INCOMPLETE:
             return str(interval.incomplete) if interval.derived else NO_VALUE
+        if column in (Column.LAST, Column.CHANGE):
+            return ""  # the symbol row has them (an interval's newest close is the same price)
         return self._interval_cell(symbol, interval, column)
 
-    @staticmethod
-    def _interval_cell(symbol: SymbolSessionData, interval: BarIntervalData, column: int) -> str:
+    def _interval_cell(
+        self, symbol: SymbolSessionData, interval: BarIntervalData, column: int, symbol_row: bool = False
+    ) -> str:
         if column == Column.BARS:
             return str(len(interval.data))
+        if (
+            column in (Column.QUALITY, Column.GAPS, Column.WORST)
+            and symbol.symbol in self._pending_load
+            and interval.quality is not None  # a pass measured it before its bars came in
+        ):
+            return PENDING
         if column == Column.QUALITY:
             return quality_text(interval.quality)
+        if column == Column.WORST:
+            return quality_text(_worst_quality(symbol, None if symbol_row else interval))
         if column == Column.GAPS:
             return str(interval.gap_count)
+        if column == Column.LAST:
+            last = _last_close(interval)
+            return NO_VALUE if last is None else format_price(last)
+        if column == Column.CHANGE:
+            change = _change(symbol, interval)
+            return NO_VALUE if change is None else f"{change:+.2f}"
         if column == Column.LAST_BAR:
             last = interval.data.last_ts
             if last is None:
@@ -376,6 +489,12 @@ class SessionTreeModel(QAbstractItemModel):
 
     def _tooltip(self, symbol: SymbolSessionData, interval: BarIntervalData | None, column: int) -> str | None:
         target = interval or symbol.base
+        if symbol.symbol in self._pending_load and column in (Column.QUALITY, Column.GAPS, Column.WORST):
+            return "loading the session so far; quality and gaps follow with its first bars"
+        if column == Column.CHANGE and interval is None:
+            return _change_reference(symbol)
+        if column == Column.WORST:
+            return "the lowest quality among the symbol's intervals" if interval is None else None
         if column == Column.KIND and interval is None:
             return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
         if column == Column.GAPS:
@@ -405,8 +524,23 @@ class SessionTreeModel(QAbstractItemModel):
         self._shape += 1  # again: a view may have asked parent() between begin and end
         self.endInsertRows()
 
+    def expect_load(self, symbol: str) -> None:
+        """``symbol`` is being added and its session so far loaded: until its first bars
+        (or :meth:`settle`), its quality and gaps show PENDING, not a red "0.0 %, 1 gap"."""
+        self._pending_load.add(symbol.strip().upper())
+
+    def settle(self, symbol: str) -> None:
+        """``symbol``'s add finished (or failed): show its quality and gaps from the next
+        flush on, bars or not."""
+        symbol = symbol.strip().upper()
+        if symbol in self._pending_load:
+            self._pending_load.discard(symbol)
+            self._forced.add(symbol)
+            self._on_changed(symbol)
+
     def _on_symbol_removing(self, symbol: str, row: int) -> None:
         self._pending.discard(symbol)
+        self._pending_load.discard(symbol)
         self._forced.discard(symbol)
         data = self._sd.symbol_at(row)
         if data is not None:
@@ -464,6 +598,8 @@ class SessionTreeModel(QAbstractItemModel):
             notes.ended_at,
             len(notes.outages),
             tuple((len(b.data), b.quality, b.gap_count, b.missing, b.incomplete) for b in symbol.bars.values()),
+            # the symbol row's last price and change: a revised newest bar keeps the count
+            _last_close(symbol.base),
         )
 
     def flush(self) -> None:
@@ -483,6 +619,10 @@ class SessionTreeModel(QAbstractItemModel):
         pending.update(symbol for symbol, _ in bars)
         pending.update(symbol for symbol, _ in quality)
         forced, self._forced = self._forced, set()
+        if self._pending_load:
+            arrived = {symbol for symbol, _ in bars} & self._pending_load
+            self._pending_load -= arrived
+            forced |= arrived
         sd = self._sd
         shown = self._shown
         changed: list[tuple[int, str, int, int]] = []  # (row, symbol, first, last changed interval)
@@ -496,6 +636,10 @@ class SessionTreeModel(QAbstractItemModel):
             shown[symbol.symbol] = state
             if name in forced or before is None or before[:2] != state[:2] or len(before[2]) != len(state[2]):
                 first, last = 0, len(state[2]) - 1
+            elif before[2] == state[2]:
+                if before[3] == state[3]:
+                    continue
+                first, last = 0, -1  # only the symbol row's price moved: no interval row
             else:
                 moved = [k for k, (old, new) in enumerate(zip(before[2], state[2], strict=True)) if old != new]
                 if not moved:

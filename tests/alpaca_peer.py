@@ -7,7 +7,8 @@
   ``{"T":"b"|"u","S","o","h","l","c","v","t","n","vw"}`` whose ``t`` is a msgpack
   Timestamp (ext type -1), as Alpaca sends it;
 * an HTTP server (stdlib, in a thread) answering ``GET /v2/stocks/bars`` with JSON pages
-  ``{"bars": {SYM: [...]}, "next_page_token": ...}`` from the same data set.
+  ``{"bars": {SYM: [...]}, "next_page_token": ...}`` from the same data set, and
+  ``GET /v2/assets`` with the symbols it has.
 
 Both run on 127.0.0.1 on free ports. Tests push bars with historical timestamps when
 they choose, drop connections, refuse reconnects, and send malformed frames.
@@ -256,6 +257,12 @@ class AlpacaPeer:
         token = str(offset + limit) if offset + limit < len(items) else None
         return 200, {"bars": out, "next_page_token": token}
 
+    def _assets(self, query: dict[str, str]) -> Any:
+        """``GET /v2/assets``: the symbols it has bars for, plus one it cannot trade."""
+        rows = [{"symbol": s, "class": "us_equity", "status": "active", "tradable": True} for s in self.data]
+        rows.append({"symbol": "NOTRADE", "class": "us_equity", "status": "active", "tradable": False})
+        return rows
+
     def _rest_handler(self) -> type[BaseHTTPRequestHandler]:
         peer = self
 
@@ -267,6 +274,8 @@ class AlpacaPeer:
                 keys = (self.headers.get("APCA-API-KEY-ID"), self.headers.get("APCA-API-SECRET-KEY"))
                 if keys != (peer.key, peer.secret):
                     status, body = 403, {"message": "forbidden."}
+                elif url.path == "/v2/assets":
+                    status, body = 200, peer._assets(query)
                 elif url.path != "/v2/stocks/bars":
                     status, body = 404, {"message": "not found"}
                 else:

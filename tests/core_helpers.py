@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 
@@ -43,3 +44,12 @@ def watch(
     )
     sd.register_symbol_data(data)
     return sd, data, DataProcessor(sd, grace=grace)
+
+
+def write_bars_csv(path: Path, ts, o, h, lo, c, v) -> None:
+    """A ``timestamp,open,high,low,close,volume`` CSV (ISO 8601 UTC, floats unrounded)."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for row in zip(ts, o, h, lo, c, v, strict=True):
+            stamp = dt.datetime.fromtimestamp(int(row[0]), dt.UTC).isoformat()
+            fh.write(",".join([stamp, *map(repr, (float(x) for x in row[1:]))]) + "\n")

@@ -147,5 +147,8 @@ def test_live_a_symbol_without_bars_is_quiet_while_the_connection_carries_others
             coord.stop()
             return changes
 
-        changes = asyncio.run(scenario())
+        try:
+            changes = asyncio.run(scenario())
+        finally:
+            source.close()  # else its stream thread keeps reconnecting to the closed peer
     assert [c for c in changes if c[2] == "stale"] == [("GOOG", 65, "stale"), ("QUIET", 65, "stale")]

@@ -443,3 +443,11 @@ def test_endpoints_come_from_the_documented_environment_variables(monkeypatch: p
         endpoint_overrides({STREAM_URL_VARIABLE: "http://x"})
     with pytest.raises(SourceError, match=rf"^{REST_URL_VARIABLE}='127.0.0.1:9' is not a http:// or https:// URL"):
         endpoint_overrides({REST_URL_VARIABLE: "127.0.0.1:9"})
+
+
+def test_symbols_come_from_alpacas_asset_list(make_source: Callable[..., AlpacaSource], peer: AlpacaPeer) -> None:
+    source = make_source(Clock(DAY.open))
+    assert source.symbols() == ["GOOG"]  # tradable ones only (the peer also lists NOTRADE)
+    assert peer.rest_requests[-1].get("asset_class") == "us_equity"
+    refused = make_source(Clock(DAY.open), secret="wrong")
+    assert refused.symbols() == []  # no completion, no error

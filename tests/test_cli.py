@@ -70,3 +70,56 @@ def test_replay_writes_exports_and_reports_rejected_rows_without_failing(tmp_pat
     report = json.loads((out / "session.json").read_text())
     spy = report["sessions"][0]["symbols"]["SPY"]["intervals"]
     assert spy["1m"]["bars"] == 2 and spy["5m"]["incomplete"] == 1
+
+
+def test_a_symbol_that_climbs_out_of_the_export_folder_is_refused(tmp_path, capsys) -> None:
+    out = tmp_path / "a" / "b" / "out"
+    code = main(["replay", "demo", "--symbols", "../../PWNED", "--intervals", "1m", "--speed", "max",
+                 "--export", str(out), "--no-record", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "session-monitor replay: error: symbol '../../PWNED' is malformed: use at most 20 letters and digits, "
+        "joined by single . - / _ = (e.g. BRK.B, BTC/USD), optionally after a leading ^"
+    ]
+    assert not list(tmp_path.rglob("PWNED*"))
+
+
+@pytest.mark.parametrize("symbols", ["SPY,./SPY", "spy,SPY"])
+def test_two_spellings_of_one_symbol_are_said_once(lean_minute, capsys, symbols) -> None:
+    assert main(["replay", str(lean_minute), "--symbols", symbols, "--no-record", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = "symbol './SPY' is malformed" if "./" in symbols else "names a symbol twice: SPY (as 'spy', 'SPY')"
+    assert len(err) == 1 and expected in err[0], err
+
+
+def test_a_csv_symbol_column_cannot_write_outside_the_export_folder(tmp_path) -> None:
+    csv = tmp_path / "data" / "bars.csv"
+    csv.parent.mkdir()
+    csv.write_text(
+        "symbol,timestamp,open,high,low,close,volume\n"
+        "BTC/USD,2013-10-07T13:30:00+00:00,10,11,9,10.5,100\n"
+        "../../../../EVIL,2013-10-07T13:30:00+00:00,10,11,9,10.5,100\n"
+        "btc/usd,2013-10-07T13:31:00+00:00,10.5,11,10,10.75,50\n"
+        "../../../../EVIL,2013-10-07T13:31:00+00:00,10,11,9,10.5,100\n"
+    )
+    out = tmp_path / "x" / "y" / "z" / "out"  # deep enough that even the old bug wrote inside tmp_path
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "replay", str(csv), "--intervals", "1m,5m", "--export", str(out),
+         "--no-record", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for row in (3, 5):
+        assert (f"bars.csv:{row}: symbol '../../../../EVIL' is malformed: use at most 20 letters and digits"
+                in result.stderr), result.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "BTC%2FUSD", "BTC%2FUSD/1m.csv", "BTC%2FUSD/5m.csv", "session.json"
+    ]
+    assert (out / "BTC%2FUSD" / "1m.csv").read_text().splitlines() == [
+        "timestamp,open,high,low,close,volume",
+        "2013-10-07T13:30:00+00:00,10.0,11.0,9.0,10.5,100.0",
+        "2013-10-07T13:31:00+00:00,10.5,11.0,10.0,10.75,50.0",
+    ]
+    assert list(json.loads((out / "session.json").read_text())["sessions"][0]["symbols"]) == ["BTC/USD"]
+    assert not list(tmp_path.rglob("EVIL*"))

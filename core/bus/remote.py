@@ -20,11 +20,12 @@ from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, shard_of
 from core.bus.replica import Replica, ShardStatus
 from core.calendar import Session, SessionCalendar, get_calendar
 from core.clock import ClockState
-from core.coordinator import CoordinatorStatus, SymbolError, normalise_symbol
+from core.coordinator import CoordinatorStatus
 from core.events import Event
 from core.health import HealthMonitor
 from core.intervals import Interval
 from core.session_data import SessionData, SymbolSessionData
+from core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["RemoteCoordinator"]
 

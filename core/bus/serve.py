@@ -25,13 +25,14 @@ from core.bus.replica import Replica, ShardStatus
 from core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
 from core.bus.shardlog import connect as connect_redis
 from core.cli import LIVE_GRACE_SECONDS
-from core.coordinator import SessionCoordinator, SymbolError
+from core.coordinator import SessionCoordinator
 from core.intervals import Interval, IntervalError
 from core.recording import Recorder, bars_fingerprint, default_recording_path
 from core.recording_start import start_recording
 from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
+from core.symbols import SymbolError
 
 __all__ = ["build_parser", "main"]
 

@@ -35,7 +35,8 @@ from core.clock import WALL_CLOCK
 from core.feeds import PushFeed
 from core.intervals import Interval
 from core.sources.base import BarSource, DataProblem, LoadedSession, SourceError
-from core.sources.validation import TS_INVALID, validate_bars
+from core.sources.validation import MAX_VOLUME, TS_INVALID, validate_bars
+from core.symbols import is_symbol, normalise_symbol
 
 if TYPE_CHECKING:
     from core.credentials import Credentials
@@ -112,14 +113,15 @@ def parse_stream_bar(message: Mapping[str, Any]) -> tuple[str, tuple[int, float,
         raise ValueError(str(exc)) from None
     if not isinstance(symbol, str) or not symbol:
         raise ValueError(f"symbol {symbol!r} is not a name")
+    symbol = normalise_symbol(symbol)  # SymbolError is a ValueError: the message is refused
     if ts % 60:
         raise ValueError(f"bar time {ts} is not on a minute")
     prices = np.array([o, h, lo, c])
-    if not (np.isfinite(prices).all() and (prices > 0).all() and np.isfinite(v) and v >= 0):
-        raise ValueError("prices must be finite and positive, volume finite and not negative")
+    if not (np.isfinite(prices).all() and (prices > 0).all() and np.isfinite(v) and 0 <= v <= MAX_VOLUME):
+        raise ValueError(f"prices must be finite and positive, volume between 0 and {MAX_VOLUME:g}")
     if not (lo <= min(o, c) and h >= max(o, c)):
         raise ValueError(f"OHLC out of order (o={o} h={h} l={lo} c={c})")
-    return symbol.upper(), (ts, o, h, lo, c, v)
+    return symbol, (ts, o, h, lo, c, v)
 
 
 def _number(value: Any) -> float:
@@ -198,10 +200,37 @@ class _History:
         if not isinstance(raw, dict):
             raise HistoryError(f"unexpected answer from Alpaca: {type(raw).__name__}")
         return {
-            str(symbol).upper(): [row for row in rows if isinstance(row, Mapping)]
+            normalise_symbol(str(symbol)): [row for row in rows if isinstance(row, Mapping)]
             for symbol, rows in raw.items()
-            if isinstance(rows, list)
+            if isinstance(rows, list) and is_symbol(str(symbol))
         }
+
+
+    def assets(self) -> list[str]:
+        """Symbols of active, tradable US equities (TradingClient; ``url_override`` serves it
+        too, for a test peer or a proxy). Paper keys (``PK…``) ask the paper endpoint."""
+        from alpaca.trading.client import TradingClient
+        from alpaca.trading.enums import AssetClass, AssetStatus
+        from alpaca.trading.requests import GetAssetsRequest
+
+        try:
+            client = TradingClient(
+                self._api_key,
+                self._secret_key,
+                paper=self._api_key.startswith("PK"),
+                raw_data=True,
+                url_override=self.url_override,
+            )
+            rows = client.get_all_assets(GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY))
+        except Exception:  # refused keys, no network: no completion, nothing else changes
+            return []
+        if not isinstance(rows, list):
+            return []
+        return sorted(
+            str(row["symbol"]).upper()
+            for row in rows
+            if isinstance(row, Mapping) and row.get("symbol") and row.get("tradable", True)
+        )
 
 
 # -- per-symbol state -------------------------------------------------------------------------
@@ -327,6 +356,12 @@ class AlpacaSource(BarSource):
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
         return (ONE_MINUTE,)
+
+    def symbols(self) -> list[str]:
+        """Active, tradable US equities from Alpaca's asset list (symbol completion).
+
+        Blocking REST; an empty list when Alpaca cannot be asked (completion is a help)."""
+        return self._history.assets()
 
     def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
         """The session's complete bars so far over REST; refused keys raise SourceError."""

@@ -263,7 +263,8 @@ class AlpacaStream:
         """Stop the stream and the worker; returns within about ``2 × timeout``."""
         if self._closed:
             return
-        self._closed = True
+        with self._lock:
+            self._closed = True
         self._closing.set()
         with contextlib.suppress(queue.Empty):
             while True:  # queued subscriptions and backfills are moot now
@@ -338,7 +339,9 @@ class AlpacaStream:
         """Run the stream until closed or refused; a run that dies is reported and restarted."""
         failures = 0
         while True:
-            with self._lock:
+            with self._lock:  # a close() that won the lock is seen here; one that did not stops ``sdk``
+                if self._closed:
+                    return
                 sdk = self._sdk
             reason = self._run_once(sdk)
             if self._closed or sdk.rejected is not None:

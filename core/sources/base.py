@@ -103,6 +103,20 @@ class BarSource(ABC):
         """Session dates with data for ``symbol``, when the source can list them."""
         return []
 
+    def notes(self, symbol: str) -> list[str]:
+        """What the user should know about how ``symbol``'s data is read before the run starts
+        (e.g. which base was detected and how many rows are off it)."""
+        return []
+
+    def unusable(self, symbol: str | None = None) -> list[DataProblem]:
+        """Why the source holds no usable bars for ``symbol`` (``None``: for any symbol).
+
+        Asked when :meth:`base_intervals` is empty (or :meth:`symbols` lists nothing), so
+        a file whose every row is bad says what is wrong with it (file, row, reason)
+        instead of "no data". Empty when nothing is known to be wrong.
+        """
+        return []
+
     @property
     def calendar_hint(self) -> str | None:
         """The calendar the data implies (``24/7`` for crypto), if any."""

@@ -52,18 +52,22 @@ class DemoSource(BarSource):
 
     name = "demo"
 
-    def __init__(self, seed: int = 0, drop_rate: float = 0.01) -> None:
+    def __init__(self, seed: int = 0, drop_rate: float = 0.01, base: Interval | None = None) -> None:
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        if base is not None and base not in (ONE_SECOND, ONE_MINUTE):
+            raise ValueError(f"the demo feed serves 1s or 1m base bars, not {base}")
         self.seed = int(seed)
         self.drop_rate = float(drop_rate)
+        #: ``--base``: stream this base even when a coarser one would do
+        self.base = base
 
     @property
     def key(self) -> str:
         return f"demo:{self.seed}"
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
-        return (ONE_SECOND, ONE_MINUTE)
+        return (self.base,) if self.base is not None else (ONE_SECOND, ONE_MINUTE)
 
     def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
         sym = symbol.strip().upper()

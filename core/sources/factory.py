@@ -51,7 +51,7 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
             raise SourceError(f"demo seed must be a whole number: {spec}") from exc
         if wanted is not None and wanted not in (ONE_SECOND, ONE_MINUTE):
             raise SourceError(f"the demo feed serves 1s or 1m base bars, not {wanted}")
-        return DemoSource(seed=seed)
+        return DemoSource(seed=seed, base=wanted)
 
     path = Path(text).expanduser()
     if not text or not path.exists():

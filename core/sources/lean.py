@@ -12,6 +12,7 @@ streaming base; ``hour``/``daily``/``tick`` are a different format and grain.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import zipfile
 import zlib
@@ -28,6 +29,9 @@ from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
 from core.sources.tabular import RawBars, read_csv_columns, to_float
 from core.sources.validation import TS_INVALID
+from core.symbols import SYMBOL_RULE, is_symbol, normalise_symbol
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "LEAN_COLUMNS",
@@ -197,7 +201,16 @@ class LeanSource(BarSource):
         return self._root / symbol.strip().lower()
 
     def symbols(self) -> list[str]:
-        return sorted(p.name.upper() for p in self._root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        """Ticker folders whose names are valid symbols; any other folder is named once in the log."""
+        found = []
+        for p in self._root.iterdir():
+            if not p.is_dir() or p.name.startswith("."):
+                continue
+            if is_symbol(p.name):
+                found.append(normalise_symbol(p.name))
+            else:
+                log.warning("%s: folder %r is not a ticker (%s); skipped", self._root.name, p.name, SYMBOL_RULE)
+        return sorted(found)
 
     def dates(self, symbol: str) -> list[dt.date]:
         folder = self._folder(symbol)

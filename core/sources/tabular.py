@@ -19,6 +19,7 @@ Only :class:`~core.sources.base.DataError` escapes the readers (:func:`read_csv_
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -42,7 +43,15 @@ from core.bars import BarArrays
 from core.calendar import Session
 from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
-from core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
+from core.sources.validation import (
+    MAX_PROBLEMS,
+    OUT_OF_RANGE,
+    TS_EARLIEST,
+    TS_INVALID,
+    TS_LATEST,
+    validate_bars,
+)
+from core.symbols import SYMBOL_RULE, SymbolError, normalise_symbol, symbol_from_file_name
 
 __all__ = [
     "CsvColumns",
@@ -86,8 +95,30 @@ def _count_lines(data: bytes) -> int:
     return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
 
-def _clean_utf8(data: bytes) -> bytes:
-    """Replace undecodable bytes so one bad byte rejects a row, not the whole file."""
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _as_utf8(data: bytes, file: str) -> bytes:
+    """UTF-8 bytes of the file: UTF-16 with a byte-order mark is converted, undecodable bytes
+    are replaced so one bad byte rejects a row, not the whole file.
+
+    Text that is a quarter or more NUL bytes is UTF-16/32 without a byte-order mark (or not
+    text): refused with that reason instead of being read as garbage columns. A stray NUL
+    only rejects its row.
+    """
+    if data.startswith(_UTF16_BOMS) and not data.startswith(codecs.BOM_UTF32_LE):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"damaged UTF-16 text: {exc.reason} at byte {exc.start}", file=file) from exc
+    if data and data.count(b"\0") * 4 >= len(data):
+        line = data.count(b"\n", 0, data.find(b"\0")) + 1
+        raise DataError(
+            "the file holds NUL bytes (UTF-16 or UTF-32 text without a byte-order mark, or not text): "
+            "save it as UTF-8",
+            file=file,
+            row=line,
+        )
     try:
         data.decode("utf-8")
         return data
@@ -103,7 +134,7 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     *every* row is wrong the file has the wrong layout and :class:`DataError` is raised.
     Raises only :class:`DataError`.
     """
-    data = _clean_utf8(data)
+    data = _as_utf8(data, file)
     if not data.strip():
         raise DataError("file is empty", file=file)
     header_lines = 0
@@ -272,7 +303,7 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
         seconds, _, fractional = _from_us(us)
         local = aware.dt.tz_localize(None).to_numpy().astype("datetime64[D]").view(np.int64)
         reasons.append((fractional, "timestamp is not on a whole second"))
-        seconds = np.where(fractional, TS_INVALID, seconds)
+        seconds = _in_range(np.where(fractional, TS_INVALID, seconds), reasons)
         return ParsedTimes(seconds, np.where(seconds == TS_INVALID, 0, local), reasons)
 
     text: pa.ChunkedArray | pa.Array | None = None
@@ -329,8 +360,17 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
             reasons.append((naive_ok & undefined, f"local time does not exist or is ambiguous in {default_tz}"))
     seconds, _, fractional = _from_us(us)
     reasons.append((fractional, "timestamp is not on a whole second"))
-    seconds = np.where(fractional, TS_INVALID, seconds)
+    seconds = _in_range(np.where(fractional, TS_INVALID, seconds), reasons)
     return ParsedTimes(seconds, local_day, reasons)
+
+
+def _in_range(seconds: np.ndarray, reasons: list[tuple[np.ndarray, str]]) -> np.ndarray:
+    """Rows dated outside the supported range become unusable, with the reason (a 1900 row must not plan 1900)."""
+    outside = (seconds != TS_INVALID) & ((seconds < TS_EARLIEST) | (seconds > TS_LATEST))
+    if outside.any():
+        reasons.append((outside, OUT_OF_RANGE))
+        seconds = np.where(outside, TS_INVALID, seconds)
+    return seconds
 
 
 # -- raw bars ----------------------------------------------------------------------------------
@@ -466,11 +506,14 @@ def _attributed(ts: np.ndarray) -> np.ndarray:
 
 def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFile:
     """Read and split one file by symbol; never raises (failures become file problems)."""
-    stem_symbol = path.stem.strip().upper()
+    try:
+        stem_symbol: str | None = symbol_from_file_name(path.stem)
+    except SymbolError:
+        stem_symbol = None  # fine for a file with a symbol column; said below otherwise
     try:
         names, columns, rows, csv_info = read_tabular_file(path, display)
     except DataError as exc:
-        return _TabularFile(display, {}, [DataProblem(exc.reason, file=display, row=exc.row)], None)
+        return _TabularFile(display, {}, [DataProblem(exc.reason, file=display, row=exc.row)], _stem(stem_symbol))
     problems: list[DataProblem] = []
     header_row = 1 if csv_info is not None else None
     missing = [c for c in REQUIRED if c not in columns]
@@ -481,8 +524,15 @@ def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFil
             file=display,
             row=header_row,
         )
-        concerns = None if "symbol" in columns else frozenset({stem_symbol})
+        concerns = None if "symbol" in columns else _stem(stem_symbol)
         return _TabularFile(display, {}, [problem], concerns)
+    if stem_symbol is None and "symbol" not in columns:
+        problem = DataProblem(
+            f"the file name {path.stem!r} is not a symbol ({SYMBOL_RULE}): name the file after its "
+            "symbol (e.g. SPY.csv) or add a symbol column",
+            file=display,
+        )
+        return _TabularFile(display, {}, [problem], None)
     extra = [n for n in names if n not in (*REQUIRED, "symbol")]
     if extra:
         problems.append(
@@ -493,7 +543,12 @@ def _parse_file(path: Path, display: str, default_tz: str | None) -> _TabularFil
         return _convert(names, columns, rows, csv_info, display, stem_symbol, default_tz, problems)
     except Exception as exc:  # odd column types from a readable file: report, never crash a load
         problems.append(DataProblem(f"unreadable columns: {exc}", file=display, row=header_row))
-        return _TabularFile(display, {}, problems, None if "symbol" in columns else frozenset({stem_symbol}))
+        return _TabularFile(display, {}, problems, None if "symbol" in columns else _stem(stem_symbol))
+
+
+def _stem(symbol: str | None) -> frozenset[str] | None:
+    """What a file that failed concerns: the symbol its name gives, else every symbol."""
+    return None if symbol is None else frozenset({symbol})
 
 
 def _convert(
@@ -502,7 +557,7 @@ def _convert(
     rows: np.ndarray,
     csv_info: CsvColumns | None,
     display: str,
-    stem_symbol: str,
+    stem_symbol: str | None,
     default_tz: str | None,
     problems: list[DataProblem],
 ) -> _TabularFile:
@@ -533,9 +588,19 @@ def _convert(
         if not missing_sym.all():
             present = np.flatnonzero(~missing_sym)
             uniques, inverse = np.unique(symbols[present].astype(str), return_inverse=True)
+            refused: list[tuple[np.ndarray, str]] = []
             for k, name in enumerate(uniques):
-                groups[str(name)] = present[inverse == k]
+                try:
+                    groups[normalise_symbol(str(name))] = present[inverse == k]
+                except SymbolError as exc:  # never a folder name, never merged: each row is rejected
+                    refused.append((present[inverse == k], str(exc)))
+            if refused:
+                index = np.concatenate([i for i, _ in refused])
+                reasons = [m for i, m in refused for _ in range(len(i))]
+                order = np.argsort(index, kind="stable")
+                problems.extend(_listed(rows[index[order]], [reasons[j] for j in order], display))
     else:
+        assert stem_symbol is not None  # _parse_file refused the file otherwise
         if csv_info is not None and len(csv_info.bad_rows):
             raw = raw.with_bad_rows(csv_info.bad_rows, csv_info.bad_messages)
             local_day = np.concatenate([local_day, np.zeros(len(csv_info.bad_rows), dtype=np.int64)])
@@ -554,7 +619,7 @@ def _convert(
             continue
         order = np.argsort(attr, kind="stable")
         out[name] = _SymbolRows(part.take(order), attr[order], local_day[index][order])
-    concerns = frozenset(out) if out else (None if "symbol" in columns else frozenset({stem_symbol}))
+    concerns = frozenset(out) if out else (None if "symbol" in columns else _stem(stem_symbol))
     return _TabularFile(display, out, problems, concerns)
 
 
@@ -564,6 +629,82 @@ def _listed(lines: np.ndarray, messages: Sequence[str], display: str) -> list[Da
     if len(lines) > MAX_PROBLEMS:
         found.append(DataProblem(f"{len(lines) - MAX_PROBLEMS} more such rows not listed", file=display))
     return found
+
+
+def _header_names(path: Path) -> list[str] | None:
+    """Lower-cased column names from the header line or Parquet schema; None when unsure."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            return [str(n).strip().lower() for n in pq.read_schema(path).names]
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+        if b"\n" not in head and b"\r" not in head:
+            return None  # a header this long (or a one-line file): leave it to the full parse
+        first = _as_utf8(head, path.name).split(b"\n", 1)[0].split(b"\r", 1)[0].decode("utf-8")
+        return [n.strip().lower() for n in next(csv.reader([first.lstrip("\ufeff")]), [])]
+    except Exception:  # unreadable now: the full parse says why
+        return None
+
+
+@dataclass(slots=True)
+class _FolderLayout:
+    """Files by the symbol their name gives, and the files that may hold any symbol."""
+
+    by_stem: dict[str, list[Path]]
+    #: files with a symbol column, an unreadable header, or a name that is not a symbol
+    shared: list[Path]
+    order: dict[Path, int]
+
+    @classmethod
+    def of(cls, files: dict[Path, str]) -> _FolderLayout:
+        by_stem: dict[str, list[Path]] = {}
+        shared: list[Path] = []
+        for path in files:
+            names = _header_names(path)
+            try:
+                stem: str | None = symbol_from_file_name(path.stem)
+            except SymbolError:
+                stem = None
+            if stem is None or names is None or "symbol" in names:
+                shared.append(path)
+            else:
+                by_stem.setdefault(stem, []).append(path)
+        return cls(by_stem, shared, {p: i for i, p in enumerate(files)})
+
+    def paths_for(self, symbol: str) -> list[Path]:
+        """In folder order: a clash between files is settled by that order (later file wins)."""
+        return sorted([*self.by_stem.get(symbol, ()), *self.shared], key=self.order.__getitem__)
+
+
+#: grids a base may have, finest first (each divides the half hour, so any session open is on it)
+_GRIDS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1800)
+#: share of rows a grid must hold to be the base: one stray row does not halve the bar length
+_ON_GRID = 0.99
+#: share of rows a base given with ``--base`` must hold: below it the data is finer than asked
+_ASKED_ON_GRID = 0.5
+
+
+def detect_base(stamps: np.ndarray) -> Interval:
+    """The bar length of sorted, unique start times: the coarsest grid that holds at least
+    99 % of them, looking only at steps within a day.
+
+    The smallest step alone would let one stray 13:45:30 row turn 1m data into 30s data
+    (halving every quality figure), and two bars a year apart into a one-year "base".
+    Rows off the chosen grid are rejected when a session is loaded. A lone bar, or bars
+    on different days only, are taken as minute bars.
+    """
+    steps = np.diff(stamps)
+    steps = steps[steps < 86_400]
+    if not len(steps):
+        return Interval(60)
+    finest = int(steps.min())
+    best = 1
+    for grid in _GRIDS:
+        if np.count_nonzero(stamps % grid == 0) >= _ON_GRID * len(stamps):
+            best = grid
+    if finest % best == 0 and finest > best and np.all(steps % finest == 0):
+        return Interval(finest)  # e.g. 90s bars: every step a multiple of the finest
+    return Interval(best)
 
 
 # -- the source ----------------------------------------------------------------------------------
@@ -603,6 +744,13 @@ class TabularSource(BarSource):
         self._lock = threading.Lock()
         self._file_locks: dict[Path, threading.Lock] = {}
         self._parsed: dict[Path, _TabularFile] = {}
+        self._folder_layout: _FolderLayout | None = None
+        #: symbols whose data the asked-for base cannot serve, and why
+        self._base_problems: dict[str, DataProblem] = {}
+        #: symbols with rows off their base's grid: which base, and how many rows
+        self._base_notes: dict[str, str] = {}
+        #: symbols whose files' own problems were handed out with a session already
+        self._told: set[str] = set()
         self._bases: dict[str, Interval | None] = {}
 
     @property
@@ -625,18 +773,32 @@ class TabularSource(BarSource):
                     self._parsed[path] = done
             return done
 
-    def _all(self) -> list[_TabularFile]:
+    def _parse(self, paths: list[Path]) -> list[_TabularFile]:
+        """``paths`` parsed (in the order given); several unparsed ones go through the thread pool."""
         with self._lock:
-            waiting = [p for p in self._files if p not in self._parsed]
+            waiting = [p for p in paths if p not in self._parsed]
         if len(waiting) > 1:
             # pyarrow parses and converts without the GIL: files go through a core each
             workers = min(len(waiting), PARSE_THREADS)
             with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
                 list(pool.map(self._file, waiting))
-        return [self._file(p) for p in self._files]
+        return [self._file(p) for p in paths]
+
+    def _all(self) -> list[_TabularFile]:
+        return self._parse(list(self._files))
+
+    def _layout(self) -> _FolderLayout:
+        """Which files can hold which symbol, from names and header lines only (built once)."""
+        with self._lock:
+            if self._folder_layout is None:
+                self._folder_layout = _FolderLayout.of(self._files)
+            return self._folder_layout
 
     def _concerning(self, symbol: str) -> list[_TabularFile]:
-        return [f for f in self._all() if f.concerns is None or symbol in f.concerns]
+        """The files that hold ``symbol`` or may: only those are parsed, so one symbol of a
+        10,000-file folder starts without reading the other 9,999."""
+        paths = self._layout().paths_for(symbol)
+        return [f for f in self._parse(paths) if f.concerns is None or symbol in f.concerns]
 
     # -- BarSource ------------------------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -645,12 +807,25 @@ class TabularSource(BarSource):
     def dates(self, symbol: str) -> list[dt.date]:
         sym = symbol.strip().upper()
         days: set[int] = set()
-        for f in self._all():
+        for f in self._concerning(sym):
             rows = f.symbols.get(sym)
             if rows is not None:
                 days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
         epoch = dt.date(1970, 1, 1)
         return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
+
+    def notes(self, symbol: str) -> list[str]:
+        sym = symbol.strip().upper()
+        self._base_of(sym)
+        note = self._base_notes.get(sym)
+        return [] if note is None else [note]
+
+    def unusable(self, symbol: str | None = None) -> list[DataProblem]:
+        """The problems of the files that concern ``symbol`` (every file for ``None``)."""
+        sym = None if symbol is None else symbol.strip().upper()
+        files = self._all() if sym is None else self._concerning(sym)
+        refused = [p for s, p in self._base_problems.items() if sym in (None, s)]
+        return [*refused, *(p for f in files for p in f.problems)]
 
     def base_intervals(self, symbol: str) -> tuple[Interval, ...]:
         base = self._base_of(symbol.strip().upper())
@@ -661,17 +836,31 @@ class TabularSource(BarSource):
             if sym in self._bases:
                 return self._bases[sym]
         stamps = [
-            f.symbols[sym].raw.ts[f.symbols[sym].raw.ts != TS_INVALID] for f in self._all() if sym in f.symbols
+            f.symbols[sym].raw.ts[f.symbols[sym].raw.ts != TS_INVALID]
+            for f in self._concerning(sym)
+            if sym in f.symbols
         ]
         base: Interval | None = None
         if stamps:
-            if self._base_override is not None:
-                base = self._base_override
-            else:
-                unique = np.unique(np.concatenate(stamps))
-                steps = np.diff(unique)
-                # a lone bar gives no step: assume minute bars
-                base = Interval(int(steps.min())) if len(steps) else Interval(60)
+            unique = np.unique(np.concatenate(stamps))
+            detected = detect_base(unique)
+            base = self._base_override or detected
+            gridded = base.seconds and 1800 % base.seconds == 0  # 1d or 7m: no fixed grid to hold rows to
+            on = int(np.count_nonzero(unique % base.seconds == 0)) if gridded else len(unique)
+            on_grid = on / len(unique)
+            if on_grid < _ASKED_ON_GRID:  # e.g. --base 1m over 1s rows: 59 of 60 rows would be dropped
+                self._base_problems[sym] = DataProblem(
+                    f"{sym} holds {detected} bars: only {on_grid:.0%} of its rows are on the {base} grid; "
+                    f"leave out --base (or ask for {detected}) and derive {base} from them",
+                )
+                base = None
+            elif on < len(unique):
+                off = len(unique) - on
+                how = "asked for with --base" if self._base_override else "detected"
+                self._base_notes[sym] = (
+                    f"{sym}: {base} bars {how}; {off} row{'s' if off > 1 else ''} off that grid "
+                    "rejected as their sessions load"
+                )
         with self._lock:
             self._bases[sym] = base
         return base
@@ -679,10 +868,13 @@ class TabularSource(BarSource):
     def load_session(self, symbol: str, base: Interval, session: Session) -> LoadedSession:
         sym = symbol.strip().upper()
         files = self._concerning(sym)
+        own = self._base_of(sym)
+        with self._lock:  # a file's own problems (layout, rows with a bad symbol) are said once per symbol
+            told = own is not None and sym in self._told
+            self._told.add(sym)
         problems: list[DataProblem] = [
             DataProblem(p.message, file=p.file, row=p.row, symbol=sym) for f in files for p in f.problems
-        ]
-        own = self._base_of(sym)
+        ] if not told else []
         if own is None:
             if not problems:  # a broken file already says why
                 problems.append(DataProblem(f"no data for {sym} in {self._root.name}", symbol=sym))

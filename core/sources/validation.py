@@ -26,10 +26,30 @@ from core.bars import BarArrays
 from core.calendar import Session
 from core.sources.base import DataProblem
 
-__all__ = ["MAX_PROBLEMS", "TS_INVALID", "format_ts", "validate_bars"]
+__all__ = [
+    "EARLIEST_DATE",
+    "LATEST_DATE",
+    "MAX_PROBLEMS",
+    "MAX_VOLUME",
+    "OUT_OF_RANGE",
+    "TS_EARLIEST",
+    "TS_INVALID",
+    "TS_LATEST",
+    "format_ts",
+    "validate_bars",
+]
 
 #: sentinel in ``ts`` for a row whose timestamp could not be parsed
 TS_INVALID = np.iinfo(np.int64).min
+#: the dates a bar may carry: a row dated 1900 or 9999 is a typo, not a session to plan
+EARLIEST_DATE = dt.date(1970, 1, 1)
+LATEST_DATE = dt.date(2099, 12, 31)
+TS_EARLIEST = int(dt.datetime.combine(EARLIEST_DATE, dt.time(), dt.UTC).timestamp())
+TS_LATEST = int(dt.datetime.combine(LATEST_DATE, dt.time(23, 59, 59), dt.UTC).timestamp())
+#: the largest volume a bar may carry: more is a unit or parsing error, and 1e308 sums to inf
+MAX_VOLUME = 1e18
+#: why a row outside that range is rejected
+OUT_OF_RANGE = f"timestamp outside the supported range {EARLIEST_DATE}..{LATEST_DATE}"
 #: rejected-row problems kept per call; the rest are summarised in one extra problem
 MAX_PROBLEMS = 1000
 #: duplicate row pairs spelled out in the duplicate warning
@@ -111,6 +131,7 @@ def validate_bars(
     checks.append((vnan, "volume is missing or not a number"))
     checks.append((np.isinf(vol) & (vol > 0), "volume is infinite"))
     checks.append((~vnan & (vol < 0), ("negative volume {}", "volume")))
+    checks.append((np.isfinite(vol) & (vol > MAX_VOLUME), (f"volume {{}} is above the limit {MAX_VOLUME:g}", "volume")))
 
     o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
     with np.errstate(invalid="ignore"):

@@ -12,17 +12,22 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.bars import FORMING, BarSeries
+from core.bars import FORMING, REVISED, BarSeries
 from core.calendar import Session
 from core.causes import GapCause
 from core.session_data import BarIntervalData, SymbolSessionData
+from gui.chart.timeline import Timeline
 
 __all__ = ["BarView", "ChartData", "Columns", "reduce_per_pixel"]
 
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Parallel bar columns; ``count``/``expected``/``flags`` are None for a streamed base."""
+    """Parallel bar columns; ``count``/``expected``/``flags`` are None for a streamed base.
+
+    ``ts`` is each bar's start in exchange time, ``x`` where it starts on the chart (see
+    gui/chart/timeline.py; the same array as ``ts`` on a linear time axis).
+    """
 
     ts: np.ndarray
     open: np.ndarray
@@ -33,6 +38,11 @@ class Columns:
     count: np.ndarray | None = None
     expected: np.ndarray | None = None
     flags: np.ndarray | None = None
+    x: np.ndarray = None  # type: ignore[assignment]  # None: x is ts (set in __post_init__)
+
+    def __post_init__(self) -> None:
+        if self.x is None:
+            object.__setattr__(self, "x", self.ts)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -65,6 +75,17 @@ class Columns:
     def slice(self, lo: int, hi: int) -> Columns:
         return Columns(*(None if col is None else col[lo:hi] for col in self._columns()))
 
+    def placed(self, timeline: Timeline) -> Columns:
+        """The same bars with their chart x from ``timeline`` (zero-copy when x is ts)."""
+        if not len(self) or timeline.is_identity(float(self.ts[0]), float(self.ts[-1])):
+            return Columns(*self._columns()[:-1], x=self.ts)  # type: ignore[arg-type]
+        return Columns(*self._columns()[:-1], x=timeline.to_x(self.ts))  # type: ignore[arg-type]
+
+    def logged(self) -> Columns:
+        """A copy with log10 prices (a log price scale; volume stays as it is)."""
+        o, h, lo, c = (np.log10(np.maximum(col, 1e-12)) for col in (self.open, self.high, self.low, self.close))
+        return Columns(self.ts, o, h, lo, c, self.volume, self.count, self.expected, self.flags, x=self.x)
+
     def _columns(self) -> tuple[np.ndarray | None, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
 
@@ -80,12 +101,17 @@ class Columns:
         cols = [np.concatenate([getattr(p, name) for p in parts]) for name in _PRICE]
         if derived:
             cols += [np.concatenate([getattr(p, name) for p in parts]) for name in _COUNTS]
-        return Columns(*cols)
+        return Columns(*cols, x=np.concatenate([p.x for p in parts]))  # type: ignore[misc]
 
     def forming_mask(self) -> np.ndarray:
         if self.flags is None:
             return np.zeros(len(self), bool)
         return (self.flags & FORMING) > 0
+
+    def revised_mask(self) -> np.ndarray:
+        if self.flags is None:
+            return np.zeros(len(self), bool)
+        return (self.flags & REVISED) > 0
 
     def incomplete_mask(self) -> np.ndarray:
         if self.count is None or self.expected is None:
@@ -117,13 +143,14 @@ def reduce_per_pixel(cols: Columns, px: float, width: float) -> Columns:
 
     Open of the first, highest high, lowest low, close of the last; volume is the largest
     in the column (so the volume scale does not change when zooming out); counts add up
-    and flags combine. The result's ``ts`` is each column's start (float seconds).
+    and flags combine. The result's ``x`` is each column's start on the chart (float), its
+    ``ts`` the time of the column's first bar.
     Columns are anchored at the epoch, so panning does not make them shimmer.
     """
     n = len(cols)
     if n == 0 or px <= 0:
         return cols
-    key = np.floor((cols.ts + width / 2.0) / px).astype(np.int64)
+    key = np.floor((cols.x + width / 2.0) / px).astype(np.int64)
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     lasts = np.concatenate((starts[1:], [n])) - 1
     counts = expected = flags = None
@@ -132,7 +159,7 @@ def reduce_per_pixel(cols: Columns, px: float, width: float) -> Columns:
         expected = np.add.reduceat(cols.expected, starts)
         flags = np.bitwise_or.reduceat(cols.flags, starts)
     return Columns(
-        ts=key[starts] * px,
+        ts=cols.ts[starts],
         open=cols.open[starts],
         high=np.maximum.reduceat(cols.high, starts),
         low=np.minimum.reduceat(cols.low, starts),
@@ -141,23 +168,34 @@ def reduce_per_pixel(cols: Columns, px: float, width: float) -> Columns:
         count=counts,
         expected=expected,
         flags=flags,
+        x=key[starts] * px,
     )
 
 
 class ChartData:
     """Everything one (symbol, interval) chart draws: history sessions + the current one."""
 
-    def __init__(self, symbol_data: SymbolSessionData, interval: str, show_history: bool = True) -> None:
+    def __init__(
+        self, symbol_data: SymbolSessionData, interval: str, show_history: bool = True, folded: bool = True
+    ) -> None:
         self.symbol_data = symbol_data
         self.interval_name = interval
         self.show_history = show_history
+        #: fold the time when nothing can trade (see gui/chart/timeline.py)
+        self.folded = folded
+        #: prices as log10 (the chart's log scale); the readout converts back
+        self.log_prices = False
+        self.timeline = Timeline.linear()
         self.history = Columns.empty()
         self.current = Columns.empty()
         self.sessions: list[Session] = []
+        #: gap ranges ``[start, end)`` in exchange time, and where they lie on the chart
         self.gaps = np.empty((0, 2), np.int64)
+        self.gap_x = np.empty((0, 2), np.int64)
         self._history_gaps = np.empty((0, 2), np.int64)
-        #: gaps without trades (cause ``quiet``): drawn faint, or hidden
+        #: gaps without trades (cause ``quiet``): drawn faint, or hidden; and on the chart
         self.quiet_gaps = np.empty((0, 2), np.int64)
+        self.quiet_gap_x = np.empty((0, 2), np.int64)
         self._history_quiet = np.empty((0, 2), np.int64)
         self.rebuild_history()
 
@@ -179,12 +217,35 @@ class ChartData:
     def width(self) -> float:
         """Seconds one bar covers (``1d``: the session)."""
         seconds = self.bars.interval.seconds
-        return float(seconds or (self.session.close - self.session.open))
+        if seconds:
+            return float(seconds)
+        return float(self.session.length if self.folded else self.session.close - self.session.open)
 
     # -- updates -------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-take the current views (the series may have grown into a new buffer)."""
-        self.current = Columns.of_series(self.bars.data)
+        current = Columns.of_series(self.bars.data).placed(self.timeline)
+        self.current = current.logged() if self.log_prices else current
+
+    def set_log_prices(self, log: bool) -> None:
+        """Switch the price columns to log10 (or back)."""
+        if log != self.log_prices:
+            self.log_prices = log
+            self.rebuild_history()
+
+    def price_y(self, price: float) -> float:
+        """Chart y of ``price`` (log10 on a log scale)."""
+        return float(np.log10(max(price, 1e-12))) if self.log_prices else price
+
+    def price_of(self, y: float) -> float:
+        """Price at chart ``y``."""
+        return float(10.0**y) if self.log_prices else y
+
+    def set_folded(self, folded: bool) -> None:
+        """Switch between folded and linear time (rebuilds the placed arrays)."""
+        if folded != self.folded:
+            self.folded = folded
+            self.rebuild_history()
 
     def rebuild_history(self) -> None:
         """Concatenate the finished sessions once; call after ``session_started``."""
@@ -201,11 +262,15 @@ class ChartData:
                 parts.append(Columns.of_series(bars.data))
                 gaps.append(_gap_array(bars))
                 quiet.append(_gap_array(bars, quiet=True))
+        self.sessions = [*sessions, self.session]
+        self.timeline = Timeline.of_sessions(self.sessions, self.folded)
         # finished sessions are never written again, so one segment may stay a view
-        self.history = Columns.concat(parts)
+        placed = [part.placed(self.timeline) for part in parts]
+        self.history = Columns.concat([p.logged() for p in placed] if self.log_prices else placed)
         self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
         self._history_quiet = np.concatenate(quiet) if quiet else np.empty((0, 2), np.int64)
-        self.sessions = [*sessions, self.session]
+        self._opens = np.array([x.open for x in self.sessions], np.int64)
+        self._closes = np.array([x.close for x in self.sessions], np.int64)
         self.refresh()
         self.refresh_gaps()
 
@@ -213,6 +278,16 @@ class ChartData:
         """Gap ranges (built on demand by core, so only call this when quality changed)."""
         self.gaps = np.concatenate((self._history_gaps, _gap_array(self.bars)))
         self.quiet_gaps = np.concatenate((self._history_quiet, _gap_array(self.bars, quiet=True)))
+        self.gap_x = self.timeline.to_x(self.gaps)
+        self.quiet_gap_x = self.timeline.to_x(self.quiet_gaps)
+
+    def x_of(self, ts: float) -> float:
+        """Where exchange time ``ts`` lies on the chart."""
+        return self.timeline.x_of(ts)
+
+    def time_of(self, x: float) -> float:
+        """Exchange time at chart ``x``."""
+        return self.timeline.time_of(x)
 
     # -- queries -------------------------------------------------------------------------
     def segments(self) -> tuple[Columns, ...]:
@@ -223,20 +298,30 @@ class ChartData:
 
     @property
     def first_ts(self) -> float | None:
+        """Chart x of the oldest bar's start."""
         segs = self.segments()
-        return float(segs[0].ts[0]) if segs else None
+        return float(segs[0].x[0]) if segs else None
 
     @property
     def last_end(self) -> float | None:
+        """Chart x of the newest bar's end."""
         segs = self.segments()
-        return float(segs[-1].ts[-1]) + self.width if segs else None
+        if not segs:
+            return None
+        last = segs[-1]
+        return float(last.x[-1] + (self.bar_ends(last.ts[-1:])[0] - last.ts[-1]))
+
+    @property
+    def x_extent(self) -> tuple[float, float]:
+        """Chart x of the first session's open and the last session's close."""
+        return self.x_of(self.sessions[0].open), self.x_of(self.sessions[-1].close)
 
     def visible(self, x0: float, x1: float) -> list[Columns]:
-        """Slices of bars overlapping ``(x0, x1)`` (a bar touching an edge is out), per segment, zero-copy."""
+        """Slices of bars overlapping chart ``(x0, x1)`` (a bar touching an edge is out), per segment, zero-copy."""
         out = []
         for seg in self.segments():
-            lo = int(np.searchsorted(seg.ts, x0 - self.width, side="right"))
-            hi = int(np.searchsorted(seg.ts, x1, side="left"))
+            lo = int(np.searchsorted(seg.x, x0 - self.width, side="right"))
+            hi = int(np.searchsorted(seg.x, x1, side="left"))
             if hi > lo:
                 out.append(seg.slice(lo, hi))
         return out
@@ -256,11 +341,21 @@ class ChartData:
             return None
         return max(float(s.volume.max()) for s in segs)
 
+    def bar_ends(self, ts: np.ndarray) -> np.ndarray:
+        """Where the windows of bars starting at ``ts`` end: ``start + width``, cut at the close of
+        the bar's session (the short last window of a session, an early close)."""
+        closes = self._closes
+        if len(closes) == 1:
+            return np.minimum(ts + self.width, closes[0])
+        which = np.searchsorted(self._opens, ts, side="right") - 1
+        np.maximum(which, 0, out=which)
+        return np.minimum(ts + self.width, closes[which])
+
     def bar_at(self, x: float) -> BarView | None:
-        """The bar whose ``[start, start + width)`` holds ``x``."""
+        """The bar whose window ``[start, end)``, placed on the chart, holds chart ``x``."""
         for seg in self.segments():
-            i = int(np.searchsorted(seg.ts, x, side="right")) - 1
-            if 0 <= i < len(seg) and x < seg.ts[i] + self.width:
+            i = int(np.searchsorted(seg.x, x, side="right")) - 1
+            if 0 <= i < len(seg) and x < seg.x[i] + (self.bar_ends(seg.ts[i : i + 1])[0] - seg.ts[i]):
                 return self._view(seg, i)
         return None
 
@@ -268,14 +363,22 @@ class ChartData:
         segs = self.segments()
         return self._view(segs[-1], len(segs[-1]) - 1) if segs else None
 
-    @staticmethod
-    def _view(seg: Columns, i: int) -> BarView:
+    def last_bar_before(self, x: float) -> BarView | None:
+        """The newest bar starting before chart ``x`` (what the right edge of a view shows)."""
+        for seg in reversed(self.segments()):
+            i = int(np.searchsorted(seg.x, x, side="left")) - 1
+            if i >= 0:
+                return self._view(seg, i)
+        return None
+
+    def _view(self, seg: Columns, i: int) -> BarView:
+        price = self.price_of
         return BarView(
             ts=int(seg.ts[i]),
-            open=float(seg.open[i]),
-            high=float(seg.high[i]),
-            low=float(seg.low[i]),
-            close=float(seg.close[i]),
+            open=price(float(seg.open[i])),
+            high=price(float(seg.high[i])),
+            low=price(float(seg.low[i])),
+            close=price(float(seg.close[i])),
             volume=float(seg.volume[i]),
             count=None if seg.count is None else int(seg.count[i]),
             expected=None if seg.expected is None else int(seg.expected[i]),

@@ -17,6 +17,7 @@ from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from gui import theme
+from gui.chart import marks
 from gui.chart.data import ChartData, Columns, reduce_per_pixel
 from gui.chart.primitives import cosmetic_pen, draw_lines, draw_rects
 
@@ -76,8 +77,8 @@ class BarItem(pg.GraphicsObject):
             lo, hi = self.changed_y_range(changed)
             if self._visible_y is not None and self._visible_y[0] <= lo and hi <= self._visible_y[1]:
                 # nothing the auto-range sees moves: repaint just these bars
-                x0 = float(changed.ts[0])
-                x1 = float(changed.ts[-1]) + self.data.width
+                x0 = float(changed.x[0])
+                x1 = float(changed.x[-1]) + self.data.width
                 self.update(self._padded(QRectF(x0, lo, x1 - x0, hi - lo)))
                 return
         self.prepareGeometryChange()
@@ -93,7 +94,7 @@ class BarItem(pg.GraphicsObject):
         data = self.data
         y = self.y_range()
         sessions = data.sessions
-        xs = [float(sessions[0].open), float(sessions[-1].close)] if sessions else []
+        xs = list(data.x_extent) if sessions else []
         if data.first_ts is not None and data.last_end is not None:
             xs += [data.first_ts, data.last_end]
         if y is None or not xs:
@@ -140,15 +141,18 @@ class BarItem(pg.GraphicsObject):
 
 
 class CandleItem(BarItem):
-    """OHLC candles; forming bars dashed, derived bars short of base bars hollow."""
+    """OHLC candles as wide as their windows; fill = up/down, and marks on top (gui/chart/marks.py):
+    forming bars get a dashed outline, incomplete ones a tick under the low, revised ones a
+    tick over the high."""
 
     def __init__(self, data: ChartData) -> None:
         super().__init__(data)
         self._up_pen, self._down_pen = cosmetic_pen(theme.UP), cosmetic_pen(theme.DOWN)
         self._up_brush, self._down_brush = QBrush(theme.UP), QBrush(theme.DOWN)
         self._forming_pen = cosmetic_pen(theme.FORMING, Qt.PenStyle.DashLine)
-        self._forming_brush = QBrush(_alpha(theme.FORMING, 60))
-        self._hollow = QBrush(Qt.BrushStyle.NoBrush)
+        self._incomplete_pen = cosmetic_pen(marks.INCOMPLETE)
+        self._revised_pen = cosmetic_pen(marks.REVISED)
+        self._no_brush = QBrush(Qt.BrushStyle.NoBrush)
 
     def y_range(self, x0: float | None = None, x1: float | None = None) -> tuple[float, float] | None:
         return self.data.price_range(x0, x1)
@@ -157,33 +161,27 @@ class CandleItem(BarItem):
         return float(seg.low.min()), float(seg.high.max())
 
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
-        centre = cols.ts + width / 2.0
         up = cols.close >= cols.open
         if reduced:  # one high-low stroke per pixel column: the true range survives
+            centre = cols.x + width / 2.0
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
                 painter.setPen(pen)
                 draw_lines(painter, centre[mask], cols.low[mask], centre[mask], cols.high[mask])
             return
-        forming = cols.forming_mask()
-        hollow = cols.incomplete_mask() & ~forming
-        solid = ~forming & ~hollow
+        # widths come from true times (a short window is drawn short); a second of trading
+        # time is one unit on the folded axis too, so they hold at the chart position x
+        widths = self.data.bar_ends(cols.ts) - cols.ts
+        centre = cols.x + widths / 2.0
+        left = cols.x + widths * (1.0 - BODY) / 2.0
+        body = widths * BODY
         top = np.maximum(cols.open, cols.close)
         bottom = np.minimum(cols.open, cols.close)
-        groups = (
-            (up & solid, self._up_pen, self._up_brush),
-            (~up & solid, self._down_pen, self._down_brush),
-            (up & hollow, self._up_pen, self._hollow),
-            (~up & hollow, self._down_pen, self._hollow),
-            (forming, self._forming_pen, self._forming_brush),
-        )
-        left = cols.ts + width * (1.0 - BODY) / 2.0
-        for mask, pen, brush in groups:
+        for mask, pen, brush in ((up, self._up_pen, self._up_brush), (~up, self._down_pen, self._down_brush)):
             if not mask.any():
                 continue
             painter.setPen(pen)
             painter.setBrush(brush)
             c = centre[mask]
-            # wicks stop at the body so a hollow candle stays hollow
             draw_lines(
                 painter,
                 np.concatenate((c, c)),
@@ -191,7 +189,27 @@ class CandleItem(BarItem):
                 np.concatenate((c, c)),
                 np.concatenate((top[mask], cols.low[mask])),
             )
-            draw_rects(painter, left[mask], bottom[mask], width * BODY, top[mask] - bottom[mask])
+            draw_rects(painter, left[mask], bottom[mask], body[mask], top[mask] - bottom[mask])
+        self._paint_marks(painter, cols, left, body, top, bottom)
+
+    def _paint_marks(
+        self, painter: QPainter, cols: Columns, left: np.ndarray, body: np.ndarray, top: np.ndarray,
+        bottom: np.ndarray,
+    ) -> None:
+        """Forming / incomplete / revised marks on top of the candles (they never touch the fill)."""
+        forming = cols.forming_mask()
+        incomplete = cols.incomplete_mask() & ~forming
+        revised = cols.revised_mask()
+        painter.setBrush(self._no_brush)
+        if forming.any():
+            painter.setPen(self._forming_pen)
+            draw_rects(painter, left[forming], bottom[forming], body[forming], top[forming] - bottom[forming])
+        offset = marks.MARK_OFFSET_PX / max(abs(painter.transform().m22()), 1e-12)
+        for mask, pen, y in ((incomplete, self._incomplete_pen, cols.low - offset),
+                             (revised, self._revised_pen, cols.high + offset)):
+            if mask.any():
+                painter.setPen(pen)
+                draw_lines(painter, left[mask], y[mask], left[mask] + body[mask], y[mask])
 
 
 class VolumeItem(BarItem):
@@ -215,20 +233,22 @@ class VolumeItem(BarItem):
     def paint_columns(self, painter: QPainter, cols: Columns, width: float, reduced: bool) -> None:
         up = cols.close >= cols.open
         if reduced:
-            centre = cols.ts + width / 2.0
+            centre = cols.x + width / 2.0
             zero = np.zeros(len(cols))
             for mask, pen in ((up, self._up_pen), (~up, self._down_pen)):
                 painter.setPen(pen)
                 draw_lines(painter, centre[mask], zero[mask], centre[mask], cols.volume[mask])
             return
         forming = cols.forming_mask()
-        left = cols.ts + width * (1.0 - BODY) / 2.0
+        widths = self.data.bar_ends(cols.ts) - cols.ts
+        left = cols.x + widths * (1.0 - BODY) / 2.0
+        body = widths * BODY
         painter.setPen(Qt.PenStyle.NoPen)
         for mask, brush in ((up & ~forming, self._up_brush), (~up & ~forming, self._down_brush)):
             if mask.any():
                 painter.setBrush(brush)
-                draw_rects(painter, left[mask], np.zeros(int(mask.sum())), width * BODY, cols.volume[mask])
+                draw_rects(painter, left[mask], np.zeros(int(mask.sum())), body[mask], cols.volume[mask])
         if forming.any():
             painter.setPen(self._forming_pen)
             painter.setBrush(QBrush(Qt.BrushStyle.NoBrush))
-            draw_rects(painter, left[forming], np.zeros(int(forming.sum())), width * BODY, cols.volume[forming])
+            draw_rects(painter, left[forming], np.zeros(int(forming.sum())), body[forming], cols.volume[forming])

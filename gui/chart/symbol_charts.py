@@ -9,16 +9,24 @@ bands are refreshed on quality changes only (core builds gaps on demand).
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from core.calendar import Session
 from core.session_data import SessionData
 from gui.bridge import SessionBridge
+from gui.chart import marks
+from gui.chart.bands import BandItem
+from gui.chart.base_derived import BaseDerivedView
+from gui.chart.boundaries import WindowBoundaries
 from gui.chart.data import ChartData
 from gui.chart.widget import IntervalChart
 
-__all__ = ["SymbolCharts"]
+__all__ = ["COMBINED_TAB", "SymbolCharts"]
+
+#: the tab showing the base chart over one derived interval (gui/chart/base_derived.py)
+COMBINED_TAB = "base + derived"
 
 #: milliseconds between coalesced chart updates (~25 Hz)
 CHART_FLUSH_MS = 40
@@ -36,6 +44,18 @@ class SymbolCharts(QWidget):
         self._symbol: str | None = None
         self._charts: dict[str, IntervalChart] = {}  # built so far
         self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
+        #: windows of bars that differ from a reference, per (symbol, interval), and their bands
+        self._mismatches: dict[tuple[str, str], np.ndarray] = {}
+        self._mismatch_bands: dict[str, BandItem] = {}
+        #: window boundary lines per chart, and whether they are shown (View → Window boundaries)
+        self._boundaries: dict[str, WindowBoundaries] = {}
+        self.window_lines = False
+        #: the "base + derived" tab's page and view (built when first shown)
+        self._combined_page: QWidget | None = None
+        self._combined: BaseDerivedView | None = None
+        #: how every chart shows time and prices (View menu)
+        self.folded = True
+        self.log_scale = False
         #: bar and quality changes of every symbol, drained (for the shown one) on the timer
         self._changes = bridge.subscribe_changes(self, self._schedule)
         self.tabs = QTabWidget(self)
@@ -77,10 +97,28 @@ class SymbolCharts(QWidget):
         page = self._pages.get(interval)
         data = self._sd.get_symbol_data(self._symbol) if self._symbol else None
         if chart is None and page is not None and data is not None:
-            chart = IntervalChart(ChartData(data, interval), page)
+            chart = IntervalChart(ChartData(data, interval, folded=self.folded), page)
+            chart.set_log_scale(self.log_scale)
             page.layout().addWidget(chart)
             self._charts[interval] = chart
+            self._mark(interval)
+            lines = self._boundaries[interval] = WindowBoundaries(chart)
+            lines.set_visible(self.window_lines)
         return chart
+
+    def set_folded(self, folded: bool) -> None:
+        """Fold non-trading time (True) or show linear time, on every chart."""
+        self.folded = folded
+        for interval, chart in self._charts.items():
+            chart.set_folded(folded)
+            self._mark(interval)  # overlays placed in time move with the axis
+            self._boundaries[interval].refresh()
+
+    def set_log_scale(self, log: bool) -> None:
+        """Log or linear price scale on every chart."""
+        self.log_scale = log
+        for chart in self._charts.values():
+            chart.set_log_scale(log)
 
     def current_interval(self) -> str | None:
         widget = self.tabs.currentWidget()
@@ -109,6 +147,12 @@ class SymbolCharts(QWidget):
             index = self.tabs.addTab(page, name)
             tip = f"derived from {bars.base}" if bars.derived else "streamed base interval"
             self.tabs.setTabToolTip(index, tip)
+        if data.derived_intervals():
+            page = QWidget(self.tabs)
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self._combined_page = page
+            index = self.tabs.addTab(page, COMBINED_TAB)
+            self.tabs.setTabToolTip(index, "the base chart over a derived interval, with bar provenance")
         self.tabs.blockSignals(False)
         self.stack.setCurrentWidget(self.tabs)
         self.select_interval(interval or next(iter(data.bars)))
@@ -119,8 +163,68 @@ class SymbolCharts(QWidget):
             self.tabs.setCurrentWidget(page)
             self.chart(interval)
 
+    def set_window_lines(self, shown: bool) -> None:
+        """Show (or hide) the window boundaries of coarser intervals on every chart."""
+        self.window_lines = shown
+        for lines in self._boundaries.values():
+            lines.set_visible(shown)
+
+    def window_line_xs(self, interval: str) -> dict[str, np.ndarray]:
+        """Boundary x positions the chart of ``interval`` draws, per coarser interval."""
+        lines = self._boundaries.get(interval)
+        if lines is None or not lines.visible:
+            return {}
+        return {name: item.xs for name, item in lines.items.items()}
+
+    # -- reconciliation marks ------------------------------------------------------------------
+    def set_mismatches(self, mismatches: dict[tuple[str, str], np.ndarray]) -> None:
+        """Mark the windows of bars that differ from a reference (gui/reconcile_dock.py)."""
+        self._mismatches = dict(mismatches)
+        for interval in self._charts:
+            self._mark(interval)
+
+    def _mark(self, interval: str) -> None:
+        chart = self._charts.get(interval)
+        if chart is None or self._symbol is None:
+            return
+        band = self._mismatch_bands.get(interval)
+        if band is None:
+            band = self._mismatch_bands[interval] = BandItem(marks.MISMATCH)
+            chart.price_plot.addItem(band, ignoreBounds=True)
+        ranges = self._mismatches.get((self._symbol, interval), np.empty((0, 2)))
+        band.set_ranges(chart.data.timeline.to_x(np.asarray(ranges, np.float64)) if len(ranges) else ranges)
+
+    def mismatch_ranges(self, interval: str) -> np.ndarray:
+        """The mismatch windows the chart of ``interval`` shows (empty when none)."""
+        band = self._mismatch_bands.get(interval)
+        return band.ranges if band is not None else np.empty((0, 2))
+
+    @property
+    def combined(self) -> BaseDerivedView | None:
+        """The "base + derived" view, if it was built."""
+        return self._combined
+
+    def show_combined(self, interval: str | None = None) -> BaseDerivedView | None:
+        """Switch to the "base + derived" tab (building its view now); None without a derived interval."""
+        page = self._combined_page
+        data = self._sd.get_symbol_data(self._symbol) if self._symbol else None
+        if page is None or data is None:
+            return None
+        if self._combined is None:
+            self._combined = BaseDerivedView(data, interval, page)
+            page.layout().addWidget(self._combined)
+        elif interval is not None:
+            self._combined.set_interval(interval)
+        self.tabs.setCurrentWidget(page)
+        return self._combined
+
     def _clear(self) -> None:
         self._symbol = None
+        self._combined = None
+        if self._combined_page is not None:
+            self._combined_page.setParent(None)
+            self._combined_page.deleteLater()
+            self._combined_page = None
         self._changes.drain()
         self.tabs.blockSignals(True)
         self.tabs.clear()
@@ -129,10 +233,15 @@ class SymbolCharts(QWidget):
             page.setParent(None)
             page.deleteLater()
         self._charts.clear()
+        self._mismatch_bands.clear()
+        self._boundaries.clear()
         self._pages.clear()
         self.stack.setCurrentWidget(self.placeholder)
 
     def _on_tab_changed(self, index: int) -> None:
+        if self._combined_page is not None and self.tabs.currentWidget() is self._combined_page:
+            self.show_combined()
+            return
         name = self.current_interval()
         if name is not None:
             self.chart(name)
@@ -148,6 +257,10 @@ class SymbolCharts(QWidget):
         self.flush()
         for chart in self._charts.values():
             chart.reset()
+        for lines in self._boundaries.values():
+            lines.refresh()
+        if self._combined is not None:
+            self._combined.reset()
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
         if symbol == self._symbol:
@@ -158,11 +271,18 @@ class SymbolCharts(QWidget):
         self._timer.stop()
         bars, quality = self._changes.drain()
         shown = self._symbol
+        combined = self._combined
         for (symbol, name), first in bars.items():
             chart = self._charts.get(name) if symbol == shown else None
             if chart is not None:
                 chart.apply_change(first)
+            if combined is not None and symbol == shown:
+                combined.apply_change(name, first)
         for symbol, name in quality:
             chart = self._charts.get(name) if symbol == shown else None
             if chart is not None:
                 chart.refresh_gaps()
+            if combined is not None and symbol == shown:
+                combined.refresh_gaps(name)
+        if combined is not None and (bars or quality):
+            combined.refresh_highlight()

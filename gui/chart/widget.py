@@ -1,8 +1,11 @@
-"""One interval's chart: candles over volume on a true time axis, crosshair, navigation.
+"""One interval's chart: candles over volume, crosshair, navigation, last-price line.
 
-The widget orchestrates; ChartData holds the arrays and the items paint them. The view
-follows the newest bar only while it is pinned to the right edge, so a trader who pans
-back to study a gap is not yanked forward by the next bar.
+The widget orchestrates; ChartData holds the arrays and the items paint them. The time
+axis folds non-trading time unless the chart is switched to linear time (chart x, see
+gui/chart/timeline.py); labels, tags and the readout always show true exchange times.
+The view follows the newest bar only while it is pinned to the right edge, so a trader
+who pans back to study a gap is not yanked forward by the next bar. Without the mouse
+over it, the readout shows the newest bar in view, so it follows Home/End and zoom.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui import theme
-from gui.chart.axis import ExchangeTimeAxis
+from gui.chart.axis import AxisTag, ExchangeTimeAxis, PriceAxis, VolumeAxis, format_price, format_volume
 from gui.chart.bands import BandItem
 from gui.chart.data import BarView, ChartData
 from gui.chart.grid import GridItem
 from gui.chart.items import CandleItem, VolumeItem
-from gui.formatting import exchange_time
+from gui.chart.price_line import PriceLineItem
+from gui.formatting import exchange_time, zone_label
 
 __all__ = ["IntervalChart"]
 
@@ -28,8 +32,7 @@ DEFAULT_BARS = 120
 RIGHT_MARGIN_BARS = 2
 
 
-def _price(value: float) -> str:
-    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
+_price = format_price
 
 
 class IntervalChart(QWidget):
@@ -47,6 +50,7 @@ class IntervalChart(QWidget):
         self.readout.setTextFormat(Qt.TextFormat.PlainText)
         # a long readout must not set the chart's minimum width (it would squeeze the tree)
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.readout.setWordWrap(True)  # a narrow chart wraps the readout instead of cutting it
         self.readout.setStyleSheet(
             f"QLabel {{ background: {theme.BACKGROUND.name()}; color: {theme.TEXT.name()};"
             " padding: 3px 6px; font-family: monospace; }"
@@ -63,9 +67,12 @@ class IntervalChart(QWidget):
 
         tz = data.session.tz
         self.axis = ExchangeTimeAxis(tz)
-        self.axis.set_time_zone(tz, data.session.open)
-        self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
-        self.volume_plot: pg.PlotItem = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": self.axis})
+        self.price_axis = PriceAxis()
+        self.volume_axis = VolumeAxis()
+        self.price_plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0, axisItems={"right": self.price_axis})
+        self.volume_plot: pg.PlotItem = self.graphics.addPlot(
+            row=1, col=0, axisItems={"bottom": self.axis, "right": self.volume_axis}
+        )
         self.graphics.ci.layout.setRowStretchFactor(0, 4)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.price_plot, self.volume_plot):
@@ -93,9 +100,15 @@ class IntervalChart(QWidget):
         self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=cross)
         self.h_line = pg.InfiniteLine(angle=0, movable=False, pen=cross)
         self.v_line_volume = pg.InfiniteLine(angle=90, movable=False, pen=cross)
+        self.h_line_volume = pg.InfiniteLine(angle=0, movable=False, pen=cross)
         self.price_plot.addItem(self.v_line, ignoreBounds=True)
         self.price_plot.addItem(self.h_line, ignoreBounds=True)
         self.volume_plot.addItem(self.v_line_volume, ignoreBounds=True)
+        self.volume_plot.addItem(self.h_line_volume, ignoreBounds=True)
+        self.last_line = PriceLineItem()
+        self.price_plot.addItem(self.last_line, ignoreBounds=True)
+        self.view.sigXRangeChanged.connect(self._on_range_changed)
+        self._hovering = False
         self._hide_crosshair()
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.graphics.installEventFilter(self)
@@ -110,10 +123,6 @@ class IntervalChart(QWidget):
         plot.showAxis("right")
         plot.hideAxis("left")
         # the grid is a GridItem (pyqtgraph's own costs ~12 ms a repaint, see gui/chart/grid.py)
-        for name in ("right", "bottom"):
-            axis = plot.getAxis(name)
-            axis.setPen(pg.mkPen(theme.AXIS))
-            axis.setTextPen(pg.mkPen(theme.AXIS))
         view = plot.getViewBox()
         view.setMouseEnabled(x=True, y=False)  # wheel zooms time, drag pans time
         view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=True)
@@ -129,7 +138,25 @@ class IntervalChart(QWidget):
     def reset(self) -> None:
         """A new session (or a fresh chart): rebuild history, redraw everything, default view."""
         self.data.rebuild_history()
-        self.axis.set_time_zone(self.data.session.tz, self.data.session.open)
+        self._redraw()
+
+    def set_folded(self, folded: bool) -> None:
+        """Fold non-trading time away (True) or show linear time; keeps the newest bar in view."""
+        if folded != self.data.folded:
+            self.data.set_folded(folded)
+            self._redraw()
+
+    def set_log_scale(self, log: bool) -> None:
+        """Prices on a log10 scale (or back to linear); the price range goes back to auto."""
+        if log != self.data.log_prices:
+            self.data.set_log_prices(log)
+            self.price_axis.set_log(log)
+            self.view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=True)
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self.axis.set_time_zone(self.data.session.tz)
+        self.axis.set_timeline(self.data.timeline, self.data.sessions)
         self.candles.reset()
         self.volume.reset()
         self.refresh_gaps()
@@ -138,6 +165,7 @@ class IntervalChart(QWidget):
         self.view.setLimits(minXRange=5 * width)
         self._shown_end = self.data.last_end
         self.view.setXRange(*self.default_range(), padding=0)
+        self._show_last_price()
         self._show_readout(None)
 
     def apply_change(self, first: int) -> None:
@@ -155,49 +183,67 @@ class IntervalChart(QWidget):
             if pinned and new_end + margin > x1:
                 shift = new_end + margin - x1
                 self.view.setXRange(x0 + shift, x1 + shift, padding=0)
-        if not self.v_line.isVisible():
+        self._show_last_price()
+        if not self._hovering:
             self._show_readout(None)
 
     def refresh_gaps(self) -> None:
         self.data.refresh_gaps()
-        self.gap_bands.set_ranges(self.data.gaps)
-        self.volume_gap_bands.set_ranges(self.data.gaps)
-        self.quiet_bands.set_ranges(self.data.quiet_gaps)
+        self.gap_bands.set_ranges(self.data.gap_x)
+        self.volume_gap_bands.set_ranges(self.data.gap_x)
+        self.quiet_bands.set_ranges(self.data.quiet_gap_x)
 
     def show_quiet_gaps(self, shown: bool) -> None:
         self.quiet_bands.setVisible(shown)
+
+    def _show_last_price(self) -> None:
+        """A line at the newest close, its value on the price axis, in the candle's colour."""
+        bar = self.data.last_bar()
+        if bar is None:
+            self.last_line.hide()
+            self.price_axis.set_tag("last", None)
+            return
+        colour = theme.UP if bar.close >= bar.open else theme.DOWN
+        y = self.data.price_y(bar.close)
+        self.last_line.set_line(self.data.last_end or 0.0, y, colour)
+        self.price_axis.set_tag("last", AxisTag(y, _price(bar.close), colour))
 
     def _mark_sessions(self) -> None:
         """Dashed lines at each session's open and close (history + current)."""
         for plot, line in self._boundaries:
             plot.removeItem(line)
         self._boundaries.clear()
+        # (the dates are on the time axis, thinned so they never collide)
         pen = pg.mkPen(theme.BOUNDARY, width=1, style=Qt.PenStyle.DashLine)
         tz = self.data.session.tz
+        marks: dict[float, list[str]] = {}  # folded: a close and the next open share one x
         for session in self.data.sessions:
+            for ts, what in ((session.open, "open"), (session.close, "close")):
+                marks.setdefault(self.data.x_of(ts), []).append(f"{what} {exchange_time(ts, tz, date=True)}")
+        for x, notes in marks.items():
             for plot in (self.price_plot, self.volume_plot):
-                for ts, label in ((session.open, session.date.strftime("%a %d %b")), (session.close, None)):
-                    text = label if plot is self.price_plot and label and len(self.data.sessions) > 1 else None
-                    line = pg.InfiniteLine(
-                        pos=ts,
-                        angle=90,
-                        movable=False,
-                        pen=pen,
-                        label=text,
-                        labelOpts={"position": 0.97, "color": theme.AXIS, "anchors": [(0, 1), (0, 1)]},
-                    )
-                    line.setToolTip(exchange_time(ts, tz, date=True))
-                    plot.addItem(line, ignoreBounds=True)
-                    self._boundaries.append((plot, line))
+                line = pg.InfiniteLine(pos=x, angle=90, movable=False, pen=pen)
+                line.setToolTip("\n".join(notes))
+                plot.addItem(line, ignoreBounds=True)
+                self._boundaries.append((plot, line))
 
     # -- navigation -------------------------------------------------------------------------
     def default_range(self) -> tuple[float, float]:
-        """About DEFAULT_BARS bars ending just after the newest (or from the open early on)."""
+        """About DEFAULT_BARS bars ending just after the newest (or from the open early on).
+
+        On folded time with earlier sessions shown, the bars before the open are right there
+        (no night in between): the view then reaches back into them for a full DEFAULT_BARS.
+        """
         width = self.data.width
         session = self.data.session
-        span = min(DEFAULT_BARS * width, session.close - session.open + 2 * width)
+        first = self.data.first_ts
+        if self.data.folded and len(self.data.history) and first is not None:
+            right = (self.data.last_end or self.data.x_of(session.open)) + RIGHT_MARGIN_BARS * width
+            return max(first - width, right - DEFAULT_BARS * width), right
+        open_x, close_x = self.data.x_of(session.open), self.data.x_of(session.close)
+        span = min(DEFAULT_BARS * width, close_x - open_x + 2 * width)
         end = self.data.last_end
-        right = session.open - width + span
+        right = open_x - width + span
         if end is not None:
             right = max(right, end + RIGHT_MARGIN_BARS * width)
         return right - span, right
@@ -222,7 +268,7 @@ class IntervalChart(QWidget):
         """Jump to the first bar shown (oldest history session), keeping the zoom."""
         (x0, x1), _ = self.view.viewRange()
         first = self.data.first_ts
-        left = (first if first is not None else self.data.session.open) - self.data.width
+        left = (first if first is not None else self.data.x_of(self.data.session.open)) - self.data.width
         self.view.setXRange(left, left + (x1 - x0), padding=0)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -242,8 +288,15 @@ class IntervalChart(QWidget):
         return super().eventFilter(watched, event)  # type: ignore[arg-type]
 
     def _hide_crosshair(self) -> None:
-        for line in (self.v_line, self.h_line, self.v_line_volume):
+        self._hovering = False
+        for line in (self.v_line, self.h_line, self.v_line_volume, self.h_line_volume):
             line.hide()
+        for axis in (self.axis, self.price_axis, self.volume_axis):
+            axis.set_tag("cursor", None)
+
+    def _on_range_changed(self, *_: object) -> None:
+        if not self._hovering:
+            self._show_readout(None)
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
         over_price = self.price_plot.sceneBoundingRect().contains(pos)
@@ -259,17 +312,28 @@ class IntervalChart(QWidget):
         self.v_line_volume.setPos(x)
         self.v_line.show()
         self.v_line_volume.show()
-        if over_price:
-            self.h_line.setPos(point.y())
-            self.h_line.show()
-        else:
-            self.h_line.hide()
+        self._hovering = True
+        cursor = AxisTag(x, self.axis.tag_text(x), theme.CROSSHAIR)
+        self.axis.set_tag("cursor", cursor)
+        y = point.y()
+        for line, axis, here in (
+            (self.h_line, self.price_axis, over_price),
+            (self.h_line_volume, self.volume_axis, not over_price),
+        ):
+            if here:
+                line.setPos(y)
+                line.show()
+                axis.set_tag("cursor", AxisTag(y, axis.tag_text(y), theme.CROSSHAIR))
+            else:
+                line.hide()
+                axis.set_tag("cursor", None)
         self._show_readout(self.data.bar_at(x), hovering=True)
 
     def _show_readout(self, bar: BarView | None, hovering: bool = False) -> None:
-        """OHLCV of the bar under the crosshair, else of the newest bar."""
+        """OHLCV of the bar under the crosshair, else of the newest bar in view."""
         if bar is None and not hovering:
-            bar = self.data.last_bar()
+            (_, x1), _ = self.view.viewRange()
+            bar = self.data.last_bar_before(x1)
         self.readout.setText(self.describe(bar))
 
     def describe(self, bar: BarView | None) -> str:
@@ -278,10 +342,11 @@ class IntervalChart(QWidget):
         if bar is None:
             return f"{head}  ·  no bar here"
         seconds = data.width < 60 or bar.ts % 60 != 0
-        when = exchange_time(bar.ts, data.session.tz, seconds=seconds, date=True)
+        tz = data.session.tz
+        when = f"{exchange_time(bar.ts, tz, seconds=seconds, date=True)} {zone_label(tz)}"
         text = (
             f"{head}  ·  {when}  O {_price(bar.open)}  H {_price(bar.high)}  "
-            f"L {_price(bar.low)}  C {_price(bar.close)}  V {bar.volume:,.0f}"
+            f"L {_price(bar.low)}  C {_price(bar.close)}  V {format_volume(bar.volume)}"
         )
         if bar.count is not None and bar.expected is not None:
             text += f"  ·  {bar.count} of {bar.expected} base bars"

@@ -8,11 +8,12 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
-from core.bars import FORMING, BarArrays
+from core.bars import FORMING, REVISED, BarArrays
 from core.calendar import Session
 from core.intervals import Interval
 from core.session_data import SymbolSessionData
 from gui import theme
+from gui.chart import marks
 from gui.chart.data import ChartData, Columns, reduce_per_pixel
 from gui.chart.items import BarItem, CandleItem, VolumeItem
 from tests.gui.gui_helpers import Streamer, fake_bars
@@ -131,23 +132,31 @@ def _colour_count(image: QImage, colour: QColor, x0: int, x1: int) -> int:
     )
 
 
-def test_forming_and_incomplete_bars_are_drawn_distinctly(session: Session) -> None:
-    # three 5m bars: complete (up), short of base bars (up, hollow), forming (dashed)
+def test_fill_means_up_or_down_and_marks_sit_on_top(session: Session) -> None:
+    """Complete up, incomplete up, forming up, revised down: every body is filled with its
+    direction's colour; incomplete gets an orange tick under its low, revised a violet tick
+    over its high, forming a dashed outline."""
     data = SymbolSessionData.create("SPY", Interval(60), [Interval(300)], session)
     series = data.bars["5m"].data
     o = session.open
-    bars = BarArrays.from_rows([(o, 10, 12, 9, 11, 5), (o + 300, 10, 12, 9, 11, 5), (o + 600, 10, 12, 9, 11, 5)])
-    series.extend(bars, np.array([5, 3, 2]), np.array([5, 5, 5]), np.array([0, 0, FORMING], np.uint8))
+    bars = BarArrays.from_rows([
+        (o, 10, 12, 9, 11, 5), (o + 300, 10, 12, 9, 11, 5), (o + 600, 10, 12, 9, 11, 5), (o + 900, 11, 12, 9, 10, 5),
+    ])
+    series.extend(bars, np.array([5, 3, 2, 5]), np.array([5, 5, 5, 5]), np.array([0, 0, FORMING, REVISED], np.uint8))
     candles = CandleItem(ChartData(data, "5m"))
 
-    image = paint(candles, o, o + 900, 8, 13, size=(300, 100))
+    image = paint(candles, o, o + 1200, 8, 13, size=(400, 100))
 
-    # body centre of each candle: x = start + 150 s -> 50 px per bar, centre at 50, 150, 250
-    centre_y = 50  # bodies span 10.0..11.0: rows 40..60
-    solid = QColor(image.pixel(35, centre_y))
-    hollow = QColor(image.pixel(135, centre_y))
-    assert solid.rgb() == theme.UP.rgb()
-    assert hollow.rgb() != theme.UP.rgb()  # inside a hollow body: background shows
-    assert _colour_count(image, theme.UP, 100, 200) > 0  # its outline is still drawn
+    # 100 px per bar, bodies 10.0..11.0 = rows 40..60, lows at 9.0 = row 80, highs at 12.0 = row 20
+    for centre, colour in ((50, theme.UP), (150, theme.UP), (250, theme.UP), (350, theme.DOWN)):
+        assert QColor(image.pixel(centre - 15, 50)).rgb() == colour.rgb()
+    assert _colour_count(image, marks.INCOMPLETE, 100, 200) > 0
+    assert _colour_count(image, marks.INCOMPLETE, 0, 100) == 0
+    assert _colour_count(image, marks.INCOMPLETE, 200, 400) == 0  # forming is not also "incomplete"
+    tick = [y for y in range(100) if QColor(image.pixel(150, y)).rgb() == marks.INCOMPLETE.rgb()]
+    assert tick and min(tick) > 80  # under the low
     assert _colour_count(image, theme.FORMING, 200, 300) > 0
     assert _colour_count(image, theme.FORMING, 0, 200) == 0
+    revised = [y for y in range(100) if QColor(image.pixel(350, y)).rgb() == marks.REVISED.rgb()]
+    assert revised and max(revised) < 20  # over the high
+    assert _colour_count(image, marks.REVISED, 0, 300) == 0

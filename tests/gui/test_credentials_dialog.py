@@ -96,7 +96,8 @@ def test_save_stores_remove_deletes_and_the_secret_never_leaks(
     memory = use_keyring(MemoryKeyring())
     h = make_window()
     dialog = open_dialog(qtbot, h)
-    assert "No Alpaca keys yet" in dialog.status_label.text() and "demo feed" in dialog.status_label.text()
+    # it says what the window really keeps streaming (this harness replays the "fake" source)
+    assert "No Alpaca keys yet" in dialog.status_label.text() and "keeps replaying fake" in dialog.status_label.text()
     assert dialog.secret_edit.echoMode() is QLineEdit.EchoMode.Password
     assert not dialog.save_button.isEnabled() and not dialog.remove_button.isEnabled()
 
@@ -141,7 +142,7 @@ def test_without_a_usable_keyring_the_dialog_explains_the_environment_fallback(
 
     text = dialog.status_label.text()
     assert text.startswith("Keys cannot be saved here: no usable system keyring")
-    assert ENV_KEY_ID in text and ENV_SECRET_KEY in text and "demo feed" in text
+    assert ENV_KEY_ID in text and ENV_SECRET_KEY in text and "keeps replaying fake" in text
     assert not dialog.key_edit.isEnabled() and not dialog.secret_edit.isEnabled()
     dialog.key_edit.setText(KEY_ID)
     dialog.secret_edit.setText(SECRET)

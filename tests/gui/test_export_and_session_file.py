@@ -216,3 +216,26 @@ def test_an_unwritable_session_file_is_reported(qtbot: Any, demo_window: MakeDem
     newest = h.window.messages.log.messages()[0]
     assert newest.level == logging.ERROR and newest.text.startswith("Could not save the session: ")
     assert "missing-folder" in newest.text and h.window.save_session_action.isEnabled()
+
+
+def test_gui_export_writes_every_symbol_inside_the_chosen_folder(
+    qtbot: Any, demo_window: MakeDemo, tmp_path: Path
+) -> None:
+    h = demo_window()
+    boot(qtbot, h.window, [WatchEntry("BTC/USD", ("1m", "5m")), WatchEntry("../../PWNED", ("1m",))])
+    run_to_the_end(qtbot, h)
+    out = tmp_path / "a" / "b" / "export"
+
+    export_via_dialog(qtbot, h.window, out, "csv", all_symbols=True)
+
+    assert h.session_data.get_active_symbols() == ["BTC/USD"]
+    texts = [m.text for m in h.window.messages.log.messages()]
+    assert any(t.startswith("Could not restore ../../PWNED: symbol '../../PWNED' is malformed") for t in texts)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "BTC%2FUSD", "BTC%2FUSD/1m.csv", "BTC%2FUSD/5m.csv", "session.json"
+    ]
+    data = h.session_data.get_symbol_data("BTC/USD")
+    written = read_csv_bars(out / "BTC%2FUSD" / "1m.csv")
+    assert len(written["ts"]) > 0
+    np.testing.assert_array_equal(written["close"], final_bars(data.bars["1m"])["close"])
+    assert not list(tmp_path.rglob("PWNED*"))

@@ -58,7 +58,10 @@ def test_typing_a_symbol_and_add_shows_rows_and_charts(qtbot: Any, make_window: 
     [
         ("", "1m,5m", "symbol is empty"),
         ("BAD SYM!", "1m,5m", "malformed"),
+        ("../../PWNED", "1m", "symbol '../../PWNED' is malformed: use at most 20 letters and digits"),
+        ("./SPY", "1m", "symbol './SPY' is malformed"),
         ("SPY", "1m,5m", "already being watched"),
+        (" spy ", "1m", "SPY is already being watched"),
         ("IBM", "5m,7x", "unknown interval"),
         ("IBM", "90s", "cannot be derived"),
         ("IBM", "30s", "finer than"),
@@ -200,8 +203,13 @@ def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWin
     add_and_wait(qtbot, first.window, "IBM", "1m,5m")
     add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
     first.window.resize(780, 500)  # restoreGeometry keeps a window on the 800x600 offscreen screen
+    first.window.workspace_dock.show()
+    qtbot.waitUntil(lambda: first.window.workspace_dock.isVisible())
     first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
     saved_size, saved_split = first.window.size(), first.window.splitter.sizes()
+    first.window.workspace.set_layout("1x2")
+    first.window.workspace.slots[0].show_chart("QQQ", "15m")
+    first.window.workspace.slots[1].show_chart("IBM", "5m")
     close_harness(qtbot, first)
 
     reopened = AppSettings.at(tmp_path / "keep.ini")
@@ -218,6 +226,10 @@ def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWin
     assert second.window.controls.intervals_edit.text() == "1m,15m"
     assert reopened.last_source() == "fake"
     assert second.window.charts.symbol == "IBM"
+    workspace = second.window.workspace.state()
+    assert workspace.layout == "1x2"
+    assert [(c.symbol, c.interval) for c in workspace.charts[:2]] == [("QQQ", "15m"), ("IBM", "5m")]
+    assert second.window.workspace_dock.isVisibleTo(second.window)
 
 
 def test_unexpected_errors_go_to_the_messages_dock(qtbot: Any, make_window: MakeWindow) -> None:

@@ -14,7 +14,7 @@ from core.calendar import Session
 from core.session_data import SessionData
 from gui import theme
 from gui.bridge import SessionBridge
-from gui.tree_model import COLUMNS, Column, SessionTreeModel
+from gui.tree_model import COLUMNS, COMPACT_ONLY, Column, SessionTreeModel
 from gui.tree_view import SessionTreeView
 from tests.gui.gui_helpers import Streamer, fake_bars
 
@@ -51,6 +51,8 @@ def set_up(view: QTreeView, model: SessionTreeModel, size: tuple[int, int] = (11
     view.expandAll()
     for column in range(model.columnCount()):
         view.resizeColumnToContents(column)
+    for column in COMPACT_ONLY:
+        view.hideColumn(column)
     QApplication.processEvents()
     return view
 

@@ -1,0 +1,54 @@
+"""Reconcile the bars a running app holds (``SessionData``) instead of re-reading a source.
+
+The GUI compares what it shows: the base bars of the current session and of the finished
+sessions kept for the charts. A session still running is compared up to its newest base
+bar's end, so windows that have not ended are not called missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.bars import BarArrays
+from core.calendar import Session
+from core.reconcile.compare import SeriesReport, reconcile_series
+from core.reconcile.reference import ReferenceSeries
+from core.session_data import SessionData
+
+__all__ = ["HeldBars", "held_bars", "reconcile_held"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBars:
+    """Copies of one symbol's base bars per held session, oldest first (safe to use off the lock)."""
+
+    symbol: str
+    sessions: tuple[Session, ...]
+    bars: tuple[BarArrays, ...]
+    base_seconds: int
+    #: how far the current session's clock has got (its close once it is over)
+    until: int
+
+
+def held_bars(session_data: SessionData, symbol: str) -> HeldBars | None:
+    """Copy ``symbol``'s base bars under the session lock; None when it is not watched."""
+    with session_data.lock:
+        data = session_data.get_symbol_data(symbol)
+        if data is None:
+            return None
+        base = data.base_interval.name
+        parts = [(h.session, h.bars[base].data.arrays()) for h in data.history if base in h.bars]
+        parts.append((data.session, data.base.data.arrays()))
+        copies = tuple(BarArrays(*(col.copy() for col in bars)) for _, bars in parts)
+        elapsed = data.base.elapsed  # base slots the session clock has passed
+        until = int(data.base.grid.ends[elapsed - 1]) if elapsed else data.session.open
+        return HeldBars(data.symbol, tuple(s for s, _ in parts), copies, data.base_interval.seconds, until)
+
+
+def reconcile_held(reference: ReferenceSeries, held: HeldBars) -> SeriesReport:
+    """:func:`reconcile_series` over the held sessions (no source is read)."""
+    from core.intervals import Interval
+
+    by_session = dict(zip(held.sessions, held.bars, strict=True))
+    return reconcile_series(reference, list(held.sessions), Interval(held.base_seconds), by_session.__getitem__,
+                            until=held.until)

@@ -1,0 +1,136 @@
+"""Window conventions of bar vendors, and deriving bars on any of them.
+
+Session Monitor anchors its windows at the session open (1h bars at 09:30, 10:30 …,
+``1d`` stamped at the open). Many vendors align intraday windows to the clock instead
+(Lean's "09:00" hour bar covers 09:30–10:00, then 10:00, 11:00 …) and stamp a daily bar at
+local midnight. To compare like with like, a reference's convention is detected from its
+stamps and our base bars are derived on the reference's own windows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from core.bars import BarArrays
+from core.calendar import Session
+from core.intervals import Interval
+
+__all__ = [
+    "Convention",
+    "WindowBars",
+    "Windows",
+    "derive_on",
+    "describe_convention",
+    "detect_convention",
+    "session_windows",
+]
+
+
+class Convention(StrEnum):
+    """How a vendor lays out (and stamps) the windows of an interval within a session."""
+
+    #: windows ``open + k*I`` cut at the close, stamped with their start; ``1d`` stamped at the open
+    SESSION_ANCHORED = "session-anchored"
+    #: windows on the local clock grid ``midnight + k*I`` cut to the session, stamped with the
+    #: clock start; ``1d`` stamped at local midnight
+    CLOCK_ALIGNED = "clock-aligned"
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """One session's windows ``[starts[k], ends[k])``; a bar of window ``k`` is stamped ``labels[k]``."""
+
+    labels: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class WindowBars(NamedTuple):
+    """Bars derived on :class:`Windows`: one row per window holding at least one base bar."""
+
+    window: np.ndarray
+    bars: BarArrays  # ts = the window's label
+    counts: np.ndarray
+
+
+def _wall_midnight(session: Session) -> int:
+    """Epoch seconds of local midnight on the open's clock (the open's UTC offset, DST-safe)."""
+    local = dt.datetime.fromtimestamp(session.open, ZoneInfo(session.tz or "UTC"))
+    return session.open - (local.hour * 3600 + local.minute * 60 + local.second)
+
+
+def session_windows(session: Session, interval: Interval, convention: Convention) -> Windows:
+    """The windows of ``interval`` in ``session`` under ``convention``."""
+    if interval.is_daily:
+        label = session.open if convention is Convention.SESSION_ANCHORED else _wall_midnight(session)
+        one = np.array([label], np.int64)
+        return Windows(one, np.array([session.open], np.int64), np.array([session.close], np.int64))
+    step = interval.seconds
+    if convention is Convention.SESSION_ANCHORED:
+        labels = np.arange(session.open, session.close, step, dtype=np.int64)
+    else:
+        anchor = _wall_midnight(session)
+        first = anchor + (session.open - anchor) // step * step
+        labels = np.arange(first, session.close, step, dtype=np.int64)
+    starts = np.maximum(labels, session.open)
+    ends = np.minimum(labels + step, session.close)
+    return Windows(labels, starts, ends)
+
+
+def detect_convention(stamps: np.ndarray, sessions: list[Session], interval: Interval) -> Convention:
+    """The convention whose labels match the most ``stamps`` (ties: session-anchored, ours)."""
+    best, best_hits = Convention.SESSION_ANCHORED, -1
+    for convention in Convention:
+        labels = [session_windows(s, interval, convention).labels for s in sessions]
+        hits = int(np.isin(stamps, np.concatenate(labels)).sum()) if labels else 0
+        if hits > best_hits:
+            best, best_hits = convention, hits
+    return best
+
+
+def describe_convention(convention: Convention, interval: Interval) -> str:
+    """A short phrase for messages ("clock-aligned: the 09:00 bar covers 09:30–10:00")."""
+    if interval.is_daily:
+        return "stamped at the session open" if convention is Convention.SESSION_ANCHORED else (
+            "stamped at local midnight"
+        )
+    if convention is Convention.SESSION_ANCHORED:
+        return f"anchored at the open (windows open + k×{interval}, the last one cut at the close)"
+    return f"clock-aligned (windows on the {interval} clock grid cut to the session, stamped with the clock time)"
+
+
+def derive_on(base: BarArrays, windows: Windows) -> WindowBars:
+    """Aggregate sorted base bars into ``windows`` as the engine does (open of the first, max
+    high, min low, close of the last, summed volume); base bars outside every window are skipped.
+    """
+    ts = base.ts
+    ids = np.searchsorted(windows.starts, ts, side="right") - 1
+    inside = ids >= 0
+    inside[inside] &= ts[inside] < windows.ends[ids[inside]]
+    if not inside.all():
+        base = base.take(inside)
+        ids = ids[inside]
+    n = len(ids)
+    if n == 0:
+        return WindowBars(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
+    firsts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    lasts = np.concatenate((firsts[1:], [n])) - 1
+    window = ids[firsts]
+    bars = BarArrays(
+        ts=windows.labels[window],
+        open=base.open[firsts],
+        high=np.maximum.reduceat(base.high, firsts),
+        low=np.minimum.reduceat(base.low, firsts),
+        close=base.close[lasts],
+        volume=np.add.reduceat(base.volume, firsts),
+    )
+    return WindowBars(window, bars, (lasts - firsts + 1).astype(np.int32))

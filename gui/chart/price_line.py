@@ -1,0 +1,54 @@
+"""The last-price line: from the newest bar to the price axis, in the candle's colour.
+
+Drawn right of the newest bar only (the value itself is tagged on the price axis): a line
+across the whole chart would make every tick of the last price repaint every candle
+under it, where now a tick repaints the newest bar and the few pixels right of it.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
+
+from gui.chart.primitives import cosmetic_pen
+
+__all__ = ["PriceLineItem"]
+
+class PriceLineItem(pg.GraphicsObject):
+    """A horizontal dotted line from ``x`` rightwards at ``y``; add with ``ignoreBounds=True``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = 0.0
+        self.y = 0.0
+        self._pen = cosmetic_pen(QColor("white"), Qt.PenStyle.DotLine)
+        self.setZValue(50)
+        self.hide()
+
+    def set_line(self, x: float, y: float, colour: QColor) -> None:
+        if (x, y, colour) == (self.x, self.y, self._pen.color()):
+            return
+        self.prepareGeometryChange()
+        self.x, self.y = x, y
+        self._pen = cosmetic_pen(colour, Qt.PenStyle.DotLine)
+        self.update()
+        self.show()
+
+    def viewTransformChanged(self) -> None:
+        # reaches the view's right edge, so its bounding rect moves with the view
+        super().viewTransformChanged()
+        self.prepareGeometryChange()
+
+    def _right(self) -> float:
+        view = self.viewRect()
+        return self.x if view is None else max(view.right(), self.x)
+
+    def boundingRect(self) -> QRectF:
+        py = self.pixelHeight() or 0.0
+        return QRectF(self.x, self.y - 2 * py, self._right() - self.x, 4 * py)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setPen(self._pen)
+        painter.drawLine(QLineF(self.x, self.y, self._right(), self.y))
