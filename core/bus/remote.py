@@ -35,6 +35,15 @@ COMMAND_TIMEOUT = 15.0
 _PROGRESS = [ClockState.PRE_OPEN, ClockState.OPEN, ClockState.PAUSED, ClockState.CLOSED, ClockState.FINISHED]
 
 
+class RemoteSource:
+    """The window offers a source's symbols for completion; the engines' sources are elsewhere."""
+
+    name = "redis"
+
+    def symbols(self) -> list[str]:
+        return []
+
+
 @dataclass
 class RemoteClock:
     """What the controls read from a clock: the engines' speed and session time."""
@@ -54,6 +63,7 @@ class RemoteCoordinator:
         self.replica = Replica(client, session_data)
         self.session_data = self.replica.session_data
         self.clock = RemoteClock()
+        self.source = RemoteSource()
         self.calendar: SessionCalendar = get_calendar("XNYS")
         self.sessions: list[Session] = []
         self.state_changed = Event("state_changed")
@@ -88,6 +98,11 @@ class RemoteCoordinator:
         self._stop.set()
 
     # -- what the window reads ---------------------------------------------------------------
+    @property
+    def session(self) -> Session:
+        """The session the engines publish (the calendar's latest until one is known)."""
+        return self.session_data.session or self.calendar.latest_session()
+
     def status(self) -> CoordinatorStatus:
         shards = self.replica.shards
         clocks = [s.clock for s in shards if s.clock is not None]
