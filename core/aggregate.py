@@ -1,22 +1,25 @@
-"""Batch OHLCV aggregation into session-anchored windows with numpy ``reduceat``.
+"""OHLCV aggregation of one session's base bars into session-anchored windows.
 
-Used by the DataProcessor for multi-bar passes (fast replay, late bars) and by batch
-history derivation; one code path, so live and history agree bar for bar.
+Used by the DataProcessor for multi-bar passes (fast replay, late bars, corrections). The
+reduction itself is :func:`core.derive.reduce.reduce_segments`, which the batch history
+derivation (:mod:`core.batch`) calls too, so live and history agree bar for bar.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.bars import BarArrays
+from core.derive.reduce import reduce_segments
 from core.windows import WindowGrid
 
 __all__ = ["Aggregated", "aggregate"]
 
 
-class Aggregated(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Aggregated:
     """One row per window that holds at least one base bar."""
 
     window: np.ndarray
@@ -37,14 +40,7 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
         return Aggregated(np.empty(0, np.int64), empty, np.empty(0, np.int32))
     ids = grid.window_of(ts)
     firsts = np.zeros(1, np.intp) if n == 1 else np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-    lasts = np.concatenate((firsts[1:], [n])) - 1
     window = ids[firsts]
-    out = BarArrays(
-        ts=grid.starts[window],
-        open=base.open[firsts],
-        high=np.maximum.reduceat(base.high, firsts),
-        low=np.minimum.reduceat(base.low, firsts),
-        close=base.close[lasts],
-        volume=np.add.reduceat(base.volume, firsts),
-    )
-    return Aggregated(window, out, (lasts - firsts + 1).astype(np.int32))
+    bars = reduce_segments(firsts, base.open, base.high, base.low, base.close, base.volume)
+    out = BarArrays(grid.starts[window], bars.open, bars.high, bars.low, bars.close, bars.volume)
+    return Aggregated(window, out, bars.count.astype(np.int32))

@@ -14,12 +14,12 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-__all__ = ["FORMING", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"]
+__all__ = [
+    "BAR_FIELDS", "COUNT_FIELDS", "FORMING", "PRICE_FIELDS", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"
+]
 
 FORMING = np.uint8(1)
 REVISED = np.uint8(2)
-
-_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +73,19 @@ class BarArrays(NamedTuple):
         """The batches one after the other, in one batch."""
         return cls(*(np.concatenate(cols) for cols in zip(*batches, strict=True)))
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return len(self.ts)
 
     def take(self, index: np.ndarray | slice) -> BarArrays:
         return BarArrays(*(col[index] for col in self))
+
+
+#: the columns of every stored bar, in order: its start, then OHLCV (declared once, by ``BarArrays``)
+BAR_FIELDS: tuple[str, ...] = BarArrays._fields
+#: the OHLCV columns
+PRICE_FIELDS: tuple[str, ...] = BAR_FIELDS[1:]
+#: the extra columns of a derived bar: base bars held, base bars expected, FORMING/REVISED flags
+COUNT_FIELDS: tuple[str, ...] = ("count", "expected", "flags")
 
 
 class BarSeries(Sequence[Bar]):
@@ -104,7 +112,7 @@ class BarSeries(Sequence[Bar]):
             self._block.grow_cols(capacity)  # re-points every row's ``_cols`` and ``_cap``
             return
         new = {"ts": np.empty(capacity, np.int64)}
-        for name in _PRICE_FIELDS:
+        for name in PRICE_FIELDS:
             new[name] = np.empty(capacity, np.float64)
         if self.with_counts:
             new["count"] = np.empty(capacity, np.int32)
@@ -122,6 +130,38 @@ class BarSeries(Sequence[Bar]):
             while cap < need:
                 cap *= 2
             self._allocate(cap)
+
+    def buffer(self, name: str) -> np.ndarray:
+        """The writable storage of column ``name`` (capacity long; rows ``[0, len)`` hold bars).
+
+        For the derivation engine, which updates bars in place; everyone else reads the
+        read-only views below.
+        """
+        return self._cols[name]
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more bars (the storage may move: re-read ``buffer`` after)."""
+        self._reserve(extra)
+
+    def set_length(self, length: int) -> None:
+        """Declare ``[0, length)`` as the stored bars after writing them through ``buffer``."""
+        if not 0 <= length <= self._cap:
+            raise ValueError(f"length {length} outside the capacity {self._cap}")
+        self._n = length
+
+    @property
+    def block(self) -> RowBlock | None:
+        """The shared :class:`RowBlock` holding this series' columns, or None (it stores its own)."""
+        return self._block
+
+    @property
+    def row(self) -> int:
+        """This series' row in its shared :class:`RowBlock`, or -1 when it stores its own columns."""
+        return self._row
 
     @property
     def nbytes(self) -> int:
@@ -159,7 +199,7 @@ class BarSeries(Sequence[Bar]):
         return self.column("volume")
 
     @property
-    def count(self) -> np.ndarray:
+    def count(self) -> np.ndarray:  # type: ignore[override]  # the column, not Sequence.count(value)
         return self.column("count") if self.with_counts else np.ones(self._n, np.int32)
 
     @property
@@ -173,7 +213,7 @@ class BarSeries(Sequence[Bar]):
     def arrays(self, start: int = 0, stop: int | None = None) -> BarArrays:
         """Views of the OHLCV columns for ``[start, stop)``."""
         stop = self._n if stop is None else min(stop, self._n)
-        return BarArrays(*(self._cols[name][start:stop] for name in ("ts", *_PRICE_FIELDS)))
+        return BarArrays(*(self._cols[name][start:stop] for name in BAR_FIELDS))
 
     # -- sequence protocol -------------------------------------------------------------
     def __len__(self) -> int:
@@ -243,7 +283,7 @@ class BarSeries(Sequence[Bar]):
         lo, hi = self._n, self._n + k
         c = self._cols
         c["ts"][lo:hi] = bars.ts
-        for name, values in zip(_PRICE_FIELDS, bars[1:], strict=True):
+        for name, values in zip(PRICE_FIELDS, bars[1:], strict=True):
             c[name][lo:hi] = values
         if self.with_counts:
             c["count"][lo:hi] = 1 if count is None else count
@@ -299,7 +339,7 @@ class BarSeries(Sequence[Bar]):
         col = self._cols
         i = int(np.searchsorted(col["ts"][: self._n], ts))
         if i < self._n and col["ts"][i] == ts:
-            for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+            for name, value in zip(PRICE_FIELDS, (o, h, lo, c, v), strict=True):
                 col[name][i] = value
             return i
         self._reserve(1)
@@ -307,7 +347,7 @@ class BarSeries(Sequence[Bar]):
         for name in col:
             col[name][i + 1 : self._n + 1] = col[name][i : self._n]
         col["ts"][i] = ts
-        for name, value in zip(_PRICE_FIELDS, (o, h, lo, c, v), strict=True):
+        for name, value in zip(PRICE_FIELDS, (o, h, lo, c, v), strict=True):
             col[name][i] = value
         if self.with_counts:
             col["count"][i] = 1
@@ -319,7 +359,7 @@ class BarSeries(Sequence[Bar]):
 
 def _dtypes(with_counts: bool) -> dict[str, type]:
     out: dict[str, type] = {"ts": np.int64}
-    for name in _PRICE_FIELDS:
+    for name in PRICE_FIELDS:
         out[name] = np.float64
     if with_counts:
         out.update(count=np.int32, expected=np.int32, flags=np.uint8)
@@ -331,8 +371,11 @@ class RowBlock:
 
     Each adopted :class:`BarSeries` gets one row and its ``_cols`` become views of that
     row, so every per-series path keeps working unchanged while a vectorised pass writes
-    the same memory for many symbols at once with fancy indexing. Both dimensions grow by
-    doubling; growing re-points every adopted series to the new row views.
+    the same memory for many symbols at once with fancy indexing. ``cap`` comes from what
+    the session expects (its window count: a series never holds more bars than windows), so
+    the bar dimension does not grow in a session; the row dimension doubles as symbols join.
+    Growing copies only the rows and bars in use (the new block is zeroed lazily by the OS,
+    so padding costs address space, not memory) and re-points every adopted series.
     """
 
     __slots__ = ("cap", "cols", "row_cap", "series", "with_counts")
@@ -341,15 +384,20 @@ class RowBlock:
         self.with_counts = with_counts
         self.row_cap = max(int(row_cap), 1)
         self.cap = max(int(cap), 1)
-        self.cols = {name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()}
+        self.cols: dict[str, np.ndarray] = {
+            name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()
+        }
         self.series: list[BarSeries | None] = [None] * self.row_cap
 
     def _reallocate(self, row_cap: int, cap: int) -> None:
-        old_rows, old_cap = self.row_cap, self.cap
+        old_rows = self.row_cap
+        adopted = [row for row, series in enumerate(self.series) if series is not None]
+        rows_used = adopted[-1] + 1 if adopted else 0
+        bars_used = max((self.series[row]._n for row in adopted), default=0)  # type: ignore[union-attr]
         new = {}
         for name, old in self.cols.items():
             arr = np.zeros((row_cap, cap), old.dtype)
-            arr[:old_rows, :old_cap] = old
+            arr[:rows_used, :bars_used] = old[:rows_used, :bars_used]
             new[name] = arr
         self.cols, self.row_cap, self.cap = new, row_cap, cap
         self.series.extend([None] * (row_cap - old_rows))
@@ -369,6 +417,17 @@ class RowBlock:
             while cap < capacity:
                 cap *= 2
             self._reallocate(self.row_cap, cap)
+
+    def set_lengths(self, rows: slice | np.ndarray, lengths: int | np.ndarray) -> None:
+        """Declare how many bars the series of ``rows`` hold after a vectorised write to ``cols``."""
+        series = self.series
+        picked = range(*rows.indices(self.row_cap)) if isinstance(rows, slice) else rows.tolist()
+        if isinstance(lengths, int):
+            for row in picked:
+                series[row]._n = lengths  # type: ignore[union-attr]  # adopted rows only
+        else:
+            for row, n in zip(picked, lengths.tolist(), strict=True):
+                series[row]._n = n
 
     def adopt(self, series: BarSeries, row: int) -> None:
         """Move ``series`` into ``row`` (its bars are copied; it then lives in the block)."""

@@ -5,7 +5,8 @@ as bars arrive; this module derives years of stored history in one go, for the s
 windows and with the same result as :func:`core.aggregate.aggregate` applied session by
 session (tests/test_batch.py holds the two together).
 
-It is a ``reduceat`` cascade, pure numpy, with no Python loop per bar or per session:
+It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_segments`,
+which live re-aggregation uses too), pure numpy, with no Python loop per bar or per session:
 each interval is built from the coarsest interval already built whose windows nest in
 its own (``5m`` from ``1m``, ``15m`` from ``5m``, ``1h`` from ``15m``, ``1d`` from ``1h``).
 Windows anchored at the session open nest whenever the coarser length is a whole
@@ -23,24 +24,27 @@ last bit.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.bars import BarArrays
+from core.derive.reduce import reduce_segments
 from core.intervals import Interval, parse_interval
 
 __all__ = ["DerivedBars", "derive_batch"]
 
 
-class DerivedBars(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class DerivedBars:
     """Bars of one derived interval over every session, sorted by start, with base bars held."""
 
     bars: BarArrays  # ts = window start
     count: np.ndarray  # int32: base bars inside each derived bar
 
 
-class _Level(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Level:
     """One built interval (or the base) as the next derivation reads it."""
 
     interval: Interval | None  # None for the base
@@ -89,7 +93,8 @@ def _base_level(
         first = np.searchsorted(ts, opens, side="left")
         per_session = np.searchsorted(ts, closes, side="left") - first
     session_open = np.repeat(opens, per_session)
-    return _Level(None, ts, *columns, None, session_open)
+    open_, high, low, close, volume = columns
+    return _Level(None, ts, open_, high, low, close, volume, None, session_open)
 
 
 def _derive(source: _Level, interval: Interval) -> _Level:
@@ -107,20 +112,9 @@ def _derive(source: _Level, interval: Interval) -> _Level:
         change[1:] |= window[1:] != window[:-1]
     starts = np.flatnonzero(change)
     key = session_open[starts] if interval.is_daily else session_open[starts] + window[starts] * step
-    lasts = np.empty_like(starts)
-    lasts[:-1] = starts[1:] - 1
-    lasts[-1] = n - 1
-    count = np.diff(starts, append=n) if source.count is None else np.add.reduceat(source.count, starts)
+    bars = reduce_segments(starts, source.open, source.high, source.low, source.close, source.volume, source.count)
     return _Level(
-        interval,
-        key,
-        source.open[starts],
-        np.maximum.reduceat(source.high, starts),
-        np.minimum.reduceat(source.low, starts),
-        source.close[lasts],
-        np.add.reduceat(source.volume, starts),
-        count,
-        session_open[starts],
+        interval, key, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.count, session_open[starts]
     )
 
 
@@ -176,6 +170,7 @@ def derive_batch(
     for interval in wanted:
         level = _derive(_source_for(interval, built), interval)
         built.append(level)
+        assert level.count is not None  # only the base level has no counts
         out[interval.name] = DerivedBars(
             BarArrays(level.ts, level.open, level.high, level.low, level.close, level.volume),
             level.count.astype(np.int32, copy=False),

@@ -6,6 +6,7 @@ and widened only when a date before its first session is asked for.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 import warnings
@@ -106,7 +107,7 @@ class SessionCalendar:
         self.name = name
         self.first_year = first_year
         schedule = self._cal.schedule
-        self._dates = np.array([d.date() for d in schedule.index])
+        self._dates: list[dt.date] = [d.date() for d in schedule.index]
         self._date_index = {d: i for i, d in enumerate(self._dates)}
         self._opens = _seconds(schedule["open"])
         self._closes = _seconds(schedule["close"])
@@ -142,8 +143,8 @@ class SessionCalendar:
             raise CalendarError(
                 f"{start}..{end} lies outside the {self.name} calendar ({self.first_date}..{self.last_date})"
             )
-        lo = int(np.searchsorted(self._dates, start, side="left"))
-        hi = int(np.searchsorted(self._dates, end, side="right"))
+        lo = bisect.bisect_left(self._dates, start)
+        hi = bisect.bisect_right(self._dates, end)
         return [self._session_at(i) for i in range(lo, hi)]
 
     def latest_session(self, now: dt.datetime | None = None) -> Session:

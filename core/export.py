@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.bars import FORMING
+from core.bars import FORMING, PRICE_FIELDS
 from core.calendar import Session
 from core.coverage import coverage
 from core.health import SymbolHealth
 from core.session_data import BarIntervalData, SessionData
 from core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["SessionExporter", "interval_summary", "session_snapshot"]
 
-CSV_HEADER = "timestamp,open,high,low,close,volume\n"
+CSV_HEADER = ",".join(("timestamp", *PRICE_FIELDS)) + "\n"
 
 
 def interval_summary(interval: BarIntervalData, base: BarIntervalData | None = None) -> dict[str, Any]:
@@ -116,7 +119,7 @@ class SessionExporter:
         tmp.replace(self.outdir / "session.json")
 
 
-def interval_frame(interval: BarIntervalData, final_only: bool = False):
+def interval_frame(interval: BarIntervalData, final_only: bool = False) -> pd.DataFrame:
     """An interval's bars as a pandas DataFrame (UTC timestamps), forming bars marked."""
     import pandas as pd
 

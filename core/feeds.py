@@ -17,7 +17,7 @@ import numpy as np
 
 from core.bars import BarArrays
 from core.calendar import Session
-from core.sources.base import LoadedSession
+from core.sources.loaded import LoadedSession
 
 __all__ = [
     "FaultSchedule", "FaultyFeed", "FeedError", "FeedRejected", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.derive.table import CLOSED, FRONT, NRUNS, StateTable
 from core.windows import WindowGrid
 
 __all__ = ["Gap", "GapState", "GapTracker"]
@@ -46,20 +47,45 @@ class GapState(NamedTuple):
 
 
 class GapTracker:
-    """Tracks which windows of one grid hold a bar, as closed gap runs behind a frontier."""
+    """Tracks which windows of one grid hold a bar, as closed gap runs behind a frontier.
 
-    __slots__ = ("_closed_missing", "_frontier", "_run_starts", "_runs", "grid")
+    The frontier and the run totals live in a row of a :class:`~core.derive.table.StateTable`
+    (the vectorised pass reads them as columns); the runs themselves are kept here.
+    """
 
-    def __init__(self, grid: WindowGrid) -> None:
+    __slots__ = ("_run_starts", "_runs", "grid", "row", "table")
+
+    def __init__(self, grid: WindowGrid, table: StateTable | None = None, row: int = 0) -> None:
         self.grid = grid
-        self._frontier = 0  # windows below this are accounted for
+        self.table = StateTable(1) if table is None else table
+        self.row = row
         self._runs: list[tuple[int, int]] = []  # closed missing runs [a, b), sorted, disjoint
         self._run_starts: list[int] = []
-        self._closed_missing = 0  # expected windows inside the closed runs
 
     @property
     def frontier(self) -> int:
-        return self._frontier
+        """Windows below this are accounted for; the live pass advances it past a newest window it
+        marks present (``mark_present`` does the same, with the checks)."""
+        return int(self.table.ints[FRONT, self.row])
+
+    @frontier.setter
+    def frontier(self, window: int) -> None:
+        self.table.ints[FRONT, self.row] = window
+
+    @property
+    def run_count(self) -> int:
+        """Closed missing runs behind the frontier."""
+        return len(self._runs)
+
+    @property
+    def closed_missing(self) -> int:
+        """Expected windows inside the closed runs."""
+        return int(self.table.ints[CLOSED, self.row])
+
+    def _runs_changed(self, closed_missing_delta: int) -> None:
+        ints = self.table.ints
+        ints[CLOSED, self.row] += closed_missing_delta
+        ints[NRUNS, self.row] = len(self._runs)
 
     def state(self) -> GapState:
         return GapState(self._frontier, list(self._runs), self._closed_missing)
@@ -71,10 +97,11 @@ class GapTracker:
         self._closed_missing = state.closed_missing
 
     def mark_present(self, window: int) -> None:
-        if window >= self._frontier:
-            if window > self._frontier:
-                self._add_run(self._frontier, window)
-            self._frontier = window + 1
+        frontier = self.frontier
+        if window >= frontier:
+            if window > frontier:
+                self._add_run(frontier, window)
+            self.frontier = window + 1
             return
         i = bisect.bisect_right(self._run_starts, window) - 1
         if i < 0:
@@ -82,10 +109,10 @@ class GapTracker:
         a, b = self._runs[i]
         if not a <= window < b:
             return
-        self._closed_missing -= int(self.grid.expected[window] > 0)
         pieces = [(x, y) for x, y in ((a, window), (window + 1, b)) if y > x]
         self._runs[i : i + 1] = pieces
         self._run_starts[i : i + 1] = [x for x, _ in pieces]
+        self._runs_changed(-int(self.grid.expected[window] > 0))
 
     def mark_present_many(self, windows: np.ndarray) -> None:
         """Mark sorted window indices; the common case (all past the frontier) is vectorised."""
@@ -93,14 +120,14 @@ class GapTracker:
             return
         if len(windows) > 1 and not bool(np.all(windows[1:] > windows[:-1])):
             windows = np.unique(windows)
-        if windows[0] >= self._frontier:
+        if windows[0] >= self.frontier:
             starts = np.empty(len(windows), np.int64)
-            starts[0] = self._frontier
+            starts[0] = self.frontier
             starts[1:] = windows[:-1] + 1
             holes = np.flatnonzero(windows > starts)
             if len(holes):
                 self._add_runs(starts[holes], windows[holes])
-            self._frontier = int(windows[-1]) + 1
+            self.frontier = int(windows[-1]) + 1
             return
         for w in windows.tolist():
             self.mark_present(int(w))
@@ -112,17 +139,19 @@ class GapTracker:
                 self._add_run(a, b)
             return
         cum = self.grid.cum_slots
-        self._closed_missing += int((cum[ends] - cum[starts]).sum())
         firsts = starts.tolist()
         self._runs.extend(zip(firsts, ends.tolist(), strict=True))
         self._run_starts.extend(firsts)
+        self._runs_changed(int((cum[ends] - cum[starts]).sum()))
 
     def _add_run(self, a: int, b: int) -> None:
         cum = self.grid.cum_slots
+        added = 0
         for x, y in self._split_at_empty(a, b):
-            self._closed_missing += int(cum[y] - cum[x])
+            added += int(cum[y] - cum[x])
             self._runs.append((x, y))
             self._run_starts.append(x)
+        self._runs_changed(added)
 
     def _split_at_empty(self, a: int, b: int) -> list[tuple[int, int]]:
         """Windows that expect nothing (a lunch break) never belong to a gap."""
@@ -138,19 +167,20 @@ class GapTracker:
     def runs(self, elapsed: int) -> list[tuple[int, int]]:
         """Missing runs among the first ``elapsed`` windows."""
         out = [(a, min(b, elapsed)) for a, b in self._runs if a < elapsed]
-        if elapsed > self._frontier:
-            out.extend(self._split_at_empty(self._frontier, elapsed))
+        if elapsed > self.frontier:
+            out.extend(self._split_at_empty(self.frontier, elapsed))
         return out
 
     def missing(self, elapsed: int) -> tuple[int, int]:
         """``(gap count, missing windows)`` among the first ``elapsed`` windows."""
         cum = self.grid.cum_slots
-        if elapsed >= self._frontier - 1:  # closed runs all end at or before the newest bar
-            count, missing = len(self._runs), self._closed_missing
-            if elapsed > self._frontier:
-                trailing = self._split_at_empty(self._frontier, elapsed)
+        frontier = self.frontier
+        if elapsed >= frontier - 1:  # closed runs all end at or before the newest bar
+            count, missing = len(self._runs), self.closed_missing
+            if elapsed > frontier:
+                trailing = self._split_at_empty(frontier, elapsed)
                 count += len(trailing)
-                missing += int(cum[elapsed] - cum[self._frontier])
+                missing += int(cum[elapsed] - cum[frontier])
             return count, missing
         runs = self.runs(elapsed)
         return len(runs), int(sum(int(cum[b] - cum[a]) for a, b in runs))

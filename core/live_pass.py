@@ -8,11 +8,11 @@ members (bars, flags, quality, gaps, incomplete counts, events); members that do
 (a new bar before a derived interval's newest window) are handed back untouched.
 
 The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
-gap-tracker frontier and runs, quality…) is mirrored in per-group arrays (``_Cache``), so
-a pass reads it with one numpy gather instead of one Python attribute read per row; the
-pass writes every change through to the objects (plain attribute writes, only where a
-value changed). A row whose objects changed elsewhere (``add_base_bars``, the per-symbol
-path, a new member) is in ``group.stale`` and re-read before the pass.
+gap frontier and run totals, quality…) is the group's ``StateTable`` per interval
+(``SymbolGroup.tables``), the only copy: ``BarIntervalData`` reads its row through, so the
+pass reads and writes whole columns instead of per-symbol attributes. Only the bar count mirrors
+the series length (storage owns it); a row whose bars changed elsewhere (``add_base_bars``,
+the per-symbol path, a new member) is in ``group.stale`` and its count re-read.
 
 The live steady state has its own path: while every member row holds the same control
 state (bar counts, newest windows, frontiers, finalized and elapsed windows; per interval,
@@ -25,14 +25,20 @@ that have work. Anything else takes the general pass, which re-checks uniformity
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from core.bars import FORMING, REVISED, BarArrays
+from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
+from core.derive.acceptance import appends_one
+from core.derive.finalize import finalize_bars
+from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
+from core.derive.timing import PassTiming
+from core.windows import WindowGrid
 
 if TYPE_CHECKING:
-    from core.processor import DataProcessor
+    from core.events import SessionEvents
     from core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
 
 __all__ = ["process_group"]
@@ -43,15 +49,8 @@ _REVISED = np.uint8(REVISED)
 #: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
 _TAIL = 8
 
-
-
-#: per-row int state, one row of ``_Cache.ints[name]`` each; the first five drive the pass's control
-#: flow (the uniform fast path needs them equal on every row); ``zero`` stays 0 so that
-#: ``(nruns, closed, zero)`` lines up with ``(gaps, missing, incomplete)`` for one comparison
-_INT_FIELDS = ("n", "last", "fin", "el", "front", "nruns", "closed", "zero", "gaps", "missing", "incomplete")
-_CONTROL = 5
-_RUNS = _INT_FIELDS.index("nruns")
-_GAPS = _INT_FIELDS.index("gaps")
+#: a bar count per member position and interval name: the first bar each pass changed
+Changes = list[dict[str, int]]
 
 
 class _Memo:
@@ -63,95 +62,157 @@ class _Memo:
         self.members = members
         self.rows = np.fromiter((d.group_row for d in members), np.intp, len(members))
         self.bases = [d.bars[base_name] for d in members]
-        self._ivs: dict[str, list] = {base_name: self.bases}
+        self._ivs: dict[str, list[BarIntervalData | None]] = {base_name: list(self.bases)}
 
-    def ivs(self, name: str) -> list:
+    def ivs(self, name: str) -> list[BarIntervalData | None]:
         """Each member's interval ``name`` (None where it holds none), in member order."""
         found = self._ivs.get(name)
         if found is None:
             found = self._ivs[name] = [d.bars.get(name) for d in self.members]
         return found
 
+    def held(self, name: str, positions: list[int]) -> list[BarIntervalData]:
+        """The intervals ``name`` of the members at ``positions`` (each of which holds it)."""
+        ivs = self.ivs(name)
+        out = [ivs[p] for p in positions]
+        assert all(iv is not None for iv in out)
+        return out  # type: ignore[return-value]  # checked just above
+
+
+class IntervalRows(NamedTuple):
+    """One interval of a pass: the member positions holding it and its row state."""
+
+    name: str
+    pos: np.ndarray
+    state: StateTable
+
+
+class Placement(NamedTuple):
+    """Where the live members' new base bars land in one derived interval."""
+
+    k: np.ndarray  # index into the new bars
+    pos: np.ndarray  # member positions
+    rows: np.ndarray  # their group rows
+    grid: WindowGrid
+    window: np.ndarray  # the window each new bar falls in
+    last: np.ndarray  # each row's newest window before the bar
+
+
+class UniformInterval(NamedTuple):
+    """One derived interval of a uniform group, resolved once when uniformity is established."""
+
+    name: str
+    pos: np.ndarray  # member positions holding it
+    state: StateTable
+    grid: WindowGrid
+    at: slice | np.ndarray  # the rows, as a slice when consecutive
+    r0: int  # the first row (every row holds the same control state)
+    perm: np.ndarray  # member positions in the order of ``at``
+
+
+class UniformPlan(NamedTuple):
+    """What the uniform pass needs, built when uniformity is established."""
+
+    rows: np.ndarray
+    at: slice | np.ndarray  # ``rows`` in ascending order, as a slice when consecutive
+    r0: int
+    bases: list[BarIntervalData]
+    derived: list[UniformInterval]
+
+
+class UniformStep(NamedTuple):
+    """One derived interval's move in a uniform pass: update window ``window`` or open it."""
+
+    interval: UniformInterval
+    n: int
+    last: int
+    own_fin: int
+    window: int
+
+
+@dataclass(slots=True)
+class _RefreshContext:
+    """What the quality refresh of one pass reads, for every interval."""
+
+    timing: PassTiming
+    members: list[SymbolSessionData]
+    memo: _Memo
+    rows: np.ndarray
+    n_b: np.ndarray  # base bars held per member
+    base_changed: np.ndarray
+    quality_events: list[list[str]] | None
+    base_block: RowBlock
+    cache: _Cache
+
 
 class _Cache:
-    """Per interval of a group: the state of every row as arrays (valid for rows not stale)."""
+    """The pass's bookkeeping for one group: the uniform fast path's state and the member memo
+    (the row state itself is the group's tables, which this only refers to)."""
 
-    def __init__(self) -> None:
-        self.size = 0
-        self.f: dict[str, dict[str, np.ndarray]] = {}
-        #: per interval: the int fields as one (field × row) array; ``f[name][field]`` are its rows
-        self.ints: dict[str, np.ndarray] = {}
+    def __init__(self, tables: dict[str, StateTable]) -> None:
+        #: the group's tables (``SymbolGroup.tables``, the same dict)
+        self.states = tables
         #: the member list (``SymbolGroup.member_list``) while every member row holds every interval
         #: with equal control state (n, last windows, finalized, elapsed, frontier), else None:
         #: the uniform fast path's precondition
-        self.uniform: list | None = None
+        self.uniform: list[SymbolSessionData] | None = None
         #: while uniform: the start of the bar members got since the last pass (all the same), or None;
         #: how many members got it (the uniform pass needs all), and their bar count before it
         self.pending: int | None = None
         self.pending_rows = 0
         self.pending_n = 0
-        #: what the uniform pass needs, built when uniformity is established: ``(rows, index, first
-        #: row, base intervals, their trackers, [(name, member positions, fields, intervals, grid)])``
-        self.uni: tuple | None = None
+        #: what the uniform pass needs, built when uniformity is established
+        self.uni: UniformPlan | None = None
         #: per interval: the elapsed / finalized window count every cached row holds, when uniform
         self.el_all: dict[str, int] = {}
         self.fin_all: dict[str, int] = {}
         #: the last pass's members, reused for the same list object
         self.memo: _Memo | None = None
 
-    def ensure(self, group: SymbolGroup) -> None:
-        size = max(self.size, 16)
-        while size < group._next:
-            size *= 2
-        for name in group.blocks:
-            f = self.f.get(name)
-            if f is None:
-                f = self.f[name] = {"quality": np.zeros(0, np.float64), "has": np.zeros(0, bool)}
-                self.ints[name] = np.zeros((len(_INT_FIELDS), 0), np.int64)
-            old = self.ints[name]
-            if old.shape[1] < size:
-                ints = self.ints[name] = np.zeros((len(_INT_FIELDS), size), np.int64)
-                ints[:, : old.shape[1]] = old
-                for k, row in zip(_INT_FIELDS, ints, strict=True):
-                    f[k] = row
-                for k in ("quality", "has"):
-                    arr = f[k]
-                    new = np.full(size, np.nan) if k == "quality" else np.zeros(size, arr.dtype)
-                    new[: len(arr)] = arr
-                    f[k] = new
-        self.size = size
+    def memo_for(self, members: list[SymbolSessionData], base_name: str) -> _Memo:
+        memo = self.memo
+        if memo is None or memo.members is not members:
+            memo = self.memo = _Memo(members, base_name)
+        return memo
 
     def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
         self.uniform, self.pending = None, None
-        f = self.f.get(name)
-        if f is not None:
-            inside = rows < len(f["n"])
-            f["n"][rows[inside]] = n[inside]
+        state = self.states.get(name)
+        if state is not None:
+            inside = rows < state.size
+            state.n[rows[inside]] = n[inside]
 
     def appended_one(self, name: str, row: int, n: int, ts: int | None = None) -> None:
         """``row``'s base now holds ``n`` bars, the newest (starting at ``ts``) appended after the
         previous newest by ``add_base_bars``; one bar per member at the same ``ts`` keeps the
         group on the uniform path, as ``append_uniform`` does."""
-        f = self.f.get(name)
-        if f is None or row >= len(f["n"]):
+        state = self.states.get(name)
+        if state is None or row >= state.size:
             self.uniform = self.pending = None
             return
-        keep = False
-        if self.uniform is not None and ts is not None:
-            if self.pending is None:
-                keep = n - 1 == int(f["n"][self.uni[2]])  # type: ignore[index]  # every row holds that many
-                if keep:
-                    self.pending, self.pending_rows, self.pending_n = ts, 0, n - 1
-            else:
-                keep = ts == self.pending and n - 1 == self.pending_n and int(f["n"][row]) == n - 1
-        if keep:
+        if self._keeps_uniform(state, row, n, ts):
             self.pending_rows += 1
         else:
             self.uniform = self.pending = None
-        f["n"][row] = n
+        state.n[row] = n
+
+    def _keeps_uniform(self, state: StateTable, row: int, n: int, ts: int | None) -> bool:
+        if self.uniform is None or ts is None or self.uni is None:
+            return False
+        if self.pending is None:
+            if n - 1 != int(state.n[self.uni.r0]):  # every row holds that many
+                return False
+            self.pending, self.pending_rows, self.pending_n = ts, 0, n - 1
+            return True
+        return ts == self.pending and n - 1 == self.pending_n and int(state.n[row]) == n - 1
 
     def append_uniform(
-        self, group: SymbolGroup, rows: np.ndarray, index: slice | np.ndarray, ivs: list, bars: BarArrays
+        self,
+        group: SymbolGroup,
+        rows: np.ndarray,
+        index: slice | np.ndarray,
+        ivs: list[BarIntervalData],
+        bars: BarArrays,
     ) -> bool:
         """``SessionData.add_base_rows``' fast path: store one bar per member, all starting at the
         same time right after every member's newest bar, while the group is uniform.
@@ -163,33 +224,21 @@ class _Cache:
         members = group.member_list()
         if self.uniform is not members or self.pending is not None or group.stale or len(rows) != len(members):
             return False
-        base = group.base
-        if base.is_daily:
-            return False
-        ts = bars.ts
-        t = int(ts[0])
-        session = group.session
-        step = base.seconds
-        if not session.open <= t < session.close or (t - session.open) % step:
-            return False
-        if session.break_start is not None and session.break_start <= t < session.break_end:
-            return False
-        ints = self.ints[group.base_name]
-        r0 = self.uni[2]  # type: ignore[index]
-        n = int(ints[0, r0])
-        if n and (t - session.open) // step <= int(ints[1, r0]):
-            return False  # not after the newest bar (every row's newest is in that same window)
-        if not (ts == t).all():
+        assert self.uni is not None  # built whenever ``uniform`` is set
+        state = self.states[group.base_name]
+        n = int(state.n[self.uni.r0])
+        t = int(bars.ts[0])
+        if not _follows_uniform(group, state, self.uni.r0, n, t) or not (bars.ts == t).all():
             return False
         block = group.blocks[group.base_name]
         if n >= block.cap:
             block.grow_cols(n + 1)
         cols = block.cols
-        for name, values in zip(BarArrays._fields, bars, strict=True):
+        for name, values in zip(BAR_FIELDS, bars, strict=True):
             cols[name][index, n] = values
-        ints[0, index] = n + 1
+        state.n[index] = n + 1
+        block.set_lengths(index, n + 1)
         for iv in ivs:
-            iv.data._n = n + 1
             iv.updated = True
             iv.dirty_from = n
             iv.dirty_appended_only = True
@@ -197,53 +246,62 @@ class _Cache:
         return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
+        """``row`` changed outside the pass: re-read its bar counts, drop the scalar path's mirror."""
         self.uniform, self.pending = None, None
         self.el_all.clear()
         self.fin_all.clear()
-        for name, f in self.f.items():
-            iv = data.bars.get(name)
-            if iv is None:
-                f["has"][row] = False
-                continue
-            f["has"][row] = True
-            self.sync_interval(f, row, iv)
+        for name, iv in data.bars.items():
+            self.states[name].n[row] = len(iv.data)
+            iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
-    @staticmethod
-    def sync_interval(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
-        t = iv.tracker
-        f["n"][row] = iv.data._n
-        f["last"][row] = iv.last_window
-        f["fin"][row] = iv.finalized
-        f["el"][row] = iv.elapsed
-        f["front"][row] = t._frontier
-        f["nruns"][row] = len(t._runs)
-        f["closed"][row] = t._closed_missing
-        f["quality"][row] = np.nan if iv.quality is None else iv.quality
-        f["gaps"][row] = iv.gap_count
-        f["missing"][row] = iv.missing
-        f["incomplete"][row] = iv.incomplete
-        iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
-    @staticmethod
-    def sync_tracker(f: dict[str, np.ndarray], row: int, iv: BarIntervalData) -> None:
-        t = iv.tracker
-        f["front"][row] = t._frontier
-        f["nruns"][row] = len(t._runs)
-        f["closed"][row] = t._closed_missing
+def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
+    """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
+    every row's newest is in the same window, ``state.last[r0]``)."""
+    base = group.base
+    if base.is_daily:
+        return False
+    newest = group.session.open + int(state.last[r0]) * base.seconds if n else None
+    return appends_one(group.session, base, t, newest)
 
 
 def process_group(
-    proc: DataProcessor,
+    events: SessionEvents,
     group: SymbolGroup,
     members: list[SymbolSessionData],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
+    timing: PassTiming,
 ) -> list[SymbolSessionData]:
     """Run one pass for ``members``; returns the members that must take the per-symbol path."""
+    cache = _cache_of(group, members)
+    memo = cache.memo_for(members, group.base_name)
+    if (
+        cache.uniform is members
+        and cache.pending is not None
+        and cache.pending_rows == len(members)
+        and _uniform_pass(events, group, cache, members, timing)
+    ):
+        return []
+    cache.uniform = cache.pending = None
+    derived = _derived_rows(cache, group, memo.rows)
+    live = np.flatnonzero(np.fromiter((b.updated for b in memo.bases), bool, len(members)))
+    new = BarArrays.empty()
+    placements: dict[str, Placement] = {}
+    if len(live):
+        new = _new_base_bars(group.blocks[group.base_name], cache.states[group.base_name], memo.rows[live])
+        placements, behind = _place(members, memo.rows, live, derived, new.ts)
+        if behind is not None:
+            # members whose bar lands before a derived interval's newest window take the slow path
+            return _without(events, group, members, behind, timing)
+    _general_pass(events, group, cache, memo, derived, live, new, placements, timing)
+    return []
+
+
+def _cache_of(group: SymbolGroup, members: list[SymbolSessionData]) -> _Cache:
+    """The group's cache, sized for its rows, with the stale rows among ``members`` re-read."""
     cache = group.cache
     if not isinstance(cache, _Cache):
-        cache = group.cache = _Cache()
-    cache.ensure(group)
+        cache = _Cache(group.tables)
+        group.cache = cache
     stale = group.stale
     if stale:
         for d in members:
@@ -251,206 +309,266 @@ def process_group(
             if row in stale:
                 cache.sync(row, d)
                 stale.discard(row)
-    base_name = group.base_name
-    blocks = group.blocks
-    bb = blocks[base_name]
-    fb = cache.f[base_name]
-    count = len(members)
-    memo = cache.memo
-    if memo is None or memo.members is not members:
-        memo = cache.memo = _Memo(members, base_name)
-    rows, bases = memo.rows, memo.bases
-    if (
-        cache.uniform is members
-        and cache.pending is not None
-        and cache.pending_rows == count
-        and _uniform_pass(proc, group, cache, members, clock, timing)
-    ):
-        return []
-    cache.uniform = cache.pending = None
-    n_b = fb["n"][rows]
-    live = np.flatnonzero(np.fromiter((b.updated for b in bases), bool, count))
-    base_grid = bases[0].grid
+    return cache
 
-    # the derived intervals, each with the member positions that hold it
-    derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]] = []
-    for name in blocks:
-        if name == base_name:
+
+def _derived_rows(cache: _Cache, group: SymbolGroup, rows: np.ndarray) -> list[IntervalRows]:
+    """The derived intervals, each with the member positions that hold it."""
+    derived: list[IntervalRows] = []
+    count = len(rows)
+    for name in group.blocks:
+        if name == group.base_name:
             continue
-        f = cache.f[name]
-        has = f["has"][rows]
+        state = cache.states[name]
+        has = state.has[rows]
         pos = np.arange(count) if has.all() else np.flatnonzero(has)
         if len(pos):
-            derived.append((name, pos, f))
+            derived.append(IntervalRows(name, pos, state))
+    return derived
 
-    cap_b = bb.cap
-    if len(live):
-        lr = rows[live]
-        flat_i = lr * cap_b + (n_b[live] - 1)
-        cols = bb.cols
-        new_ts = cols["ts"].reshape(-1)[flat_i]
-        new_o, new_h, new_l, new_c, new_v = (
-            cols[f].reshape(-1)[flat_i] for f in ("open", "high", "low", "close", "volume")
-        )
-        # members whose bar lands before a derived interval's newest window take the slow path
-        everyone = len(live) == count
-        if not everyone:
-            at_live = np.full(count, -1, np.intp)
-            at_live[live] = np.arange(len(live))
-        bad = None
-        prepared: dict[str, tuple] = {}
-        for name, pos, f in derived:
-            if everyone and len(pos) == count:
-                k, psel, r = pos, pos, rows
-            else:
-                k = pos if everyone else at_live[pos]
-                sel = np.flatnonzero(k >= 0)
-                if not len(sel):
-                    continue
-                k, psel = k[sel], pos[sel]
-                r = rows[psel]
-            grid = members[int(psel[0])].bars[name].grid
-            w = grid.window_of(new_ts if k is pos and everyone and len(pos) == count else new_ts[k])
-            last = f["last"][r]
-            behind = w < last
-            if behind.any():
-                if bad is None:
-                    bad = np.zeros(count, bool)
-                bad[psel[behind]] = True
-            prepared[name] = (k, psel, r, grid, w, last)
-        if bad is not None:
-            keep = [d for d, b in zip(members, bad.tolist(), strict=True) if not b]
-            rest = [d for d, b in zip(members, bad.tolist(), strict=True) if b]
-            if keep:
-                rest.extend(process_group(proc, group, keep, clock, timing))
-            return rest
 
-    events = proc.session_data.events
-    want_bars = bool(events.bars_changed)
-    changed: list[dict[str, int]] | None = [{} for _ in range(count)] if want_bars else None
+def _new_base_bars(block: RowBlock, state: StateTable, rows: np.ndarray) -> BarArrays:
+    """The newest base bar of each of ``rows``."""
+    flat = rows * block.cap + (state.n[rows] - 1)
+    return BarArrays(*(block.cols[name].reshape(-1)[flat] for name in BAR_FIELDS))
+
+
+def _place(
+    members: list[SymbolSessionData],
+    rows: np.ndarray,
+    live: np.ndarray,
+    derived: list[IntervalRows],
+    new_ts: np.ndarray,
+) -> tuple[dict[str, Placement], np.ndarray | None]:
+    """Each derived interval's placement of the new bars, and which members' bars land behind
+    an interval's newest window (None when none do)."""
+    count = len(members)
+    at_live: np.ndarray | None = None
+    if len(live) != count:
+        at_live = np.full(count, -1, np.intp)
+        at_live[live] = np.arange(len(live))
+    behind: np.ndarray | None = None
+    placements: dict[str, Placement] = {}
+    for interval in derived:
+        found = _placement(interval, members, rows, at_live, new_ts)
+        if found is None:
+            continue
+        late = found.window < found.last
+        if late.any():
+            if behind is None:
+                behind = np.zeros(count, bool)
+            behind[found.pos[late]] = True
+        placements[interval.name] = found
+    return placements, behind
+
+
+def _placement(
+    interval: IntervalRows,
+    members: list[SymbolSessionData],
+    rows: np.ndarray,
+    at_live: np.ndarray | None,
+    new_ts: np.ndarray,
+) -> Placement | None:
+    pos = interval.pos
+    if at_live is None and len(pos) == len(rows):
+        k, psel, r, ts = pos, pos, rows, new_ts
+    else:
+        k = pos if at_live is None else at_live[pos]
+        sel = np.flatnonzero(k >= 0)
+        if not len(sel):
+            return None
+        k, psel = k[sel], pos[sel]
+        r, ts = rows[psel], new_ts[k]
+    grid = members[int(psel[0])].bars[interval.name].grid
+    return Placement(k, psel, r, grid, grid.window_of(ts), interval.state.last[r])
+
+
+def _without(
+    events: SessionEvents,
+    group: SymbolGroup,
+    members: list[SymbolSessionData],
+    behind: np.ndarray,
+    timing: PassTiming,
+) -> list[SymbolSessionData]:
+    """The pass for the members not ``behind``; returns the rest for the per-symbol path."""
+    flags = behind.tolist()
+    keep = [d for d, b in zip(members, flags, strict=True) if not b]
+    rest = [d for d, b in zip(members, flags, strict=True) if b]
+    if keep:
+        rest.extend(process_group(events, group, keep, timing))
+    return rest
+
+
+def _general_pass(
+    events: SessionEvents,
+    group: SymbolGroup,
+    cache: _Cache,
+    memo: _Memo,
+    derived: list[IntervalRows],
+    live: np.ndarray,
+    new: BarArrays,
+    placements: dict[str, Placement],
+    timing: PassTiming,
+) -> None:
+    """The vectorised pass over every member: store, derive, finalize, refresh quality."""
+    members = memo.members
+    count = len(members)
+    base_name = group.base_name
+    base_state = cache.states[base_name]
+    rows = memo.rows
+    n_b = base_state.n[rows]
+    changed: Changes | None = [{} for _ in range(count)] if events.bars_changed else None
     base_changed = np.zeros(count, bool)
-
-    # -- base: the bar is stored; mark its window present, remember it, clear the dirty state
     if len(live):
         base_changed[live] = True
-        w_b = base_grid.window_of(new_ts)
-        front = fb["front"][lr]
-        fb["last"][lr] = w_b
-        simple = w_b == front
-        fb["front"][lr[simple]] = w_b[simple] + 1
-        for b, w, n, s in zip(
-            [bases[k] for k in live.tolist()], w_b.tolist(), n_b[live].tolist(), simple.tolist(), strict=True
-        ):
-            if s:
-                b.tracker._frontier = w + 1
-            else:
-                b.tracker.mark_present(w)
-                _Cache.sync_tracker(fb, b.data._row, b)
-            b.last_window = w
-            b.updated = False
-            b.dirty_from = n
-
-    # -- derived: update or open the newest window of every live member
-    if len(live):
-        for name, _, f in derived:
-            found = prepared.get(name)
-            if found is None:
-                continue
-            k, psel, r, grid, w, last = found
-            _, fin = proc._timing(grid, clock, timing)
-            block = blocks[name]
-            n_d = f["n"][r]
-            own_fin = f["fin"][r]
-            same = w == last
-            grow = ~same
-            if grow.any() and int(n_d[grow].max()) >= block.cap:
-                block.grow_cols(int(n_d[grow].max()) + 1)
-            cap = block.cap
-            c = block.cols
-            if same.any():
-                i = r[same] * cap + (n_d[same] - 1)
-                ks = k[same]
-                col = c["high"].reshape(-1)
-                old = col[i]
-                h = new_h[ks]
-                col[i] = np.where(h > old, h, old)
-                col = c["low"].reshape(-1)
-                old = col[i]
-                lo = new_l[ks]
-                col[i] = np.where(lo < old, lo, old)
-                c["close"].reshape(-1)[i] = new_c[ks]
-                col = c["volume"].reshape(-1)
-                col[i] = col[i] + new_v[ks]
-                col = c["count"].reshape(-1)
-                col[i] = col[i] + 1
-                revised = w[same] < own_fin[same]
-                if revised.any():
-                    col = c["flags"].reshape(-1)
-                    ir = i[revised]
-                    col[ir] = col[ir] | _REVISED
-            if grow.any():
-                rg = r[grow]
-                ng = n_d[grow]
-                i = rg * cap + ng
-                kg, wg = k[grow], w[grow]
-                c["ts"].reshape(-1)[i] = grid.starts[wg]
-                c["open"].reshape(-1)[i] = new_o[kg]
-                c["high"].reshape(-1)[i] = new_h[kg]
-                c["low"].reshape(-1)[i] = new_l[kg]
-                c["close"].reshape(-1)[i] = new_c[kg]
-                c["volume"].reshape(-1)[i] = new_v[kg]
-                c["count"].reshape(-1)[i] = 1
-                c["expected"].reshape(-1)[i] = grid.expected[wg]
-                c["flags"].reshape(-1)[i] = np.where(wg >= np.maximum(fin, own_fin[grow]), _FORMING, np.uint8(0))
-                f["n"][rg] = ng + 1
-                f["last"][rg] = wg
-                front = f["front"][rg]
-                simple = wg == front
-                f["front"][rg[simple]] = wg[simple] + 1
-                ivs = memo.ivs(name)
-                for p, wi, s in zip(psel[grow].tolist(), wg.tolist(), simple.tolist(), strict=True):
-                    iv = ivs[p]
-                    iv.data._n += 1
-                    if s:
-                        iv.tracker._frontier = wi + 1
-                    else:
-                        iv.tracker.mark_present(wi)
-                        _Cache.sync_tracker(f, iv.data._row, iv)
-                    iv.last_window = wi
-            if changed is not None:
-                first = np.where(same, n_d - 1, n_d).tolist()
-                for p, fi in zip(psel.tolist(), first, strict=True):
-                    changed[p][name] = fi
-
-    # -- derived: clear the forming flag of windows that became final
-    _finalize_rows(proc, cache, blocks, members, rows, derived, clock, timing, changed)
-
+        _advance_base(base_state, memo, live, new.ts, n_b[live])
+        for interval in derived:
+            found = placements.get(interval.name)
+            if found is not None:
+                _advance_derived(interval, group.blocks[interval.name], found, new, memo, timing, changed)
+    _finalize_rows(cache, group.blocks, memo, rows, derived, timing, changed)
     if changed is not None:
-        events.bars_changed.emit_many(
-            [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
-        )
-
-    # -- quality, gaps and incomplete counts
+        _emit_bars(events, members, changed)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = (proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache)
-    _refresh(ctx, base_name, bb, fb, np.arange(count), True)
-    for name, pos, f in derived:
-        _refresh(ctx, name, blocks[name], f, pos, False)
+    ctx = _RefreshContext(
+        timing, members, memo, rows, n_b, base_changed, quality_events, group.blocks[base_name], cache
+    )
+    _refresh(ctx, base_name, ctx.base_block, base_state, np.arange(count), True)
+    for interval in derived:
+        _refresh(ctx, interval.name, group.blocks[interval.name], interval.state, interval.pos, False)
     if quality_events is not None:
-        events.quality_changed.emit_many(
-            [(d.symbol, name) for d, names in zip(members, quality_events, strict=True) for name in names]
-        )
-    _establish_uniform(cache, group, members, rows, bases)
-    return []
+        _emit_quality(events, members, quality_events)
+    _establish_uniform(cache, group, members, rows, memo.bases)
+
+
+def _emit_bars(events: SessionEvents, members: list[SymbolSessionData], changed: Changes) -> None:
+    events.bars_changed.emit_many(
+        [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
+    )
+
+
+def _emit_quality(events: SessionEvents, members: list[SymbolSessionData], names: list[list[str]]) -> None:
+    events.quality_changed.emit_many(
+        [(d.symbol, name) for d, held in zip(members, names, strict=True) for name in held]
+    )
+
+
+def _advance_base(state: StateTable, memo: _Memo, live: np.ndarray, new_ts: np.ndarray, n_live: np.ndarray) -> None:
+    """The base bar is stored: mark its window present, remember it, clear the dirty state."""
+    lr = memo.rows[live]
+    bases = memo.bases
+    w_b = bases[0].grid.window_of(new_ts)
+    front = state.front[lr]
+    state.last[lr] = w_b
+    simple = w_b == front
+    state.front[lr[simple]] = w_b[simple] + 1
+    for b, w, n, s in zip(
+        [bases[k] for k in live.tolist()], w_b.tolist(), n_live.tolist(), simple.tolist(), strict=True
+    ):
+        if not s:
+            b.tracker.mark_present(w)
+        b.updated = False
+        b.dirty_from = n
+
+
+def _advance_derived(
+    interval: IntervalRows,
+    block: RowBlock,
+    found: Placement,
+    new: BarArrays,
+    memo: _Memo,
+    timing: PassTiming,
+    changed: Changes | None,
+) -> None:
+    """Update or open the newest window of every live member holding ``interval``."""
+    state = interval.state
+    r, w = found.rows, found.window
+    n_d = state.n[r]
+    own_fin = state.fin[r]
+    same = w == found.last
+    grow = ~same
+    if grow.any() and int(n_d[grow].max()) >= block.cap:
+        block.grow_cols(int(n_d[grow].max()) + 1)
+    if same.any():
+        revised = w[same] < own_fin[same]
+        i = r[same] * block.cap + (n_d[same] - 1)
+        _update_newest(block, i, found.k[same], new, revised)
+        if revised.any():
+            ts = block.cols["ts"].reshape(-1)[i[revised]].tolist()
+            for iv, t in zip(memo.held(interval.name, found.pos[same][revised].tolist()), ts, strict=True):
+                iv.note_revised(t, timing.clock)
+    if grow.any():
+        fin = timing.of(found.grid).finalized
+        _open_windows(block, state, found, grow, n_d[grow], np.maximum(fin, own_fin[grow]), new, memo, interval.name)
+    if changed is not None:
+        first = np.where(same, n_d - 1, n_d).tolist()
+        for p, fi in zip(found.pos.tolist(), first, strict=True):
+            changed[p][interval.name] = fi
+
+
+def _update_newest(block: RowBlock, i: np.ndarray, k: np.ndarray, new: BarArrays, revised: np.ndarray) -> None:
+    """Fold the new bars ``new[k]`` into the newest bars at flat positions ``i``."""
+    c = block.cols
+    col = c["high"].reshape(-1)
+    old = col[i]
+    h = new.high[k]
+    col[i] = np.where(h > old, h, old)
+    col = c["low"].reshape(-1)
+    old = col[i]
+    lo = new.low[k]
+    col[i] = np.where(lo < old, lo, old)
+    c["close"].reshape(-1)[i] = new.close[k]
+    col = c["volume"].reshape(-1)
+    col[i] = col[i] + new.volume[k]
+    col = c["count"].reshape(-1)
+    col[i] = col[i] + 1
+    if revised.any():
+        col = c["flags"].reshape(-1)
+        ir = i[revised]
+        col[ir] = col[ir] | _REVISED
+
+
+def _open_windows(
+    block: RowBlock,
+    state: StateTable,
+    found: Placement,
+    grow: np.ndarray,
+    ng: np.ndarray,
+    final: np.ndarray,
+    new: BarArrays,
+    memo: _Memo,
+    name: str,
+) -> None:
+    """Open a new window with the new bar for the rows ``grow`` of ``found`` (holding ``ng`` bars)."""
+    grid = found.grid
+    rg = found.rows[grow]
+    i = rg * block.cap + ng
+    kg, wg = found.k[grow], found.window[grow]
+    c = block.cols
+    c["ts"].reshape(-1)[i] = grid.starts[wg]
+    for field in PRICE_FIELDS:
+        c[field].reshape(-1)[i] = getattr(new, field)[kg]
+    c["count"].reshape(-1)[i] = 1
+    c["expected"].reshape(-1)[i] = grid.expected[wg]
+    c["flags"].reshape(-1)[i] = np.where(wg >= final, _FORMING, np.uint8(0))
+    state.n[rg] = ng + 1
+    state.last[rg] = wg
+    front = state.front[rg]
+    simple = wg == front
+    state.front[rg[simple]] = wg[simple] + 1
+    block.set_lengths(rg, ng + 1)
+    if not simple.all():
+        late = np.flatnonzero(~simple)
+        for iv, wi in zip(memo.held(name, found.pos[grow][late].tolist()), wg[late].tolist(), strict=True):
+            iv.tracker.mark_present(wi)
 
 
 def _uniform_pass(
-    proc: DataProcessor,
+    events: SessionEvents,
     group: SymbolGroup,
     cache: _Cache,
     members: list[SymbolSessionData],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
+    timing: PassTiming,
 ) -> bool:
     """The steady state: every member of a uniform group got one bar, all at ``cache.pending``.
 
@@ -459,188 +577,239 @@ def _uniform_pass(
     column; finalizing and quality refreshes that have work take the general vectorised steps.
     Returns False, having changed nothing, when the bar does not simply extend every interval.
     """
-    rows, index, r0, bases, trackers, derived = cache.uni  # type: ignore[misc]
+    plan = cache.uni
     t = cache.pending
-    assert t is not None
-    base_name = group.base_name
-    blocks = group.blocks
-    ints = cache.ints
-    ib = ints[base_name]
-    nb, _, _, el_b, front_b = ib[:_CONTROL, r0].tolist()
-    base_grid = bases[0].grid
+    assert plan is not None and t is not None
+    base_state = cache.states[group.base_name]
+    nb, _, _, el_b, front_b = base_state.ints[CONTROL, plan.r0].tolist()
+    base_grid = plan.bases[0].grid
     w_b = base_grid.window_of_one(t)
     if w_b != front_b or not nb:
         return False  # the bar leaves a gap behind it
-    plan = []
-    for name, pos, _, ivs, grid, d_index, d_r0, _ in derived:
-        n_d, last, own_fin, _, front = ints[name][:_CONTROL, d_r0].tolist()
-        w = grid.window_of_one(t)
-        if w < last or (w > last and w != front):
-            return False
-        plan.append((name, pos, ivs, grid, n_d, last, own_fin, w, d_index))
+    steps = _uniform_steps(cache, plan, t)
+    if steps is None:
+        return False
     cache.pending = None
-
-    # -- base: the bar is stored; mark its window present, remember it, clear the dirty state
-    ib[1, index] = w_b
-    ib[4, index] = w_b + 1
-    for b, tracker in zip(bases, trackers, strict=True):
-        tracker._frontier = w_b + 1
-        b.last_window = w_b
-        b.updated = False
-        b.dirty_from = nb
-    bc = blocks[base_name].cols
-    gathered = None
-
-    # -- derived: update or open the newest window
-    firsts: list[tuple[str, np.ndarray, int]] = []
-    for name, pos, ivs, grid, n_d, last, own_fin, w, ix in plan:
-        if gathered is not ix:  # the new base bars of the rows at ``ix``
-            new_o, new_h, new_l, new_c, new_v = (bc[f][ix, nb - 1] for f in ("open", "high", "low", "close", "volume"))
-            gathered = ix
-        sl = ix.__class__ is slice
-        block = blocks[name]
-        c = block.cols
-        if w == last:
-            j = n_d - 1
-            col = c["high"]
-            v = col[ix, j]
-            np.copyto(v, new_h, where=new_h > v)
-            if not sl:
-                col[ix, j] = v
-            col = c["low"]
-            v = col[ix, j]
-            np.copyto(v, new_l, where=new_l < v)
-            if not sl:
-                col[ix, j] = v
-            c["close"][ix, j] = new_c
-            col = c["volume"]
-            col[ix, j] = col[ix, j] + new_v
-            col = c["count"]
-            col[ix, j] = col[ix, j] + 1
-            if w < own_fin:
-                col = c["flags"]
-                col[ix, j] = col[ix, j] | _REVISED
-            firsts.append((name, pos, j))
-            continue
-        j = n_d
-        if j >= block.cap:
-            block.grow_cols(j + 1)
-            c = block.cols
-        _, fin = proc._timing(grid, clock, timing)
-        c["ts"][ix, j] = grid.starts[w]
-        c["open"][ix, j] = new_o
-        c["high"][ix, j] = new_h
-        c["low"][ix, j] = new_l
-        c["close"][ix, j] = new_c
-        c["volume"][ix, j] = new_v
-        c["count"][ix, j] = 1
-        c["expected"][ix, j] = grid.expected[w]
-        c["flags"][ix, j] = _FORMING if w >= max(fin, own_fin) else 0
-        state = ints[name]
-        state[0, ix] = j + 1
-        state[1, ix] = w
-        state[4, ix] = w + 1
-        for iv in ivs:
-            iv.data._n = j + 1
-            iv.tracker._frontier = w + 1
-            iv.last_window = w
-        firsts.append((name, pos, j))
-
-    events = proc.session_data.events
-    changed: list[dict[str, int]] | None = None
+    _uniform_base(base_state, plan, w_b, nb)
+    memo = cache.memo_for(members, group.base_name)
+    firsts = _uniform_derive(group, plan, steps, nb, memo, timing)
+    changed: Changes | None = None
     if events.bars_changed:
         changed = [{} for _ in members]
         for name, pos, j in firsts:
             for p in pos.tolist():
                 changed[p][name] = j
-    # -- derived: clear the forming flag of windows that became final
-    for entry in derived:
-        if not _uniform_finalize(proc, cache, blocks, entry, clock, timing, changed):
-            _finalize_rows(proc, cache, blocks, members, rows, [entry[:3]], clock, timing, changed)
+    for entry in plan.derived:
+        if not _uniform_finalize(cache, group.blocks, entry, timing, changed):
+            interval = IntervalRows(entry.name, entry.pos, entry.state)
+            _finalize_rows(cache, group.blocks, memo, plan.rows, [interval], timing, changed)
     if changed is not None:
-        events.bars_changed.emit_many(
-            [(d.symbol, name, fi) for d, ch in zip(members, changed, strict=True) for name, fi in ch.items()]
-        )
-
-    # -- quality, gaps and incomplete counts
-    count = len(members)
-    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    fb = cache.f[base_name]
-    ctx = (proc, members, rows, fb["n"][rows], np.ones(count, bool), clock, timing, quality_events, blocks[base_name],
-           cache)
-    elapsed, _ = proc._timing(base_grid, clock, timing)
-    el = max(elapsed, el_b)
-    if el != el_b:
-        ib[3, index] = el
-        for b in bases:
-            b.elapsed = el
-    if not _base_unchanged(base_grid, ib, fb["quality"], index, t, nb, el, w_b + 1):
-        _refresh(ctx, base_name, blocks[base_name], fb, np.arange(count), True)
-    for entry in derived:
-        name, pos, f, _, grid, _, d_r0, _ = entry
-        elapsed, _ = proc._timing(grid, clock, timing)
-        # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
-        # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
-        if int(ints[name][3, d_r0]) != elapsed and not _uniform_refresh(
-            cache, blocks[name], entry, elapsed, t, nb, quality_events
-        ):
-            _refresh(ctx, name, blocks[name], f, pos, False)
-    if quality_events is not None:
-        events.quality_changed.emit_many(
-            [(d.symbol, name) for d, names in zip(members, quality_events, strict=True) for name in names]
-        )
+        _emit_bars(events, members, changed)
+    _uniform_quality(events, group, cache, memo, plan, timing, (t, nb, el_b, w_b))
     return True
 
 
-def _uniform_finalize(proc, cache: _Cache, blocks: dict, entry: tuple, clock: float, timing, changed) -> bool:
+def _uniform_steps(cache: _Cache, plan: UniformPlan, t: int) -> list[UniformStep] | None:
+    """Each derived interval's move for a bar at ``t``; None when one does not simply extend."""
+    steps = []
+    for entry in plan.derived:
+        n_d, last, own_fin, _, front = entry.state.ints[CONTROL, entry.r0].tolist()
+        w = entry.grid.window_of_one(t)
+        if w < last or (w > last and w != front):
+            return None
+        steps.append(UniformStep(entry, n_d, last, own_fin, w))
+    return steps
+
+
+def _uniform_base(state: StateTable, plan: UniformPlan, w_b: int, nb: int) -> None:
+    """The base bar is stored: mark its window present, remember it, clear the dirty state."""
+    state.last[plan.at] = w_b
+    state.front[plan.at] = w_b + 1
+    for b in plan.bases:
+        b.updated = False
+        b.dirty_from = nb
+
+
+def _uniform_derive(
+    group: SymbolGroup, plan: UniformPlan, steps: list[UniformStep], nb: int, memo: _Memo, timing: PassTiming
+) -> list[tuple[str, np.ndarray, int]]:
+    """Update or open the newest window of every derived interval; returns (name, positions, bar)."""
+    bc = group.blocks[group.base_name].cols
+    gathered: slice | np.ndarray | None = None
+    new: list[np.ndarray] = []
+    firsts: list[tuple[str, np.ndarray, int]] = []
+    for step in steps:
+        entry = step.interval
+        ix = entry.at
+        if gathered is not ix:  # the new base bars of the rows at ``ix``
+            new = [bc[f][ix, nb - 1] for f in PRICE_FIELDS]
+            gathered = ix
+        block = group.blocks[entry.name]
+        if step.window == step.last:
+            revised = step.window < step.own_fin
+            _uniform_update(block, ix, step.n - 1, new, revised)
+            if revised:
+                t = int(entry.grid.starts[step.window])
+                for iv in memo.held(entry.name, entry.pos.tolist()):
+                    iv.note_revised(t, timing.clock)
+            firsts.append((entry.name, entry.pos, step.n - 1))
+        else:
+            final = max(timing.of(entry.grid).finalized, step.own_fin)
+            _uniform_open(block, entry, step.n, step.window, final, new)
+            firsts.append((entry.name, entry.pos, step.n))
+    return firsts
+
+
+def _uniform_update(block: RowBlock, ix: slice | np.ndarray, j: int, new: list[np.ndarray], revised: bool) -> None:
+    """Fold the new bars into column ``j`` (every row's newest bar) of rows ``ix``."""
+    _, new_h, new_l, new_c, new_v = new
+    c = block.cols
+    sl = isinstance(ix, slice)
+    col = c["high"]
+    v = col[ix, j]
+    np.copyto(v, new_h, where=new_h > v)
+    if not sl:
+        col[ix, j] = v
+    col = c["low"]
+    v = col[ix, j]
+    np.copyto(v, new_l, where=new_l < v)
+    if not sl:
+        col[ix, j] = v
+    c["close"][ix, j] = new_c
+    col = c["volume"]
+    col[ix, j] = col[ix, j] + new_v
+    col = c["count"]
+    col[ix, j] = col[ix, j] + 1
+    if revised:
+        col = c["flags"]
+        col[ix, j] = col[ix, j] | _REVISED
+
+
+def _uniform_open(
+    block: RowBlock, entry: UniformInterval, j: int, w: int, final: int, new: list[np.ndarray]
+) -> None:
+    """Open window ``w`` with the new bars in column ``j`` of every row of ``entry``."""
+    if j >= block.cap:
+        block.grow_cols(j + 1)
+    c = block.cols
+    ix = entry.at
+    grid = entry.grid
+    c["ts"][ix, j] = grid.starts[w]
+    for field, values in zip(PRICE_FIELDS, new, strict=True):
+        c[field][ix, j] = values
+    c["count"][ix, j] = 1
+    c["expected"][ix, j] = grid.expected[w]
+    c["flags"][ix, j] = _FORMING if w >= final else 0
+    state = entry.state
+    state.n[ix] = j + 1
+    state.last[ix] = w
+    state.front[ix] = w + 1
+    block.set_lengths(ix, j + 1)
+
+
+def _uniform_quality(
+    events: SessionEvents,
+    group: SymbolGroup,
+    cache: _Cache,
+    memo: _Memo,
+    plan: UniformPlan,
+    timing: PassTiming,
+    base: tuple[int, int, int, int],
+) -> None:
+    """Quality, gaps and incomplete counts after a uniform pass (``base``: bar start, bars held,
+    elapsed windows before the pass, the bar's window)."""
+    t, nb, el_b, w_b = base
+    members = memo.members
+    count = len(members)
+    quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
+    base_name = group.base_name
+    state = cache.states[base_name]
+    block = group.blocks[base_name]
+    ctx = _RefreshContext(
+        timing, members, memo, plan.rows, state.n[plan.rows], np.ones(count, bool), quality_events, block, cache
+    )
+    base_grid = plan.bases[0].grid
+    el = max(timing.of(base_grid).elapsed, el_b)
+    if el != el_b:
+        state.el[plan.at] = el
+    if not _base_unchanged(base_grid, state, plan.at, t, nb, el, w_b + 1):
+        _refresh(ctx, base_name, block, state, np.arange(count), True)
+    for entry in plan.derived:
+        elapsed = timing.of(entry.grid).elapsed
+        # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
+        # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
+        if int(entry.state.el[entry.r0]) != elapsed and not _uniform_refresh(
+            cache, group.blocks[entry.name], entry, elapsed, t, nb, quality_events
+        ):
+            _refresh(ctx, entry.name, group.blocks[entry.name], entry.state, entry.pos, False)
+    if quality_events is not None:
+        _emit_quality(events, members, quality_events)
+
+
+def _uniform_finalize(
+    cache: _Cache, blocks: dict[str, RowBlock], entry: UniformInterval, timing: PassTiming, changed: Changes | None
+) -> bool:
     """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
 
     Every row holds the same count, newest window and finalized count, so the bars to look at
     are the same columns of every row (their windows may still differ between rows).
     """
-    name, _, _, ivs, grid, index, r0, perm = entry
-    _, fin = proc._timing(grid, clock, timing)
-    state = cache.ints[name]
-    n, last, own_fin = state[:3, r0].tolist()
+    fin = timing.of(entry.grid).finalized
+    state = entry.state
+    n, last, own_fin = state.ints[N : FIN + 1, entry.r0].tolist()
     if fin <= own_fin:
         return True  # nothing became final
     tail = min(n, last - own_fin + 1) if last >= own_fin else 0
     if tail > _TAIL:
         return False
-    state[2, index] = fin
-    for iv in ivs:
-        iv.finalized = fin
-    cache.fin_all[name] = fin
-    if not tail:
-        return True
-    lo = n - tail
-    cols = blocks[name].cols
-    flags = cols["flags"][index, lo:n]
-    ts = cols["ts"][index, lo:n]
-    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
-    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
-    if not clear.any():
-        return True
-    flags[clear] = flags[clear] & _NOT_FORMING
-    if index.__class__ is not slice:
-        cols["flags"][index, lo:n] = flags
-    if changed is not None:
-        hit = clear.any(axis=1)
-        firsts = lo + np.argmax(clear, axis=1)
-        for p, h, fi in zip(perm.tolist(), hit.tolist(), firsts.tolist(), strict=True):
-            if h:
-                ch = changed[p]
-                ch[name] = min(ch.get(name, fi), fi)
+    state.fin[entry.at] = fin
+    cache.fin_all[entry.name] = fin
+    if tail:
+        _uniform_clear_forming(blocks[entry.name], entry, n - tail, n, own_fin, fin, changed)
     return True
 
 
-def _uniform_refresh(cache: _Cache, block, entry: tuple, elapsed: int, t: int, nb: int, quality_events) -> bool:
+def _uniform_clear_forming(
+    block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
+) -> None:
+    """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
+    ix = entry.at
+    cols = block.cols
+    flags = cols["flags"][ix, lo:n]
+    ts = cols["ts"][ix, lo:n]
+    grid = entry.grid
+    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
+    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
+    if not clear.any():
+        return
+    flags[clear] = flags[clear] & _NOT_FORMING
+    if not isinstance(ix, slice):
+        cols["flags"][ix, lo:n] = flags
+    if changed is not None:
+        hits: list[bool] = np.asarray(clear.any(axis=1)).tolist()
+        firsts = lo + np.argmax(clear, axis=1)
+        for p, h, fi in zip(entry.perm.tolist(), hits, firsts.tolist(), strict=True):
+            if h:
+                ch = changed[p]
+                ch[entry.name] = min(ch.get(entry.name, fi), fi)
+
+
+def _uniform_refresh(
+    cache: _Cache,
+    block: RowBlock,
+    entry: UniformInterval,
+    elapsed: int,
+    t: int,
+    nb: int,
+    quality_events: list[list[str]] | None,
+) -> bool:
     """``_refresh`` of one derived interval of a uniform group whose elapsed count moved past
     every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
     at a window's end. False (nothing changed) leaves it to ``_refresh``."""
-    name, _, f, ivs, grid, index, r0, perm = entry
-    state = cache.ints[name]
-    n, last, _, old_el, front = state[:_CONTROL, r0].tolist()
+    state = entry.state
+    grid = entry.grid
+    index = entry.at
+    n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
     if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
         return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
     until = int(grid.ends[elapsed - 1])
@@ -648,40 +817,44 @@ def _uniform_refresh(cache: _Cache, block, entry: tuple, elapsed: int, t: int, n
     trailing = elapsed > front
     if t >= until or not expected or (trailing and grid.has_empty_windows):
         return False
-    state[3, index] = elapsed
-    for iv in ivs:
-        iv.elapsed = elapsed
-    cache.el_all[name] = elapsed
+    state.el[index] = elapsed
+    cache.el_all[entry.name] = elapsed
     quality = 100.0 * nb / expected
     # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
-    counts = state[_RUNS:_GAPS, index].copy()
+    counts = state.ints[RUN_TOTALS, index].copy()
     if trailing:
         counts[0] += 1
         counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
     if n:  # every bar's window has elapsed
         cols = block.cols
         counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
-    diff = (f["quality"][index] != quality) | (counts != state[_GAPS:, index]).any(axis=0)
-    if not diff.any():
-        return True
-    k = np.flatnonzero(diff)
-    rows = (k + index.start) if index.__class__ is slice else index[k]
-    f["quality"][rows] = quality
-    counts = counts[:, k]
-    state[_GAPS:, rows] = counts
-    gap_counts, missings, incompletes = counts.tolist()
-    for j, g, m, i in zip(k.tolist(), gap_counts, missings, incompletes, strict=True):
-        iv = ivs[j]
-        iv.quality = quality
-        iv.gap_count = g
-        iv.missing = m
-        iv.incomplete = i
-        if quality_events is not None:
-            quality_events[int(perm[j])].append(name)
+    diff = (state.quality[index] != quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
+    if diff.any():
+        _store_uniform_outcome(state, entry, np.flatnonzero(diff), quality, counts, quality_events)
     return True
 
 
-def _base_unchanged(grid, ints: np.ndarray, quality: np.ndarray, index, t: int, n: int, el: int, front: int) -> bool:
+def _store_uniform_outcome(
+    state: StateTable,
+    entry: UniformInterval,
+    k: np.ndarray,
+    quality: float,
+    counts: np.ndarray,
+    quality_events: list[list[str]] | None,
+) -> None:
+    index = entry.at
+    rows = (k + index.start) if isinstance(index, slice) else index[k]
+    state.quality[rows] = quality
+    counts = counts[:, k]
+    state.ints[OUTCOME, rows] = counts
+    if quality_events is not None:
+        for j in k.tolist():
+            quality_events[int(entry.perm[j])].append(entry.name)
+
+
+def _base_unchanged(
+    grid: WindowGrid, state: StateTable, index: slice | np.ndarray, t: int, n: int, el: int, front: int
+) -> bool:
     """True when the base's quality, gaps and counts stay as stored (rows of a uniform pass).
 
     Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
@@ -693,75 +866,91 @@ def _base_unchanged(grid, ints: np.ndarray, quality: np.ndarray, index, t: int, 
     if not expected:
         return False
     q = 100.0 * n / expected
-    if not (quality[index] == q).all():
+    if not (state.quality[index] == q).all():
         return False
-    runs = ints[_RUNS:_GAPS, index]
+    runs = state.ints[RUN_TOTALS, index]
     if el > front:
         if grid.has_empty_windows:
             return False
         runs = runs + np.array([[1], [int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])], [0]])
-    return not (ints[_GAPS:, index] != runs).any()
+    return not (state.ints[OUTCOME, index] != runs).any()
 
 
 def _establish_uniform(
-    cache: _Cache, group: SymbolGroup, members: list[SymbolSessionData], rows: np.ndarray, bases: list
+    cache: _Cache,
+    group: SymbolGroup,
+    members: list[SymbolSessionData],
+    rows: np.ndarray,
+    bases: list[BarIntervalData],
 ) -> None:
     """Mark the group uniform when every member holds every interval with equal control state."""
     if members is not group.member_list() or group.stale or len(members) < 2:
         return
-    ints = cache.ints
     base_name = group.base_name
-    count = len(rows)
-    everyone = np.arange(count)
+    base = _uniform_rows(cache.states[base_name], rows, None)
+    if base is None:
+        return
+    base_index, base_r0, _, _ = base
     derived = []
-    base_index = base_r0 = None
-    for name in (base_name, *(n for n in cache.f if n != base_name)):
-        f = cache.f[name]
-        has = f["has"][rows]
-        full = bool(has.all())
-        pos = everyone if full else np.flatnonzero(has)
-        if not len(pos):
-            continue
-        r = rows if full else rows[pos]
-        state = ints[name][:_CONTROL, r]
-        if not (state == state[:, :1]).all():
-            return
-        if full and base_index is not None:
-            index, r0 = base_index, base_r0  # the same object: the pass gathers the new bars once for these
-        else:
-            ordered = np.sort(r)
-            r0 = int(ordered[0])
-            index = slice(r0, r0 + len(r)) if int(ordered[-1]) == r0 + len(r) - 1 else ordered
+    for name in group.blocks:
         if name == base_name:
-            base_index, base_r0 = index, r0
+            continue
+        state = cache.states[name]
+        found = _uniform_rows(state, rows, (base_index, base_r0))
+        if found is None:
+            return
+        index, r0, pos, r = found
+        if not len(pos):
             continue
         # member positions and intervals in the order of ``index`` (ascending rows)
         perm = pos[np.argsort(r, kind="stable")]
-        ivs = [members[p].bars[name] for p in perm.tolist()]
-        derived.append((name, pos, f, ivs, ivs[0].grid, index, r0, perm))
-    cache.uni = (rows, base_index, base_r0, bases, [b.tracker for b in bases], derived)
+        grid = members[int(perm[0])].bars[name].grid
+        derived.append(UniformInterval(name, pos, state, grid, index, r0, perm))
+    cache.uni = UniformPlan(rows, base_index, base_r0, bases, derived)
     cache.uniform = members
 
 
+def _uniform_rows(
+    state: StateTable, rows: np.ndarray, base: tuple[slice | np.ndarray, int] | None
+) -> tuple[slice | np.ndarray, int, np.ndarray, np.ndarray] | None:
+    """``(index, first row, member positions, rows)`` of the members holding the interval of
+    ``state`` when they all hold the same control state, else None (no positions: nobody holds it).
+    A full interval reuses the base's ``index`` object (the pass then gathers the new bars once)."""
+    has = state.has[rows]
+    full = bool(has.all())
+    pos = np.arange(len(rows)) if full else np.flatnonzero(has)
+    if not len(pos):
+        return (slice(0, 0), 0, pos, pos)
+    r = rows if full else rows[pos]
+    control = state.ints[CONTROL, r]
+    if not (control == control[:, :1]).all():
+        return None
+    if full and base is not None:
+        return base[0], base[1], pos, r
+    ordered = np.sort(r)
+    r0 = int(ordered[0])
+    index = slice(r0, r0 + len(r)) if int(ordered[-1]) == r0 + len(r) - 1 else ordered
+    return index, r0, pos, r
+
+
 def _finalize_rows(
-    proc: DataProcessor,
     cache: _Cache,
-    blocks: dict,
-    members: list[SymbolSessionData],
+    blocks: dict[str, RowBlock],
+    memo: _Memo,
     rows: np.ndarray,
-    derived: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
-    clock: float,
-    timing: dict[int, tuple[int, int]],
-    changed: list[dict[str, int]] | None,
+    derived: list[IntervalRows],
+    timing: PassTiming,
+    changed: Changes | None,
 ) -> None:
     """Clear the forming flag of the windows of ``derived`` that became final, vectorised."""
-    for name, pos, f in derived:
+    members = memo.members
+    for name, pos, state in derived:
         grid = members[int(pos[0])].bars[name].grid
-        _, fin = proc._timing(grid, clock, timing)
+        fin = timing.of(grid).finalized
         if cache.fin_all.get(name) == fin:
             continue
         rp = rows[pos]
-        own_fin = f["fin"][rp]
+        own_fin = state.fin[rp]
         need = np.flatnonzero(fin > own_fin)
         if int(own_fin.max()) <= fin:
             cache.fin_all[name] = fin  # every row is (about to be) at ``fin``
@@ -769,118 +958,187 @@ def _finalize_rows(
             continue
         rn = rp[need]
         prev = own_fin[need]
-        n_d = f["n"][rn]
-        last = f["last"][rn]
+        n_d = state.n[rn]
+        last = state.last[rn]
         tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
-        f["fin"][rn] = fin
-        ivs = cache.memo.ivs(name)  # type: ignore[union-attr]
-        nivs = [ivs[p] for p in pos[need].tolist()]
-        for iv in nivs:
-            iv.finalized = fin
+        state.fin[rn] = fin
+        positions = pos[need]
         slow = tail > _TAIL
         if slow.any():
-            for j in np.flatnonzero(slow).tolist():
-                iv = nivs[j]
-                iv.finalized = int(prev[j])
-                fi = proc._finalize(iv, fin)
-                if fi is not None and changed is not None:
-                    p = int(pos[need[j]])
-                    changed[p][name] = min(changed[p].get(name, fi), fi)
+            late = np.flatnonzero(slow)
+            ivs = memo.held(name, positions[late].tolist())
+            _finalize_one_by_one(name, ivs, positions[late], prev[late], fin, changed)
         fast = np.flatnonzero(~slow & (tail > 0))
-        if not len(fast):
-            continue
-        block = blocks[name]
-        cap = block.cap
-        width = int(tail[fast].max())
-        r = rn[fast]
-        n = n_d[fast]
-        j = n[:, None] - width + np.arange(width)[None, :]
-        valid = j >= (n - tail[fast])[:, None]
-        jc = np.maximum(j, 0)
-        flat = r[:, None] * cap + jc
-        fl_col = block.cols["flags"].reshape(-1)
-        flags = fl_col[flat]
-        win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
-        clear = valid & (win >= prev[fast][:, None]) & (win < fin) & ((flags & _FORMING) > 0)
-        if not clear.any():
-            continue
-        fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
-        if changed is not None:
-            hit = clear.any(axis=1)
-            firsts = jc[np.arange(len(fast)), np.argmax(clear, axis=1)]
-            for p, h, fi in zip(pos[need[fast]].tolist(), hit.tolist(), firsts.tolist(), strict=True):
-                if h:
-                    changed[p][name] = min(changed[p].get(name, fi), fi)
+        if len(fast):
+            _clear_tails(blocks[name], grid, name, rn[fast], n_d[fast], tail[fast], prev[fast], fin, positions[fast],
+                         changed)
 
 
-def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, is_base: bool) -> None:
+def _finalize_one_by_one(
+    name: str,
+    ivs: list[BarIntervalData],
+    positions: np.ndarray,
+    prev: np.ndarray,
+    fin: int,
+    changed: Changes | None,
+) -> None:
+    """Rows whose tail is wider than ``_TAIL``: the scalar finalize, row by row."""
+    for j, iv in enumerate(ivs):
+        iv.finalized = int(prev[j])
+        fi = finalize_bars(iv, fin)
+        if fi is not None and changed is not None:
+            p = int(positions[j])
+            changed[p][name] = min(changed[p].get(name, fi), fi)
+
+
+def _clear_tails(
+    block: RowBlock,
+    grid: WindowGrid,
+    name: str,
+    r: np.ndarray,
+    n: np.ndarray,
+    tail: np.ndarray,
+    prev: np.ndarray,
+    fin: int,
+    positions: np.ndarray,
+    changed: Changes | None,
+) -> None:
+    """Clear the forming flag in the last ``tail`` bars of rows ``r`` whose window became final."""
+    cap = block.cap
+    width = int(tail.max())
+    j = n[:, None] - width + np.arange(width)[None, :]
+    valid = j >= (n - tail)[:, None]
+    jc = np.maximum(j, 0)
+    flat = r[:, None] * cap + jc
+    fl_col = block.cols["flags"].reshape(-1)
+    flags = fl_col[flat]
+    win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
+    clear = valid & (win >= prev[:, None]) & (win < fin) & ((flags & _FORMING) > 0)
+    if not clear.any():
+        return
+    fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
+    if changed is not None:
+        hit = clear.any(axis=1)
+        firsts = jc[np.arange(len(r)), np.argmax(clear, axis=1)]
+        for p, h, fi in zip(positions.tolist(), hit.tolist(), firsts.tolist(), strict=True):
+            if h:
+                changed[p][name] = min(changed[p].get(name, fi), fi)
+
+
+class _Elapsed(NamedTuple):
+    """The elapsed windows of the refreshed rows: one int for all, or one per row."""
+
+    el: int | np.ndarray
+    has: bool | np.ndarray  # any window elapsed
+    until: int | np.ndarray  # the end of the last elapsed window (the open when none)
+    expected: int | np.ndarray  # base bars the elapsed windows expect
+
+
+def _refresh(
+    ctx: _RefreshContext, name: str, block: RowBlock, state: StateTable, pos: np.ndarray, is_base: bool
+) -> None:
     """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    proc, members, rows, n_b, base_changed, clock, timing, quality_events, bb, cache = ctx
-    grid = members[int(pos[0])].bars[name].grid
-    elapsed, _ = proc._timing(grid, clock, timing)
+    grid = ctx.members[int(pos[0])].bars[name].grid
+    elapsed = ctx.timing.of(grid).elapsed
+    cache = ctx.cache
     if not is_base and cache.el_all.get(name) == elapsed and elapsed:
         return  # every row already refreshed at this elapsed count, and no row needs its first
-    rp = rows[pos]
-    old_el = f["el"][rp]
+    rp = ctx.rows[pos]
+    old_el = state.el[rp]
     if int(old_el.max()) <= elapsed:
         cache.el_all[name] = elapsed
-    changed_base = base_changed[pos]
+    sel = _rows_to_refresh(state, rp, old_el, ctx.base_changed[pos], elapsed, is_base)
+    if sel is None:
+        return
+    p, r, old = pos[sel], rp[sel], old_el[sel]
+    ivs = ctx.memo.ivs(name)
+    span = _advance_elapsed(state, grid, ivs, p, r, old, elapsed)
+    quality = _quality(ctx, grid, p, span)
+    gap_count, missing = _gap_counts(state, grid, ivs, p, r, span.el)
+    incomplete = np.zeros(len(sel), np.int64) if is_base else _incomplete(block, state, r, span)
+    counts = np.stack((gap_count, missing, incomplete))
+    old_q = state.quality[r]
+    same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
+    diff = np.flatnonzero(~same_q | (counts != state.ints[OUTCOME, r]).any(axis=0))
+    if len(diff):
+        _store_outcome(state, ivs, name, p[diff], r[diff], quality[diff], counts[:, diff], ctx.quality_events)
+
+
+def _rows_to_refresh(
+    state: StateTable, rp: np.ndarray, old_el: np.ndarray, changed_base: np.ndarray, elapsed: int, is_base: bool
+) -> np.ndarray | None:
+    """Positions (into ``rp``) of the rows whose quality may have changed; None when none."""
     if is_base:
-        cond = changed_base | (old_el != elapsed) | np.isnan(f["quality"][rp])
+        cond = changed_base | (old_el != elapsed) | np.isnan(state.quality[rp])
     else:
         cond = (old_el != elapsed) | (changed_base & (old_el == 0))
     if cond.all():
-        p, r, old = pos, rp, old_el  # every row: no gathers
-        sel = np.arange(len(pos))
-    else:
-        sel = np.flatnonzero(cond)
-        if not len(sel):
-            return
-        p = pos[sel]
-        r = rp[sel]
-        old = old_el[sel]
-    ivs = cache.memo.ivs(name)
+        return np.arange(len(rp))
+    sel = np.flatnonzero(cond)
+    return sel if len(sel) else None
+
+
+def _advance_elapsed(
+    state: StateTable,
+    grid: WindowGrid,
+    ivs: list[BarIntervalData | None],
+    p: np.ndarray,
+    r: np.ndarray,
+    old: np.ndarray,
+    elapsed: int,
+) -> _Elapsed:
+    """Move the rows to ``elapsed`` windows (the clock never runs backwards: a row ahead stays)."""
     if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
-        el = elapsed
         moved = np.flatnonzero(old != elapsed)
         if len(moved):
-            f["el"][r[moved]] = elapsed
-            for j in p[moved].tolist():
-                ivs[j].elapsed = elapsed
+            state.el[r[moved]] = elapsed
         has = elapsed > 0
         until = int(grid.ends[elapsed - 1]) if has else grid.session.open
-        expected = int(grid.cum_expected[elapsed])
-    else:
-        el = np.maximum(elapsed, old)
-        moved = np.flatnonzero(el != old)
-        if len(moved):
-            f["el"][r[moved]] = el[moved]
-            for j, e in zip(p[moved].tolist(), el[moved].tolist(), strict=True):
-                ivs[j].elapsed = e
-        has = el > 0
-        until = np.where(has, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
-        expected = grid.cum_expected[el]
-    # base bars present before ``until``: all of them when the newest is before it
-    nb = n_b[p]
-    last_ts = bb.cols["ts"].reshape(-1)[r * bb.cap + np.maximum(nb - 1, 0)]
+        return _Elapsed(elapsed, has, until, int(grid.cum_expected[elapsed]))
+    el = np.maximum(elapsed, old)
+    moved = np.flatnonzero(el != old)
+    if len(moved):
+        state.el[r[moved]] = el[moved]
+    has_rows = el > 0
+    until_rows = np.where(has_rows, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
+    return _Elapsed(el, has_rows, until_rows, grid.cum_expected[el])
+
+
+def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elapsed) -> np.ndarray:
+    """Quality per row: base bars present before ``until`` over the base bars expected."""
+    nb = ctx.n_b[p]
+    block = ctx.base_block
+    r = ctx.rows[p]
+    last_ts = block.cols["ts"].reshape(-1)[r * block.cap + np.maximum(nb - 1, 0)]
     present = nb.copy()
-    if isinstance(el, int) and (not has or int(last_ts.max()) < until):
-        behind = ()  # every newest bar is before ``until`` (the live case)
+    if isinstance(span.el, int) and (not span.has or int(last_ts.max()) < span.until):
+        behind = np.zeros(0, np.intp)  # every newest bar is before ``until`` (the live case)
     else:
-        behind = np.flatnonzero(has & (nb > 0) & (last_ts >= until))
+        behind = np.flatnonzero(span.has & (nb > 0) & (last_ts >= span.until))
     if len(behind):
+        until = np.broadcast_to(span.until, nb.shape)
         for j in behind.tolist():
-            d = members[int(p[j])]
-            present[j] = d.base.data.count_before(int(np.broadcast_to(until, nb.shape)[j]))
-    if isinstance(el, int):
-        quality = 100.0 * present / expected if has and expected else np.full(len(sel), np.nan)
-    else:
-        ok = has & (expected > 0)
-        quality = np.where(ok, 100.0 * present / np.where(ok, expected, 1), np.nan)
-    # gap count and missing windows from the trackers
-    frontier = f["front"][r]
-    gap_count = f["nruns"][r].copy()
-    missing = f["closed"][r].copy()
+            present[j] = ctx.members[int(p[j])].base.data.count_before(int(until[j]))
+    if isinstance(span.el, int):
+        if span.has and span.expected:
+            return np.asarray(100.0 * present / span.expected)
+        return np.full(len(p), np.nan)
+    ok = span.has & (span.expected > 0)
+    return np.where(ok, 100.0 * present / np.where(ok, span.expected, 1), np.nan)
+
+
+def _gap_counts(
+    state: StateTable,
+    grid: WindowGrid,
+    ivs: list[BarIntervalData | None],
+    p: np.ndarray,
+    r: np.ndarray,
+    el: int | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gap count and missing windows per row, from the trackers' frontier and closed runs."""
+    frontier = state.front[r]
+    gap_count = state.nruns[r].copy()
+    missing = state.closed[r].copy()
     trailing = el > frontier
     gap_count += trailing
     missing += np.where(trailing, grid.cum_slots[el] - grid.cum_slots[np.minimum(frontier, grid.size)], 0)
@@ -888,43 +1146,41 @@ def _refresh(ctx, name: str, block, f: dict[str, np.ndarray], pos: np.ndarray, i
     if grid.has_empty_windows:
         slow |= trailing
     if slow.any():
+        els = np.broadcast_to(el, frontier.shape)
         for j in np.flatnonzero(slow).tolist():
-            gap_count[j], missing[j] = ivs[int(p[j])].tracker.missing(
-                int(np.broadcast_to(el, frontier.shape)[j])
-            )
-    # incomplete derived bars among the elapsed windows
-    if is_base:
-        incomplete = np.zeros(len(sel), np.int64)
-    else:
-        n_d = f["n"][r]
-        width = int(n_d.max())
-        if width:
-            c = block.cols
-            cols = np.arange(width)[None, :]
-            stored = cols < n_d[:, None]
-            held = ((c["ts"][r, :width] < np.reshape(until, (-1, 1))) & stored).sum(axis=1)
-            short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
-            incomplete = np.where(has, short.sum(axis=1), 0)
-        else:
-            incomplete = np.zeros(len(sel), np.int64)
-    counts = np.stack((gap_count, missing, incomplete))
-    ints = cache.ints[name]
-    old_q = f["quality"][r]
-    same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(~same_q | (counts != ints[_GAPS:, r]).any(axis=0))
-    if not len(diff):
-        return
-    rd = r[diff]
-    quality = quality[diff]
-    counts = counts[:, diff]
-    f["quality"][rd] = quality
-    ints[_GAPS:, rd] = counts
-    gap_counts, missings, incompletes = counts.tolist()
-    for pj, q, g, m, i in zip(p[diff].tolist(), quality.tolist(), gap_counts, missings, incompletes, strict=True):
-        iv = ivs[pj]
-        iv.quality = None if q != q else q
-        iv.gap_count = g
-        iv.missing = m
-        iv.incomplete = i
-        if quality_events is not None:
+            iv = ivs[int(p[j])]
+            assert iv is not None
+            gap_count[j], missing[j] = iv.tracker.missing(int(els[j]))
+    return gap_count, missing
+
+
+def _incomplete(block: RowBlock, state: StateTable, r: np.ndarray, span: _Elapsed) -> np.ndarray:
+    """Incomplete derived bars among the elapsed windows, per row."""
+    n_d = state.n[r]
+    width = int(n_d.max())
+    if not width:
+        return np.zeros(len(r), np.int64)
+    c = block.cols
+    cols = np.arange(width)[None, :]
+    stored = cols < n_d[:, None]
+    held = ((c["ts"][r, :width] < np.reshape(span.until, (-1, 1))) & stored).sum(axis=1)
+    short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
+    return np.asarray(np.where(span.has, short.sum(axis=1), 0))
+
+
+def _store_outcome(
+    state: StateTable,
+    ivs: list[BarIntervalData | None],
+    name: str,
+    p: np.ndarray,
+    r: np.ndarray,
+    quality: np.ndarray,
+    counts: np.ndarray,
+    quality_events: list[list[str]] | None,
+) -> None:
+    """Write the changed rows' quality, gaps and incomplete counts to the cache and the objects."""
+    state.quality[r] = quality
+    state.ints[OUTCOME, r] = counts
+    if quality_events is not None:
+        for pj in p.tolist():
             quality_events[pj].append(name)

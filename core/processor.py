@@ -12,15 +12,16 @@ re-aggregates only the touched windows with numpy ``reduceat``.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from typing import NamedTuple
 
 import numpy as np
 
 from core.aggregate import Aggregated, aggregate
-from core.bars import FORMING, REVISED, BarArrays
+from core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays
+from core.derive.finalize import finalize_bars
+from core.derive.timing import PassTiming
 from core.live_pass import process_group
-from core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
-from core.windows import WindowGrid
+from core.session_data import BarIntervalData, LiveBar, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
 
@@ -28,6 +29,17 @@ _FORMING = int(FORMING)
 #: appended base bars per pass up to which the scalar live path beats numpy re-aggregation
 SMALL_BATCH = 8
 _REVISED = int(REVISED)
+
+
+class BaseBar(NamedTuple):
+    """One base bar as Python numbers, for the scalar live path."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
 
 
 class DataProcessor:
@@ -43,121 +55,134 @@ class DataProcessor:
         """Derive what changed since the last pass and refresh quality at ``clock``."""
         sd = self.session_data
         self.passes += 1
-        timing: dict[int, tuple[int, int]] = {}  # per grid: (elapsed, finalized), shared by symbols
+        timing = PassTiming(clock, self.grace)
         with sd.lock:
             symbols = sd.all_symbol_data()
-            if not sd.groups:
-                for data in symbols:
-                    self._process_symbol(data, clock, timing)
-                return
-            # Grouped symbols whose base is untouched or got exactly one appended bar take
-            # the vectorised pass (all of a group's rows at once); the rest go one by one.
-            # A row outside ``group.stale`` was at most appended to once by ``add_base_rows``.
             groups = list(sd.groups.values())
             if sum(len(g.members) for g in groups) != len(symbols):
                 for data in symbols:
                     if data.group is None:
-                        self._process_symbol(data, clock, timing)
+                        self._process_symbol(data, timing)
             for group in groups:
-                if not group.members:
-                    continue
-                stale = group.stale
-                if stale:
-                    members = []
-                    name = group.base_name
-                    for data in group.members.values():
-                        if data.group_row in stale:
-                            base = data.bars[name]
-                            if base.updated and not (
-                                base.dirty_appended_only and base.dirty_from == base.data._n - 1
-                            ):
-                                self._process_symbol(data, clock, timing)
-                                continue
-                        members.append(data)
-                else:
-                    members = group.member_list()
-                if not members:
-                    continue
-                rest = self._process_group(group, members, clock, timing)
-                for data in rest:
-                    group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
-                    self._process_symbol(data, clock, timing)
+                if group.members:
+                    self._process_group(group, timing)
 
-    def _process_group(
-        self, group: SymbolGroup, members: list[SymbolSessionData], clock: float, timing: dict[int, tuple[int, int]]
-    ) -> list[SymbolSessionData]:
-        """The vectorised pass over ``members`` of ``group``; returns those left for ``_process_symbol``."""
-        return process_group(self, group, members, clock, timing)
+    def _process_group(self, group: SymbolGroup, timing: PassTiming) -> None:
+        """Grouped symbols whose base is untouched or got exactly one appended bar take the
+        vectorised pass (all of a group's rows at once); the rest go one by one."""
+        members = self._vectorisable(group, timing)
+        if not members:
+            return
+        for data in process_group(self.session_data.events, group, members, timing):
+            group.stale.add(data.group_row)  # the per-symbol path changes what the group caches
+            self._process_symbol(data, timing)
 
-    def _timing(self, grid: WindowGrid, clock: float, timing: dict[int, tuple[int, int]]) -> tuple[int, int]:
-        key = id(grid)
-        found = timing.get(key)
-        if found is None:
-            ends = grid.ends_list
-            found = timing[key] = (bisect_right(ends, clock), bisect_right(ends, clock - self.grace))
-        return found
+    def _vectorisable(self, group: SymbolGroup, timing: PassTiming) -> list[SymbolSessionData]:
+        """The members the vectorised pass can take; the others are processed one by one here.
+
+        A row outside ``group.stale`` was at most appended to once by ``add_base_rows``.
+        """
+        stale = group.stale
+        if not stale:
+            return group.member_list()
+        members = []
+        name = group.base_name
+        for data in group.members.values():
+            if data.group_row in stale:
+                base = data.bars[name]
+                if base.updated and not (base.dirty_appended_only and base.dirty_from == len(base.data) - 1):
+                    self._process_symbol(data, timing)
+                    continue
+            members.append(data)
+        return members
 
     # -- one symbol --------------------------------------------------------------------
-    def _process_symbol(self, data: SymbolSessionData, clock: float, timing: dict[int, tuple[int, int]]) -> None:
+    def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
         events = self.session_data.events
         base = data.base
         derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
         structural: set[str] = set()  # intervals changed by more than an append to the newest bar
-        base_changed = False
-        if base.updated:
-            start = base.dirty_from
-            appended_only = base.dirty_appended_only
-            n = len(base.data)
-            if start < n:
-                base_changed = True
-                base_ts = base.data._cols["ts"]
-                if n - start == 1:
-                    base.tracker.mark_present(base.grid.window_of_one(int(base_ts[start])))
-                else:
-                    _mark_present(base, base_ts[start:n])
-                base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
-                # A few appended bars (a fast replay tick) take the O(1) path bar by bar:
-                # cheaper than re-aggregating with numpy below ~8 bars.
-                live_rows = (
-                    [_row(base.data._cols, i) for i in range(start, n)]
-                    if appended_only and n - start <= SMALL_BATCH
-                    else None
-                )
-                for derived in derived_list:
-                    _, finalized = self._timing(derived.grid, clock, timing)
-                    if live_rows is not None:
-                        first = _live_rows(derived, live_rows, max(finalized, derived.finalized))
-                        if first is not None:
-                            changed[derived.name] = first
-                            continue
-                    first, simple = self._derive(derived, base, start, appended_only, finalized)
-                    changed[derived.name] = first
-                    if not simple:
-                        structural.add(derived.name)
-            base.clear_updated()
+        base_changed = self._derive_changes(base, derived_list, timing, changed, structural)
         for derived in derived_list:
-            _, finalized = self._timing(derived.grid, clock, timing)
+            finalized = timing.of(derived.grid).finalized
             if finalized > derived.finalized:
-                first = self._finalize(derived, finalized)
+                first = finalize_bars(derived, finalized)
                 if first is not None:
                     changed[derived.name] = min(changed.get(derived.name, first), first)
         if events.bars_changed and changed:
             events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
-        base_elapsed, _ = self._timing(base.grid, clock, timing)
+        self._refresh_symbol(data, derived_list, timing, base_changed, structural)
+
+    def _refresh_symbol(
+        self,
+        data: SymbolSessionData,
+        derived_list: list[BarIntervalData],
+        timing: PassTiming,
+        base_changed: bool,
+        structural: set[str],
+    ) -> None:
+        """Refresh the quality of the intervals whose inputs moved, and say which changed."""
+        events = self.session_data.events
+        base = data.base
+        base_elapsed = timing.of(base.grid).elapsed
         if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
             base, base, base_elapsed
         ):
             events.quality_changed.emit(data.symbol, base.name)
         for derived in derived_list:
-            elapsed, _ = self._timing(derived.grid, clock, timing)
+            elapsed = timing.of(derived.grid).elapsed
             if (
                 elapsed != derived.elapsed or derived.name in structural or (base_changed and derived.elapsed == 0)
             ) and _refresh_quality(derived, base, elapsed):
                 events.quality_changed.emit(data.symbol, derived.name)
 
+    def _derive_changes(
+        self,
+        base: BarIntervalData,
+        derived_list: list[BarIntervalData],
+        timing: PassTiming,
+        changed: dict[str, int],
+        structural: set[str],
+    ) -> bool:
+        """Mark the changed base bars present and re-derive what they touch; True when the base changed.
+
+        Fills ``changed`` (first changed bar per interval) and ``structural`` (intervals changed
+        by more than an append to, or an update of, the newest bar).
+        """
+        if not base.updated:
+            return False
+        start = base.dirty_from
+        appended_only = base.dirty_appended_only
+        n = len(base.data)
+        base_changed = start < n
+        if base_changed:
+            _mark_base_present(base, start, n)
+            # A few appended bars (a fast replay tick) take the O(1) path bar by bar:
+            # cheaper than re-aggregating with numpy below ~8 bars.
+            live_rows = _base_rows(base, start, n) if appended_only and n - start <= SMALL_BATCH else None
+            for derived in derived_list:
+                finalized = timing.of(derived.grid).finalized
+                if live_rows is not None:
+                    first = _live_rows(derived, live_rows, max(finalized, derived.finalized), timing.clock)
+                    if first is not None:
+                        changed[derived.name] = first
+                        continue
+                first, simple = self._derive(derived, base, start, appended_only, finalized, timing.clock)
+                changed[derived.name] = first
+                if not simple:
+                    structural.add(derived.name)
+        base.clear_updated()
+        return base_changed
+
     def _derive(
-        self, derived: BarIntervalData, base: BarIntervalData, start: int, appended_only: bool, finalized: int
+        self,
+        derived: BarIntervalData,
+        base: BarIntervalData,
+        start: int,
+        appended_only: bool,
+        finalized: int,
+        clock: float,
     ) -> tuple[int, bool]:
         """Re-derive windows touched by base bars ``[start:]``.
 
@@ -165,20 +190,20 @@ class DataProcessor:
         or an update of, the newest bar (quality needs no refresh for those).
         """
         grid = derived.grid
-        base_cols = base.data._cols
+        base_ts = base.data.buffer("ts")
         n = len(base.data)
         series = derived.data
-        first_window = grid.window_of_one(int(base_cols["ts"][start]))
+        first_window = grid.window_of_one(int(base_ts[start]))
         last_window = derived.last_window
         finalized = max(finalized, derived.finalized)
         if appended_only and first_window >= last_window:
             if first_window == last_window:
-                begin = int(base_cols["ts"][:n].searchsorted(grid.starts[first_window]))
+                begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
                 keep = len(series) - 1
             else:
                 begin, keep = start, len(series)
         else:
-            begin = int(base_cols["ts"][:n].searchsorted(grid.starts[first_window]))
+            begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
             keep = series.count_before(grid.starts[first_window])
         agg = aggregate(base.data.arrays(begin, n), grid)
         old = _snapshot(derived, keep)
@@ -186,7 +211,7 @@ class DataProcessor:
         expected = grid.expected[agg.window].astype(np.int32)
         flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
         if old is not None:
-            flags |= _revised_flags(old, agg, derived.finalized)
+            flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
         series.extend(agg.bars, agg.count, expected, flags)
         derived.live = None
         _mark_present(derived, agg.bars.ts)
@@ -194,39 +219,28 @@ class DataProcessor:
             derived.last_window = int(agg.window[-1])
         return keep, False
 
-    @staticmethod
-    def _finalize(derived: BarIntervalData, finalized: int) -> int | None:
-        """Clear the forming flag of bars whose window (plus grace) has passed."""
-        grid = derived.grid
-        previous = derived.finalized
-        derived.finalized = finalized
-        series = derived.data
-        lo = series.count_before(grid.starts[previous]) if previous < grid.size else len(series)
-        hi = series.count_before(grid.ends[finalized - 1])
-        if hi <= lo:
-            return None
-        flags = series._cols["flags"]
-        forming = flags[lo:hi] & FORMING
-        if not forming.any():
-            return None
-        flags[lo:hi] &= ~FORMING
-        return lo + int(np.argmax(forming > 0))
+
+def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
+    """Mark the windows of base bars ``[start, n)`` present and remember the newest."""
+    base_ts = base.data.buffer("ts")
+    if n - start == 1:
+        base.tracker.mark_present(base.grid.window_of_one(int(base_ts[start])))
+    else:
+        _mark_present(base, base_ts[start:n])
+    base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
 
 
-def _row(cols: dict[str, np.ndarray], i: int) -> tuple[int, float, float, float, float, float]:
-    return (
-        int(cols["ts"][i]), float(cols["open"][i]), float(cols["high"][i]), float(cols["low"][i]),
-        float(cols["close"][i]), float(cols["volume"][i]),
-    )
+def _base_rows(base: BarIntervalData, start: int, n: int) -> list[BaseBar]:
+    cols = [base.data.buffer(name) for name in BAR_FIELDS]
+    ts, o, h, lo, c, v = (col[start:n].tolist() for col in cols)
+    return [BaseBar(*row) for row in zip(ts, o, h, lo, c, v, strict=True)]
 
 
-def _live_rows(
-    derived: BarIntervalData, rows: list[tuple[int, float, float, float, float, float]], finalized: int
-) -> int | None:
+def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int, clock: float) -> int | None:
     """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
     first: int | None = None
     for row in rows:
-        changed = _live_update(derived, row, finalized)
+        changed = _live_update(derived, row, finalized, clock)
         if changed is None:
             if first is None:
                 return None
@@ -235,60 +249,65 @@ def _live_rows(
     return first
 
 
-def _live_update(
-    derived: BarIntervalData, row: tuple[int, float, float, float, float, float], finalized: int
-) -> int | None:
+def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: float) -> int | None:
     """The live path, O(1): one new base bar after the newest updates or opens the newest window.
 
     Returns the changed bar index, or None when the bar does not fit this path (the caller
     then re-aggregates). ``derived.live`` mirrors the newest bar as Python numbers, so an
     update costs a few scalar writes and no numpy reads.
     """
-    ts, o, h, lo, c, v = row
     grid = derived.grid
-    window = 0 if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
+    window = 0 if grid.interval.is_daily else (row.ts - grid.session.open) // grid.interval.seconds
     last_window = derived.last_window
-    series = derived.data
-    cols = series._cols
     if window == last_window:
-        live = derived.live
-        i = series._n - 1
-        if live is None:
-            live = [float(cols["high"][i]), float(cols["low"][i]), float(cols["volume"][i]), int(cols["count"][i])]
-        if h > live[0]:
-            live[0] = h
-            cols["high"][i] = h
-        if lo < live[1]:
-            live[1] = lo
-            cols["low"][i] = lo
-        live[2] += v
-        live[3] += 1
-        cols["close"][i] = c
-        cols["volume"][i] = live[2]
-        cols["count"][i] = live[3]
-        if window < derived.finalized:
-            cols["flags"][i] |= _REVISED
-        derived.live = live
-        return i
+        return _update_newest(derived, row, window, clock)
     if window < last_window:
         return None
-    i = series._n
-    if i == series._cap:
-        series._allocate(series._cap * 2)
-        cols = series._cols
-    cols["ts"][i] = grid.starts[window]
-    cols["open"][i] = o
-    cols["high"][i] = h
-    cols["low"][i] = lo
-    cols["close"][i] = c
-    cols["volume"][i] = v
-    cols["count"][i] = 1
-    cols["expected"][i] = grid.expected[window]
-    cols["flags"][i] = _FORMING if window >= finalized else 0
-    series._n = i + 1
+    series = derived.data
+    i = len(series)
+    series.reserve(1)
+    write = series.buffer
+    write("ts")[i] = grid.starts[window]
+    write("open")[i] = row.open
+    write("high")[i] = row.high
+    write("low")[i] = row.low
+    write("close")[i] = row.close
+    write("volume")[i] = row.volume
+    write("count")[i] = 1
+    write("expected")[i] = grid.expected[window]
+    write("flags")[i] = _FORMING if window >= finalized else 0
+    series.set_length(i + 1)
     derived.tracker.mark_present(window)
     derived.last_window = window
-    derived.live = [h, lo, v, 1]
+    derived.live = LiveBar(row.high, row.low, row.volume, 1)
+    return i
+
+
+def _update_newest(derived: BarIntervalData, row: BaseBar, window: int, clock: float) -> int:
+    """Fold ``row`` into the newest bar (whose window is ``window``); returns its index."""
+    series = derived.data
+    write = series.buffer
+    i = len(series) - 1
+    live = derived.live
+    if live is None:
+        live = LiveBar(
+            float(write("high")[i]), float(write("low")[i]), float(write("volume")[i]), int(write("count")[i])
+        )
+    if row.high > live.high:
+        live.high = row.high
+        write("high")[i] = row.high
+    if row.low < live.low:
+        live.low = row.low
+        write("low")[i] = row.low
+    live.volume += row.volume
+    live.count += 1
+    write("close")[i] = row.close
+    write("volume")[i] = live.volume
+    write("count")[i] = live.count
+    if window < derived.finalized:
+        write("flags")[i] |= _REVISED
+        derived.note_revised(int(write("ts")[i]), clock)
+    derived.live = live
     return i
 
 
@@ -311,8 +330,7 @@ def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: 
         series = interval.data
         held = series.count_before(until)
         if held:
-            cols = series._cols
-            incomplete = int(np.count_nonzero(cols["count"][:held] < cols["expected"][:held]))
+            incomplete = int(np.count_nonzero(series.count[:held] < series.expected[:held]))
     new = (quality, gap_count, missing, incomplete)
     if new == (interval.quality, interval.gap_count, interval.missing, interval.incomplete):
         return False
@@ -344,8 +362,11 @@ def _snapshot(derived: BarIntervalData, keep: int) -> _Snapshot | None:
     return _Snapshot(bars, np.array(series.count[keep:]), np.array(series.flags[keep:]))
 
 
-def _revised_flags(old: _Snapshot, agg: Aggregated, finalized_windows: int) -> np.ndarray:
-    """REVISED for rewritten windows that were already final and whose bar really changed."""
+def _revised_flags(
+    old: _Snapshot, agg: Aggregated, finalized_windows: int, derived: BarIntervalData, clock: float
+) -> np.ndarray:
+    """REVISED for rewritten windows that were already final and whose bar really changed
+    (noted as revisions of ``derived`` at ``clock``)."""
     new = agg.bars
     pos = np.searchsorted(old.bars.ts, new.ts)
     pos_clipped = np.minimum(pos, len(old.bars.ts) - 1)
@@ -356,4 +377,6 @@ def _revised_flags(old: _Snapshot, agg: Aggregated, finalized_windows: int) -> n
     same &= old.count[pos_clipped] == agg.count
     was_revised = found & ((old.flags[pos_clipped] & REVISED) > 0)
     newly_revised = ~same & (agg.window < finalized_windows)
+    for ts in new.ts[newly_revised].tolist():
+        derived.note_revised(ts, clock)
     return np.where(was_revised | newly_revised, REVISED, 0).astype(np.uint8)

@@ -35,7 +35,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 from filelock import FileLock, Timeout
 
-from core.bars import BarArrays
+from core.bars import BAR_FIELDS, BarArrays
 
 __all__ = [
     "LostSpan",
@@ -73,8 +73,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-_FIELDS = ("ts", "open", "high", "low", "close", "volume")
-_DTYPE = np.dtype([(name, "<i8" if name == "ts" else "<f8") for name in _FIELDS])
+_DTYPE = np.dtype([(name, "<i8" if name == "ts" else "<f8") for name in BAR_FIELDS])
 
 #: segment files kept open between passes; more recordings than this reopen theirs on demand,
 #: so open handles never grow with symbols × sessions
@@ -150,7 +149,7 @@ def bars_fingerprint(bars: BarArrays) -> str:
 
 def _pack(bars: BarArrays) -> bytes:
     packed = np.empty(len(bars.ts), _DTYPE)
-    for name, column in zip(_FIELDS, bars, strict=True):
+    for name, column in zip(BAR_FIELDS, bars, strict=True):
         packed[name] = column
     return packed.tobytes()
 
@@ -163,7 +162,7 @@ def _unpack(payloads: list[bytes]) -> BarArrays:
     # later chunks win (corrections), then sort by start
     _, last = np.unique(rows["ts"][::-1], return_index=True)
     rows = rows[::-1][last]
-    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in _FIELDS))
+    return BarArrays(*(np.ascontiguousarray(rows[name]) for name in BAR_FIELDS))
 
 
 def _reason(exc: BaseException) -> str:

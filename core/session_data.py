@@ -12,59 +12,169 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from core.bars import BarArrays, BarSeries, RowBlock
+from core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
 from core.calendar import Session, _iso
 from core.causes import FeedNotes
+from core.derive.acceptance import appends, appends_one, on_grid
+from core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable
 from core.events import SessionEvents
 from core.gaps import Gap, GapTracker
 from core.intervals import Interval
 from core.windows import WindowGrid, window_grid
 
-__all__ = ["BarIntervalData", "FeedNotes", "SessionData", "SessionHistory", "SymbolGroup", "SymbolSessionData"]
+__all__ = [
+    "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "Revision", "SessionData", "SessionHistory",
+    "SymbolGroup", "SymbolSessionData",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_SESSIONS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """How often a derived bar changed after it was final, and the pass clock of the last change."""
+
+    count: int
+    last: float
+
+
+@dataclass(slots=True)
+class LiveBar:
+    """The newest derived bar's high, low, volume and count as Python numbers (the scalar live path
+    updates them without reading numpy scalars back)."""
+
+    high: float
+    low: float
+    volume: float
+    count: int
+
+
 @dataclass(eq=False)
 class BarIntervalData:
-    """Bars of one interval of one symbol in one session, and how complete they are."""
+    """Bars of one interval of one symbol in one session, and how complete they are.
+
+    The derivation state (newest window, final and elapsed windows, quality, gaps,
+    incomplete bars, the gap frontier) is a row of a :class:`StateTable`: the group's table
+    while the symbol is grouped, a one-row table of its own otherwise. The properties below
+    read and write that row; nothing else keeps a copy.
+    """
 
     interval: Interval
     derived: bool
     base: Interval | None
     data: BarSeries
     grid: WindowGrid
-    quality: float | None = None  # None until the first window has elapsed
-    incomplete: int = 0
-    gap_count: int = 0
-    missing: int = 0
     updated: bool = False
     #: lowest bar index changed since the last processor pass; ``len(data)`` when clean
     dirty_from: int = 0
     #: True while every change since the last pass was a plain append
     dirty_appended_only: bool = True
-    #: windows elapsed at the last quality pass
-    elapsed: int = 0
-    #: windows that were final (end + grace passed) at the last pass
-    finalized: int = 0
     notes: FeedNotes = field(default_factory=FeedNotes, repr=False)
     tracker: GapTracker = field(init=False, repr=False)
     #: canonical interval name, the key of this object in ``SymbolSessionData.bars``
     name: str = field(init=False)
-    #: window index of the newest bar (-1 when empty): the live path's O(1) check
-    last_window: int = field(init=False, default=-1)
-    #: the newest bar's high, low, volume and count as Python numbers (live path), or None
-    live: list | None = field(init=False, default=None, repr=False)
+    #: the newest bar as Python numbers (scalar live path), or None
+    live: LiveBar | None = field(init=False, default=None, repr=False)
+    #: derived bars changed after they were final, by bar start (at most one revision per pass);
+    #: sparse, as revisions are rare (late bars, corrections)
+    revisions: dict[int, Revision] = field(init=False, default_factory=dict, repr=False)
+    #: the table and row holding this interval's state
+    table: StateTable = field(init=False, repr=False)
+    row: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self.tracker = GapTracker(self.grid)
+        self.table = StateTable(1)
+        self.table.has[0] = True
+        self.tracker = GapTracker(self.grid, self.table, 0)
         self.dirty_from = len(self.data)
         self.name = self.interval.name
+
+    def move_state(self, table: StateTable, row: int) -> None:
+        """Move this interval's state into ``row`` of ``table`` (a group adopting or releasing it)."""
+        table.copy_row(row, self.table, self.row)
+        table.n[row] = len(self.data)
+        self.table, self.row = table, row
+        self.tracker.table, self.tracker.row = table, row
+
+    def note_revised(self, ts: int, clock: float) -> None:
+        """The bar starting at ``ts`` changed after it was final, in the pass at ``clock``."""
+        found = self.revisions.get(ts)
+        if found is None:
+            self.revisions[ts] = Revision(1, clock)
+        elif found.last != clock:
+            self.revisions[ts] = Revision(found.count + 1, clock)
+
+    def _int(self, field_index: int) -> int:
+        return int(self.table.ints[field_index, self.row])
+
+    @property
+    def quality(self) -> float | None:
+        """Percent of the expected base bars present; None until the first window has elapsed."""
+        value = float(self.table.quality[self.row])
+        return None if value != value else value
+
+    @quality.setter
+    def quality(self, value: float | None) -> None:
+        self.table.quality[self.row] = np.nan if value is None else value
+
+    @property
+    def incomplete(self) -> int:
+        """Derived bars among the elapsed windows holding fewer base bars than expected."""
+        return self._int(INCOMPLETE)
+
+    @incomplete.setter
+    def incomplete(self, value: int) -> None:
+        self.table.ints[INCOMPLETE, self.row] = value
+
+    @property
+    def gap_count(self) -> int:
+        return self._int(GAPS)
+
+    @gap_count.setter
+    def gap_count(self, value: int) -> None:
+        self.table.ints[GAPS, self.row] = value
+
+    @property
+    def missing(self) -> int:
+        """Expected windows without a bar among the elapsed ones."""
+        return self._int(MISSING)
+
+    @missing.setter
+    def missing(self, value: int) -> None:
+        self.table.ints[MISSING, self.row] = value
+
+    @property
+    def elapsed(self) -> int:
+        """Windows elapsed at the last quality pass."""
+        return self._int(EL)
+
+    @elapsed.setter
+    def elapsed(self, value: int) -> None:
+        self.table.ints[EL, self.row] = value
+
+    @property
+    def finalized(self) -> int:
+        """Windows that were final (end + grace passed) at the last pass."""
+        return self._int(FIN)
+
+    @finalized.setter
+    def finalized(self, value: int) -> None:
+        self.table.ints[FIN, self.row] = value
+
+    @property
+    def last_window(self) -> int:
+        """Window index of the newest bar (-1 when empty): the live path's O(1) check."""
+        return self._int(LAST)
+
+    @last_window.setter
+    def last_window(self, value: int) -> None:
+        self.table.ints[LAST, self.row] = value
 
     @property
     def gaps(self) -> list[Gap]:
@@ -166,6 +276,29 @@ class SymbolSessionData:
         self.outside_session = 0
 
 
+class GroupPassCache(Protocol):
+    """What storing base bars tells the vectorised pass's per-group cache (``core.live_pass``)."""
+
+    #: the member list while the group is on the uniform fast path, else None
+    uniform: list[SymbolSessionData] | None
+
+    def appended(self, name: str, rows: np.ndarray, n: np.ndarray) -> None:
+        """``rows``' interval ``name`` now holds ``n`` bars (one appended each)."""
+
+    def appended_one(self, name: str, row: int, n: int, ts: int | None = None) -> None:
+        """``row``'s interval ``name`` now holds ``n`` bars, the newest starting at ``ts``."""
+
+    def append_uniform(
+        self,
+        group: SymbolGroup,
+        rows: np.ndarray,
+        index: slice | np.ndarray,
+        ivs: list[BarIntervalData],
+        bars: BarArrays,
+    ) -> bool:
+        """Store one bar per member on the uniform fast path; False (nothing stored) when they do not fit."""
+
+
 class SymbolGroup:
     """Symbols of one session streaming one base interval, stored row-wise in shared blocks.
 
@@ -182,6 +315,8 @@ class SymbolGroup:
         #: replaced by a new object whenever membership changes (memos compare it by identity)
         self.group_key = object()
         self.blocks: dict[str, RowBlock] = {}
+        #: per interval: every member's derivation state, one row each (the only copy)
+        self.tables: dict[str, StateTable] = {}
         self._order: dict[str, Interval] = {}
         self.members: dict[str, SymbolSessionData] = {}
         self._free: list[int] = []
@@ -189,7 +324,7 @@ class SymbolGroup:
         #: rows whose per-symbol state changed outside the vectorised pass (its cache re-reads them)
         self.stale: set[int] = set()
         #: the vectorised pass's per-row state cache (``core.live_pass``), built on first use
-        self.cache: object | None = None
+        self.cache: GroupPassCache | None = None
         self._member_memo: tuple[object, list[SymbolSessionData]] | None = None
 
     def add(self, data: SymbolSessionData) -> None:
@@ -199,15 +334,31 @@ class SymbolGroup:
         for name, interval in data.bars.items():
             block = self.blocks.get(name)
             if block is None:
-                block = self.blocks[name] = RowBlock(interval.derived, row_cap=max(16, self._next))
+                # as many bars as the session has windows: the bar dimension never grows
+                block = RowBlock(interval.derived, row_cap=max(16, self._next), cap=interval.grid.size)
+                self.blocks[name] = block
                 self._order[name] = interval.interval
                 # blocks in interval order, as every symbol's ``bars`` (events follow this order)
                 self.blocks = {n: self.blocks[n] for n in sorted(self.blocks, key=lambda n: self._order[n].sort_key())}
             block.adopt(interval.data, row)
+            table = self.tables.get(name)
+            if table is None:
+                table = self.tables[name] = StateTable(block.row_cap)
+            elif table.size <= row:
+                table.resize(block.row_cap)
+            interval.move_state(table, row)
+        for name, table in self.tables.items():
+            if name not in data.bars and row < table.size:
+                table.has[row] = False
         data.group, data.group_row = self, row
         self.members[data.symbol] = data
         self.stale.add(row)
         self.group_key = object()
+
+    @property
+    def row_count(self) -> int:
+        """Rows handed out so far (free rows included): the row dimension the blocks need."""
+        return self._next
 
     def member_list(self) -> list[SymbolSessionData]:
         """The members in joining order (the same list object while membership is unchanged)."""
@@ -220,8 +371,12 @@ class SymbolGroup:
         row = data.group_row
         for name, interval in data.bars.items():
             block = self.blocks.get(name)
-            if block is not None and interval.data._block is block:
+            if block is not None and interval.data.block is block:
                 block.release(row)
+            table = self.tables.get(name)
+            if table is not None and interval.table is table:
+                interval.move_state(StateTable(1), 0)
+                table.has[row] = False
         self.members.pop(data.symbol, None)
         self._free.append(row)
         self.group_key = object()
@@ -260,9 +415,9 @@ class SessionData:
         #: (session, base interval) -> the group of symbols stored row-wise (current session only)
         self.groups: dict[tuple[Session, Interval], SymbolGroup] = {}
         #: ``add_base_rows``' last symbol list resolved to rows (reused while the group is unchanged)
-        self._rows_memo: tuple | None = None
+        self._rows_memo: _RowsMemo | None = None
         #: (group key, {symbol as given: (data, base interval, row)}) for ``add_base_rows``
-        self._rows_lut: tuple[object, dict[str, tuple]] | None = None
+        self._rows_lut: tuple[object, dict[str, _RowEntry]] | None = None
 
     # -- queries --------------------------------------------------------------------
     def get_active_symbols(self) -> list[str]:
@@ -388,8 +543,7 @@ class SessionData:
                 bars = bars.take(mask)
                 if not len(bars.ts):
                     return 0
-            step = data.base_interval.seconds
-            aligned = (bars.ts - session.open) % step == 0
+            aligned = on_grid(session, data.base_interval, bars.ts)
             if not aligned.all():
                 bad = bars.ts[~aligned]
                 data.rejected += len(bad)
@@ -421,77 +575,82 @@ class SessionData:
         if not count:
             return 0
         with self.lock:
-            key = tuple(symbols)
-            memo = self._rows_memo
-            if memo is not None and memo[0] is memo[1].group_key and memo[2] == key:
-                _, group, _, datas, ivs, rows, index = memo
-            else:
-                resolved = self._resolve_rows(symbols) if count >= 4 else None
-                if resolved is None:
-                    return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
-                group, datas, ivs, rows = resolved
-                r0 = int(rows[0])
-                index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
-                # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
-                self._rows_memo = (group.group_key, group, key, datas, ivs, rows, index)
+            memo = self._rows_of(symbols)
+            if memo is None:
+                return sum(self.add_base_bars(s, bars.take(slice(k, k + 1))) for k, s in enumerate(symbols))
+            group = memo.group
             cache = group.cache
-            if (
-                cache is not None
-                and cache.uniform is not None  # type: ignore[attr-defined]
-                and cache.append_uniform(group, rows, index, ivs, bars)  # type: ignore[attr-defined]
+            if cache is not None and cache.uniform is not None and cache.append_uniform(
+                group, memo.rows, memo.at, memo.ivs, bars
             ):
                 # every member's bar followed its newest (the group's uniform steady state)
                 emit = self.events.bars_changed
                 if emit:
-                    first = ivs[0].data._n - 1
-                    emit.emit_many([(d.symbol, group.base_name, first) for d in datas])  # type: ignore[union-attr]
+                    first = len(memo.ivs[0].data) - 1
+                    emit.emit_many([(d.symbol, group.base_name, first) for d in memo.datas])
                 return count
-            session = group.session
-            base_name = group.base_name
-            block = group.blocks[base_name]
-            n = np.fromiter((iv.data._n for iv in ivs), np.int64, count)
-            ts = bars.ts
-            cols = block.cols
-            last = cols["ts"][rows, np.maximum(n - 1, 0)]
-            ok = (
-                (ts >= session.open) & (ts < session.close) & ((ts - session.open) % group.base.seconds == 0)
-                & ((n == 0) | (ts > last))
-            )
-            if session.break_start is not None:
-                ok &= (ts < session.break_start) | (ts >= session.break_end)
+            n = np.fromiter((len(iv.data) for iv in memo.ivs), np.int64, count)
+            ok = _follows_newest(group, memo.rows, n, bars.ts)
             fast = np.flatnonzero(ok)
             stored = 0
             if len(fast):
-                rf, nf = rows[fast], n[fast]
-                top = int(nf.max())
-                if top >= block.cap:
-                    block.grow_cols(top + 1)
-                    cols = block.cols
-                for name, values in zip(BarArrays._fields, bars, strict=True):
-                    cols[name][rf, nf] = values[fast]
-                if group.cache is not None:
-                    group.cache.appended(base_name, rf, nf + 1)  # type: ignore[attr-defined]
-                for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
-                    iv = ivs[k]
-                    iv.data._n = first + 1
-                    if iv.updated:  # a second bar before the pass: the processor checks this row
-                        iv.mark_changed(first, True)
-                        group.stale.add(int(rows[k]))
-                    else:
-                        iv.updated = True
-                        iv.dirty_from = first
-                        iv.dirty_appended_only = True
-                emit = self.events.bars_changed
-                if emit:
-                    pairs = zip(fast.tolist(), nf.tolist(), strict=True)
-                    emit.emit_many([(datas[k].symbol, base_name, first) for k, first in pairs])
+                self._append_rows(memo, bars, fast, n[fast])
                 stored = len(fast)
             if len(fast) < count:
                 for k in np.flatnonzero(~ok).tolist():
                     stored += self.add_base_bars(symbols[k], bars.take(slice(k, k + 1)))
             return stored
 
-    def _resolve_rows(self, symbols: list[str]) -> tuple | None:
+    def _rows_of(self, symbols: list[str]) -> _RowsMemo | None:
+        """``symbols`` resolved to rows of one group (the last resolution is reused while the group
+        and the list are unchanged); None when they are not distinct members of one group."""
+        key = tuple(symbols)
+        memo = self._rows_memo
+        if memo is not None and memo.group_key is memo.group.group_key and memo.symbols == key:
+            return memo
+        resolved = self._resolve_rows(symbols) if len(symbols) >= 4 else None
+        if resolved is None:
+            return None
+        group, datas, ivs, rows = resolved
+        r0 = int(rows[0])
+        count = len(rows)
+        index = slice(r0, r0 + count) if np.array_equal(rows, np.arange(r0, r0 + count)) else rows
+        # valid while the group's membership is unchanged (``group_key`` is renewed on any change)
+        memo = self._rows_memo = _RowsMemo(group.group_key, group, key, datas, ivs, rows, index)
+        return memo
+
+    def _append_rows(self, memo: _RowsMemo, bars: BarArrays, fast: np.ndarray, nf: np.ndarray) -> None:
+        """Store bar ``k`` of ``fast`` after the newest of its row (which holds ``nf[k]`` bars)."""
+        group = memo.group
+        base_name = group.base_name
+        block = group.blocks[base_name]
+        rf = memo.rows[fast]
+        top = int(nf.max())
+        if top >= block.cap:
+            block.grow_cols(top + 1)
+        cols = block.cols
+        for name, values in zip(BAR_FIELDS, bars, strict=True):
+            cols[name][rf, nf] = values[fast]
+        if group.cache is not None:
+            group.cache.appended(base_name, rf, nf + 1)
+        block.set_lengths(rf, nf + 1)
+        for k, first in zip(fast.tolist(), nf.tolist(), strict=True):
+            iv = memo.ivs[k]
+            if iv.updated:  # a second bar before the pass: the processor checks this row
+                iv.mark_changed(first, True)
+                group.stale.add(int(memo.rows[k]))
+            else:
+                iv.updated = True
+                iv.dirty_from = first
+                iv.dirty_appended_only = True
+        emit = self.events.bars_changed
+        if emit:
+            pairs = zip(fast.tolist(), nf.tolist(), strict=True)
+            emit.emit_many([(memo.datas[k].symbol, base_name, first) for k, first in pairs])
+
+    def _resolve_rows(
+        self, symbols: list[str]
+    ) -> tuple[SymbolGroup, list[SymbolSessionData], list[BarIntervalData], np.ndarray] | None:
         """``(group, datas, base intervals, rows)`` of ``symbols`` when all are distinct members of
         one group, else None. Symbols resolve through a per-group table (renewed with membership)."""
         first = self._symbols.get(symbols[0].upper())
@@ -509,23 +668,19 @@ class SessionData:
                 data = self._symbols.get(s.upper())
                 if data is None or data.group is not group:
                     return None
-                entry = lut[s] = (data, data.bars[group.base_name], data.group_row)
+                entry = lut[s] = _RowEntry(data, data.bars[group.base_name], data.group_row)
             entries.append(entry)
-        datas, ivs, row_list = zip(*entries, strict=True)
+        row_list = [e.row for e in entries]
         if len(set(row_list)) != len(row_list):
             return None  # a symbol twice
-        return group, list(datas), list(ivs), np.array(row_list, np.intp)
+        return group, [e.data for e in entries], [e.base for e in entries], np.array(row_list, np.intp)
 
     def _add_one(self, data: SymbolSessionData, bars: BarArrays) -> bool:
         """The live path: one in-session, on-grid bar after the newest one, without numpy masks."""
         ts = int(bars.ts[0])
-        session = data.session
-        if not session.contains(ts) or (ts - session.open) % data.base_interval.seconds:
-            return False
         base = data.base
         series = base.data
-        last = series.last_ts
-        if last is not None and ts <= last:
+        if not appends_one(data.session, data.base_interval, ts, series.last_ts):
             return False
         first = len(series)
         series.extend(bars)
@@ -534,7 +689,7 @@ class SessionData:
             if base.updated:  # a second bar before the pass: the processor checks this row
                 group.stale.add(data.group_row)
             elif group.cache is not None:
-                group.cache.appended_one(base.name, data.group_row, first + 1, ts)  # type: ignore[attr-defined]
+                group.cache.appended_one(base.name, data.group_row, first + 1, ts)
         base.mark_changed(first, True)
         if self.events.bars_changed:
             self.events.bars_changed.emit(data.symbol, base.name, first)
@@ -543,3 +698,29 @@ class SessionData:
     def warn(self, message: str) -> None:
         log.warning(message)
         self.events.message.emit(logging.WARNING, message)
+
+
+class _RowEntry(NamedTuple):
+    """A grouped symbol as ``add_base_rows`` resolves it."""
+
+    data: SymbolSessionData
+    base: BarIntervalData
+    row: int
+
+
+class _RowsMemo(NamedTuple):
+    """``add_base_rows``' resolution of one symbol list to group rows."""
+
+    group_key: object  # the group's key when resolved (membership unchanged while it is the same)
+    group: SymbolGroup
+    symbols: tuple[str, ...]
+    datas: list[SymbolSessionData]
+    ivs: list[BarIntervalData]
+    rows: np.ndarray
+    at: slice | np.ndarray  # ``rows`` as a slice when they are consecutive
+
+
+def _follows_newest(group: SymbolGroup, rows: np.ndarray, n: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Which bars (one per row, the row holding ``n`` base bars) a plain append takes."""
+    last = group.blocks[group.base_name].cols["ts"][rows, np.maximum(n - 1, 0)]
+    return appends(group.session, group.base, ts, last, n)

@@ -55,7 +55,8 @@ class WindowGrid:
     @cached_property
     def ends_list(self) -> list[int]:
         """``ends`` as Python ints (``bisect`` on it is several times cheaper than ``searchsorted``)."""
-        return self.ends.tolist()
+        ends: list[int] = self.ends.tolist()
+        return ends
 
     def elapsed(self, clock: float) -> int:
         """Number of windows whose end is at or before ``clock``."""

@@ -59,7 +59,7 @@ def snapshot(sd: SessionData) -> dict:
                 tuple(np.array(c).tobytes() for c in (s.ts, s.open, s.high, s.low, s.close, s.volume)),
                 np.array(s.count).tobytes(), np.array(s.expected).tobytes(), np.array(s.flags).tobytes(),
                 iv.quality, iv.gap_count, iv.missing, iv.incomplete, iv.elapsed, iv.finalized, iv.last_window,
-                tuple(iv.gaps), iv.tracker.frontier, len(s),
+                tuple(iv.gaps), iv.tracker.frontier, len(s), dict(iv.revisions),
             )
     return out
 

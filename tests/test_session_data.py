@@ -107,3 +107,75 @@ def test_series_grows_by_doubling_and_stays_small_per_bar() -> None:
     series.merge(BarArrays(ts, *(np.ones(n) for _ in range(5))))
     assert len(series) == n
     assert series.nbytes / n <= 64  # 48 bytes a base bar plus doubling slack
+
+
+def test_grouped_storage_is_sized_for_the_session_and_keeps_every_bar_when_rows_grow() -> None:
+    """Row blocks hold as many bars as the session has windows from the start (no regrowth in
+    the bar dimension), and growing the rows for a 17th symbol keeps every symbol's bars."""
+    from core.processor import DataProcessor
+
+    sd = SessionData()
+    sd.start_session(SESSION)
+    processor = DataProcessor(sd)
+    ts = np.arange(SESSION.open, SESSION.close, 60, dtype=np.int64)
+    names = [f"S{k}" for k in range(17)]
+    bars = {name: walk(ts, seed=k + 1) for k, name in enumerate(names)}
+    for name in names[:16]:
+        sd.register_symbol_data(make(name))
+        sd.add_base_bars(name, bars[name])
+    processor.process(float(SESSION.close))
+    group = next(iter(sd.groups.values()))
+    capacities = {name: block.cap for name, block in group.blocks.items()}
+    assert capacities == {"1m": 390, "5m": 78, "1h": 7}
+    assert all(block.row_cap == 16 for block in group.blocks.values())
+    sd.register_symbol_data(make(names[16]))  # a 17th row: the rows grow
+    sd.add_base_bars(names[16], bars[names[16]])
+    processor.process(float(SESSION.close))
+    assert {name: block.cap for name, block in group.blocks.items()} == capacities
+    assert all(block.row_cap > 16 for block in group.blocks.values())
+    for name in names:
+        data = sd.get_symbol_data(name)
+        assert data is not None
+        for field, got, want in zip(BarArrays._fields, data.base.data.arrays(), bars[name], strict=True):
+            assert np.array_equal(got, want), (name, field)
+        assert len(data.bars["5m"].data) == 78 and len(data.bars["1h"].data) == 7
+        assert data.bars["1h"].data.volume.sum() == bars[name].volume.sum()
+
+
+def _state(data: SymbolSessionData) -> dict:
+    return {
+        name: (iv.quality, iv.gap_count, iv.missing, iv.incomplete, iv.elapsed, iv.finalized, iv.last_window,
+               tuple(iv.gaps), iv.tracker.frontier, len(iv.data))
+        for name, iv in data.bars.items()
+    }
+
+
+def test_a_symbol_keeps_its_quality_and_gaps_when_it_leaves_the_group() -> None:
+    """Grouped symbols' state lives in the group's table; leaving (removal, a new session) takes it along."""
+    from core.processor import DataProcessor
+
+    sd = SessionData()
+    sd.start_session(SESSION)
+    processor = DataProcessor(sd)
+    ts = np.arange(SESSION.open, SESSION.open + 120 * 60, 60, dtype=np.int64)
+    holes = np.ones(len(ts), bool)
+    holes[[5, 6, 40]] = False
+    for k, name in enumerate(("A", "B", "C")):
+        sd.register_symbol_data(make(name))
+        sd.add_base_bars(name, walk(ts[holes] if name != "B" else ts, seed=k + 1))
+    processor.process(float(SESSION.open + 120 * 60))
+    a, b = sd.get_symbol_data("A"), sd.get_symbol_data("B")
+    assert a is not None and b is not None
+    before_a, before_b = _state(a), _state(b)
+    assert before_a["1m"][1:4] == (2, 3, 0) and len(before_a["1m"][7]) == 2 and before_a["5m"][3] == 2
+    assert before_b["1m"][1:3] == (0, 0)
+    removed = sd.remove_symbol("A")
+    assert removed is a and _state(a) == before_a
+    assert _state(b) == before_b
+    tomorrow = xnys("2013-10-08")
+    sd.start_session(tomorrow)
+    old = b.history[-1].bars
+    assert {name: (iv.quality, iv.gap_count, iv.missing, tuple(iv.gaps)) for name, iv in old.items()} == {
+        name: (q, g, m, gaps) for name, (q, g, m, _, _, _, _, gaps, _, _) in before_b.items()
+    }
+    assert all(iv.quality is None and iv.gap_count == 0 and len(iv.data) == 0 for iv in b.bars.values())

@@ -131,14 +131,14 @@ def _number(value: Any) -> float:
         return float("nan")
 
 
-def _rest_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, ...]:
+def _rest_columns(rows: Sequence[Mapping[str, Any]]) -> BarArrays:
     """REST bar dicts as raw columns; an unreadable time becomes TS_INVALID for validation."""
     ts = np.full(len(rows), TS_INVALID, np.int64)
     for i, row in enumerate(rows):
         with contextlib.suppress(TypeError, ValueError):  # left TS_INVALID: validation words it
             ts[i] = _epoch(row.get("t"))
     cols = [np.array([_number(row.get(k)) for row in rows], np.float64) for k in ("o", "h", "l", "c", "v")]
-    return (ts, *cols)
+    return BarArrays(ts, *cols)
 
 
 # -- REST ---------------------------------------------------------------------------------

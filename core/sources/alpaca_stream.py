@@ -113,7 +113,7 @@ class _SdkStream(StockDataStream):
         return self._loop
 
     async def _run_forever(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()  # type: ignore[assignment]  # the SDK declares it None
         self.loop_ready.set()
         await super()._run_forever()
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from core.bars import BarArrays
 from core.calendar import Session
+from core.feeds import ReplayFeed, SymbolFeed
 from core.intervals import Interval
-
-if TYPE_CHECKING:
-    from core.feeds import SymbolFeed
+from core.sources.loaded import DataProblem, LoadedSession
 
 __all__ = ["BarSource", "DataError", "DataProblem", "LoadedSession", "SourceError"]
 
@@ -40,35 +36,6 @@ class DataError(ValueError):
         if row is not None:
             where = f"{where}:{row}" if where else f"row {row}"
         super().__init__(f"{where}: {message}" if where else message)
-
-
-@dataclass(frozen=True, slots=True)
-class DataProblem:
-    """A rejected row or a data warning; never fatal to the session."""
-
-    message: str
-    file: str | None = None
-    row: int | None = None
-    symbol: str | None = None
-
-    def __str__(self) -> str:
-        where = self.file or self.symbol or ""
-        if self.file and self.row is not None:
-            where = f"{self.file}:{self.row}"
-        return f"{where}: {self.message}" if where else self.message
-
-
-@dataclass(slots=True)
-class LoadedSession:
-    """One symbol's validated base bars for one session (in-session, sorted, unique starts)."""
-
-    symbol: str
-    session: Session
-    base: Interval
-    bars: BarArrays
-    problems: list[DataProblem] = field(default_factory=list)
-    #: rows outside the regular session: skipped and counted, not an error
-    outside_session: int = 0
 
 
 class BarSource(ABC):
@@ -132,6 +99,4 @@ class BarSource(ABC):
 
     def open_feed(self, loaded: LoadedSession) -> SymbolFeed:
         """The feed that delivers ``loaded`` on the session clock (a live source streams instead)."""
-        from core.feeds import ReplayFeed
-
         return ReplayFeed(loaded)

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from core.bars import BarArrays
+from core.bars import PRICE_FIELDS, BarArrays
 from core.calendar import Session
 from core.intervals import Interval
 from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
@@ -63,7 +63,7 @@ __all__ = [
     "to_float",
 ]
 
-REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
+REQUIRED = ("timestamp", *PRICE_FIELDS)
 SUFFIXES = (".csv", ".parquet")
 #: files parsed at once when a folder is first read
 PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -225,7 +225,7 @@ def to_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         pass
     try:
         series = column.to_pandas()
-        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         values = np.full(len(column), np.nan)
         for i, item in enumerate(column.to_pylist()):

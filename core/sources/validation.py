@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -211,7 +212,7 @@ def _word_rejections(
             for i in hit:
                 reasons[int(i)].append(spec)
         else:
-            template, *names = spec  # type: ignore[misc]
+            template, *names = cast(tuple[str, ...], spec)
             for i in hit:
                 reasons[int(i)].append(template.format(*(_num(values[name][i]) for name in names)))
     problems = [

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.bars import FORMING, REVISED, BarSeries
+from core.bars import BAR_FIELDS, COUNT_FIELDS, FORMING, REVISED, BarSeries
 from core.calendar import Session
 from core.causes import GapCause
 from core.session_data import BarIntervalData, SymbolSessionData
@@ -98,9 +98,9 @@ class Columns:
         if len(parts) == 1:
             return parts[0]
         derived = all(p.derived for p in parts)
-        cols = [np.concatenate([getattr(p, name) for p in parts]) for name in _PRICE]
+        cols = [np.concatenate([getattr(p, name) for p in parts]) for name in BAR_FIELDS]
         if derived:
-            cols += [np.concatenate([getattr(p, name) for p in parts]) for name in _COUNTS]
+            cols += [np.concatenate([getattr(p, name) for p in parts]) for name in COUNT_FIELDS]
         return Columns(*cols, x=np.concatenate([p.x for p in parts]))  # type: ignore[misc]
 
     def forming_mask(self) -> np.ndarray:
@@ -119,8 +119,6 @@ class Columns:
         return self.count < self.expected
 
 
-_PRICE = ("ts", "open", "high", "low", "close", "volume")
-_COUNTS = ("count", "expected", "flags")
 
 
 @dataclass(frozen=True, slots=True)

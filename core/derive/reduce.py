@@ -1,0 +1,55 @@
+"""The one OHLCV reduction: consecutive bars of a segment become one bar.
+
+Open of the first, max high, min low, close of the last, summed volume, summed base-bar
+counts. Live re-aggregation (:mod:`core.aggregate`) and batch history derivation
+(:mod:`core.batch`) both call it, so they agree bar for bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Reduced", "reduce_segments"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reduced:
+    """One bar per segment."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    count: np.ndarray  # base bars held
+
+
+def reduce_segments(
+    starts: np.ndarray,
+    open: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    count: np.ndarray | None = None,
+) -> Reduced:
+    """Reduce the bars ``[starts[k], starts[k + 1])`` (the last segment runs to the end) to one bar each.
+
+    ``starts`` are sorted indices beginning with 0; ``count`` is the base bars each input bar
+    holds (None: one each).
+    """
+    n = len(open)
+    lasts = np.empty_like(starts)
+    lasts[:-1] = starts[1:] - 1
+    lasts[-1] = n - 1
+    held = np.diff(starts, append=n) if count is None else np.add.reduceat(count, starts)
+    return Reduced(
+        open[starts],
+        np.maximum.reduceat(high, starts),
+        np.minimum.reduceat(low, starts),
+        close[lasts],
+        np.add.reduceat(volume, starts),
+        held,
+    )
