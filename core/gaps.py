@@ -88,13 +88,15 @@ class GapTracker:
         ints[NRUNS, self.row] = len(self._runs)
 
     def state(self) -> GapState:
-        return GapState(self._frontier, list(self._runs), self._closed_missing)
+        return GapState(self.frontier, list(self._runs), self.closed_missing)
 
     def restore(self, state: GapState) -> None:
-        self._frontier = state.frontier
         self._runs = list(state.runs)
         self._run_starts = [a for a, _ in self._runs]
-        self._closed_missing = state.closed_missing
+        self.frontier = state.frontier
+        ints = self.table.ints
+        ints[CLOSED, self.row] = state.closed_missing
+        ints[NRUNS, self.row] = len(self._runs)
 
     def mark_present(self, window: int) -> None:
         frontier = self.frontier

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import fields
 from typing import Any, NamedTuple
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 import numpy as np
 
 from core.bars import BarArrays
@@ -25,7 +25,7 @@ from core.calendar import Session
 from core.gaps import GapState
 from core.health import HealthChange, HealthState, SymbolHealth
 from core.intervals import parse_interval
-from core.session_data import BarIntervalData, SymbolSessionData
+from core.session_data import BarIntervalData, Revision, SymbolSessionData
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -145,7 +145,8 @@ def bars_message(symbol: str, interval: BarIntervalData, first: int, revision: i
     """The interval's bars from index ``first`` on (read when the batch is encoded, at once)."""
     series = interval.data
     source = ColumnSource(series._cols, first, len(series), series.with_counts)
-    return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision, "c": source}
+    revised = [[ts, r.count, r.last] for ts, r in interval.revisions.items()]  # sparse: late bars, corrections
+    return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision, "c": source, "rv": revised}
 
 
 def apply_bars(interval: BarIntervalData, message: Message) -> None:
@@ -165,7 +166,7 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
         series.extend(BarArrays(*arrays[:6]), count=arrays[6], expected=arrays[7], flags=arrays[8])
     else:
         series.extend(BarArrays(*arrays))
-    interval.last_window = -1  # the processor's live-path cache; a replica never runs the processor
+    interval.revisions = {int(ts): Revision(int(count), float(last)) for ts, count, last in message["rv"]}
 
 
 def quality_message(symbol: str, interval: BarIntervalData) -> Message:
