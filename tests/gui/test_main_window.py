@@ -203,13 +203,8 @@ def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWin
     add_and_wait(qtbot, first.window, "IBM", "1m,5m")
     add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
     first.window.resize(780, 500)  # restoreGeometry keeps a window on the 800x600 offscreen screen
-    first.window.workspace_dock.show()
-    qtbot.waitUntil(lambda: first.window.workspace_dock.isVisible())
     first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
     saved_size, saved_split = first.window.size(), first.window.splitter.sizes()
-    first.window.workspace.set_layout("1x2")
-    first.window.workspace.slots[0].show_chart("QQQ", "15m")
-    first.window.workspace.slots[1].show_chart("IBM", "5m")
     close_harness(qtbot, first)
 
     reopened = AppSettings.at(tmp_path / "keep.ini")
@@ -226,10 +221,34 @@ def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWin
     assert second.window.controls.intervals_edit.text() == "1m,15m"
     assert reopened.last_source() == "fake"
     assert second.window.charts.symbol == "IBM"
+
+
+def test_the_chart_workspace_survives_closing_and_reopening(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> None:
+    settings = AppSettings.at(tmp_path / "keep.ini")
+    first = make_window(app_settings=settings)
+    add_and_wait(qtbot, first.window, "IBM", "1m,5m")
+    add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
+    first.window.resize(780, 500)
+    first.window.workspace_dock.show()
+    qtbot.waitUntil(lambda: first.window.workspace_dock.isVisible())
+    first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
+    first.window.workspace.set_layout("1x2")
+    first.window.workspace.slots[0].show_chart("QQQ", "15m")
+    first.window.workspace.slots[1].show_chart("IBM", "5m")
+    close_harness(qtbot, first)
+
+    reopened = AppSettings.at(tmp_path / "keep.ini")
+    second = make_window(app_settings=reopened)
+    booted = asyncio.ensure_future(second.window.boot(reopened.watchlist() or []))
+    qtbot.waitUntil(booted.done, timeout=5000)
+    booted.result()
+
     workspace = second.window.workspace.state()
     assert workspace.layout == "1x2"
     assert [(c.symbol, c.interval) for c in workspace.charts[:2]] == [("QQQ", "15m"), ("IBM", "5m")]
     assert second.window.workspace_dock.isVisibleTo(second.window)
+    # the tree keeps its width; the dock's width is Qt's to settle (it varied by ~60 px here)
+    qtbot.waitUntil(lambda: second.window.splitter.sizes()[0] == 250, timeout=3000)
 
 
 def test_unexpected_errors_go_to_the_messages_dock(qtbot: Any, make_window: MakeWindow) -> None:
