@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": Benchmark("bench.memory", "6. memory per stored bar vs deque of dataclasses"),
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
     "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
+    "desk": Benchmark("bench.desk", "10. desk mode: publishing to Redis on/off, replica catch-up"),
 }
 
 

@@ -464,17 +464,26 @@ class SessionData:
         return len(self._symbols)
 
     # -- structure ------------------------------------------------------------------
-    def register_symbol_data(self, data: SymbolSessionData) -> None:
-        """Add a fully built symbol; a symbol already registered is an error."""
+    def register_symbol_data(self, data: SymbolSessionData, row: int | None = None) -> None:
+        """Add a fully built symbol at ``row`` (default: last); a symbol already registered is an error.
+
+        A replica fed by several engines places each symbol where the watchlist has it.
+        """
         with self.lock:
             key = data.symbol.upper()
             if key in self._symbols:
                 raise ValueError(f"symbol {key} is already being watched")
             if self.session is not None and data.session != self.session:
                 data.start_session(self.session)
-            row = len(self._symbols)
+            end = len(self._symbols)
+            row = end if row is None else max(0, min(row, end))
             self.events.symbol_adding.emit(key, row)
-            self._symbols[key] = data
+            if row == end:
+                self._symbols[key] = data
+            else:
+                items = list(self._symbols.items())
+                items.insert(row, (key, data))
+                self._symbols = dict(items)
             self._reindex()
             self._join_group(data)
             self.events.symbol_added.emit(key, row)

@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         replay_toolbar.addWidget(self.replay_bar)
         self.addToolBarBreak()
         self.addToolBar(replay_toolbar)
+        replay_toolbar.setVisible(not coordinator.live)  # a live session cannot be moved: no row for it
 
         self.workspace = ChartWorkspace(session_data, self.bridge, self)
         self.workspace_dock = QDockWidget("Chart workspace", self)

@@ -72,11 +72,11 @@ class ReplayBar(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
-        if coordinator.live:
+        if coordinator.live:  # nothing to follow or move: the exchange (or the engines) own the clock
             self.setEnabled(False)
             self.setToolTip("Live data runs on the exchange's clock")
-        else:
-            self.timer.start()
+            return
+        self.timer.start()
         self.refresh()
 
     def _qt_time(self, ts: float) -> QDateTime:

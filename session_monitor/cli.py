@@ -41,6 +41,11 @@ COMMANDS: dict[str, Command] = {
                       "export"),
     "reconcile": Command("core.reconcile.cli:main", "compare the bars derived from SOURCE with a vendor's reference "
                          "bars"),
+    "serve": Command("core.bus.serve:main", "run a headless engine for a shard of the symbols and publish it "
+                     "through Redis"),
+    "follow": Command("core.bus.follow:main", "follow the engines through Redis and export what they publish "
+                      "(as replay --export)"),
+    "connect": Command("gui.connect:main", "open the window on a replica of the engines' session, fed from Redis"),
 }
 
 #: what SOURCE can be (shown by ``--help``)
