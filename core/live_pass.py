@@ -32,7 +32,7 @@ import numpy as np
 
 from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
 from core.derive.acceptance import appends_one
-from core.derive.finalize import finalize_bars
+from core.derive.finalize import Cleared, clear_forming, finalize_bars
 from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
 from core.derive.timing import PassTiming
 from core.windows import WindowGrid
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["process_group"]
 
 _FORMING = np.uint8(FORMING)
-_NOT_FORMING = np.uint8(~np.uint8(FORMING))
 _REVISED = np.uint8(REVISED)
 #: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
 _TAIL = 8
@@ -773,25 +772,10 @@ def _uniform_clear_forming(
     block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
 ) -> None:
     """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
-    ix = entry.at
     cols = block.cols
-    flags = cols["flags"][ix, lo:n]
-    ts = cols["ts"][ix, lo:n]
-    grid = entry.grid
-    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
-    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
-    if not clear.any():
-        return
-    flags[clear] = flags[clear] & _NOT_FORMING
-    if not isinstance(ix, slice):
-        cols["flags"][ix, lo:n] = flags
-    if changed is not None:
-        hits: list[bool] = np.asarray(clear.any(axis=1)).tolist()
-        firsts = lo + np.argmax(clear, axis=1)
-        for p, h, fi in zip(entry.perm.tolist(), hits, firsts.tolist(), strict=True):
-            if h:
-                ch = changed[p]
-                ch[entry.name] = min(ch.get(entry.name, fi), fi)
+    cleared = clear_forming(cols["flags"], cols["ts"], entry.at, lo, n, own_fin, fin, entry.grid)
+    if cleared is not None and changed is not None:
+        _note_cleared(changed, entry.name, entry.perm, cleared)
 
 
 def _uniform_refresh(
@@ -1004,25 +988,17 @@ def _clear_tails(
     changed: Changes | None,
 ) -> None:
     """Clear the forming flag in the last ``tail`` bars of rows ``r`` whose window became final."""
-    cap = block.cap
-    width = int(tail.max())
-    j = n[:, None] - width + np.arange(width)[None, :]
-    valid = j >= (n - tail)[:, None]
-    jc = np.maximum(j, 0)
-    flat = r[:, None] * cap + jc
-    fl_col = block.cols["flags"].reshape(-1)
-    flags = fl_col[flat]
-    win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
-    clear = valid & (win >= prev[:, None]) & (win < fin) & ((flags & _FORMING) > 0)
-    if not clear.any():
-        return
-    fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
-    if changed is not None:
-        hit = clear.any(axis=1)
-        firsts = jc[np.arange(len(r)), np.argmax(clear, axis=1)]
-        for p, h, fi in zip(positions.tolist(), hit.tolist(), firsts.tolist(), strict=True):
-            if h:
-                changed[p][name] = min(changed[p].get(name, fi), fi)
+    cleared = clear_forming(block.cols["flags"], block.cols["ts"], r, n - tail, n, prev, fin, grid)
+    if cleared is not None and changed is not None:
+        _note_cleared(changed, name, positions, cleared)
+
+
+def _note_cleared(changed: Changes, name: str, positions: np.ndarray, cleared: Cleared) -> None:
+    """Record the first bar that stopped forming for each member (at ``positions``) that had one."""
+    for p, h, fi in zip(positions.tolist(), cleared.hit.tolist(), cleared.first.tolist(), strict=True):
+        if h:
+            ch = changed[p]
+            ch[name] = min(ch.get(name, fi), fi)
 
 
 class _Elapsed(NamedTuple):

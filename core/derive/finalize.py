@@ -1,13 +1,70 @@
-"""Finalizing: a derived bar stops forming once its window's end plus grace has passed."""
+"""Finalizing: a derived bar stops forming once its window's end plus grace has passed.
+
+The rule is written once, :func:`clear_forming`, over any set of rows of (row × bar)
+columns: a group's ``RowBlock`` (the vectorised pass, its rows in step or not) or one
+symbol's series seen as a one-row block (:func:`finalize_bars`, the per-symbol path).
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from core.bars import FORMING
 from core.session_data import BarIntervalData
+from core.windows import WindowGrid
 
-__all__ = ["finalize_bars"]
+__all__ = ["Cleared", "clear_forming", "finalize_bars"]
+
+_FORMING = np.uint8(FORMING)
+_NOT_FORMING = np.uint8(~np.uint8(FORMING))
+
+
+class Cleared(NamedTuple):
+    """Which of the rows given had bars stop forming, and each one's first such bar."""
+
+    hit: np.ndarray  # bool per row
+    first: np.ndarray  # bar index per row (meaningful where ``hit``)
+
+
+def clear_forming(
+    flags: np.ndarray,
+    ts: np.ndarray,
+    rows: slice | np.ndarray,
+    lo: int | np.ndarray,
+    n: int | np.ndarray,
+    prev: int | np.ndarray,
+    fin: int,
+    grid: WindowGrid,
+) -> Cleared | None:
+    """Clear the forming flag of the bars in columns ``[lo, n)`` of ``rows`` whose window lies in
+    ``[prev, fin)``; None when no bar changed.
+
+    ``flags`` and ``ts`` are (row × bar) columns. ``lo`` and ``n`` are one int for every row (the
+    same columns of each: rows in step, or a single row) or one value per row (``rows`` an index
+    array); ``prev`` is each row's final window count before this pass (an int or one per row).
+    """
+    if isinstance(lo, int) and isinstance(n, int):
+        bars: slice | np.ndarray = slice(lo, n)
+        index: tuple[slice | np.ndarray, slice | np.ndarray] = (rows, bars)
+        held: np.ndarray | bool = True
+    else:
+        width = int(np.max(n - lo))
+        cols = np.asarray(n)[:, None] - width + np.arange(width)[None, :]
+        held = cols >= np.asarray(lo)[:, None]
+        bars = np.maximum(cols, 0)
+        index = (np.asarray(rows)[:, None], bars)
+    fl = flags[index]
+    win = grid.window_of(ts[index].ravel()).reshape(fl.shape)
+    clear = held & (win >= np.reshape(prev, (-1, 1))) & (win < fin) & ((fl & _FORMING) > 0)
+    if not clear.any():
+        return None
+    fl[clear] &= _NOT_FORMING
+    flags[index] = fl
+    at = np.argmax(clear, axis=1)
+    first = lo + at if isinstance(bars, slice) else bars[np.arange(len(at)), at]
+    return Cleared(np.asarray(clear.any(axis=1)), first)
 
 
 def finalize_bars(derived: BarIntervalData, finalized: int) -> int | None:
@@ -24,9 +81,8 @@ def finalize_bars(derived: BarIntervalData, finalized: int) -> int | None:
     hi = series.count_before(grid.ends[finalized - 1])
     if hi <= lo:
         return None
-    flags = series.buffer("flags")
-    forming = flags[lo:hi] & FORMING
-    if not forming.any():
-        return None
-    flags[lo:hi] &= ~FORMING
-    return lo + int(np.argmax(forming > 0))
+    one_row = slice(0, 1)
+    cleared = clear_forming(
+        series.buffer("flags")[None, :], series.buffer("ts")[None, :], one_row, lo, hi, previous, finalized, grid
+    )
+    return None if cleared is None else int(cleared.first[0])
