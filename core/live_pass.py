@@ -33,7 +33,7 @@ import numpy as np
 from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
 from core.derive.acceptance import appends_one
 from core.derive.finalize import Cleared, clear_forming, finalize_bars
-from core.derive.table import CONTROL, OUTCOME, RUN_TOTALS, StateTable
+from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
 from core.derive.timing import PassTiming
 from core.windows import WindowGrid
 
@@ -598,8 +598,10 @@ def _uniform_pass(
         for name, pos, j in firsts:
             for p in pos.tolist():
                 changed[p][name] = j
-    derived = [IntervalRows(entry.name, entry.pos, entry.state) for entry in plan.derived]
-    _finalize_rows(cache, group.blocks, memo, plan.rows, derived, timing, changed)
+    for entry in plan.derived:
+        if not _uniform_finalize(cache, group.blocks, entry, timing, changed):
+            interval = IntervalRows(entry.name, entry.pos, entry.state)
+            _finalize_rows(cache, group.blocks, memo, plan.rows, [interval], timing, changed)
     if changed is not None:
         _emit_bars(events, members, changed)
     _uniform_quality(events, group, cache, memo, plan, timing, (t, nb, el_b, w_b))
@@ -741,6 +743,39 @@ def _uniform_quality(
             _refresh(ctx, entry.name, group.blocks[entry.name], entry.state, entry.pos, False)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
+
+
+def _uniform_finalize(
+    cache: _Cache, blocks: dict[str, RowBlock], entry: UniformInterval, timing: PassTiming, changed: Changes | None
+) -> bool:
+    """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
+
+    Every row holds the same count, newest window and finalized count, so the bars to look at
+    are the same columns of every row (their windows may still differ between rows).
+    """
+    fin = timing.of(entry.grid).finalized
+    state = entry.state
+    n, last, own_fin = state.ints[N : FIN + 1, entry.r0].tolist()
+    if fin <= own_fin:
+        return True  # nothing became final
+    tail = min(n, last - own_fin + 1) if last >= own_fin else 0
+    if tail > _TAIL:
+        return False
+    state.fin[entry.at] = fin
+    cache.fin_all[entry.name] = fin
+    if tail:
+        _uniform_clear_forming(blocks[entry.name], entry, n - tail, n, own_fin, fin, changed)
+    return True
+
+
+def _uniform_clear_forming(
+    block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
+) -> None:
+    """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
+    cols = block.cols
+    cleared = clear_forming(cols["flags"], cols["ts"], entry.at, lo, n, own_fin, fin, entry.grid)
+    if cleared is not None and changed is not None:
+        _note_cleared(changed, entry.name, entry.perm, cleared)
 
 
 class _UniformOutcome(NamedTuple):
