@@ -778,35 +778,6 @@ def _uniform_clear_forming(
         _note_cleared(changed, entry.name, entry.perm, cleared)
 
 
-class _UniformOutcome(NamedTuple):
-    """What a refresh would store for rows in step: one quality, and (gaps, missing, incomplete)
-    per row, the incomplete count left at 0 for the caller."""
-
-    quality: float
-    counts: np.ndarray
-
-
-def _uniform_outcome(
-    grid: WindowGrid, state: StateTable, index: slice | np.ndarray, el: int, front: int, t: int, nb: int
-) -> _UniformOutcome | None:
-    """Quality and gap totals at ``el`` elapsed windows of rows in step, each holding ``nb`` base
-    bars, the newest starting at ``t``, and the gap frontier ``front``; None when only ``_refresh``
-    can tell (a base bar at or after the last elapsed end, a closed run past ``el``, nothing
-    expected, or a trailing gap over a grid with empty windows)."""
-    if not el or el < front - 1:
-        return None
-    until = int(grid.ends[el - 1])
-    expected = int(grid.cum_expected[el])
-    trailing = el > front
-    if t >= until or not expected or (trailing and grid.has_empty_windows):
-        return None
-    counts = state.ints[RUN_TOTALS, index].copy()  # closed runs, their windows, a 0 for incomplete
-    if trailing:
-        counts[0] += 1
-        counts[1] += int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])
-    return _UniformOutcome(100.0 * nb / expected, counts)
-
-
 def _uniform_refresh(
     cache: _Cache,
     block: RowBlock,
@@ -820,16 +791,24 @@ def _uniform_refresh(
     every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
     at a window's end. False (nothing changed) leaves it to ``_refresh``."""
     state = entry.state
+    grid = entry.grid
     index = entry.at
     n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
-    if elapsed <= old_el or last >= elapsed:
+    if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
         return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
-    outcome = _uniform_outcome(entry.grid, state, index, elapsed, front, t, nb)
-    if outcome is None:
+    until = int(grid.ends[elapsed - 1])
+    expected = int(grid.cum_expected[elapsed])
+    trailing = elapsed > front
+    if t >= until or not expected or (trailing and grid.has_empty_windows):
         return False
     state.el[index] = elapsed
     cache.el_all[entry.name] = elapsed
-    quality, counts = outcome
+    quality = 100.0 * nb / expected
+    # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
+    counts = state.ints[RUN_TOTALS, index].copy()
+    if trailing:
+        counts[0] += 1
+        counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
     if n:  # every bar's window has elapsed
         cols = block.cols
         counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
@@ -865,10 +844,20 @@ def _base_unchanged(
     Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
     the common case is decided here (False sends the rows through ``_refresh``).
     """
-    outcome = _uniform_outcome(grid, state, index, el, front, t, n)
-    if outcome is None or not (state.quality[index] == outcome.quality).all():
+    if not el or t >= int(grid.ends[el - 1]) or el < front - 1:
         return False
-    return not (state.ints[OUTCOME, index] != outcome.counts).any()
+    expected = int(grid.cum_expected[el])
+    if not expected:
+        return False
+    q = 100.0 * n / expected
+    if not (state.quality[index] == q).all():
+        return False
+    runs = state.ints[RUN_TOTALS, index]
+    if el > front:
+        if grid.has_empty_windows:
+            return False
+        runs = runs + np.array([[1], [int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])], [0]])
+    return not (state.ints[OUTCOME, index] != runs).any()
 
 
 def _establish_uniform(
