@@ -995,7 +995,8 @@ def _clear_tails(
 
 def _note_cleared(changed: Changes, name: str, positions: np.ndarray, cleared: Cleared) -> None:
     """Record the first bar that stopped forming for each member (at ``positions``) that had one."""
-    for p, h, fi in zip(positions.tolist(), cleared.hit.tolist(), cleared.first.tolist(), strict=True):
+    hits, firsts = cleared.firsts()
+    for p, h, fi in zip(positions.tolist(), hits, firsts, strict=True):
         if h:
             ch = changed[p]
             ch[name] = min(ch.get(name, fi), fi)

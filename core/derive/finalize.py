@@ -22,10 +22,18 @@ _NOT_FORMING = np.uint8(~np.uint8(FORMING))
 
 
 class Cleared(NamedTuple):
-    """Which of the rows given had bars stop forming, and each one's first such bar."""
+    """The bars that stopped forming, among the (row × bar) cells :func:`clear_forming` looked at."""
 
-    hit: np.ndarray  # bool per row
-    first: np.ndarray  # bar index per row (meaningful where ``hit``)
+    clear: np.ndarray  # bool per looked-at cell
+    bars: slice | np.ndarray  # the cells' bar indices: the same columns of every row, or one per cell
+
+    def firsts(self) -> tuple[list[bool], list[int]]:
+        """Per row: whether any bar stopped forming, and the first that did (where any did)."""
+        at = np.argmax(self.clear, axis=1)
+        bars = self.bars
+        first = (bars.start + at) if isinstance(bars, slice) else bars[np.arange(len(at)), at]
+        hit: list[bool] = np.asarray(self.clear.any(axis=1)).tolist()
+        return hit, first.tolist()
 
 
 def clear_forming(
@@ -45,26 +53,27 @@ def clear_forming(
     same columns of each: rows in step, or a single row) or one value per row (``rows`` an index
     array); ``prev`` is each row's final window count before this pass (an int or one per row).
     """
+    held: np.ndarray | None = None
     if isinstance(lo, int) and isinstance(n, int):
         bars: slice | np.ndarray = slice(lo, n)
         index: tuple[slice | np.ndarray, slice | np.ndarray] = (rows, bars)
-        held: np.ndarray | bool = True
     else:
         width = int(np.max(n - lo))
         cols = np.asarray(n)[:, None] - width + np.arange(width)[None, :]
         held = cols >= np.asarray(lo)[:, None]
         bars = np.maximum(cols, 0)
         index = (np.asarray(rows)[:, None], bars)
-    fl = flags[index]
-    win = grid.window_of(ts[index].ravel()).reshape(fl.shape)
-    clear = held & (win >= np.reshape(prev, (-1, 1))) & (win < fin) & ((fl & _FORMING) > 0)
+    fl = flags[index]  # a view when rows and bars are slices, else a copy written back below
+    win = grid.window_of(ts[index])
+    clear = (win >= (prev if isinstance(prev, int) else prev[:, None])) & (win < fin) & ((fl & _FORMING) > 0)
+    if held is not None:
+        clear &= held
     if not clear.any():
         return None
     fl[clear] &= _NOT_FORMING
-    flags[index] = fl
-    at = np.argmax(clear, axis=1)
-    first = lo + at if isinstance(bars, slice) else bars[np.arange(len(at)), at]
-    return Cleared(np.asarray(clear.any(axis=1)), first)
+    if not (isinstance(rows, slice) and isinstance(bars, slice)):
+        flags[index] = fl
+    return Cleared(clear, bars)
 
 
 def finalize_bars(derived: BarIntervalData, finalized: int) -> int | None:
@@ -85,4 +94,4 @@ def finalize_bars(derived: BarIntervalData, finalized: int) -> int | None:
     cleared = clear_forming(
         series.buffer("flags")[None, :], series.buffer("ts")[None, :], one_row, lo, hi, previous, finalized, grid
     )
-    return None if cleared is None else int(cleared.first[0])
+    return None if cleared is None else cleared.firsts()[1][0]
