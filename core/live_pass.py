@@ -778,6 +778,32 @@ def _uniform_clear_forming(
         _note_cleared(changed, entry.name, entry.perm, cleared)
 
 
+class _InStep(NamedTuple):
+    """The quality and open gap of rows in step at some elapsed window count (see ``_in_step``)."""
+
+    quality: float
+    open_gaps: int  # 1 when a gap is open from the frontier to the elapsed count, else 0
+    open_missing: int  # the windows it misses
+
+
+def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep | None:
+    """Quality and the open gap at ``el`` elapsed windows of rows in step, each holding ``nb`` base
+    bars, the newest starting at ``t``, and the gap frontier ``front`` (their gap totals are the
+    closed runs plus the open gap); None when only ``_refresh`` can tell: no window elapsed, a
+    closed run past ``el``, a base bar at or after the last elapsed end, nothing expected, or an
+    open gap over a grid with empty windows."""
+    if not el or el < front - 1 or t >= int(grid.ends[el - 1]):
+        return None
+    expected = int(grid.cum_expected[el])
+    if not expected:
+        return None
+    if el <= front:
+        return _InStep(100.0 * nb / expected, 0, 0)
+    if grid.has_empty_windows:
+        return None
+    return _InStep(100.0 * nb / expected, 1, int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)]))
+
+
 def _uniform_refresh(
     cache: _Cache,
     block: RowBlock,
@@ -791,30 +817,26 @@ def _uniform_refresh(
     every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
     at a window's end. False (nothing changed) leaves it to ``_refresh``."""
     state = entry.state
-    grid = entry.grid
     index = entry.at
     n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
-    if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
+    if elapsed <= old_el or last >= elapsed:
         return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
-    until = int(grid.ends[elapsed - 1])
-    expected = int(grid.cum_expected[elapsed])
-    trailing = elapsed > front
-    if t >= until or not expected or (trailing and grid.has_empty_windows):
+    found = _in_step(entry.grid, elapsed, front, t, nb)
+    if found is None:
         return False
     state.el[index] = elapsed
     cache.el_all[entry.name] = elapsed
-    quality = 100.0 * nb / expected
-    # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
+    # (gaps, missing, incomplete): the closed runs plus the open one, and short bars held
     counts = state.ints[RUN_TOTALS, index].copy()
-    if trailing:
+    if found.open_gaps:
         counts[0] += 1
-        counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
+        counts[1] += found.open_missing
     if n:  # every bar's window has elapsed
         cols = block.cols
         counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
-    diff = (state.quality[index] != quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
+    diff = (state.quality[index] != found.quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
     if diff.any():
-        _store_uniform_outcome(state, entry, np.flatnonzero(diff), quality, counts, quality_events)
+        _store_uniform_outcome(state, entry, np.flatnonzero(diff), found.quality, counts, quality_events)
     return True
 
 
@@ -844,19 +866,12 @@ def _base_unchanged(
     Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
     the common case is decided here (False sends the rows through ``_refresh``).
     """
-    if not el or t >= int(grid.ends[el - 1]) or el < front - 1:
-        return False
-    expected = int(grid.cum_expected[el])
-    if not expected:
-        return False
-    q = 100.0 * n / expected
-    if not (state.quality[index] == q).all():
+    found = _in_step(grid, el, front, t, n)
+    if found is None or not (state.quality[index] == found.quality).all():
         return False
     runs = state.ints[RUN_TOTALS, index]
-    if el > front:
-        if grid.has_empty_windows:
-            return False
-        runs = runs + np.array([[1], [int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])], [0]])
+    if found.open_gaps:
+        runs = runs + np.array([[1], [found.open_missing], [0]])
     return not (state.ints[OUTCOME, index] != runs).any()
 
 
