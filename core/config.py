@@ -1,4 +1,4 @@
-"""Session config files (TOML): source, calendar, date range, speed and the watchlist.
+"""Session config files (TOML): source, calendar, date range, speed, the watchlist and the chart workspace.
 
 Every key is checked before anything starts; a problem names the key's path
 (``watchlist[2].intervals``), so nothing starts half-configured.
@@ -18,13 +18,14 @@ from core.calendar import CalendarError, get_calendar
 from core.clock import parse_speed
 from core.intervals import IntervalError, parse_interval
 from core.symbols import SymbolError, normalise_symbol
+from core.workspace import WorkspaceError, WorkspaceState, parse_workspace
 
 if TYPE_CHECKING:
     from core.alerts import AlertConfig
 
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 
-_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist", "alerts"}
+_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist", "alerts", "workspace"}
 _ITEM_KEYS = {"symbol", "intervals", "alerts"}
 
 
@@ -49,6 +50,8 @@ class SessionConfig:
     watchlist: list[WatchItem] = field(default_factory=list)
     #: alert rules (``[alerts]`` and each entry's ``alerts``); None: the defaults
     alerts: AlertConfig | None = None
+    #: the chart workspace (``[workspace]``); None: the one kept in the settings
+    workspace: WorkspaceState | None = None
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}
@@ -61,6 +64,8 @@ class SessionConfig:
         out["watchlist"] = [{"symbol": w.symbol, "intervals": list(w.intervals)} for w in self.watchlist]
         if self.alerts is not None:
             _alerts_to_toml(self.alerts, out)
+        if self.workspace is not None:
+            out["workspace"] = self.workspace.to_toml()
         return out
 
 
@@ -180,6 +185,11 @@ def load_config(path: str | Path) -> SessionConfig:
                 raise _fail(path, f"{key}.intervals[{j}]", str(exc)) from None
         config.watchlist.append(WatchItem(symbol, names))
     config.alerts = _load_alerts(path, raw, watchlist)
+    if "workspace" in raw:
+        try:
+            config.workspace = parse_workspace(raw["workspace"])
+        except WorkspaceError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     return config
 
 

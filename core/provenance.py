@@ -62,6 +62,10 @@ class DerivedProvenance:
     pending: int
     state: BarState
     tz: str
+    #: how many passes changed the bar after it was final (the engine's ``BarIntervalData.revisions``)
+    revisions: int = 0
+    #: the pass clock (UTC epoch seconds) of the last of those changes; None when never revised
+    revised_at: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -85,6 +89,11 @@ class DerivedProvenance:
             lines.append("missing: " + ", ".join(f"{hm(m.start)} ({m.cause})" for m in self.missing))
         if self.pending:
             lines.append(f"not yet due: {self.pending} slot(s)")
+        if self.revised_at is not None:
+            when = self.local(int(self.revised_at))
+            at = when.strftime("%H:%M:%S" if when.strftime("%Y-%m-%d") == day else "%Y-%m-%d %H:%M:%S")
+            times = "once" if self.revisions == 1 else f"{self.revisions} times"
+            lines.append(f"revised {times}, last at {at}")
         return lines
 
 
@@ -135,6 +144,7 @@ def derived_provenance(derived: BarIntervalData, base: BarIntervalData, index: i
     empty = [k for k in slots if int(slots_grid.starts[k]) not in have]
     elapsed = [k for k in empty if k < base.elapsed]
     gaps = base.gaps if elapsed else []
+    revision = derived.revisions.get(int(series.ts[index]))
     missing = tuple(
         MissingSlot(int(slots_grid.starts[k]), int(slots_grid.ends[k]), _cause(int(slots_grid.starts[k]), gaps))
         for k in elapsed
@@ -151,6 +161,8 @@ def derived_provenance(derived: BarIntervalData, base: BarIntervalData, index: i
         pending=len(empty) - len(elapsed),
         state=_state(int(series.flags[index])),
         tz=grid.session.tz,
+        revisions=revision.count if revision is not None else 0,
+        revised_at=revision.last if revision is not None else None,
     )
 
 

@@ -31,6 +31,7 @@ from core.recording_start import start_recording
 from core.runconfig import RunSetup, UsageError, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
+from core.workspace import WorkspaceState
 from gui.arguments import build_parser
 from gui.errors import install_excepthook, loop_exception_handler
 from gui.icons import icon
@@ -89,6 +90,8 @@ class StartPlan:
     notes: list[str] = field(default_factory=list)
     #: alert rules from the session file (None: the defaults)
     alerts: AlertConfig | None = None
+    #: the chart workspace from the session file (None: the one kept in the settings)
+    workspace: WorkspaceState | None = None
 
 
 def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
@@ -132,8 +135,10 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     spec = setup.source_spec
     if spec.lower() != "demo" and not spec.lower().startswith("demo:") and Path(spec).expanduser().exists():
         spec = str(Path(spec).expanduser().resolve())  # restorable from any working directory
-    alerts = load_config(args.config).alerts if from_config else None  # checked already by resolve_run
-    return StartPlan(setup, spec, watchlist, notes, alerts)
+    config = load_config(args.config) if from_config else None  # checked already by resolve_run
+    alerts = config.alerts if config is not None else None
+    workspace = config.workspace if config is not None else None
+    return StartPlan(setup, spec, watchlist, notes, alerts, workspace)
 
 
 async def run_window(
@@ -176,7 +181,8 @@ async def _run_one(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
-    window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
+    window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts,
+                        workspace=plan.workspace)
     window.closed.connect(quit_event.set)
     loop = asyncio.get_running_loop()
     reopen: asyncio.Future[StartPlan] = loop.create_future()

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         source_name: str = "demo",
         parent: QWidget | None = None,
         alert_config: AlertConfig | None = None,
+        workspace: WorkspaceState | None = None,
     ) -> None:
         super().__init__(parent)
         self.session_data = session_data
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
         self.source_name = source_name
         #: False for throw-away runs (screenshots): closing then leaves the user's settings alone
         self.persist = True
+        #: the chart workspace of the session file opened (None: the one kept in the settings)
+        self._opened_workspace = workspace
         self._handlers = RunningHandlers()
         self._credentials_dialog: CredentialsDialog | None = None
         self.setWindowTitle(f"Session Monitor — {source_name}")
@@ -371,6 +374,7 @@ class MainWindow(QMainWindow):
         try:
             config = session_config(self.source_name, self.coordinator, self.watchlist())
             config.alerts = self.alerts.config
+            config.workspace = self.workspace.state()
             await save_session(config, path, self.notify)
         finally:
             self.save_session_action.setEnabled(True)
@@ -436,14 +440,25 @@ class MainWindow(QMainWindow):
         symbols = self.session_data.get_active_symbols()
         if symbols and self.charts.symbol is None:
             self.select_symbol(symbols[0])
-        saved = self.settings.workspace()
-        if saved:  # after the symbols it shows are watched
-            self.workspace.restore(WorkspaceState.from_json(saved))
+        self._restore_workspace()
         status = self.coordinator.status()
         when = status.session.date.isoformat() if status.session else "?"
         watching = ", ".join(symbols) or "nothing yet"
         self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
         await self._offer_symbols()
+
+    def _restore_workspace(self) -> None:
+        """The opened session file's workspace (shown), else the settings' (after the symbols it
+        shows are watched, so its charts can bind to them)."""
+        opened = self._opened_workspace
+        if opened is not None:
+            self.workspace.restore(opened)
+            if any(chart.symbol for chart in opened.charts):
+                self.workspace_dock.show()
+            return
+        saved = self.settings.workspace()
+        if saved:
+            self.workspace.restore(WorkspaceState.from_json(saved))
 
     async def _offer_symbols(self) -> None:
         """Let the symbol field complete from what the source has (listed off the loop: a

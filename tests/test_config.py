@@ -9,6 +9,7 @@ import pytest
 
 from core.config import ConfigError, SessionConfig, WatchItem, load_config, save_config
 from core.runconfig import add_run_arguments, resolve_run
+from core.workspace import ChartSpec, WorkspaceState
 from resources import RESOURCES
 
 
@@ -19,6 +20,11 @@ def test_the_shipped_example_loads() -> None:
     assert [(w.symbol, w.intervals) for w in config.watchlist] == [
         ("SPY", ["1m", "5m", "15m", "1h"]), ("AAPL", ["1s", "1m", "5m"])
     ]
+    assert config.workspace == WorkspaceState("1x2", (
+        ChartSpec("SPY", "5m", (dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC).timestamp(),
+                                dt.datetime(2024, 3, 4, 17, tzinfo=dt.UTC).timestamp())),
+        ChartSpec("SPY", "1h"),
+    ), linked=True)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +44,19 @@ def test_the_shipped_example_loads() -> None:
         ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\ncolour = "red"', "watchlist[0].colour: unknown key"),
         ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\n[[watchlist]]\nsymbol = "spy"\nintervals = ["1m"]',
          "watchlist[1].symbol: SPY is listed twice"),
+        ('workspace = "2x2"', "workspace: expected a table"),
+        ('[workspace]\nlayout = "3x3"', "workspace.layout: '3x3' is not a layout .known: 1, 1x2, 2x1, 2x2."),
+        ('[workspace]\nlinked = "yes"', "workspace.linked: expected true or false"),
+        ('[workspace]\nzoom = 2', "workspace.zoom: unknown key"),
+        ('[workspace]\ncharts = "SPY"', "workspace.charts: expected an array of tables"),
+        ("[workspace]\n" + "[[workspace.charts]]\n" * 5, "workspace.charts: 5 charts; the workspace shows at most 4"),
+        ('[[workspace.charts]]\nsymbol = "SPY"\ninterval = "7x"', "workspace.charts[0].interval: unknown interval"),
+        ('[[workspace.charts]]\n[[workspace.charts]]\nsymbol = ""', "workspace.charts[1].symbol: symbol is empty"),
+        ('[[workspace.charts]]\nsymbol = "SPY"\ncolour = 1', "workspace.charts[0].colour: unknown key"),
+        ('[[workspace.charts]]\nrange = [2024-03-04T14:30:00, 2024-03-04T15:00:00]',
+         "workspace.charts[0].range: expected two date-times with a zone"),
+        ('[[workspace.charts]]\nrange = [2024-03-04T15:00:00Z, 2024-03-04T14:30:00Z]',
+         "workspace.charts[0].range: 2024-03-04T14:30:00.00:00 is not after 2024-03-04T15:00:00.00:00"),
     ],
 )
 def test_bad_keys_are_named_by_path(tmp_path, text: str, message: str) -> None:
@@ -52,6 +71,19 @@ def test_save_and_load_round_trip(tmp_path) -> None:
                            speed="max", watchlist=[WatchItem("SPY", ["1m", "5m"]), WatchItem("QQQ", ["1s"])])
     save_config(config, tmp_path / "s.toml")
     assert load_config(tmp_path / "s.toml") == config
+
+
+def test_the_workspace_round_trips_and_is_optional(tmp_path) -> None:
+    workspace = WorkspaceState("2x1", (ChartSpec("SPY", "5m", (1709562600.0, 1709566200.5)), ChartSpec(),
+                                       ChartSpec("QQQ", "1h")), linked=False)
+    config = SessionConfig(watchlist=[WatchItem("SPY", ["1m", "5m"])], workspace=workspace)
+    save_config(config, tmp_path / "s.toml")
+    assert "[workspace]" in (tmp_path / "s.toml").read_text()
+    assert load_config(tmp_path / "s.toml") == config
+    config.workspace = None
+    save_config(config, tmp_path / "none.toml")
+    assert "workspace" not in (tmp_path / "none.toml").read_text()
+    assert load_config(tmp_path / "none.toml").workspace is None
 
 
 def test_config_drives_a_run_with_per_symbol_intervals_and_relative_paths(tmp_path, lean_minute) -> None:

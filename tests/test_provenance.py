@@ -90,3 +90,43 @@ def test_bad_questions_are_refused(lean_minute) -> None:
         derived_provenance(data.bars["1h"], data.base, 99)
     with pytest.raises(ValueError, match="1m is not derived from 1m"):
         derived_provenance(data.base, data.base, 0)
+
+
+def test_a_late_bar_and_a_correction_are_counted_as_revisions_with_the_last_pass_clock(lean_minute) -> None:
+    """12:20 New York arrives late (12:50:30), then corrected (13:02:15): the 12:15 15m bar is revised twice."""
+    session = xnys("2015-12-28")
+    sd, data, processor = watch(session, "1m", ["15m", "1h"], symbol="GOOG")
+    bars = LeanSource(lean_minute).load_session("GOOG", MINUTE, session).bars
+    late = utc("2015-12-28T17:20:00")
+    sd.add_base_bars("GOOG", bars.take((bars.ts < utc("2015-12-28T17:45:00")) & (bars.ts != late)))
+    processor.process(utc("2015-12-28T17:45:00"))
+    quarter = data.bars["15m"]
+    index = quarter.data.index_of(utc("2015-12-28T17:15:00"))
+    before = derived_provenance(quarter, data.base, index)
+    assert (before.state, before.revisions, before.revised_at) == (BarState.FINAL, 0, None)
+
+    sd.add_base_bars("GOOG", bars.take(bars.ts == late))
+    processor.process(utc("2015-12-28T17:50:30"))
+    once = derived_provenance(quarter, data.base, index)
+    assert (once.state, once.revisions, once.revised_at) == (BarState.REVISED, 1, float(utc("2015-12-28T17:50:30")))
+    assert once.describe()[-1] == "revised once, last at 12:50:30"
+
+    fixed = bars.take(bars.ts == late)
+    fixed.high[:] += 1.0
+    sd.add_base_bars("GOOG", fixed)
+    processor.process(utc("2015-12-28T18:02:15"))
+    prov = derived_provenance(quarter, data.base, index)
+    assert (prov.revisions, prov.revised_at) == (2, float(utc("2015-12-28T18:02:15")))
+    assert late in prov.present and len(prov.present) == 14  # 12:15 itself never came
+    assert prov.describe() == [
+        "15m bar 2015-12-28 12:15–12:30 (America/New_York), revised",
+        "base 1m bars: 14 of 15 present",
+        "missing: 12:15 (missing)",
+        "revised 2 times, last at 13:02:15",
+    ]
+    hour = data.bars["1h"]
+    held = derived_provenance(hour, data.base, hour.data.index_of(utc("2015-12-28T16:30:00")))
+    assert (held.revisions, held.revised_at) == (2, float(utc("2015-12-28T18:02:15")))
+    untouched = derived_provenance(quarter, data.base, quarter.data.index_of(utc("2015-12-28T17:00:00")))
+    assert (untouched.revisions, untouched.revised_at) == (0, None)
+    assert untouched.describe()[-1] == "missing: 12:08 (missing)"

@@ -2,74 +2,24 @@
 
 Each chart picks its symbol and interval in its own header; "link time" gives all charts
 one time axis (zoom and pan together) and one crosshair, as TradingView's sync does. The
-layout, every chart's symbol/interval and its time range are a :class:`WorkspaceState`,
-kept in the settings between runs.
+layout, every chart's symbol/interval and its time range are a :class:`WorkspaceState`
+(:mod:`core.workspace`), kept in the settings between runs and in saved session files.
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass, field
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from core.calendar import Session
 from core.session_data import SessionData
+from core.workspace import LAYOUTS, MAX_CHARTS, ChartSpec, WorkspaceState
 from gui.bridge import SessionBridge
 from gui.chart.data import ChartData
 from gui.chart.symbol_charts import CHART_FLUSH_MS
 from gui.chart.widget import IntervalChart
 
 __all__ = ["LAYOUTS", "ChartSlot", "ChartSpec", "ChartWorkspace", "WorkspaceState"]
-
-#: layout name -> (rows, columns); "1x2" is one row of two charts side by side
-LAYOUTS: dict[str, tuple[int, int]] = {"1": (1, 1), "1x2": (1, 2), "2x1": (2, 1), "2x2": (2, 2)}
-MAX_CHARTS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class ChartSpec:
-    """What one chart of the workspace shows; ``x_range`` is its time range (UTC seconds)."""
-
-    symbol: str | None = None
-    interval: str | None = None
-    x_range: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkspaceState:
-    layout: str = "1"
-    charts: tuple[ChartSpec, ...] = field(default_factory=tuple)
-    linked: bool = True
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "layout": self.layout,
-            "linked": self.linked,
-            "charts": [{"symbol": c.symbol, "interval": c.interval,
-                        "x_range": list(c.x_range) if c.x_range else None} for c in self.charts],
-        })
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkspaceState:
-        """The saved state; anything malformed gives the default (settings are never fatal)."""
-        try:
-            raw = json.loads(text)
-            layout = str(raw["layout"])
-            if layout not in LAYOUTS:
-                return cls()
-            charts = []
-            for item in raw["charts"][:MAX_CHARTS]:
-                x = item.get("x_range")
-                charts.append(ChartSpec(
-                    str(item["symbol"]) if item.get("symbol") else None,
-                    str(item["interval"]) if item.get("interval") else None,
-                    (float(x[0]), float(x[1])) if x else None,
-                ))
-            return cls(layout, tuple(charts), bool(raw.get("linked", True)))
-        except (ValueError, KeyError, TypeError, IndexError):
-            return cls()
 
 
 class ChartSlot(QWidget):

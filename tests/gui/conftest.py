@@ -22,6 +22,7 @@ from core.calendar import Session, SessionCalendar, get_calendar
 from core.coordinator import SessionCoordinator
 from core.session_data import SessionData
 from core.sources.base import BarSource
+from core.workspace import WorkspaceState
 from gui.main_window import MainWindow
 from gui.settings import AppSettings
 from tests.gui.gui_helpers import SESSION_DATE, FakeSource, Harness, Streamer, close_harness
@@ -97,12 +98,13 @@ def make_window(
         sessions: list[Session] | None = None,
         spec: str = "fake",
         cal: SessionCalendar | None = None,
+        workspace: WorkspaceState | None = None,
     ) -> Harness:
         session_data = SessionData()
         coordinator = SessionCoordinator(
             session_data, source or FakeSource(), cal or calendar, sessions or [session], speed=speed
         )
-        window = MainWindow(session_data, coordinator, app_settings or settings, spec)
+        window = MainWindow(session_data, coordinator, app_settings or settings, spec, workspace=workspace)
         window.show()  # not qtbot.addWidget: pytest-qt would delete it before the coordinator stops
         harness = Harness(window, coordinator, session_data)
         made.append(harness)

@@ -155,3 +155,40 @@ def test_symbol_charts_has_a_base_plus_derived_tab_fed_by_the_bridge(
     assert len(view.derived_chart.data.current) == 2
     view.explain(session.open + 60)
     assert view.provenance is not None and view.provenance.end == session.open + 900
+
+
+def test_the_panel_says_how_often_a_derived_bar_was_revised_and_when(qtbot: Any, lean_minute: Any) -> None:
+    """12:20 New York arrives late (at 12:50:30) and is corrected (at 13:02:15): the 12:15 15m bar, twice."""
+    session = xnys("2015-12-28")
+    sd, data, processor = watch(session, "1m", ["15m", "1h"], symbol="GOOG")
+    bars = LeanSource(lean_minute).load_session("GOOG", MINUTE, session).bars
+    late = utc("2015-12-28T17:20:00")
+    sd.add_base_bars("GOOG", bars.take((bars.ts < utc("2015-12-28T17:45:00")) & (bars.ts != late)))
+    processor.process(utc("2015-12-28T17:45:00"))
+    sd.add_base_bars("GOOG", bars.take(bars.ts == late))
+    processor.process(utc("2015-12-28T17:50:30"))
+    fixed = bars.take(bars.ts == late)
+    fixed.high[:] += 1.0
+    sd.add_base_bars("GOOG", fixed)
+    processor.process(utc("2015-12-28T18:02:15"))
+
+    view = BaseDerivedView(data, "15m")
+    qtbot.addWidget(view)
+    view.resize(1100, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    view.base_chart.view.setXRange(utc("2015-12-28T16:30:00"), utc("2015-12-28T18:00:00"), padding=0)
+    _click_at(qtbot, view.derived_chart, utc("2015-12-28T17:22:00"))
+    qtbot.waitUntil(lambda: view.selection is not None and view.selection.pinned)
+    assert view.panel.text().splitlines() == [
+        "15m bar 2015-12-28 12:15–12:30 (America/New_York), revised",
+        "base 1m bars: 14 of 15 present",
+        "missing: 12:15 (missing)",
+        "revised 2 times, last at 13:02:15",
+    ]
+    view.set_interval("1h")  # the hour holding it was revised in the same two passes
+    assert view.panel.text().splitlines()[0] == "1h bar 2015-12-28 11:30–12:30 (America/New_York), revised"
+    assert view.panel.text().splitlines()[-1] == "revised 2 times, last at 13:02:15"
+    _click_at(qtbot, view.derived_chart, utc("2015-12-28T16:00:00"))  # 10:30, never revised
+    qtbot.waitUntil(lambda: view.selection is not None and view.selection.ts == utc("2015-12-28T15:30:00"))
+    assert "revised" not in view.panel.text()

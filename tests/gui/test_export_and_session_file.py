@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import json
 import logging
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from core.bars import FORMING
 from core.calendar import Session, SessionCalendar
 from core.clock import ClockState
 from core.config import load_config
+from core.runconfig import UsageError
 from core.session_data import BarIntervalData
 from core.sources.base import BarSource
 from core.sources.factory import open_source
+from core.workspace import ChartSpec, WorkspaceState
 from gui.app import build_parser, plan_start
 from gui.main_window import MainWindow
 from gui.settings import AppSettings, WatchEntry
@@ -42,8 +45,10 @@ def demo_window(make_window: Callable[..., Harness]) -> MakeDemo:
         speed: float | None = None,
         sessions: list[Session] | None = None,
         cal: SessionCalendar | None = None,
+        workspace: WorkspaceState | None = None,
     ) -> Harness:
-        return make_window(source or open_source(spec), speed=speed, sessions=sessions, spec=spec, cal=cal)
+        return make_window(source or open_source(spec), speed=speed, sessions=sessions, spec=spec, cal=cal,
+                           workspace=workspace)
 
     return make
 
@@ -204,6 +209,60 @@ def test_saved_session_reopens_with_the_same_watchlist_dates_and_speed(
     boot(qtbot, second.window, plan.watchlist)
     assert second.window.watchlist() == first.window.watchlist()
     assert second.session_data.get_symbol_data("MSFT").base_interval.name == "1s"
+
+
+def test_a_saved_session_reopens_with_the_same_chart_workspace(
+    qtbot: Any, demo_window: MakeDemo, tmp_path: Path, settings: AppSettings
+) -> None:
+    first = demo_window(speed=60.0)
+    boot(qtbot, first.window, WATCH)
+    workspace = first.window.workspace
+    workspace.link_box.setChecked(False)
+    workspace.set_layout("1x2")
+    opened = first.session_data.session.open
+    workspace.slots[0].show_chart("SPY", "5m", (opened + 600, opened + 4200))
+    workspace.slots[1].show_chart("AAPL", "1h", (opened, opened + 5 * 3600))
+    shown = workspace.state()
+    settings.set_workspace(WorkspaceState("2x2", (ChartSpec("AAPL", "1m"),), True).to_json())  # the file wins
+    saved = tmp_path / "mine.toml"
+
+    task = first.window.on_save_session(str(saved))
+    qtbot.waitUntil(task.done, timeout=5000)
+
+    table = tomllib.loads(saved.read_text(encoding="utf-8"))["workspace"]
+    utc = dt.UTC
+    assert table["layout"] == "1x2" and table["linked"] is False
+    ranges = [[dt.datetime.fromtimestamp(t, utc) for t in chart.x_range] for chart in shown.charts[:2]]
+    assert table["charts"][:2] == [
+        {"symbol": "SPY", "interval": "5m", "range": ranges[0]},
+        {"symbol": "AAPL", "interval": "1h", "range": ranges[1]},
+    ]
+    assert shown.charts[0].x_range == pytest.approx((opened + 600, opened + 4200), abs=1)
+
+    plan = plan_start(build_parser().parse_args(["--config", str(saved)]), settings)
+    assert plan.workspace == shown
+    second = demo_window(source=plan.setup.source, spec=plan.source_spec, speed=plan.setup.speed,
+                         sessions=plan.setup.sessions, cal=plan.setup.calendar, workspace=plan.workspace)
+    boot(qtbot, second.window, plan.watchlist)
+    restored = second.window.workspace.state()
+    assert (restored.layout, restored.linked) == ("1x2", False)
+    assert [(c.symbol, c.interval) for c in restored.charts[:2]] == [("SPY", "5m"), ("AAPL", "1h")]
+    for before, after in zip(shown.charts[:2], restored.charts[:2], strict=True):
+        assert after.x_range == pytest.approx(before.x_range)
+    assert second.window.workspace_dock.isVisibleTo(second.window)
+    # the charts are bound to the new window's own symbols (SessionData), not to names only
+    charts = second.window.workspace.charts
+    assert [c.data.interval_name for c in charts] == ["5m", "1h"]
+    assert charts[0].data.symbol_data is second.session_data.get_symbol_data("SPY")
+    assert charts[1].data.symbol_data is second.session_data.get_symbol_data("AAPL")
+
+
+def test_a_bad_workspace_in_a_session_file_names_the_key(tmp_path: Path, settings: AppSettings) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('source = "demo"\n[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\n'
+                    '[workspace]\nlayout = "1x2"\n[[workspace.charts]]\nsymbol = "SPY"\ninterval = "7x"\n')
+    with pytest.raises(UsageError, match=r"bad\.toml: workspace\.charts\[0\]\.interval: unknown interval"):
+        plan_start(build_parser().parse_args(["--config", str(path)]), settings)
 
 
 def test_an_unwritable_session_file_is_reported(qtbot: Any, demo_window: MakeDemo, tmp_path: Path) -> None:
