@@ -1,4 +1,4 @@
-"""Alerts: rules over feed health, coverage, quality, gaps and revisions, fired on the session clock.
+"""Alerts: rules over feed health, coverage, quality, gaps, revisions and reconciliations, fired on the session clock.
 
 An alert fires once when its condition starts and once when it clears. A clear is only
 confirmed after the condition has stayed false for a hold-off (stale: 2 x N slots,
@@ -6,6 +6,10 @@ down: 2 x N seconds), and is then stamped with the time the condition really end
 condition that comes back within the hold-off continues the same alert. So a flapping
 feed gives one start and one clear, not one per flap. Coverage and quality checked
 while open use a 1-point margin instead (start below X, clear at X + 1 or above).
+
+A reconciliation against a reference (:meth:`AlertEngine.on_reconciled`) starts a
+``mismatch`` alert per (symbol, interval) at its first differing bar and clears it when a
+later comparison of that series finds no difference.
 
 Rules are set globally and per watchlist entry (``[alerts]`` and ``[watchlist.alerts]``
 in a session file); :class:`AlertRules` holds one set, :class:`AlertConfig` both levels.
@@ -32,6 +36,7 @@ from core.coordinator import SessionCoordinator
 from core.coverage import coverage
 from core.events import Event
 from core.health import HealthChange, HealthMonitor, HealthState
+from core.reconcile.compare import FIELDS, BarCheck, SeriesReport, Status
 from core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = [
@@ -51,6 +56,7 @@ class AlertRule(StrEnum):
     QUALITY = "quality"
     GAP = "gap"
     REVISED = "revised"
+    MISMATCH = "mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,10 @@ class AlertRules:
     gap_slots: int | None = None
     #: a derived bar revised after it was final
     revised: bool = False
+    #: derived bars that differ from a reference in a reconciliation
+    mismatch: bool = True
+    #: count bars whose prices agree and only the volume differs (off: Lean's own files differ in volume)
+    mismatch_volume: bool = False
 
     def to_toml(self) -> dict[str, Any]:
         """The keys that differ from the defaults (``false`` for a default rule turned off)."""
@@ -88,6 +98,9 @@ _NUMBERS: dict[str, tuple[type, float]] = {
 }
 
 
+_SWITCHES = ("revised", "mismatch", "mismatch_volume")
+
+
 def parse_rules(table: Mapping[str, Any], key: str, base: AlertRules | None = None) -> AlertRules:
     """Rules from a TOML table over ``base``; ValueError names ``key.<name>`` and what is wrong."""
     rules = base or AlertRules()
@@ -101,7 +114,7 @@ def parse_rules(table: Mapping[str, Any], key: str, base: AlertRules | None = No
             if value not in ("close", "open"):
                 raise ValueError(f"{where}: expected 'close' or 'open', got {value!r}")
             changes[name] = value
-        elif name == "revised":
+        elif name in _SWITCHES:
             if not isinstance(value, bool):
                 raise ValueError(f"{where}: expected true or false")
             changes[name] = value
@@ -139,6 +152,8 @@ class AlertEvent:
     rule: AlertRule
     event: str  # "start" or "clear"
     value: float | int | None
+    #: the differing fields of a ``mismatch`` start (written only when set)
+    fields: tuple[str, ...] | None = None
 
     @property
     def iso_time(self) -> str:
@@ -146,8 +161,11 @@ class AlertEvent:
         return dt.datetime.fromtimestamp(self.time, ZoneInfo(self.tz)).isoformat()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"time": self.iso_time, "symbol": self.symbol, "interval": self.interval,
-                "rule": self.rule.value, "event": self.event, "value": self.value}
+        out: dict[str, Any] = {"time": self.iso_time, "symbol": self.symbol, "interval": self.interval,
+                               "rule": self.rule.value, "event": self.event, "value": self.value}
+        if self.fields is not None:
+            out["fields"] = list(self.fields)
+        return out
 
 
 @dataclass(eq=False)
@@ -209,8 +227,8 @@ class AlertEngine:
 
     # -- firing ------------------------------------------------------------------------
     def _fire(self, time: float, tz: str, symbol: str, interval: str | None, rule: AlertRule, event: str,
-              value: float | int | None) -> None:
-        alert = AlertEvent(time, tz, symbol, interval, rule, event, value)
+              value: float | int | None, fields: tuple[str, ...] | None = None) -> None:
+        alert = AlertEvent(time, tz, symbol, interval, rule, event, value, fields)
         self.history.append(alert)
         self.fired.emit(alert)
 
@@ -408,6 +426,38 @@ class AlertEngine:
                 if ts not in seen:
                     seen.add(ts)
                     self._fire(clock, data.session.tz, symbol, name, AlertRule.REVISED, "start", int(ts))
+
+    # -- reconciliation -------------------------------------------------------------------
+    def on_reconciled(self, reports: list[SeriesReport]) -> None:
+        """A comparison with a reference: a ``mismatch`` starts at the first differing bar of a
+        series (value: how many differ, with their fields) and clears at the newest bar of a later
+        comparison of that series that finds none. Only bars present on both sides count: a bar
+        missing on one side is the gap rule's business."""
+        for report in reports:
+            data = self.session_data.get_symbol_data(report.symbol)
+            rules = self.config.rules_for(report.symbol)
+            if data is None or not rules.mismatch or not report.checks:
+                continue
+            differing = [c for c in report.checks if _counts_as_mismatch(c, rules.mismatch_volume)]
+            tz, name = data.session.tz, report.interval.name
+            cond = self._condition(AlertRule.MISMATCH, report.symbol, name)
+            if differing and not cond.active:
+                cond.active, cond.started = True, float(differing[0].start)
+                shown = {d.field for c in differing for d in c.differences}
+                if not rules.mismatch_volume:
+                    shown.discard("volume")
+                fields = tuple(f for f in FIELDS if f in shown)
+                self._fire(cond.started, tz, report.symbol, name, AlertRule.MISMATCH, "start", len(differing), fields)
+            elif not differing and cond.active:
+                cond.active = False
+                self._fire(float(report.checks[-1].start), tz, report.symbol, name, AlertRule.MISMATCH, "clear", 0)
+
+
+def _counts_as_mismatch(check: BarCheck, volume: bool) -> bool:
+    """A bar on both sides that differs (in a price, or in volume too when ``volume``)."""
+    if check.status is not Status.DIFFERS:
+        return False
+    return volume or any(d.field != "volume" for d in check.differences)
 
 
 class AlertLog:

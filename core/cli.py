@@ -18,6 +18,7 @@ from core.sources.base import SourceError
 if TYPE_CHECKING:
     from core.alerts import AlertConfig
     from core.calendar import Session
+    from core.reconcile.reference import ReferenceSeries
     from core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
@@ -37,6 +38,9 @@ def build_replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--alerts", metavar="FILE",
                         help="write alert events as JSON lines (rules from the --config file's [alerts], or defaults)")
+    parser.add_argument("--reference", metavar="REF",
+                        help="with --alerts: compare each closed session with a vendor's bars (as `reconcile` reads "
+                             "them) and alert on a mismatch")
     return parser
 
 
@@ -49,7 +53,8 @@ def _export_problem(exc: OSError, export: str) -> str:
 
 
 async def _replay(
-    setup: RunSetup, export: str | None, quiet: bool, record: bool, alerts: tuple[str, AlertConfig | None] | None = None
+    setup: RunSetup, export: str | None, quiet: bool, record: bool,
+    alerts: tuple[str, AlertConfig | None] | None = None, references: list[ReferenceSeries] | None = None,
 ) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -80,7 +85,13 @@ async def _replay(
 
         path, rules = alerts
         alert_log = AlertLog(path)
-        attach_alerts(coordinator, rules).fired.connect(alert_log.write)
+        engine = attach_alerts(coordinator, rules)
+        engine.fired.connect(alert_log.write)
+        if references:
+            from core.reconcile.held import reconcile_closed
+
+            coordinator.session_closed.connect(
+                lambda session: engine.on_reconciled(reconcile_closed(session_data, references, session)))
     failed: list[str] = []
     if exporter is not None and export is not None:
         outdir = export
@@ -143,8 +154,20 @@ def replay_main(argv: list[str]) -> int:
         from core.config import load_config
 
         alerts = (args.alerts, load_config(args.config).alerts if args.config else None)
+    references = None
+    if args.reference:
+        from core.reconcile.reference import ReferenceError, load_reference
+
+        if not args.alerts:
+            print("session-monitor replay: error: --reference needs --alerts FILE", file=sys.stderr)
+            return 2
+        try:
+            references = load_reference(args.reference)
+        except ReferenceError as exc:
+            print(f"session-monitor replay: error: {exc}", file=sys.stderr)
+            return 1
     try:
-        asyncio.run(_replay(setup, args.export, args.quiet, setup.record, alerts))
+        asyncio.run(_replay(setup, args.export, args.quiet, setup.record, alerts, references))
     except KeyboardInterrupt:
         print("session-monitor replay: interrupted", file=sys.stderr)
         return 130

@@ -89,6 +89,8 @@ class AlertRulesDialog(QDialog):
         self.check_at = QComboBox(self)
         self.check_at.addItems(["close", "open"])
         self.revised = QCheckBox(self)
+        self.mismatch = QCheckBox(self)
+        self.mismatch_volume = QCheckBox("also when only the volume differs", self)
         form = QFormLayout()
         form.addRow("Rules for", self.scope)
         form.addRow("", self.own)
@@ -99,6 +101,8 @@ class AlertRulesDialog(QDialog):
         form.addRow("Check coverage/quality at", self.check_at)
         form.addRow("Gap (not quiet) longer than", self.gap)
         form.addRow("Derived bar revised after final", self.revised)
+        form.addRow("Reconciliation mismatch", self.mismatch)
+        form.addRow("", self.mismatch_volume)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
             | QDialogButtonBox.StandardButton.Cancel,
@@ -117,7 +121,8 @@ class AlertRulesDialog(QDialog):
 
     # -- form <-> rules ------------------------------------------------------------------
     def _fields(self) -> list[QWidget]:
-        return [self.stale, self.down, self.coverage, self.quality, self.gap, self.check_at, self.revised]
+        return [self.stale, self.down, self.coverage, self.quality, self.gap, self.check_at, self.revised,
+                self.mismatch, self.mismatch_volume]
 
     def _load(self, scope: str) -> None:
         self._shown = scope
@@ -134,6 +139,8 @@ class AlertRulesDialog(QDialog):
         self.gap.set_value(rules.gap_slots)
         self.check_at.setCurrentText(rules.check_at)
         self.revised.setChecked(rules.revised)
+        self.mismatch.setChecked(rules.mismatch)
+        self.mismatch_volume.setChecked(rules.mismatch_volume)
         for field in self._fields():
             field.setEnabled(scope == ALL_SYMBOLS or own)
 
@@ -146,7 +153,8 @@ class AlertRulesDialog(QDialog):
             stale_slots=whole(self.stale.value()), down_seconds=self.down.value(),
             coverage_below=self.coverage.value(), quality_below=self.quality.value(),
             gap_slots=whole(self.gap.value()), check_at=self.check_at.currentText(),
-            revised=self.revised.isChecked(),
+            revised=self.revised.isChecked(), mismatch=self.mismatch.isChecked(),
+            mismatch_volume=self.mismatch_volume.isChecked(),
         )
 
     def _store(self) -> None:

@@ -51,8 +51,15 @@ def alert_text(alert: AlertEvent) -> str:
     """One line for a notification: ``AAPL stale started 11:04:00 (5)``."""
     where = f" {alert.interval}" if alert.interval else ""
     verb = "started" if alert.event == "start" else "cleared"
-    value = "" if alert.value is None else f" ({alert.value})"
+    value = "" if alert.value is None else f" ({value_text(alert)})"
     return f"{alert.symbol}{where} {alert.rule.value} {verb} {exchange_time(alert.time, alert.tz, seconds=True)}{value}"
+
+
+def value_text(alert: AlertEvent) -> str:
+    """The measured value, with the differing fields of a mismatch (``2: high, low``)."""
+    if alert.value is None:
+        return ""
+    return f"{alert.value}: {', '.join(alert.fields)}" if alert.fields else str(alert.value)
 
 
 class AlertListModel(QAbstractTableModel):
@@ -110,7 +117,7 @@ class AlertListModel(QAbstractTableModel):
             alert.interval or "",
             alert.rule.value,
             alert.event,
-            "" if alert.value is None else str(alert.value),
+            value_text(alert),
         )[index.column()]
 
 

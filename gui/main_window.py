@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.messages, self.alerts_dock)
         self.messages.raise_()
         self.alerts_dock.jump_requested.connect(self.jump_to)
+        self.reconcile.reconciled.connect(self.alerts.on_reconciled)
         self.health_banner = HealthBanner(self.session_data, self.bridge, self.charts)
         layout = self.charts.layout()
         assert isinstance(layout, QBoxLayout)

@@ -137,6 +137,8 @@ class ReconcileDock(QDockWidget):
     bar_requested = Signal(str, str, int, int)
     #: a :class:`Mismatch` for the charts to mark
     mismatches_changed = Signal(object)
+    #: (list[SeriesReport]) a comparison finished (the alert engine's ``mismatch`` rule)
+    reconciled = Signal(object)
 
     def __init__(self, session_data: SessionData, parent: QWidget | None = None) -> None:
         super().__init__("Reconciliation", parent)
@@ -211,6 +213,7 @@ class ReconcileDock(QDockWidget):
         )
         self.mismatches = mismatch_windows(reports, held)
         self.mismatches_changed.emit(self.mismatches)
+        self.reconciled.emit(reports)
 
     def _on_clicked(self, index: QModelIndex) -> None:
         checks = self.model.checks

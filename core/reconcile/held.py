@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from core.bars import BarArrays
 from core.calendar import Session
+from core.intervals import Interval
 from core.reconcile.compare import SeriesReport, reconcile_series
 from core.reconcile.reference import ReferenceSeries
 from core.session_data import SessionData
 
-__all__ = ["HeldBars", "held_bars", "reconcile_held"]
+__all__ = ["HeldBars", "held_bars", "reconcile_closed", "reconcile_held"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,21 @@ def held_bars(session_data: SessionData, symbol: str) -> HeldBars | None:
 
 def reconcile_held(reference: ReferenceSeries, held: HeldBars) -> SeriesReport:
     """:func:`reconcile_series` over the held sessions (no source is read)."""
-    from core.intervals import Interval
-
     by_session = dict(zip(held.sessions, held.bars, strict=True))
     return reconcile_series(reference, list(held.sessions), Interval(held.base_seconds), by_session.__getitem__,
                             until=held.until)
+
+
+def reconcile_closed(
+    session_data: SessionData, references: list[ReferenceSeries], session: Session
+) -> list[SeriesReport]:
+    """Each reference series of a watched symbol over ``session`` alone (a replay's session that just
+    closed), so a later session that matches can clear what an earlier one started."""
+    out = []
+    for series in references:
+        held = held_bars(session_data, series.symbol)
+        if held is None or session not in held.sessions:
+            continue
+        by_session = {session: held.bars[held.sessions.index(session)]}
+        out.append(reconcile_series(series, [session], Interval(held.base_seconds), by_session.__getitem__))
+    return out

@@ -147,11 +147,14 @@ def test_the_alert_rules_dialog_sets_global_and_per_symbol_rules(qtbot: Any, mak
     dialog.own.setChecked(True)
     dialog.stale.set_value(12)
     dialog.down.set_value(None)
+    assert dialog.mismatch.isChecked() and not dialog.mismatch_volume.isChecked()  # the defaults
+    dialog.mismatch_volume.setChecked(True)
     dialog.buttons.button(dialog.buttons.StandardButton.Apply).click()
     config = window.alerts.config
     assert config.rules_for("QQQ").quality_below == 90.0 and config.rules_for("QQQ").stale_slots == 5
+    assert not config.rules_for("QQQ").mismatch_volume
     spy = config.rules_for("SPY")
-    assert (spy.stale_slots, spy.down_seconds, spy.quality_below) == (12, None, 90.0)
+    assert (spy.stale_slots, spy.down_seconds, spy.quality_below, spy.mismatch_volume) == (12, None, 90.0, True)
     assert h.coordinator.health.stale_slots == {"SPY": 12}  # the stale rule is the health threshold
     dialog.scope.setCurrentText("QQQ")
     assert not dialog.own.isChecked() and dialog.quality.value() == 90.0

@@ -84,3 +84,38 @@ def test_an_unreadable_reference_is_one_line(qtbot: Any, make_window: Any, tmp_p
     qtbot.waitUntil(done.done, timeout=5000)
     assert done.result().startswith(f"cannot read the reference: {bad}: missing column(s) timestamp")
     assert h.window.reconcile.model.rowCount() == 0
+
+
+def test_a_planted_price_difference_puts_a_mismatch_alert_in_the_alerts_dock(
+        qtbot: Any, qtmodeltester: Any, make_window: Any, tmp_path: Path) -> None:
+    h = make_window(source=open_source(str(LEAN_MINUTE)), speed=None)
+    window = h.window
+    add_and_wait(qtbot, window, "GOOG", "1m,15m,1h")
+    h.start()
+    qtbot.waitUntil(lambda: h.coordinator.state is ClockState.FINISHED, timeout=30_000)
+    window.flush()
+    alerts = window.alerts_dock.model
+
+    def mismatch_rows() -> list[list[str]]:
+        rows = [[alerts.index(r, c).data() for c in range(alerts.columnCount())] for r in range(alerts.rowCount())]
+        return [row for row in rows if row[3] == "mismatch"]
+
+    done = asyncio.ensure_future(window.reconcile.compare(_reference(h.session_data, tmp_path / "ref")))
+    qtbot.waitUntil(done.done, timeout=10_000)
+    # the close changed at 12:00 alerts; the volume-only bar at 10:00 does not (mismatch_volume is off)
+    assert [row[1:] for row in mismatch_rows()] == [["GOOG", "15m", "mismatch", "start", "1: close"]]
+    assert mismatch_rows()[0][0].startswith("12:00")
+    qtmodeltester.check(alerts, force_py=True)
+
+    held = held_bars(h.session_data, "GOOG")
+    assert held is not None
+    from core.intervals import Interval
+
+    clean = derive_on(held.bars[-1], session_windows(held.sessions[-1], Interval(900), Convention.SESSION_ANCHORED))
+    (tmp_path / "clean").mkdir()
+    write_bars_csv(tmp_path / "clean" / "GOOG.csv", *(col.astype(float).tolist() for col in clean.bars))
+    done = asyncio.ensure_future(window.reconcile.compare(tmp_path / "clean" / "GOOG.csv"))
+    qtbot.waitUntil(done.done, timeout=10_000)
+    assert [row[1:] for row in mismatch_rows()] == [["GOOG", "15m", "mismatch", "start", "1: close"],
+                                                    ["GOOG", "15m", "mismatch", "clear", "0"]]
+    assert mismatch_rows()[1][0].startswith("15:45")  # the newest bar compared
