@@ -28,7 +28,8 @@ class ReplayBar(QWidget):
     def __init__(self, coordinator: SessionCoordinator, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.coordinator = coordinator
-        self.tz = coordinator.sessions[0].tz
+        # a connected window may have no session yet (the engines publish it): the calendar's zone
+        self.tz = coordinator.sessions[0].tz if coordinator.sessions else str(coordinator.calendar.tz)
         self.restart_button = QPushButton("Restart", self)
         self.restart_button.setToolTip("Replay the range again from its first open (Ctrl+R)")
         self.next_button = QPushButton("Next session", self)
