@@ -26,6 +26,7 @@ from core.events import Event
 from core.feeds import FeedRejected, SymbolFeed
 from core.health import HealthMonitor
 from core.intervals import Interval
+from core.memory import return_freed_memory
 from core.processor import DataProcessor
 from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
@@ -44,6 +45,9 @@ TICK_SECONDS = 0.03
 #: exponential backoff of a failed feed: first retry after this many wall seconds, doubling
 RETRY_BASE_SECONDS = 0.25
 RETRY_MAX_SECONDS = 15.0
+#: base bars handed over between two returns of freed memory to the OS: the feeds free
+#: what they delivered, and the heap gives it back (~48 MiB of bars, a trim costs ~1 ms)
+TRIM_EVERY_BARS = 1_000_000
 
 
 def _clock_text(ts: float, session: Session) -> str:
@@ -168,6 +172,7 @@ class SessionCoordinator:
         self._stopping = False
         self._released_window: deque[tuple[float, int]] = deque(maxlen=64)
         self._newest_end: float | None = None
+        self._released_since_trim = 0
         #: (session) after a session's final pass: every bar of it is final
         self.session_closed = Event("session_closed")
         #: (state) when the run state changes
@@ -437,6 +442,10 @@ class SessionCoordinator:
             self._newest_end = end
         if released:
             self._released_window.append((time.monotonic(), released))
+            self._released_since_trim += released
+            if self._released_since_trim >= TRIM_EVERY_BARS:
+                self._released_since_trim = 0
+                return_freed_memory()
 
     def _base_seconds(self, symbol: str) -> int:
         data = self.session_data.get_symbol_data(symbol)
