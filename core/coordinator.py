@@ -11,9 +11,11 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -30,7 +32,7 @@ from core.memory import return_freed_memory
 from core.processor import DataProcessor
 from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
-from core.sources.base import BarSource
+from core.sources.base import BarSource, LoadedSession
 from core.streams import StreamPlan, determine_stream
 from core.symbols import SymbolError, normalise_symbol
 
@@ -45,6 +47,9 @@ TICK_SECONDS = 0.03
 #: exponential backoff of a failed feed: first retry after this many wall seconds, doubling
 RETRY_BASE_SECONDS = 0.25
 RETRY_MAX_SECONDS = 15.0
+#: threads reading symbols' sessions: numpy, pyarrow and zip release the GIL while they
+#: parse, so a few overlap well on a small machine; more would only hold more in flight
+LOAD_WORKERS = min(4, os.cpu_count() or 1)
 #: base bars handed over between two returns of freed memory to the OS: the feeds free
 #: what they delivered, and the heap gives it back (~48 MiB of bars, a trim costs ~1 ms)
 TRIM_EVERY_BARS = 1_000_000
@@ -67,6 +72,14 @@ class CoordinatorStatus:
     sessions_done: int
     sessions_total: int
     disconnected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One symbol's session as a loading thread read it, with its fingerprint when recording."""
+
+    loaded: LoadedSession
+    fingerprint: str
 
 
 @dataclass
@@ -167,6 +180,7 @@ class SessionCoordinator:
         self._down: dict[str, _Outage] = {}
         self._resume_clock: float | None = None
         self._loading: dict[str, asyncio.Task[None]] = {}
+        self._load_pool = ThreadPoolExecutor(LOAD_WORKERS, thread_name_prefix="load")
         self._resume = asyncio.Event()
         self._resume.set()
         self._stopping = False
@@ -252,21 +266,37 @@ class SessionCoordinator:
         Raises :class:`SymbolError` or ``IntervalError`` and changes nothing when the
         request cannot be met.
         """
-        plan = self.plan(symbol, intervals)
-        if plan.symbol in self.session_data:
-            raise SymbolError(f"{plan.symbol} is already being watched")
-        data = SymbolSessionData.create(
-            plan.symbol,
-            plan.required_base_interval,
-            plan.derivable_intervals,
-            self.session,
-            history_sessions=self.history_sessions,
-            requested=plan.requested,
-        )
-        self.session_data.register_symbol_data(data)
+        return (await self.add_symbols([(symbol, intervals)]))[0]
+
+    async def add_symbols(
+        self, requests: Iterable[tuple[str, Iterable[str | Interval]]]
+    ) -> list[SymbolSessionData]:
+        """:meth:`add_symbol` for many (a watchlist): their sessions are read side by side.
+
+        Every request is checked before any is registered, so an error changes nothing.
+        """
+        plans: list[StreamPlan] = []
+        for symbol, intervals in requests:
+            plan = self.plan(symbol, intervals)
+            if plan.symbol in self.session_data or any(p.symbol == plan.symbol for p in plans):
+                raise SymbolError(f"{plan.symbol} is already being watched")
+            plans.append(plan)
+        added = [
+            SymbolSessionData.create(
+                plan.symbol,
+                plan.required_base_interval,
+                plan.derivable_intervals,
+                self.session,
+                history_sessions=self.history_sessions,
+                requested=plan.requested,
+            )
+            for plan in plans
+        ]
+        for data in added:
+            self.session_data.register_symbol_data(data)
         if self.state is not ClockState.FINISHED:
-            await self._load(plan.symbol, data.base_interval, self.session)
-        return data
+            await self._load_many(added, self.session)
+        return added
 
     def remove_symbol(self, symbol: str) -> bool:
         """Stop watching ``symbol``; its bars still in flight are dropped."""
@@ -282,13 +312,37 @@ class SessionCoordinator:
             self.session_data.warn(f"{key}: could not close its feed: {exc}")
         return self.session_data.remove_symbol(key) is not None
 
-    async def _load(self, symbol: str, base: Interval, session: Session) -> None:
+    def _read(self, symbol: str, base: Interval, session: Session) -> asyncio.Future[_Read]:
+        """Start reading ``symbol``'s session on a loading thread."""
         loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._load_pool, self._read_session, symbol, base, session)
+
+    def _read_session(self, symbol: str, base: Interval, session: Session) -> _Read:
+        """Runs on a loading thread: read the session and, when recording, hash it there too."""
+        loaded = self.source.load_session(symbol, base, session)
+        # a live source's history grows while it runs: only a replay's data can be fingerprinted
+        recording = self.recorder is not None and not self.source.live
+        return _Read(loaded, bars_fingerprint(loaded.bars) if recording else "")
+
+    async def _load_many(self, symbols: list[SymbolSessionData], session: Session) -> None:
+        """Read the symbols' sessions side by side; register each in turn, in the order given.
+
+        Every read starts at once (:data:`LOAD_WORKERS` run at a time); registering in
+        order keeps messages, feeds and exports the same in every run.
+        """
+        readings = deque(self._read(data.symbol, data.base_interval, session) for data in symbols)
+        for data in symbols:
+            # popped, so a read's bars are freed once its feed holds them
+            await self._open(data.symbol, data.base_interval, session, readings.popleft())
+
+    async def _open(self, symbol: str, base: Interval, session: Session, reading: Awaitable[_Read]) -> None:
+        """Register what was read: its problems, its feed, and what a recording already holds."""
         try:
-            loaded = await loop.run_in_executor(None, self.source.load_session, symbol, base, session)
+            read = await reading
         except Exception as exc:  # a source bug must not end the session
             self.session_data.warn(f"{symbol}: could not load {session.date}: {exc}")
             return
+        loaded, fingerprint = read.loaded, read.fingerprint
         data = self.session_data.get_symbol_data(symbol)
         if data is None or data.session != session or data.base_interval != base:
             return  # removed (or rolled over) while loading
@@ -299,8 +353,6 @@ class SessionCoordinator:
         data.notes.omits_empty = self.source.omits_empty_intervals
         if not len(loaded.bars.ts) and not loaded.problems and not summarised:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
-        # a live source's history grows while it runs: only a replay's data can be fingerprinted
-        fingerprint = "" if self.source.live else bars_fingerprint(loaded.bars)
         feed = self.source.open_feed(loaded)
         feed.session = session
         self._feeds[symbol] = feed
@@ -362,12 +414,7 @@ class SessionCoordinator:
         self._down = {s: o for s, o in self._down.items() if s in loaded}
         if not loaded:
             self._resume_clock = None
-        jobs = [
-            self._load(data.symbol, data.base_interval, session)
-            for data in self.session_data.all_symbol_data()
-            if data.symbol not in loaded
-        ]
-        await asyncio.gather(*jobs)
+        await self._load_many([d for d in self.session_data.all_symbol_data() if d.symbol not in loaded], session)
 
     # -- running -------------------------------------------------------------------------
     def _poll(self, clock: float, final: bool) -> list[tuple[str, BarArrays]]:
@@ -573,6 +620,7 @@ class SessionCoordinator:
         finally:
             for task in self._loading.values():
                 task.cancel()
+            self._load_pool.shutdown(wait=False, cancel_futures=True)
             self._set_state(ClockState.FINISHED)
 
     async def _wait_for_open(self, session: Session) -> None:
