@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": Benchmark("bench.memory", "6. memory per stored bar vs deque of dataclasses"),
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
     "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
+    "scale": Benchmark("bench.scale", "10. storage at scale: whole-process peak of a 1s demo replay of many symbols"),
 }
 
 
