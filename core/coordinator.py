@@ -490,9 +490,12 @@ class SessionCoordinator:
         if released:
             self._released_window.append((time.monotonic(), released))
             self._released_since_trim += released
-            if self._released_since_trim >= TRIM_EVERY_BARS:
-                self._released_since_trim = 0
-                return_freed_memory()
+
+    def _return_freed_memory(self) -> None:
+        """After a step (its batches dropped, so the pieces they came from are freed) now and then."""
+        if self._released_since_trim >= TRIM_EVERY_BARS:
+            self._released_since_trim = 0
+            return_freed_memory()
 
     def _base_seconds(self, symbol: str) -> int:
         data = self.session_data.get_symbol_data(symbol)
@@ -608,6 +611,7 @@ class SessionCoordinator:
                         continue
                     now = self.clock.advance(final, self.max_chunk)
                     await self._step_cooperatively(now)
+                    self._return_freed_memory()
                     self.progress.emit(done + min(now, session.close) - session.open, total)
                     await asyncio.sleep(0 if self.clock.speed is None else TICK_SECONDS)
                 if self._stopping:
