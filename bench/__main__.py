@@ -37,10 +37,12 @@ BENCHMARKS: dict[str, Benchmark] = {
     "chart-paint": Benchmark("bench.chart_paint", "4. chart append+repaint vs pyqtgraph's QPicture candlestick item"),
     "tree-refresh": Benchmark("bench.tree_refresh", "5. tree model refresh vs QStandardItemModel"),
     "gui-responsiveness": Benchmark("bench.gui_responsiveness", "8. GUI event-loop lag streaming vs an idle window"),
+    "gui-500": Benchmark("bench.gui_many_symbols", "8b. GUI 500 symbols: start-up, lag, stalls, GC vs no gc.freeze"),
     "memory": Benchmark("bench.memory", "6. memory per stored bar vs deque of dataclasses"),
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
     "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
-    "scale": Benchmark("bench.scale", "10. storage at scale: whole-process peak of a 1s demo replay of many symbols"),
+    "desk": Benchmark("bench.desk", "10. desk mode: publishing to Redis on/off, replica catch-up"),
+    "scale": Benchmark("bench.scale", "11. storage at scale: whole-process peak of a 1s demo replay of many symbols"),
 }
 
 

@@ -23,6 +23,7 @@ idle runs alternate; figures are the probe's p50, p99 and max over all firings.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -55,7 +56,8 @@ ROWS = (ROW_P50, ROW_P99, ROW_MAX)
 
 # -- the child process ------------------------------------------------------------------------------
 async def _measure(
-    plan: Any, settings: Any, live: bool, seconds: float, profile: str | None, stamps_path: str | None
+    plan: Any, settings: Any, live: bool, seconds: float, profile: str | None, stamps_path: str | None,
+    started: float, freeze: bool = True,
 ) -> dict[str, Any]:
     """One window over one coordinator, as gui.app._run_one wires them, probed for ``seconds``.
 
@@ -70,6 +72,7 @@ async def _measure(
     from core.clock import ClockState
     from core.coordinator import SessionCoordinator
     from core.session_data import SessionData
+    from gui.app import freeze_startup_heap
     from gui.main_window import MainWindow
 
     setup = plan.setup
@@ -97,6 +100,8 @@ async def _measure(
     probe.timeout.connect(fired)
     try:
         await window.boot(plan.watchlist)
+        if freeze:
+            freeze_startup_heap()  # as gui.app does after boot
         if live:
             runner = asyncio.create_task(coordinator.run(), name="coordinator")
             deadline = time.monotonic() + START_TIMEOUT
@@ -104,7 +109,11 @@ async def _measure(
                 if runner.done() or time.monotonic() > deadline:
                     raise RuntimeError(f"the coordinator did not start streaming (state {coordinator.state.value})")
                 await asyncio.sleep(0.01)
+            startup = time.perf_counter() - started
+            startup_cpu = time.process_time()  # the child's CPU seconds so far: start-up's own cost
         else:
+            startup = time.perf_counter() - started
+            startup_cpu = time.process_time()
             await asyncio.sleep(0.5)  # let the boot's repaints settle, as the live run's loading does
         clock_start = coordinator.clock.now
         bars_start = sum(len(d.base.data) for d in session_data.all_symbol_data())
@@ -115,9 +124,22 @@ async def _measure(
             profiler = cProfile.Profile()
             profiler.enable()
         fired()
+        gc_pauses: list[float] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, _info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000.0)
+
+        gc.callbacks.append(on_gc)
+        cpu_start = time.process_time()
         probe.start()
         await asyncio.sleep(seconds)
         probe.stop()
+        gc.callbacks.remove(on_gc)
+        cpu_used = time.process_time() - cpu_start
         fired()  # a stall just before the end counts too
         if profiler is not None:
             profiler.disable()
@@ -151,6 +173,11 @@ async def _measure(
         "bars": bars_end - bars_start,
         "rows": rows_shown,
         "chart_candles": candles,
+        "startup_s": round(startup, 3),
+        "startup_cpu_s": round(startup_cpu, 3),
+        "gc_pauses_ms": [round(p, 3) for p in gc_pauses],
+        #: CPU seconds per probed second: near 1 the app saturates its core, well below 1 the machine is busy
+        "cpu_share": round(cpu_used / seconds, 3),
     }
 
 
@@ -162,7 +189,9 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--idle", action="store_true", help="no coordinator running (the reference)")
     parser.add_argument("--profile", metavar="FILE.prof", help="cProfile the probed seconds into FILE.prof")
     parser.add_argument("--stamps", metavar="FILE", help="append each probe firing's perf_counter() to FILE")
+    parser.add_argument("--no-freeze", action="store_true", help="leave the start-up heap to the collector (reference)")
     args = parser.parse_args(argv)
+    started = time.perf_counter()  # start-up: from here (Qt not imported yet) to streaming
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["QT_API"] = "pyside6"
     import tempfile
@@ -170,10 +199,12 @@ def _child(argv: list[str]) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import PROG, build_parser, plan_start
+    from gui.app import PROG, build_parser, hold_collections_for_startup, plan_start
     from gui.settings import AppSettings
     from gui.theme import apply_dark_palette
 
+    if not args.no_freeze:
+        hold_collections_for_startup()  # as gui.app.run does; freeze_startup_heap enables them again
     app = QApplication([PROG])
     app.setApplicationName(PROG)
     apply_dark_palette(app)
@@ -185,13 +216,14 @@ def _child(argv: list[str]) -> int:
             "--start", DATE, "--end", DATE, "--no-record",
         ]
         plan = plan_start(build_parser().parse_args(cli), settings)
-        result = qasync.run(_measure(plan, settings, not args.idle, args.seconds, args.profile, args.stamps))
+        result = qasync.run(_measure(plan, settings, not args.idle, args.seconds, args.profile, args.stamps,
+                                           started, freeze=not args.no_freeze))
     print(json.dumps(result))
     return 0
 
 
 # -- the parent -------------------------------------------------------------------------------------
-def _run_child(symbols: int, seconds: float, idle: bool) -> dict[str, Any]:
+def _run_child(symbols: int, seconds: float, idle: bool, freeze: bool = True) -> dict[str, Any]:
     """One GUI run in a subprocess; a run still blocked at the deadline is killed and reported from its stamps."""
     import tempfile
 
@@ -202,6 +234,8 @@ def _run_child(symbols: int, seconds: float, idle: bool) -> dict[str, Any]:
                "--seconds", str(seconds), "--stamps", stamps]
         if idle:
             cmd.append("--idle")
+        if not freeze:
+            cmd.append("--no-freeze")
         limit = seconds + START_TIMEOUT + KILL_AFTER
         try:
             done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=limit)

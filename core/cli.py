@@ -1,6 +1,8 @@
-"""``session-monitor``: ``replay`` runs headless; anything else opens the GUI.
+"""``session-monitor replay``: a source replayed headless (derive, measure, export).
 
-The headless path never imports Qt, so it starts fast and runs on servers.
+The headless path never imports Qt, so it starts fast and runs on servers. The
+``session-monitor`` command itself is :mod:`session_monitor.cli`, which dispatches here;
+``python -m core.cli replay ...`` runs this module without it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "replay_main"]
 
 log = logging.getLogger("session_monitor")
-
-#: a live feed delivers a minute bar a second or two after the minute ends
-LIVE_GRACE_SECONDS = 5.0
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
@@ -73,7 +72,7 @@ async def _replay(
         recorder = started.recorder
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
+        live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
     alert_log = None
     if alerts is not None:
@@ -155,16 +154,13 @@ def replay_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m core.cli replay ...``: the replay subcommand without the app's dispatcher."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "replay":
-        return replay_main(argv[1:])
-    if argv and argv[0] == "reconcile":
-        from core.reconcile.cli import main as reconcile_main
-
-        return reconcile_main(argv[1:])
-    from gui.app import main as gui_main
-
-    return gui_main(argv)
+    if argv[:1] != ["replay"]:
+        print("usage: python -m core.cli replay SOURCE [options] (the app itself is 'session-monitor')",
+              file=sys.stderr)
+        return 2
+    return replay_main(argv[1:])
 
 
 if __name__ == "__main__":

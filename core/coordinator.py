@@ -187,6 +187,12 @@ class SessionCoordinator:
         self._released_window: deque[tuple[float, int]] = deque(maxlen=64)
         self._newest_end: float | None = None
         self._released_since_trim = 0
+        #: a requested move: run forward (at max speed) to this session time, then go on as before
+        self._target: float | None = None
+        #: a requested rewind: restart the session with this index, every bar forgotten
+        self._rewind_to: int | None = None
+        #: session seconds of the range before each session (progress and the slider map through it)
+        self._offsets = np.concatenate([[0.0], np.cumsum([float(s.close - s.open) for s in sessions])])
         #: (session) after a session's final pass: every bar of it is final
         self.session_closed = Event("session_closed")
         #: (state) when the run state changes
@@ -250,6 +256,102 @@ class SessionCoordinator:
     def stop(self) -> None:
         self._stopping = True
         self._resume.set()
+
+    # -- moving through the range (replays; a live session cannot move) -----------------
+    @property
+    def total_seconds(self) -> float:
+        """Session seconds of the whole range (what progress counts)."""
+        return float(self._offsets[-1])
+
+    def progress_at(self, when: float) -> float:
+        """Session seconds of the range before ``when`` (0 … :attr:`total_seconds`)."""
+        index = self._session_at(when)
+        session = self.sessions[index]
+        return float(self._offsets[index]) + min(max(when, session.open), session.close) - session.open
+
+    def time_at(self, progress: float) -> float:
+        """The session time ``progress`` session seconds into the range (inverse of :meth:`progress_at`)."""
+        progress = min(max(progress, 0.0), self.total_seconds)
+        index = min(int(np.searchsorted(self._offsets, progress, side="right")) - 1, len(self.sessions) - 1)
+        return float(self.sessions[index].open) + progress - float(self._offsets[index])
+
+    def _session_at(self, when: float) -> int:
+        """The session holding ``when``, or the next one to open after it (the last one after the range)."""
+        for index, session in enumerate(self.sessions):
+            if when < session.close:
+                return index
+        return len(self.sessions) - 1
+
+    def seek(self, when: float) -> bool:
+        """Move the replay to session time ``when`` (clamped to the range); False for a live run.
+
+        Forward, every bar up to ``when`` is released and processed at once, as ``--speed max``
+        would (so gaps and quality stay exact); backward, the session holding ``when`` starts
+        again with every bar forgotten and runs forward to it. A time between sessions means
+        the next session's open. A paused replay moves and stays paused.
+        """
+        if self.live:
+            return False
+        when = min(max(float(when), float(self.sessions[0].open)), float(self.sessions[-1].close))
+        index = self._session_at(when)
+        target = max(when, float(self.sessions[index].open))
+        finished = self.state is ClockState.FINISHED
+        if finished or index < self.session_index or (index == self.session_index and target < self.clock.now):
+            self._rewind_to = index
+        self._target = target
+        self._resume.set()  # wakes a paused (or finished, held) run to move
+        return True
+
+    def restart(self) -> bool:
+        """Start the range again from its first open, every bar forgotten (pause and speed are kept)."""
+        if self.live:
+            return False
+        self._rewind_to = 0
+        self._target = None
+        self._resume.set()
+        return True
+
+    def next_session(self) -> bool:
+        """Finish the current session at once and continue at the next one's open; False on the last."""
+        following = self.session_index + 1
+        if self.live or following >= len(self.sessions):
+            return False
+        return self.seek(float(self.sessions[following].open))
+
+    def step_bar(self) -> bool:
+        """While paused: move to the end of the next base bar (the finest base watched), releasing it."""
+        if self.live or not self.clock.paused or self.state is ClockState.FINISHED:
+            return False
+        base = min((d.base_interval.seconds for d in self.session_data.all_symbol_data()), default=60)
+        session = self.session
+        pending = self._target if self._target is not None else self.clock.now
+        target = session.open + (math.floor((pending - session.open) / base) + 1) * base
+        if target > session.close:
+            if self.session_index + 1 >= len(self.sessions):
+                return False
+            target = self.sessions[self.session_index + 1].open + base
+        return self.seek(float(target))
+
+    def _rewind(self, index: int) -> None:
+        """Restart session ``index`` empty: feeds reopen from its start and it records afresh.
+
+        The recordings of that session and later ones are discarded, so nothing of the run
+        before the move is resumed, now or after a crash.
+        """
+        session = self.sessions[index]
+        if self.recorder is not None:
+            try:
+                self.recorder.discard(since=session.date)
+            except Exception as exc:  # a broken recording must not stop the replay
+                self.session_data.warn(f"recording stopped, continuing without it: {exc}")
+                self.recorder = None
+        self._feeds.clear()
+        self._down.clear()
+        self._resume_clock = None
+        self._newest_end = None
+        self.session_index = index
+        self.session_data.restart_session(session)
+        self.clock.reset(float(session.open))
 
     # -- symbols -----------------------------------------------------------------------
     def plan(self, symbol: str, intervals: Iterable[str | Interval]) -> StreamPlan:
@@ -585,47 +687,78 @@ class SessionCoordinator:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
 
-    async def run(self) -> None:
-        """Run every session to its close (or until :meth:`stop`)."""
-        total = sum(s.close - s.open for s in self.sessions)
-        done = 0.0
+    async def run(self, hold: bool = False) -> None:
+        """Run every session to its close (or until :meth:`stop`).
+
+        ``hold``: after the last session, wait (FINISHED) for :meth:`seek` or
+        :meth:`restart` instead of returning — the GUI keeps a finished replay movable.
+        """
+        index = 0
         try:
-            for index, session in enumerate(self.sessions):
-                if self._stopping:
-                    break
-                self.session_index = index
-                self.session_data.start_session(session)
-                self._newest_end = None
-                self.clock.reset(float(session.open))
-                if self.live:
-                    await self._wait_for_open(session)
-                await self._load_all(session)
-                if self._resume_clock is not None and self._resume_clock > self.clock.now:
-                    self.clock.reset(min(self._resume_clock, float(session.close)))
-                self._set_state(ClockState.OPEN)
-                final = session.close + self.processor.grace
-                while self.clock.now < final and not self._stopping:
-                    if self.clock.paused:
-                        await self._resume.wait()
-                        self.clock.resync()
-                        continue
-                    now = self.clock.advance(final, self.max_chunk)
-                    await self._step_cooperatively(now)
-                    self._return_freed_memory()
-                    self.progress.emit(done + min(now, session.close) - session.open, total)
-                    await asyncio.sleep(0 if self.clock.speed is None else TICK_SECONDS)
-                if self._stopping:
-                    break
-                self.step(final, final=True)
-                done += session.close - session.open
-                self._set_state(ClockState.CLOSED)
-                self.session_closed.emit(session)
-            self.session_index = len(self.sessions) if not self._stopping else self.session_index
+            while not self._stopping:
+                if self._rewind_to is not None:
+                    index, self._rewind_to = self._rewind_to, None
+                    self._rewind(index)
+                if index >= len(self.sessions):
+                    self.session_index = len(self.sessions)
+                    if not hold:
+                        break
+                    self._set_state(ClockState.FINISHED)
+                    await self._resume.wait()
+                    self._resume.clear()
+                    continue
+                completed = await self._run_session(index)
+                if completed:
+                    index += 1
         finally:
             for task in self._loading.values():
                 task.cancel()
             self._load_pool.shutdown(wait=False, cancel_futures=True)
             self._set_state(ClockState.FINISHED)
+
+    async def _run_session(self, index: int) -> bool:
+        """One session from its open (or where a recording or a seek puts it) to its close.
+
+        False when it was left early: a stop, or a rewind to handle first.
+        """
+        session = self.sessions[index]
+        self.session_index = index
+        self.session_data.start_session(session)
+        self._newest_end = None
+        self.clock.reset(float(session.open))
+        if self.live:
+            await self._wait_for_open(session)
+        await self._load_all(session)
+        if self._resume_clock is not None and self._resume_clock > self.clock.now:
+            self.clock.reset(min(self._resume_clock, float(session.close)))
+        self._set_state(ClockState.OPEN)
+        done, total = float(self._offsets[index]), self.total_seconds
+        final = session.close + self.processor.grace
+        while self.clock.now < final and not self._stopping and self._rewind_to is None:
+            if self._target is not None:  # a seek: straight there, in max-speed chunks
+                now = min(self._target, final, self.clock.now + self.max_chunk)
+                self.clock.reset(now)
+                await self._step_cooperatively(now)
+                if self._target is not None and now >= self._target:
+                    self._target = None
+            elif self.clock.paused:
+                await self._resume.wait()
+                if self.clock.paused:
+                    self._resume.clear()  # woken by a seek: handled above on the next turn
+                self.clock.resync()
+                continue
+            else:
+                now = self.clock.advance(final, self.max_chunk)
+                await self._step_cooperatively(now)
+            self._return_freed_memory()
+            self.progress.emit(done + min(now, session.close) - session.open, total)
+            await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)
+        if self._stopping or self._rewind_to is not None:
+            return False
+        self.step(final, final=True)
+        self._set_state(ClockState.CLOSED)
+        self.session_closed.emit(session)
+        return True
 
     async def _wait_for_open(self, session: Session) -> None:
         """Live: sit in pre-open until the bell (checking for stop once a second)."""

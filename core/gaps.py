@@ -10,13 +10,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from core.derive.table import CLOSED, FRONT, NRUNS, StateTable
 from core.windows import WindowGrid
 
-__all__ = ["Gap", "GapTracker"]
+__all__ = ["Gap", "GapState", "GapTracker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,14 @@ class Gap:
             "bars": self.bars,
             "cause": self.cause,
         }
+
+
+class GapState(NamedTuple):
+    """A tracker's whole state, so a replica elsewhere can hold the same gaps."""
+
+    frontier: int
+    runs: list[tuple[int, int]]
+    closed_missing: int
 
 
 class GapTracker:
@@ -76,6 +85,17 @@ class GapTracker:
     def _runs_changed(self, closed_missing_delta: int) -> None:
         ints = self.table.ints
         ints[CLOSED, self.row] += closed_missing_delta
+        ints[NRUNS, self.row] = len(self._runs)
+
+    def state(self) -> GapState:
+        return GapState(self.frontier, list(self._runs), self.closed_missing)
+
+    def restore(self, state: GapState) -> None:
+        self._runs = list(state.runs)
+        self._run_starts = [a for a, _ in self._runs]
+        self.frontier = state.frontier
+        ints = self.table.ints
+        ints[CLOSED, self.row] = state.closed_missing
         ints[NRUNS, self.row] = len(self._runs)
 
     def mark_present(self, window: int) -> None:

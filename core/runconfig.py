@@ -18,10 +18,12 @@ from core.sources.validation import EARLIEST_DATE, LATEST_DATE
 from core.streams import determine_stream
 from core.symbols import SymbolError, distinct_symbols
 
-__all__ = ["RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
+__all__ = ["LIVE_GRACE_SECONDS", "RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
 
 DEFAULT_SYMBOLS = ("SPY", "AAPL", "MSFT")
 DEFAULT_INTERVALS = "1m,5m,15m,1h"
+#: a live feed delivers a minute bar a second or two after the minute ends
+LIVE_GRACE_SECONDS = 5.0
 
 
 class UsageError(ValueError):
@@ -47,6 +49,11 @@ class RunSetup:
     missing: dict[str, frozenset[dt.date]] = field(default_factory=dict)
     #: things the user should know before the run starts (skipped dates, missing days), one line each
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def grace(self) -> float:
+        """How long after a bar's end the processor waits for it: only a live feed is late."""
+        return LIVE_GRACE_SECONDS if self.live else 0.0
 
     @property
     def symbols(self) -> list[str]:

@@ -263,13 +263,20 @@ class SymbolSessionData:
     def notes(self) -> FeedNotes:
         return self.base.notes
 
-    def start_session(self, session: Session) -> None:
-        """Move the current session to history and start empty bars for ``session``."""
-        if session == self.session:
+    def start_session(self, session: Session, keep_history: bool = True) -> None:
+        """Move the current session to history and start empty bars for ``session``.
+
+        ``keep_history=False`` forgets every bar instead (a replay restarted or rewound),
+        even when ``session`` is the current one.
+        """
+        if session == self.session and keep_history:
             return
         if self.group is not None:
             self.group.remove(self)
-        self.history.append(SessionHistory(self.session, self.bars))
+        if keep_history:
+            self.history.append(SessionHistory(self.session, self.bars))
+        else:
+            self.history.clear()
         self.session = session
         held = sorted({self.base_interval, *(b.interval for b in self.bars.values())}, key=Interval.sort_key)
         self.bars = _empty_bars(held, self.base_interval, session)
@@ -457,17 +464,26 @@ class SessionData:
         return len(self._symbols)
 
     # -- structure ------------------------------------------------------------------
-    def register_symbol_data(self, data: SymbolSessionData) -> None:
-        """Add a fully built symbol; a symbol already registered is an error."""
+    def register_symbol_data(self, data: SymbolSessionData, row: int | None = None) -> None:
+        """Add a fully built symbol at ``row`` (default: last); a symbol already registered is an error.
+
+        A replica fed by several engines places each symbol where the watchlist has it.
+        """
         with self.lock:
             key = data.symbol.upper()
             if key in self._symbols:
                 raise ValueError(f"symbol {key} is already being watched")
             if self.session is not None and data.session != self.session:
                 data.start_session(self.session)
-            row = len(self._symbols)
+            end = len(self._symbols)
+            row = end if row is None else max(0, min(row, end))
             self.events.symbol_adding.emit(key, row)
-            self._symbols[key] = data
+            if row == end:
+                self._symbols[key] = data
+            else:
+                items = list(self._symbols.items())
+                items.insert(row, (key, data))
+                self._symbols = dict(items)
             self._reindex()
             self._join_group(data)
             self.events.symbol_added.emit(key, row)
@@ -492,12 +508,24 @@ class SessionData:
         with self.lock:
             if session == self.session:
                 return
-            self.session = session
-            self.groups = {}
-            for data in self._symbols.values():
-                data.start_session(session)
-                self._join_group(data)
-            self.events.session_started.emit(session)
+            self._start(session, keep_history=True)
+
+    def restart_session(self, session: Session) -> None:
+        """Forget every bar of every symbol (history too) and start ``session`` empty.
+
+        A replay restarted or rewound: the symbols stay, the bars they had are gone, and
+        ``session_started`` tells views to re-read everything.
+        """
+        with self.lock:
+            self._start(session, keep_history=False)
+
+    def _start(self, session: Session, keep_history: bool) -> None:
+        self.session = session
+        self.groups = {}
+        for data in self._symbols.values():
+            data.start_session(session, keep_history)
+            self._join_group(data)
+        self.events.session_started.emit(session)
 
     def _join_group(self, data: SymbolSessionData) -> None:
         """Store ``data``'s current bars row-wise with the other symbols of its session and base."""

@@ -1,6 +1,7 @@
-"""``session-monitor [SOURCE] [options]``: the desktop app.
+"""``session-monitor [SOURCE] [options]``: the desktop app (:mod:`session_monitor.cli` parses the arguments).
 
-Arguments are resolved (and refused, with one line) before Qt starts. One asyncio loop
+Arguments are resolved (and refused, with one line) before Qt starts; so is the platform
+(offscreen for a screenshot without a display, a clear message when a library is missing). One asyncio loop
 (qasync) runs the coordinator and Qt together; closing the window sets an asyncio.Event
 that :func:`run_window` awaits, after which the coordinator is stopped and awaited, so
 the app exits with no stray task.
@@ -11,24 +12,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import qasync
 from PySide6.QtWidgets import QApplication
 
 from core.alerts import AlertConfig
-from core.cli import LIVE_GRACE_SECONDS
+from core.appinfo import PROG
 from core.config import load_config
 from core.coordinator import SessionCoordinator
+from core.logfile import install_log_file
 from core.recording_start import start_recording
-from core.runconfig import RunSetup, UsageError, add_run_arguments, resolve_run
+from core.runconfig import RunSetup, UsageError, resolve_run
 from core.session_data import SessionData
 from core.sources.base import SourceError
+from gui.arguments import build_parser
 from gui.errors import install_excepthook, loop_exception_handler
 from gui.icons import icon
 from gui.main_window import MainWindow
@@ -37,58 +40,43 @@ from gui.settings import AppSettings, WatchEntry
 from gui.startup_error import show_startup_error
 from gui.theme import apply_dark_palette
 
-__all__ = ["build_parser", "main"]
+__all__ = ["PROG", "build_parser", "freeze_startup_heap", "hold_collections_for_startup", "run"]
 
 log = logging.getLogger("session_monitor.gui")
 
-PROG = "session-monitor"
 DEFAULT_SPEED = 60.0
 #: the screenshot mode runs faster so a few seconds show a chart worth looking at
 SCREENSHOT_SPEED = 600.0
 SCREENSHOT_SIZE = (1280, 800)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a refusal is one line on stderr (no usage block) and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        show_startup_error(self.prog, message)
-        raise SystemExit(2)
+#: young-generation collections this far apart: the streaming loop allocates many short-lived
+#: objects, and each collection is a pause of its own (the default is 700)
+GC_YOUNG_THRESHOLD = 20_000
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 24 * 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+def hold_collections_for_startup() -> None:
+    """No automatic collections while start-up builds objects that all live until exit.
+
+    Each one would walk a heap that only grows (at 500 symbols, hundreds of collections
+    and seconds of start-up); :func:`freeze_startup_heap` collects once at the end.
+    """
+    gc.disable()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="Watch a market session live: stream a base interval, derive higher ones, "
-        "measure quality and gaps. 'session-monitor replay ...' runs headless.",
-    )
-    add_run_arguments(parser, source_required=False)  # no SOURCE: the last one, else demo
-    parser.add_argument("--screenshot", metavar="FILE.png", help="run, save a PNG of the window, exit")
-    parser.add_argument(
-        "--after",
-        type=_seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="with --screenshot: how long to run first (default 5)",
-    )
-    parser.add_argument("--chart", metavar="TAB",
-                        help="with --screenshot: show this chart tab (an interval, or base+derived[:INTERVAL]); "
-                        "the PNG then holds the tree and charts only")
-    parser.add_argument("--explain", metavar="HH:MM",
-                        help="with --chart base+derived: pin the derived bar at this exchange time")
-    parser.add_argument("--settings", metavar="FILE.ini", help="keep settings in this file instead of the user's")
-    return parser
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up out of the collector's sight, then collect as usual.
+
+    With hundreds of symbols the start-up heap (modules, Qt wrappers, models, calendars)
+    is millions of objects that live until exit, and every full collection walked them
+    all: 75–89 ms stalls every few seconds. Frozen, a full collection sees only what was
+    allocated since, a few milliseconds.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.enable()
 
 
 @dataclass
@@ -149,9 +137,18 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
 
 
 async def run_window(
-    plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, view: ScreenshotView | None = None
+    plan: StartPlan,
+    settings: AppSettings,
+    screenshot: str | None,
+    after: float,
+    view: ScreenshotView | None = None,
+    own_process: bool = False,
 ) -> int:
-    """Run windows until the user quits: File > Open session replaces the window's run."""
+    """Run windows until the user quits: File > Open session replaces the window's run.
+
+    ``own_process``: the app owns the interpreter, so it may tune the garbage collector
+    (:func:`freeze_startup_heap` after each start-up); tests running a window leave it alone.
+    """
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)  # the window's close ends main(), not app.exec()
@@ -160,13 +157,14 @@ async def run_window(
     next_plan: StartPlan | None = plan
     code = 0
     while next_plan is not None:
-        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, view)
+        code, next_plan = await _run_one(next_plan, settings, screenshot, after, quit_event, view, own_process)
     return code
 
 
 async def _run_one(
     plan: StartPlan, settings: AppSettings, screenshot: str | None, after: float, quit_event: asyncio.Event,
     view: ScreenshotView | None = None,
+    own_process: bool = False,
 ) -> tuple[int, StartPlan | None]:
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
@@ -176,7 +174,7 @@ async def _run_one(
     recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
-        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0, known_missing=setup.missing,
+        live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts)
     window.closed.connect(quit_event.set)
@@ -211,7 +209,9 @@ async def _run_one(
     quitting = asyncio.ensure_future(quit_event.wait())
     try:
         await window.boot(plan.watchlist)
-        runner = asyncio.create_task(coordinator.run(), name="coordinator")
+        if own_process:
+            freeze_startup_heap()
+        runner = asyncio.create_task(coordinator.run(hold=not setup.live), name="coordinator")
         if screenshot:
             return await _take_screenshot(window, Path(screenshot), after, quit_event, view), None
         await asyncio.wait([quitting, reopen], return_when=asyncio.FIRST_COMPLETED)
@@ -257,13 +257,8 @@ async def _take_screenshot(
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """Entry point used by ``core.cli.main`` for everything but ``replay``."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a refusal already printed as one line
-        return int(exc.code or 0)
+def run(args: argparse.Namespace) -> int:
+    """Open the app for parsed arguments (``session_monitor.cli`` parses them and checks the platform)."""
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)
     settings = AppSettings.at(args.settings) if args.settings else AppSettings()
     try:
@@ -276,15 +271,17 @@ def main(argv: list[str]) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         show_startup_error(PROG, str(exc))
         return 1
+    install_log_file()
+    hold_collections_for_startup()
     app = QApplication.instance() or QApplication([PROG])
     assert isinstance(app, QApplication)
     app.setApplicationName(PROG)
     app.setOrganizationName(PROG)
+    app.setDesktopFileName(PROG)  # matches the installed .desktop entry (taskbar icon on Wayland)
     app.setWindowIcon(icon("app"))
     apply_dark_palette(app)
     view = ScreenshotView(args.chart, args.explain)
-    return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, view)))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, view, own_process=True)))
+    finally:
+        gc.enable()  # also when start-up failed before freeze_startup_heap

@@ -27,7 +27,7 @@ from gui.icons import icon
 __all__ = ["SPEEDS", "ControlsBar"]
 
 #: speed choices: multiples of real time, None = as fast as possible
-SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, 600.0, None)
+SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, None)
 
 
 class ControlsBar(QWidget):

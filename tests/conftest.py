@@ -51,3 +51,6 @@ def _no_stream_thread_outlives_its_test() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not leaked, f"threads still running after the test: {leaked} (close the AlpacaSource)"
+
+
+pytest_plugins = ["tests.bus_helpers"]  # the real Redis server fixture

@@ -1,4 +1,4 @@
-"""core must stay headless: importing every core module loads no Qt binding."""
+"""core must stay headless: importing every core module loads no Qt binding and nothing of gui/."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_every_core_module_imports_without_qt() -> None:
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'shiboken6',"
-        " 'pyqtgraph', 'qasync'))\n"
+        " 'pyqtgraph', 'qasync', 'gui', 'session_monitor'))\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)

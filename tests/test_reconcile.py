@@ -13,7 +13,6 @@ import pytest
 
 from core.aggregate import aggregate
 from core.calendar import get_calendar
-from core.cli import main
 from core.intervals import DAILY, Interval
 from core.reconcile import (
     Cause,
@@ -26,6 +25,7 @@ from core.reconcile import (
 )
 from core.sources.lean import LeanSource
 from core.windows import window_grid
+from session_monitor.cli import main
 from tests.core_helpers import write_bars_csv
 
 MINUTE = Interval(60)

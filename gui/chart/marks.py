@@ -80,6 +80,18 @@ LEGEND: tuple[LegendEntry, ...] = (
                 "where a coarser derived interval's window starts (View → Window boundaries)"),
     LegendEntry("differs from the reference", MISMATCH, "violet band, full height",
                 "the window of a bar that differs from the loaded reference (View → Reconciliation)"),
+    LegendEntry("quiet gap band", theme.QUIET_GAP_FILL, "faint grey band, full height",
+                "no bar because nothing traded while the feed was up (View → Show quiet gaps)"),
+    LegendEntry("session line", theme.BOUNDARY, "dashed grey vertical line", "a session's open and close"),
+    LegendEntry("crosshair", theme.CROSSHAIR, "dotted lines under the pointer",
+                "the bar under the pointer; its OHLCV is shown above the chart"),
+    LegendEntry("volume", theme.UP, "translucent bars under the candles", "per bar, coloured like its candle"),
+    LegendEntry("quality ≥ 99 %", theme.QUALITY_GOOD, "green number (tree)", "bars present / bars expected so far"),
+    LegendEntry("quality 95–99 %", theme.QUALITY_WARN, "amber number (tree)", "a few bars missing"),
+    LegendEntry("quality < 95 %, feed down", theme.QUALITY_BAD, "red number or symbol (tree)",
+                "many bars missing; a symbol in red has its feed down (retrying)"),
+    LegendEntry("health banner", theme.QUALITY_WARN, "amber strip above the charts",
+                "the shown symbol's feed is stale or down"),
 )
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from core.cli import main as cli_main
 from gui.app import SCREENSHOT_SIZE, build_parser, plan_start
 from gui.settings import AppSettings, WatchEntry
+from session_monitor.cli import main as cli_main
 from tests.gui.gui_helpers import LEAN_MINUTE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def test_screenshot_run_writes_a_png_of_the_window_and_exits_cleanly(tmp_path: P
     ini = tmp_path / "s.ini"
 
     proc = run_offscreen(
-        ["-m", "core.cli", "--screenshot", str(shot), "--after", "1.5", "--settings", str(ini)], tmp_path
+        ["-m", "session_monitor", "--screenshot", str(shot), "--after", "1.5", "--settings", str(ini)], tmp_path
     )
 
     assert proc.returncode == 0, proc.stderr
@@ -167,8 +167,8 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
 
         def drive():
             shown = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-            if len(shown) != 1:
-                return
+            if len(shown) != 1 or not shown[0].session_data.get_active_symbols():
+                return  # not up yet: no window, or its boot has not registered the start-up symbols
             window = shown[0]
             if not steps:
                 steps.append("opened")

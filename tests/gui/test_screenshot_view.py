@@ -22,7 +22,7 @@ def _count(image: QImage, colour: QColor) -> int:
 def test_screenshot_of_the_base_plus_derived_view_with_a_bar_explained(tmp_path: Path) -> None:
     shot = tmp_path / "provenance.png"
     proc = run_offscreen(
-        ["-m", "core.cli", str(LEAN_MINUTE), "--symbols", "GOOG", "--intervals", "1m,15m,1h", "--start",
+        ["-m", "session_monitor", str(LEAN_MINUTE), "--symbols", "GOOG", "--intervals", "1m,15m,1h", "--start",
          "2015-12-28", "--end", "2015-12-28", "--speed", "max", "--no-record", "--settings", str(tmp_path / "s.ini"),
          "--screenshot", str(shot), "--after", "4", "--chart", "base+derived:15m", "--explain", "12:00"],
         tmp_path,

@@ -1,0 +1,189 @@
+"""10. Desk mode (Redis): what publishing costs an engine, and how fast a replica catches up.
+
+Row 1: the engine (coordinator + DataProcessor, no recording) replaying the demo feed at
+``--speed max`` — 100 symbols × one session of 1s bars, 1s→1m,5m,15m,1h — with a
+:class:`~core.bus.publisher.ShardPublisher` and writer sending every change to a real
+local server (the bundled valkey-server, AOF off) against the same run without
+publishing; interleaved rounds, the engine's run time (the note adds when everything was in Redis).
+
+Row 2: catch-up. An engine holds N symbols × 2 h of 1s bars (derived 1m,5m,15m,1h, with
+quality and gaps) and has published them (a snapshot and log entries after it); a new
+replica joins: the time until its ``SessionData`` equals the engine's (snapshot + log,
+checked with the export's ``session.json`` view): 1,000 symbols, the issue's size, target
+≤ 2 s (quick: 10 symbols × 30 min, not judged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from bench import Row, median
+from core.bus.layout import ShardSpec
+from core.bus.publisher import Batch, ShardPublisher
+from core.bus.replica import Replica, ShardStatus
+from core.bus.server import EmbeddedServer
+from core.bus.shardlog import ShardLog, ShardWriter, connect
+from core.calendar import get_calendar
+from core.coordinator import SessionCoordinator
+from core.export import session_snapshot
+from core.intervals import parse_intervals
+from core.processor import DataProcessor
+from core.session_data import SessionData, SymbolSessionData
+from core.sources.demo import DemoSource
+
+__all__ = ["ROWS", "run"]
+
+ROW_PUBLISH = "desk: engine publishing to Redis, cost"
+ROW_CATCH_UP = "desk: replica catch-up, 1s × 2 h history"
+ROWS = (ROW_PUBLISH, ROW_CATCH_UP)
+DATE = dt.date(2013, 10, 7)
+INTERVALS = "1s,1m,5m,15m,1h"
+TARGET_COST = 0.25
+TARGET_CATCH_UP = 2.0
+
+
+async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> tuple[float, float, float]:
+    """Seconds until the replay ended, until (when ``url``) everything it published is in Redis, and
+    the engine process's CPU seconds for all of it (the server's own CPU not included)."""
+    calendar = get_calendar("XNYS")
+    session = calendar.session(DATE)
+    intervals = parse_intervals(INTERVALS)
+    sd = SessionData()
+    coordinator = SessionCoordinator(sd, DemoSource(), calendar, [session], speed=None)
+    writer = client = None
+    if url is not None:
+        client = connect(url)
+        shard_log = ShardLog(client, ShardSpec(shard_no, 1_000_000), lease_seconds=60)
+        assert await shard_log.try_acquire()
+        publisher = ShardPublisher(sd, {s: float(k) for k, s in enumerate(symbols)})
+        writer = ShardWriter(shard_log, publisher.reset_batch)
+        publisher.sink = writer.put
+        coordinator.progress.connect(publisher.progress)
+        coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=True))
+    for symbol in symbols:
+        await coordinator.add_symbol(symbol, intervals)
+    start = time.perf_counter()
+    cpu = time.process_time()
+    task = asyncio.create_task(writer.run()) if writer is not None else None
+    await coordinator.run()
+    ran = time.perf_counter() - start
+    if writer is not None and task is not None:
+        await writer.drain()
+        await task
+    stored = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    if client is not None:
+        await client.aclose()
+    return ran, stored, cpu
+
+
+def _publish_row(server: EmbeddedServer, quick: bool) -> Row:
+    symbols = [f"S{k}" for k in range(5 if quick else 100)]
+    rounds = 1 if quick else 3
+    times: dict[bool, list[float]] = {False: [], True: []}
+    stored: list[float] = []
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    shard_no = 0
+    for r in range(rounds):
+        for publish in ((False, True) if r % 2 == 0 else (True, False)):
+            shard_no += 1
+            ran, done, seconds = asyncio.run(_engine_run(symbols, server.url if publish else None, shard_no))
+            times[publish].append(ran)
+            cpu[publish].append(seconds)
+            if publish:
+                stored.append(done)
+    off, on = median(times[False]), median(times[True])
+    cost = on / off
+    return Row(
+        ROW_PUBLISH, on, off, "s", cost, f"cost ≤ {TARGET_COST:.0%} (≤ {1 + TARGET_COST:.2f}×)",
+        cost <= 1 + TARGET_COST,
+        f"{len(symbols)} symbols × 1 session of 1s → 1m,5m,15m,1h at max speed, no recording; "
+        f"ref = same run without publishing; cost {cost - 1:+.1%}; the engine's run time (it never waits "
+        f"for Redis); all of it stored in Redis after {median(stored):.2f} s; engine CPU "
+        f"{median(cpu[True]):.2f} s vs {median(cpu[False]):.2f} s "
+        f"({median(cpu[True]) / median(cpu[False]) - 1:+.0%}; the server runs on the same 2 cores here)",
+        better="lower",
+    )
+
+
+def _engine_state(symbols: list[str], hours: float) -> SessionData:
+    """N symbols with ``hours`` of demo 1s bars, derived and measured as an engine holds them."""
+    session = get_calendar("XNYS").session(DATE)
+    base, *derived = parse_intervals(INTERVALS)
+    sd = SessionData()
+    sd.start_session(session)
+    source = DemoSource()
+    until = session.open + int(hours * 3600)
+    for symbol in symbols:
+        sd.register_symbol_data(SymbolSessionData.create(symbol, base, derived, session, requested=[base, *derived]))
+        bars = source.seconds(symbol, session)
+        sd.add_base_bars(symbol, bars.take(bars.ts < until))
+    DataProcessor(sd).process(float(until))
+    return sd
+
+
+async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, int]:
+    engine = _engine_state(symbols, hours)
+    client = connect(url)
+    shard = ShardSpec(1, 1)
+    shard_log = ShardLog(client, shard, lease_seconds=3600)
+    assert await shard_log.try_acquire()
+    publisher = ShardPublisher(engine, {s: float(k) for k, s in enumerate(symbols)})
+    batches: list[Batch] = []
+    publisher.sink = batches.append
+    await shard_log.append(publisher.reset_batch())
+    # a few minutes more after the snapshot: the replica reads those from the log
+    session = engine.session
+    assert session is not None
+    source = DemoSource()
+    clock = session.open + int(hours * 3600)
+    later = {}
+    for symbol in symbols:
+        bars = source.seconds(symbol, session)
+        later[symbol] = bars.take((bars.ts >= clock) & (bars.ts < clock + 300))
+    processor = DataProcessor(engine)
+    for _ in range(5):
+        for symbol in symbols:
+            bars = later[symbol]
+            engine.add_base_bars(symbol, bars.take((bars.ts >= clock) & (bars.ts < clock + 60)))
+        clock += 60
+        processor.process(float(clock))
+        publisher.flush()
+    for batch in batches:
+        await shard_log.append(batch)
+    start = time.perf_counter()
+    replica = Replica(client)
+    status = ShardStatus(shard)
+    replica.shards = [status]
+    await replica.catch_up(status)
+    elapsed = time.perf_counter() - start
+    if session_snapshot(replica.session_data, session) != session_snapshot(engine, session):
+        raise AssertionError("the replica differs from the engine after catching up")
+    bars = sum(len(iv.data) for d in engine.all_symbol_data() for iv in d.bars.values())
+    await client.aclose()
+    return elapsed, bars
+
+
+def _catch_up_row(server: EmbeddedServer, quick: bool) -> Row:
+    symbols = [f"S{k}" for k in range(10 if quick else 1000)]
+    hours = 0.5 if quick else 2.0
+    elapsed, bars = asyncio.run(_catch_up(server.url, symbols, hours))
+    judged = not quick
+    return Row(
+        ROW_CATCH_UP, elapsed, None, "s", None, f"≤ {TARGET_CATCH_UP:g} s at 1,000 symbols",
+        elapsed <= TARGET_CATCH_UP if judged else None,
+        f"{len(symbols)} symbols × {hours:g} h of 1s (+5 min in the log), {bars:,} bars in all intervals"
+        + ("" if judged else "; quick size: the target is judged at 1,000 symbols"),
+        better="lower",
+    )
+
+
+def run(quick: bool) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="sm-bench-desk-") as folder, \
+            EmbeddedServer(Path(folder) / "redis") as server:
+        return [_publish_row(server, quick), _catch_up_row(server, quick)]
+

@@ -1,0 +1,83 @@
+"""Key names, shard assignment and the schema version: the one place the Redis layout is spelled.
+
+Every key of a shard carries the hash tag ``{I/N}``, so on Redis Cluster a shard's log,
+snapshot and lease live in one hash slot and the Lua scripts touching them stay legal.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+__all__ = ["DEPLOYMENT_KEY", "SCHEMA_VERSION", "ShardKeys", "ShardSpec", "shard_of"]
+
+#: bumped whenever a message's fields change meaning; readers refuse other versions
+SCHEMA_VERSION = 1
+#: a hash naming the deployment's shard count (``shards``), so followers know what to read
+DEPLOYMENT_KEY = "sm:deployment"
+
+
+def shard_of(symbol: str, count: int) -> int:
+    """The shard (1..count) that owns ``symbol``: crc32, the same in every process and machine."""
+    return zlib.crc32(symbol.upper().encode()) % count + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSpec:
+    """Shard ``index`` of ``count`` (numbered from 1)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> ShardSpec:
+        try:
+            index_text, count_text = text.split("/")
+            index, count = int(index_text), int(count_text)
+        except ValueError:
+            raise ValueError(f"--shard {text!r} is not I/N (e.g. 2/3)") from None
+        if not 1 <= index <= count:
+            raise ValueError(f"--shard {text!r}: I must be between 1 and N")
+        return cls(index, count)
+
+    def owns(self, symbol: str) -> bool:
+        return shard_of(symbol, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardKeys:
+    """The keys of one shard."""
+
+    shard: ShardSpec
+
+    @property
+    def _prefix(self) -> str:
+        return f"sm:{{{self.shard}}}"
+
+    @property
+    def log(self) -> str:
+        """The shard's stream: every change, in order."""
+        return f"{self._prefix}:log"
+
+    @property
+    def snapshot(self) -> str:
+        """Hash: the shard's full state and the log entry it is current to."""
+        return f"{self._prefix}:snap"
+
+    @property
+    def lease(self) -> str:
+        """The owner's ``epoch:engine`` token, with a TTL the owner keeps renewing."""
+        return f"{self._prefix}:lease"
+
+    @property
+    def epoch(self) -> str:
+        """Counter: each new owner takes the next epoch."""
+        return f"{self._prefix}:epoch"
+
+    @property
+    def commands(self) -> str:
+        """Stream of add/remove requests from GUIs to the owner."""
+        return f"{self._prefix}:cmd"

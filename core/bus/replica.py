@@ -1,0 +1,311 @@
+"""The reader side: a replica ``SessionData`` kept equal to the engines' through their shard logs.
+
+Per shard: read the snapshot, apply it, then read the log from the entry the snapshot is
+current to. Each entry carries (epoch, sequence number): an entry from a lower epoch (a
+fenced-out writer) is ignored, one already applied is skipped, and a gap in the sequence
+(entries trimmed while this reader was away), a higher epoch (a new owner) or a reset
+entry make the reader reload that shard's snapshot. The replica is a plain SessionData:
+the same events fire as in the engine, so a GUI cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.bus.codec import (
+    Message,
+    apply_bars,
+    apply_health,
+    apply_quality,
+    apply_symbol_notes,
+    build_symbol,
+    decode_batch,
+    session_from_wire,
+)
+from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
+from core.bus.shardlog import TRANSIENT, LogEntry, read_hash, read_log
+from core.session_data import SessionData
+
+__all__ = ["Replica", "SchemaError", "ShardStatus"]
+
+log = logging.getLogger(__name__)
+
+#: how long one XREAD waits for news (ms); also how often a reader notices it should stop
+BLOCK_MS = 500
+#: entries per XREAD
+READ_COUNT = 200
+
+
+class SchemaError(RuntimeError):
+    """A message written by a different schema version: this reader cannot apply it."""
+
+
+@dataclass
+class ShardStatus:
+    """What a reader knows about one shard."""
+
+    shard: ShardSpec
+    epoch: int = -1
+    seq: int = -1
+    cursor: str = "0-0"
+    symbols: set[str] = field(default_factory=set)
+    #: dates of the sessions whose end this shard published
+    ended: set[str] = field(default_factory=set)
+    #: the shard published the end of its last session
+    finished: bool = False
+    #: newest heartbeat: session clock, engine state (a ClockState name), speed, base bars/s
+    clock: float | None = None
+    state: str = ""
+    speed: float | None = None
+    bars_per_second: float = 0.0
+    #: symbols whose feed is down at the engine
+    down: set[str] = field(default_factory=set)
+    snapshots_loaded: int = 0
+
+
+class Replica:
+    """Keeps ``session_data`` equal to what every shard's engine publishes."""
+
+    def __init__(self, client: aioredis.Redis, session_data: SessionData | None = None) -> None:
+        self.client = client
+        self.session_data = session_data if session_data is not None else SessionData(group_rows=False)
+        self.shards: list[ShardStatus] = []
+        #: symbol -> its place in the watchlist (rows are kept in this order), and those places sorted
+        self._order: dict[str, float] = {}
+        self._ranked: list[float] = []
+        #: (shard status, session date, last) once a shard's session ended
+        self.on_session_end: Callable[[ShardStatus, str, bool], None] | None = None
+        #: (shard status, message) for every heartbeat, feed change or other status message
+        self.on_status: Callable[[ShardStatus, Message], None] | None = None
+        self._stopping = False
+
+    # -- discovery --------------------------------------------------------------------------
+    async def discover(self, poll: float = 0.2) -> list[ShardStatus]:
+        """Wait until an engine has recorded the shard count, then track every shard."""
+        while True:
+            with contextlib.suppress(*TRANSIENT):
+                count = await self.client.hget(DEPLOYMENT_KEY, "shards")
+                if count is not None:
+                    break
+            await asyncio.sleep(poll)
+        self.shards = [ShardStatus(ShardSpec(i, int(count))) for i in range(1, int(count) + 1)]
+        return self.shards
+
+    def shard_of_symbol(self, symbol: str) -> ShardStatus | None:
+        return next((s for s in self.shards if symbol.upper() in s.symbols), None)
+
+    # -- reading ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Follow every shard until :meth:`stop` (reconnecting through server restarts)."""
+        if not self.shards:
+            await self.discover()
+        await asyncio.gather(*(self._follow(status) for status in self.shards))
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def _follow(self, status: ShardStatus) -> None:
+        keys = ShardKeys(status.shard)
+        while not self._stopping:
+            try:
+                if status.epoch < 0:
+                    await self.load_snapshot(status)
+                entries = await read_log(self.client, keys.log, status.cursor, READ_COUNT, BLOCK_MS)
+            except TRANSIENT as exc:
+                log.warning("shard %s: Redis unreachable (%s); retrying", status.shard, exc)
+                await asyncio.sleep(0.2)
+                continue
+            for entry in entries:
+                if not self._apply_entry(status, entry):
+                    status.epoch = -1  # reload the snapshot before reading on
+                    break
+
+    async def catch_up(self, status: ShardStatus) -> None:
+        """Load the snapshot and apply every log entry after it (no waiting): the state of now."""
+        keys = ShardKeys(status.shard)
+        await self.load_snapshot(status)
+        while True:
+            entries = await read_log(self.client, keys.log, status.cursor, READ_COUNT)
+            if not entries:
+                return
+            for entry in entries:
+                if not self._apply_entry(status, entry):
+                    await self.load_snapshot(status)
+                    break
+
+    async def load_snapshot(self, status: ShardStatus) -> None:
+        keys = ShardKeys(status.shard)
+        snap = await read_hash(self.client, keys.snapshot)
+        if not snap:
+            status.epoch, status.seq, status.cursor = 0, -1, "0-0"  # nothing published yet: read from the start
+            return
+        self._check_version(snap[b"v"])
+        self._reset_shard(status, decode_batch(snap[b"state"], snap[b"blob"]))
+        status.epoch, status.seq = int(snap[b"e"]), int(snap[b"n"])
+        status.cursor = snap[b"pos"].decode()
+        status.snapshots_loaded += 1
+
+    @staticmethod
+    def _check_version(raw: bytes) -> None:
+        if int(raw) != SCHEMA_VERSION:
+            raise SchemaError(f"the engine writes schema version {int(raw)}; this reader knows {SCHEMA_VERSION}")
+
+    def _apply_entry(self, status: ShardStatus, entry: LogEntry) -> bool:
+        """Apply one entry; False when the reader must reload the snapshot instead."""
+        fields = entry.fields
+        self._check_version(fields[b"v"])
+        epoch, seq, reset = int(fields[b"e"]), int(fields[b"n"]), fields[b"x"] == b"1"
+        if epoch < status.epoch or (epoch == status.epoch and seq <= status.seq):
+            status.cursor = entry.id  # a fenced-out writer's entry, or one already applied
+            return True
+        if epoch > status.epoch or reset or seq != status.seq + 1:
+            return False
+        self.apply_messages(status, decode_batch(fields[b"m"], fields[b"b"]))
+        status.seq = seq
+        status.cursor = entry.id
+        return True
+
+    # -- applying ------------------------------------------------------------------------------
+    def _reset_shard(self, status: ShardStatus, messages: list[Message]) -> None:
+        """Make the shard's part of the replica equal to a snapshot (symbols it no longer has go)."""
+        present = {m["s"] for m in messages if m["k"] == "add"}
+        for symbol in sorted(status.symbols - present):
+            self._forget(symbol)
+            status.symbols.discard(symbol)
+        status.ended.clear()
+        status.finished = False
+        self.apply_messages(status, messages)
+
+    def apply_messages(self, status: ShardStatus, messages: list[Message]) -> None:
+        sd = self.session_data
+        with sd.lock:
+            for message in messages:
+                kind = message["k"]
+                handler = _HANDLERS.get(kind)
+                if handler is not None:
+                    handler(self, status, message)
+
+    def _session(self, _status: ShardStatus, message: Message) -> None:
+        session = session_from_wire(message["d"])
+        sd = self.session_data
+        if sd.session is None or session.date > sd.session.date:
+            sd.start_session(session)
+
+    def _add(self, status: ShardStatus, message: Message) -> None:
+        sd = self.session_data
+        symbol = message["s"]
+        existing = sd.get_symbol_data(symbol)
+        if existing is not None:
+            same = (
+                existing.base_interval.name == message["b"]
+                and list(existing.bars) == message["h"]
+                and [i.name for i in existing.requested] == message["r"]
+            )
+            if same:
+                status.symbols.add(symbol)
+                return
+            self._forget(symbol)
+        data = build_symbol(message)
+        order = float(message["o"])
+        row = bisect.bisect_right(self._ranked, order)
+        sd.register_symbol_data(data, row=row)
+        self._ranked.insert(row, order)
+        self._order[symbol] = order
+        status.symbols.add(symbol)
+
+    def _forget(self, symbol: str) -> None:
+        """Remove ``symbol`` from the replica and from the row order."""
+        order = self._order.pop(symbol, None)
+        if order is not None:
+            del self._ranked[bisect.bisect_left(self._ranked, order)]
+        self.session_data.remove_symbol(symbol)
+
+    def _remove(self, status: ShardStatus, message: Message) -> None:
+        symbol = message["s"]
+        status.symbols.discard(symbol)
+        self._forget(symbol)
+
+    def _bars(self, _status: ShardStatus, message: Message) -> None:
+        data = self.session_data.get_symbol_data(message["s"])
+        interval = data.bars.get(message["i"]) if data is not None else None
+        if interval is None:
+            return
+        first = int(message["f"])
+        apply_bars(interval, message)
+        self.session_data.events.bars_changed.emit(data.symbol, interval.name, first)  # type: ignore[union-attr]
+
+    def _quality(self, _status: ShardStatus, message: Message) -> None:
+        data = self.session_data.get_symbol_data(message["s"])
+        interval = data.bars.get(message["i"]) if data is not None else None
+        if interval is None:
+            return
+        apply_quality(interval, message)
+        self.session_data.events.quality_changed.emit(data.symbol, interval.name)  # type: ignore[union-attr]
+
+    def _notes(self, _status: ShardStatus, message: Message) -> None:
+        data = self.session_data.get_symbol_data(message["s"])
+        if data is not None:
+            apply_symbol_notes(data, message)
+
+    def _health(self, _status: ShardStatus, message: Message) -> None:
+        data = self.session_data.get_symbol_data(message["s"])
+        if data is not None:
+            apply_health(data, message)
+
+    def _message(self, _status: ShardStatus, message: Message) -> None:
+        self.session_data.events.message.emit(int(message["l"]), str(message["t"]))
+
+    def _status(self, status: ShardStatus, message: Message) -> None:
+        kind = message["k"]
+        if kind == "hb":
+            status.clock, status.state = float(message["c"]), str(message["st"])
+            status.speed, status.bars_per_second = message["sp"], float(message["bps"])
+        elif kind == "hc":
+            pass  # for on_status (a window's health column and alerts)
+        elif message["up"]:
+            status.down.discard(message["s"])
+        else:
+            status.down.add(message["s"])
+        if self.on_status is not None:
+            self.on_status(status, message)
+
+    def _end(self, status: ShardStatus, message: Message) -> None:
+        date = str(message["d"])
+        last = bool(message["last"])
+        if date in status.ended and (status.finished or not last):
+            return
+        status.ended.add(date)
+        status.finished = status.finished or last
+        if self.on_session_end is not None:
+            self.on_session_end(status, date, last)
+
+    def all_ended(self, date: str) -> bool:
+        return bool(self.shards) and all(date in s.ended for s in self.shards)
+
+    def all_finished(self) -> bool:
+        return bool(self.shards) and all(s.finished for s in self.shards)
+
+
+_HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
+    "session": Replica._session,
+    "add": Replica._add,
+    "rm": Replica._remove,
+    "bars": Replica._bars,
+    "q": Replica._quality,
+    "sym": Replica._notes,
+    "msg": Replica._message,
+    "health": Replica._health,
+    "hc": Replica._status,
+    "hb": Replica._status,
+    "feed": Replica._status,
+    "end": Replica._end,
+}
+

@@ -1,0 +1,295 @@
+"""``session-monitor serve``: a headless engine that publishes its shard of the session to Redis.
+
+It is ``replay``'s run (coordinator + DataProcessor, no Qt) for the symbols whose stable
+hash falls in its shard, holding the shard's lease while it publishes. Without
+``--redis`` it starts a local server from the bundled binary and prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from core.bus.codec import decode
+from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
+from core.bus.publisher import ShardPublisher
+from core.bus.replica import Replica, ShardStatus
+from core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
+from core.bus.shardlog import connect as connect_redis
+from core.coordinator import SessionCoordinator
+from core.intervals import Interval, IntervalError
+from core.recording import Recorder, bars_fingerprint, default_recording_path
+from core.recording_start import start_recording
+from core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
+from core.session_data import SessionData
+from core.sources.base import SourceError
+from core.symbols import SymbolError
+
+__all__ = ["build_parser", "main"]
+
+PROG = "session-monitor serve"
+#: the GUI's default speed: a desk watches a replay unfold, not finish at once
+DEFAULT_SPEED = 60.0
+#: default lease time-to-live; the owner renews it every third of that
+DEFAULT_LEASE_SECONDS = 5.0
+#: wall seconds the helper tasks get to finish when the engine stops
+STOP_SECONDS = 3.0
+#: exit code when another engine took the shard over
+LEASE_LOST_EXIT = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Run a shard of the session headless and publish it to Redis."
+    )
+    add_run_arguments(parser, source_required=True)
+    parser.add_argument("--redis", metavar="URL", help="redis://HOST:PORT/DB (default: start a local server)")
+    parser.add_argument("--shard", default="1/1", metavar="I/N", help="serve shard I of N (numbered from 1)")
+    parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+                        help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
+    parser.add_argument(
+        "--recording", metavar="FILE",
+        help="this engine's recording file (default: one per shard in the user's data folder)",
+    )
+    return parser
+
+
+@dataclass
+class ServeOptions:
+    setup: RunSetup
+    shard: ShardSpec
+    url: str
+    lease_seconds: float
+    recording: Path | None
+
+
+def shard_watchlist(
+    setup: RunSetup, shard: ShardSpec
+) -> tuple[list[tuple[str, list[Interval]]], dict[str, float]]:
+    """This shard's part of the watchlist, and every symbol's place in the whole watchlist."""
+    order = {symbol: float(k) for k, (symbol, _) in enumerate(setup.watchlist)}
+    return [(s, ivs) for s, ivs in setup.watchlist if shard.owns(s)], order
+
+
+async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Recorder, setup: RunSetup) -> int:
+    """A new owner starts from what the previous one published: its base bars go into our recording.
+
+    They are recorded under the fingerprint of what our source serves for that session, so
+    the coordinator resumes from them as after a crash (a changed source replays afresh).
+    """
+    replica = Replica(client, SessionData(group_rows=False))
+    status = ShardStatus(shard)
+    await replica.catch_up(status)
+    seeded = 0
+    for data in replica.session_data.all_symbol_data():
+        base = data.base
+        if not len(base.data):
+            continue
+        key = recorder.key(data.base_interval.name, data.symbol, data.session.date)
+        loaded = setup.source.load_session(data.symbol, data.base_interval, data.session)
+        recorder.resume(key, "" if setup.source.live else bars_fingerprint(loaded.bars))
+        recorder.commit([(key, base.data.arrays())])
+        seeded += len(base.data)
+    return seeded
+
+
+async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardPublisher,
+                     coordinator: SessionCoordinator, stopping: asyncio.Event) -> None:
+    """Renew the lease and publish a heartbeat every third of the lease time."""
+    period = shard_log.lease_ms / 3000
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), period)
+            return
+        try:
+            held = await shard_log.renew()
+            if not held:  # expired while the server was away: take it back unless someone else did
+                if not await shard_log.try_acquire():
+                    raise LeaseLost(f"shard {shard_log.shard}: another engine took the lease")
+                writer.pending = [publisher.reset_batch()]
+        except TRANSIENT:
+            pass  # the writer reports the outage; the lease is checked again next beat
+        status = coordinator.status()
+        publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
+
+
+async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, coordinator: SessionCoordinator,
+                    intervals: list[Interval], stopping: asyncio.Event) -> None:
+    """Add/remove requests from connected GUIs: results show up as published changes."""
+    cursor = "$"
+    sd = coordinator.session_data
+    while not stopping.is_set():
+        try:
+            entries = await read_log(client, keys.commands, cursor, 100, 1000)
+        except TRANSIENT:
+            await asyncio.sleep(0.5)
+            continue
+        for entry in entries:
+            cursor = entry.id
+            command = decode(entry.fields[b"m"])
+            symbol = str(command.get("s", "")).upper()
+            if not shard.owns(symbol):
+                continue
+            try:
+                if command["k"] == "add":
+                    await coordinator.add_symbol(symbol, command.get("iv") or intervals)
+                elif command["k"] == "rm":
+                    coordinator.remove_symbol(symbol)
+            except (SymbolError, IntervalError) as exc:
+                sd.warn(f"{symbol}: {exc}")
+
+
+async def _until_stopped(quiet: bool) -> None:
+    """The run is over; the embedded server stays up for connected GUIs until Ctrl-C or SIGTERM."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    if not quiet:
+        print("the run is over; the local Redis stays up for connected GUIs (Ctrl-C stops it)", file=sys.stderr)
+    await stopped.wait()
+
+
+async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) -> int:
+    """Run the shard and publish it; ``hold``: afterwards wait for a stop signal (the embedded server)."""
+    setup, shard = options.setup, options.shard
+    client = connect_redis(options.url)
+    shard_log = ShardLog(client, shard, options.lease_seconds)
+    try:
+        await client.hset(DEPLOYMENT_KEY, "calendar", setup.calendar.name)
+        await shard_log.register_deployment()
+        await shard_log.acquire(lambda owner: print(f"shard {shard} is held by {owner}; standing by", file=sys.stderr))
+    except DeploymentError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        await client.aclose()
+        return 2
+    if not quiet:
+        print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
+    recorder = None
+    if setup.record:
+        # each shard records under a key of its own: engines on one machine never share a recording
+        label = " ".join(filter(None, [setup.record_as, f"shard {shard}"]))
+        # and in a file of its own: engines sharing one SQLite file would queue for its write lock
+        path = options.recording or default_recording_path().with_name(
+            f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"
+        )
+        started = start_recording(setup.source.key, setup.calendar.name, label, path)
+        if not quiet or started.off:
+            print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+        recorder = started.recorder
+    if recorder is not None and shard_log.epoch > 1:
+        seeded = await seed_recording(client, shard, recorder, setup)
+        if seeded and not quiet:
+            print(f"took over: {seeded} base bar(s) from the previous owner", file=sys.stderr)
+    mine, order = shard_watchlist(setup, shard)
+    session_data = SessionData()
+    coordinator = SessionCoordinator(
+        session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
+        live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+    )
+    publisher = ShardPublisher(session_data, order)
+    writer = ShardWriter(shard_log, publisher.reset_batch)
+    publisher.sink = writer.put
+    last_session = setup.sessions[-1]
+    coordinator.progress.connect(publisher.progress)
+    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
+    coordinator.feed_changed.connect(publisher.feed_changed)
+    coordinator.health.changed.connect_batch(publisher.health_changed)
+    coordinator.health.updated.connect(publisher.health_updated)
+    for symbol, intervals in mine:
+        await coordinator.add_symbol(symbol, intervals)
+    writer.put(publisher.reset_batch())
+    # the helpers stop when asked (a cancelled Redis call may surface as a connection error they retry)
+    stopping = asyncio.Event()
+    tasks = [
+        asyncio.create_task(writer.run(), name="writer"),
+        asyncio.create_task(_heartbeat(shard_log, writer, publisher, coordinator, stopping), name="heartbeat"),
+        asyncio.create_task(
+            _commands(client, shard_log.keys, shard, coordinator, setup.intervals, stopping), name="commands"
+        ),
+    ]
+    runner = asyncio.create_task(coordinator.run(), name="coordinator")
+    code = 0
+    completed = False
+    try:
+        done, _ = await asyncio.wait([runner, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if runner not in done:
+            coordinator.stop()
+            await runner
+            failed = next(iter(done)).exception()
+            if isinstance(failed, LeaseLost):
+                print(f"{PROG}: {failed}; stopping", file=sys.stderr)
+                code = LEASE_LOST_EXIT
+            elif failed is not None:
+                raise failed
+        else:
+            runner.result()
+            completed = coordinator.session_index >= len(setup.sessions)
+            status = coordinator.status()  # a last heartbeat: readers see the run finished
+            publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
+            await writer.drain()
+            await tasks[0]
+            if hold:
+                await _until_stopped(quiet)
+    finally:
+        stopping.set()
+        writer.stop()
+        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=STOP_SECONDS)
+        if code == 0:
+            with contextlib.suppress(*TRANSIENT):
+                await shard_log.release()
+        if recorder is not None:
+            recorder.close(clean=completed)  # anything but a completed run resumes next time
+        setup.source.close()
+        await client.aclose()
+    return code
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    try:
+        shard = ShardSpec.parse(args.shard)
+        setup = resolve_run(args, default_speed=DEFAULT_SPEED)
+    except SourceError as exc:  # a source that cannot be used at all: as replay, exit 1
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except (UsageError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    embedded = None
+    url = args.redis
+    if url is None:
+        from core.bus.server import EmbeddedServer, ServerError
+
+        try:
+            embedded = EmbeddedServer(default_recording_path().parent / "redis", aof=True).start()
+        except ServerError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        url = embedded.url
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM also stops our server
+        print(f"Redis at {url}  (watch it: session-monitor connect {url})", flush=True)
+    options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None)
+    try:
+        return asyncio.run(serve(options, hold=embedded is not None))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if embedded is not None:
+            embedded.stop()
+

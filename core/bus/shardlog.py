@@ -1,0 +1,275 @@
+"""The Redis side of one shard: the owner's lease (with a fencing epoch) and fenced appends.
+
+The lease is ``SET NX PX`` of ``epoch:engine`` (the epoch is ``INCR``-ed by each new
+owner), kept alive by a compare-and-renew script. Every append checks that the caller
+still holds the lease with its epoch atomically with adding the entry (a WATCH-ed
+MULTI/EXEC; for a batch carrying a snapshot one Lua script, which also replaces the
+snapshot with the entry's id and trims the log behind the previous snapshot): the
+snapshot always matches the log position it names, and an engine that lost its lease
+(paused, partitioned) can never write again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
+from core.bus.publisher import Batch
+
+__all__ = ["TRANSIENT", "DeploymentError", "LeaseLost", "ShardLog", "ShardWriter"]
+
+log = logging.getLogger(__name__)
+
+#: errors after which a call is simply tried again (a restarting or unreachable server)
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+#: hard cap of a shard log (entries); snapshots trim far earlier (MINID), this bounds a runaway
+LOG_MAXLEN = 100_000
+#: queued batches beyond which the backlog is replaced by one snapshot (bounded engine memory)
+MAX_BACKLOG = 2_000
+
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+if epoch <= tonumber(ARGV[3]) then  -- a server that lost its data must not hand out an old epoch again
+    epoch = tonumber(ARGV[3]) + 1
+    redis.call('SET', KEYS[2], epoch)
+end
+redis.call('SET', KEYS[1], epoch .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
+return epoch
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_APPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return redis.error_reply('FENCED this engine no longer holds the lease')
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
+    'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5], 'x', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
+if ARGV[9] ~= '' then
+    local previous = redis.call('HGET', KEYS[3], 'pos')
+    redis.call('HSET', KEYS[3], 'pos', id, 'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5],
+        'state', ARGV[9], 'blob', ARGV[10])
+    if previous then redis.call('XTRIM', KEYS[2], 'MINID', '~', previous) end
+end
+return id
+"""
+
+
+#: seconds a single Redis call may take before it counts as a transient failure (and is retried):
+#: after a server restart a half-open connection would otherwise hang its caller for good
+CALL_TIMEOUT = 5.0
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for ``url`` whose calls never hang (every engine, follower and GUI uses this)."""
+    return aioredis.from_url(url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT)
+
+
+class LogEntry(NamedTuple):
+    """One stream entry: its id and raw fields."""
+
+    id: str
+    fields: dict[bytes, bytes]
+
+
+async def read_log(
+    client: aioredis.Redis, stream: str, cursor: str, count: int, block: int | None = None
+) -> list[LogEntry]:
+    """Entries of ``stream`` after ``cursor`` (waiting up to ``block`` ms for the first)."""
+    reply = cast(list[Any], await client.xread({stream: cursor}, count=count, block=block))
+    return [LogEntry(entry_id.decode(), fields) for _stream, entries in reply or () for entry_id, fields in entries]
+
+
+async def read_hash(client: aioredis.Redis, key: str) -> dict[bytes, bytes]:
+    return cast(dict[bytes, bytes], await client.hgetall(key))
+
+
+class LeaseLost(RuntimeError):
+    """Another engine owns the shard now: this one must stop publishing."""
+
+
+class DeploymentError(RuntimeError):
+    """Engines disagree on the deployment (e.g. the shard count)."""
+
+
+class ShardLog:
+    """One engine's handle on its shard: lease, epoch, fenced appends."""
+
+    def __init__(self, client: aioredis.Redis, shard: ShardSpec, lease_seconds: float) -> None:
+        self.client = client
+        self.shard = shard
+        self.keys = ShardKeys(shard)
+        self.engine = uuid.uuid4().hex[:12]
+        self.lease_ms = max(100, int(lease_seconds * 1000))
+        self.epoch = 0
+        self.seq = 0
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._append = client.register_script(_APPEND)
+
+    @property
+    def token(self) -> str:
+        return f"{self.epoch}:{self.engine}"
+
+    async def register_deployment(self) -> None:
+        """Record the shard count; a different count already recorded is refused."""
+        await self.client.hsetnx(DEPLOYMENT_KEY, "shards", self.shard.count)
+        recorded = int(cast(bytes, await self.client.hget(DEPLOYMENT_KEY, "shards")))
+        if recorded != self.shard.count:
+            raise DeploymentError(
+                f"this Redis already serves {recorded} shard(s); --shard {self.shard} says {self.shard.count}"
+            )
+
+    async def try_acquire(self) -> bool:
+        epoch = await self._acquire(
+            keys=[self.keys.lease, self.keys.epoch], args=[self.engine, self.lease_ms, self.epoch]
+        )
+        if epoch is None:
+            return False
+        self.epoch, self.seq = int(epoch), 0
+        return True
+
+    async def acquire(self, on_wait: Callable[[str], None] | None = None) -> int:
+        """Wait until the shard is ours (a live owner keeps it); returns our epoch."""
+        told = False
+        while not await self.try_acquire():
+            if not told and on_wait is not None:
+                owner = await self.client.get(self.keys.lease)
+                on_wait(owner.decode() if isinstance(owner, bytes) else str(owner))
+                told = True
+            await asyncio.sleep(self.lease_ms / 4000)
+        return self.epoch
+
+    async def holds(self) -> bool:
+        """The lease is ours under our current epoch."""
+        return bool(await self.client.get(self.keys.lease) == self.token.encode())
+
+    async def renew(self) -> bool:
+        return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
+
+    def _lost(self) -> LeaseLost:
+        return LeaseLost(f"shard {self.shard}: epoch {self.epoch} lost its lease")
+
+    async def _append_plain(self, batch: Batch) -> Any:
+        fields: dict[Any, Any] = {"v": SCHEMA_VERSION, "e": self.epoch, "n": self.seq, "x": int(batch.reset),
+                                  "m": batch.payload, "b": batch.blob}
+        while True:
+            async with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self.keys.lease)
+                    if await pipe.get(self.keys.lease) != self.token.encode():
+                        raise self._lost()
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.xadd(self.keys.log, fields, maxlen=LOG_MAXLEN, approximate=True)
+                    return (await pipe.execute())[0]
+                except WatchError:
+                    continue  # the lease key was touched (our own renewal, most likely): check again
+
+    async def release(self) -> None:
+        await self._release(keys=[self.keys.lease], args=[self.token])
+
+    async def append(self, batch: Batch) -> str:
+        """Append ``batch`` as the next entry (fenced); raises LeaseLost when not the owner.
+
+        A batch with a snapshot goes through the Lua script (the snapshot must name the new
+        entry's id). A plain batch, the bulk of the bytes, is a WATCH-fenced MULTI/EXEC: the
+        server then copies its payload once instead of through Lua strings (half the CPU).
+        """
+        if batch.snapshot is None:
+            entry = await self._append_plain(batch)
+        else:
+            args: list[Any] = [
+                self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
+                batch.blob, *batch.snapshot,
+            ]
+            try:
+                entry = await self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
+            except ResponseError as exc:
+                if "FENCED" in str(exc):
+                    raise self._lost() from None
+                raise
+        self.seq += 1
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+class ShardWriter:
+    """Sends queued batches in order, retrying through server restarts; never blocks the engine."""
+
+    def __init__(self, shard_log: ShardLog, reset: Callable[[], Batch]) -> None:
+        self.shard_log = shard_log
+        #: builds a batch that replaces everything queued (a fresh snapshot)
+        self.reset = reset
+        self.pending: list[Batch] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._stopped = False
+        self.sent = 0
+
+    def put(self, batch: Batch) -> None:
+        self.pending.append(batch)
+        if len(self.pending) > MAX_BACKLOG:
+            self.pending = [self.reset()]
+        self._wake.set()
+
+    async def run(self) -> None:
+        delay = 0.05
+        while not self._stopped:
+            if not self.pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                await self.shard_log.append(self.pending[0])
+            except TRANSIENT as exc:
+                log.warning("shard %s: Redis unreachable (%s); %d batch(es) queued, retrying",
+                            self.shard_log.shard, exc, len(self.pending))
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+                continue
+            except LeaseLost:
+                # the lease may have vanished with a server that lost its data: take it back if free
+                if await self._retake():
+                    continue
+                raise
+            delay = 0.05
+            self.pending.pop(0)
+            self.sent += 1
+
+    async def _retake(self) -> bool:
+        with contextlib.suppress(*TRANSIENT):
+            if await self.shard_log.holds():  # the heartbeat took it back already (and reset the queue)
+                return True
+            if await self.shard_log.try_acquire():
+                log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
+                self.pending = [self.reset()]
+                return True
+        return False
+
+    async def drain(self) -> None:
+        """Let :meth:`run` return once everything queued is in Redis."""
+        self._closing = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Let :meth:`run` return at once (what is still queued is dropped)."""
+        self._stopped = True
+        self._wake.set()

@@ -1,0 +1,145 @@
+"""The pieces of the Redis path on a real server: the bundled binary, shard hashing, the lease and
+its fencing epoch, snapshot/log consistency, and a replica that ignores a fenced-out writer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from core.bars import BarArrays
+from core.bus.layout import ShardKeys, ShardSpec, shard_of
+from core.bus.publisher import Batch, ShardPublisher
+from core.bus.replica import Replica, ShardStatus
+from core.bus.server import EmbeddedServer
+from core.bus.shardlog import LeaseLost, ShardLog
+from core.calendar import get_calendar
+from core.export import session_snapshot
+from core.intervals import parse_intervals
+from core.processor import DataProcessor
+from core.session_data import SessionData, SymbolSessionData
+
+SESSION = get_calendar("XNYS").sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 4))[0]
+
+
+def test_bundled_server_persists_with_aof_across_a_restart(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "r", aof=True).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.xadd("s", {"a": "1"})
+        client.close()
+        server.restart()
+        client = redis.Redis.from_url(server.url)
+        assert [fields for _, fields in client.xrange("s")] == [{b"a": b"1"}]
+        assert client.info("persistence")["aof_enabled"] == 1
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_shards_split_symbols_by_a_stable_hash() -> None:
+    # crc32, not Python's per-process hash(): every engine on every machine agrees
+    assert [shard_of(s, 3) for s in ("SPY", "AAPL", "MSFT", "spy")] == [2, 1, 2, 2]
+    assert ShardSpec.parse("2/3").owns("AAPL") is False
+    assert ShardKeys(ShardSpec(2, 3)).log == "sm:{2/3}:log"
+    for bad in ("0/3", "4/3", "x", "1-3"):
+        with pytest.raises(ValueError, match="--shard"):
+            ShardSpec.parse(bad)
+
+
+def _engine_state() -> SessionData:
+    """Two symbols with derived bars, quality and gaps, as an engine holds them."""
+    sd = SessionData()
+    sd.start_session(SESSION)
+    base, *derived = parse_intervals("1m,5m")
+    for symbol in ("SPY", "AAPL"):
+        sd.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION, requested=[base, *derived]))
+    ts = SESSION.open + 60 * __import__("numpy").array([0, 1, 2, 5, 6, 7])
+    for k, symbol in enumerate(("SPY", "AAPL")):
+        price = 100.0 + k
+        sd.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + price + j for j in range(4)), ts * 0 + 10.0))
+    DataProcessor(sd).process(SESSION.open + 600)
+    return sd
+
+
+async def _with_client(url: str, body) -> object:
+    client = aioredis.from_url(url)
+    try:
+        return await body(client)
+    finally:
+        await client.aclose()
+
+
+def test_lease_fences_a_former_owner_and_readers_ignore_its_epoch(redis_server: EmbeddedServer) -> None:
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+
+    async def body(client: aioredis.Redis) -> None:
+        first = ShardLog(client, shard, lease_seconds=0.3)
+        assert await first.try_acquire() and first.epoch == 1
+        second = ShardLog(client, shard, lease_seconds=0.3)
+        assert not await second.try_acquire()  # owned: the second engine waits
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        await first.append(publisher.reset_batch())
+        await asyncio.sleep(0.45)  # the first owner stalls past its lease
+        assert await second.try_acquire() and second.epoch == 2
+        with pytest.raises(LeaseLost):
+            await first.append(Batch([{"k": "rm", "s": "SPY"}]))
+        # a stale writer's entry that still reached the log (written around the script) is ignored
+        stale = Batch([{"k": "rm", "s": "SPY"}])
+        await client.xadd(ShardKeys(shard).log, {"v": 1, "e": 1, "n": 1, "x": 0, "m": stale.payload, "b": stale.blob})
+        await second.append(publisher.reset_batch())
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        replica.shards = [status]
+        await replica.catch_up(status)
+        assert status.epoch == 2
+        assert replica.session_data.get_active_symbols() == ["SPY", "AAPL"]
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_snapshot_names_the_log_entry_it_is_current_to(
+    redis_server: EmbeddedServer,
+) -> None:
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {})
+        ids = [await owner.append(publisher.reset_batch())]
+        for _ in range(5):
+            ids.append(await owner.append(Batch([{"k": "msg", "l": 30, "t": "x"}])))
+        batch = Batch([])
+        batch.snapshot = publisher.snapshot_bytes()
+        ids.append(await owner.append(batch))
+        keys = ShardKeys(shard)
+        assert (await client.hget(keys.snapshot, "pos")).decode() == ids[-1]
+        assert int(await client.hget(keys.snapshot, "n")) == 6  # the sequence number of that entry
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        await replica.catch_up(status)
+        assert (status.cursor, status.seq, status.snapshots_loaded) == (ids[-1], 6, 1)
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_serve_refuses_a_bad_shard_and_a_shard_count_the_deployment_does_not_have(
+    redis_server: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from session_monitor.cli import main
+
+    run = ["serve", "demo", "--symbols", "SPY", "--start", "2024-03-04", "--end", "2024-03-04", "--no-record"]
+    assert main([*run, "--shard", "4/3", "--redis", redis_server.url]) == 2
+    assert "--shard '4/3': I must be between 1 and N" in capsys.readouterr().err
+    redis.Redis.from_url(redis_server.url).hset("sm:deployment", "shards", 2)
+    assert main([*run, "--shard", "1/3", "--redis", redis_server.url]) == 2
+    assert "already serves 2 shard(s); --shard 1/3 says 3" in capsys.readouterr().err
