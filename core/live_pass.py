@@ -32,7 +32,7 @@ import numpy as np
 
 from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
 from core.derive.acceptance import appends_one
-from core.derive.finalize import finalize_bars
+from core.derive.finalize import Cleared, clear_forming, finalize_bars
 from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
 from core.derive.timing import PassTiming
 from core.windows import WindowGrid
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["process_group"]
 
 _FORMING = np.uint8(FORMING)
-_NOT_FORMING = np.uint8(~np.uint8(FORMING))
 _REVISED = np.uint8(REVISED)
 #: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
 _TAIL = 8
@@ -773,25 +772,36 @@ def _uniform_clear_forming(
     block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
 ) -> None:
     """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
-    ix = entry.at
     cols = block.cols
-    flags = cols["flags"][ix, lo:n]
-    ts = cols["ts"][ix, lo:n]
-    grid = entry.grid
-    win = np.zeros(ts.shape, np.int64) if grid.interval.is_daily else (ts - grid.session.open) // grid.interval.seconds
-    clear = (win >= own_fin) & (win < fin) & ((flags & _FORMING) > 0)
-    if not clear.any():
-        return
-    flags[clear] = flags[clear] & _NOT_FORMING
-    if not isinstance(ix, slice):
-        cols["flags"][ix, lo:n] = flags
-    if changed is not None:
-        hits: list[bool] = np.asarray(clear.any(axis=1)).tolist()
-        firsts = lo + np.argmax(clear, axis=1)
-        for p, h, fi in zip(entry.perm.tolist(), hits, firsts.tolist(), strict=True):
-            if h:
-                ch = changed[p]
-                ch[entry.name] = min(ch.get(entry.name, fi), fi)
+    cleared = clear_forming(cols["flags"], cols["ts"], entry.at, lo, n, own_fin, fin, entry.grid)
+    if cleared is not None and changed is not None:
+        _note_cleared(changed, entry.name, entry.perm, cleared)
+
+
+class _InStep(NamedTuple):
+    """The quality and open gap of rows in step at some elapsed window count (see ``_in_step``)."""
+
+    quality: float
+    open_gaps: int  # 1 when a gap is open from the frontier to the elapsed count, else 0
+    open_missing: int  # the windows it misses
+
+
+def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep | None:
+    """Quality and the open gap at ``el`` elapsed windows of rows in step, each holding ``nb`` base
+    bars, the newest starting at ``t``, and the gap frontier ``front`` (their gap totals are the
+    closed runs plus the open gap); None when only ``_refresh`` can tell: no window elapsed, a
+    closed run past ``el``, a base bar at or after the last elapsed end, nothing expected, or an
+    open gap over a grid with empty windows."""
+    if not el or el < front - 1 or t >= int(grid.ends[el - 1]):
+        return None
+    expected = int(grid.cum_expected[el])
+    if not expected:
+        return None
+    if el <= front:
+        return _InStep(100.0 * nb / expected, 0, 0)
+    if grid.has_empty_windows:
+        return None
+    return _InStep(100.0 * nb / expected, 1, int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)]))
 
 
 def _uniform_refresh(
@@ -807,30 +817,26 @@ def _uniform_refresh(
     every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
     at a window's end. False (nothing changed) leaves it to ``_refresh``."""
     state = entry.state
-    grid = entry.grid
     index = entry.at
     n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
-    if elapsed <= old_el or last >= elapsed or elapsed < front - 1:
+    if elapsed <= old_el or last >= elapsed:
         return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
-    until = int(grid.ends[elapsed - 1])
-    expected = int(grid.cum_expected[elapsed])
-    trailing = elapsed > front
-    if t >= until or not expected or (trailing and grid.has_empty_windows):
+    found = _in_step(entry.grid, elapsed, front, t, nb)
+    if found is None:
         return False
     state.el[index] = elapsed
     cache.el_all[entry.name] = elapsed
-    quality = 100.0 * nb / expected
-    # (gaps, missing, incomplete): the closed runs plus the trailing one, and short bars held
+    # (gaps, missing, incomplete): the closed runs plus the open one, and short bars held
     counts = state.ints[RUN_TOTALS, index].copy()
-    if trailing:
+    if found.open_gaps:
         counts[0] += 1
-        counts[1] += int(grid.cum_slots[elapsed] - grid.cum_slots[min(front, grid.size)])
+        counts[1] += found.open_missing
     if n:  # every bar's window has elapsed
         cols = block.cols
         counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
-    diff = (state.quality[index] != quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
+    diff = (state.quality[index] != found.quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
     if diff.any():
-        _store_uniform_outcome(state, entry, np.flatnonzero(diff), quality, counts, quality_events)
+        _store_uniform_outcome(state, entry, np.flatnonzero(diff), found.quality, counts, quality_events)
     return True
 
 
@@ -860,19 +866,12 @@ def _base_unchanged(
     Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
     the common case is decided here (False sends the rows through ``_refresh``).
     """
-    if not el or t >= int(grid.ends[el - 1]) or el < front - 1:
-        return False
-    expected = int(grid.cum_expected[el])
-    if not expected:
-        return False
-    q = 100.0 * n / expected
-    if not (state.quality[index] == q).all():
+    found = _in_step(grid, el, front, t, n)
+    if found is None or not (state.quality[index] == found.quality).all():
         return False
     runs = state.ints[RUN_TOTALS, index]
-    if el > front:
-        if grid.has_empty_windows:
-            return False
-        runs = runs + np.array([[1], [int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)])], [0]])
+    if found.open_gaps:
+        runs = runs + np.array([[1], [found.open_missing], [0]])
     return not (state.ints[OUTCOME, index] != runs).any()
 
 
@@ -1004,25 +1003,18 @@ def _clear_tails(
     changed: Changes | None,
 ) -> None:
     """Clear the forming flag in the last ``tail`` bars of rows ``r`` whose window became final."""
-    cap = block.cap
-    width = int(tail.max())
-    j = n[:, None] - width + np.arange(width)[None, :]
-    valid = j >= (n - tail)[:, None]
-    jc = np.maximum(j, 0)
-    flat = r[:, None] * cap + jc
-    fl_col = block.cols["flags"].reshape(-1)
-    flags = fl_col[flat]
-    win = grid.window_of(block.cols["ts"].reshape(-1)[flat].ravel()).reshape(j.shape)
-    clear = valid & (win >= prev[:, None]) & (win < fin) & ((flags & _FORMING) > 0)
-    if not clear.any():
-        return
-    fl_col[flat[clear]] = flags[clear] & _NOT_FORMING
-    if changed is not None:
-        hit = clear.any(axis=1)
-        firsts = jc[np.arange(len(r)), np.argmax(clear, axis=1)]
-        for p, h, fi in zip(positions.tolist(), hit.tolist(), firsts.tolist(), strict=True):
-            if h:
-                changed[p][name] = min(changed[p].get(name, fi), fi)
+    cleared = clear_forming(block.cols["flags"], block.cols["ts"], r, n - tail, n, prev, fin, grid)
+    if cleared is not None and changed is not None:
+        _note_cleared(changed, name, positions, cleared)
+
+
+def _note_cleared(changed: Changes, name: str, positions: np.ndarray, cleared: Cleared) -> None:
+    """Record the first bar that stopped forming for each member (at ``positions``) that had one."""
+    hits, firsts = cleared.firsts()
+    for p, h, fi in zip(positions.tolist(), hits, firsts, strict=True):
+        if h:
+            ch = changed[p]
+            ch[name] = min(ch.get(name, fi), fi)
 
 
 class _Elapsed(NamedTuple):

@@ -44,9 +44,9 @@ class WindowGrid:
         return self.interval.seconds or (self.session.close - self.session.open)
 
     def window_of(self, ts: np.ndarray) -> np.ndarray:
-        """Window index of each start time (caller passes in-session times only)."""
+        """Window index of each start time, in the shape of ``ts`` (caller passes in-session times only)."""
         if self.interval.is_daily:
-            return np.zeros(len(ts), np.int64)
+            return np.zeros(np.shape(ts), np.int64)
         return (np.asarray(ts, np.int64) - self.session.open) // self.interval.seconds
 
     def window_of_one(self, ts: int) -> int:
