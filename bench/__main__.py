@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "pandas-script": Benchmark("bench.pandas_script", "7. CSV replay + export vs the pandas script"),
     "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
     "desk": Benchmark("bench.desk", "10. desk mode: publishing to Redis on/off, replica catch-up"),
+    "scale": Benchmark("bench.scale", "11. storage at scale: whole-process peak of a 1s demo replay of many symbols"),
 }
 
 

@@ -14,6 +14,8 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
+from core.memory import lazy_zeros
+
 __all__ = [
     "BAR_FIELDS", "COUNT_FIELDS", "FORMING", "PRICE_FIELDS", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"
 ]
@@ -385,7 +387,7 @@ class RowBlock:
         self.row_cap = max(int(row_cap), 1)
         self.cap = max(int(cap), 1)
         self.cols: dict[str, np.ndarray] = {
-            name: np.zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()
+            name: lazy_zeros((self.row_cap, self.cap), dt) for name, dt in _dtypes(with_counts).items()
         }
         self.series: list[BarSeries | None] = [None] * self.row_cap
 
@@ -396,7 +398,7 @@ class RowBlock:
         bars_used = max((self.series[row]._n for row in adopted), default=0)  # type: ignore[union-attr]
         new = {}
         for name, old in self.cols.items():
-            arr = np.zeros((row_cap, cap), old.dtype)
+            arr = lazy_zeros((row_cap, cap), old.dtype)
             arr[:rows_used, :bars_used] = old[:rows_used, :bars_used]
             new[name] = arr
         self.cols, self.row_cap, self.cap = new, row_cap, cap

@@ -115,8 +115,7 @@ async def _replay(
     coordinator.progress.connect(on_progress)
     completed = False
     try:
-        for symbol, intervals in setup.watchlist:
-            await coordinator.add_symbol(symbol, intervals)
+        await coordinator.add_symbols(setup.watchlist)
         await coordinator.run()
         completed = not failed and coordinator.session_index >= len(setup.sessions)
     finally:

@@ -11,9 +11,11 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -26,10 +28,11 @@ from core.events import Event
 from core.feeds import FeedRejected, SymbolFeed
 from core.health import HealthMonitor
 from core.intervals import Interval
+from core.memory import return_freed_memory
 from core.processor import DataProcessor
 from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
 from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
-from core.sources.base import BarSource
+from core.sources.base import BarSource, LoadedSession
 from core.streams import StreamPlan, determine_stream
 from core.symbols import SymbolError, normalise_symbol
 
@@ -44,6 +47,12 @@ TICK_SECONDS = 0.03
 #: exponential backoff of a failed feed: first retry after this many wall seconds, doubling
 RETRY_BASE_SECONDS = 0.25
 RETRY_MAX_SECONDS = 15.0
+#: threads reading symbols' sessions: numpy, pyarrow and zip release the GIL while they
+#: parse, so a few overlap well on a small machine; more would only hold more in flight
+LOAD_WORKERS = min(4, os.cpu_count() or 1)
+#: base bars handed over between two returns of freed memory to the OS: the feeds free
+#: what they delivered, and the heap gives it back (~48 MiB of bars, a trim costs ~1 ms)
+TRIM_EVERY_BARS = 1_000_000
 
 
 def _clock_text(ts: float, session: Session) -> str:
@@ -63,6 +72,14 @@ class CoordinatorStatus:
     sessions_done: int
     sessions_total: int
     disconnected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One symbol's session as a loading thread read it, with its fingerprint when recording."""
+
+    loaded: LoadedSession
+    fingerprint: str
 
 
 @dataclass
@@ -163,11 +180,13 @@ class SessionCoordinator:
         self._down: dict[str, _Outage] = {}
         self._resume_clock: float | None = None
         self._loading: dict[str, asyncio.Task[None]] = {}
+        self._load_pool = ThreadPoolExecutor(LOAD_WORKERS, thread_name_prefix="load")
         self._resume = asyncio.Event()
         self._resume.set()
         self._stopping = False
         self._released_window: deque[tuple[float, int]] = deque(maxlen=64)
         self._newest_end: float | None = None
+        self._released_since_trim = 0
         #: a requested move: run forward (at max speed) to this session time, then go on as before
         self._target: float | None = None
         #: a requested rewind: restart the session with this index, every bar forgotten
@@ -349,21 +368,37 @@ class SessionCoordinator:
         Raises :class:`SymbolError` or ``IntervalError`` and changes nothing when the
         request cannot be met.
         """
-        plan = self.plan(symbol, intervals)
-        if plan.symbol in self.session_data:
-            raise SymbolError(f"{plan.symbol} is already being watched")
-        data = SymbolSessionData.create(
-            plan.symbol,
-            plan.required_base_interval,
-            plan.derivable_intervals,
-            self.session,
-            history_sessions=self.history_sessions,
-            requested=plan.requested,
-        )
-        self.session_data.register_symbol_data(data)
+        return (await self.add_symbols([(symbol, intervals)]))[0]
+
+    async def add_symbols(
+        self, requests: Iterable[tuple[str, Iterable[str | Interval]]]
+    ) -> list[SymbolSessionData]:
+        """:meth:`add_symbol` for many (a watchlist): their sessions are read side by side.
+
+        Every request is checked before any is registered, so an error changes nothing.
+        """
+        plans: list[StreamPlan] = []
+        for symbol, intervals in requests:
+            plan = self.plan(symbol, intervals)
+            if plan.symbol in self.session_data or any(p.symbol == plan.symbol for p in plans):
+                raise SymbolError(f"{plan.symbol} is already being watched")
+            plans.append(plan)
+        added = [
+            SymbolSessionData.create(
+                plan.symbol,
+                plan.required_base_interval,
+                plan.derivable_intervals,
+                self.session,
+                history_sessions=self.history_sessions,
+                requested=plan.requested,
+            )
+            for plan in plans
+        ]
+        for data in added:
+            self.session_data.register_symbol_data(data)
         if self.state is not ClockState.FINISHED:
-            await self._load(plan.symbol, data.base_interval, self.session)
-        return data
+            await self._load_many(added, self.session)
+        return added
 
     def remove_symbol(self, symbol: str) -> bool:
         """Stop watching ``symbol``; its bars still in flight are dropped."""
@@ -379,13 +414,37 @@ class SessionCoordinator:
             self.session_data.warn(f"{key}: could not close its feed: {exc}")
         return self.session_data.remove_symbol(key) is not None
 
-    async def _load(self, symbol: str, base: Interval, session: Session) -> None:
+    def _read(self, symbol: str, base: Interval, session: Session) -> asyncio.Future[_Read]:
+        """Start reading ``symbol``'s session on a loading thread."""
         loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._load_pool, self._read_session, symbol, base, session)
+
+    def _read_session(self, symbol: str, base: Interval, session: Session) -> _Read:
+        """Runs on a loading thread: read the session and, when recording, hash it there too."""
+        loaded = self.source.load_session(symbol, base, session)
+        # a live source's history grows while it runs: only a replay's data can be fingerprinted
+        recording = self.recorder is not None and not self.source.live
+        return _Read(loaded, bars_fingerprint(loaded.bars) if recording else "")
+
+    async def _load_many(self, symbols: list[SymbolSessionData], session: Session) -> None:
+        """Read the symbols' sessions side by side; register each in turn, in the order given.
+
+        Every read starts at once (:data:`LOAD_WORKERS` run at a time); registering in
+        order keeps messages, feeds and exports the same in every run.
+        """
+        readings = deque(self._read(data.symbol, data.base_interval, session) for data in symbols)
+        for data in symbols:
+            # popped, so a read's bars are freed once its feed holds them
+            await self._open(data.symbol, data.base_interval, session, readings.popleft())
+
+    async def _open(self, symbol: str, base: Interval, session: Session, reading: Awaitable[_Read]) -> None:
+        """Register what was read: its problems, its feed, and what a recording already holds."""
         try:
-            loaded = await loop.run_in_executor(None, self.source.load_session, symbol, base, session)
+            read = await reading
         except Exception as exc:  # a source bug must not end the session
             self.session_data.warn(f"{symbol}: could not load {session.date}: {exc}")
             return
+        loaded, fingerprint = read.loaded, read.fingerprint
         data = self.session_data.get_symbol_data(symbol)
         if data is None or data.session != session or data.base_interval != base:
             return  # removed (or rolled over) while loading
@@ -396,9 +455,6 @@ class SessionCoordinator:
         data.notes.omits_empty = self.source.omits_empty_intervals
         if not len(loaded.bars.ts) and not loaded.problems and not summarised:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
-        # a live source's history grows while it runs: only a replay's data can be fingerprinted;
-        # unrecorded, nothing reads it (hashing 500 symbols' sessions costs over a second of start-up)
-        fingerprint = "" if self.source.live or self.recorder is None else bars_fingerprint(loaded.bars)
         feed = self.source.open_feed(loaded)
         feed.session = session
         self._feeds[symbol] = feed
@@ -460,12 +516,7 @@ class SessionCoordinator:
         self._down = {s: o for s, o in self._down.items() if s in loaded}
         if not loaded:
             self._resume_clock = None
-        jobs = [
-            self._load(data.symbol, data.base_interval, session)
-            for data in self.session_data.all_symbol_data()
-            if data.symbol not in loaded
-        ]
-        await asyncio.gather(*jobs)
+        await self._load_many([d for d in self.session_data.all_symbol_data() if d.symbol not in loaded], session)
 
     # -- running -------------------------------------------------------------------------
     def _poll(self, clock: float, final: bool) -> list[tuple[str, BarArrays]]:
@@ -540,6 +591,13 @@ class SessionCoordinator:
             self._newest_end = end
         if released:
             self._released_window.append((time.monotonic(), released))
+            self._released_since_trim += released
+
+    def _return_freed_memory(self) -> None:
+        """After a step (its batches dropped, so the pieces they came from are freed) now and then."""
+        if self._released_since_trim >= TRIM_EVERY_BARS:
+            self._released_since_trim = 0
+            return_freed_memory()
 
     def _base_seconds(self, symbol: str) -> int:
         data = self.session_data.get_symbol_data(symbol)
@@ -655,6 +713,7 @@ class SessionCoordinator:
         finally:
             for task in self._loading.values():
                 task.cancel()
+            self._load_pool.shutdown(wait=False, cancel_futures=True)
             self._set_state(ClockState.FINISHED)
 
     async def _run_session(self, index: int) -> bool:
@@ -691,6 +750,7 @@ class SessionCoordinator:
             else:
                 now = self.clock.advance(final, self.max_chunk)
                 await self._step_cooperatively(now)
+            self._return_freed_memory()
             self.progress.emit(done + min(now, session.close) - session.open, total)
             await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)
         if self._stopping or self._rewind_to is not None:

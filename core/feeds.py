@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,37 +80,69 @@ def _frozen_empty() -> BarArrays:
 _EMPTY = _frozen_empty()
 
 
-class ReplayFeed(SymbolFeed):
-    """A whole session loaded from a file source, released on the clock."""
+#: bars per piece of a replay feed: a piece is freed once delivered, so the feed's copy of a
+#: session shrinks while SessionData's grows (never a second full copy of the session)
+PIECE_BARS = 4096
 
+
+def _pieces(bars: BarArrays) -> deque[BarArrays]:
+    """``bars`` copied into pieces of :data:`PIECE_BARS` (copies: a view would keep the whole alive)."""
+    return deque(
+        BarArrays(*(col[lo : lo + PIECE_BARS].copy() for col in bars)) for lo in range(0, len(bars.ts), PIECE_BARS)
+    )
+
+
+class ReplayFeed(SymbolFeed):
+    """A loaded session released on the clock; what was delivered is let go."""
 
     def __init__(self, loaded: LoadedSession) -> None:
-        self.loaded = loaded
         self.symbol = loaded.symbol
-        self.bars = loaded.bars
-        self.ends = loaded.bars.ts + loaded.base.seconds
-        self.cursor = 0
+        self.base_seconds = loaded.base.seconds
+        bars = loaded.bars
         #: end of the source's last bar (the session's open when it has none)
-        self.last_end = float(self.ends[-1]) if len(self.ends) else float(loaded.session.open)
+        self.last_end = float(bars.ts[-1] + self.base_seconds) if len(bars.ts) else float(loaded.session.open)
+        self._pending = _pieces(bars)
+        #: bars of the first pending piece already delivered
+        self._cursor = 0
 
     def poll(self, clock: float) -> BarArrays:
-        # an int bound: a float one would make numpy cast all of ``ends`` (~25 µs a call)
-        stop = int(self.ends.searchsorted(math.floor(clock), side="right"))
-        if stop <= self.cursor:
+        # due: end = start + base <= clock; an int bound, as a float one makes numpy cast the column
+        newest_start = math.floor(clock) - self.base_seconds
+        due: list[BarArrays] = []
+        while self._pending:
+            piece = self._pending[0]
+            stop = int(piece.ts.searchsorted(newest_start, side="right"))
+            if stop > self._cursor:
+                due.append(piece.take(slice(self._cursor, stop)))
+            if stop < len(piece.ts):
+                self._cursor = stop
+                break
+            self._pending.popleft()
+            self._cursor = 0
+        if not due:
             return _EMPTY
-        batch = self.bars.take(slice(self.cursor, stop))
-        self.cursor = stop
-        return batch
+        return due[0] if len(due) == 1 else BarArrays.concat(due)
+
+    @property
+    def held_bars(self) -> int:
+        """Bars the feed still holds in memory: the pending ones, and the delivered rest of one piece."""
+        return sum(len(piece.ts) for piece in self._pending)
+
+    def _waiting(self) -> BarArrays:
+        """Every bar not delivered yet, in one batch."""
+        if not self._pending:
+            return BarArrays.empty()
+        first = self._pending[0].take(slice(self._cursor, None))
+        return BarArrays.concat([first, *list(self._pending)[1:]])
 
     def skip_recorded(self, starts: np.ndarray) -> None:
-        waiting = slice(self.cursor, None)
-        keep = ~np.isin(self.bars.ts[waiting], starts)
-        self.bars = BarArrays.concat([self.bars.take(slice(0, self.cursor)), self.bars.take(waiting).take(keep)])
-        self.ends = self.bars.ts + self.loaded.base.seconds
+        waiting = self._waiting()
+        self._pending = _pieces(waiting.take(~np.isin(waiting.ts, starts)))
+        self._cursor = 0
 
     @property
     def ended_at(self) -> float | None:
-        return self.last_end if self.cursor >= len(self.ends) else None
+        return self.last_end if not self._pending else None
 
 
 class PushFeed(SymbolFeed):
@@ -255,6 +288,4 @@ class FaultyFeed(SymbolFeed):
 
 def loaded_base_seconds(feed: SymbolFeed) -> int:
     """Base interval seconds of a feed (0 when it does not say)."""
-    if isinstance(feed, ReplayFeed):
-        return feed.loaded.base.seconds
     return int(getattr(feed, "base_seconds", 0))
