@@ -698,7 +698,8 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._split_pending:  # sizes given before the window has its size would be rescaled
             self._split_pending = False
-            tree = min(max(self.width() * 2 // 5, 480), 560, self.width() // 2)
+            # room for the detailed tree's columns through Health at 1280 px; never over half the window
+            tree = min(max(self.width() * 9 // 20, 480), 600, self.width() // 2)
             self.splitter.setSizes([tree, max(self.splitter.width() - tree, 1)])
             self._widen_for_compact()
 
