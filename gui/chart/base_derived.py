@@ -192,7 +192,7 @@ class BaseDerivedView(QWidget):
         self.provenance, self.containing = prov, []
         low, high = float(derived.data.low[index]), float(derived.data.high[index])
         base_chart, derived_chart = self.base_chart, self.derived_chart
-        window = _placed(base_chart, np.array([[prov.start, prov.end]], np.float64))
+        window = base_chart.data.place_spans(np.array([[prov.start, prov.end]], np.float64))
         self.window_band.set_ranges(window)
         self.volume_window_band.set_ranges(window)
         series = base.data
@@ -200,11 +200,12 @@ class BaseDerivedView(QWidget):
         ts_in = series.ts[lo:hi]
         ends = self.base_chart.data.bar_ends(ts_in)
         around = _around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi])
-        self.base_boxes.set_boxes(_placed(base_chart, around))
+        self.base_boxes.set_boxes(base_chart.data.place_spans(around))
         missing = np.array([(m.start, m.end, low, high) for m in prov.missing], np.float64).reshape(-1, 4)
-        self.missing_marks.set_boxes(_placed(base_chart, missing))
-        self.missing_bands.set_ranges(_placed(base_chart, missing[:, :2].copy()))
-        self.explained_box.set_boxes(_placed(derived_chart, np.array([[prov.start, prov.end, low, high]], np.float64)))
+        self.missing_marks.set_boxes(base_chart.data.place_spans(missing))
+        self.missing_bands.set_ranges(base_chart.data.place_spans(missing[:, :2]))
+        explained_box = np.array([[prov.start, prov.end, low, high]], np.float64)
+        self.explained_box.set_boxes(derived_chart.data.place_spans(explained_box))
         explained = self.derived_chart
         explained.readout.setText(explained.describe(explained.data.bar_at(prov.start)))
         self.derived_boxes.set_boxes(np.empty((0, 4)))
@@ -227,10 +228,10 @@ class BaseDerivedView(QWidget):
         series = bars[self.interval].data
         boxes = np.array([(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown],
                          np.float64).reshape(-1, 4)
-        self.derived_boxes.set_boxes(_placed(self.derived_chart, boxes))
+        self.derived_boxes.set_boxes(self.derived_chart.data.place_spans(boxes))
         ends = self.base_chart.data.bar_ends(np.array([bar.ts]))
         around = _around_bodies(np.array([bar.ts]), ends, np.array([bar.low]), np.array([bar.high]))
-        self.base_boxes.set_boxes(_placed(self.base_chart, around))
+        self.base_boxes.set_boxes(self.base_chart.data.place_spans(around))
         for item in (self.window_band, self.volume_window_band, self.missing_bands):
             item.set_ranges(np.empty((0, 2)))
         self.missing_marks.set_boxes(np.empty((0, 4)))
@@ -321,15 +322,6 @@ class BaseDerivedView(QWidget):
                 if watched is chart.graphics:
                     self._hide_mirror(self.derived_chart if chart is self.base_chart else self.base_chart)
         return super().eventFilter(watched, event)
-
-
-def _placed(chart: IntervalChart, boxes: np.ndarray) -> np.ndarray:
-    """``boxes`` (time columns first: start, end[, y0, y1]) with their times placed on ``chart``'s
-    x axis (folded time moves every session but the newest)."""
-    placed = np.array(boxes, np.float64, copy=True)
-    if len(placed):
-        placed[:, :2] = chart.data.timeline.to_x(placed[:, :2])
-    return placed
 
 
 def _around_bodies(starts: np.ndarray, ends: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:

@@ -307,7 +307,7 @@ class ChartData:
         if not segs:
             return None
         last = segs[-1]
-        return float(last.x[-1] + (self.bar_ends(last.ts[-1:])[0] - last.ts[-1]))
+        return float(last.x[-1] + self.bar_widths(last.ts[-1:])[0])
 
     @property
     def x_extent(self) -> tuple[float, float]:
@@ -349,11 +349,24 @@ class ChartData:
         np.maximum(which, 0, out=which)
         return np.minimum(ts + self.width, closes[which])
 
+    def bar_widths(self, ts: np.ndarray) -> np.ndarray:
+        """How wide the bars starting at ``ts`` are drawn: their window in trading seconds, which
+        is also their width on the chart (folding removes only time between sessions)."""
+        return self.bar_ends(ts) - ts
+
+    def place_spans(self, spans: np.ndarray) -> np.ndarray:
+        """``spans`` (rows of exchange times ``start, end`` first, any further columns kept) with
+        the times moved to chart x, for overlays drawn in time (shades, boxes, bands)."""
+        placed = np.array(spans, np.float64, copy=True)
+        if len(placed):
+            placed[:, :2] = self.timeline.to_x(placed[:, :2])
+        return placed
+
     def bar_at(self, x: float) -> BarView | None:
         """The bar whose window ``[start, end)``, placed on the chart, holds chart ``x``."""
         for seg in self.segments():
             i = int(np.searchsorted(seg.x, x, side="right")) - 1
-            if 0 <= i < len(seg) and x < seg.x[i] + (self.bar_ends(seg.ts[i : i + 1])[0] - seg.ts[i]):
+            if 0 <= i < len(seg) and x < seg.x[i] + self.bar_widths(seg.ts[i : i + 1])[0]:
                 return self._view(seg, i)
         return None
 

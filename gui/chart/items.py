@@ -168,9 +168,7 @@ class CandleItem(BarItem):
                 painter.setPen(pen)
                 draw_lines(painter, centre[mask], cols.low[mask], centre[mask], cols.high[mask])
             return
-        # widths come from true times (a short window is drawn short); a second of trading
-        # time is one unit on the folded axis too, so they hold at the chart position x
-        widths = self.data.bar_ends(cols.ts) - cols.ts
+        widths = self.data.bar_widths(cols.ts)  # a short window is drawn short, at its chart x
         centre = cols.x + widths / 2.0
         left = cols.x + widths * (1.0 - BODY) / 2.0
         body = widths * BODY
@@ -240,7 +238,7 @@ class VolumeItem(BarItem):
                 draw_lines(painter, centre[mask], zero[mask], centre[mask], cols.volume[mask])
             return
         forming = cols.forming_mask()
-        widths = self.data.bar_ends(cols.ts) - cols.ts
+        widths = self.data.bar_widths(cols.ts)
         left = cols.x + widths * (1.0 - BODY) / 2.0
         body = widths * BODY
         painter.setPen(Qt.PenStyle.NoPen)

@@ -191,8 +191,7 @@ class SymbolCharts(QWidget):
         if band is None:
             band = self._mismatch_bands[interval] = BandItem(marks.MISMATCH)
             chart.price_plot.addItem(band, ignoreBounds=True)
-        ranges = self._mismatches.get((self._symbol, interval), np.empty((0, 2)))
-        band.set_ranges(chart.data.timeline.to_x(np.asarray(ranges, np.float64)) if len(ranges) else ranges)
+        band.set_ranges(chart.data.place_spans(self._mismatches.get((self._symbol, interval), np.empty((0, 2)))))
 
     def mismatch_ranges(self, interval: str) -> np.ndarray:
         """The mismatch windows the chart of ``interval`` shows (empty when none)."""
