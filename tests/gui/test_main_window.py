@@ -197,21 +197,32 @@ def test_play_pause_and_speed_reach_the_coordinator(qtbot: Any, make_window: Mak
     assert window.status.session.text().startswith("session 2015-12-28")
 
 
-def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> None:
-    settings = AppSettings.at(tmp_path / "keep.ini")
-    first = make_window(app_settings=settings)
+def _first_window(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> Any:
+    """A window watching IBM (1m,5m) and QQQ (1m,15m), sized to fit the 800x600 offscreen screen."""
+    first = make_window(app_settings=AppSettings.at(tmp_path / "keep.ini"))
     add_and_wait(qtbot, first.window, "IBM", "1m,5m")
     add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
     first.window.resize(780, 500)  # restoreGeometry keeps a window on the 800x600 offscreen screen
-    first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
-    saved_size, saved_split = first.window.size(), first.window.splitter.sizes()
-    close_harness(qtbot, first)
+    return first
 
+
+def _reopened(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> tuple[AppSettings, Any]:
+    """A second window over the settings the first one left, booted with the saved watchlist."""
     reopened = AppSettings.at(tmp_path / "keep.ini")
     second = make_window(app_settings=reopened)
     booted = asyncio.ensure_future(second.window.boot(reopened.watchlist() or []))
     qtbot.waitUntil(booted.done, timeout=5000)
     booted.result()
+    return reopened, second
+
+
+def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> None:
+    first = _first_window(qtbot, make_window, tmp_path)
+    first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
+    saved_size, saved_split = first.window.size(), first.window.splitter.sizes()
+    close_harness(qtbot, first)
+
+    reopened, second = _reopened(qtbot, make_window, tmp_path)
 
     assert reopened.watchlist() == [WatchEntry("IBM", ("1m", "5m")), WatchEntry("QQQ", ("1m", "15m"))]
     assert second.session_data.get_active_symbols() == ["IBM", "QQQ"]
@@ -224,11 +235,7 @@ def test_settings_survive_closing_and_reopening(qtbot: Any, make_window: MakeWin
 
 
 def test_the_chart_workspace_survives_closing_and_reopening(qtbot: Any, make_window: MakeWindow, tmp_path: Any) -> None:
-    settings = AppSettings.at(tmp_path / "keep.ini")
-    first = make_window(app_settings=settings)
-    add_and_wait(qtbot, first.window, "IBM", "1m,5m")
-    add_and_wait(qtbot, first.window, "QQQ", "1m,15m")
-    first.window.resize(780, 500)
+    first = _first_window(qtbot, make_window, tmp_path)
     first.window.workspace_dock.show()
     qtbot.waitUntil(lambda: first.window.workspace_dock.isVisible())
     first.window.splitter.setSizes([250, first.window.splitter.width() - 250])
@@ -237,11 +244,7 @@ def test_the_chart_workspace_survives_closing_and_reopening(qtbot: Any, make_win
     first.window.workspace.slots[1].show_chart("IBM", "5m")
     close_harness(qtbot, first)
 
-    reopened = AppSettings.at(tmp_path / "keep.ini")
-    second = make_window(app_settings=reopened)
-    booted = asyncio.ensure_future(second.window.boot(reopened.watchlist() or []))
-    qtbot.waitUntil(booted.done, timeout=5000)
-    booted.result()
+    _, second = _reopened(qtbot, make_window, tmp_path)
 
     workspace = second.window.workspace.state()
     assert workspace.layout == "1x2"
