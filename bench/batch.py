@@ -23,8 +23,8 @@ import pandas as pd
 
 from bench import REPO_ROOT, Row, interleave, median, ratio
 from bench.data import session_minutes
-from core.bars import BarArrays
-from core.batch import DerivedBars, derive_batch
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.batch import DerivedBars, derive_batch
 
 __all__ = ["ROWS", "pandas_derive", "run"]
 
@@ -109,8 +109,8 @@ def _measure(bars: BarArrays, opens: np.ndarray, closes: np.ndarray, rounds: int
 
 def _lean_history() -> list[tuple[BarArrays, np.ndarray, np.ndarray]]:
     """Every Lean minute session in tests/data for SPY and GOOG (one batch per symbol)."""
-    from core.calendar import get_calendar
-    from core.sources.lean import LeanSource
+    from session_monitor.core.calendar import get_calendar
+    from session_monitor.core.sources.lean import LeanSource
 
     source = LeanSource(Path(LEAN_MINUTE))
     cal = get_calendar("XNYS")

@@ -130,7 +130,7 @@ class _Host:
         from PySide6.QtGui import QImage
         from PySide6.QtWidgets import QGraphicsView
 
-        from gui import theme
+        from session_monitor.gui import theme
 
         self.item = item
         self.view = pg.GraphicsView(background=theme.BACKGROUND)
@@ -176,11 +176,11 @@ class _Ours:
     """Session Monitor's chart path for the candles of one symbol."""
 
     def __init__(self, n: int, bars: Any) -> None:
-        from core.calendar import Session
-        from core.intervals import Interval
-        from core.session_data import SessionData, SymbolSessionData
-        from gui.chart.data import ChartData
-        from gui.chart.items import CandleItem
+        from session_monitor.core.calendar import Session
+        from session_monitor.core.intervals import Interval
+        from session_monitor.core.session_data import SessionData, SymbolSessionData
+        from session_monitor.gui.chart.data import ChartData
+        from session_monitor.gui.chart.items import CandleItem
 
         self.bars = bars
         total = len(bars.ts)
@@ -212,8 +212,8 @@ class _FourCharts(_Ours):
     """Four charts open on one symbol (a 2×2 workspace): one new bar, then every chart updates and repaints."""
 
     def __init__(self, n: int, bars: Any) -> None:
-        from gui.chart.data import ChartData
-        from gui.chart.items import CandleItem
+        from session_monitor.gui.chart.data import ChartData
+        from session_monitor.gui.chart.items import CandleItem
 
         super().__init__(n, bars)
         data = self.chart.symbol_data

@@ -42,7 +42,7 @@ def write_folder(folder: Path, files: int) -> None:
 
 def first_session_seconds(folder: Path, symbols: str | None) -> float:
     """Wall seconds from opening the source to the first symbol's bars of the first session."""
-    from core.runconfig import add_run_arguments, resolve_run
+    from session_monitor.core.runconfig import add_run_arguments, resolve_run
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, source_required=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session, get_calendar
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session, get_calendar
 
 __all__ = ["SessionBars", "csv_symbols", "random_walk", "session_minutes", "write_csv_folder", "xnys_sessions"]
 

@@ -22,18 +22,18 @@ import time
 from pathlib import Path
 
 from bench import Row, median
-from core.bus.layout import ShardSpec
-from core.bus.publisher import Batch, ShardPublisher
-from core.bus.replica import Replica, ShardStatus
-from core.bus.server import EmbeddedServer
-from core.bus.shardlog import ShardLog, ShardWriter, connect
-from core.calendar import get_calendar
-from core.coordinator import SessionCoordinator
-from core.export import session_snapshot
-from core.intervals import parse_intervals
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
-from core.sources.demo import DemoSource
+from session_monitor.core.bus.layout import ShardSpec
+from session_monitor.core.bus.publisher import Batch, ShardPublisher
+from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.export import session_snapshot
+from session_monitor.core.intervals import parse_intervals
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.sources.demo import DemoSource
 
 __all__ = ["ROWS", "run"]
 

@@ -69,11 +69,11 @@ async def _measure(
 
     from PySide6.QtCore import Qt, QTimer
 
-    from core.clock import ClockState
-    from core.coordinator import SessionCoordinator
-    from core.session_data import SessionData
-    from gui.app import freeze_startup_heap
-    from gui.main_window import MainWindow
+    from session_monitor.core.clock import ClockState
+    from session_monitor.core.coordinator import SessionCoordinator
+    from session_monitor.core.session_data import SessionData
+    from session_monitor.gui.app import freeze_startup_heap
+    from session_monitor.gui.main_window import MainWindow
 
     setup = plan.setup
     session_data = SessionData()
@@ -199,9 +199,9 @@ def _child(argv: list[str]) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import PROG, build_parser, hold_collections_for_startup, plan_start
-    from gui.settings import AppSettings
-    from gui.theme import apply_dark_palette
+    from session_monitor.gui.app import PROG, build_parser, hold_collections_for_startup, plan_start
+    from session_monitor.gui.settings import AppSettings
+    from session_monitor.gui.theme import apply_dark_palette
 
     if not args.no_freeze:
         hold_collections_for_startup()  # as gui.app.run does; freeze_startup_heap enables them again

@@ -30,12 +30,12 @@ import numpy as np
 from bench import BENCH_DIR, Row, median, ratio
 from bench.data import random_walk, xnys_sessions
 from bench.nautilus_env import ensure_nautilus
-from core.bars import BarArrays
-from core.batch import derive_batch
-from core.calendar import Session
-from core.intervals import Interval, parse_interval
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.batch import derive_batch
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval, parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 
 __all__ = ["ROWS", "LiveFeed", "make_feed", "run", "run_engine"]
 

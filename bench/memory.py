@@ -19,7 +19,7 @@ import numpy as np
 
 from bench import Row, ratio
 from bench.data import random_walk
-from core.bars import BarArrays, BarSeries
+from session_monitor.core.bars import BarArrays, BarSeries
 
 __all__ = ["ROWS", "run"]
 

@@ -4,7 +4,7 @@ Data: a folder of 100 CSV files of 1s bars (one XNYS session each, ~10 % of the 
 missing, ``timestamp,open,high,low,close,volume``, ISO 8601 UTC with offset), generated
 once, deterministically, under the system temp dir and reused by later runs.
 
-Session Monitor: ``python -m core.cli replay FOLDER --symbols … --intervals 1m,5m,15m,1h
+Session Monitor: ``python -m session_monitor.core.cli replay FOLDER --symbols … --intervals 1m,5m,15m,1h
 --export OUT --speed max --no-record --quiet``. Reference: bench/pandas_reference_script.py
 (read, session-anchored resample, write CSVs). Both are timed as whole processes,
 interleaved. Afterwards the bench checks that the replay succeeded with no warning (the
@@ -99,7 +99,7 @@ def run(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="sm-bench-csv-") as tmp:
         out_ours, out_ref = Path(tmp) / "ours", Path(tmp) / "pandas"
         ours_cmd = [
-            sys.executable, "-m", "core.cli", "replay", str(folder),
+            sys.executable, "-m", "session_monitor.core.cli", "replay", str(folder),
             "--symbols", ",".join(symbols),
             "--intervals", ",".join(INTERVALS),
             "--export", str(out_ours),

@@ -1,6 +1,6 @@
 """3. Replay end to end: ``session-monitor replay`` of the demo feed, recording on and off.
 
-``python -m core.cli replay demo --symbols S0,…,S99 --intervals 1s,1m,5m,15m,1h --start
+``python -m session_monitor.core.cli replay demo --symbols S0,…,S99 --intervals 1s,1m,5m,15m,1h --start
 2013-10-07 --end 2013-10-07 --speed max --quiet`` (100 symbols × one session of 1s bars,
 about 2.3 M base bars) timed as a whole process (start-up, bar generation, derivation,
 quality, gaps, recording), with and without ``--no-record``, interleaved. Every run gets a
@@ -33,8 +33,8 @@ ROWS = (ROW_OFF, ROW_ON)
 
 def count_demo_bars(symbols: list[str]) -> int:
     """Base bars the demo feed serves for ``symbols`` on DATE (what the replay streams)."""
-    from core.calendar import get_calendar
-    from core.sources.demo import DemoSource
+    from session_monitor.core.calendar import get_calendar
+    from session_monitor.core.sources.demo import DemoSource
 
     session = get_calendar("XNYS").session(dt.date.fromisoformat(DATE))
     source = DemoSource()
@@ -46,7 +46,7 @@ def _replay(symbols: list[str], record: bool) -> tuple[float, int | None]:
     with tempfile.TemporaryDirectory(prefix="sm-bench-replay-") as data_dir:
         env = {**os.environ, "SESSION_MONITOR_DATA_DIR": data_dir, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [
-            sys.executable, "-m", "core.cli", "replay", "demo",
+            sys.executable, "-m", "session_monitor.core.cli", "replay", "demo",
             "--symbols", ",".join(symbols),
             "--intervals", INTERVALS,
             "--start", DATE, "--end", DATE,

@@ -1,6 +1,6 @@
 """10. Storage at scale: whole-process peak memory of a demo replay of many 1s symbols.
 
-``python -m core.cli replay demo --symbols S0,… --intervals 1s,1m,5m,15m,1h --speed max
+``python -m session_monitor.core.cli replay demo --symbols S0,… --intervals 1s,1m,5m,15m,1h --speed max
 --no-record --quiet`` of one session, one process per size; its peak resident set (the
 kernel's ``ru_maxrss`` of that child) over the base bars the demo serves. Three rows:
 
@@ -60,7 +60,7 @@ def replay(n_symbols: int) -> Replay:
     with tempfile.TemporaryDirectory(prefix="sm-bench-scale-") as data_dir:
         env = {**os.environ, "SESSION_MONITOR_DATA_DIR": data_dir, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [
-            sys.executable, "-m", "core.cli", "replay", "demo",
+            sys.executable, "-m", "session_monitor.core.cli", "replay", "demo",
             "--symbols", ",".join(symbols),
             "--intervals", INTERVALS,
             "--start", DATE, "--end", DATE,

@@ -76,8 +76,8 @@ def _make_view(model: Any, reference: bool = False) -> Any:
     with the same set-up (what a QStandardItemModel is normally shown in)."""
     from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView
 
-    from gui.tree_model import COMPACT_ONLY
-    from gui.tree_view import SessionTreeView
+    from session_monitor.gui.tree_model import COMPACT_ONLY
+    from session_monitor.gui.tree_view import SessionTreeView
 
     view = QTreeView() if reference else SessionTreeView()
     view.setModel(model)
@@ -125,10 +125,10 @@ class _Feed:
     """500 symbols (or fewer) of 1m bars streamed into one SessionData, one bar per symbol per step."""
 
     def __init__(self, n_symbols: int) -> None:
-        from core.calendar import get_calendar
-        from core.intervals import Interval, parse_interval
-        from core.processor import DataProcessor
-        from core.session_data import SessionData, SymbolSessionData
+        from session_monitor.core.calendar import get_calendar
+        from session_monitor.core.intervals import Interval, parse_interval
+        from session_monitor.core.processor import DataProcessor
+        from session_monitor.core.session_data import SessionData, SymbolSessionData
 
         self.session = get_calendar("XNYS").session(DATE)
         self.session_data = SessionData()
@@ -174,7 +174,7 @@ def _snapshot(model: Any) -> tuple[list[str], list[Any]]:
     """What Session Monitor's model shows now: display text of every cell, colour of the quality cells."""
     from PySide6.QtCore import Qt
 
-    from gui.tree_model import Column
+    from session_monitor.gui.tree_model import Column
 
     texts, brushes = [], []
     for index, col in _cells(model):
@@ -190,7 +190,7 @@ class _Reference:
     def __init__(self, texts: list[str], n_symbols: int, children: int) -> None:
         from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-        from gui.tree_model import COLUMNS, Column
+        from session_monitor.gui.tree_model import COLUMNS, Column
 
         width = len(COLUMNS)
         self.model = QStandardItemModel(0, width)
@@ -221,8 +221,8 @@ class _Reference:
 
 
 def _measure_refresh(n_symbols: int, rounds: int, warmup: int) -> tuple[float, float, str]:
-    import gui.tree_model as tree_model
-    from gui.bridge import SessionBridge
+    import session_monitor.gui.tree_model as tree_model
+    from session_monitor.gui.bridge import SessionBridge
 
     app = _qt_app()
     feed = _Feed(n_symbols)
@@ -312,8 +312,8 @@ def _measure_refresh(n_symbols: int, rounds: int, warmup: int) -> tuple[float, f
 def _measure_rate(n_symbols: int, seconds: float) -> tuple[float, float, str]:
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from gui.bridge import SessionBridge
-    from gui.tree_model import Column, SessionTreeModel
+    from session_monitor.gui.bridge import SessionBridge
+    from session_monitor.gui.tree_model import Column, SessionTreeModel
 
     app = _qt_app()
     feed = _Feed(n_symbols)

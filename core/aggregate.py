@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.derive.reduce import reduce_segments
-from core.windows import WindowGrid
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.derive.reduce import reduce_segments
+from session_monitor.core.windows import WindowGrid
 
 __all__ = ["Aggregated", "aggregate"]
 

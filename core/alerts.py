@@ -29,15 +29,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.bars import REVISED
-from core.calendar import Session
-from core.causes import GapCause
-from core.coordinator import SessionCoordinator
-from core.coverage import coverage
-from core.events import Event
-from core.health import HealthChange, HealthMonitor, HealthState
-from core.reconcile.compare import FIELDS, BarCheck, SeriesReport, Status
-from core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from session_monitor.core.bars import REVISED
+from session_monitor.core.calendar import Session
+from session_monitor.core.causes import GapCause
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.coverage import coverage
+from session_monitor.core.events import Event
+from session_monitor.core.health import HealthChange, HealthMonitor, HealthState
+from session_monitor.core.reconcile.compare import FIELDS, BarCheck, SeriesReport, Status
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = [
     "AlertConfig", "AlertEngine", "AlertEvent", "AlertLog", "AlertRule", "AlertRules", "attach_alerts", "parse_rules"

@@ -14,7 +14,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-from core.memory import lazy_zeros
+from session_monitor.core.memory import lazy_zeros
 
 __all__ = [
     "BAR_FIELDS", "COUNT_FIELDS", "FORMING", "PRICE_FIELDS", "REVISED", "Bar", "BarArrays", "BarSeries", "RowBlock"

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.derive.reduce import reduce_segments
-from core.intervals import Interval, parse_interval
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.derive.reduce import reduce_segments
+from session_monitor.core.intervals import Interval, parse_interval
 
 __all__ = ["DerivedBars", "derive_batch"]
 

@@ -18,7 +18,7 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
-from core.clock import WALL_CLOCK
+from session_monitor.core.clock import WALL_CLOCK
 
 __all__ = ["CalendarError", "Session", "SessionCalendar", "get_calendar"]
 

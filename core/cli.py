@@ -2,7 +2,7 @@
 
 The headless path never imports Qt, so it starts fast and runs on servers. The
 ``session-monitor`` command itself is :mod:`session_monitor.cli`, which dispatches here;
-``python -m core.cli replay ...`` runs this module without it.
+``python -m session_monitor.core.cli replay ...`` runs this module without it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from core.sources.base import SourceError
+from session_monitor.core.sources.base import SourceError
 
 if TYPE_CHECKING:
-    from core.alerts import AlertConfig
-    from core.calendar import Session
-    from core.reconcile.reference import ReferenceSeries
-    from core.runconfig import RunSetup
+    from session_monitor.core.alerts import AlertConfig
+    from session_monitor.core.calendar import Session
+    from session_monitor.core.reconcile.reference import ReferenceSeries
+    from session_monitor.core.runconfig import RunSetup
 
 __all__ = ["main", "replay_main"]
 
@@ -27,7 +27,7 @@ log = logging.getLogger("session_monitor")
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
-    from core.runconfig import add_run_arguments
+    from session_monitor.core.runconfig import add_run_arguments
 
     parser = argparse.ArgumentParser(
         prog="session-monitor replay",
@@ -58,10 +58,10 @@ async def _replay(
 ) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    from core.coordinator import SessionCoordinator
-    from core.export import SessionExporter
-    from core.recording_start import start_recording
-    from core.session_data import SessionData
+    from session_monitor.core.coordinator import SessionCoordinator
+    from session_monitor.core.export import SessionExporter
+    from session_monitor.core.recording_start import start_recording
+    from session_monitor.core.session_data import SessionData
 
     session_data = SessionData()
     exporter = None
@@ -81,14 +81,14 @@ async def _replay(
     )
     alert_log = None
     if alerts is not None:
-        from core.alerts import AlertLog, attach_alerts
+        from session_monitor.core.alerts import AlertLog, attach_alerts
 
         path, rules = alerts
         alert_log = AlertLog(path)
         engine = attach_alerts(coordinator, rules)
         engine.fired.connect(alert_log.write)
         if references:
-            from core.reconcile.held import reconcile_closed
+            from session_monitor.core.reconcile.held import reconcile_closed
 
             coordinator.session_closed.connect(
                 lambda session: engine.on_reconciled(reconcile_closed(session_data, references, session)))
@@ -133,7 +133,7 @@ async def _replay(
 
 
 def replay_main(argv: list[str]) -> int:
-    from core.runconfig import UsageError, resolve_run
+    from session_monitor.core.runconfig import UsageError, resolve_run
 
     parser = build_replay_parser()
     args = parser.parse_args(argv)
@@ -150,12 +150,12 @@ def replay_main(argv: list[str]) -> int:
         log.warning(warning)
     alerts = None
     if args.alerts:
-        from core.config import load_config
+        from session_monitor.core.config import load_config
 
         alerts = (args.alerts, load_config(args.config).alerts if args.config else None)
     references = None
     if args.reference:
-        from core.reconcile.reference import ReferenceError, load_reference
+        from session_monitor.core.reconcile.reference import ReferenceError, load_reference
 
         if not args.alerts:
             print("session-monitor replay: error: --reference needs --alerts FILE", file=sys.stderr)
@@ -177,10 +177,10 @@ def replay_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m core.cli replay ...``: the replay subcommand without the app's dispatcher."""
+    """``python -m session_monitor.core.cli replay ...``: the replay subcommand without the app's dispatcher."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] != ["replay"]:
-        print("usage: python -m core.cli replay SOURCE [options] (the app itself is 'session-monitor')",
+        print("usage: python -m session_monitor.core.cli replay SOURCE [options] (the app itself is 'session-monitor')",
               file=sys.stderr)
         return 2
     return replay_main(argv[1:])

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from core.calendar import CalendarError, get_calendar
-from core.clock import parse_speed
-from core.intervals import IntervalError, parse_interval
-from core.symbols import SymbolError, normalise_symbol
-from core.workspace import WorkspaceError, WorkspaceState, parse_workspace
+from session_monitor.core.calendar import CalendarError, get_calendar
+from session_monitor.core.clock import parse_speed
+from session_monitor.core.intervals import IntervalError, parse_interval
+from session_monitor.core.symbols import SymbolError, normalise_symbol
+from session_monitor.core.workspace import WorkspaceError, WorkspaceState, parse_workspace
 
 if TYPE_CHECKING:
-    from core.alerts import AlertConfig
+    from session_monitor.core.alerts import AlertConfig
 
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 
@@ -195,7 +195,7 @@ def load_config(path: str | Path) -> SessionConfig:
 
 def _load_alerts(path: Path, raw: dict[str, Any], watchlist: list[dict[str, Any]]) -> AlertConfig | None:
     """``[alerts]`` (global) and each watchlist entry's ``alerts`` table over it."""
-    from core.alerts import AlertConfig, parse_rules
+    from session_monitor.core.alerts import AlertConfig, parse_rules
 
     if "alerts" not in raw and not any("alerts" in item for item in watchlist):
         return None

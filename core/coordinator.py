@@ -21,20 +21,20 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session, SessionCalendar
-from core.clock import WALL_CLOCK, ClockState, SessionClock
-from core.events import Event
-from core.feeds import FeedRejected, SymbolFeed
-from core.health import HealthMonitor
-from core.intervals import Interval
-from core.memory import return_freed_memory
-from core.processor import DataProcessor
-from core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
-from core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
-from core.sources.base import BarSource, LoadedSession
-from core.streams import StreamPlan, determine_stream
-from core.symbols import SymbolError, normalise_symbol
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.clock import WALL_CLOCK, ClockState, SessionClock
+from session_monitor.core.events import Event
+from session_monitor.core.feeds import FeedRejected, SymbolFeed
+from session_monitor.core.health import HealthMonitor
+from session_monitor.core.intervals import Interval
+from session_monitor.core.memory import return_freed_memory
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
+from session_monitor.core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
+from session_monitor.core.sources.base import BarSource, LoadedSession
+from session_monitor.core.streams import StreamPlan, determine_stream
+from session_monitor.core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
 

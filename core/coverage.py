@@ -8,8 +8,8 @@ slots over its elapsed windows, as its quality is.
 
 from __future__ import annotations
 
-from core.causes import GapCause
-from core.session_data import BarIntervalData
+from session_monitor.core.causes import GapCause
+from session_monitor.core.session_data import BarIntervalData
 
 __all__ = ["coverage"]
 

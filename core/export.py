@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.bars import FORMING, PRICE_FIELDS
-from core.calendar import Session
-from core.coverage import coverage
-from core.health import SymbolHealth
-from core.session_data import BarIntervalData, SessionData
-from core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
+from session_monitor.core.bars import FORMING, PRICE_FIELDS
+from session_monitor.core.calendar import Session
+from session_monitor.core.coverage import coverage
+from session_monitor.core.health import SymbolHealth
+from session_monitor.core.session_data import BarIntervalData, SessionData
+from session_monitor.core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
 
 if TYPE_CHECKING:
     import pandas as pd

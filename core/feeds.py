@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.sources.loaded import LoadedSession
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.sources.loaded import LoadedSession
 
 __all__ = [
     "FaultSchedule", "FaultyFeed", "FeedError", "FeedRejected", "FeedStalled", "PushFeed", "ReplayFeed", "SymbolFeed"

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.derive.table import CLOSED, FRONT, NRUNS, StateTable
-from core.windows import WindowGrid
+from session_monitor.core.derive.table import CLOSED, FRONT, NRUNS, StateTable
+from session_monitor.core.windows import WindowGrid
 
 __all__ = ["Gap", "GapState", "GapTracker"]
 

@@ -28,9 +28,9 @@ from enum import StrEnum
 
 import numpy as np
 
-from core.calendar import Session
-from core.events import Event
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.calendar import Session
+from session_monitor.core.events import Event
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 
 __all__ = ["HealthChange", "HealthMonitor", "HealthSettings", "HealthState", "SymbolHealth"]
 

@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
-from core.derive.acceptance import appends_one
-from core.derive.finalize import Cleared, clear_forming, finalize_bars
-from core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
-from core.derive.timing import PassTiming
-from core.windows import WindowGrid
+from session_monitor.core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
+from session_monitor.core.derive.acceptance import appends_one
+from session_monitor.core.derive.finalize import Cleared, clear_forming, finalize_bars
+from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
+from session_monitor.core.derive.timing import PassTiming
+from session_monitor.core.windows import WindowGrid
 
 if TYPE_CHECKING:
-    from core.events import SessionEvents
-    from core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
+    from session_monitor.core.events import SessionEvents
+    from session_monitor.core.session_data import BarIntervalData, SymbolGroup, SymbolSessionData
 
 __all__ = ["process_group"]
 

@@ -6,7 +6,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from core.appinfo import PROG, log_dir
+from session_monitor.core.appinfo import PROG, log_dir
 
 __all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "install_log_file", "log_file_path"]
 

@@ -16,12 +16,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.aggregate import Aggregated, aggregate
-from core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays
-from core.derive.finalize import finalize_bars
-from core.derive.timing import PassTiming
-from core.live_pass import process_group
-from core.session_data import BarIntervalData, LiveBar, SessionData, SymbolGroup, SymbolSessionData
+from session_monitor.core.aggregate import Aggregated, aggregate
+from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays
+from session_monitor.core.derive.finalize import finalize_bars
+from session_monitor.core.derive.timing import PassTiming
+from session_monitor.core.live_pass import process_group
+from session_monitor.core.session_data import BarIntervalData, LiveBar, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
 

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.bars import FORMING, REVISED
-from core.gaps import Gap
-from core.intervals import Interval
-from core.session_data import BarIntervalData
+from session_monitor.core.bars import FORMING, REVISED
+from session_monitor.core.gaps import Gap
+from session_monitor.core.intervals import Interval
+from session_monitor.core.session_data import BarIntervalData
 
 __all__ = ["BarState", "ContainingBar", "DerivedProvenance", "MissingSlot", "bars_containing", "derived_provenance"]
 

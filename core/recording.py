@@ -35,7 +35,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 from filelock import FileLock, Timeout
 
-from core.bars import BAR_FIELDS, BarArrays
+from session_monitor.core.bars import BAR_FIELDS, BarArrays
 
 __all__ = [
     "LostSpan",

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.recording import Recorder, RecordingBusy, RecordingScope, RecordingUnavailable, default_recording_path
+from session_monitor.core.recording import (
+    Recorder,
+    RecordingBusy,
+    RecordingScope,
+    RecordingUnavailable,
+    default_recording_path,
+)
 
 __all__ = ["RecordingStart", "start_recording"]
 

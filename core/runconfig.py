@@ -10,13 +10,13 @@ import argparse
 import datetime as dt
 from dataclasses import dataclass, field
 
-from core.calendar import CalendarError, Session, SessionCalendar, get_calendar
-from core.clock import parse_speed
-from core.intervals import Interval, IntervalError, parse_intervals, same_intervals
-from core.sources.base import BarSource, SourceError
-from core.sources.validation import EARLIEST_DATE, LATEST_DATE
-from core.streams import determine_stream
-from core.symbols import SymbolError, distinct_symbols
+from session_monitor.core.calendar import CalendarError, Session, SessionCalendar, get_calendar
+from session_monitor.core.clock import parse_speed
+from session_monitor.core.intervals import Interval, IntervalError, parse_intervals, same_intervals
+from session_monitor.core.sources.base import BarSource, SourceError
+from session_monitor.core.sources.validation import EARLIEST_DATE, LATEST_DATE
+from session_monitor.core.streams import determine_stream
+from session_monitor.core.symbols import SymbolError, distinct_symbols
 
 __all__ = ["LIVE_GRACE_SECONDS", "RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
 
@@ -98,8 +98,8 @@ def _date(text: str | None, what: str) -> dt.date | None:
 
 def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSetup:
     """Validate everything the user asked for; raise UsageError/SourceError with one line."""
-    from core.config import ConfigError, SessionConfig, load_config
-    from core.sources.factory import open_source
+    from session_monitor.core.config import ConfigError, SessionConfig, load_config
+    from session_monitor.core.sources.factory import open_source
 
     try:
         config = load_config(args.config) if getattr(args, "config", None) else SessionConfig()

@@ -16,15 +16,15 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
-from core.calendar import Session, _iso
-from core.causes import FeedNotes
-from core.derive.acceptance import appends, appends_one, on_grid
-from core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable
-from core.events import SessionEvents
-from core.gaps import Gap, GapTracker
-from core.intervals import Interval
-from core.windows import WindowGrid, window_grid
+from session_monitor.core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
+from session_monitor.core.calendar import Session, _iso
+from session_monitor.core.causes import FeedNotes
+from session_monitor.core.derive.acceptance import appends, appends_one, on_grid
+from session_monitor.core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable
+from session_monitor.core.events import SessionEvents
+from session_monitor.core.gaps import Gap, GapTracker
+from session_monitor.core.intervals import Interval
+from session_monitor.core.windows import WindowGrid, window_grid
 
 __all__ = [
     "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "Revision", "SessionData", "SessionHistory",

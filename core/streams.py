@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.intervals import Interval, IntervalError, parse_interval
+from session_monitor.core.intervals import Interval, IntervalError, parse_interval
 
 __all__ = ["StreamPlan", "determine_stream"]
 

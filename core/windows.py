@@ -13,8 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-from core.calendar import Session
-from core.intervals import Interval
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
 
 __all__ = ["WindowGrid", "window_grid"]
 

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.intervals import IntervalError, parse_interval
-from core.symbols import SymbolError, normalise_symbol
+from session_monitor.core.intervals import IntervalError, parse_interval
+from session_monitor.core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["LAYOUTS", "MAX_CHARTS", "ChartSpec", "WorkspaceError", "WorkspaceState", "parse_workspace"]
 

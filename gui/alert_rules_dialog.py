@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts import AlertConfig, AlertRules
+from session_monitor.core.alerts import AlertConfig, AlertRules
 
 __all__ = ["AlertRulesDialog"]
 

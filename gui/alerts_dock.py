@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.alerts import AlertEngine, AlertEvent
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.formatting import exchange_time
+from session_monitor.core.alerts import AlertEngine, AlertEvent
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.formatting import exchange_time
 
 __all__ = ["ALERT_COLUMNS", "AlertListModel", "AlertNotifier", "AlertsDock"]
 

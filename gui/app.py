@@ -22,24 +22,24 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from core.alerts import AlertConfig
-from core.appinfo import PROG
-from core.config import load_config
-from core.coordinator import SessionCoordinator
-from core.logfile import install_log_file
-from core.recording_start import start_recording
-from core.runconfig import RunSetup, UsageError, resolve_run
-from core.session_data import SessionData
-from core.sources.base import SourceError
-from core.workspace import WorkspaceState
-from gui.arguments import build_parser
-from gui.errors import install_excepthook, loop_exception_handler
-from gui.icons import icon
-from gui.main_window import MainWindow
-from gui.screenshot_view import ScreenshotView, stage_view
-from gui.settings import AppSettings, WatchEntry
-from gui.startup_error import show_startup_error
-from gui.theme import apply_dark_palette
+from session_monitor.core.alerts import AlertConfig
+from session_monitor.core.appinfo import PROG
+from session_monitor.core.config import load_config
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.logfile import install_log_file
+from session_monitor.core.recording_start import start_recording
+from session_monitor.core.runconfig import RunSetup, UsageError, resolve_run
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import SourceError
+from session_monitor.core.workspace import WorkspaceState
+from session_monitor.gui.arguments import build_parser
+from session_monitor.gui.errors import install_excepthook, loop_exception_handler
+from session_monitor.gui.icons import icon
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.screenshot_view import ScreenshotView, stage_view
+from session_monitor.gui.settings import AppSettings, WatchEntry
+from session_monitor.gui.startup_error import show_startup_error
+from session_monitor.gui.theme import apply_dark_palette
 
 __all__ = ["PROG", "build_parser", "freeze_startup_heap", "hold_collections_for_startup", "run"]
 

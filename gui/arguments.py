@@ -10,8 +10,8 @@ import argparse
 import sys
 from typing import NoReturn
 
-from core.appinfo import PROG
-from core.runconfig import add_run_arguments
+from session_monitor.core.appinfo import PROG
+from session_monitor.core.runconfig import add_run_arguments
 
 __all__ = ["build_parser"]
 
@@ -21,10 +21,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
-        from gui.startup_error import can_show_window
+        from session_monitor.gui.startup_error import can_show_window
 
         if can_show_window():  # started from a menu there is no terminal: say it in a window too
-            from gui.startup_error import show_startup_error
+            from session_monitor.gui.startup_error import show_startup_error
 
             show_startup_error(self.prog, message)
         raise SystemExit(2)

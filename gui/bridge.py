@@ -21,11 +21,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.alerts import AlertEngine
-from core.coordinator import SessionCoordinator
-from core.events import Event
-from core.health import HealthChange
-from core.session_data import SessionData
+from session_monitor.core.alerts import AlertEngine
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.events import Event
+from session_monitor.core.health import HealthChange
+from session_monitor.core.session_data import SessionData
 
 __all__ = ["ChangeSet", "SessionBridge"]
 

@@ -17,13 +17,13 @@ import sys
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from core.bus.remote import RemoteCoordinator
-from core.bus.shardlog import connect as connect_redis
-from gui.errors import install_excepthook, loop_exception_handler
-from gui.icons import icon
-from gui.main_window import MainWindow
-from gui.settings import AppSettings
-from gui.theme import apply_dark_palette
+from session_monitor.core.bus.remote import RemoteCoordinator
+from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.gui.errors import install_excepthook, loop_exception_handler
+from session_monitor.gui.icons import icon
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.settings import AppSettings
+from session_monitor.gui.theme import apply_dark_palette
 
 __all__ = ["build_parser", "main", "open_connected_window"]
 

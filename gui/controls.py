@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.clock import ClockState
-from core.symbols import SYMBOL_RULE
-from gui import theme
-from gui.formatting import format_speed
-from gui.icons import icon
+from session_monitor.core.clock import ClockState
+from session_monitor.core.symbols import SYMBOL_RULE
+from session_monitor.gui import theme
+from session_monitor.gui.formatting import format_speed
+from session_monitor.gui.icons import icon
 
 __all__ = ["SPEEDS", "ControlsBar"]
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from core.credentials import (
+from session_monitor.core.credentials import (
     ENV_KEY_ID,
     ENV_SECRET_KEY,
     CredentialLookup,
@@ -40,8 +40,8 @@ from core.credentials import (
     mask,
     save_credentials,
 )
-from gui.handlers import RunningHandlers
-from gui.settings import ALPACA_FEEDS, AppSettings
+from session_monitor.gui.handlers import RunningHandlers
+from session_monitor.gui.settings import ALPACA_FEEDS, AppSettings
 
 __all__ = ["CredentialsDialog", "KeyState", "describe", "read_key_state"]
 

@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.export import export_symbols
-from core.session_data import SessionData
-from gui.settings import EXPORT_FORMATS, AppSettings
+from session_monitor.core.export import export_symbols
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui.settings import EXPORT_FORMATS, AppSettings
 
 __all__ = ["ExportDialog", "ExportRequest", "run_export"]
 

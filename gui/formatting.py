@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from core.gaps import Gap
-from core.session_data import SymbolSessionData
+from session_monitor.core.gaps import Gap
+from session_monitor.core.session_data import SymbolSessionData
 
 __all__ = [
     "GAP_TOOLTIP_LINES",

@@ -10,11 +10,11 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QStatusBar, QWidget
 
-from core.health import HealthChange, HealthState, SymbolHealth
-from core.session_data import SessionData, SymbolSessionData
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.formatting import exchange_time
+from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
+from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.formatting import exchange_time
 
 __all__ = ["HealthBanner", "HealthStatus", "health_colour", "health_of", "health_text"]
 

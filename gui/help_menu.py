@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.appinfo import app_version
-from core.logfile import log_file_path
-from core.recording import default_recording_path
-from gui import theme
-from gui.chart.marks import LEGEND
+from session_monitor.core.appinfo import app_version
+from session_monitor.core.logfile import log_file_path
+from session_monitor.core.recording import default_recording_path
+from session_monitor.gui import theme
+from session_monitor.gui.chart.marks import LEGEND
 
 __all__ = ["EXTRA_KEYS", "KeyHelp", "about_text", "build_help_menu", "shortcut_rows"]
 

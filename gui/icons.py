@@ -6,7 +6,7 @@ from functools import cache
 
 from PySide6.QtGui import QIcon
 
-from resources import RESOURCES
+from session_monitor.resources import RESOURCES
 
 __all__ = ["icon"]
 

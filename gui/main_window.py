@@ -28,34 +28,34 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from core.alerts import AlertConfig, attach_alerts
-from core.clock import ClockState
-from core.coordinator import SessionCoordinator, SymbolError
-from core.intervals import IntervalError
-from core.session_data import SessionData
-from gui.alert_rules_dialog import AlertRulesDialog
-from gui.alerts_dock import AlertNotifier, AlertsDock
-from gui.bridge import SessionBridge
-from gui.chart.symbol_charts import SymbolCharts
-from gui.chart.widget import IntervalChart
-from gui.chart.workspace import ChartWorkspace, WorkspaceState
-from gui.controls import SPEEDS, ControlsBar
-from gui.credentials_dialog import CredentialsDialog, running_feed
-from gui.export_dialog import ExportDialog, ExportRequest, run_export
-from gui.formatting import finer_base_note
-from gui.handlers import RunningHandlers
-from gui.health_view import HealthBanner, HealthStatus
-from gui.help_menu import build_help_menu
-from gui.icons import icon
-from gui.messages import MessagesDock
-from gui.reconcile_dock import ReconcileDock
-from gui.replay_bar import ReplayBar
-from gui.session_file import choose_save_path, save_session, session_config
-from gui.settings import AppSettings, WatchEntry
-from gui.status import StatusPanel
-from gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
-from gui.tree_view import SessionTreeView
-from gui.watchlist import CompactWatchlist
+from session_monitor.core.alerts import AlertConfig, attach_alerts
+from session_monitor.core.clock import ClockState
+from session_monitor.core.coordinator import SessionCoordinator, SymbolError
+from session_monitor.core.intervals import IntervalError
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui.alert_rules_dialog import AlertRulesDialog
+from session_monitor.gui.alerts_dock import AlertNotifier, AlertsDock
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.symbol_charts import SymbolCharts
+from session_monitor.gui.chart.widget import IntervalChart
+from session_monitor.gui.chart.workspace import ChartWorkspace, WorkspaceState
+from session_monitor.gui.controls import SPEEDS, ControlsBar
+from session_monitor.gui.credentials_dialog import CredentialsDialog, running_feed
+from session_monitor.gui.export_dialog import ExportDialog, ExportRequest, run_export
+from session_monitor.gui.formatting import finer_base_note
+from session_monitor.gui.handlers import RunningHandlers
+from session_monitor.gui.health_view import HealthBanner, HealthStatus
+from session_monitor.gui.help_menu import build_help_menu
+from session_monitor.gui.icons import icon
+from session_monitor.gui.messages import MessagesDock
+from session_monitor.gui.reconcile_dock import ReconcileDock
+from session_monitor.gui.replay_bar import ReplayBar
+from session_monitor.gui.session_file import choose_save_path, save_session, session_config
+from session_monitor.gui.settings import AppSettings, WatchEntry
+from session_monitor.gui.status import StatusPanel
+from session_monitor.gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from session_monitor.gui.tree_view import SessionTreeView
+from session_monitor.gui.watchlist import CompactWatchlist
 
 __all__ = ["MainWindow"]
 

@@ -15,8 +15,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QDockWidget, QListView, QWidget
 
-from gui import theme
-from gui.formatting import zone, zone_label
+from session_monitor.gui import theme
+from session_monitor.gui.formatting import zone, zone_label
 
 __all__ = ["MESSAGE_CAP", "Message", "MessageLog", "MessagesDock"]
 

@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from core.reconcile.compare import BarCheck, SeriesReport, Status
-from core.reconcile.held import HeldBars, held_bars, reconcile_held
-from core.reconcile.reference import ReferenceError, load_reference
-from core.reconcile.windows import session_windows
-from core.session_data import SessionData
+from session_monitor.core.reconcile.compare import BarCheck, SeriesReport, Status
+from session_monitor.core.reconcile.held import HeldBars, held_bars, reconcile_held
+from session_monitor.core.reconcile.reference import ReferenceError, load_reference
+from session_monitor.core.reconcile.windows import session_windows
+from session_monitor.core.session_data import SessionData
 
 __all__ = ["DifferencesModel", "Mismatch", "ReconcileDock", "mismatch_windows"]
 

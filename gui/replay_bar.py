@@ -11,8 +11,8 @@ from PySide6.QtCore import QDateTime, QEvent, QObject, Qt, QTimer, QTimeZone
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractSlider, QDateTimeEdit, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from core.coordinator import SessionCoordinator
-from gui.formatting import exchange_time
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.gui.formatting import exchange_time
 
 __all__ = ["SLIDER_STEPS", "ReplayBar"]
 

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from gui.chart.symbol_charts import SymbolCharts
+from session_monitor.gui.chart.symbol_charts import SymbolCharts
 
 __all__ = ["COMBINED_SPEC", "ScreenshotView", "stage_view"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from core.config import SessionConfig, WatchItem, save_config
-from core.coordinator import SessionCoordinator
-from gui.settings import WatchEntry
+from session_monitor.core.config import SessionConfig, WatchItem, save_config
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.gui.settings import WatchEntry
 
 __all__ = ["choose_save_path", "save_session", "session_config"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from core.runconfig import DEFAULT_INTERVALS
-from core.sources.alpaca import FEEDS as ALPACA_FEEDS
+from session_monitor.core.runconfig import DEFAULT_INTERVALS
+from session_monitor.core.sources.alpaca import FEEDS as ALPACA_FEEDS
 
 __all__ = ["ALPACA_FEEDS", "DEFAULT_INTERVALS", "EXPORT_FORMATS", "AppSettings", "WatchEntry"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from core.clock import ClockState
-from core.coordinator import SessionCoordinator
-from gui import theme
-from gui.formatting import exchange_time, format_lag, format_speed, zone_label
+from session_monitor.core.clock import ClockState
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.gui import theme
+from session_monitor.gui.formatting import exchange_time, format_lag, format_speed, zone_label
 
 __all__ = ["StatusPanel"]
 

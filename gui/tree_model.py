@@ -20,14 +20,14 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from core.alerts import AlertEngine
-from core.calendar import Session
-from core.coverage import coverage
-from core.session_data import BarIntervalData, SessionData, SymbolSessionData
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
-from gui.health_view import health_colour, health_of, health_text, health_tooltip
+from session_monitor.core.alerts import AlertEngine
+from session_monitor.core.calendar import Session
+from session_monitor.core.coverage import coverage
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
+from session_monitor.gui.health_view import health_colour, health_of, health_text, health_tooltip
 
 __all__ = ["COLUMNS", "COMPACT_ONLY", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFil
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
-from gui.tree_model import SORT_ROLE, Column, SessionTreeModel
+from session_monitor.gui.tree_model import SORT_ROLE, Column, SessionTreeModel
 
 __all__ = ["COMPACT_COLUMNS", "CompactWatchlist", "WatchlistProxy"]
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.appinfo import PROG, app_version
-from gui.arguments import build_parser as build_gui_parser  # Qt-free: the grammar only
+from session_monitor.core.appinfo import PROG, app_version
+from session_monitor.gui.arguments import build_parser as build_gui_parser  # Qt-free: the grammar only
 
 __all__ = ["COMMANDS", "SOURCES", "Command", "build_parser", "main"]
 
@@ -37,15 +37,16 @@ class Command:
 
 #: every subcommand, in the order ``--help`` lists them
 COMMANDS: dict[str, Command] = {
-    "replay": Command("core.cli:replay_main", "replay a source headless: derive intervals, measure quality and gaps, "
-                      "export"),
-    "reconcile": Command("core.reconcile.cli:main", "compare the bars derived from SOURCE with a vendor's reference "
-                         "bars"),
-    "serve": Command("core.bus.serve:main", "run a headless engine for a shard of the symbols and publish it "
-                     "through Redis"),
-    "follow": Command("core.bus.follow:main", "follow the engines through Redis and export what they publish "
-                      "(as replay --export)"),
-    "connect": Command("gui.connect:main", "open the window on a replica of the engines' session, fed from Redis"),
+    "replay": Command("session_monitor.core.cli:replay_main",
+                      "replay a source headless: derive intervals, measure quality and gaps, export"),
+    "reconcile": Command("session_monitor.core.reconcile.cli:main",
+                         "compare the bars derived from SOURCE with a vendor's reference bars"),
+    "serve": Command("session_monitor.core.bus.serve:main",
+                     "run a headless engine for a shard of the symbols and publish it through Redis"),
+    "follow": Command("session_monitor.core.bus.follow:main",
+                      "follow the engines through Redis and export what they publish (as replay --export)"),
+    "connect": Command("session_monitor.gui.connect:main",
+                       "open the window on a replica of the engines' session, fed from Redis"),
 }
 
 #: what SOURCE can be (shown by ``--help``)
@@ -93,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         from session_monitor.desktop_entry import install_desktop_entry
 
         return install_desktop_entry()
-    from gui.platform_check import prepare_platform
+    from session_monitor.gui.platform_check import prepare_platform
 
     problem = prepare_platform(screenshot=bool(args.screenshot), prog=PROG)
     if problem is not None:  # before gui.app: importing Qt's widgets needs some of those libraries too
         print(problem, file=sys.stderr)
         return 1
-    from gui.app import run
+    from session_monitor.gui.app import run
 
     return run(args)
 

@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.appinfo import PROG, app_version
-from resources import RESOURCES
+from session_monitor.core.appinfo import PROG, app_version
+from session_monitor.resources import RESOURCES
 
 __all__ = ["DesktopEntry", "desktop_entry_text", "install_desktop_entry", "launch_command"]
 

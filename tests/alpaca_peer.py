@@ -31,7 +31,7 @@ import msgpack
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from core.bars import BarArrays
+from session_monitor.core.bars import BarArrays
 
 __all__ = ["AlpacaPeer", "bar_message", "wait_until"]
 

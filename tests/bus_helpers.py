@@ -14,9 +14,9 @@ import msgpack
 import pytest
 import redis
 
-from core.bus.layout import ShardKeys, ShardSpec
-from core.bus.server import EmbeddedServer
-from core.cli import main
+from session_monitor.core.bus.layout import ShardKeys, ShardSpec
+from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.cli import main
 
 #: 15 demo symbols over one session at 1m: ~6 s of session clock at this speed
 SYMBOLS = "SPY,AAPL,MSFT,QQQ,IWM,GOOG,AMZN,META,NVDA,TSLA,AMD,NFLX,INTC,ORCL,IBM"

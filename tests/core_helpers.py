@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session, get_calendar
-from core.intervals import parse_interval
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 
 
 def xnys(date: str) -> Session:

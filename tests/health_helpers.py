@@ -7,14 +7,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from core.calendar import Session, get_calendar
-from core.coordinator import SessionCoordinator
-from core.feeds import FaultSchedule
-from core.health import HealthChange
-from core.session_data import SessionData
-from core.sources.base import BarSource
-from core.sources.demo import DemoSource
-from core.sources.faulty import FaultySource
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.feeds import FaultSchedule
+from session_monitor.core.health import HealthChange
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import BarSource
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.core.sources.faulty import FaultySource
 
 
 def at(session: Session, hhmm: str) -> float:

@@ -7,7 +7,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.calendar import Session, get_calendar
+from session_monitor.core.calendar import Session, get_calendar
 
 DATA = Path(__file__).parent / "data"
 LEAN = DATA / "lean"

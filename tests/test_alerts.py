@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from core.alerts import AlertConfig, AlertEngine, AlertLog, AlertRules, attach_alerts
-from core.calendar import get_calendar
-from core.cli import main
-from core.config import ConfigError, load_config, save_config
-from core.feeds import FaultSchedule
+from session_monitor.core.alerts import AlertConfig, AlertEngine, AlertLog, AlertRules, attach_alerts
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.cli import main
+from session_monitor.core.config import ConfigError, load_config, save_config
+from session_monitor.core.feeds import FaultSchedule
 from tests.health_helpers import Run, SparseSource, at, scripted_run
 
 DAY = dt.date(2024, 3, 5)

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from core.alerts import AlertConfig, AlertEngine, AlertRule, AlertRules, attach_alerts
-from core.calendar import get_calendar
-from core.cli import main
-from core.config import ConfigError, load_config
-from core.intervals import Interval
-from core.reconcile.held import held_bars, reconcile_held
-from core.reconcile.reference import load_reference
-from core.reconcile.windows import Convention, derive_on, session_windows
-from core.sources.lean import LeanSource
+from session_monitor.core.alerts import AlertConfig, AlertEngine, AlertRule, AlertRules, attach_alerts
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.cli import main
+from session_monitor.core.config import ConfigError, load_config
+from session_monitor.core.intervals import Interval
+from session_monitor.core.reconcile.held import held_bars, reconcile_held
+from session_monitor.core.reconcile.reference import load_reference
+from session_monitor.core.reconcile.windows import Convention, derive_on, session_windows
+from session_monitor.core.sources.lean import LeanSource
 from tests.core_helpers import utc, write_bars_csv
 from tests.health_helpers import Run, at, scripted_run
 from tests.test_alerts import DAY, NY, line

@@ -17,12 +17,12 @@ pytest.importorskip("alpaca")
 
 from alpaca_peer import KEY, SECRET, AlpacaPeer, wait_until
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
-from core.coordinator import SessionCoordinator
-from core.session_data import SessionData, SymbolSessionData
-from core.sources.alpaca import ONE_MINUTE, AlpacaSource
-from core.sources.lean import LeanSource
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.sources.alpaca import ONE_MINUTE, AlpacaSource
+from session_monitor.core.sources.lean import LeanSource
 
 CAL = get_calendar("XNYS")
 DAY = CAL.session(dt.date(2015, 12, 28))

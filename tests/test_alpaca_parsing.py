@@ -32,9 +32,9 @@ def _message(**changes: object) -> dict[str, object]:
 def test_the_modules_import_without_alpaca_py_and_say_how_to_install_it() -> None:
     script = (
         "import sys; sys.modules['alpaca'] = None\n"  # every ``import alpaca…`` fails, as without the extra
-        "import core.sources.alpaca_stream\n"  # tests/test_core_has_no_qt.py imports every core module
-        "from core.sources.alpaca import AlpacaSource\n"
-        "from core.sources.base import SourceError\n"
+        "import session_monitor.core.sources.alpaca_stream\n"  # tests/test_core_has_no_qt.py imports every core module
+        "from session_monitor.core.sources.alpaca import AlpacaSource\n"
+        "from session_monitor.core.sources.base import SourceError\n"
         "try:\n    AlpacaSource('key', 'secret')\nexcept SourceError as exc:\n    print(exc)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -43,7 +43,7 @@ def test_the_modules_import_without_alpaca_py_and_say_how_to_install_it() -> Non
 
 
 def test_a_stream_bar_parses_from_msgpack_timestamp_rfc3339_or_datetime() -> None:
-    from core.sources.alpaca import parse_stream_bar
+    from session_monitor.core.sources.alpaca import parse_stream_bar
 
     assert parse_stream_bar(_message()) == ("GOOG", ROW)
     assert parse_stream_bar(_message(t="2015-12-28T14:30:00Z")) == ("GOOG", ROW)
@@ -67,7 +67,7 @@ def test_a_stream_bar_parses_from_msgpack_timestamp_rfc3339_or_datetime() -> Non
     ],
 )
 def test_a_malformed_stream_bar_says_what_is_wrong(changes: dict[str, object], reason: str) -> None:
-    from core.sources.alpaca import parse_stream_bar
+    from session_monitor.core.sources.alpaca import parse_stream_bar
 
     with pytest.raises(ValueError, match=reason):
         parse_stream_bar(_message(**changes))

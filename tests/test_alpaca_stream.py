@@ -21,14 +21,14 @@ pytest.importorskip("alpaca")
 
 from alpaca_peer import KEY, SECRET, AlpacaPeer, wait_until
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
-from core.credentials import Credentials
-from core.feeds import FeedError, PushFeed
-from core.intervals import Interval
-from core.sources.alpaca import ONE_MINUTE, AlpacaSource
-from core.sources.base import LoadedSession, SourceError
-from core.sources.lean import LeanSource
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.credentials import Credentials
+from session_monitor.core.feeds import FeedError, PushFeed
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.alpaca import ONE_MINUTE, AlpacaSource
+from session_monitor.core.sources.base import LoadedSession, SourceError
+from session_monitor.core.sources.lean import LeanSource
 
 DAY = get_calendar("XNYS").session(dt.date(2015, 12, 28))
 
@@ -376,13 +376,13 @@ def test_a_bad_bar_in_the_history_is_a_problem_and_the_rest_is_kept(peer: Alpaca
 def test_open_alpaca_takes_the_keys_from_the_environment_or_says_where_to_put_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import core.credentials
-    from core.sources.alpaca import open_alpaca
+    import session_monitor.core.credentials as credentials_module
+    from session_monitor.core.sources.alpaca import open_alpaca
 
     def no_keyring() -> None:
         raise ImportError("keyring")
 
-    monkeypatch.setattr(core.credentials, "_keyring", no_keyring)  # hermetic: never the user's keyring
+    monkeypatch.setattr(credentials_module, "_keyring", no_keyring)  # hermetic: never the user's keyring
     source = open_alpaca("sip", {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET})
     try:
         assert source.feed == "sip" and source.key == "alpaca:sip"
@@ -395,7 +395,7 @@ def test_open_alpaca_takes_the_keys_from_the_environment_or_says_where_to_put_th
 def test_a_stream_thread_that_dies_marks_the_feed_down_and_is_started_again(
     peer: AlpacaPeer, make_source, goog: BarArrays, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.sources import alpaca_stream
+    from session_monitor.core.sources import alpaca_stream
 
     real_serve = alpaca_stream._SdkStream.serve
     runs = [0]
@@ -426,10 +426,15 @@ def test_a_stream_thread_that_dies_marks_the_feed_down_and_is_started_again(
 
 
 def test_endpoints_come_from_the_documented_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.credentials
-    from core.sources.alpaca import REST_URL_VARIABLE, STREAM_URL_VARIABLE, endpoint_overrides, open_alpaca
+    import session_monitor.core.credentials as credentials_module
+    from session_monitor.core.sources.alpaca import (
+        REST_URL_VARIABLE,
+        STREAM_URL_VARIABLE,
+        endpoint_overrides,
+        open_alpaca,
+    )
 
-    monkeypatch.setattr(core.credentials, "_keyring", lambda: (_ for _ in ()).throw(ImportError("keyring")))
+    monkeypatch.setattr(credentials_module, "_keyring", lambda: (_ for _ in ()).throw(ImportError("keyring")))
     env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
            STREAM_URL_VARIABLE: "ws://127.0.0.1:9/v2/iex", REST_URL_VARIABLE: "http://127.0.0.1:9/"}
     source = open_alpaca("iex", env)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.aggregate import aggregate
-from core.bars import BarArrays
-from core.batch import derive_batch
-from core.calendar import Session, get_calendar
-from core.intervals import Interval, parse_interval, parse_intervals
-from core.sources.lean import LeanSource
-from core.windows import window_grid
+from session_monitor.core.aggregate import aggregate
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.batch import derive_batch
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.intervals import Interval, parse_interval, parse_intervals
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.core.windows import window_grid
 
 DATA = Path(__file__).parent / "data" / "lean" / "equity" / "usa"
 

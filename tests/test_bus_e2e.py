@@ -12,9 +12,9 @@ from pathlib import Path
 
 import redis
 
-from core.bus.layout import ShardSpec
-from core.bus.server import EmbeddedServer
-from core.calendar import get_calendar
+from session_monitor.core.bus.layout import ShardSpec
+from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.calendar import get_calendar
 from tests.bus_helpers import (
     RUN,
     SPEED,

@@ -11,17 +11,17 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from core.bars import BarArrays
-from core.bus.layout import ShardKeys, ShardSpec, shard_of
-from core.bus.publisher import Batch, ShardPublisher
-from core.bus.replica import Replica, ShardStatus
-from core.bus.server import EmbeddedServer
-from core.bus.shardlog import LeaseLost, ShardLog
-from core.calendar import get_calendar
-from core.export import session_snapshot
-from core.intervals import parse_intervals
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.bus.layout import ShardKeys, ShardSpec, shard_of
+from session_monitor.core.bus.publisher import Batch, ShardPublisher
+from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.bus.shardlog import LeaseLost, ShardLog
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.export import session_snapshot
+from session_monitor.core.intervals import parse_intervals
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 
 SESSION = get_calendar("XNYS").sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 4))[0]
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from core.calendar import CalendarError, get_calendar
+from session_monitor.core.calendar import CalendarError, get_calendar
 from tests.core_helpers import utc
 
 

@@ -8,13 +8,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from core.calendar import get_calendar
-from core.causes import FeedNotes
-from core.cli import main
-from core.coordinator import SessionCoordinator
-from core.coverage import coverage
-from core.session_data import SessionData
-from core.sources.lean import LeanSource
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.causes import FeedNotes
+from session_monitor.core.cli import main
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.coverage import coverage
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.lean import LeanSource
 from tests.health_helpers import SparseSource, scripted_run
 from tests.sources_helpers import lean_lines, write_lean_zip
 

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from core.calendar import Session, get_calendar
-from gui.chart.timeline import Timeline, time_ticks
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.gui.chart.timeline import Timeline, time_ticks
 
 FRIDAY = dt.date(2013, 10, 4)
 MONDAY = dt.date(2013, 10, 7)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from session_monitor.core.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,8 @@ def test_replay_writes_exports_and_reports_rejected_rows_without_failing(tmp_pat
     )
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "replay", str(csv), "--intervals", "1m,5m", "--export", str(out),
+        [sys.executable, "-m", "session_monitor.core.cli", "replay", str(csv),
+         "--intervals", "1m,5m", "--export", str(out),
          "--no-record", "--quiet"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -105,7 +106,8 @@ def test_a_csv_symbol_column_cannot_write_outside_the_export_folder(tmp_path) ->
     )
     out = tmp_path / "x" / "y" / "z" / "out"  # deep enough that even the old bug wrote inside tmp_path
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "replay", str(csv), "--intervals", "1m,5m", "--export", str(out),
+        [sys.executable, "-m", "session_monitor.core.cli", "replay", str(csv),
+         "--intervals", "1m,5m", "--export", str(out),
          "--no-record", "--quiet"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from core.config import ConfigError, SessionConfig, WatchItem, load_config, save_config
-from core.runconfig import add_run_arguments, resolve_run
-from core.workspace import ChartSpec, WorkspaceState
-from resources import RESOURCES
+from session_monitor.core.config import ConfigError, SessionConfig, WatchItem, load_config, save_config
+from session_monitor.core.runconfig import add_run_arguments, resolve_run
+from session_monitor.core.workspace import ChartSpec, WorkspaceState
+from session_monitor.resources import RESOURCES
 
 
 def test_the_shipped_example_loads() -> None:
@@ -109,8 +109,8 @@ def test_named_sources_are_not_taken_for_paths(tmp_path) -> None:
 
 def test_a_live_source_watches_todays_session_and_refuses_a_date_range(monkeypatch) -> None:
     pytest.importorskip("alpaca")
-    from core.calendar import get_calendar
-    from core.runconfig import UsageError
+    from session_monitor.core.calendar import get_calendar
+    from session_monitor.core.runconfig import UsageError
 
     monkeypatch.setenv("APCA_API_KEY_ID", "PKTEST")
     monkeypatch.setenv("APCA_API_SECRET_KEY", "not-a-real-secret")

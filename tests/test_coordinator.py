@@ -8,14 +8,14 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from core.bars import BarArrays
-from core.calendar import Session, get_calendar
-from core.clock import ClockState, SessionClock, parse_speed
-from core.coordinator import SessionCoordinator, SymbolError
-from core.intervals import Interval, IntervalError
-from core.session_data import SessionData
-from core.sources.base import BarSource, LoadedSession
-from core.sources.demo import DemoSource
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.clock import ClockState, SessionClock, parse_speed
+from session_monitor.core.coordinator import SessionCoordinator, SymbolError
+from session_monitor.core.intervals import Interval, IntervalError
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import BarSource, LoadedSession
+from session_monitor.core.sources.demo import DemoSource
 from tests.core_helpers import walk
 
 CAL = get_calendar("XNYS")
@@ -146,7 +146,7 @@ def test_bad_requests_change_nothing(symbol, intervals, error, message) -> None:
 
 def test_clock_runs_at_speed_and_stands_still_when_paused(monkeypatch) -> None:
     wall = [1000.0]
-    monkeypatch.setattr("core.clock.time.monotonic", lambda: wall[0])
+    monkeypatch.setattr("session_monitor.core.clock.time.monotonic", lambda: wall[0])
     clock = SessionClock(speed=600.0)
     clock.reset(0.0)
     wall[0] += 0.5
@@ -269,7 +269,7 @@ def test_a_running_session_lets_the_loop_in_between_the_passes_of_a_tick(monkeyp
     """With the budget at zero the coordinator yields after every pass of a cut tick: other
     tasks (the GUI) run in between, and a symbol removed meanwhile gets none of the tick's
     remaining bars and no warning about them."""
-    import core.coordinator as coordinator_module
+    import session_monitor.core.coordinator as coordinator_module
 
     monkeypatch.setattr(coordinator_module, "STEP_BUDGET", 0.0)
     session = CAL.session(dt.date(2013, 10, 7))

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from core.clock import ClockState
-from core.coordinator import SessionCoordinator
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.clock import ClockState
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 from tests.core_helpers import walk
 from tests.test_coordinator import CAL, MinuteSource, sessions
 
@@ -180,7 +180,7 @@ def test_a_live_session_cannot_be_moved(move: str) -> None:
 
 
 def test_restart_records_afresh(tmp_path) -> None:
-    from core.recording import Recorder, RecordingScope
+    from session_monitor.core.recording import Recorder, RecordingScope
 
     async def scenario() -> int:
         recorder = Recorder(tmp_path / "rec.sqlite3", RecordingScope("test", CAL.name))

@@ -15,7 +15,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail
 from keyring.errors import PasswordDeleteError
 
-from core.credentials import (
+from session_monitor.core.credentials import (
     ENV_KEY_ID,
     ENV_SECRET_KEY,
     KEYRING_SERVICE,

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.aggregate import aggregate
+from session_monitor.core.aggregate import aggregate
 from tests.core_helpers import walk, watch, xnys
 
 SESSION = xnys("2015-12-24")  # an early close: the last 1h window is short

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.events import Event
+from session_monitor.core.events import Event
 
 
 def test_batch_subscribers_get_one_call_per_batch_and_plain_ones_one_per_item() -> None:

@@ -8,13 +8,13 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from core.calendar import get_calendar
-from core.coordinator import SessionCoordinator
-from core.feeds import FaultSchedule
-from core.session_data import SessionData
-from core.sources.demo import DemoSource
-from core.sources.faulty import FaultySource
-from core.sources.lean import LeanSource
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.feeds import FaultSchedule
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.core.sources.faulty import FaultySource
+from session_monitor.core.sources.lean import LeanSource
 
 CAL = get_calendar("XNYS")
 DAY = CAL.session(dt.date(2015, 12, 28))
@@ -123,8 +123,8 @@ def _rows(series) -> list[tuple]:
 
 
 def test_push_feed_releases_on_the_clock_applies_corrections_and_raises_while_down() -> None:
-    from core.bars import BarArrays
-    from core.feeds import FeedError, PushFeed
+    from session_monitor.core.bars import BarArrays
+    from session_monitor.core.feeds import FeedError, PushFeed
 
     feed = PushFeed("SPY", 60, history=BarArrays.from_rows([(0, 1.0, 1.0, 1.0, 1.0, 1.0)]))
     feed.push(BarArrays.from_rows([(120, 3.0, 3.0, 3.0, 3.0, 3.0), (60, 2.0, 2.0, 2.0, 2.0, 2.0)]))
@@ -140,9 +140,9 @@ def test_push_feed_releases_on_the_clock_applies_corrections_and_raises_while_do
 
 
 def test_a_refused_feed_is_reported_once_and_not_retried() -> None:
-    from core.bars import BarArrays
-    from core.feeds import PushFeed
-    from core.sources.base import LoadedSession
+    from session_monitor.core.bars import BarArrays
+    from session_monitor.core.feeds import PushFeed
+    from session_monitor.core.sources.base import LoadedSession
 
     class RefusingSource(DemoSource):
         def open_feed(self, loaded: LoadedSession):
@@ -166,8 +166,8 @@ def test_a_refused_feed_is_reported_once_and_not_retried() -> None:
 
 
 def test_a_resumed_push_feed_skips_only_recorded_bars_so_its_backfill_fills_a_lost_span() -> None:
-    from core.bars import BarArrays
-    from core.feeds import PushFeed
+    from session_monitor.core.bars import BarArrays
+    from session_monitor.core.feeds import PushFeed
 
     history = BarArrays.from_rows([(t, 1.0, 1.0, 1.0, 1.0, 1.0) for t in range(0, 600, 60)])  # the REST fill
     feed = PushFeed("SPY", 60, history=history)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import pytest
 
-from core.cli import main
+from session_monitor.core.cli import main
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 LEAN = Path(__file__).parent / "data" / "lean"

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from core.calendar import get_calendar
-from core.feeds import FaultSchedule
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.feeds import FaultSchedule
 from tests.health_helpers import SparseSource, at, scripted_run
 
 DAY = dt.date(2024, 3, 5)

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from sources_helpers import EQUITY_MINUTE, xnys
 
-from core.cli import main
-from core.config import ConfigError, load_config
-from core.intervals import Interval
-from core.runconfig import RunSetup, add_run_arguments, resolve_run
-from core.sources.base import SourceError
-from core.sources.tabular import TabularSource
+from session_monitor.core.cli import main
+from session_monitor.core.config import ConfigError, load_config
+from session_monitor.core.intervals import Interval
+from session_monitor.core.runconfig import RunSetup, add_run_arguments, resolve_run
+from session_monitor.core.sources.base import SourceError
+from session_monitor.core.sources.tabular import TabularSource
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "timestamp,open,high,low,close,volume"
@@ -42,7 +42,7 @@ def resolve(*argv: str) -> RunSetup:
 
 def replay(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "replay", *argv, "--no-record", "--quiet", "--speed", "max"],
+        [sys.executable, "-m", "session_monitor.core.cli", "replay", *argv, "--no-record", "--quiet", "--speed", "max"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
 

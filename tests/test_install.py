@@ -45,7 +45,8 @@ def test_a_non_editable_install_runs_version_and_a_short_replay(tmp_path: Path) 
                               str(source)], capture_output=True, text=True, timeout=300, env=env)
 
     assert install.returncode == 0, install.stderr[-2000:]
-    assert (site / "session_monitor" / "cli.py").exists() and (site / "resources" / "icons" / "app.svg").exists()
+    assert (site / "session_monitor" / "cli.py").exists()
+    assert (site / "session_monitor" / "resources" / "icons" / "app.svg").exists()
     assert not (site / "bench").exists()  # benchmarks run from a checkout, they are not installed
     command = fresh / "bin" / "session-monitor"
     version = subprocess.run([str(command), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -60,6 +61,8 @@ def test_a_non_editable_install_runs_version_and_a_short_replay(tmp_path: Path) 
     )
     assert replay.returncode == 0, replay.stderr
     assert len((out / "SPY" / "1h.csv").read_text().splitlines()) == 1 + 7
-    where = subprocess.run([str(python), "-c", "import core, gui, session_monitor; print(core.__file__)"],
+    where = subprocess.run([str(python), "-c", "import session_monitor.core as core; print(core.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.strip().startswith(str(site))  # the installed copy ran, not the checkout
+    # one import name: nothing of the project lands in site-packages under a name another package could own
+    assert not any((site / name).exists() for name in ("core", "gui", "resources", "bench"))

@@ -1,6 +1,6 @@
 import pytest
 
-from core.intervals import DAILY, Interval, IntervalError, parse_interval, parse_intervals
+from session_monitor.core.intervals import DAILY, Interval, IntervalError, parse_interval, parse_intervals
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
-from core.intervals import parse_interval
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 from tests.core_helpers import walk, xnys
 
 CASES = {
@@ -274,7 +274,7 @@ def test_uniform_path_without_subscribers(monkeypatch, grace: float) -> None:
     """A live feed where every symbol gets each minute's bar (a few minutes missing for all, one
     symbol missing one minute, per-symbol adds now and then) takes the uniform pass, and it
     matches the per-symbol path also when nobody listens to the events."""
-    import core.live_pass as live_pass
+    import session_monitor.core.live_pass as live_pass
 
     taken = []
     original = live_pass._uniform_pass

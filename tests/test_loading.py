@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from core.calendar import Session, get_calendar
-from core.coordinator import SessionCoordinator
-from core.intervals import Interval
-from core.session_data import SessionData
-from core.sources.base import DataProblem, LoadedSession
-from core.sources.demo import DemoSource
-from core.symbols import SymbolError
+from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.intervals import Interval
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import DataProblem, LoadedSession
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.core.symbols import SymbolError
 
 CAL = get_calendar("XNYS")
 DAY = CAL.session(dt.date(2015, 12, 28))

@@ -6,7 +6,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from core.logfile import LOG_BACKUPS, LOG_MAX_BYTES, install_log_file
+from session_monitor.core.logfile import LOG_BACKUPS, LOG_MAX_BYTES, install_log_file
 
 
 def test_warnings_go_to_a_rotating_file_in_the_given_folder(tmp_path: Path) -> None:
@@ -15,8 +15,8 @@ def test_warnings_go_to_a_rotating_file_in_the_given_folder(tmp_path: Path) -> N
     try:
         path = install_log_file(folder=tmp_path / "log")
         again = install_log_file(folder=tmp_path / "log")
-        logging.getLogger("core.coordinator").warning("SPY: feed disconnected at 10:02:00")
-        logging.getLogger("core.coordinator").info("not kept: below the file's level")
+        logging.getLogger("session_monitor.core.coordinator").warning("SPY: feed disconnected at 10:02:00")
+        logging.getLogger("session_monitor.core.coordinator").info("not kept: below the file's level")
         added = [h for h in root.handlers if h not in before]
         for handler in added:
             handler.flush()
@@ -25,7 +25,7 @@ def test_warnings_go_to_a_rotating_file_in_the_given_folder(tmp_path: Path) -> N
         assert len(added) == 1 and isinstance(added[0], logging.handlers.RotatingFileHandler)
         assert (added[0].maxBytes, added[0].backupCount) == (LOG_MAX_BYTES, LOG_BACKUPS)
         lines = path.read_text().splitlines()
-        assert len(lines) == 1 and lines[0].endswith("WARNING core.coordinator: SPY: feed disconnected at 10:02:00")
+        assert len(lines) == 1 and lines[0].endswith("WARNING session_monitor.core.coordinator: SPY: feed disconnected at 10:02:00")
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
 from tests.core_helpers import utc, walk, watch, xnys
 
 

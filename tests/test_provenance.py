@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.intervals import Interval
-from core.provenance import BarState, ContainingBar, MissingSlot, bars_containing, derived_provenance
-from core.sources.lean import LeanSource
+from session_monitor.core.intervals import Interval
+from session_monitor.core.provenance import BarState, ContainingBar, MissingSlot, bars_containing, derived_provenance
+from session_monitor.core.sources.lean import LeanSource
 from tests.core_helpers import utc, watch, xnys
 
 MINUTE = Interval(60)

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.aggregate import aggregate
-from core.calendar import get_calendar
-from core.intervals import DAILY, Interval
-from core.reconcile import (
+from session_monitor.cli import main
+from session_monitor.core.aggregate import aggregate
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.intervals import DAILY, Interval
+from session_monitor.core.reconcile import (
     Cause,
     Convention,
     Status,
@@ -23,9 +24,8 @@ from core.reconcile import (
     reconcile_series,
     session_windows,
 )
-from core.sources.lean import LeanSource
-from core.windows import window_grid
-from session_monitor.cli import main
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.core.windows import window_grid
 from tests.core_helpers import write_bars_csv
 
 MINUTE = Interval(60)
@@ -256,7 +256,7 @@ def test_cli_unreadable_reference_or_source_exit_1(lean_minute, tmp_path, capsys
 
 def test_a_running_session_is_compared_up_to_its_clock(lean_minute, tmp_path: Path, xnys) -> None:
     """At 12:00 New York only the ten 15m windows that have ended are compared (all match)."""
-    from core.reconcile.held import held_bars, reconcile_held
+    from session_monitor.core.reconcile.held import held_bars, reconcile_held
     from tests.core_helpers import watch
 
     session = xnys.session(dt.date(2015, 12, 28))

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
-from core.coordinator import SessionCoordinator
-from core.recording import MAX_OPEN_SEGMENTS, LostSpan, Recorder, RecordingBusy, RecordingScope
-from core.session_data import SessionData
-from core.sources.demo import DemoSource
-from core.sources.tabular import TabularSource
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.recording import MAX_OPEN_SEGMENTS, LostSpan, Recorder, RecordingBusy, RecordingScope
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.core.sources.tabular import TabularSource
 from tests.core_helpers import walk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def test_segment_files_open_at_once_stay_bounded_however_many_recordings(tmp_pat
 
 HOLD = """
 import sys
-from core.recording import Recorder, RecordingScope
+from session_monitor.core.recording import Recorder, RecordingScope
 from tests.core_helpers import walk
 import numpy as np, datetime as dt
 recorder = Recorder(sys.argv[1], RecordingScope(sys.argv[2], "XNYS"))
@@ -197,7 +197,7 @@ def test_a_second_replay_of_a_source_being_recorded_runs_unrecorded_or_under_its
 
 def _replay(args: list[str], data_dir: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, "SESSION_MONITOR_DATA_DIR": str(data_dir)}
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "replay", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "session_monitor.core.cli", "replay", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
 
 
@@ -387,7 +387,8 @@ def _replay_on_tmpfs(args: list[str], data_dir: Path, mounts: dict[Path, str]) -
             steps.append(f"(cat /dev/zero > '{folder}/filler') 2>/dev/null")
     script = "; ".join([*steps, 'exec "$@"'])
     env = {**os.environ, "SESSION_MONITOR_DATA_DIR": str(data_dir)}
-    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "core.cli", "replay",
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m",
+                           "session_monitor.core.cli", "replay",
                            *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.calendar import get_calendar
-from core.cli import main
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.cli import main
 
 INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 
@@ -147,10 +147,10 @@ def test_spy_seconds_to_minutes_equals_the_lean_minute_file(tmp_path, lean_secon
 def test_export_symbols_writes_csv_parquet_and_a_snapshot(tmp_path) -> None:
     import asyncio
 
-    from core.coordinator import SessionCoordinator
-    from core.export import export_symbols
-    from core.session_data import SessionData
-    from core.sources.demo import DemoSource
+    from session_monitor.core.coordinator import SessionCoordinator
+    from session_monitor.core.export import export_symbols
+    from session_monitor.core.session_data import SessionData
+    from session_monitor.core.sources.demo import DemoSource
 
     async def scenario() -> SessionData:
         sd = SessionData()

@@ -7,11 +7,11 @@ from functools import cache
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import get_calendar
-from core.feeds import PIECE_BARS, ReplayFeed
-from core.sources.demo import ONE_SECOND, DemoSource
-from core.sources.loaded import LoadedSession
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.feeds import PIECE_BARS, ReplayFeed
+from session_monitor.core.sources.demo import ONE_SECOND, DemoSource
+from session_monitor.core.sources.loaded import LoadedSession
 
 DAY = get_calendar("XNYS").session(dt.date(2013, 10, 7))
 

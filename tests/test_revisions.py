@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.bars import BarArrays
-from core.intervals import parse_interval
-from core.processor import DataProcessor
-from core.session_data import Revision, SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import Revision, SessionData, SymbolSessionData
 from tests.core_helpers import walk, xnys
 
 SESSION = xnys("2013-10-07")

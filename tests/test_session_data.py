@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from core.bars import BarArrays, BarSeries
-from core.intervals import parse_interval
-from core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.bars import BarArrays, BarSeries
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 from tests.core_helpers import walk, xnys
 
 SESSION = xnys("2013-10-07")
@@ -112,7 +112,7 @@ def test_series_grows_by_doubling_and_stays_small_per_bar() -> None:
 def test_grouped_storage_is_sized_for_the_session_and_keeps_every_bar_when_rows_grow() -> None:
     """Row blocks hold as many bars as the session has windows from the start (no regrowth in
     the bar dimension), and growing the rows for a 17th symbol keeps every symbol's bars."""
-    from core.processor import DataProcessor
+    from session_monitor.core.processor import DataProcessor
 
     sd = SessionData()
     sd.start_session(SESSION)
@@ -152,7 +152,7 @@ def _state(data: SymbolSessionData) -> dict:
 
 def test_a_symbol_keeps_its_quality_and_gaps_when_it_leaves_the_group() -> None:
     """Grouped symbols' state lives in the group's table; leaving (removal, a new session) takes it along."""
-    from core.processor import DataProcessor
+    from session_monitor.core.processor import DataProcessor
 
     sd = SessionData()
     sd.start_session(SESSION)

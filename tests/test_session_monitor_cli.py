@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gui.platform_check import MissingLibraries, _plugin_path, debian_package, missing_libraries
 from session_monitor import cli
 from session_monitor.cli import COMMANDS, SOURCES, Command, main
+from session_monitor.gui.platform_check import MissingLibraries, _plugin_path, debian_package, missing_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAN_MINUTE = ROOT / "tests" / "data" / "lean" / "equity" / "usa" / "minute"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sources_helpers import DAY, utc_day, xnys
 
-from core.bars import BarArrays
-from core.intervals import Interval
-from core.sources.demo import DemoSource, aggregate_minutes
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.demo import DemoSource, aggregate_minutes
 
 SECOND = Interval(1)
 MINUTE = Interval(60)

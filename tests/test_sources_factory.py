@@ -16,12 +16,12 @@ from sources_helpers import (
     write_lean_zip,
 )
 
-from core.intervals import Interval
-from core.sources.base import SourceError
-from core.sources.demo import DemoSource
-from core.sources.factory import open_source
-from core.sources.lean import LeanSource
-from core.sources.tabular import TabularSource
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import SourceError
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.core.sources.factory import open_source
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.core.sources.tabular import TabularSource
 
 
 def test_demo() -> None:

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sources_helpers import DAY, HEADER, LEAN_DAY, csv_rows, lean_lines, xnys
 
-from core.intervals import Interval
-from core.runconfig import add_run_arguments, resolve_run
-from core.sources.base import DataError, DataProblem, SourceError
-from core.sources.lean import LeanSource, read_lean_zip
-from core.sources.tabular import TabularSource, read_csv_columns
-from core.sources.validation import OUT_OF_RANGE
+from session_monitor.core.intervals import Interval
+from session_monitor.core.runconfig import add_run_arguments, resolve_run
+from session_monitor.core.sources.base import DataError, DataProblem, SourceError
+from session_monitor.core.sources.lean import LeanSource, read_lean_zip
+from session_monitor.core.sources.tabular import TabularSource, read_csv_columns
+from session_monitor.core.sources.validation import OUT_OF_RANGE
 
 #: SOURCES_FUZZ_EXAMPLES=5000 for a long hunt; the default keeps the suite quick
 FUZZ = settings(

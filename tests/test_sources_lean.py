@@ -23,9 +23,9 @@ from sources_helpers import (
     xnys,
 )
 
-from core.intervals import Interval
-from core.sources.base import DataError, SourceError
-from core.sources.lean import LeanSource, read_lean_zip
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import DataError, SourceError
+from session_monitor.core.sources.lean import LeanSource, read_lean_zip
 
 MINUTE = Interval(60)
 SECOND = Interval(1)

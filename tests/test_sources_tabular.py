@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from sources_helpers import DAY, EQUITY_MINUTE, HEADER, csv_rows, write_csv, xnys
 
-import core.sources.tabular as tabular
-from core.intervals import Interval
-from core.sources.base import DataError, SourceError
-from core.sources.lean import LeanSource
-from core.sources.tabular import TabularSource, read_csv_columns
+import session_monitor.core.sources.tabular as tabular
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import DataError, SourceError
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.core.sources.tabular import TabularSource, read_csv_columns
 
 MINUTE = Interval(60)
 SESSION = xnys(DAY)
@@ -37,7 +37,7 @@ def _load(path: Path, symbol: str = "SPY", base: Interval = MINUTE, session=SESS
 def _lean_day_as_frame(symbol: str, date: dt.date) -> pd.DataFrame:
     """A real Lean day (all rows, extended hours included) as a tabular frame."""
     src = LeanSource(EQUITY_MINUTE)
-    from core.sources.lean import read_lean_zip
+    from session_monitor.core.sources.lean import read_lean_zip
 
     raw = read_lean_zip(src.file_for(symbol, date), "x", src.layout, date)
     stamps = pd.to_datetime(raw.ts, unit="s", utc=True).tz_convert("America/New_York")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sources_helpers import DAY, xnys
 
-from core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
+from session_monitor.core.sources.validation import MAX_PROBLEMS, TS_INVALID, validate_bars
 
 SESSION = xnys(DAY)
 T0 = SESSION.open

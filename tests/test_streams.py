@@ -1,7 +1,7 @@
 import pytest
 
-from core.intervals import IntervalError, parse_interval
-from core.streams import determine_stream
+from session_monitor.core.intervals import IntervalError, parse_interval
+from session_monitor.core.streams import determine_stream
 
 ONE_SECOND, ONE_MINUTE = parse_interval("1s"), parse_interval("1m")
 

@@ -9,11 +9,11 @@ import random
 
 import numpy as np
 
-from core.calendar import get_calendar
-from core.coordinator import SessionCoordinator
-from core.recording import Recorder, RecordingScope
-from core.session_data import SessionData
-from core.sources.demo import DemoSource
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.recording import Recorder, RecordingScope
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.demo import DemoSource
 
 CAL = get_calendar("XNYS")
 HALF_DAY = CAL.session(dt.date(2015, 12, 24))

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from core.export import SessionExporter
-from core.intervals import parse_interval
-from core.session_data import SymbolSessionData
-from core.sources.alpaca import parse_stream_bar
-from core.sources.lean import LeanSource
-from core.symbols import (
+from session_monitor.core.export import SessionExporter
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.session_data import SymbolSessionData
+from session_monitor.core.sources.alpaca import parse_stream_bar
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.core.symbols import (
     MAX_SYMBOL_LENGTH,
     SYMBOL_RULE,
     SymbolError,

@@ -20,12 +20,12 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.gaps import GapState
-from core.health import HealthChange, HealthState, SymbolHealth
-from core.intervals import parse_interval
-from core.session_data import BarIntervalData, Revision, SymbolSessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.gaps import GapState
+from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.session_data import BarIntervalData, Revision, SymbolSessionData
 
 __all__ = [
     "DERIVED_COLUMNS",

@@ -15,10 +15,10 @@ import logging
 import sys
 from pathlib import Path
 
-from core.bus.layout import DEPLOYMENT_KEY
-from core.bus.replica import Replica, SchemaError, ShardStatus
-from core.bus.shardlog import connect as connect_redis
-from core.export import SessionExporter
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY
+from session_monitor.core.bus.replica import Replica, SchemaError, ShardStatus
+from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.core.export import SessionExporter
 
 __all__ = ["build_parser", "follow", "main"]
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.bus.codec import (
+from session_monitor.core.bus.codec import (
     Message,
     bars_message,
     encode_batch,
@@ -25,9 +25,9 @@ from core.bus.codec import (
     symbol_added_message,
     symbol_notes_message,
 )
-from core.calendar import Session
-from core.health import HealthChange, SymbolHealth
-from core.session_data import SessionData
+from session_monitor.core.calendar import Session
+from session_monitor.core.health import HealthChange, SymbolHealth
+from session_monitor.core.session_data import SessionData
 
 __all__ = ["Batch", "ShardPublisher"]
 

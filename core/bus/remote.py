@@ -15,17 +15,17 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from core.bus.codec import encode, health_change_from
-from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, shard_of
-from core.bus.replica import Replica, ShardStatus
-from core.calendar import Session, SessionCalendar, get_calendar
-from core.clock import ClockState
-from core.coordinator import CoordinatorStatus
-from core.events import Event
-from core.health import HealthMonitor
-from core.intervals import Interval
-from core.session_data import SessionData, SymbolSessionData
-from core.symbols import SymbolError, normalise_symbol
+from session_monitor.core.bus.codec import encode, health_change_from
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY, ShardKeys, shard_of
+from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.calendar import Session, SessionCalendar, get_calendar
+from session_monitor.core.clock import ClockState
+from session_monitor.core.coordinator import CoordinatorStatus
+from session_monitor.core.events import Event
+from session_monitor.core.health import HealthMonitor
+from session_monitor.core.intervals import Interval
+from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["RemoteCoordinator"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.bus.codec import (
+from session_monitor.core.bus.codec import (
     Message,
     apply_bars,
     apply_health,
@@ -30,9 +30,9 @@ from core.bus.codec import (
     decode_batch,
     session_from_wire,
 )
-from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
-from core.bus.shardlog import TRANSIENT, LogEntry, read_hash, read_log
-from core.session_data import SessionData
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
+from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, read_hash, read_log
+from session_monitor.core.session_data import SessionData
 
 __all__ = ["Replica", "SchemaError", "ShardStatus"]
 

@@ -18,20 +18,20 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from core.bus.codec import decode
-from core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
-from core.bus.publisher import ShardPublisher
-from core.bus.replica import Replica, ShardStatus
-from core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
-from core.bus.shardlog import connect as connect_redis
-from core.coordinator import SessionCoordinator
-from core.intervals import Interval, IntervalError
-from core.recording import Recorder, bars_fingerprint, default_recording_path
-from core.recording_start import start_recording
-from core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
-from core.session_data import SessionData
-from core.sources.base import SourceError
-from core.symbols import SymbolError
+from session_monitor.core.bus.codec import decode
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
+from session_monitor.core.bus.publisher import ShardPublisher
+from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
+from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.intervals import Interval, IntervalError
+from session_monitor.core.recording import Recorder, bars_fingerprint, default_recording_path
+from session_monitor.core.recording_start import start_recording
+from session_monitor.core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import SourceError
+from session_monitor.core.symbols import SymbolError
 
 __all__ = ["build_parser", "main"]
 
@@ -273,7 +273,7 @@ def main(argv: list[str]) -> int:
     embedded = None
     url = args.redis
     if url is None:
-        from core.bus.server import EmbeddedServer, ServerError
+        from session_monitor.core.bus.server import EmbeddedServer, ServerError
 
         try:
             embedded = EmbeddedServer(default_recording_path().parent / "redis", aof=True).start()

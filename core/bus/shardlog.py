@@ -23,8 +23,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
-from core.bus.publisher import Batch
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
+from session_monitor.core.bus.publisher import Batch
 
 __all__ = ["TRANSIENT", "DeploymentError", "LeaseLost", "ShardLog", "ShardWriter"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.calendar import Session
-from core.intervals import Interval
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
 
 __all__ = ["appends", "appends_one", "on_grid"]
 

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.bars import FORMING
-from core.session_data import BarIntervalData
-from core.windows import WindowGrid
+from session_monitor.core.bars import FORMING
+from session_monitor.core.session_data import BarIntervalData
+from session_monitor.core.windows import WindowGrid
 
 __all__ = ["Cleared", "clear_forming", "finalize_bars"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import NamedTuple
 
-from core.windows import WindowGrid
+from session_monitor.core.windows import WindowGrid
 
 __all__ = ["PassTiming", "WindowTiming"]
 

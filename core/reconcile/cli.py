@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval, IntervalError, parse_intervals
-from core.reconcile.compare import BarCheck, SeriesReport, Status, reconcile_series
-from core.reconcile.reference import ReferenceError, ReferenceSeries, load_reference
-from core.reconcile.windows import Convention, describe_convention
-from core.sources.base import BarSource, SourceError
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval, IntervalError, parse_intervals
+from session_monitor.core.reconcile.compare import BarCheck, SeriesReport, Status, reconcile_series
+from session_monitor.core.reconcile.reference import ReferenceError, ReferenceSeries, load_reference
+from session_monitor.core.reconcile.windows import Convention, describe_convention
+from session_monitor.core.sources.base import BarSource, SourceError
 
 __all__ = ["EXIT_DIFFERENCES", "format_check", "main", "report_rows", "summary_line"]
 
@@ -169,8 +169,8 @@ def _loader(source: BarSource, symbol: str, base: Interval) -> Callable[[Session
 
 
 def main(argv: list[str]) -> int:
-    from core.runconfig import UsageError, resolve_run
-    from core.streams import determine_stream
+    from session_monitor.core.runconfig import UsageError, resolve_run
+    from session_monitor.core.streams import determine_stream
 
     args = build_parser().parse_args(argv)
     report_path = Path(args.report) if args.report else None
@@ -183,7 +183,7 @@ def main(argv: list[str]) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     try:
-        from core.sources.factory import open_source
+        from session_monitor.core.sources.factory import open_source
 
         source = open_source(args.source, base=args.base)
         chosen = _pick(references, source, args.symbols, args.intervals)

@@ -14,11 +14,11 @@ from enum import StrEnum
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.reconcile.reference import ReferenceSeries
-from core.reconcile.windows import Convention, derive_on, detect_convention, session_windows
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.reconcile.reference import ReferenceSeries
+from session_monitor.core.reconcile.windows import Convention, derive_on, detect_convention, session_windows
 
 __all__ = [
     "FIELDS",

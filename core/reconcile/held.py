@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.reconcile.compare import SeriesReport, reconcile_series
-from core.reconcile.reference import ReferenceSeries
-from core.session_data import SessionData
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.reconcile.compare import SeriesReport, reconcile_series
+from session_monitor.core.reconcile.reference import ReferenceSeries
+from session_monitor.core.session_data import SessionData
 
 __all__ = ["HeldBars", "held_bars", "reconcile_closed", "reconcile_held"]
 

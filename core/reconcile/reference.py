@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.bars import BarArrays
-from core.intervals import DAILY, Interval
-from core.sources.base import DataError, DataProblem
-from core.sources.lean import SECURITIES, LeanLayout
-from core.sources.tabular import SUFFIXES, parse_timestamps, read_tabular_file, to_float
-from core.sources.validation import validate_bars
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.intervals import DAILY, Interval
+from session_monitor.core.sources.base import DataError, DataProblem
+from session_monitor.core.sources.lean import SECURITIES, LeanLayout
+from session_monitor.core.sources.tabular import SUFFIXES, parse_timestamps, read_tabular_file, to_float
+from session_monitor.core.sources.validation import validate_bars
 
 __all__ = ["LEAN_REFERENCE_RESOLUTIONS", "ReferenceError", "ReferenceSeries", "load_reference"]
 

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
 
 __all__ = [
     "Convention",

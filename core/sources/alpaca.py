@@ -29,18 +29,18 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.clock import WALL_CLOCK
-from core.feeds import PushFeed
-from core.intervals import Interval
-from core.sources.base import BarSource, DataProblem, LoadedSession, SourceError
-from core.sources.validation import MAX_VOLUME, TS_INVALID, validate_bars
-from core.symbols import is_symbol, normalise_symbol
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.clock import WALL_CLOCK
+from session_monitor.core.feeds import PushFeed
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import BarSource, DataProblem, LoadedSession, SourceError
+from session_monitor.core.sources.validation import MAX_VOLUME, TS_INVALID, validate_bars
+from session_monitor.core.symbols import is_symbol, normalise_symbol
 
 if TYPE_CHECKING:
-    from core.credentials import Credentials
-    from core.sources.alpaca_stream import AlpacaStream
+    from session_monitor.core.credentials import Credentials
+    from session_monitor.core.sources.alpaca_stream import AlpacaStream
 
 __all__ = [
     "FEEDS", "ONE_MINUTE", "REST_URL_VARIABLE", "STREAM_URL_VARIABLE", "AlpacaSource", "AlpacaStats", "HistoryError",
@@ -449,7 +449,7 @@ class AlpacaSource(BarSource):
             if self._closed:
                 raise SourceError("the Alpaca source is closed")
             if self._stream is None:
-                from core.sources.alpaca_stream import AlpacaStream
+                from session_monitor.core.sources.alpaca_stream import AlpacaStream
 
                 self._stream = AlpacaStream(
                     self, self._api_key, self._secret_key,
@@ -594,7 +594,7 @@ def open_alpaca(feed: str = "iex", environ: Mapping[str, str] | None = None, **k
     what is missing (alpaca-py, or keys and where to put them).
     """
     _require_sdk()
-    from core.credentials import load_credentials
+    from session_monitor.core.credentials import load_credentials
 
     kwargs = {**endpoint_overrides(environ), **kwargs}
     lookup = load_credentials(environ)

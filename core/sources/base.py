@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 
-from core.calendar import Session
-from core.feeds import ReplayFeed, SymbolFeed
-from core.intervals import Interval
-from core.sources.loaded import DataProblem, LoadedSession
+from session_monitor.core.calendar import Session
+from session_monitor.core.feeds import ReplayFeed, SymbolFeed
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.loaded import DataProblem, LoadedSession
 
 __all__ = ["BarSource", "DataError", "DataProblem", "LoadedSession", "SourceError"]
 

@@ -14,10 +14,10 @@ import zlib
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.sources.base import BarSource, DataProblem, LoadedSession
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import BarSource, DataProblem, LoadedSession
 
 __all__ = ["DemoSource", "aggregate_minutes"]
 

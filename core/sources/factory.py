@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.intervals import Interval, IntervalError, parse_interval
-from core.sources.base import BarSource, SourceError
-from core.sources.demo import ONE_MINUTE, ONE_SECOND, DemoSource
-from core.sources.lean import RESOLUTIONS, SECURITIES, UNSUPPORTED_RESOLUTIONS, LeanSource
-from core.sources.tabular import SUFFIXES, TabularSource
+from session_monitor.core.intervals import Interval, IntervalError, parse_interval
+from session_monitor.core.sources.base import BarSource, SourceError
+from session_monitor.core.sources.demo import ONE_MINUTE, ONE_SECOND, DemoSource
+from session_monitor.core.sources.lean import RESOLUTIONS, SECURITIES, UNSUPPORTED_RESOLUTIONS, LeanSource
+from session_monitor.core.sources.tabular import SUFFIXES, TabularSource
 
 __all__ = ["open_source"]
 
@@ -38,7 +38,7 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
     wanted = _parse_base(base)
     text = spec.strip()
     if text.lower() == "alpaca" or text.lower().startswith("alpaca:"):
-        from core.sources.alpaca import open_alpaca
+        from session_monitor.core.sources.alpaca import open_alpaca
 
         if wanted is not None and wanted != ONE_MINUTE:
             raise SourceError(f"Alpaca streams 1m bars, not {wanted}")

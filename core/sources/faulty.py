@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.calendar import Session
-from core.feeds import FaultSchedule, FaultyFeed, SymbolFeed
-from core.intervals import Interval
-from core.sources.base import BarSource, LoadedSession
+from session_monitor.core.calendar import Session
+from session_monitor.core.feeds import FaultSchedule, FaultyFeed, SymbolFeed
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import BarSource, LoadedSession
 
 __all__ = ["FaultySource"]
 

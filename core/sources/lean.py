@@ -23,13 +23,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
-from core.sources.tabular import RawBars, read_csv_columns, to_float
-from core.sources.validation import TS_INVALID
-from core.symbols import SYMBOL_RULE, is_symbol, normalise_symbol
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
+from session_monitor.core.sources.tabular import RawBars, read_csv_columns, to_float
+from session_monitor.core.sources.validation import TS_INVALID
+from session_monitor.core.symbols import SYMBOL_RULE, is_symbol, normalise_symbol
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.intervals import Interval
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
 
 __all__ = ["DataProblem", "LoadedSession"]
 

@@ -39,11 +39,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from core.bars import PRICE_FIELDS, BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
-from core.sources.validation import (
+from session_monitor.core.bars import PRICE_FIELDS, BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
+from session_monitor.core.sources.validation import (
     MAX_PROBLEMS,
     OUT_OF_RANGE,
     TS_EARLIEST,
@@ -51,7 +51,7 @@ from core.sources.validation import (
     TS_LATEST,
     validate_bars,
 )
-from core.symbols import SYMBOL_RULE, SymbolError, normalise_symbol, symbol_from_file_name
+from session_monitor.core.symbols import SYMBOL_RULE, SymbolError, normalise_symbol, symbol_from_file_name
 
 __all__ = [
     "CsvColumns",

@@ -23,9 +23,9 @@ from typing import cast
 
 import numpy as np
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.sources.base import DataProblem
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.sources.base import DataProblem
 
 __all__ = [
     "EARLIEST_DATE",

@@ -23,10 +23,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter
 
-from core.calendar import Session
-from gui import theme
-from gui.chart.timeline import TickLevel, Timeline, time_ticks
-from gui.formatting import format_price, zone
+from session_monitor.core.calendar import Session
+from session_monitor.gui import theme
+from session_monitor.gui.chart.timeline import TickLevel, Timeline, time_ticks
+from session_monitor.gui.formatting import format_price, zone
 
 __all__ = ["AxisTag", "ExchangeTimeAxis", "PriceAxis", "VolumeAxis", "format_price", "format_volume"]
 

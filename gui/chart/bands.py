@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from gui.chart.primitives import draw_rects
+from session_monitor.gui.chart.primitives import draw_rects
 
 __all__ = ["BandItem"]
 

@@ -16,15 +16,15 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from core.provenance import ContainingBar, DerivedProvenance, bars_containing, derived_provenance
-from core.session_data import BarIntervalData, SymbolSessionData
-from gui import theme
-from gui.chart import marks
-from gui.chart.bands import BandItem
-from gui.chart.data import ChartData
-from gui.chart.highlight import BoxItem
-from gui.chart.items import BODY
-from gui.chart.widget import IntervalChart
+from session_monitor.core.provenance import ContainingBar, DerivedProvenance, bars_containing, derived_provenance
+from session_monitor.core.session_data import BarIntervalData, SymbolSessionData
+from session_monitor.gui import theme
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.bands import BandItem
+from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.highlight import BoxItem
+from session_monitor.gui.chart.items import BODY
+from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["BaseDerivedView", "Selection"]
 
@@ -268,7 +268,7 @@ class BaseDerivedView(QWidget):
         if self.provenance is not None:
             text = "\n".join(self.provenance.describe())
         elif self.selection is not None and self.selection.kind == "base":
-            from gui.formatting import exchange_time
+            from session_monitor.gui.formatting import exchange_time
 
             tz = self.symbol_data.session.tz
             when = exchange_time(self.selection.ts, tz, date=True)

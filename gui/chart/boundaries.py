@@ -15,11 +15,11 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from core.intervals import Interval
-from core.windows import window_grid
-from gui.chart import marks
-from gui.chart.primitives import draw_lines
-from gui.chart.widget import IntervalChart
+from session_monitor.core.intervals import Interval
+from session_monitor.core.windows import window_grid
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.primitives import draw_lines
+from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["LinesItem", "WindowBoundaries", "boundary_intervals"]
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from core.bars import BAR_FIELDS, COUNT_FIELDS, FORMING, REVISED, BarSeries
-from core.calendar import Session
-from core.causes import GapCause
-from core.session_data import BarIntervalData, SymbolSessionData
-from gui.chart.timeline import Timeline
+from session_monitor.core.bars import BAR_FIELDS, COUNT_FIELDS, FORMING, REVISED, BarSeries
+from session_monitor.core.calendar import Session
+from session_monitor.core.causes import GapCause
+from session_monitor.core.session_data import BarIntervalData, SymbolSessionData
+from session_monitor.gui.chart.timeline import Timeline
 
 __all__ = ["BarView", "ChartData", "Columns", "reduce_per_pixel"]
 

@@ -16,8 +16,8 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
-from gui import theme
-from gui.chart.primitives import cosmetic_pen, draw_lines
+from session_monitor.gui import theme
+from session_monitor.gui.chart.primitives import cosmetic_pen, draw_lines
 
 __all__ = ["GridItem", "blend"]
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
-from gui.chart.primitives import draw_lines, draw_rects
+from session_monitor.gui.chart.primitives import draw_lines, draw_rects
 
 __all__ = ["BoxItem"]
 

@@ -16,10 +16,10 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from gui import theme
-from gui.chart import marks
-from gui.chart.data import ChartData, Columns, reduce_per_pixel
-from gui.chart.primitives import cosmetic_pen, draw_lines, draw_rects
+from session_monitor.gui import theme
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.data import ChartData, Columns, reduce_per_pixel
+from session_monitor.gui.chart.primitives import cosmetic_pen, draw_lines, draw_rects
 
 __all__ = ["REDUCE_BELOW_PX", "BarItem", "CandleItem", "VolumeItem"]
 

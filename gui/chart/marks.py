@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QColor
 
-from gui import theme
+from session_monitor.gui import theme
 
 __all__ = [
     "BASE_HIGHLIGHT",

@@ -12,7 +12,7 @@ from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
-from gui.chart.primitives import cosmetic_pen
+from session_monitor.gui.chart.primitives import cosmetic_pen
 
 __all__ = ["PriceLineItem"]
 

@@ -13,15 +13,15 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
-from core.calendar import Session
-from core.session_data import SessionData
-from gui.bridge import SessionBridge
-from gui.chart import marks
-from gui.chart.bands import BandItem
-from gui.chart.base_derived import BaseDerivedView
-from gui.chart.boundaries import WindowBoundaries
-from gui.chart.data import ChartData
-from gui.chart.widget import IntervalChart
+from session_monitor.core.calendar import Session
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.bands import BandItem
+from session_monitor.gui.chart.base_derived import BaseDerivedView
+from session_monitor.gui.chart.boundaries import WindowBoundaries
+from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["COMBINED_TAB", "SymbolCharts"]
 

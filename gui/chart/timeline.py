@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.calendar import Session
+from session_monitor.core.calendar import Session
 
 __all__ = ["TickLevel", "Timeline", "time_ticks"]
 

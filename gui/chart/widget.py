@@ -15,14 +15,14 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from gui import theme
-from gui.chart.axis import AxisTag, ExchangeTimeAxis, PriceAxis, VolumeAxis, format_price, format_volume
-from gui.chart.bands import BandItem
-from gui.chart.data import BarView, ChartData
-from gui.chart.grid import GridItem
-from gui.chart.items import CandleItem, VolumeItem
-from gui.chart.price_line import PriceLineItem
-from gui.formatting import exchange_time, zone_label
+from session_monitor.gui import theme
+from session_monitor.gui.chart.axis import AxisTag, ExchangeTimeAxis, PriceAxis, VolumeAxis, format_price, format_volume
+from session_monitor.gui.chart.bands import BandItem
+from session_monitor.gui.chart.data import BarView, ChartData
+from session_monitor.gui.chart.grid import GridItem
+from session_monitor.gui.chart.items import CandleItem, VolumeItem
+from session_monitor.gui.chart.price_line import PriceLineItem
+from session_monitor.gui.formatting import exchange_time, zone_label
 
 __all__ = ["IntervalChart"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from core.calendar import Session
-from core.session_data import SessionData
-from core.workspace import LAYOUTS, MAX_CHARTS, ChartSpec, WorkspaceState
-from gui.bridge import SessionBridge
-from gui.chart.data import ChartData
-from gui.chart.symbol_charts import CHART_FLUSH_MS
-from gui.chart.widget import IntervalChart
+from session_monitor.core.calendar import Session
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.workspace import LAYOUTS, MAX_CHARTS, ChartSpec, WorkspaceState
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.symbol_charts import CHART_FLUSH_MS
+from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["LAYOUTS", "ChartSlot", "ChartSpec", "ChartWorkspace", "WorkspaceState"]
 

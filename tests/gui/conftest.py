@@ -18,13 +18,13 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-from core.calendar import Session, SessionCalendar, get_calendar
-from core.coordinator import SessionCoordinator
-from core.session_data import SessionData
-from core.sources.base import BarSource
-from core.workspace import WorkspaceState
-from gui.main_window import MainWindow
-from gui.settings import AppSettings
+from session_monitor.core.calendar import Session, SessionCalendar, get_calendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.base import BarSource
+from session_monitor.core.workspace import WorkspaceState
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.settings import AppSettings
 from tests.gui.gui_helpers import SESSION_DATE, FakeSource, Harness, Streamer, close_harness
 
 

@@ -13,16 +13,16 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt
 
-from core.bars import BarArrays
-from core.calendar import Session
-from core.coordinator import SessionCoordinator
-from core.intervals import Interval, parse_interval
-from core.processor import DataProcessor
-from core.session_data import SessionData, SymbolSessionData
-from core.sources.base import BarSource, LoadedSession
-from gui.formatting import quality_text
-from gui.main_window import MainWindow
-from gui.tree_model import Column, SessionTreeModel
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.intervals import Interval, parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.sources.base import BarSource, LoadedSession
+from session_monitor.gui.formatting import quality_text
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.tree_model import Column, SessionTreeModel
 
 SESSION_DATE = dt.date(2015, 12, 28)
 ONE_MINUTE = Interval(60)

@@ -20,14 +20,14 @@ pytest.importorskip("alpaca")
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from core.calendar import get_calendar
-from core.clock import WALL_CLOCK
-from core.sources.alpaca import ONE_MINUTE, REST_URL_VARIABLE, STREAM_URL_VARIABLE, AlpacaSource
-from core.sources.lean import LeanSource
-from gui.app import build_parser, plan_start, run_window
-from gui.main_window import MainWindow
-from gui.settings import AppSettings
-from gui.tree_model import Column
+from session_monitor.core.calendar import get_calendar
+from session_monitor.core.clock import WALL_CLOCK
+from session_monitor.core.sources.alpaca import ONE_MINUTE, REST_URL_VARIABLE, STREAM_URL_VARIABLE, AlpacaSource
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.gui.app import build_parser, plan_start, run_window
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.settings import AppSettings
+from session_monitor.gui.tree_model import Column
 from tests.alpaca_peer import KEY, SECRET, AlpacaPeer
 from tests.gui.gui_helpers import LEAN_MINUTE
 

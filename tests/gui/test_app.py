@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from gui.app import SCREENSHOT_SIZE, build_parser, plan_start
-from gui.settings import AppSettings, WatchEntry
 from session_monitor.cli import main as cli_main
+from session_monitor.gui.app import SCREENSHOT_SIZE, build_parser, plan_start
+from session_monitor.gui.settings import AppSettings, WatchEntry
 from tests.gui.gui_helpers import LEAN_MINUTE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,9 +155,9 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
         from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
         import qasync
-        from gui import app as gapp
-        from gui.main_window import MainWindow
-        from gui.settings import AppSettings
+        from session_monitor.gui import app as gapp
+        from session_monitor.gui.main_window import MainWindow
+        from session_monitor.gui.settings import AppSettings
 
         folder = sys.argv[1]
         qapp = QApplication([])
@@ -205,8 +205,8 @@ def test_alpaca_without_keys_stays_on_the_demo_feed_and_says_how_to_add_them(tmp
     previous = keyring.get_keyring()
     keyring.set_keyring(NoKeyring())
     try:
-        from gui.app import build_parser, plan_start
-        from gui.settings import AppSettings
+        from session_monitor.gui.app import build_parser, plan_start
+        from session_monitor.gui.settings import AppSettings
 
         settings = AppSettings.at(tmp_path / "s.ini")
         plan = plan_start(build_parser().parse_args(["alpaca", "--symbols", "SPY"]), settings)
@@ -222,9 +222,9 @@ RECORDING_OFF_DRIVER = textwrap.dedent(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
     import qasync
-    from gui import app as gapp
-    from gui.main_window import MainWindow
-    from gui.settings import AppSettings
+    from session_monitor.gui import app as gapp
+    from session_monitor.gui.main_window import MainWindow
+    from session_monitor.gui.settings import AppSettings
 
     qapp = QApplication([])
     settings = AppSettings.at(os.path.join(sys.argv[1], "s.ini"))
@@ -249,8 +249,8 @@ RECORDING_OFF_DRIVER = textwrap.dedent(
 
 @pytest.mark.parametrize("problem", ["file", "busy"])
 def test_the_window_opens_and_says_why_recording_is_off(tmp_path: Path, problem: str) -> None:
-    from core.recording import Recorder, RecordingScope
-    from core.sources.demo import DemoSource
+    from session_monitor.core.recording import Recorder, RecordingScope
+    from session_monitor.core.sources.demo import DemoSource
 
     env = offscreen_env(tmp_path)
     data = tmp_path / "data"

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from core.intervals import Interval
-from core.sources.lean import LeanSource
-from gui.chart.base_derived import BaseDerivedView, Selection
-from gui.chart.items import BODY
-from gui.chart.symbol_charts import COMBINED_TAB, SymbolCharts
-from gui.chart.widget import IntervalChart
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.gui.chart.base_derived import BaseDerivedView, Selection
+from session_monitor.gui.chart.items import BODY
+from session_monitor.gui.chart.symbol_charts import COMBINED_TAB, SymbolCharts
+from session_monitor.gui.chart.widget import IntervalChart
 from tests.core_helpers import utc, watch, xnys
 from tests.gui.gui_helpers import Streamer
 
@@ -138,7 +138,7 @@ def test_clicking_a_base_bar_outlines_the_derived_bars_holding_it(qtbot: Any, vi
 def test_symbol_charts_has_a_base_plus_derived_tab_fed_by_the_bridge(
     qtbot: Any, session_data: Any, streamer: Streamer, session: Any
 ) -> None:
-    from gui.bridge import SessionBridge
+    from session_monitor.gui.bridge import SessionBridge
     from tests.gui.gui_helpers import fake_bars
 
     bridge = SessionBridge(session_data)

@@ -8,8 +8,8 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QObject
 
-from core.session_data import SessionData
-from gui.bridge import ChangeSet, SessionBridge
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui.bridge import ChangeSet, SessionBridge
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 

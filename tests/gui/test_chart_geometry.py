@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor
 
-from core.intervals import Interval
-from core.sources.lean import LeanSource
-from gui import theme
-from gui.chart.data import ChartData
-from gui.chart.items import BODY, CandleItem, VolumeItem
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.gui import theme
+from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.items import BODY, CandleItem, VolumeItem
 from tests.core_helpers import utc, watch, xnys
 from tests.gui.test_chart_items import paint
 

@@ -8,14 +8,14 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
-from core.bars import FORMING, REVISED, BarArrays
-from core.calendar import Session
-from core.intervals import Interval
-from core.session_data import SymbolSessionData
-from gui import theme
-from gui.chart import marks
-from gui.chart.data import ChartData, Columns, reduce_per_pixel
-from gui.chart.items import BarItem, CandleItem, VolumeItem
+from session_monitor.core.bars import FORMING, REVISED, BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.core.intervals import Interval
+from session_monitor.core.session_data import SymbolSessionData
+from session_monitor.gui import theme
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.data import ChartData, Columns, reduce_per_pixel
+from session_monitor.gui.chart.items import BarItem, CandleItem, VolumeItem
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 

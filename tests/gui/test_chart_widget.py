@@ -10,12 +10,12 @@ from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from core.bars import BarArrays
-from core.calendar import Session
-from gui import theme
-from gui.chart.data import ChartData
-from gui.chart.widget import DEFAULT_BARS, RIGHT_MARGIN_BARS, IntervalChart
-from gui.formatting import exchange_time
+from session_monitor.core.bars import BarArrays
+from session_monitor.core.calendar import Session
+from session_monitor.gui import theme
+from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.widget import DEFAULT_BARS, RIGHT_MARGIN_BARS, IntervalChart
+from session_monitor.gui.formatting import exchange_time
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 
@@ -186,8 +186,8 @@ def test_mouse_wheel_zooms_time_only(qtbot: Any, chart_for: Any, streamer: Strea
 def test_the_grid_draws_opaque_lines_at_the_axes_ticks_and_follows_the_view(
     qtbot: Any, chart_for: Any, streamer: Streamer, session: Session
 ) -> None:
-    from gui import theme
-    from gui.chart.grid import blend
+    from session_monitor.gui import theme
+    from session_monitor.gui.chart.grid import blend
 
     chart = chart_for("1m")
     stream(streamer, chart, fake_bars("SPY", session).take(slice(0, 120)))
@@ -225,8 +225,8 @@ def _weekend_chart(qtbot: Any, folded: bool = True) -> IntervalChart:
     """SPY 1m: all of Friday 2013-10-04 (history) and the first hour of Monday 2013-10-07."""
     import datetime as dt
 
-    from core.calendar import get_calendar
-    from core.session_data import SessionData
+    from session_monitor.core.calendar import get_calendar
+    from session_monitor.core.session_data import SessionData
 
     cal = get_calendar("XNYS")
     friday, monday = cal.session(dt.date(2013, 10, 4)), cal.session(dt.date(2013, 10, 7))
@@ -333,7 +333,7 @@ def test_price_axis_wheel_and_drag_scale_prices_and_double_click_restores_auto(
 
 
 def test_log_scale_and_volume_labels(qtbot: Any, chart_for: Any, streamer: Streamer, session: Session) -> None:
-    from gui.chart.axis import format_volume
+    from session_monitor.gui.chart.axis import format_volume
 
     assert [format_volume(v) for v in (950, 12_500, 1_000_000, 2_340_000_000)] == ["950", "12.5K", "1M", "2.3B"]
     chart = chart_for("1m")

@@ -10,12 +10,12 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from core.bus.remote import RemoteCoordinator
-from core.bus.server import EmbeddedServer
-from core.bus.shardlog import connect as connect_redis
-from gui.main_window import MainWindow
-from gui.settings import AppSettings
-from gui.tree_model import Column
+from session_monitor.core.bus.remote import RemoteCoordinator
+from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.settings import AppSettings
+from session_monitor.gui.tree_model import Column
 from tests.bus_helpers import STARTED, _env
 from tests.gui.gui_helpers import add_and_wait
 

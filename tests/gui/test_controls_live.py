@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.clock import ClockState
-from gui.controls import ControlsBar
+from session_monitor.core.clock import ClockState
+from session_monitor.gui.controls import ControlsBar
 
 
 def test_live_session_disables_pause_and_speed_for_good(qtbot: Any) -> None:

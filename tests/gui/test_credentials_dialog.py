@@ -17,7 +17,7 @@ from keyring.errors import PasswordDeleteError  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QLineEdit  # noqa: E402
 
-from core.credentials import (  # noqa: E402
+from session_monitor.core.credentials import (  # noqa: E402
     ENV_KEY_ID,
     ENV_SECRET_KEY,
     KEY_ID_ENTRY,
@@ -26,8 +26,8 @@ from core.credentials import (  # noqa: E402
     CredentialLookup,
     Credentials,
 )
-from gui.credentials_dialog import CredentialsDialog, KeyState, describe  # noqa: E402
-from gui.settings import AppSettings  # noqa: E402
+from session_monitor.gui.credentials_dialog import CredentialsDialog, KeyState, describe  # noqa: E402
+from session_monitor.gui.settings import AppSettings  # noqa: E402
 from tests.gui.gui_helpers import Harness, close_harness  # noqa: E402
 
 KEY_ID = "PKTESTKEY0123456789"

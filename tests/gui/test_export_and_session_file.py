@@ -17,18 +17,18 @@ import pandas as pd
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 
-from core.bars import FORMING
-from core.calendar import Session, SessionCalendar
-from core.clock import ClockState
-from core.config import load_config
-from core.runconfig import UsageError
-from core.session_data import BarIntervalData
-from core.sources.base import BarSource
-from core.sources.factory import open_source
-from core.workspace import ChartSpec, WorkspaceState
-from gui.app import build_parser, plan_start
-from gui.main_window import MainWindow
-from gui.settings import AppSettings, WatchEntry
+from session_monitor.core.bars import FORMING
+from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.clock import ClockState
+from session_monitor.core.config import load_config
+from session_monitor.core.runconfig import UsageError
+from session_monitor.core.session_data import BarIntervalData
+from session_monitor.core.sources.base import BarSource
+from session_monitor.core.sources.factory import open_source
+from session_monitor.core.workspace import ChartSpec, WorkspaceState
+from session_monitor.gui.app import build_parser, plan_start
+from session_monitor.gui.main_window import MainWindow
+from session_monitor.gui.settings import AppSettings, WatchEntry
 from tests.gui.gui_helpers import SESSION_DATE, Harness
 
 MakeDemo = Callable[..., Harness]

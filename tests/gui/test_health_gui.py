@@ -8,11 +8,11 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from core.feeds import FaultSchedule
-from core.sources.faulty import FaultySource
-from gui import theme
-from gui.alerts_dock import ALERT_COLUMNS
-from gui.tree_model import ALERT_BADGE, Column
+from session_monitor.core.feeds import FaultSchedule
+from session_monitor.core.sources.faulty import FaultySource
+from session_monitor.gui import theme
+from session_monitor.gui.alerts_dock import ALERT_COLUMNS
+from session_monitor.gui.tree_model import ALERT_BADGE, Column
 from tests.gui.gui_helpers import FakeSource, Harness, add_and_wait
 
 MakeWindow = Callable[..., Harness]

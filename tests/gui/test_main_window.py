@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 
-from core.clock import ClockState
-from core.feeds import FaultSchedule
-from core.sources.factory import open_source
-from core.sources.faulty import FaultySource
-from gui.errors import install_excepthook
-from gui.settings import AppSettings, WatchEntry
-from gui.tree_model import Column
+from session_monitor.core.clock import ClockState
+from session_monitor.core.feeds import FaultSchedule
+from session_monitor.core.sources.factory import open_source
+from session_monitor.core.sources.faulty import FaultySource
+from session_monitor.gui.errors import install_excepthook
+from session_monitor.gui.settings import AppSettings, WatchEntry
+from session_monitor.gui.tree_model import Column
 from tests.gui.gui_helpers import (
     LEAN_MINUTE,
     FakeSource,

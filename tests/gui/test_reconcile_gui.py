@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt
 
-from core.clock import ClockState
-from core.reconcile.held import held_bars
-from core.reconcile.windows import Convention, derive_on, session_windows
-from core.sources.factory import open_source
-from gui.reconcile_dock import DifferencesModel
+from session_monitor.core.clock import ClockState
+from session_monitor.core.reconcile.held import held_bars
+from session_monitor.core.reconcile.windows import Convention, derive_on, session_windows
+from session_monitor.core.sources.factory import open_source
+from session_monitor.gui.reconcile_dock import DifferencesModel
 from tests.core_helpers import utc, write_bars_csv
 from tests.gui.gui_helpers import LEAN_MINUTE, add_and_wait
 
@@ -24,7 +24,7 @@ def _reference(session_data: Any, folder: Path) -> Path:
     lacking 12:08) and a volume changed at 10:00."""
     held = held_bars(session_data, "GOOG")
     assert held is not None
-    from core.intervals import Interval
+    from session_monitor.core.intervals import Interval
 
     derived = derive_on(held.bars[-1], session_windows(held.sessions[-1], Interval(900), Convention.SESSION_ANCHORED))
     cols = [col.astype(float).tolist() for col in derived.bars]
@@ -109,7 +109,7 @@ def test_a_planted_price_difference_puts_a_mismatch_alert_in_the_alerts_dock(
 
     held = held_bars(h.session_data, "GOOG")
     assert held is not None
-    from core.intervals import Interval
+    from session_monitor.core.intervals import Interval
 
     clean = derive_on(held.bars[-1], session_windows(held.sessions[-1], Interval(900), Convention.SESSION_ANCHORED))
     (tmp_path / "clean").mkdir()

@@ -9,12 +9,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractSlider, QDialog, QTableWidget
 
-from core.appinfo import app_version
-from core.clock import ClockState
-from core.logfile import log_file_path
-from gui.chart.marks import LEGEND
-from gui.replay_bar import SLIDER_STEPS
-from gui.tree_model import Column
+from session_monitor.core.appinfo import app_version
+from session_monitor.core.clock import ClockState
+from session_monitor.core.logfile import log_file_path
+from session_monitor.gui.chart.marks import LEGEND
+from session_monitor.gui.replay_bar import SLIDER_STEPS
+from session_monitor.gui.tree_model import Column
 from tests.gui.gui_helpers import Harness, add_and_wait, fake_bars
 
 MakeWindow = Callable[..., Harness]

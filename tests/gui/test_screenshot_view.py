@@ -7,9 +7,9 @@ from typing import Any
 
 from PySide6.QtGui import QColor, QImage
 
-from gui.chart import marks
-from gui.chart.symbol_charts import SymbolCharts
-from gui.screenshot_view import ScreenshotView, stage_view
+from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.symbol_charts import SymbolCharts
+from session_monitor.gui.screenshot_view import ScreenshotView, stage_view
 from tests.gui.gui_helpers import LEAN_MINUTE, Streamer, fake_bars
 from tests.gui.test_app import run_offscreen
 
@@ -37,7 +37,7 @@ def test_screenshot_of_the_base_plus_derived_view_with_a_bar_explained(tmp_path:
 def test_stage_view_refuses_what_it_cannot_show(
     qtbot: Any, session_data: Any, streamer: Streamer, session: Any
 ) -> None:
-    from gui.bridge import SessionBridge
+    from session_monitor.gui.bridge import SessionBridge
 
     charts = SymbolCharts(session_data, SessionBridge(session_data))
     qtbot.addWidget(charts)

@@ -12,10 +12,10 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QApplication
 
-from core.sources.factory import open_source
-from gui.export_dialog import ExportDialog
-from gui.formatting import zone
-from gui.tree_model import SYMBOL_ROLE
+from session_monitor.core.sources.factory import open_source
+from session_monitor.gui.export_dialog import ExportDialog
+from session_monitor.gui.formatting import zone
+from session_monitor.gui.tree_model import SYMBOL_ROLE
 from tests.gui.gui_helpers import LEAN_MINUTE, Harness, add_and_wait
 
 MakeWindow = Callable[..., Harness]
@@ -115,7 +115,7 @@ def test_compact_watchlist_from_the_view_menu_drives_the_charts(qtbot: Any, make
 
 
 def test_a_refused_start_is_shown_in_a_window_where_there_is_a_screen(qapp: Any) -> None:
-    from gui.startup_error import can_show_window, startup_error_box
+    from session_monitor.gui.startup_error import can_show_window, startup_error_box
 
     assert can_show_window({"DISPLAY": ":0"}, "linux")
     assert can_show_window({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
@@ -134,7 +134,7 @@ def test_a_base_the_source_simply_lacks_is_no_warning(qtbot: Any, make_window: M
 
 
 def test_the_trees_bars_column_has_room_for_six_digits(qtbot: Any, make_window: MakeWindow) -> None:
-    from gui.tree_model import Column
+    from session_monitor.gui.tree_model import Column
 
     h = make_window()
     add_and_wait(qtbot, h.window, "SPY", "1m,5m")

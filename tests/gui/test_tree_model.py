@@ -6,11 +6,11 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
-from core.calendar import Session
-from core.session_data import SessionData
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.tree_model import COLUMNS, Column, SessionTreeModel
+from session_monitor.core.calendar import Session
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.tree_model import COLUMNS, Column, SessionTreeModel
 from tests.gui.gui_helpers import Streamer, assert_model_synced, fake_bars
 
 

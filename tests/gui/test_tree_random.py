@@ -6,12 +6,12 @@ import asyncio
 import random
 from typing import Any
 
-from core.calendar import Session, SessionCalendar
-from core.coordinator import SessionCoordinator
-from core.session_data import SessionData
-from core.sources.demo import DemoSource
-from gui.bridge import SessionBridge
-from gui.tree_model import SessionTreeModel
+from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.coordinator import SessionCoordinator
+from session_monitor.core.session_data import SessionData
+from session_monitor.core.sources.demo import DemoSource
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.tree_model import SessionTreeModel
 from tests.gui.gui_helpers import assert_model_synced
 
 

@@ -10,12 +10,12 @@ from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QP
 from PySide6.QtGui import QFontMetrics, QImage, QRegion
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QTreeView
 
-from core.calendar import Session
-from core.session_data import SessionData
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.tree_model import COLUMNS, COMPACT_ONLY, Column, SessionTreeModel
-from gui.tree_view import SessionTreeView
+from session_monitor.core.calendar import Session
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.tree_model import COLUMNS, COMPACT_ONLY, Column, SessionTreeModel
+from session_monitor.gui.tree_view import SessionTreeView
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
 
-from core.calendar import Session
-from core.session_data import SessionData
-from gui.bridge import SessionBridge
-from gui.tree_model import PENDING, Column, SessionTreeModel
-from gui.watchlist import COMPACT_COLUMNS, CompactWatchlist, WatchlistProxy
+from session_monitor.core.calendar import Session
+from session_monitor.core.session_data import SessionData
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.tree_model import PENDING, Column, SessionTreeModel
+from session_monitor.gui.watchlist import COMPACT_COLUMNS, CompactWatchlist, WatchlistProxy
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QColor
 
-from core.intervals import Interval
-from core.sources.lean import LeanSource
-from gui import theme
-from gui.bridge import SessionBridge
-from gui.chart.boundaries import LinesItem
-from gui.chart.symbol_charts import SymbolCharts
+from session_monitor.core.intervals import Interval
+from session_monitor.core.sources.lean import LeanSource
+from session_monitor.gui import theme
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.boundaries import LinesItem
+from session_monitor.gui.chart.symbol_charts import SymbolCharts
 from tests.core_helpers import utc, watch, xnys
 from tests.gui.test_chart_items import paint
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QPointF
 
-from core.calendar import Session
-from gui.bridge import SessionBridge
-from gui.chart.workspace import ChartSpec, ChartWorkspace, WorkspaceState
-from gui.settings import AppSettings
+from session_monitor.core.calendar import Session
+from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.workspace import ChartSpec, ChartWorkspace, WorkspaceState
+from session_monitor.gui.settings import AppSettings
 from tests.gui.gui_helpers import Streamer, fake_bars
 
 
