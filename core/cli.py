@@ -72,7 +72,7 @@ async def _replay(
             raise ExportFailed(_export_problem(exc, export)) from None
     recorder = None
     if record:
-        started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
+        started = start_recording(setup.source.key, setup.calendar.scope, setup.record_as)
         print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
         recorder = started.recorder
     coordinator = SessionCoordinator(

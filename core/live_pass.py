@@ -379,7 +379,14 @@ def _placement(
         k, psel = k[sel], pos[sel]
         r, ts = rows[psel], new_ts[k]
     grid = members[int(psel[0])].bars[interval.name].grid
-    return Placement(k, psel, r, grid, grid.window_of(ts), interval.state.last[r])
+    window = grid.window_of(ts)
+    if grid.partial:  # bars in no window of this interval (1d with extended hours) are not part of it
+        inside = np.flatnonzero(window >= 0)
+        if not len(inside):
+            return None
+        if len(inside) != len(window):
+            k, psel, r, window = k[inside], psel[inside], r[inside], window[inside]
+    return Placement(k, psel, r, grid, window, interval.state.last[r])
 
 
 def _without(
@@ -614,7 +621,7 @@ def _uniform_steps(cache: _Cache, plan: UniformPlan, t: int) -> list[UniformStep
     for entry in plan.derived:
         n_d, last, own_fin, _, front = entry.state.ints[CONTROL, entry.r0].tolist()
         w = entry.grid.window_of_one(t)
-        if w < last or (w > last and w != front):
+        if w < 0 or w < last or (w > last and w != front):  # (w < 0: in no window, the general pass skips it)
             return None
         steps.append(UniformStep(entry, n_d, last, own_fin, w))
     return steps
@@ -792,7 +799,7 @@ def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep 
     closed runs plus the open gap); None when only ``_refresh`` can tell: no window elapsed, a
     closed run past ``el``, a base bar at or after the last elapsed end, nothing expected, or an
     open gap over a grid with empty windows."""
-    if not el or el < front - 1 or t >= int(grid.ends[el - 1]):
+    if not el or el < front - 1 or t >= int(grid.ends[el - 1]) or grid.partial:
         return None
     expected = int(grid.cum_expected[el])
     if not expected:
@@ -1111,6 +1118,10 @@ def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elaps
         until = np.broadcast_to(span.until, nb.shape)
         for j in behind.tolist():
             present[j] = ctx.members[int(p[j])].base.data.count_before(int(until[j]))
+    if grid.partial:  # base bars before the first window are not part of this interval
+        first = int(grid.starts[0])
+        present -= np.fromiter((ctx.members[int(i)].base.data.count_before(first) for i in p.tolist()),
+                               np.int64, len(p))
     if isinstance(span.el, int):
         if span.has and span.expected:
             return np.asarray(100.0 * present / span.expected)

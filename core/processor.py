@@ -166,9 +166,12 @@ class DataProcessor:
                 if live_rows is not None:
                     first = _live_rows(derived, live_rows, max(finalized, derived.finalized), timing.clock)
                     if first is not None:
-                        changed[derived.name] = first
+                        if first != _UNTOUCHED:
+                            changed[derived.name] = first
                         continue
                 first, simple = self._derive(derived, base, start, appended_only, finalized, timing.clock)
+                if first == _UNTOUCHED:
+                    continue
                 changed[derived.name] = first
                 if not simple:
                     structural.add(derived.name)
@@ -194,6 +197,10 @@ class DataProcessor:
         n = len(base.data)
         series = derived.data
         first_window = grid.window_of_one(int(base_ts[start]))
+        if first_window < 0:  # a bar in no window of this interval (1d with extended hours): skip to the next
+            first_window = grid.windows_from(int(base_ts[start]))
+            if first_window >= grid.size or int(base_ts[n - 1]) < int(grid.starts[first_window]):
+                return _UNTOUCHED, True
         last_window = derived.last_window
         finalized = max(finalized, derived.finalized)
         if appended_only and first_window >= last_window:
@@ -236,17 +243,25 @@ def _base_rows(base: BarIntervalData, start: int, n: int) -> list[BaseBar]:
     return [BaseBar(*row) for row in zip(ts, o, h, lo, c, v, strict=True)]
 
 
+#: a pass left an interval's bars as they were (every new base bar lies in none of its windows)
+_UNTOUCHED = -1
+
+
 def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int, clock: float) -> int | None:
-    """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
+    """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit,
+    ``_UNTOUCHED`` when no row lies in a window of ``derived``."""
     first: int | None = None
+    grid = derived.grid
     for row in rows:
+        if grid.partial and grid.window_of_one(row.ts) < 0:
+            continue  # in no window of this interval (1d with extended hours): not part of it
         changed = _live_update(derived, row, finalized, clock)
         if changed is None:
             if first is None:
                 return None
             raise AssertionError("an appended base bar went behind the newest derived window")
         first = changed if first is None else min(first, changed)
-    return first
+    return _UNTOUCHED if first is None and grid.partial else first
 
 
 def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: float) -> int | None:
@@ -257,7 +272,7 @@ def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: 
     update costs a few scalar writes and no numpy reads.
     """
     grid = derived.grid
-    window = 0 if grid.interval.is_daily else (row.ts - grid.session.open) // grid.interval.seconds
+    window = grid.window_of_one(row.ts)
     last_window = derived.last_window
     if window == last_window:
         return _update_newest(derived, row, window, clock)
@@ -321,6 +336,8 @@ def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: 
         expected = int(grid.cum_expected[elapsed])
         last = base.data.last_ts
         present = len(base.data) if last is not None and last < until else base.data.count_before(until)
+        if grid.partial:  # base bars before the first window are not part of this interval
+            present -= base.data.count_before(int(grid.starts[0]))
         quality = 100.0 * present / expected if expected else None
     else:
         until, quality = grid.session.open, None
@@ -341,9 +358,12 @@ def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: 
 def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
     tracker = interval.tracker
     if len(ts) == 1:
-        tracker.mark_present(interval.grid.window_of_one(int(ts[0])))
+        window = interval.grid.window_of_one(int(ts[0]))
+        if window >= 0:
+            tracker.mark_present(window)
     else:
-        tracker.mark_present_many(interval.grid.window_of(ts))
+        windows = interval.grid.window_of(ts)
+        tracker.mark_present_many(windows[windows >= 0] if interval.grid.partial else windows)
 
 
 class _Snapshot:

@@ -10,7 +10,7 @@ import argparse
 import datetime as dt
 from dataclasses import dataclass, field
 
-from session_monitor.core.calendar import CalendarError, Session, SessionCalendar, get_calendar
+from session_monitor.core.calendar import HOURS, CalendarError, Session, SessionCalendar, get_calendar
 from session_monitor.core.clock import parse_speed
 from session_monitor.core.intervals import Interval, IntervalError, parse_intervals, same_intervals
 from session_monitor.core.sources.base import BarSource, SourceError
@@ -78,6 +78,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) ->
     parser.add_argument("--start", help="first session date, YYYY-MM-DD")
     parser.add_argument("--end", help="last session date, YYYY-MM-DD")
     parser.add_argument("--calendar", help="exchange calendar (default XNYS, or 24/7 for crypto data)")
+    parser.add_argument("--hours", choices=HOURS,
+                        help="session hours: regular (default) or extended (pre-market and after-hours too)")
     parser.add_argument("--speed", help="'max' or N times real time, e.g. 600")
     parser.add_argument("--base", help="base interval of a CSV/Parquet source (default: its smallest step)")
     parser.add_argument("--config", metavar="SESSION.toml", help="a session file; arguments given here override it")
@@ -150,17 +152,19 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         except IntervalError as exc:
             raise UsageError(str(exc)) from None
     calendar_name = args.calendar or config.calendar or source.calendar_hint or "XNYS"
+    hours = getattr(args, "hours", None) or config.hours or "regular"
     if source.live:
         if args.start or args.end or config.start or config.end:
             raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
         try:
-            calendar = get_calendar(calendar_name)
+            calendar = get_calendar(calendar_name, hours=hours)
             sessions = [calendar.current_or_next_session()]
         except CalendarError as exc:
             raise UsageError(str(exc)) from None
         return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=spec,
                         record=not getattr(args, "no_record", False), live=True,
-                        record_as=getattr(args, "record_as", "").strip())
+                        record_as=getattr(args, "record_as", "").strip(),
+                        warnings=[calendar.hours_note] if calendar.hours_note else [])
     start = _date(args.start, "start") or config.start
     end = _date(args.end, "end") or config.end
     warnings: list[str] = same_intervals(args.intervals) if args.intervals else []
@@ -168,7 +172,10 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
     known = sorted({d for days in dates.values() for d in days})
     try:
-        calendar = get_calendar(calendar_name, earliest=min(filter(None, [start, *known[:1]]), default=None))
+        calendar = get_calendar(calendar_name, earliest=min(filter(None, [start, *known[:1]]), default=None),
+                                hours=hours)
+        if calendar.hours_note:
+            warnings.append(calendar.hours_note)
         if start is None and end is None and known:
             sessions = _data_sessions(calendar, dates, warnings)
         else:
