@@ -13,11 +13,14 @@ States (:class:`HealthState`):
   close (a holiday has no session at all), so nothing is ever stale there.
 
 Silence is counted in *expected slots* of the symbol's base interval, so a lunch break
-never counts. A bar counts as heard at its end (when the session clock releases it), so
-the timeline is exact whatever the step size: a replay at ``--speed max`` and one at 1x
-give the same stale spans. Consecutive live/quiet flips inside one pass are coalesced
-into one event (their durations are still exact); every transition into or out of
-stale, down and closed is emitted at its own time.
+never counts. With extended hours, a source that sends no bar for a minute without trades
+is sparse by nature before and after the regular session: silence there is ``quiet``, never
+``stale`` (a silence begun in the pre-market counts from the regular open). A bar counts
+as heard at its end (when the session clock releases it), so the timeline is exact
+whatever the step size: a replay at ``--speed max`` and one at 1x give the same stale spans.
+Consecutive live/quiet flips inside one pass are coalesced into one event (their durations
+are still exact); every transition into or out of stale, down and closed is emitted at its
+own time.
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ class SymbolHealth:
 class _Slots:
     """Expected slot ends of one session and base (the silence ruler)."""
 
-    __slots__ = ("ends", "padded", "pieces")
+    __slots__ = ("ends", "padded", "pieces", "sparse")
 
     pieces: tuple[tuple[int, int], ...]
 
@@ -126,6 +129,10 @@ class _Slots:
             self.pieces = ((session.open, session.break_start), (session.break_end, session.close))
         else:
             self.pieces = ((session.open, session.close),)
+        #: extended hours of a source omitting empty intervals: the regular session, the only
+        #: span where silence can make the symbol stale (None: silence counts everywhere)
+        self.sparse = (session.regular_open, session.regular_close) \
+            if session.segments and data.notes.omits_empty else None
 
     def count(self, t: np.ndarray) -> np.ndarray:
         """Expected slots that ended at or before each time."""
@@ -326,7 +333,11 @@ def _bar_timeline(
     limit = np.concatenate(([health.threshold], thresholds))[silent]
     prev, nxt, quiet_at = prev[silent], nxt[silent], quiet_at[silent]
     evidence = prev if alive is None else np.maximum(prev, np.minimum(alive, nxt))
-    stale_at = ruler.end_of(ruler.count(evidence) + limit)
+    if ruler.sparse is None:
+        stale_at = ruler.end_of(ruler.count(evidence) + limit)
+    else:  # silence outside the regular session is quiet (sparse extended hours)
+        evidence = np.maximum(evidence, ruler.sparse[0])
+        stale_at = np.where(evidence >= ruler.sparse[1], math.inf, ruler.end_of(ruler.count(evidence) + limit))
     quiet_end = np.minimum(np.maximum(stale_at, quiet_at), nxt)
     starts = np.empty(3 * k + 1)
     ends = np.empty(3 * k + 1)

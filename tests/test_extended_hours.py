@@ -240,3 +240,32 @@ def test_a_day_with_pre_market_data_only(tmp_path: Path) -> None:
         "segments"]
     assert (segments["pre"]["bars"], segments["regular"]["bars"], segments["post"]["bars"]) == (len(rows), 0, 0)
     assert segments["regular"]["quality"] == 0.0
+
+
+def test_the_folded_time_axis_keeps_every_segment() -> None:
+    from session_monitor.gui.chart.timeline import Timeline
+
+    friday, monday = extended("2013-10-04"), extended("2013-10-07")
+    timeline = Timeline.of_sessions([friday, monday])
+    x = timeline.to_x(np.array([friday.close, monday.open, monday.regular_open, monday.regular_close, monday.close]))
+    assert x[0] == x[1]  # Friday 20:00 sits next to Monday 04:00: only the night is folded
+    assert (x[2] - x[1], x[3] - x[2], x[4] - x[3]) == (5.5 * 3600, 6.5 * 3600, 4 * 3600)
+
+
+def test_sparse_extended_hours_raise_no_alerts_and_stay_covered(tmp_path: Path) -> None:
+    """GOOG trades a few times an hour before and after the regular session (its first bar on
+    2015-12-23 is at 04:59, its last at 19:31): quiet, fully covered, no stale or coverage alert."""
+    alerts = tmp_path / "alerts.jsonl"
+    argv = ["replay", str(MINUTE), "--symbols", "GOOG", "--intervals", "1m,5m,1h", "--hours", "extended",
+            "--speed", "max", "--no-record", "--quiet", "--alerts", str(alerts), "--export", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert alerts.read_text() == ""
+    sessions = json.loads((tmp_path / "out" / "session.json").read_text())["sessions"]
+    for session in sessions:
+        goog = session["symbols"]["GOOG"]
+        assert goog["health"]["stale"] == 0.0
+        minute = goog["intervals"]["1m"]
+        assert minute["coverage"] == 100.0
+        assert {g["cause"] for g in minute["gaps"]} == {"quiet"}
+        assert minute["segments"]["post"]["quality"] <= 10.0  # sparse indeed: at most 24 of 240 minutes
+
