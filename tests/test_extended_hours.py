@@ -269,3 +269,22 @@ def test_sparse_extended_hours_raise_no_alerts_and_stay_covered(tmp_path: Path) 
         assert {g["cause"] for g in minute["gaps"]} == {"quiet"}
         assert minute["segments"]["post"]["quality"] <= 10.0  # sparse indeed: at most 24 of 240 minutes
 
+
+
+def test_the_demo_streams_a_thin_pre_market_from_04_00() -> None:
+    from session_monitor.core.sources.demo import DemoSource
+
+    session = extended("2024-03-08")
+    bars = DemoSource(drop_rate=0.0).load_session("SPY", parse_interval("1m"), session).bars
+    assert (local(int(bars.ts[0])), local(int(bars.ts[-1]))) == ("04:00", "19:59") and len(bars.ts) == 960
+    pre = bars.ts < session.regular_open
+    regular = ~pre & (bars.ts < session.regular_close)
+    assert bars.volume[pre].mean() < bars.volume[regular].mean() / 2  # thin before the open
+
+
+def test_an_extended_session_crosses_the_desk_bus_with_its_segments() -> None:
+    from session_monitor.core.bus.codec import decode, encode, session_from_wire, session_to_wire
+
+    for session in (extended("2015-12-24"), get_calendar("XNYS").session(dt.date(2015, 12, 24))):
+        assert session_from_wire(decode(encode(session_to_wire(session)))) == session
+    assert "sg" not in session_to_wire(get_calendar("XNYS").session(dt.date(2015, 12, 24)))  # regular: as before
