@@ -288,3 +288,27 @@ def test_an_extended_session_crosses_the_desk_bus_with_its_segments() -> None:
     for session in (extended("2015-12-24"), get_calendar("XNYS").session(dt.date(2015, 12, 24))):
         assert session_from_wire(decode(encode(session_to_wire(session)))) == session
     assert "sg" not in session_to_wire(get_calendar("XNYS").session(dt.date(2015, 12, 24)))  # regular: as before
+
+
+def test_a_session_file_chooses_the_hours_and_a_bad_value_is_named(tmp_path: Path) -> None:
+    from session_monitor.core.config import ConfigError, load_config
+
+    good = tmp_path / "good.toml"
+    good.write_text('source = "demo"\nhours = "extended"\n', encoding="utf-8")
+    assert load_config(good).hours == "extended"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('source = "demo"\nhours = "overnight"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad.toml: hours: 'overnight': expected one of regular, extended"):
+        load_config(bad)
+    out = tmp_path / "out"
+    argv = ["replay", "--config", str(good), "--symbols", "SPY", "--intervals", "1h", "--start", "2024-03-08",
+            "--end", "2024-03-08", "--speed", "max", "--no-record", "--quiet", "--export", str(out)]
+    assert main(argv) == 0
+    hourly = _exported(out, "SPY", "1h")
+    assert local(int(hourly.index[0].timestamp())) == "04:00" and len(hourly) == 17
+
+
+def test_the_command_line_refuses_unknown_hours(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "demo", "--hours", "overnight"])
+    assert exit_.value.code == 2 and "--hours: invalid choice: 'overnight'" in capsys.readouterr().err
