@@ -227,7 +227,7 @@ class _Cache:
         state = self.states[group.base_name]
         n = int(state.n[self.uni.r0])
         t = int(bars.ts[0])
-        if not _follows_uniform(group, state, self.uni.r0, n, t) or not (bars.ts == t).all():
+        if not _follows_uniform(group, self.uni.bases[0].grid, state, self.uni.r0, n, t) or not (bars.ts == t).all():
             return False
         block = group.blocks[group.base_name]
         if n >= block.cap:
@@ -254,13 +254,13 @@ class _Cache:
             iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
 
-def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
+def _follows_uniform(group: SymbolGroup, grid: WindowGrid, state: StateTable, r0: int, n: int, t: int) -> bool:
     """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
-    every row's newest is in the same window, ``state.last[r0]``)."""
+    every row's newest is in the same window of the base ``grid``, ``state.last[r0]``)."""
     base = group.base
     if base.is_daily:
         return False
-    newest = group.session.open + int(state.last[r0]) * base.seconds if n else None
+    newest = int(grid.starts[int(state.last[r0])]) if n else None
     return appends_one(group.session, base, t, newest)
 
 

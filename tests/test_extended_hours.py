@@ -312,3 +312,24 @@ def test_the_command_line_refuses_unknown_hours(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exit_:
         main(["replay", "demo", "--hours", "overnight"])
     assert exit_.value.code == 2 and "--hours: invalid choice: 'overnight'" in capsys.readouterr().err
+
+
+def test_batch_derivation_takes_the_segments_as_its_sessions() -> None:
+    """core.batch derives many sessions from their opens and closes; given the segments instead,
+    its intraday windows are the ones anchored per segment, bar for bar what the engine derives."""
+    from session_monitor.core.batch import derive_batch
+    from session_monitor.core.sources.lean import LeanSource
+
+    session = extended("2013-10-07")
+    bars = LeanSource(MINUTE).load_session("SPY", parse_interval("1m"), session).bars
+    sd, data, proc = watch(session, "1m", ["5m", "15m", "1h"], symbol="SPY")
+    sd.add_base_bars("SPY", bars)
+    proc.process(session.close)
+    starts = [s.start for s in session.segments]
+    ends = [s.end for s in session.segments]
+    batch = derive_batch(*bars, starts, ends, ["5m", "15m", "1h"])
+    for name, derived in batch.items():
+        series = data.bars[name].data
+        for got, want in zip(derived.bars, series.arrays(), strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(derived.count, series.count)
