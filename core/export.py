@@ -64,6 +64,8 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
         }
         if isinstance(data.health, SymbolHealth) and data.health.session == session:
             symbols[data.symbol]["health"] = data.health.export()  # seconds in each state
+            if session.segments:
+                symbols[data.symbol]["health_segments"] = data.health.export_segments()
     return {
         "date": session.date.isoformat(),
         "open": session.iso_open(),

@@ -95,6 +95,8 @@ class SymbolHealth:
     since: float = 0.0
     #: seconds in each state within ``[open, close]`` of ``session``
     durations: dict[HealthState, float] = field(default_factory=lambda: dict.fromkeys(HealthState, 0.0))
+    #: with extended hours: the same per segment (``pre``, ``regular``, ``post``); empty otherwise
+    segment_durations: dict[str, dict[HealthState, float]] = field(default_factory=dict)
     #: stale threshold in expected slots, as of the newest bar
     threshold: int = 5
     #: evaluated up to this session-clock time
@@ -107,6 +109,11 @@ class SymbolHealth:
     gaps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     gap_total: int = 0
     down: bool = False
+
+    def export_segments(self) -> dict[str, dict[str, float]]:
+        """Seconds per state in each segment of an extended session (empty for regular hours)."""
+        return {name: {state.value: round(seconds, 3) for state, seconds in durations.items()}
+                for name, durations in self.segment_durations.items()}
 
     def export(self) -> dict[str, float]:
         """Seconds per state for ``session.json`` (rounded to the millisecond)."""
@@ -388,3 +395,9 @@ def _add_durations(
     for code, seconds in enumerate(totals.tolist()):
         if seconds:
             health.durations[_STATES[code]] += seconds
+    for segment in session.segments:  # extended hours: the same split per segment
+        lengths = np.clip(ends, segment.start, segment.end) - np.clip(starts, segment.start, segment.end)
+        totals = np.bincount(states, weights=lengths, minlength=len(_STATES))
+        own = health.segment_durations.setdefault(segment.name, dict.fromkeys(HealthState, 0.0))
+        for code, seconds in enumerate(totals.tolist()):
+            own[_STATES[code]] += seconds

@@ -339,6 +339,7 @@ class MainWindow(QMainWindow):
         self.log_scale_action.setCheckable(True)
         self.log_scale_action.setChecked(self.settings.chart_option("log_scale", False))
         self.log_scale_action.toggled.connect(self._on_log_toggled)
+        view_menu.addAction(self.extended_hours_action)  # also under Session: it starts the run again
         self.charts.set_folded(self.fold_time_action.isChecked())
         self.charts.set_log_scale(self.log_scale_action.isChecked())
 

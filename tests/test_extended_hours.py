@@ -220,6 +220,10 @@ def test_spy_pre_market_bars_equal_a_pandas_reference_anchored_per_segment(tmp_p
         assert sum(g["bars"] for g in part["gaps"]) == {"pre": 330, "post": 240}[name] - counts[name]
     assert list(summary["symbols"]["SPY"]["intervals"]["1d"]["segments"]) == ["regular"]
     assert summary["symbols"]["SPY"]["health"]["stale"] == 0.0
+    by_segment = summary["symbols"]["SPY"]["health_segments"]  # seconds per state in each segment
+    assert {name: sum(states.values()) for name, states in by_segment.items()} == {
+        "pre": 5.5 * 3600, "regular": 6.5 * 3600, "post": 4 * 3600}
+    assert by_segment["regular"]["live"] == 6.5 * 3600 and by_segment["pre"]["quiet"] > 0  # sparse: quiet
 
 
 def test_a_day_with_pre_market_data_only(tmp_path: Path) -> None:
