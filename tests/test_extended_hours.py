@@ -337,3 +337,15 @@ def test_batch_derivation_takes_the_segments_as_its_sessions() -> None:
         for got, want in zip(derived.bars, series.arrays(), strict=True):
             np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(derived.count, series.count)
+
+
+def test_reconciliation_derives_on_our_windows_per_segment() -> None:
+    from session_monitor.core.reconcile.windows import Convention, session_windows
+
+    session = extended("2013-10-07")
+    hourly = session_windows(session, parse_interval("1h"), Convention.SESSION_ANCHORED)
+    grid = window_grid(session, parse_interval("1h"), parse_interval("1m"))
+    np.testing.assert_array_equal(hourly.starts, grid.starts)
+    np.testing.assert_array_equal(hourly.ends, grid.ends)
+    daily = session_windows(session, parse_interval("1d"), Convention.SESSION_ANCHORED)
+    assert (int(daily.starts[0]), int(daily.ends[0])) == (session.regular_open, session.regular_close)
