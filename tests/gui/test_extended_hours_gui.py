@@ -84,3 +84,16 @@ def test_the_session_menu_switches_hours(qtbot: Any, make_window: Any) -> None:
     extended = get_calendar("XNYS", hours="extended")
     other = make_window(cal=extended, sessions=[extended.session(dt.date(2013, 10, 7))])
     assert other.window.extended_hours_action.isChecked()
+
+
+def test_candles_are_as_wide_as_their_segment_cut_windows(qtbot: Any, lean_minute: Any) -> None:
+    sd = _spy(lean_minute, "2013-10-07", "extended")
+    charts = SymbolCharts(sd, SessionBridge(sd))
+    qtbot.addWidget(charts)
+    charts.show_symbol("SPY", "1h")
+    chart = charts.chart("1h")
+    assert chart is not None
+    ts = np.array(sd.get_symbol_data("SPY").bars["1h"].data.ts)
+    ends = chart.data.bar_ends(ts)
+    grid = sd.get_symbol_data("SPY").bars["1h"].grid
+    np.testing.assert_array_equal(ends, grid.ends[grid.window_of(ts)])  # 09:00 ends 09:30, 15:30 at 16:00
