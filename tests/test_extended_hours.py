@@ -349,3 +349,21 @@ def test_reconciliation_derives_on_our_windows_per_segment() -> None:
     np.testing.assert_array_equal(hourly.ends, grid.ends)
     daily = session_windows(session, parse_interval("1d"), Convention.SESSION_ANCHORED)
     assert (int(daily.starts[0]), int(daily.ends[0])) == (session.regular_open, session.regular_close)
+
+
+def test_a_csv_of_hourly_bars_anchored_per_segment_is_on_the_grid(tmp_path: Path) -> None:
+    """A vendor's extended-hours hour bars (04:00 … 09:00, 09:30 … 15:30, 16:00 … 19:00) are all on
+    the 1h grid of the extended session: none is rejected as off-grid, and they come back as they are."""
+    from tests.core_helpers import write_bars_csv
+
+    session = extended("2013-10-07")
+    starts = window_grid(session, parse_interval("1h"), parse_interval("1h")).starts
+    bars = walk(starts)
+    write_bars_csv(tmp_path / "SPY.csv", *bars)
+    out = tmp_path / "out"
+    argv = ["replay", str(tmp_path / "SPY.csv"), "--symbols", "SPY", "--intervals", "1h", "--hours", "extended",
+            "--speed", "max", "--no-record", "--quiet", "--export", str(out)]
+    assert main(argv) == 0
+    hourly = _exported(out, "SPY", "1h")
+    assert [int(t.timestamp()) for t in hourly.index] == starts.tolist()
+    np.testing.assert_array_equal(hourly["close"].to_numpy(), bars.close)
