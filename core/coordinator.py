@@ -96,6 +96,9 @@ class _Outage:
 MAX_SLICES = 64
 #: wall seconds of slices a running session works through before it lets the event loop in
 STEP_BUDGET = 0.008
+#: session seconds per piece when a tick at a finite speed fell behind (with 1s bars at most
+#: MAX_SLICES bar ends, so the piece is cut into passes)
+CATCH_UP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -664,7 +667,8 @@ class SessionCoordinator:
         They are handed over one bar end at a time, each followed by a pass at that end, as
         a live feed at 1× would: the processor's vectorised path takes one bar per symbol
         for all symbols at once, where several bars per symbol would send every symbol
-        through the per-symbol path. Results are the same either way.
+        through the per-symbol path. Results are the same either way. The health update
+        after the last pass pauses too, between parts of its symbols.
         """
         arrived = self._poll(clock, final)
         slices = _by_bar_end(arrived, self._base_seconds) if arrived else None
@@ -677,7 +681,8 @@ class SessionCoordinator:
                 yield
             self._hand_over_slice(slices[-1])
         self.processor.process(clock)
-        self.health.update(clock, set(self._down))
+        yield
+        yield from self.health.update_parts(clock, set(self._down))
 
     async def _step_cooperatively(self, clock: float) -> None:
         """:meth:`step`, letting the event loop (the GUI) in every :data:`STEP_BUDGET` seconds."""
@@ -686,6 +691,22 @@ class SessionCoordinator:
             if time.perf_counter() - started > STEP_BUDGET:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
+
+    async def _catch_up(self, stepped: float, now: float) -> None:
+        """Step from ``stepped`` to ``now``; at a finite speed a long way (the loop was held up:
+        a busy machine, a slow pass) in pieces of :data:`CATCH_UP_SECONDS`, so each piece is cut
+        into passes the event loop can come in between, rather than one uncut pass that holds the
+        loop longer still, which makes the next tick longer again."""
+        if self.clock.speed is not None:
+            while (
+                now - stepped > CATCH_UP_SECONDS
+                and not self._stopping
+                and self._target is None
+                and self._rewind_to is None
+            ):
+                stepped += CATCH_UP_SECONDS
+                await self._step_cooperatively(stepped)
+        await self._step_cooperatively(now)
 
     async def run(self, hold: bool = False) -> None:
         """Run every session to its close (or until :meth:`stop`).
@@ -748,8 +769,9 @@ class SessionCoordinator:
                 self.clock.resync()
                 continue
             else:
+                stepped = self.clock.now
                 now = self.clock.advance(final, self.max_chunk)
-                await self._step_cooperatively(now)
+                await self._catch_up(stepped, now)
             self._return_freed_memory()
             self.progress.emit(done + min(now, session.close) - session.open, total)
             await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)

@@ -21,7 +21,10 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF, QPainter, QPaintEvent, QPalette, QResizeEvent, QStaticText
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QTreeView, QWidget
 
-__all__ = ["CellDelegate", "SessionTreeView"]
+__all__ = ["FIT_ROWS", "CellDelegate", "SessionTreeView"]
+
+#: rows measured when a column is fitted to its contents (the visible ones first), not all 2,500
+FIT_ROWS = 200
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
