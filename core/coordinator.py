@@ -96,9 +96,6 @@ class _Outage:
 MAX_SLICES = 64
 #: wall seconds of slices a running session works through before it lets the event loop in
 STEP_BUDGET = 0.008
-#: session seconds per piece when a tick at a finite speed fell behind (with 1s bars at most
-#: MAX_SLICES bar ends, so the piece is cut into passes)
-CATCH_UP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -693,20 +690,26 @@ class SessionCoordinator:
                 started = time.perf_counter()
 
     async def _catch_up(self, stepped: float, now: float) -> None:
-        """Step from ``stepped`` to ``now``; at a finite speed a long way (the loop was held up:
-        a busy machine, a slow pass) in pieces of :data:`CATCH_UP_SECONDS`, so each piece is cut
-        into passes the event loop can come in between, rather than one uncut pass that holds the
-        loop longer still, which makes the next tick longer again."""
-        if self.clock.speed is not None:
+        """Step from ``stepped`` to ``now``; a replay at a finite speed that fell a long way behind
+        (the loop was held up: a busy machine, a slow pass) goes in pieces of at most
+        :data:`MAX_SLICES` bars of the finest base, so each piece is cut into passes the event
+        loop can come in between, rather than one uncut pass that holds the loop longer still
+        and makes the next tick longer again. (A live session's first tick, the day so far,
+        stays one piece.)"""
+        if self.clock.speed is not None and not self.live and now - stepped > MAX_SLICES:
+            piece = MAX_SLICES * self._finest_base_seconds()
             while (
-                now - stepped > CATCH_UP_SECONDS
+                now - stepped > piece
                 and not self._stopping
                 and self._target is None
                 and self._rewind_to is None
             ):
-                stepped += CATCH_UP_SECONDS
+                stepped += piece
                 await self._step_cooperatively(stepped)
         await self._step_cooperatively(now)
+
+    def _finest_base_seconds(self) -> int:
+        return min((data.base_interval.seconds for data in self.session_data.all_symbol_data()), default=1)
 
     async def run(self, hold: bool = False) -> None:
         """Run every session to its close (or until :meth:`stop`).

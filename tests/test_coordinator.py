@@ -309,8 +309,9 @@ def test_a_running_session_lets_the_loop_in_between_the_passes_of_a_tick(monkeyp
 
 
 def test_a_tick_that_fell_behind_catches_up_in_pieces_with_the_same_bars(monkeypatch) -> None:
-    """At 60x the loop was held up for 200 session seconds: the coordinator steps 60 s at a time
-    (each piece cut into passes the event loop can come in between), not 200 s uncut."""
+    """At 60x the loop was held up for 200 session seconds: the coordinator steps 64 one-second
+    bars at a time (each piece cut into passes the event loop can come in between), not 200 s
+    uncut."""
 
     async def scenario() -> None:
         sd = SessionData()
@@ -329,7 +330,7 @@ def test_a_tick_that_fell_behind_catches_up_in_pieces_with_the_same_bars(monkeyp
         coord.session_data.start_session(coord.session)
         open_ = float(coord.session.open)
         await coord._catch_up(open_, open_ + 200)
-        assert stepped == [60.0, 120.0, 180.0, 200.0]
+        assert stepped == [64.0, 128.0, 192.0, 200.0]
         assert len(data.base.data) == 200 and int(data.base.data.ts[-1]) == coord.session.open + 199
         assert len(data.bars["1m"].data) == 4 and data.bars["1m"].data.last.forming  # 09:33 so far
 
