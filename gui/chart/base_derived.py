@@ -188,7 +188,8 @@ class BaseDerivedView(QWidget):
             self.clear_highlight()
             return None
         prov = derived_provenance(derived, base, index)
-        self.bar_selection.clear()  # one thing explained at a time: a base bar's outlines go
+        if pinned:  # one thing explained at a time: a clicked base bar's outlines go (hovering keeps them)
+            self.bar_selection.clear()
         self.selection = Selection("derived", start, pinned)
         self.provenance, self.containing = prov, []
         low, high = float(derived.data.low[index]), float(derived.data.high[index])

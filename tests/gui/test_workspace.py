@@ -201,6 +201,7 @@ def test_a_base_bar_clicked_anywhere_outlines_its_holders_on_every_chart(qtbot: 
     np.testing.assert_array_equal(quarter.held.item.boxes, [[utc("2015-12-28T17:00:00"), utc("2015-12-28T17:15:00"),
                                                              bars.low[i], bars.high[i]]])
     assert view.derived_chart.held.window == quarter.held.window
+    assert charts.chart("1h").held.window == hour.held.window  # the interval tabs' charts too
 
     _click_at(qtbot, minute, utc("2015-12-28T16:45:20"))  # the workspace's base chart: 11:45
     qtbot.waitUntil(lambda: view.selection is not None and view.selection.ts == utc("2015-12-28T16:45:00"))
