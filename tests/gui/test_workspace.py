@@ -264,6 +264,9 @@ def test_dragging_a_tree_row_onto_a_chart_binds_it(qtbot: Any, make_window: Any)
     assert right.chart is None and _drop_target(right.placeholder) is right
     assert _drop(right, model.mimeData([window.model.symbol_index("MSFT")]))
     assert [(c.symbol, c.interval) for c in workspace.state().charts[:2]] == [("IBM", "15m"), ("MSFT", "1m")]
+    assert right.chart is not None
+    window.window_lines_action.setChecked(True)  # View → Window boundaries reaches the workspace too
+    assert list(right.chart.window_lines.shown_xs()) == ["5m"]
 
     # anything else is refused and changes nothing
     text = QMimeData()
