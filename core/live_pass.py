@@ -25,15 +25,17 @@ that have work. Anything else takes the general pass, which re-checks uniformity
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from session_monitor.core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
+from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
+from session_monitor.core.derive.advance import Segments, advance
 from session_monitor.core.derive.finalize import Cleared, clear_forming, finalize_bars
-from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
+from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
 
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["process_group"]
 
-_FORMING = np.uint8(FORMING)
-_REVISED = np.uint8(REVISED)
 #: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
 _TAIL = 8
 
@@ -69,6 +69,10 @@ class _Memo:
         if found is None:
             found = self._ivs[name] = [d.bars.get(name) for d in self.members]
         return found
+
+    def at(self, name: str, pos: np.ndarray) -> Callable[[np.ndarray], list[BarIntervalData]]:
+        """The intervals ``name`` at some of ``pos`` (indices into it), for the kernel."""
+        return lambda at: self.held(name, pos[at].tolist())
 
     def held(self, name: str, positions: list[int]) -> list[BarIntervalData]:
         """The intervals ``name`` of the members at ``positions`` (each of which holds it)."""
@@ -245,13 +249,12 @@ class _Cache:
         return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
-        """``row`` changed outside the pass: re-read its bar counts, drop the scalar path's mirror."""
+        """``row`` changed outside the pass: re-read its bar counts."""
         self.uniform, self.pending = None, None
         self.el_all.clear()
         self.fin_all.clear()
         for name, iv in data.bars.items():
             self.states[name].n[row] = len(iv.data)
-            iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
 
 def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
@@ -479,87 +482,26 @@ def _advance_derived(
     timing: PassTiming,
     changed: Changes | None,
 ) -> None:
-    """Update or open the newest window of every live member holding ``interval``."""
+    """Update or open the newest window of every live member holding ``interval`` (the kernel,
+    one decision per row)."""
     state = interval.state
-    r, w = found.rows, found.window
+    r = found.rows
     n_d = state.n[r]
-    own_fin = state.fin[r]
-    same = w == found.last
-    grow = ~same
-    if grow.any() and int(n_d[grow].max()) >= block.cap:
-        block.grow_cols(int(n_d[grow].max()) + 1)
-    if same.any():
-        revised = w[same] < own_fin[same]
-        i = r[same] * block.cap + (n_d[same] - 1)
-        _update_newest(block, i, found.k[same], new, revised)
-        if revised.any():
-            ts = block.cols["ts"].reshape(-1)[i[revised]].tolist()
-            for iv, t in zip(memo.held(interval.name, found.pos[same][revised].tolist()), ts, strict=True):
-                iv.note_revised(t, timing.clock)
-    if grow.any():
-        fin = timing.of(found.grid).finalized
-        _open_windows(block, state, found, grow, n_d[grow], np.maximum(fin, own_fin[grow]), new, memo, interval.name)
+    opening = found.window != found.last
+    if opening.any() and int(n_d[opening].max()) >= block.cap:
+        block.grow_cols(int(n_d[opening].max()) + 1)
+    k = found.k
+    seg = Segments(new.open[k], new.high[k], new.low[k], new.close[k], new.volume[k], 1)
+    name, pos = interval.name, found.pos
+    first = advance(
+        Target(block.cols, state, found.grid), r, found.window, seg, timing.of(found.grid).finalized,
+        memo.at(name, pos), timing.clock,
+    )
+    if opening.any():
+        block.set_lengths(r[opening], n_d[opening] + 1)
     if changed is not None:
-        first = np.where(same, n_d - 1, n_d).tolist()
-        for p, fi in zip(found.pos.tolist(), first, strict=True):
-            changed[p][interval.name] = fi
-
-
-def _update_newest(block: RowBlock, i: np.ndarray, k: np.ndarray, new: BarArrays, revised: np.ndarray) -> None:
-    """Fold the new bars ``new[k]`` into the newest bars at flat positions ``i``."""
-    c = block.cols
-    col = c["high"].reshape(-1)
-    old = col[i]
-    h = new.high[k]
-    col[i] = np.where(h > old, h, old)
-    col = c["low"].reshape(-1)
-    old = col[i]
-    lo = new.low[k]
-    col[i] = np.where(lo < old, lo, old)
-    c["close"].reshape(-1)[i] = new.close[k]
-    col = c["volume"].reshape(-1)
-    col[i] = col[i] + new.volume[k]
-    col = c["count"].reshape(-1)
-    col[i] = col[i] + 1
-    if revised.any():
-        col = c["flags"].reshape(-1)
-        ir = i[revised]
-        col[ir] = col[ir] | _REVISED
-
-
-def _open_windows(
-    block: RowBlock,
-    state: StateTable,
-    found: Placement,
-    grow: np.ndarray,
-    ng: np.ndarray,
-    final: np.ndarray,
-    new: BarArrays,
-    memo: _Memo,
-    name: str,
-) -> None:
-    """Open a new window with the new bar for the rows ``grow`` of ``found`` (holding ``ng`` bars)."""
-    grid = found.grid
-    rg = found.rows[grow]
-    i = rg * block.cap + ng
-    kg, wg = found.k[grow], found.window[grow]
-    c = block.cols
-    c["ts"].reshape(-1)[i] = grid.starts[wg]
-    for field in PRICE_FIELDS:
-        c[field].reshape(-1)[i] = getattr(new, field)[kg]
-    c["count"].reshape(-1)[i] = 1
-    c["expected"].reshape(-1)[i] = grid.expected[wg]
-    c["flags"].reshape(-1)[i] = np.where(wg >= final, _FORMING, np.uint8(0))
-    state.n[rg] = ng + 1
-    state.last[rg] = wg
-    front = state.front[rg]
-    simple = wg == front
-    state.front[rg[simple]] = wg[simple] + 1
-    block.set_lengths(rg, ng + 1)
-    if not simple.all():
-        late = np.flatnonzero(~simple)
-        for iv, wi in zip(memo.held(name, found.pos[grow][late].tolist()), wg[late].tolist(), strict=True):
-            iv.tracker.mark_present(wi)
+        for p, fi in zip(pos.tolist(), np.broadcast_to(first, pos.shape).tolist(), strict=True):
+            changed[p][name] = fi
 
 
 def _uniform_pass(
@@ -632,78 +574,36 @@ def _uniform_base(state: StateTable, plan: UniformPlan, w_b: int, nb: int) -> No
 def _uniform_derive(
     group: SymbolGroup, plan: UniformPlan, steps: list[UniformStep], nb: int, memo: _Memo, timing: PassTiming
 ) -> list[tuple[str, np.ndarray, int]]:
-    """Update or open the newest window of every derived interval; returns (name, positions, bar)."""
+    """Update or open the newest window of every derived interval (the kernel, one decision for all
+    rows); returns (name, positions, bar)."""
     bc = group.blocks[group.base_name].cols
     gathered: slice | np.ndarray | None = None
-    new: list[np.ndarray] = []
+    seg = _column_bars(bc, slice(0, 0), 0)
     firsts: list[tuple[str, np.ndarray, int]] = []
     for step in steps:
         entry = step.interval
         ix = entry.at
         if gathered is not ix:  # the new base bars of the rows at ``ix``
-            new = [bc[f][ix, nb - 1] for f in PRICE_FIELDS]
+            seg = _column_bars(bc, ix, nb - 1)
             gathered = ix
         block = group.blocks[entry.name]
-        if step.window == step.last:
-            revised = step.window < step.own_fin
-            _uniform_update(block, ix, step.n - 1, new, revised)
-            if revised:
-                t = int(entry.grid.starts[step.window])
-                for iv in memo.held(entry.name, entry.pos.tolist()):
-                    iv.note_revised(t, timing.clock)
-            firsts.append((entry.name, entry.pos, step.n - 1))
-        else:
-            final = max(timing.of(entry.grid).finalized, step.own_fin)
-            _uniform_open(block, entry, step.n, step.window, final, new)
-            firsts.append((entry.name, entry.pos, step.n))
+        opens = step.window != step.last
+        if opens and step.n >= block.cap:
+            block.grow_cols(step.n + 1)
+        first = advance(
+            Target(block.cols, entry.state, entry.grid), ix, step.window, seg, timing.of(entry.grid).finalized,
+            memo.at(entry.name, entry.perm), timing.clock,
+        )
+        if opens:
+            block.set_lengths(ix, step.n + 1)
+        firsts.append((entry.name, entry.pos, int(first)))
     return firsts
 
 
-def _uniform_update(block: RowBlock, ix: slice | np.ndarray, j: int, new: list[np.ndarray], revised: bool) -> None:
-    """Fold the new bars into column ``j`` (every row's newest bar) of rows ``ix``."""
-    _, new_h, new_l, new_c, new_v = new
-    c = block.cols
-    sl = isinstance(ix, slice)
-    col = c["high"]
-    v = col[ix, j]
-    np.copyto(v, new_h, where=new_h > v)
-    if not sl:
-        col[ix, j] = v
-    col = c["low"]
-    v = col[ix, j]
-    np.copyto(v, new_l, where=new_l < v)
-    if not sl:
-        col[ix, j] = v
-    c["close"][ix, j] = new_c
-    col = c["volume"]
-    col[ix, j] = col[ix, j] + new_v
-    col = c["count"]
-    col[ix, j] = col[ix, j] + 1
-    if revised:
-        col = c["flags"]
-        col[ix, j] = col[ix, j] | _REVISED
-
-
-def _uniform_open(
-    block: RowBlock, entry: UniformInterval, j: int, w: int, final: int, new: list[np.ndarray]
-) -> None:
-    """Open window ``w`` with the new bars in column ``j`` of every row of ``entry``."""
-    if j >= block.cap:
-        block.grow_cols(j + 1)
-    c = block.cols
-    ix = entry.at
-    grid = entry.grid
-    c["ts"][ix, j] = grid.starts[w]
-    for field, values in zip(PRICE_FIELDS, new, strict=True):
-        c[field][ix, j] = values
-    c["count"][ix, j] = 1
-    c["expected"][ix, j] = grid.expected[w]
-    c["flags"][ix, j] = _FORMING if w >= final else 0
-    state = entry.state
-    state.n[ix] = j + 1
-    state.last[ix] = w
-    state.front[ix] = w + 1
-    block.set_lengths(ix, j + 1)
+def _column_bars(cols: dict[str, np.ndarray], rows: slice | np.ndarray, col: int) -> Segments:
+    """The base bars in column ``col`` of ``rows``, one segment each."""
+    return Segments(cols["open"][rows, col], cols["high"][rows, col], cols["low"][rows, col],
+                    cols["close"][rows, col], cols["volume"][rows, col], 1)
 
 
 def _uniform_quality(

@@ -12,34 +12,18 @@ re-aggregates only the touched windows with numpy ``reduceat``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from session_monitor.core.aggregate import Aggregated, aggregate
-from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays
+from session_monitor.core.bars import FORMING, REVISED, BarArrays
+from session_monitor.core.derive.advance import advance_one
 from session_monitor.core.derive.finalize import finalize_bars
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
-from session_monitor.core.session_data import BarIntervalData, LiveBar, SessionData, SymbolGroup, SymbolSessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
 
-_FORMING = int(FORMING)
-#: appended base bars per pass up to which the scalar live path beats numpy re-aggregation
-SMALL_BATCH = 8
-_REVISED = int(REVISED)
-
-
-class BaseBar(NamedTuple):
-    """One base bar as Python numbers, for the scalar live path."""
-
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class DataProcessor:
@@ -158,66 +142,42 @@ class DataProcessor:
         base_changed = start < n
         if base_changed:
             _mark_base_present(base, start, n)
-            # A few appended bars (a fast replay tick) take the O(1) path bar by bar:
-            # cheaper than re-aggregating with numpy below ~8 bars.
-            live_rows = _base_rows(base, start, n) if appended_only and n - start <= SMALL_BATCH else None
+            appended = base.data.arrays(start, n) if appended_only else None
             for derived in derived_list:
-                finalized = timing.of(derived.grid).finalized
-                if live_rows is not None:
-                    first = _live_rows(derived, live_rows, max(finalized, derived.finalized), timing.clock)
+                finalized = max(timing.of(derived.grid).finalized, derived.finalized)
+                if appended is not None:
+                    first = advance_one(derived, appended, finalized, timing.clock)
                     if first is not None:
                         changed[derived.name] = first
                         continue
-                first, simple = self._derive(derived, base, start, appended_only, finalized, timing.clock)
-                changed[derived.name] = first
-                if not simple:
-                    structural.add(derived.name)
+                changed[derived.name] = _reaggregate(derived, base, start, finalized, timing.clock)
+                structural.add(derived.name)
         base.clear_updated()
         return base_changed
 
-    def _derive(
-        self,
-        derived: BarIntervalData,
-        base: BarIntervalData,
-        start: int,
-        appended_only: bool,
-        finalized: int,
-        clock: float,
-    ) -> tuple[int, bool]:
-        """Re-derive windows touched by base bars ``[start:]``.
 
-        Returns the first changed bar index and whether the change was a plain append to,
-        or an update of, the newest bar (quality needs no refresh for those).
-        """
-        grid = derived.grid
-        base_ts = base.data.buffer("ts")
-        n = len(base.data)
-        series = derived.data
-        first_window = grid.window_of_one(int(base_ts[start]))
-        last_window = derived.last_window
-        finalized = max(finalized, derived.finalized)
-        if appended_only and first_window >= last_window:
-            if first_window == last_window:
-                begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-                keep = len(series) - 1
-            else:
-                begin, keep = start, len(series)
-        else:
-            begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-            keep = series.count_before(grid.starts[first_window])
-        agg = aggregate(base.data.arrays(begin, n), grid)
-        old = _snapshot(derived, keep)
-        series.truncate(keep)
-        expected = grid.expected[agg.window].astype(np.int32)
-        flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
-        if old is not None:
-            flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
-        series.extend(agg.bars, agg.count, expected, flags)
-        derived.live = None
-        _mark_present(derived, agg.bars.ts)
-        if len(agg.window):
-            derived.last_window = int(agg.window[-1])
-        return keep, False
+def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
+    """Re-aggregate the windows touched by base bars ``[start:]`` (late bars, corrections): every
+    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index."""
+    grid = derived.grid
+    base_ts = base.data.buffer("ts")
+    n = len(base.data)
+    series = derived.data
+    first_window = grid.window_of_one(int(base_ts[start]))
+    begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
+    keep = series.count_before(grid.starts[first_window])
+    agg = aggregate(base.data.arrays(begin, n), grid)
+    old = _snapshot(derived, keep)
+    series.truncate(keep)
+    expected = grid.expected[agg.window].astype(np.int32)
+    flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
+    if old is not None:
+        flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
+    series.extend(agg.bars, agg.count, expected, flags)
+    _mark_present(derived, agg.bars.ts)
+    if len(agg.window):
+        derived.last_window = int(agg.window[-1])
+    return keep
 
 
 def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
@@ -228,87 +188,6 @@ def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
     else:
         _mark_present(base, base_ts[start:n])
     base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
-
-
-def _base_rows(base: BarIntervalData, start: int, n: int) -> list[BaseBar]:
-    cols = [base.data.buffer(name) for name in BAR_FIELDS]
-    ts, o, h, lo, c, v = (col[start:n].tolist() for col in cols)
-    return [BaseBar(*row) for row in zip(ts, o, h, lo, c, v, strict=True)]
-
-
-def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int, clock: float) -> int | None:
-    """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
-    first: int | None = None
-    for row in rows:
-        changed = _live_update(derived, row, finalized, clock)
-        if changed is None:
-            if first is None:
-                return None
-            raise AssertionError("an appended base bar went behind the newest derived window")
-        first = changed if first is None else min(first, changed)
-    return first
-
-
-def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: float) -> int | None:
-    """The live path, O(1): one new base bar after the newest updates or opens the newest window.
-
-    Returns the changed bar index, or None when the bar does not fit this path (the caller
-    then re-aggregates). ``derived.live`` mirrors the newest bar as Python numbers, so an
-    update costs a few scalar writes and no numpy reads.
-    """
-    grid = derived.grid
-    window = 0 if grid.interval.is_daily else (row.ts - grid.session.open) // grid.interval.seconds
-    last_window = derived.last_window
-    if window == last_window:
-        return _update_newest(derived, row, window, clock)
-    if window < last_window:
-        return None
-    series = derived.data
-    i = len(series)
-    series.reserve(1)
-    write = series.buffer
-    write("ts")[i] = grid.starts[window]
-    write("open")[i] = row.open
-    write("high")[i] = row.high
-    write("low")[i] = row.low
-    write("close")[i] = row.close
-    write("volume")[i] = row.volume
-    write("count")[i] = 1
-    write("expected")[i] = grid.expected[window]
-    write("flags")[i] = _FORMING if window >= finalized else 0
-    series.set_length(i + 1)
-    derived.tracker.mark_present(window)
-    derived.last_window = window
-    derived.live = LiveBar(row.high, row.low, row.volume, 1)
-    return i
-
-
-def _update_newest(derived: BarIntervalData, row: BaseBar, window: int, clock: float) -> int:
-    """Fold ``row`` into the newest bar (whose window is ``window``); returns its index."""
-    series = derived.data
-    write = series.buffer
-    i = len(series) - 1
-    live = derived.live
-    if live is None:
-        live = LiveBar(
-            float(write("high")[i]), float(write("low")[i]), float(write("volume")[i]), int(write("count")[i])
-        )
-    if row.high > live.high:
-        live.high = row.high
-        write("high")[i] = row.high
-    if row.low < live.low:
-        live.low = row.low
-        write("low")[i] = row.low
-    live.volume += row.volume
-    live.count += 1
-    write("close")[i] = row.close
-    write("volume")[i] = live.volume
-    write("count")[i] = live.count
-    if window < derived.finalized:
-        write("flags")[i] |= _REVISED
-        derived.note_revised(int(write("ts")[i]), clock)
-    derived.live = live
-    return i
 
 
 def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: int) -> bool:
