@@ -34,7 +34,7 @@ import numpy as np
 from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
 from session_monitor.core.derive.advance import Segments, advance
-from session_monitor.core.derive.finalize import Cleared, clear_forming, finalize_bars
+from session_monitor.core.derive.finalize import Finalized, finalize
 from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["process_group"]
 
-#: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
-_TAIL = 8
 
 #: a bar count per member position and interval name: the first bar each pass changed
 Changes = list[dict[str, int]]
@@ -73,6 +71,12 @@ class _Memo:
     def at(self, name: str, pos: np.ndarray) -> Callable[[np.ndarray], list[BarIntervalData]]:
         """The intervals ``name`` at some of ``pos`` (indices into it), for the kernel."""
         return lambda at: self.held(name, pos[at].tolist())
+
+    def grid(self, name: str, pos: np.ndarray) -> WindowGrid:
+        """The windows of interval ``name`` (the members at ``pos`` hold it; they share the grid)."""
+        iv = self.ivs(name)[int(pos[0])]
+        assert iv is not None
+        return iv.grid
 
     def held(self, name: str, positions: list[int]) -> list[BarIntervalData]:
         """The intervals ``name`` of the members at ``positions`` (each of which holds it)."""
@@ -166,9 +170,8 @@ class _Cache:
         self.pending_n = 0
         #: what the uniform pass needs, built when uniformity is established
         self.uni: UniformPlan | None = None
-        #: per interval: the elapsed / finalized window count every cached row holds, when uniform
+        #: per interval: the elapsed window count every cached row holds, when uniform
         self.el_all: dict[str, int] = {}
-        self.fin_all: dict[str, int] = {}
         #: the last pass's members, reused for the same list object
         self.memo: _Memo | None = None
 
@@ -252,7 +255,6 @@ class _Cache:
         """``row`` changed outside the pass: re-read its bar counts."""
         self.uniform, self.pending = None, None
         self.el_all.clear()
-        self.fin_all.clear()
         for name, iv in data.bars.items():
             self.states[name].n[row] = len(iv.data)
 
@@ -428,7 +430,7 @@ def _general_pass(
             found = placements.get(interval.name)
             if found is not None:
                 _advance_derived(interval, group.blocks[interval.name], found, new, memo, timing, changed)
-    _finalize_rows(cache, group.blocks, memo, rows, derived, timing, changed)
+    _finalize_rows(group.blocks, memo, rows, derived, timing, changed)
     if changed is not None:
         _emit_bars(events, members, changed)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
@@ -540,10 +542,13 @@ def _uniform_pass(
         for name, pos, j in firsts:
             for p in pos.tolist():
                 changed[p][name] = j
-    for entry in plan.derived:
-        if not _uniform_finalize(cache, group.blocks, entry, timing, changed):
-            interval = IntervalRows(entry.name, entry.pos, entry.state)
-            _finalize_rows(cache, group.blocks, memo, plan.rows, [interval], timing, changed)
+    for entry in plan.derived:  # the one finalize, rows in step, when a window became final
+        fin = timing.of(entry.grid).finalized
+        if fin <= int(entry.state.fin[entry.r0]):
+            continue
+        found = finalize(Target(group.blocks[entry.name].cols, entry.state, entry.grid), entry.at, fin)
+        if found is not None and changed is not None:
+            _note_finalized(changed, entry.name, entry.perm, found)
     if changed is not None:
         _emit_bars(events, members, changed)
     _uniform_quality(events, group, cache, memo, plan, timing, (t, nb, el_b, w_b))
@@ -578,21 +583,22 @@ def _uniform_derive(
     rows); returns (name, positions, bar)."""
     bc = group.blocks[group.base_name].cols
     gathered: slice | np.ndarray | None = None
-    seg = _column_bars(bc, slice(0, 0), 0)
+    seg: Segments | None = None
     firsts: list[tuple[str, np.ndarray, int]] = []
     for step in steps:
         entry = step.interval
         ix = entry.at
-        if gathered is not ix:  # the new base bars of the rows at ``ix``
+        if seg is None or gathered is not ix:  # the new base bars of the rows at ``ix``
             seg = _column_bars(bc, ix, nb - 1)
             gathered = ix
         block = group.blocks[entry.name]
         opens = step.window != step.last
         if opens and step.n >= block.cap:
             block.grow_cols(step.n + 1)
+        final = timing.of(entry.grid).finalized if opens else 0  # (a fold reads no final count)
         first = advance(
-            Target(block.cols, entry.state, entry.grid), ix, step.window, seg, timing.of(entry.grid).finalized,
-            memo.at(entry.name, entry.perm), timing.clock,
+            Target(block.cols, entry.state, entry.grid), ix, step.window, seg, final, memo.at(entry.name, entry.perm),
+            timing.clock,
         )
         if opens:
             block.set_lengths(ix, step.n + 1)
@@ -643,39 +649,6 @@ def _uniform_quality(
             _refresh(ctx, entry.name, group.blocks[entry.name], entry.state, entry.pos, False)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
-
-
-def _uniform_finalize(
-    cache: _Cache, blocks: dict[str, RowBlock], entry: UniformInterval, timing: PassTiming, changed: Changes | None
-) -> bool:
-    """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
-
-    Every row holds the same count, newest window and finalized count, so the bars to look at
-    are the same columns of every row (their windows may still differ between rows).
-    """
-    fin = timing.of(entry.grid).finalized
-    state = entry.state
-    n, last, own_fin = state.ints[N : FIN + 1, entry.r0].tolist()
-    if fin <= own_fin:
-        return True  # nothing became final
-    tail = min(n, last - own_fin + 1) if last >= own_fin else 0
-    if tail > _TAIL:
-        return False
-    state.fin[entry.at] = fin
-    cache.fin_all[entry.name] = fin
-    if tail:
-        _uniform_clear_forming(blocks[entry.name], entry, n - tail, n, own_fin, fin, changed)
-    return True
-
-
-def _uniform_clear_forming(
-    block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
-) -> None:
-    """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
-    cols = block.cols
-    cleared = clear_forming(cols["flags"], cols["ts"], entry.at, lo, n, own_fin, fin, entry.grid)
-    if cleared is not None and changed is not None:
-        _note_cleared(changed, entry.name, entry.perm, cleared)
 
 
 class _InStep(NamedTuple):
@@ -833,88 +806,22 @@ def _uniform_rows(
 
 
 def _finalize_rows(
-    cache: _Cache,
-    blocks: dict[str, RowBlock],
-    memo: _Memo,
-    rows: np.ndarray,
-    derived: list[IntervalRows],
-    timing: PassTiming,
+    blocks: dict[str, RowBlock], memo: _Memo, rows: np.ndarray, derived: list[IntervalRows], timing: PassTiming,
     changed: Changes | None,
 ) -> None:
-    """Clear the forming flag of the windows of ``derived`` that became final, vectorised."""
-    members = memo.members
+    """The windows of ``derived`` that became final stop forming (the one finalize, rows out of step)."""
     for name, pos, state in derived:
-        grid = members[int(pos[0])].bars[name].grid
-        fin = timing.of(grid).finalized
-        if cache.fin_all.get(name) == fin:
-            continue
-        rp = rows[pos]
-        own_fin = state.fin[rp]
-        need = np.flatnonzero(fin > own_fin)
-        if int(own_fin.max()) <= fin:
-            cache.fin_all[name] = fin  # every row is (about to be) at ``fin``
-        if not len(need):
-            continue
-        rn = rp[need]
-        prev = own_fin[need]
-        n_d = state.n[rn]
-        last = state.last[rn]
-        tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
-        state.fin[rn] = fin
-        positions = pos[need]
-        slow = tail > _TAIL
-        if slow.any():
-            late = np.flatnonzero(slow)
-            ivs = memo.held(name, positions[late].tolist())
-            _finalize_one_by_one(name, ivs, positions[late], prev[late], fin, changed)
-        fast = np.flatnonzero(~slow & (tail > 0))
-        if len(fast):
-            _clear_tails(blocks[name], grid, name, rn[fast], n_d[fast], tail[fast], prev[fast], fin, positions[fast],
-                         changed)
+        grid = memo.grid(name, pos)
+        found = finalize(Target(blocks[name].cols, state, grid), rows[pos], timing.of(grid).finalized)
+        if found is not None and changed is not None:
+            _note_finalized(changed, name, pos, found)
 
 
-def _finalize_one_by_one(
-    name: str,
-    ivs: list[BarIntervalData],
-    positions: np.ndarray,
-    prev: np.ndarray,
-    fin: int,
-    changed: Changes | None,
-) -> None:
-    """Rows whose tail is wider than ``_TAIL``: the scalar finalize, row by row."""
-    for j, iv in enumerate(ivs):
-        iv.finalized = int(prev[j])
-        fi = finalize_bars(iv, fin)
-        if fi is not None and changed is not None:
-            p = int(positions[j])
-            changed[p][name] = min(changed[p].get(name, fi), fi)
-
-
-def _clear_tails(
-    block: RowBlock,
-    grid: WindowGrid,
-    name: str,
-    r: np.ndarray,
-    n: np.ndarray,
-    tail: np.ndarray,
-    prev: np.ndarray,
-    fin: int,
-    positions: np.ndarray,
-    changed: Changes | None,
-) -> None:
-    """Clear the forming flag in the last ``tail`` bars of rows ``r`` whose window became final."""
-    cleared = clear_forming(block.cols["flags"], block.cols["ts"], r, n - tail, n, prev, fin, grid)
-    if cleared is not None and changed is not None:
-        _note_cleared(changed, name, positions, cleared)
-
-
-def _note_cleared(changed: Changes, name: str, positions: np.ndarray, cleared: Cleared) -> None:
-    """Record the first bar that stopped forming for each member (at ``positions``) that had one."""
-    hits, firsts = cleared.firsts()
-    for p, h, fi in zip(positions.tolist(), hits, firsts, strict=True):
-        if h:
-            ch = changed[p]
-            ch[name] = min(ch.get(name, fi), fi)
+def _note_finalized(changed: Changes, name: str, positions: np.ndarray, found: Finalized) -> None:
+    """Record the first bar that stopped forming for each member (``positions`` map the rows to members)."""
+    for a, fi in zip(found.at, found.first, strict=True):
+        ch = changed[int(positions[a])]
+        ch[name] = min(ch.get(name, fi), fi)
 
 
 class _Elapsed(NamedTuple):

@@ -16,8 +16,8 @@ import numpy as np
 
 from session_monitor.core.aggregate import Aggregated, aggregate
 from session_monitor.core.bars import FORMING, REVISED, BarArrays
-from session_monitor.core.derive.advance import advance_one
-from session_monitor.core.derive.finalize import finalize_bars
+from session_monitor.core.derive.advance import advance_one, target_of
+from session_monitor.core.derive.finalize import finalize
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
@@ -88,12 +88,16 @@ class DataProcessor:
         changed: dict[str, int] = {}
         structural: set[str] = set()  # intervals changed by more than an append to the newest bar
         base_changed = self._derive_changes(base, derived_list, timing, changed, structural)
-        for derived in derived_list:
+        for derived in derived_list:  # the one finalize, on this symbol's row, when a window became final
             finalized = timing.of(derived.grid).finalized
-            if finalized > derived.finalized:
-                first = finalize_bars(derived, finalized)
-                if first is not None:
-                    changed[derived.name] = min(changed.get(derived.name, first), first)
+            if finalized <= derived.finalized:
+                continue
+            row = derived.row
+            derived.table.n[row] = len(derived.data)
+            found = finalize(target_of(derived, 0), slice(row, row + 1), finalized)
+            if found is not None:
+                first = found.first[0]
+                changed[derived.name] = min(changed.get(derived.name, first), first)
         if events.bars_changed and changed:
             events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
         self._refresh_symbol(data, derived_list, timing, base_changed, structural)
