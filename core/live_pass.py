@@ -35,6 +35,7 @@ from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
 from session_monitor.core.derive.advance import Segments, advance
 from session_monitor.core.derive.finalize import Finalized, finalize
+from session_monitor.core.derive.refresh import BaseRows, InStep, refresh, refresh_in_step
 from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
@@ -123,6 +124,7 @@ class UniformPlan(NamedTuple):
     rows: np.ndarray
     at: slice | np.ndarray  # ``rows`` in ascending order, as a slice when consecutive
     r0: int
+    perm: np.ndarray  # member positions in the order of ``at``
     bases: list[BarIntervalData]
     derived: list[UniformInterval]
 
@@ -135,21 +137,6 @@ class UniformStep(NamedTuple):
     last: int
     own_fin: int
     window: int
-
-
-@dataclass(slots=True)
-class _RefreshContext:
-    """What the quality refresh of one pass reads, for every interval."""
-
-    timing: PassTiming
-    members: list[SymbolSessionData]
-    memo: _Memo
-    rows: np.ndarray
-    n_b: np.ndarray  # base bars held per member
-    base_changed: np.ndarray
-    quality_events: list[list[str]] | None
-    base_block: RowBlock
-    cache: _Cache
 
 
 class _Cache:
@@ -170,8 +157,6 @@ class _Cache:
         self.pending_n = 0
         #: what the uniform pass needs, built when uniformity is established
         self.uni: UniformPlan | None = None
-        #: per interval: the elapsed window count every cached row holds, when uniform
-        self.el_all: dict[str, int] = {}
         #: the last pass's members, reused for the same list object
         self.memo: _Memo | None = None
 
@@ -254,7 +239,6 @@ class _Cache:
     def sync(self, row: int, data: SymbolSessionData) -> None:
         """``row`` changed outside the pass: re-read its bar counts."""
         self.uniform, self.pending = None, None
-        self.el_all.clear()
         for name, iv in data.bars.items():
             self.states[name].n[row] = len(iv.data)
 
@@ -433,16 +417,33 @@ def _general_pass(
     _finalize_rows(group.blocks, memo, rows, derived, timing, changed)
     if changed is not None:
         _emit_bars(events, members, changed)
+    since = np.zeros(count, np.int64)
+    since[live] = new.ts
+    base_rows = BaseRows(group.blocks[base_name].cols["ts"], n_b, base_changed, since)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = _RefreshContext(
-        timing, members, memo, rows, n_b, base_changed, quality_events, group.blocks[base_name], cache
-    )
-    _refresh(ctx, base_name, ctx.base_block, base_state, np.arange(count), True)
-    for interval in derived:
-        _refresh(ctx, interval.name, group.blocks[interval.name], interval.state, interval.pos, False)
+    everyone = np.arange(count)
+    base_grid = memo.grid(base_name, everyone)
+    moved = refresh(Target(group.blocks[base_name].cols, base_state, base_grid), rows, base_rows,
+                    timing.of(base_grid).elapsed, True, memo.at(base_name, everyone))
+    _note_quality(quality_events, base_name, everyone, moved)
+    for name, pos, state in derived:
+        grid = memo.grid(name, pos)
+        sub = base_rows if len(pos) == count else BaseRows(base_rows.ts, n_b[pos], base_changed[pos], since[pos])
+        moved = refresh(Target(group.blocks[name].cols, state, grid), rows[pos], sub, timing.of(grid).elapsed, False,
+                        memo.at(name, pos))
+        _note_quality(quality_events, name, pos, moved)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
     _establish_uniform(cache, group, members, rows, memo.bases)
+
+
+def _note_quality(
+    quality_events: list[list[str]] | None, name: str, positions: np.ndarray, found: np.ndarray
+) -> None:
+    """Interval ``name`` of the members at ``positions[found]`` changed quality, gaps or incomplete bars."""
+    if quality_events is not None:
+        for p in positions[found].tolist():
+            quality_events[p].append(name)
 
 
 def _emit_bars(events: SessionEvents, members: list[SymbolSessionData], changed: Changes) -> None:
@@ -551,7 +552,7 @@ def _uniform_pass(
             _note_finalized(changed, entry.name, entry.perm, found)
     if changed is not None:
         _emit_bars(events, members, changed)
-    _uniform_quality(events, group, cache, memo, plan, timing, (t, nb, el_b, w_b))
+    _uniform_quality(events, group, memo, plan, timing, InStep(t, nb))
     return True
 
 
@@ -613,139 +614,40 @@ def _column_bars(cols: dict[str, np.ndarray], rows: slice | np.ndarray, col: int
 
 
 def _uniform_quality(
-    events: SessionEvents,
-    group: SymbolGroup,
-    cache: _Cache,
-    memo: _Memo,
-    plan: UniformPlan,
-    timing: PassTiming,
-    base: tuple[int, int, int, int],
+    events: SessionEvents, group: SymbolGroup, memo: _Memo, plan: UniformPlan, timing: PassTiming, step: InStep
 ) -> None:
-    """Quality, gaps and incomplete counts after a uniform pass (``base``: bar start, bars held,
-    elapsed windows before the pass, the bar's window)."""
-    t, nb, el_b, w_b = base
+    """Quality, gaps and incomplete counts after a uniform pass (every row got one base bar, ``step``):
+    the one refresh, decided once for all rows where it can be, else row by row."""
     members = memo.members
     count = len(members)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
     base_name = group.base_name
-    state = cache.states[base_name]
-    block = group.blocks[base_name]
-    ctx = _RefreshContext(
-        timing, members, memo, plan.rows, state.n[plan.rows], np.ones(count, bool), quality_events, block, cache
-    )
+    base_state = group.tables[base_name]
+    base_ts = group.blocks[base_name].cols["ts"]
     base_grid = plan.bases[0].grid
-    el = max(timing.of(base_grid).elapsed, el_b)
-    if el != el_b:
-        state.el[plan.at] = el
-    if not _base_unchanged(base_grid, state, plan.at, t, nb, el, w_b + 1):
-        _refresh(ctx, base_name, block, state, np.arange(count), True)
+    target = Target(group.blocks[base_name].cols, base_state, base_grid)
+    elapsed = timing.of(base_grid).elapsed
+    found = refresh_in_step(target, plan.at, plan.r0, step, elapsed, True)
+    if found is not None:
+        _note_quality(quality_events, base_name, plan.perm, found)
+    else:
+        everyone = np.arange(count)
+        base_rows = BaseRows(base_ts, np.full(count, step.nb), np.ones(count, bool), np.full(count, step.t))
+        found = refresh(target, plan.rows, base_rows, elapsed, True, memo.at(base_name, everyone))
+        _note_quality(quality_events, base_name, everyone, found)
     for entry in plan.derived:
+        target = Target(group.blocks[entry.name].cols, entry.state, entry.grid)
         elapsed = timing.of(entry.grid).elapsed
-        # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
-        # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
-        if int(entry.state.el[entry.r0]) != elapsed and not _uniform_refresh(
-            cache, group.blocks[entry.name], entry, elapsed, t, nb, quality_events
-        ):
-            _refresh(ctx, entry.name, group.blocks[entry.name], entry.state, entry.pos, False)
+        found = refresh_in_step(target, entry.at, entry.r0, step, elapsed, False)
+        if found is not None:
+            _note_quality(quality_events, entry.name, entry.perm, found)
+            continue
+        k = len(entry.pos)
+        base_rows = BaseRows(base_ts, np.full(k, step.nb), np.ones(k, bool), np.full(k, step.t))
+        found = refresh(target, plan.rows[entry.pos], base_rows, elapsed, False, memo.at(entry.name, entry.pos))
+        _note_quality(quality_events, entry.name, entry.pos, found)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
-
-
-class _InStep(NamedTuple):
-    """The quality and open gap of rows in step at some elapsed window count (see ``_in_step``)."""
-
-    quality: float
-    open_gaps: int  # 1 when a gap is open from the frontier to the elapsed count, else 0
-    open_missing: int  # the windows it misses
-
-
-def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep | None:
-    """Quality and the open gap at ``el`` elapsed windows of rows in step, each holding ``nb`` base
-    bars, the newest starting at ``t``, and the gap frontier ``front`` (their gap totals are the
-    closed runs plus the open gap); None when only ``_refresh`` can tell: no window elapsed, a
-    closed run past ``el``, a base bar at or after the last elapsed end, nothing expected, or an
-    open gap over a grid with empty windows."""
-    if not el or el < front - 1 or t >= int(grid.ends[el - 1]):
-        return None
-    expected = int(grid.cum_expected[el])
-    if not expected:
-        return None
-    if el <= front:
-        return _InStep(100.0 * nb / expected, 0, 0)
-    if grid.has_empty_windows:
-        return None
-    return _InStep(100.0 * nb / expected, 1, int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)]))
-
-
-def _uniform_refresh(
-    cache: _Cache,
-    block: RowBlock,
-    entry: UniformInterval,
-    elapsed: int,
-    t: int,
-    nb: int,
-    quality_events: list[list[str]] | None,
-) -> bool:
-    """``_refresh`` of one derived interval of a uniform group whose elapsed count moved past
-    every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
-    at a window's end. False (nothing changed) leaves it to ``_refresh``."""
-    state = entry.state
-    index = entry.at
-    n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
-    if elapsed <= old_el or last >= elapsed:
-        return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
-    found = _in_step(entry.grid, elapsed, front, t, nb)
-    if found is None:
-        return False
-    state.el[index] = elapsed
-    cache.el_all[entry.name] = elapsed
-    # (gaps, missing, incomplete): the closed runs plus the open one, and short bars held
-    counts = state.ints[RUN_TOTALS, index].copy()
-    if found.open_gaps:
-        counts[0] += 1
-        counts[1] += found.open_missing
-    if n:  # every bar's window has elapsed
-        cols = block.cols
-        counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
-    diff = (state.quality[index] != found.quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
-    if diff.any():
-        _store_uniform_outcome(state, entry, np.flatnonzero(diff), found.quality, counts, quality_events)
-    return True
-
-
-def _store_uniform_outcome(
-    state: StateTable,
-    entry: UniformInterval,
-    k: np.ndarray,
-    quality: float,
-    counts: np.ndarray,
-    quality_events: list[list[str]] | None,
-) -> None:
-    index = entry.at
-    rows = (k + index.start) if isinstance(index, slice) else index[k]
-    state.quality[rows] = quality
-    counts = counts[:, k]
-    state.ints[OUTCOME, rows] = counts
-    if quality_events is not None:
-        for j in k.tolist():
-            quality_events[int(entry.perm[j])].append(entry.name)
-
-
-def _base_unchanged(
-    grid: WindowGrid, state: StateTable, index: slice | np.ndarray, t: int, n: int, el: int, front: int
-) -> bool:
-    """True when the base's quality, gaps and counts stay as stored (rows of a uniform pass).
-
-    Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
-    the common case is decided here (False sends the rows through ``_refresh``).
-    """
-    found = _in_step(grid, el, front, t, n)
-    if found is None or not (state.quality[index] == found.quality).all():
-        return False
-    runs = state.ints[RUN_TOTALS, index]
-    if found.open_gaps:
-        runs = runs + np.array([[1], [found.open_missing], [0]])
-    return not (state.ints[OUTCOME, index] != runs).any()
 
 
 def _establish_uniform(
@@ -778,7 +680,7 @@ def _establish_uniform(
         perm = pos[np.argsort(r, kind="stable")]
         grid = members[int(perm[0])].bars[name].grid
         derived.append(UniformInterval(name, pos, state, grid, index, r0, perm))
-    cache.uni = UniformPlan(rows, base_index, base_r0, bases, derived)
+    cache.uni = UniformPlan(rows, base_index, base_r0, np.argsort(rows, kind="stable"), bases, derived)
     cache.uniform = members
 
 
@@ -822,164 +724,3 @@ def _note_finalized(changed: Changes, name: str, positions: np.ndarray, found: F
     for a, fi in zip(found.at, found.first, strict=True):
         ch = changed[int(positions[a])]
         ch[name] = min(ch.get(name, fi), fi)
-
-
-class _Elapsed(NamedTuple):
-    """The elapsed windows of the refreshed rows: one int for all, or one per row."""
-
-    el: int | np.ndarray
-    has: bool | np.ndarray  # any window elapsed
-    until: int | np.ndarray  # the end of the last elapsed window (the open when none)
-    expected: int | np.ndarray  # base bars the elapsed windows expect
-
-
-def _refresh(
-    ctx: _RefreshContext, name: str, block: RowBlock, state: StateTable, pos: np.ndarray, is_base: bool
-) -> None:
-    """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    grid = ctx.members[int(pos[0])].bars[name].grid
-    elapsed = ctx.timing.of(grid).elapsed
-    cache = ctx.cache
-    if not is_base and cache.el_all.get(name) == elapsed and elapsed:
-        return  # every row already refreshed at this elapsed count, and no row needs its first
-    rp = ctx.rows[pos]
-    old_el = state.el[rp]
-    if int(old_el.max()) <= elapsed:
-        cache.el_all[name] = elapsed
-    sel = _rows_to_refresh(state, rp, old_el, ctx.base_changed[pos], elapsed, is_base)
-    if sel is None:
-        return
-    p, r, old = pos[sel], rp[sel], old_el[sel]
-    ivs = ctx.memo.ivs(name)
-    span = _advance_elapsed(state, grid, ivs, p, r, old, elapsed)
-    quality = _quality(ctx, grid, p, span)
-    gap_count, missing = _gap_counts(state, grid, ivs, p, r, span.el)
-    incomplete = np.zeros(len(sel), np.int64) if is_base else _incomplete(block, state, r, span)
-    counts = np.stack((gap_count, missing, incomplete))
-    old_q = state.quality[r]
-    same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(~same_q | (counts != state.ints[OUTCOME, r]).any(axis=0))
-    if len(diff):
-        _store_outcome(state, ivs, name, p[diff], r[diff], quality[diff], counts[:, diff], ctx.quality_events)
-
-
-def _rows_to_refresh(
-    state: StateTable, rp: np.ndarray, old_el: np.ndarray, changed_base: np.ndarray, elapsed: int, is_base: bool
-) -> np.ndarray | None:
-    """Positions (into ``rp``) of the rows whose quality may have changed; None when none."""
-    if is_base:
-        cond = changed_base | (old_el != elapsed) | np.isnan(state.quality[rp])
-    else:
-        cond = (old_el != elapsed) | (changed_base & (old_el == 0))
-    if cond.all():
-        return np.arange(len(rp))
-    sel = np.flatnonzero(cond)
-    return sel if len(sel) else None
-
-
-def _advance_elapsed(
-    state: StateTable,
-    grid: WindowGrid,
-    ivs: list[BarIntervalData | None],
-    p: np.ndarray,
-    r: np.ndarray,
-    old: np.ndarray,
-    elapsed: int,
-) -> _Elapsed:
-    """Move the rows to ``elapsed`` windows (the clock never runs backwards: a row ahead stays)."""
-    if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
-        moved = np.flatnonzero(old != elapsed)
-        if len(moved):
-            state.el[r[moved]] = elapsed
-        has = elapsed > 0
-        until = int(grid.ends[elapsed - 1]) if has else grid.session.open
-        return _Elapsed(elapsed, has, until, int(grid.cum_expected[elapsed]))
-    el = np.maximum(elapsed, old)
-    moved = np.flatnonzero(el != old)
-    if len(moved):
-        state.el[r[moved]] = el[moved]
-    has_rows = el > 0
-    until_rows = np.where(has_rows, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
-    return _Elapsed(el, has_rows, until_rows, grid.cum_expected[el])
-
-
-def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elapsed) -> np.ndarray:
-    """Quality per row: base bars present before ``until`` over the base bars expected."""
-    nb = ctx.n_b[p]
-    block = ctx.base_block
-    r = ctx.rows[p]
-    last_ts = block.cols["ts"].reshape(-1)[r * block.cap + np.maximum(nb - 1, 0)]
-    present = nb.copy()
-    if isinstance(span.el, int) and (not span.has or int(last_ts.max()) < span.until):
-        behind = np.zeros(0, np.intp)  # every newest bar is before ``until`` (the live case)
-    else:
-        behind = np.flatnonzero(span.has & (nb > 0) & (last_ts >= span.until))
-    if len(behind):
-        until = np.broadcast_to(span.until, nb.shape)
-        for j in behind.tolist():
-            present[j] = ctx.members[int(p[j])].base.data.count_before(int(until[j]))
-    if isinstance(span.el, int):
-        if span.has and span.expected:
-            return np.asarray(100.0 * present / span.expected)
-        return np.full(len(p), np.nan)
-    ok = span.has & (span.expected > 0)
-    return np.where(ok, 100.0 * present / np.where(ok, span.expected, 1), np.nan)
-
-
-def _gap_counts(
-    state: StateTable,
-    grid: WindowGrid,
-    ivs: list[BarIntervalData | None],
-    p: np.ndarray,
-    r: np.ndarray,
-    el: int | np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gap count and missing windows per row, from the trackers' frontier and closed runs."""
-    frontier = state.front[r]
-    gap_count = state.nruns[r].copy()
-    missing = state.closed[r].copy()
-    trailing = el > frontier
-    gap_count += trailing
-    missing += np.where(trailing, grid.cum_slots[el] - grid.cum_slots[np.minimum(frontier, grid.size)], 0)
-    slow = el < frontier - 1
-    if grid.has_empty_windows:
-        slow |= trailing
-    if slow.any():
-        els = np.broadcast_to(el, frontier.shape)
-        for j in np.flatnonzero(slow).tolist():
-            iv = ivs[int(p[j])]
-            assert iv is not None
-            gap_count[j], missing[j] = iv.tracker.missing(int(els[j]))
-    return gap_count, missing
-
-
-def _incomplete(block: RowBlock, state: StateTable, r: np.ndarray, span: _Elapsed) -> np.ndarray:
-    """Incomplete derived bars among the elapsed windows, per row."""
-    n_d = state.n[r]
-    width = int(n_d.max())
-    if not width:
-        return np.zeros(len(r), np.int64)
-    c = block.cols
-    cols = np.arange(width)[None, :]
-    stored = cols < n_d[:, None]
-    held = ((c["ts"][r, :width] < np.reshape(span.until, (-1, 1))) & stored).sum(axis=1)
-    short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
-    return np.asarray(np.where(span.has, short.sum(axis=1), 0))
-
-
-def _store_outcome(
-    state: StateTable,
-    ivs: list[BarIntervalData | None],
-    name: str,
-    p: np.ndarray,
-    r: np.ndarray,
-    quality: np.ndarray,
-    counts: np.ndarray,
-    quality_events: list[list[str]] | None,
-) -> None:
-    """Write the changed rows' quality, gaps and incomplete counts to the cache and the objects."""
-    state.quality[r] = quality
-    state.ints[OUTCOME, r] = counts
-    if quality_events is not None:
-        for pj in p.tolist():
-            quality_events[pj].append(name)

@@ -12,12 +12,15 @@ re-aggregates only the touched windows with numpy ``reduceat``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from session_monitor.core.aggregate import Aggregated, aggregate
 from session_monitor.core.bars import FORMING, REVISED, BarArrays
 from session_monitor.core.derive.advance import advance_one, target_of
 from session_monitor.core.derive.finalize import finalize
+from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
@@ -82,12 +85,12 @@ class DataProcessor:
 
     # -- one symbol --------------------------------------------------------------------
     def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
+        """One symbol's row through the engine: derive what its base changed, finalize, refresh."""
         events = self.session_data.events
         base = data.base
         derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
-        structural: set[str] = set()  # intervals changed by more than an append to the newest bar
-        base_changed = self._derive_changes(base, derived_list, timing, changed, structural)
+        since = _derive_changes(base, derived_list, timing, changed)
         for derived in derived_list:  # the one finalize, on this symbol's row, when a window became final
             finalized = timing.of(derived.grid).finalized
             if finalized <= derived.finalized:
@@ -100,64 +103,63 @@ class DataProcessor:
                 changed[derived.name] = min(changed.get(derived.name, first), first)
         if events.bars_changed and changed:
             events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
-        self._refresh_symbol(data, derived_list, timing, base_changed, structural)
+        refreshed = _refresh_symbol(base, derived_list, timing, since)
+        if refreshed and events.quality_changed:
+            events.quality_changed.emit_many([(data.symbol, name) for name in refreshed])
 
-    def _refresh_symbol(
-        self,
-        data: SymbolSessionData,
-        derived_list: list[BarIntervalData],
-        timing: PassTiming,
-        base_changed: bool,
-        structural: set[str],
-    ) -> None:
-        """Refresh the quality of the intervals whose inputs moved, and say which changed."""
-        events = self.session_data.events
-        base = data.base
-        base_elapsed = timing.of(base.grid).elapsed
-        if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
-            base, base, base_elapsed
-        ):
-            events.quality_changed.emit(data.symbol, base.name)
+
+def _derive_changes(
+    base: BarIntervalData, derived_list: list[BarIntervalData], timing: PassTiming, changed: dict[str, int]
+) -> int | None:
+    """Mark the changed base bars present and derive what they touch (the kernel for appended bars,
+    re-aggregation of the touched windows otherwise); fills ``changed`` (first changed bar per
+    interval) and returns the start of the first changed base bar (None: the base is unchanged)."""
+    if not base.updated:
+        return None
+    start = base.dirty_from
+    n = len(base.data)
+    since = int(base.data.buffer("ts")[start]) if start < n else None
+    if since is not None:
+        _mark_base_present(base, start, n)
+        appended = base.data.arrays(start, n) if base.dirty_appended_only else None
         for derived in derived_list:
-            elapsed = timing.of(derived.grid).elapsed
-            if (
-                elapsed != derived.elapsed or derived.name in structural or (base_changed and derived.elapsed == 0)
-            ) and _refresh_quality(derived, base, elapsed):
-                events.quality_changed.emit(data.symbol, derived.name)
+            finalized = max(timing.of(derived.grid).finalized, derived.finalized)
+            first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
+            if first is None:
+                first = _reaggregate(derived, base, start, finalized, timing.clock)
+            changed[derived.name] = first
+    base.clear_updated()
+    return since
 
-    def _derive_changes(
-        self,
-        base: BarIntervalData,
-        derived_list: list[BarIntervalData],
-        timing: PassTiming,
-        changed: dict[str, int],
-        structural: set[str],
-    ) -> bool:
-        """Mark the changed base bars present and re-derive what they touch; True when the base changed.
 
-        Fills ``changed`` (first changed bar per interval) and ``structural`` (intervals changed
-        by more than an append to, or an update of, the newest bar).
-        """
-        if not base.updated:
-            return False
-        start = base.dirty_from
-        appended_only = base.dirty_appended_only
-        n = len(base.data)
-        base_changed = start < n
-        if base_changed:
-            _mark_base_present(base, start, n)
-            appended = base.data.arrays(start, n) if appended_only else None
-            for derived in derived_list:
-                finalized = max(timing.of(derived.grid).finalized, derived.finalized)
-                if appended is not None:
-                    first = advance_one(derived, appended, finalized, timing.clock)
-                    if first is not None:
-                        changed[derived.name] = first
-                        continue
-                changed[derived.name] = _reaggregate(derived, base, start, finalized, timing.clock)
-                structural.add(derived.name)
-        base.clear_updated()
-        return base_changed
+def _refresh_symbol(
+    base: BarIntervalData, derived_list: list[BarIntervalData], timing: PassTiming, since: int | None
+) -> list[str]:
+    """The one quality refresh on this symbol's row, for the intervals whose inputs moved (the base
+    changed from ``since`` on, None: unchanged); returns the intervals whose outcome changed."""
+    row = base.row
+    nb = len(base.data)
+    step = InStep(base.data.last_ts or 0, nb)  # one row is in step with itself
+    out: list[str] = []
+    for interval in [base, *derived_list]:
+        is_base = interval is base
+        elapsed = timing.of(interval.grid).elapsed
+        if not needs_refresh(interval.grid, interval.elapsed, elapsed, since is not None, since or 0, is_base) and not (
+            is_base and interval.quality is None
+        ):
+            continue
+        r = interval.row
+        interval.table.n[r] = len(interval.data)
+        target = target_of(interval, 0)
+        found = refresh_in_step(target, slice(r, r + 1), r, step, elapsed, is_base) if nb else None
+        if found is None:
+            base.table.n[row] = nb
+            base_rows = BaseRows(target_of(base, 0).cols["ts"], np.array([nb]), np.array([since is not None]),
+                                 np.array([since or 0]))
+            found = refresh(target, np.array([r]), base_rows, elapsed, is_base, _itself(interval))
+        if len(found):
+            out.append(interval.name)
+    return out
 
 
 def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
@@ -194,31 +196,9 @@ def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
     base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
 
 
-def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: int) -> bool:
-    """Recompute quality, gaps and incomplete count; True when any of them changed."""
-    grid = interval.grid
-    elapsed = max(elapsed, interval.elapsed)  # the clock never runs backwards
-    interval.elapsed = elapsed
-    if elapsed:
-        until = int(grid.ends[elapsed - 1])
-        expected = int(grid.cum_expected[elapsed])
-        last = base.data.last_ts
-        present = len(base.data) if last is not None and last < until else base.data.count_before(until)
-        quality = 100.0 * present / expected if expected else None
-    else:
-        until, quality = grid.session.open, None
-    gap_count, missing = interval.tracker.missing(elapsed)
-    incomplete = 0
-    if interval.derived and elapsed:
-        series = interval.data
-        held = series.count_before(until)
-        if held:
-            incomplete = int(np.count_nonzero(series.count[:held] < series.expected[:held]))
-    new = (quality, gap_count, missing, incomplete)
-    if new == (interval.quality, interval.gap_count, interval.missing, interval.incomplete):
-        return False
-    interval.quality, interval.gap_count, interval.missing, interval.incomplete = new
-    return True
+def _itself(interval: BarIntervalData) -> Callable[[np.ndarray], list[BarIntervalData]]:
+    """The kernel's view of a one-row target's owner."""
+    return lambda _: [interval]
 
 
 def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:

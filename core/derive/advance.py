@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from session_monitor.core.bars import FORMING, REVISED, BarArrays, BarSeries
+from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays, BarSeries
 from session_monitor.core.derive.reduce import reduce_segments
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Rows", "Segments", "Target", "advance", "advance_one", "segments_of", "target_of"]
 
-_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "count", "expected", "flags")
+_COLUMNS = (*BAR_FIELDS, "count", "expected", "flags")
 _FORMING = np.uint8(FORMING)
 _REVISED = np.uint8(REVISED)
 
@@ -58,7 +58,7 @@ def target_of(interval: BarIntervalData, extra: int) -> Target:
     ts = series.buffer("ts")
     found = interval.own_target
     if found is None or found.cols["ts"].base is not ts:  # (re)allocated since: new views
-        cols = {name: series.buffer(name)[None, :] for name in _COLUMNS}
+        cols = {name: series.buffer(name)[None, :] for name in (_COLUMNS if series.with_counts else BAR_FIELDS)}
         found = interval.own_target = Target(cols, interval.table, interval.grid)
     return found
 
