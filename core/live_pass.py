@@ -552,7 +552,7 @@ def _uniform_pass(
             _note_finalized(changed, entry.name, entry.perm, found)
     if changed is not None:
         _emit_bars(events, members, changed)
-    _uniform_quality(events, group, memo, plan, timing, InStep(t, nb))
+    _uniform_quality(events, group, memo, plan, timing, InStep(t, nb, t))
     return True
 
 

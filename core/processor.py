@@ -139,7 +139,7 @@ def _refresh_symbol(
     changed from ``since`` on, None: unchanged); returns the intervals whose outcome changed."""
     row = base.row
     nb = len(base.data)
-    step = InStep(base.data.last_ts or 0, nb)  # one row is in step with itself
+    step = InStep(base.data.last_ts or 0, nb, since)  # one row is in step with itself
     out: list[str] = []
     for interval in [base, *derived_list]:
         is_base = interval is base

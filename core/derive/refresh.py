@@ -39,10 +39,12 @@ class BaseRows(NamedTuple):
 
 
 class InStep(NamedTuple):
-    """What rows in step share: every row holds ``nb`` base bars, the newest starting at ``t``."""
+    """What rows in step share: every row holds ``nb`` base bars, the newest starting at ``t``, and
+    its base changed from the bar starting at ``since`` on (None: unchanged)."""
 
     t: int
     nb: int
+    since: int | None
 
 
 def until_of(grid: WindowGrid, el: int | np.ndarray) -> int | np.ndarray:
@@ -106,7 +108,7 @@ def refresh_in_step(
     elapsed end, nothing expected, or an open gap over a grid with empty windows)."""
     state, grid = target.state, target.grid
     old_el = int(state.ints[EL, r0])
-    if not is_base and not needs_refresh(grid, old_el, elapsed, True, step.t, False):
+    if not is_base and not needs_refresh(grid, old_el, elapsed, step.since is not None, step.since or 0, False):
         return _NOTHING
     values: list[int] = state.ints[CONTROL, r0].tolist()
     n, _, _, _, front = values
