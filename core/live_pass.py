@@ -2,10 +2,12 @@
 
 A group's members store each interval in one row of a shared ``RowBlock``, so the live
 path (each member's base got at most one new bar, after its newest) is a handful of
-numpy operations per field and interval across all rows, instead of per-symbol scalar
-work. It produces exactly what ``DataProcessor._process_symbol`` produces for the same
-members (bars, flags, quality, gaps, incomplete counts, events); members that do not fit
-(a new bar before a derived interval's newest window) are handed back untouched.
+numpy operations per field and interval across all rows. This module only picks the rows
+and the way they move (in step or not); the work is the engine's (``core.derive``:
+``advance``, ``finalize``, ``refresh``), the same the per-symbol path
+(``DataProcessor._process_symbol``) runs on one row, so both produce the same bars, flags,
+quality, gaps, incomplete counts and events; members that do not fit (a new bar before a
+derived interval's newest window) are handed back untouched.
 
 The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
 gap frontier and run totals, quality…) is the group's ``StateTable`` per interval
@@ -18,15 +20,14 @@ The live steady state has its own path: while every member row holds the same co
 state (bar counts, newest windows, frontiers, finalized and elapsed windows; per interval,
 among the members holding it) the group is *uniform*; when every member then gets one bar
 starting at the same time (``_Cache.append_uniform``, called by ``add_base_rows``) the pass
-(``_uniform_pass``) decides once with Python scalars and writes all rows with one numpy
-operation per column, using the general steps only for finalizing and quality refreshes
-that have work. Anything else takes the general pass, which re-checks uniformity after.
+(``_uniform_pass``) hands the engine the rows as one slice, so it decides once with Python
+scalars and writes all rows with one numpy operation per column. Anything else takes the
+general pass (an index array: one decision per row), which re-checks uniformity after.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -36,7 +37,7 @@ from session_monitor.core.derive.acceptance import appends_one
 from session_monitor.core.derive.advance import Segments, advance
 from session_monitor.core.derive.finalize import Finalized, finalize
 from session_monitor.core.derive.refresh import BaseRows, InStep, refresh, refresh_in_step
-from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable, Target
+from session_monitor.core.derive.table import CONTROL, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
 
@@ -517,15 +518,15 @@ def _uniform_pass(
     """The steady state: every member of a uniform group got one bar, all at ``cache.pending``.
 
     Every row holds the same counts, newest windows, frontiers, finalized and elapsed windows,
-    so the pass decides once (Python scalars) and writes all rows with one numpy operation per
-    column; finalizing and quality refreshes that have work take the general vectorised steps.
-    Returns False, having changed nothing, when the bar does not simply extend every interval.
+    so the engine gets the rows as one slice and decides once (Python scalars); a quality refresh
+    it cannot decide once goes row by row. Returns False, having changed nothing, when the bar
+    does not simply extend every interval.
     """
     plan = cache.uni
     t = cache.pending
     assert plan is not None and t is not None
     base_state = cache.states[group.base_name]
-    nb, _, _, el_b, front_b = base_state.ints[CONTROL, plan.r0].tolist()
+    nb, _, _, _, front_b = base_state.ints[CONTROL, plan.r0].tolist()
     base_grid = plan.bases[0].grid
     w_b = base_grid.window_of_one(t)
     if w_b != front_b or not nb:

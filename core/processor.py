@@ -5,9 +5,11 @@ It finds its work only by walking ``SessionData``: a symbol whose base interval 
 every interval's quality, gaps and forming/final state follow the session clock.
 Nobody tells it which intervals exist.
 
-The live path (one new base bar, after the newest) is O(1) per derived interval with
-plain Python scalars; anything else (a batch in fast replay, a late bar, a correction)
-re-aggregates only the touched windows with numpy ``reduceat``.
+It only chooses rows and emits events: a group's rows go to the vectorised pass
+(``core.live_pass``), a symbol that does not fit it (or is not grouped) goes through the same
+engine (``core.derive``: ``advance``, ``finalize``, ``refresh``) on its own row. Bars
+appended after the newest advance the newest window; a late bar or a correction
+re-aggregates only the touched windows (``_reaggregate``, the one OHLCV reduction).
 """
 
 from __future__ import annotations
@@ -144,7 +146,10 @@ def _refresh_symbol(
     for interval in [base, *derived_list]:
         is_base = interval is base
         elapsed = timing.of(interval.grid).elapsed
-        if not needs_refresh(interval.grid, interval.elapsed, elapsed, since is not None, since or 0, is_base) and not (
+        old_el = interval.elapsed
+        if since is None and old_el == elapsed and not is_base:
+            continue  # (the common idle case, without the call below)
+        if not needs_refresh(interval.grid, old_el, elapsed, since is not None, since or 0, is_base) and not (
             is_base and interval.quality is None
         ):
             continue

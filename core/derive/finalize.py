@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from session_monitor.core.bars import FORMING
-from session_monitor.core.derive.table import FIN, Target, N
+from session_monitor.core.derive.table import FIN, N, Target
 from session_monitor.core.windows import WindowGrid
 
 __all__ = ["Cleared", "Finalized", "clear_forming", "finalize"]
