@@ -36,7 +36,7 @@ from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
 from session_monitor.core.derive.advance import Segments, advance
 from session_monitor.core.derive.finalize import Finalized, finalize
-from session_monitor.core.derive.refresh import BaseRows, InStep, refresh, refresh_in_step
+from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
@@ -442,7 +442,7 @@ def _note_quality(
     quality_events: list[list[str]] | None, name: str, positions: np.ndarray, found: np.ndarray
 ) -> None:
     """Interval ``name`` of the members at ``positions[found]`` changed quality, gaps or incomplete bars."""
-    if quality_events is not None:
+    if quality_events is not None and len(found):
         for p in positions[found].tolist():
             quality_events[p].append(name)
 
@@ -637,8 +637,10 @@ def _uniform_quality(
         found = refresh(target, plan.rows, base_rows, elapsed, True, memo.at(base_name, everyone))
         _note_quality(quality_events, base_name, everyone, found)
     for entry in plan.derived:
-        target = Target(group.blocks[entry.name].cols, entry.state, entry.grid)
         elapsed = timing.of(entry.grid).elapsed
+        if not needs_refresh(entry.grid, int(entry.state.el[entry.r0]), elapsed, True, step.t, False):
+            continue  # (every row: the same answer)
+        target = Target(group.blocks[entry.name].cols, entry.state, entry.grid)
         found = refresh_in_step(target, entry.at, entry.r0, step, elapsed, False)
         if found is not None:
             _note_quality(quality_events, entry.name, entry.perm, found)
