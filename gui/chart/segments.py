@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from session_monitor.core.calendar import Session
 from session_monitor.gui.chart import marks
 from session_monitor.gui.chart.bands import BandItem
-from session_monitor.gui.chart.lines import LinesItem
+from session_monitor.gui.chart.boundaries import LinesItem
 from session_monitor.gui.chart.timeline import Timeline
 
 __all__ = ["SegmentShading", "extended_spans", "segment_lines"]
