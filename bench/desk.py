@@ -20,6 +20,7 @@ import datetime as dt
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from bench import Row, median
 from session_monitor.core.bus.layout import ShardSpec
@@ -46,15 +47,24 @@ TARGET_COST = 0.25
 TARGET_CATCH_UP = 2.0
 
 
-async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> tuple[float, float, float]:
-    """Seconds until the replay ended, until (when ``url``) everything it published is in Redis, and
-    the engine process's CPU seconds for all of it (the server's own CPU not included)."""
+class EngineRun(NamedTuple):
+    """One engine replay: wall seconds until it ended and until (publishing) all of it was in Redis;
+    CPU seconds of the engine process (the server's not included) and of its engine thread alone."""
+
+    ran: float
+    stored: float
+    cpu: float
+    thread_cpu: float
+
+
+async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> EngineRun:
+    """Replay ``symbols`` at max speed, publishing to ``url`` unless it is None."""
     calendar = get_calendar("XNYS")
     session = calendar.session(DATE)
     intervals = parse_intervals(INTERVALS)
     sd = SessionData()
     coordinator = SessionCoordinator(sd, DemoSource(), calendar, [session], speed=None)
-    writer = client = None
+    writer = client = shard_log = None
     if url is not None:
         client = connect(url)
         shard_log = ShardLog(client, ShardSpec(shard_no, 1_000_000), lease_seconds=60)
@@ -68,17 +78,20 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> tup
         await coordinator.add_symbol(symbol, intervals)
     start = time.perf_counter()
     cpu = time.process_time()
+    thread_cpu = time.thread_time()
     task = asyncio.create_task(writer.run()) if writer is not None else None
     await coordinator.run()
     ran = time.perf_counter() - start
+    thread_cpu = time.thread_time() - thread_cpu
     if writer is not None and task is not None:
         await writer.drain()
         await task
     stored = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    if client is not None:
+    if client is not None and shard_log is not None:
+        shard_log.close()
         await client.aclose()
-    return ran, stored, cpu
+    return EngineRun(ran, stored, cpu, thread_cpu)
 
 
 def _publish_row(server: EmbeddedServer, quick: bool) -> Row:
@@ -164,6 +177,7 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
     if session_snapshot(replica.session_data, session) != session_snapshot(engine, session):
         raise AssertionError("the replica differs from the engine after catching up")
     bars = sum(len(iv.data) for d in engine.all_symbol_data() for iv in d.bars.values())
+    shard_log.close()
     await client.aclose()
     return elapsed, bars
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from session_monitor.core.bus.codec import (
+    BlobPool,
     Message,
     bars_message,
     encode_batch,
@@ -53,12 +54,23 @@ class Batch:
     snapshot: tuple[bytes, memoryview] | None = None
     #: readers must reload the snapshot (a new owner, or a backlog replaced by a snapshot)
     reset: bool = False
+    #: where the blob buffers come from and go back to once the batch is in Redis
+    pool: BlobPool | None = field(default=None, repr=False)
     payload: bytes = field(init=False, default=b"")
     blob: memoryview = field(init=False, default=memoryview(b""))
 
     def __post_init__(self) -> None:
-        self.payload, self.blob = encode_batch(self.messages)
+        self.payload, self.blob = encode_batch(self.messages, self.pool)
         self.messages = []  # encoded: what the engine changes from now on is the next batch's
+
+    def release(self) -> None:
+        """The batch is in Redis: its buffers may be reused (nothing reads them any more)."""
+        if self.pool is not None:
+            self.pool.give(self.blob)
+            if self.snapshot is not None:
+                self.pool.give(self.snapshot[1])
+        self.blob = memoryview(b"")
+        self.snapshot = None
 
     @property
     def size(self) -> int:
@@ -84,6 +96,7 @@ class ShardPublisher:
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
         self._last_flush = 0.0
+        self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
         events = session_data.events
@@ -204,7 +217,7 @@ class ShardPublisher:
             self._bars = {}
             self._quality = set()
             self._health = set()
-            batch = Batch(messages)
+            batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
             if snapshot or self._snapshot_due():
@@ -223,7 +236,7 @@ class ShardPublisher:
         self._bars = {}
         self._quality = set()
         self._health = set()
-        batch = Batch([], reset=True)
+        batch = Batch([], reset=True, pool=self.pool)
         batch.snapshot = self.snapshot_bytes()
         return batch
 
@@ -248,7 +261,7 @@ class ShardPublisher:
         return out
 
     def snapshot_bytes(self) -> tuple[bytes, memoryview]:
-        meta, blob = encode_batch(self.snapshot_messages())
+        meta, blob = encode_batch(self.snapshot_messages(), self.pool)
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = len(meta) + len(blob)

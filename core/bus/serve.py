@@ -169,6 +169,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         await shard_log.acquire(lambda owner: print(f"shard {shard} is held by {owner}; standing by", file=sys.stderr))
     except DeploymentError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        shard_log.close()
         await client.aclose()
         return 2
     if not quiet:
@@ -253,6 +254,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         if recorder is not None:
             recorder.close(clean=completed)  # anything but a completed run resumes next time
         setup.source.close()
+        shard_log.close()
         await client.aclose()
     return code
 
