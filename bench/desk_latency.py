@@ -34,6 +34,8 @@ __all__ = ["Latency", "measure_latency"]
 
 #: (symbol, bar start) -> monotonic seconds when it was first seen
 Seen = dict[tuple[str, int], float]
+#: wall seconds the engine gets to load, run and drain
+ENGINE_TIMEOUT = 600.0
 
 
 class Latency(NamedTuple):
@@ -82,6 +84,8 @@ async def _engine(url: str, symbols: list[str], date: Any, intervals: str, secon
     writer.put(publisher.reset_batch())
     task = asyncio.create_task(writer.run())
     runner = asyncio.create_task(coordinator.run())
+    while not accepted and not runner.done():  # loading every symbol's session first
+        await asyncio.sleep(0.1)
     await asyncio.sleep(seconds)
     coordinator.stop()
     await runner
@@ -98,32 +102,31 @@ def _engine_process(url: str, symbols: list[str], date: Any, intervals: str, sec
     out.put(asyncio.run(_engine(url, symbols, date, intervals, seconds)))
 
 
-async def _follow(url: str, base: str, engine: multiprocessing.process.BaseProcess) -> Seen:
+async def _follow(url: str, base: str, results: multiprocessing.Queue[Seen]) -> tuple[Seen, Seen]:
+    """Follow the shard until the engine hands over its notes; returns (accepted, visible)."""
     client = connect(url)
     replica = Replica(client)
     replica.shards = [ShardStatus(ShardSpec(1, 1))]
     visible: Seen = {}
     note_base_bars(replica.session_data, base, visible)
     task = asyncio.create_task(replica.run())
-    while engine.is_alive():
-        await asyncio.sleep(0.2)
+    accepted = await asyncio.to_thread(results.get, True, ENGINE_TIMEOUT)  # sent once the engine drained
     await asyncio.sleep(1.0)  # the last entries
     replica.stop()
     await task
     await client.aclose()
-    return visible
+    return accepted, visible
 
 
 def measure_latency(url: str, symbols: list[str], date: Any, intervals: str, seconds: float,
                     warm_up: float) -> Latency:
-    """Run an engine for ``seconds`` of wall time at 1× and a replica beside it; bars after ``warm_up``."""
+    """Run an engine streaming for ``seconds`` of wall time at 1× and a replica beside it; bars after ``warm_up``."""
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[Seen] = context.Queue()
     engine = context.Process(target=_engine_process, args=(url, symbols, date, intervals, seconds, results))
     engine.start()
     base = parse_intervals(intervals)[0].name
-    visible = asyncio.run(_follow(url, base, engine))
-    accepted = results.get(timeout=60)
+    accepted, visible = asyncio.run(_follow(url, base, results))
     engine.join()
     if not accepted:
         raise RuntimeError("the engine accepted no bars")

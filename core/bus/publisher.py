@@ -32,8 +32,11 @@ from session_monitor.core.session_data import SessionData
 
 __all__ = ["Batch", "ShardPublisher"]
 
-#: wall seconds between flushes while a session runs (the forming-bar throttle)
+#: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
+#: ... unless new base bars arrived: they go out at the next pass this long after the last flush
+#: (the desk's latency is base bar accepted → visible in a replica; at most 50 flushes a second)
+NEW_BARS_FLUSH_SECONDS = 0.02
 #: a snapshot at least every this many log entries ...
 SNAPSHOT_ENTRIES = 400
 #: ... or once the entries since the last one outweigh it this many times (and the floor below): the
@@ -96,6 +99,9 @@ class ShardPublisher:
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
         self._last_flush = 0.0
+        #: symbol -> its base interval's name, and whether base bars arrived since the last flush
+        self._base: dict[str, str] = {}
+        self._new_base_bars = False
         self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
@@ -113,19 +119,24 @@ class ShardPublisher:
         if data is not None:
             order = self.order.setdefault(symbol, time.time())
             self._ops.append(symbol_added_message(data, order))
+            self._base[symbol] = data.base_interval.name
             for name in data.bars:
                 self._bars[(symbol, name)] = 0
                 self._quality.add((symbol, name))
 
     def _on_symbol_removed(self, symbol: str, _row: int) -> None:
         self._ops.append({"k": "rm", "s": symbol})
+        self._base.pop(symbol, None)
         for key in [k for k in self._bars if k[0] == symbol]:
             del self._bars[key]
         self._quality = {k for k in self._quality if k[0] != symbol}
 
     def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
         marked = self._bars
+        base = self._base
         for symbol, name, first in items:
+            if name == base.get(symbol):
+                self._new_base_bars = True
             key = (symbol, name)
             old = marked.get(key)
             if old is None or first < old:
@@ -177,12 +188,14 @@ class ShardPublisher:
     # -- batches ---------------------------------------------------------------------------
     def progress(self, *_args: Any) -> None:
         """After a processor pass: flush unless the last flush was very recent."""
-        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+        since = time.monotonic() - self._last_flush
+        if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
     def flush(self, snapshot: bool = False) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink."""
         self._last_flush = time.monotonic()
+        self._new_base_bars = False
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
