@@ -77,7 +77,13 @@ class Batch:
 
     @property
     def size(self) -> int:
+        """Bytes of the entry itself."""
         return len(self.payload) + len(self.blob)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes the batch holds while it waits to be sent (the entry and its snapshot)."""
+        return self.size + (len(self.snapshot[0]) + len(self.snapshot[1]) if self.snapshot is not None else 0)
 
 
 class ShardPublisher:

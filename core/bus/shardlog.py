@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 #: hard cap of a shard log (entries); snapshots trim far earlier (MINID), this bounds a runaway
 LOG_MAXLEN = 100_000
-#: queued batches beyond which the backlog is replaced by one snapshot (bounded engine memory)
+#: queued batches beyond which the backlog is replaced by one snapshot (bounded engine memory) ...
 MAX_BACKLOG = 2_000
+#: ... or queued bytes beyond this and twice the last such snapshot (a snapshot then halves the
+#: backlog at least; at max speed on a busy machine the server falls behind the engine)
+MAX_BACKLOG_BYTES = 256 << 20
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -106,10 +109,6 @@ async def read_log(
     """Entries of ``stream`` after ``cursor`` (waiting up to ``block`` ms for the first)."""
     reply = cast(list[Any], await client.xread({stream: cursor}, count=count, block=block))
     return [LogEntry(entry_id.decode(), fields) for _stream, entries in reply or () for entry_id, fields in entries]
-
-
-async def read_hash(client: aioredis.Redis, key: str) -> dict[bytes, bytes]:
-    return cast(dict[bytes, bytes], await client.hgetall(key))
 
 
 class LeaseLost(RuntimeError):
@@ -251,12 +250,22 @@ class ShardWriter:
         self._closing = False
         self._stopped = False
         self.sent = 0
+        #: bytes of the last snapshot that replaced the backlog
+        self._reset_bytes = 0
 
     def put(self, batch: Batch) -> None:
         self.pending.append(batch)
-        if len(self.pending) > MAX_BACKLOG:
-            self.pending = [self.reset()]
+        if len(self.pending) > MAX_BACKLOG or self._backlog_too_big():
+            replacement = self.reset()
+            self._reset_bytes = replacement.queued_bytes
+            self.pending = [replacement]
         self._wake.set()
+
+    def _backlog_too_big(self) -> bool:
+        if len(self.pending) < 2:
+            return False
+        limit = max(MAX_BACKLOG_BYTES, 2 * self._reset_bytes)
+        return sum(batch.queued_bytes for batch in self.pending) > limit
 
     async def run(self) -> None:
         delay = 0.05
@@ -267,8 +276,9 @@ class ShardWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            batch = self.pending[0]
             try:
-                await self.shard_log.append(self.pending[0])
+                await self.shard_log.append(batch)
             except TRANSIENT as exc:
                 log.warning("shard %s: Redis unreachable (%s); %d batch(es) queued, retrying",
                             self.shard_log.shard, exc, len(self.pending))
@@ -281,7 +291,9 @@ class ShardWriter:
                     continue
                 raise
             delay = 0.05
-            self.pending.pop(0).release()
+            if self.pending and self.pending[0] is batch:  # not replaced by a snapshot meanwhile
+                self.pending.pop(0)
+            batch.release()
             self.sent += 1
 
     async def _retake(self) -> bool:
