@@ -139,22 +139,14 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
     sources: list[ColumnSource] = [m["c"] for m in members]
-    series, first = sources[0].series, min(src.first for src in sources)
+    first = min(src.first for src in sources)
     stride = max(src.stop for src in sources) - first
     count = len(sources)
-    block = series.block
-    rows = np.fromiter((src.series.row for src in sources), np.intp, count) if block is not None else None
-    consecutive = rows is not None and bool(rows[-1] - rows[0] == count - 1 and np.all(np.diff(rows) == 1))
     offsets: list[list[int]] = [[] for _ in sources]
-    for name, dtype in _COLUMNS[series.with_counts]:
+    for name, dtype in _COLUMNS[sources[0].series.with_counts]:
         row_bytes = stride * dtype.itemsize
         out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
-        if block is not None and rows is not None and count > 1:
-            window = block.cols[name][:, first : first + stride]
-            # one strided copy when the rows are consecutive (the usual case), else a gather
-            out[:] = window[rows[0] : rows[0] + count] if consecutive else window[rows]
-        else:
-            out[0] = series.buffer(name)[first : first + stride]
+        _copy_column(out, sources, name, first)
         for k, where in enumerate(offsets):
             where.append(pos + k * row_bytes)
         pos += count * row_bytes
@@ -163,6 +155,22 @@ def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
         message["f"] = first
         message["n"] = src.stop - first
     return pos
+
+
+def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int) -> None:
+    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride)."""
+    series = sources[0].series
+    block = series.block
+    stride = out.shape[1]
+    if block is None or len(sources) == 1:
+        out[0] = series.buffer(name)[first : first + stride]
+        return
+    window = block.cols[name][:, first : first + stride]
+    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+        out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
+    else:
+        out[:] = window[rows]
 
 
 class ColumnsAt(NamedTuple):

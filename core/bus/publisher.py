@@ -28,7 +28,7 @@ from session_monitor.core.bus.codec import (
 )
 from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
-from session_monitor.core.session_data import SessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData
 
 __all__ = ["Batch", "ShardPublisher"]
 
@@ -206,33 +206,10 @@ class ShardPublisher:
             return None
         messages = self._ops
         self._ops = []
-        sd = self.session_data
-        with sd.lock:
-            touched: set[str] = set()
-            for (symbol, name), first in self._bars.items():
-                data = sd.get_symbol_data(symbol)
-                interval = data.bars.get(name) if data is not None else None
-                if interval is None:
-                    continue
-                key = (symbol, name)
-                revision = self._revisions.get(key, 0) + 1
-                self._revisions[key] = revision
-                messages.append(bars_message(symbol, interval, min(first, len(interval.data)), revision))
-            for symbol, name in self._quality:
-                data = sd.get_symbol_data(symbol)
-                interval = data.bars.get(name) if data is not None else None
-                if interval is None:
-                    continue
-                messages.append(quality_message(symbol, interval))
-                touched.add(symbol)
-            for symbol in touched:
-                data = sd.get_symbol_data(symbol)
-                if data is not None:
-                    messages.append(symbol_notes_message(data))
-            for symbol in self._health:
-                data = sd.get_symbol_data(symbol)
-                if data is not None and isinstance(data.health, SymbolHealth):
-                    messages.append(health_message(symbol, data.health))
+        with self.session_data.lock:
+            messages.extend(self._bar_messages())
+            messages.extend(self._quality_messages())
+            messages.extend(self._health_messages())
             self._bars = {}
             self._quality = set()
             self._health = set()
@@ -243,6 +220,45 @@ class ShardPublisher:
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
         return batch
+
+    def _interval(self, symbol: str, name: str) -> BarIntervalData | None:
+        data = self.session_data.get_symbol_data(symbol)
+        return data.bars.get(name) if data is not None else None
+
+    def _bar_messages(self) -> list[Message]:
+        """The marked intervals' bars from the first changed index on, each with its next revision."""
+        out = []
+        for (symbol, name), first in self._bars.items():
+            interval = self._interval(symbol, name)
+            if interval is None:
+                continue
+            revision = self._revisions.get((symbol, name), 0) + 1
+            self._revisions[(symbol, name)] = revision
+            out.append(bars_message(symbol, interval, min(first, len(interval.data)), revision))
+        return out
+
+    def _quality_messages(self) -> list[Message]:
+        """The marked intervals' quality, then the notes of each symbol they belong to."""
+        out = []
+        touched: set[str] = set()
+        for symbol, name in self._quality:
+            interval = self._interval(symbol, name)
+            if interval is not None:
+                out.append(quality_message(symbol, interval))
+                touched.add(symbol)
+        for symbol in touched:
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None:
+                out.append(symbol_notes_message(data))
+        return out
+
+    def _health_messages(self) -> list[Message]:
+        out = []
+        for symbol in self._health:
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None and isinstance(data.health, SymbolHealth):
+                out.append(health_message(symbol, data.health))
+        return out
 
     def _snapshot_due(self) -> bool:
         return self._entries_since_snapshot >= SNAPSHOT_ENTRIES or self._bytes_since_snapshot >= max(
