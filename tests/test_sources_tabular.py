@@ -437,3 +437,22 @@ def test_symbol_spread_over_two_files(tmp_path: Path) -> None:
     assert loaded.bars.volume[2] == 7  # files load in name order ("SPY.csv" < "all.csv"): all.csv wins
     [warning] = loaded.problems
     assert "1 SPY bars appear in more than one file (SPY.csv, all.csv)" in warning.message
+
+
+def test_csv_columns_keep_line_numbers_past_blank_empty_and_short_rows() -> None:
+    data = (
+        b"timestamp,open,high,low,close,volume\n"
+        b"2024-01-02T14:30:00Z,1,2,1,2,5\n"
+        b"\n"  # line 3: blank, dropped without a word
+        b",,,,,\n"  # line 4: every field empty: kept, for validation to name
+        b"2024-01-02T14:31:00Z,1,2\n"  # line 5: too few fields, set aside
+        b"2024-01-02T14:32:00Z,1,2,1,2,6\n"
+    )
+
+    read = read_csv_columns(data, "SPY.csv")
+
+    assert read.names == ["timestamp", "open", "high", "low", "close", "volume"]
+    assert read.rows.tolist() == [2, 4, 6]
+    assert read.columns["volume"].to_pylist() == ["5", None, "6"]
+    assert read.bad_rows.tolist() == [5]
+    assert read.bad_messages == ["wrong number of fields: expected 6, found 3"]
