@@ -36,6 +36,7 @@ from session_monitor.core.session_data import SessionData
 from session_monitor.gui.alert_rules_dialog import AlertRulesDialog
 from session_monitor.gui.alerts_dock import AlertNotifier, AlertsDock
 from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.selection import BaseBarSelection
 from session_monitor.gui.chart.symbol_charts import SymbolCharts
 from session_monitor.gui.chart.widget import IntervalChart
 from session_monitor.gui.chart.workspace import ChartWorkspace, WorkspaceState
@@ -126,7 +127,8 @@ class MainWindow(QMainWindow):
         self._resize_columns.setInterval(100)
         self._resize_columns.timeout.connect(self._fit_columns)
 
-        self.charts = SymbolCharts(session_data, self.bridge, self)
+        self.bar_selection = BaseBarSelection(self)  # a clicked base bar, outlined on every chart
+        self.charts = SymbolCharts(session_data, self.bridge, self, selection=self.bar_selection)
         self.charts.interval_shown.connect(self._on_interval_shown)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -152,7 +154,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(replay_toolbar)
         replay_toolbar.setVisible(not coordinator.live)  # a live session cannot be moved: no row for it
 
-        self.workspace = ChartWorkspace(session_data, self.bridge, self)
+        self.workspace = ChartWorkspace(session_data, self.bridge, self, selection=self.bar_selection)
         self.workspace_dock = QDockWidget("Chart workspace", self)
         self.workspace_dock.setObjectName("workspaceDock")
         self.workspace_dock.setWidget(self.workspace)
@@ -307,6 +309,7 @@ class MainWindow(QMainWindow):
         self.window_lines_action.setCheckable(True)
         self.window_lines_action.setToolTip("dotted lines where each coarser derived interval's windows start")
         self.window_lines_action.toggled.connect(self.charts.set_window_lines)
+        self.window_lines_action.toggled.connect(self.workspace.set_window_lines)
         self.compact_action = view_menu.addAction("&Compact watchlist")
         self.compact_action.setCheckable(True)
         self.compact_action.setShortcut(QKeySequence("Ctrl+L"))

@@ -12,6 +12,7 @@ from typing import Any, overload
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -26,6 +27,7 @@ from session_monitor.core.coverage import coverage
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.drag import ROW_MIME, ChartRow, row_mime
 from session_monitor.gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
 from session_monitor.gui.health_view import health_colour, health_of, health_text, health_tooltip
 
@@ -331,6 +333,22 @@ class SessionTreeModel(QAbstractItemModel):
         ):
             return COLUMNS[section]
         return None
+
+    # -- dragging a row onto a chart (gui/chart/drag.py) -----------------------------------
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else flags
+
+    def mimeTypes(self) -> list[str]:
+        return [ROW_MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData | None:
+        """The first dragged row's symbol and interval (a symbol row: its base interval)."""
+        resolved = self._resolve(indexes[0]) if indexes else None
+        if resolved is None:
+            return None
+        symbol, interval = resolved
+        return row_mime(ChartRow(symbol.symbol, (interval or symbol.base).name))
 
     # -- cells ---------------------------------------------------------------------------
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -43,7 +43,7 @@ MISSING_SLOT = QColor("#ff1744")
 MISSING_SLOT_FILL = QColor(255, 23, 68, 140)
 #: reconciliation: the window of a bar that differs from the reference (full-height band)
 MISMATCH = QColor(224, 64, 251, 60)
-#: window boundaries (View → Window boundaries): dotted lines at the window starts of coarser intervals
+#: window boundaries (View → Window boundaries): dotted lines at the window edges of coarser intervals
 WINDOW_LINE = QColor(149, 152, 161, 200)
 #: device pixels between a bar's high/low and its tick mark
 MARK_OFFSET_PX = 4.0
@@ -71,13 +71,14 @@ LEGEND: tuple[LegendEntry, ...] = (
     LegendEntry("window", WINDOW_SHADE, "blue band on the base chart",
                 "the window [start, end) of the derived bar under the pointer"),
     LegendEntry("base bars of a derived bar", BASE_HIGHLIGHT, "blue outline",
-                "the base bars that make the derived bar under the pointer"),
+                "the base bars that make the derived bar under the pointer, or the clicked base bar"),
     LegendEntry("missing base slot", MISSING_SLOT, "bright red stripe and cross at the slot",
                 "a base slot in that window with no bar"),
     LegendEntry("derived bars of a base bar", DERIVED_HIGHLIGHT, "cyan outline",
-                "every derived bar whose window holds the clicked base bar"),
+                "every derived bar whose window holds the clicked base bar, on every chart of the symbol"),
     LegendEntry("window boundary", WINDOW_LINE, "dotted grey line, stronger for coarser intervals",
-                "where a coarser derived interval's window starts (View → Window boundaries)"),
+                "where a coarser derived interval's windows start and end, from the calendar "
+                "(View → Window boundaries)"),
     LegendEntry("differs from the reference", MISMATCH, "violet band, full height",
                 "the window of a bar that differs from the loaded reference (View → Reconciliation)"),
     LegendEntry("quiet gap band", theme.QUIET_GAP_FILL, "faint grey band, full height",
