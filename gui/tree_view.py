@@ -28,7 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["CellDelegate", "SessionTreeView"]
+__all__ = ["FIT_ROWS", "CellDelegate", "SessionTreeView"]
+
+#: rows measured when a column is fitted to its contents (the visible ones first), not all 2,500
+FIT_ROWS = 200
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
