@@ -20,7 +20,7 @@ import numpy as np
 
 from session_monitor.core.aggregate import Aggregated, aggregate
 from session_monitor.core.bars import FORMING, REVISED, BarArrays
-from session_monitor.core.derive.advance import advance_one, target_of
+from session_monitor.core.derive.advance import UNTOUCHED, advance_one, target_of
 from session_monitor.core.derive.finalize import finalize
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.timing import PassTiming
@@ -129,7 +129,8 @@ def _derive_changes(
             first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
             if first is None:
                 first = _reaggregate(derived, base, start, finalized, timing.clock)
-            changed[derived.name] = first
+            if first != UNTOUCHED:
+                changed[derived.name] = first
     base.clear_updated()
     return since
 
@@ -169,12 +170,17 @@ def _refresh_symbol(
 
 def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
     """Re-aggregate the windows touched by base bars ``[start:]`` (late bars, corrections): every
-    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index."""
+    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index
+    (``UNTOUCHED``: no touched bar lies in a window of ``derived``)."""
     grid = derived.grid
     base_ts = base.data.buffer("ts")
     n = len(base.data)
     series = derived.data
     first_window = grid.window_of_one(int(base_ts[start]))
+    if first_window < 0:  # a bar in no window of this interval (1d with extended hours): from the next
+        first_window = grid.windows_from(int(base_ts[start]))
+        if first_window >= grid.size or int(base_ts[n - 1]) < int(grid.starts[first_window]):
+            return UNTOUCHED
     begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
     keep = series.count_before(grid.starts[first_window])
     agg = aggregate(base.data.arrays(begin, n), grid)
@@ -209,9 +215,12 @@ def _itself(interval: BarIntervalData) -> Callable[[np.ndarray], list[BarInterva
 def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
     tracker = interval.tracker
     if len(ts) == 1:
-        tracker.mark_present(interval.grid.window_of_one(int(ts[0])))
+        window = interval.grid.window_of_one(int(ts[0]))
+        if window >= 0:
+            tracker.mark_present(window)
     else:
-        tracker.mark_present_many(interval.grid.window_of(ts))
+        windows = interval.grid.window_of(ts)
+        tracker.mark_present_many(windows[windows >= 0] if interval.grid.partial else windows)
 
 
 class _Snapshot:
