@@ -2,7 +2,7 @@
 
 The live path (:class:`~core.processor.DataProcessor`) derives one symbol's current session
 as bars arrive; this module derives years of stored history in one go, for the same
-windows and with the same result as :func:`core.aggregate.aggregate` applied session by
+windows and with the same result as :func:`core.derive.reaggregate.aggregate` applied session by
 session (tests/test_batch.py holds the two together).
 
 It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_segments`,

@@ -9,7 +9,7 @@ It only chooses rows and emits events: a group's rows go to the vectorised pass
 (``core.live_pass``), a symbol that does not fit it (or is not grouped) goes through the same
 engine (``core.derive``: ``advance``, ``finalize``, ``refresh``) on its own row. Bars
 appended after the newest advance the newest window; a late bar or a correction
-re-aggregates only the touched windows (``_reaggregate``, the one OHLCV reduction).
+re-aggregates only the touched windows (``core.derive.reaggregate``).
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from session_monitor.core.aggregate import Aggregated, aggregate
-from session_monitor.core.bars import FORMING, REVISED, BarArrays
 from session_monitor.core.derive.advance import advance_one, target_of
 from session_monitor.core.derive.finalize import finalize
+from session_monitor.core.derive.reaggregate import reaggregate
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
-
 
 
 class DataProcessor:
@@ -128,7 +126,7 @@ def _derive_changes(
             finalized = max(timing.of(derived.grid).finalized, derived.finalized)
             first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
             if first is None:
-                first = _reaggregate(derived, base, start, finalized, timing.clock)
+                first = reaggregate(derived, base, start, finalized, timing.clock)
             changed[derived.name] = first
     base.clear_updated()
     return since
@@ -167,30 +165,6 @@ def _refresh_symbol(
     return out
 
 
-def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
-    """Re-aggregate the windows touched by base bars ``[start:]`` (late bars, corrections): every
-    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index."""
-    grid = derived.grid
-    base_ts = base.data.buffer("ts")
-    n = len(base.data)
-    series = derived.data
-    first_window = grid.window_of_one(int(base_ts[start]))
-    begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-    keep = series.count_before(grid.starts[first_window])
-    agg = aggregate(base.data.arrays(begin, n), grid)
-    old = _snapshot(derived, keep)
-    series.truncate(keep)
-    expected = grid.expected[agg.window].astype(np.int32)
-    flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
-    if old is not None:
-        flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
-    series.extend(agg.bars, agg.count, expected, flags)
-    _mark_present(derived, agg.bars.ts)
-    if len(agg.window):
-        derived.last_window = int(agg.window[-1])
-    return keep
-
-
 def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
     """Mark the windows of base bars ``[start, n)`` present and remember the newest."""
     base_ts = base.data.buffer("ts")
@@ -212,39 +186,3 @@ def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
         tracker.mark_present(interval.grid.window_of_one(int(ts[0])))
     else:
         tracker.mark_present_many(interval.grid.window_of(ts))
-
-
-class _Snapshot:
-    __slots__ = ("bars", "count", "flags")
-
-    def __init__(self, bars: BarArrays, count: np.ndarray, flags: np.ndarray) -> None:
-        self.bars, self.count, self.flags = bars, count, flags
-
-
-def _snapshot(derived: BarIntervalData, keep: int) -> _Snapshot | None:
-    """Copy of the bars about to be rewritten, to tell real revisions from unchanged rewrites."""
-    series = derived.data
-    if keep >= len(series):
-        return None
-    bars = BarArrays(*(np.array(col) for col in series.arrays(keep)))
-    return _Snapshot(bars, np.array(series.count[keep:]), np.array(series.flags[keep:]))
-
-
-def _revised_flags(
-    old: _Snapshot, agg: Aggregated, finalized_windows: int, derived: BarIntervalData, clock: float
-) -> np.ndarray:
-    """REVISED for rewritten windows that were already final and whose bar really changed
-    (noted as revisions of ``derived`` at ``clock``)."""
-    new = agg.bars
-    pos = np.searchsorted(old.bars.ts, new.ts)
-    pos_clipped = np.minimum(pos, len(old.bars.ts) - 1)
-    found = (pos < len(old.bars.ts)) & (old.bars.ts[pos_clipped] == new.ts)
-    same = found.copy()
-    for old_col, new_col in zip(old.bars[1:], new[1:], strict=True):
-        same &= old_col[pos_clipped] == new_col
-    same &= old.count[pos_clipped] == agg.count
-    was_revised = found & ((old.flags[pos_clipped] & REVISED) > 0)
-    newly_revised = ~same & (agg.window < finalized_windows)
-    for ts in new.ts[newly_revised].tolist():
-        derived.note_revised(ts, clock)
-    return np.where(was_revised | newly_revised, REVISED, 0).astype(np.uint8)
