@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from session_monitor.core.derive.advance import advance_one, target_of
+from session_monitor.core.derive.advance import advance_one, base_present, target_of
 from session_monitor.core.derive.finalize import finalize
 from session_monitor.core.derive.reaggregate import reaggregate
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
@@ -118,9 +118,12 @@ def _derive_changes(
         return None
     start = base.dirty_from
     n = len(base.data)
-    since = int(base.data.buffer("ts")[start]) if start < n else None
+    base_ts = base.data.buffer("ts")
+    since = int(base_ts[start]) if start < n else None
     if since is not None:
-        _mark_base_present(base, start, n)
+        one = n - start == 1  # (the live case: scalars, no arrays)
+        windows = base.grid.window_of_one(since) if one else base.grid.window_of(base_ts[start:n])
+        base_present(base.table, base.row if one else np.array([base.row]), windows, _itself(base))
         appended = base.data.arrays(start, n) if base.dirty_appended_only else None
         for derived in derived_list:
             finalized = max(timing.of(derived.grid).finalized, derived.finalized)
@@ -165,24 +168,6 @@ def _refresh_symbol(
     return out
 
 
-def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
-    """Mark the windows of base bars ``[start, n)`` present and remember the newest."""
-    base_ts = base.data.buffer("ts")
-    if n - start == 1:
-        base.tracker.mark_present(base.grid.window_of_one(int(base_ts[start])))
-    else:
-        _mark_present(base, base_ts[start:n])
-    base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
-
-
 def _itself(interval: BarIntervalData) -> Callable[[np.ndarray], list[BarIntervalData]]:
     """The kernel's view of a one-row target's owner."""
     return lambda _: [interval]
-
-
-def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
-    tracker = interval.tracker
-    if len(ts) == 1:
-        tracker.mark_present(interval.grid.window_of_one(int(ts[0])))
-    else:
-        tracker.mark_present_many(interval.grid.window_of(ts))

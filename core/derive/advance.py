@@ -23,11 +23,12 @@ from session_monitor.core.derive.table import CONTROL, StateTable, Target
 if TYPE_CHECKING:
     from session_monitor.core.session_data import BarIntervalData
 
-__all__ = ["Rows", "Segments", "Target", "advance", "advance_one", "segments_of", "target_of"]
+__all__ = ["Rows", "Segments", "Target", "advance", "advance_one", "base_present", "segments_of", "target_of"]
 
 _COLUMNS = (*BAR_FIELDS, "count", "expected", "flags")
 _FORMING = np.uint8(FORMING)
 _REVISED = np.uint8(REVISED)
+_ONE = np.zeros(1, np.intp)
 
 #: rows of a (row × bar) block: a slice when the rows are consecutive and in step, else an index array
 Rows = slice | np.ndarray
@@ -201,6 +202,38 @@ def advance_one(interval: BarIntervalData, bars: BarArrays, final: int, clock: f
         first = n if first is None else first
     interval.data.set_length(int(state.n[row]))
     return first
+
+
+def base_present(
+    state: StateTable, rows: int | np.ndarray, windows: int | np.ndarray, intervals: IntervalsAt
+) -> None:
+    """Base bars just stored hold their windows: one new bar per row (``windows[k]`` in ``rows[k]``;
+    one int each for a single row's single bar), or several bars of one row (``rows`` one row,
+    ``windows`` those bars' windows, oldest first). Each row remembers its newest window; the gap
+    frontier moves past it (through the row's gap tracker where the bar skips windows or lands
+    behind the frontier)."""
+    if isinstance(windows, int):
+        state.last[rows] = windows
+        if windows == int(state.front[rows]):
+            state.front[rows] = windows + 1
+        else:
+            intervals(_ONE)[0].tracker.mark_present(windows)
+        return
+    assert isinstance(rows, np.ndarray)
+    if len(windows) > len(rows):
+        intervals(_ONE)[0].tracker.mark_present_many(windows)
+        state.last[rows] = windows[-1]
+        return
+    front = state.front[rows]
+    state.last[rows] = windows
+    simple = windows == front
+    if simple.all():
+        state.front[rows] = windows + 1
+        return
+    state.front[rows[simple]] = windows[simple] + 1
+    late = np.flatnonzero(~simple)
+    for iv, w in zip(intervals(late), windows[late].tolist(), strict=True):
+        iv.tracker.mark_present(w)
 
 
 def _take(seg: Segments, at: np.ndarray | slice) -> Segments:
