@@ -4,7 +4,7 @@ or opens the next one, written once for any set of rows.
 Every path calls :func:`advance`: a group's rows in step (a slice, one decision for all), a
 group's rows out of step (an index array, one decision per row), and one symbol on its own
 (its row of the group's block, or its own series seen as a one-row block). Several appended
-bars of one row are first reduced per window (:func:`core.derive.reduce.reduce_segments`),
+bars of one row are first reduced per window (:func:`core.derive.reduce.reduce_by_key`),
 so a pass costs one call per touched window, never a re-read of the newest window. A bar
 before a row's newest window is not this rule's: the caller re-aggregates the touched windows.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays, BarSeries
-from session_monitor.core.derive.reduce import reduce_segments
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
 
 if TYPE_CHECKING:
@@ -74,10 +74,7 @@ def segments_of(bars: BarArrays, window: np.ndarray) -> tuple[Segments, np.ndarr
                        np.minimum.reduce(bars.low, keepdims=True), bars.close[-1:],
                        np.add.reduce(bars.volume, keepdims=True), m)
         return one, window[:1]
-    firsts = np.flatnonzero(np.concatenate(([True], window[1:] != window[:-1])))
-    if len(firsts) == len(window):
-        return Segments(bars.open, bars.high, bars.low, bars.close, bars.volume, 1), window
-    reduced = reduce_segments(firsts, bars.open, bars.high, bars.low, bars.close, bars.volume)
+    firsts, reduced = reduce_by_key(window, bars.open, bars.high, bars.low, bars.close, bars.volume)
     return Segments(reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume, reduced.count), window[
         firsts
     ]

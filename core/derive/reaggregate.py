@@ -3,8 +3,8 @@
 :func:`core.derive.advance.advance` folds a bar into a row's newest window or opens the next one;
 a base bar before that window (a late bar) or a changed base bar (a correction) instead rebuilds
 every bar of the row from its first touched window on (:func:`reaggregate`), through
-:func:`aggregate`, the per-window OHLCV reduction (:func:`core.derive.reduce.reduce_segments`,
-which the batch history derivation calls too). A rebuilt bar whose window was already final and
+:func:`aggregate`, the per-window OHLCV reduction (:func:`core.derive.reduce.reduce_by_key`, which
+the batch history derivation calls too). A rebuilt bar whose window was already final and
 whose values really changed is flagged REVISED and noted on its interval at the pass's clock.
 Each row's touched windows are its own, so a pass calls it once per (symbol, interval) that needs it.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from session_monitor.core.bars import FORMING, REVISED, BarArrays
-from session_monitor.core.derive.reduce import reduce_segments, segment_starts
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.windows import WindowGrid
 
 if TYPE_CHECKING:
@@ -44,9 +44,8 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
     if not len(base.ts):
         return Aggregated(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
     ids = grid.window_of(base.ts)
-    firsts = segment_starts(ids)
+    firsts, bars = reduce_by_key(ids, base.open, base.high, base.low, base.close, base.volume)
     window = ids[firsts]
-    bars = reduce_segments(firsts, base.open, base.high, base.low, base.close, base.volume)
     out = BarArrays(grid.starts[window], bars.open, bars.high, bars.low, bars.close, bars.volume)
     return Aggregated(window, out, bars.count.astype(np.int32))
 

@@ -3,8 +3,8 @@
 Open of the first, max high, min low, close of the last, summed volume, summed base-bar
 counts. Live re-aggregation (:mod:`core.derive.reaggregate`), several appended bars of one row
 (:func:`core.derive.advance.segments_of`) and batch history derivation (:mod:`core.batch`) all
-cut their bars into segments with :func:`segment_starts` and reduce them with
-:func:`reduce_segments`, so they agree bar for bar.
+reduce sorted bars per window with :func:`reduce_by_key` (a window index, or a window start over
+many sessions), so they agree bar for bar.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Reduced", "reduce_segments", "segment_starts"]
+__all__ = ["Reduced", "reduce_by_key", "reduce_segments", "segment_starts"]
 
 
 def segment_starts(key: np.ndarray) -> np.ndarray:
@@ -66,3 +66,18 @@ def reduce_segments(
         np.add.reduceat(volume, starts),
         held,
     )
+
+
+def reduce_by_key(
+    key: np.ndarray,
+    open: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    count: np.ndarray | None = None,
+) -> tuple[np.ndarray, Reduced]:
+    """Sorted bars reduced per run of equal ``key`` (each bar's window): the runs' first indices and
+    one bar per run (``key`` non-empty)."""
+    starts = segment_starts(key)
+    return starts, reduce_segments(starts, open, high, low, close, volume, count)
