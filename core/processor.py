@@ -22,6 +22,7 @@ from session_monitor.core.derive.advance import advance_one, base_present, targe
 from session_monitor.core.derive.finalize import finalize
 from session_monitor.core.derive.reaggregate import reaggregate
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
+from session_monitor.core.derive.table import EL, FIN
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
@@ -86,8 +87,10 @@ class DataProcessor:
     # -- one symbol --------------------------------------------------------------------
     def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
         """One symbol's row through the engine: derive what its base changed, finalize, refresh."""
-        events = self.session_data.events
         base = data.base
+        if not base.updated and _idle(data, timing):
+            return
+        events = self.session_data.events
         derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
         since = _derive_changes(base, derived_list, timing, changed)
@@ -106,6 +109,18 @@ class DataProcessor:
         refreshed = _refresh_symbol(base, derived_list, timing, since)
         if refreshed and events.quality_changed:
             events.quality_changed.emit_many([(data.symbol, name) for name in refreshed])
+
+
+def _idle(data: SymbolSessionData, timing: PassTiming) -> bool:
+    """True when a pass has nothing to do on an unchanged symbol's row (the common case of a symbol
+    that got no bar): no window of its intervals became elapsed or final since its last pass, and its
+    base has a quality (the conditions under which finalize and refresh would skip every interval)."""
+    for interval in data.bars.values():
+        at = timing.of(interval.grid)
+        fin, el = interval.table.ints[FIN : EL + 1, interval.row].tolist()
+        if el != at.elapsed or (interval.derived and fin < at.finalized):
+            return False
+    return data.base.quality is not None
 
 
 def _derive_changes(
