@@ -23,6 +23,7 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.causes import FeedNotes
 from session_monitor.core.clock import WALL_CLOCK, ClockState, SessionClock
 from session_monitor.core.events import Event
 from session_monitor.core.feeds import FeedRejected, SymbolFeed
@@ -542,7 +543,10 @@ class SessionCoordinator:
             if ended is not None:
                 data = self.session_data.get_symbol_data(symbol)
                 if data is not None and data.notes.ended_at is None and ended < self.session.close:
-                    data.notes.ended_at = ended
+                    if _sparse_after_hours(self.session, data.notes, ended):
+                        data.notes.heard(self.session.close)  # nothing traded after its last bar: quiet
+                    else:
+                        data.notes.ended_at = ended
         if arrived and self.recorder is not None:
             self._record(arrived)
         return arrived
@@ -792,3 +796,8 @@ class SessionCoordinator:
             await asyncio.sleep(min(1.0, max(0.0, session.open - WALL_CLOCK.now())))
         self.clock.reset(float(session.open))
 
+
+def _sparse_after_hours(session: Session, notes: FeedNotes, ended: float) -> bool:
+    """A source that omits minutes without trades ended its day in the after-hours: the rest of
+    the day had no trade (extended-hours data are sparse), not an outage."""
+    return bool(session.segments) and notes.omits_empty and ended >= session.regular_close

@@ -13,11 +13,14 @@ States (:class:`HealthState`):
   close (a holiday has no session at all), so nothing is ever stale there.
 
 Silence is counted in *expected slots* of the symbol's base interval, so a lunch break
-never counts. A bar counts as heard at its end (when the session clock releases it), so
-the timeline is exact whatever the step size: a replay at ``--speed max`` and one at 1x
-give the same stale spans. Consecutive live/quiet flips inside one pass are coalesced
-into one event (their durations are still exact); every transition into or out of
-stale, down and closed is emitted at its own time.
+never counts. With extended hours, a source that sends no bar for a minute without trades
+is sparse by nature before and after the regular session: silence there is ``quiet``, never
+``stale`` (a silence begun in the pre-market counts from the regular open). A bar counts
+as heard at its end (when the session clock releases it), so the timeline is exact
+whatever the step size: a replay at ``--speed max`` and one at 1x give the same stale spans.
+Consecutive live/quiet flips inside one pass are coalesced into one event (their durations
+are still exact); every transition into or out of stale, down and closed is emitted at its
+own time.
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ class SymbolHealth:
     since: float = 0.0
     #: seconds in each state within ``[open, close]`` of ``session``
     durations: dict[HealthState, float] = field(default_factory=lambda: dict.fromkeys(HealthState, 0.0))
+    #: with extended hours: the same per segment (``pre``, ``regular``, ``post``); empty otherwise
+    segment_durations: dict[str, dict[HealthState, float]] = field(default_factory=dict)
     #: stale threshold in expected slots, as of the newest bar
     threshold: int = 5
     #: evaluated up to this session-clock time
@@ -108,6 +113,11 @@ class SymbolHealth:
     gap_total: int = 0
     down: bool = False
 
+    def export_segments(self) -> dict[str, dict[str, float]]:
+        """Seconds per state in each segment of an extended session (empty for regular hours)."""
+        return {name: {state.value: round(seconds, 3) for state, seconds in durations.items()}
+                for name, durations in self.segment_durations.items()}
+
     def export(self) -> dict[str, float]:
         """Seconds per state for ``session.json`` (rounded to the millisecond)."""
         return {state.value: round(seconds, 3) for state, seconds in self.durations.items()}
@@ -116,7 +126,7 @@ class SymbolHealth:
 class _Slots:
     """Expected slot ends of one session and base (the silence ruler)."""
 
-    __slots__ = ("ends", "padded", "pieces")
+    __slots__ = ("ends", "padded", "pieces", "sparse")
 
     pieces: tuple[tuple[int, int], ...]
 
@@ -129,6 +139,10 @@ class _Slots:
             self.pieces = ((session.open, session.break_start), (session.break_end, session.close))
         else:
             self.pieces = ((session.open, session.close),)
+        #: extended hours of a source omitting empty intervals: the regular session, the only
+        #: span where silence can make the symbol stale (None: silence counts everywhere)
+        self.sparse = (session.regular_open, session.regular_close) \
+            if session.segments and data.notes.omits_empty else None
 
     def count(self, t: np.ndarray) -> np.ndarray:
         """Expected slots that ended at or before each time."""
@@ -344,7 +358,11 @@ def _bar_timeline(
     limit = np.concatenate(([health.threshold], thresholds))[silent]
     prev, nxt, quiet_at = prev[silent], nxt[silent], quiet_at[silent]
     evidence = prev if alive is None else np.maximum(prev, np.minimum(alive, nxt))
-    stale_at = ruler.end_of(ruler.count(evidence) + limit)
+    if ruler.sparse is None:
+        stale_at = ruler.end_of(ruler.count(evidence) + limit)
+    else:  # silence outside the regular session is quiet (sparse extended hours)
+        evidence = np.maximum(evidence, ruler.sparse[0])
+        stale_at = np.where(evidence >= ruler.sparse[1], math.inf, ruler.end_of(ruler.count(evidence) + limit))
     quiet_end = np.minimum(np.maximum(stale_at, quiet_at), nxt)
     starts = np.empty(3 * k + 1)
     ends = np.empty(3 * k + 1)
@@ -395,3 +413,9 @@ def _add_durations(
     for code, seconds in enumerate(totals.tolist()):
         if seconds:
             health.durations[_STATES[code]] += seconds
+    for segment in session.segments:  # extended hours: the same split per segment
+        lengths = np.clip(ends, segment.start, segment.end) - np.clip(starts, segment.start, segment.end)
+        totals = np.bincount(states, weights=lengths, minlength=len(_STATES))
+        own = health.segment_durations.setdefault(segment.name, dict.fromkeys(HealthState, 0.0))
+        for code, seconds in enumerate(totals.tolist()):
+            own[_STATES[code]] += seconds

@@ -220,7 +220,7 @@ class _Cache:
         state = self.states[group.base_name]
         n = int(state.n[self.uni.r0])
         t = int(bars.ts[0])
-        if not _follows_uniform(group, state, self.uni.r0, n, t) or not (bars.ts == t).all():
+        if not _follows_uniform(group, self.uni.bases[0].grid, state, self.uni.r0, n, t) or not (bars.ts == t).all():
             return False
         block = group.blocks[group.base_name]
         if n >= block.cap:
@@ -244,13 +244,13 @@ class _Cache:
             self.states[name].n[row] = len(iv.data)
 
 
-def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
+def _follows_uniform(group: SymbolGroup, grid: WindowGrid, state: StateTable, r0: int, n: int, t: int) -> bool:
     """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
-    every row's newest is in the same window, ``state.last[r0]``)."""
+    every row's newest is in the same window of the base ``grid``, ``state.last[r0]``)."""
     base = group.base
     if base.is_daily:
         return False
-    newest = group.session.open + int(state.last[r0]) * base.seconds if n else None
+    newest = int(grid.starts[int(state.last[r0])]) if n else None
     return appends_one(group.session, base, t, newest)
 
 
@@ -369,7 +369,14 @@ def _placement(
         k, psel = k[sel], pos[sel]
         r, ts = rows[psel], new_ts[k]
     grid = members[int(psel[0])].bars[interval.name].grid
-    return Placement(k, psel, r, grid, grid.window_of(ts), interval.state.last[r])
+    window = grid.window_of(ts)
+    if grid.partial:  # bars in no window of this interval (1d with extended hours) are not part of it
+        inside = np.flatnonzero(window >= 0)
+        if not len(inside):
+            return None
+        if len(inside) != len(window):
+            k, psel, r, window = k[inside], psel[inside], r[inside], window[inside]
+    return Placement(k, psel, r, grid, window, interval.state.last[r])
 
 
 def _without(
@@ -555,7 +562,7 @@ def _uniform_steps(cache: _Cache, plan: UniformPlan, t: int) -> list[UniformStep
     for entry in plan.derived:
         n_d, last, own_fin, _, front = entry.state.ints[CONTROL, entry.r0].tolist()
         w = entry.grid.window_of_one(t)
-        if w < last or (w > last and w != front):
+        if w < 0 or w < last or (w > last and w != front):  # (w < 0: in no window, the general pass skips it)
             return None
         steps.append(UniformStep(entry, n_d, last, own_fin, w))
     return steps

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from session_monitor.core.derive.advance import advance_one, base_present, target_of
+from session_monitor.core.derive.advance import UNTOUCHED, advance_one, base_present, target_of
 from session_monitor.core.derive.finalize import finalize
 from session_monitor.core.derive.reaggregate import reaggregate
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
@@ -145,7 +145,8 @@ def _derive_changes(
             first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
             if first is None:
                 first = reaggregate(derived, base, start, finalized, timing.clock)
-            changed[derived.name] = first
+            if first != UNTOUCHED:
+                changed[derived.name] = first
     base.clear_updated()
     return since
 

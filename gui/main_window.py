@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
     closed = Signal()
     #: (path of a session .toml file) File > Open session: the app replaces this run
     open_session_requested = Signal(str)
+    #: Session → Extended hours: start the run again with ``regular`` or ``extended`` hours
+    hours_change_requested = Signal(str)
 
     def __init__(
         self,
@@ -300,6 +302,15 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             action.setEnabled(not self.coordinator.live)
             self.replay_actions[text.replace("&", "").rstrip("…")] = action
+        session_menu.addSeparator()
+        self.extended_hours_action = session_menu.addAction("&Extended hours (pre-market, after-hours)")
+        self.extended_hours_action.setCheckable(True)
+        self.extended_hours_action.setChecked(getattr(self.coordinator.calendar, "hours", "regular") == "extended")
+        self.extended_hours_action.setToolTip("Watch 04:00-20:00 New York (segments shaded on the charts); "
+                                              "switching starts the run again")
+        self.extended_hours_action.setEnabled(self.source_name != "redis")  # a desk's engines choose their hours
+        self.extended_hours_action.toggled.connect(
+            lambda on: self.hours_change_requested.emit("extended" if on else "regular"))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
         view_menu.addAction(self.workspace_dock.toggleViewAction())
@@ -331,6 +342,7 @@ class MainWindow(QMainWindow):
         self.log_scale_action.setCheckable(True)
         self.log_scale_action.setChecked(self.settings.chart_option("log_scale", False))
         self.log_scale_action.toggled.connect(self._on_log_toggled)
+        view_menu.addAction(self.extended_hours_action)  # also under Session: it starts the run again
         self.charts.set_folded(self.fold_time_action.isChecked())
         self.charts.set_log_scale(self.log_scale_action.isChecked())
 

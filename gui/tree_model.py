@@ -31,6 +31,7 @@ from PySide6.QtGui import QBrush, QColor
 from session_monitor.core.alerts import AlertEngine
 from session_monitor.core.calendar import Session
 from session_monitor.core.coverage import coverage
+from session_monitor.core.segments import segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
@@ -545,11 +546,11 @@ class SessionTreeModel(QAbstractItemModel):
         if column == Column.KIND and interval is None:
             return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
         if column == Column.GAPS:
-            return gap_tooltip(target.gaps, symbol.session.tz)  # built on demand, only here
+            return gap_tooltip(target.gaps, symbol.session.tz) + _per_segment(target, symbol.base)
         if column == Column.QUALITY:
             if target.quality is None:
-                return "no window has elapsed yet"
-            return f"{target.missing} bar(s) missing among the elapsed windows"
+                return "no window has elapsed yet" + _per_segment(target, symbol.base)
+            return f"{target.missing} bar(s) missing among the elapsed windows" + _per_segment(target, symbol.base)
         if column == Column.INCOMPLETE and interval is not None and interval.derived:
             return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
         if column == Column.HEALTH and interval is None:
@@ -559,7 +560,7 @@ class SessionTreeModel(QAbstractItemModel):
                           for rule, _, name in self.alerts.active(symbol.symbol)]
             return "\n".join(lines)
         if column == Column.COVERAGE:
-            return "share of expected slots present or provably quiet (no trades)"
+            return "share of expected slots present or provably quiet (no trades)" + _per_segment(target, symbol.base)
         return None
 
     # -- held inserts ----------------------------------------------------------------------
@@ -791,3 +792,17 @@ class SessionTreeModel(QAbstractItemModel):
             if last >= first:
                 node = self._node(name)
                 emit(create(first, Column.KIND, node), create(last, right, node), _CHANGED_ROLES)
+
+
+def _per_segment(interval: BarIntervalData, base: BarIntervalData) -> str:
+    """With extended hours: quality, coverage, gaps and incomplete bars per segment (else nothing)."""
+    if not interval.grid.session.segments:
+        return ""
+    lines = ["", "per segment (quality · coverage · gaps · incomplete):"]
+    for part in segment_figures(interval, base):
+        lines.append(f"{_SEGMENT_NAMES[part.segment.name]}: {quality_text(part.quality)} % · "
+                     f"{quality_text(part.coverage)} % · {len(part.gaps)} gap(s) · {part.incomplete}")
+    return "\n".join(lines)
+
+
+_SEGMENT_NAMES = {"pre": "pre-market", "regular": "regular", "post": "after-hours"}

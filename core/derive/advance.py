@@ -22,13 +22,19 @@ from session_monitor.core.derive.table import CONTROL, StateTable, Target
 
 if TYPE_CHECKING:
     from session_monitor.core.session_data import BarIntervalData
+    from session_monitor.core.windows import WindowGrid
 
-__all__ = ["Rows", "Segments", "Target", "advance", "advance_one", "base_present", "segments_of", "target_of"]
+__all__ = [
+    "UNTOUCHED", "Rows", "Segments", "Target", "advance", "advance_one", "base_present", "segments_of", "target_of",
+]
 
 _COLUMNS = (*BAR_FIELDS, "count", "expected", "flags")
 _FORMING = np.uint8(FORMING)
 _REVISED = np.uint8(REVISED)
 _ONE = np.zeros(1, np.intp)
+#: a pass left an interval's bars as they were: every new base bar lies in none of its windows
+#: (1d with extended hours: a pre- or post-market bar)
+UNTOUCHED = -1
 
 #: rows of a (row × bar) block: a slice when the rows are consecutive and in step, else an index array
 Rows = slice | np.ndarray
@@ -161,12 +167,17 @@ def _advance_rows(
 def advance_one(interval: BarIntervalData, bars: BarArrays, final: int, clock: float) -> int | None:
     """Base bars appended after one symbol's newest, into its derived ``interval`` (its row, by
     :func:`advance`); the first changed bar index, or None (nothing written) when the first bar
-    lands behind the newest window (the caller re-aggregates the touched windows).
+    lands behind the newest window (the caller re-aggregates the touched windows); ``UNTOUCHED``
+    when no bar lies in a window of ``interval``.
 
     The bars are reduced per window first, so the newest bar takes one fold and the later windows
     open in one write: a pass never re-reads the newest window (1d over 1s stays linear).
     """
     grid = interval.grid
+    if grid.partial:
+        bars = _in_windows(grid, bars)
+        if not len(bars.ts):
+            return UNTOUCHED
     if len(bars.ts) == 1:  # the live case
         seg, windows = Segments(bars.open, bars.high, bars.low, bars.close, bars.volume, 1), None
         head = grid.window_of_one(int(bars.ts[0]))
@@ -213,12 +224,12 @@ def base_present(
         state.last[rows] = windows
         if windows == int(state.front[rows]):
             state.front[rows] = windows + 1
-        else:
+        elif windows >= 0:
             intervals(_ONE)[0].tracker.mark_present(windows)
         return
     assert isinstance(rows, np.ndarray)
-    if len(windows) > len(rows):
-        intervals(_ONE)[0].tracker.mark_present_many(windows)
+    if len(windows) > len(rows):  # (a window -1: a bar in no window of a partial grid, skipped)
+        intervals(_ONE)[0].tracker.mark_present_many(windows[windows >= 0])
         state.last[rows] = windows[-1]
         return
     front = state.front[rows]
@@ -231,6 +242,13 @@ def base_present(
     late = np.flatnonzero(~simple)
     for iv, w in zip(intervals(late), windows[late].tolist(), strict=True):
         iv.tracker.mark_present(w)
+
+
+def _in_windows(grid: WindowGrid, bars: BarArrays) -> BarArrays:
+    """The bars that lie in a window of a partial grid: the others (pre- and post-market bars for
+    1d with extended hours) are not part of its interval."""
+    inside = grid.window_of(bars.ts) >= 0
+    return bars if inside.all() else BarArrays(*(col[inside] for col in bars))
 
 
 def _take(seg: Segments, at: np.ndarray | slice) -> Segments:

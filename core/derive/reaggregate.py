@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from session_monitor.core.bars import FORMING, REVISED, BarArrays
+from session_monitor.core.derive.advance import UNTOUCHED
 from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.windows import WindowGrid
 
@@ -35,6 +36,9 @@ class Aggregated:
     count: np.ndarray
 
 
+_NOTHING = Aggregated(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
+
+
 def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
     """Aggregate sorted in-session base bars into the windows of ``grid``.
 
@@ -42,8 +46,15 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
     with no base bar produces no row.
     """
     if not len(base.ts):
-        return Aggregated(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
+        return _NOTHING
     ids = grid.window_of(base.ts)
+    if grid.partial:  # bars in no window of this interval (1d with extended hours) are not part of it
+        inside = ids >= 0
+        if not inside.all():
+            base = BarArrays(*(col[inside] for col in base))
+            ids = ids[inside]
+            if not len(ids):
+                return _NOTHING
     firsts, bars = reduce_by_key(ids, base.open, base.high, base.low, base.close, base.volume)
     window = ids[firsts]
     out = BarArrays(grid.starts[window], bars.open, bars.high, bars.low, bars.close, bars.volume)
@@ -52,12 +63,17 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
 
 def reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
     """Rebuild ``derived``'s row from the first window touched by base bars ``[start:]`` on (late bars,
-    corrections); windows before ``finalized`` are final. Returns the first changed bar index."""
+    corrections); windows before ``finalized`` are final. Returns the first changed bar index
+    (``UNTOUCHED``: no touched bar lies in a window of ``derived``)."""
     grid = derived.grid
     base_ts = base.data.buffer("ts")
     n = len(base.data)
     series = derived.data
     first_window = grid.window_of_one(int(base_ts[start]))
+    if first_window < 0:  # a bar in no window of this interval (1d with extended hours): from the next
+        first_window = grid.windows_from(int(base_ts[start]))
+        if first_window >= grid.size or int(base_ts[n - 1]) < int(grid.starts[first_window]):
+            return UNTOUCHED
     begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
     keep = series.count_before(grid.starts[first_window])
     agg = aggregate(base.data.arrays(begin, n), grid)

@@ -85,7 +85,7 @@ def refresh(
         return sel
     r, old = rows[sel], old_el[sel]
     span = _advance_elapsed(state, grid, r, old, elapsed)
-    quality = _quality(base.ts, r, base.n[sel], span)
+    quality = _quality(base.ts, r, base.n[sel], span, int(grid.starts[0]) if grid.partial else None)
     gap_count, missing = _gap_counts(state, grid, r, span.el, lambda at: intervals(sel[at]))
     incomplete = np.zeros(len(sel), np.int64) if is_base else _incomplete(target.cols, state, r, span)
     counts = np.stack((gap_count, missing, incomplete))
@@ -145,7 +145,7 @@ class _InStep(NamedTuple):
 def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep | None:
     """Quality and the open gap at ``el`` elapsed windows of rows each holding ``nb`` base bars, the
     newest starting at ``t``, and the gap frontier ``front``; None when only :func:`refresh` can tell."""
-    if not el or el < front - 1 or t >= int(grid.ends_list[el - 1]):
+    if not el or el < front - 1 or t >= int(grid.ends_list[el - 1]) or grid.partial:
         return None
     expected = int(grid.cum_expected[el])
     if not expected:
@@ -180,8 +180,9 @@ def _advance_elapsed(state: StateTable, grid: WindowGrid, r: np.ndarray, old: np
     return _Elapsed(el, el > 0, until_of(grid, el), grid.cum_expected[el])
 
 
-def _quality(base_ts: np.ndarray, r: np.ndarray, nb: np.ndarray, span: _Elapsed) -> np.ndarray:
-    """Quality per row: base bars present before ``until`` over the base bars expected."""
+def _quality(base_ts: np.ndarray, r: np.ndarray, nb: np.ndarray, span: _Elapsed, first: int | None) -> np.ndarray:
+    """Quality per row: base bars present before ``until`` (and from ``first`` on, the start of a
+    partial grid's first window: 1d with extended hours) over the base bars expected."""
     last_ts = base_ts[r, np.maximum(nb - 1, 0)]
     present = nb.copy()
     if isinstance(span.el, int) and (not span.has or int(last_ts.max()) < int(span.until)):
@@ -192,6 +193,9 @@ def _quality(base_ts: np.ndarray, r: np.ndarray, nb: np.ndarray, span: _Elapsed)
         until = np.broadcast_to(span.until, nb.shape)
         for j in behind.tolist():
             present[j] = int(np.searchsorted(base_ts[r[j], : nb[j]], until[j], side="left"))
+    if first is not None:  # base bars before the first window are not part of this interval
+        before = (np.searchsorted(base_ts[r[j], : nb[j]], first) for j in range(len(r)))
+        present -= np.fromiter(before, np.int64, len(r))
     if isinstance(span.el, int):
         if span.has and span.expected:
             return np.asarray(100.0 * present / span.expected)

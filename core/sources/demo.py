@@ -28,6 +28,8 @@ _OUTAGE_CHANCE = 0.3
 _OUTAGE_MINUTES = (3, 8)
 _ANNUAL_VOL = (0.15, 0.6)
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
+#: activity (volume, volatility) before and after the regular session, relative to its quiet midday
+_EXTENDED_ACTIVITY = 0.25
 
 
 def aggregate_minutes(bars: BarArrays) -> BarArrays:
@@ -100,8 +102,11 @@ class DemoSource(BarSource):
         rng = self._rng(sym, session, 1)
         # today's open drifts around the symbol's level
         p0 = level * float(np.exp(rng.normal(0.0, 0.05)))
-        phase = (ts - session.open) / max(session.close - session.open, 1)
+        phase = (ts - session.regular_open) / max(session.regular_close - session.regular_open, 1)
         u_shape = 1.0 + 3.0 * (2.0 * phase - 1.0) ** 4  # busy open and close, quiet midday
+        if session.segments:  # extended hours: a thin pre- and post-market around the regular session
+            outside = (ts < session.regular_open) | (ts >= session.regular_close)
+            u_shape = np.where(outside, _EXTENDED_ACTIVITY, u_shape)
         sigma = annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR) * np.sqrt(u_shape)
         log_path = np.cumsum(rng.normal(0.0, 1.0, n) * sigma)
         close = p0 * np.exp(log_path)

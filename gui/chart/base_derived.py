@@ -182,11 +182,12 @@ class BaseDerivedView(QWidget):
             self.clear_highlight()
             return None
         grid = derived.grid
-        start = int(grid.starts[grid.window_of_one(int(ts))])
-        index = derived.data.index_of(start)
+        window = grid.window_of_one(int(ts))
+        index = derived.data.index_of(int(grid.starts[window])) if window >= 0 else -1
         if index < 0:
             self.clear_highlight()
             return None
+        start = int(grid.starts[window])
         prov = derived_provenance(derived, base, index)
         if pinned:  # one thing explained at a time: a clicked base bar's outlines go (hovering keeps them)
             self.bar_selection.clear()

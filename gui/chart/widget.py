@@ -26,6 +26,7 @@ from session_monitor.gui.chart.data import BarView, ChartData
 from session_monitor.gui.chart.grid import GridItem
 from session_monitor.gui.chart.items import CandleItem, VolumeItem
 from session_monitor.gui.chart.price_line import PriceLineItem
+from session_monitor.gui.chart.segments import SegmentShading
 from session_monitor.gui.chart.selection import HeldOutline, SelectedBase
 from session_monitor.gui.formatting import exchange_time, zone_label
 
@@ -103,6 +104,7 @@ class IntervalChart(QWidget):
         self.price_plot.addItem(self.candles)
         self.volume_plot.addItem(self.volume)
         self._boundaries: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self.segments = SegmentShading((self.price_plot, self.volume_plot))  # extended hours only
 
         cross = pg.mkPen(theme.CROSSHAIR, width=1, style=Qt.PenStyle.DotLine)
         self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=cross)
@@ -172,6 +174,7 @@ class IntervalChart(QWidget):
         self.volume.reset()
         self.refresh_gaps()
         self._mark_sessions()
+        self.segments.refresh(self.data.sessions, self.data.timeline)
         self.window_lines.refresh()
         self.held.refresh()
         width = self.data.width
