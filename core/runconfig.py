@@ -140,6 +140,7 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
         speed = parse_speed(speed_text) if speed_text is not None else default_speed
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    source.prepare(symbols)  # a folder's files are parsed side by side, not as each symbol is asked about
     for symbol, wanted in watchlist:
         bases = source.base_intervals(symbol)
         if not bases:

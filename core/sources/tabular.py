@@ -90,7 +90,7 @@ def _count_lines(data: bytes) -> int:
     """Physical lines as pyarrow counts them (``\\n``, ``\\r\\n`` and lone ``\\r`` end a line)."""
     if not data:
         return 0
-    returns = data.count(b"\r")
+    returns = data.count(b"\r") if b"\r" in data else 0
     ends = data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
     return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
@@ -111,7 +111,7 @@ def _as_utf8(data: bytes, file: str) -> bytes:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(f"damaged UTF-16 text: {exc.reason} at byte {exc.start}", file=file) from exc
-    if data and data.count(b"\0") * 4 >= len(data):
+    if b"\0" in data and data.count(b"\0") * 4 >= len(data):
         line = data.count(b"\n", 0, data.find(b"\0")) + 1
         raise DataError(
             "the file holds NUL bytes (UTF-16 or UTF-32 text without a byte-order mark, or not text): "
@@ -390,7 +390,7 @@ class RawBars:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def take(self, index: np.ndarray) -> RawBars:
+    def take(self, index: np.ndarray | slice) -> RawBars:
         """A subset (or reordering) of the rows, reasons kept aligned."""
         return RawBars(
             self.ts[index], self.open[index], self.high[index], self.low[index], self.close[index],
@@ -491,6 +491,16 @@ def _read_parquet(
         raise DataError(f"duplicate column names: {','.join(raw_names)}", file=display)
     columns = dict(zip(names, columns_list, strict=True))
     return names, columns, np.arange(1, num_rows + 1, dtype=np.int64), None
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``; in one pass when they are already in order (a file's rows usually are)."""
+    if len(values) < 2:
+        return values.copy()
+    steps = np.diff(values)
+    if (steps < 0).any():
+        return np.unique(values)
+    return values[np.concatenate(([True], steps != 0))]
 
 
 def _attributed(ts: np.ndarray) -> np.ndarray:
@@ -804,13 +814,19 @@ class TabularSource(BarSource):
     def symbols(self) -> list[str]:
         return sorted({s for f in self._all() for s in f.symbols})
 
+    def prepare(self, symbols: Sequence[str]) -> None:
+        """Parse every file the symbols need on the thread pool (not one after another as asked)."""
+        layout = self._layout()
+        paths = {path for symbol in symbols for path in layout.paths_for(symbol.strip().upper())}
+        self._parse(sorted(paths, key=layout.order.__getitem__))
+
     def dates(self, symbol: str) -> list[dt.date]:
         sym = symbol.strip().upper()
         days: set[int] = set()
         for f in self._concerning(sym):
             rows = f.symbols.get(sym)
             if rows is not None:
-                days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
+                days.update(_sorted_unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
         epoch = dt.date(1970, 1, 1)
         return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
 
@@ -842,7 +858,7 @@ class TabularSource(BarSource):
         ]
         base: Interval | None = None
         if stamps:
-            unique = np.unique(np.concatenate(stamps))
+            unique = _sorted_unique(np.concatenate(stamps))
             detected = detect_base(unique)
             base = self._base_override or detected
             gridded = base.seconds and 1800 % base.seconds == 0  # 1d or 7m: no fixed grid to hold rows to
@@ -894,8 +910,9 @@ class TabularSource(BarSource):
             a, b = np.searchsorted(rows.attr, [lo, hi])
             if a == b:
                 continue
-            part = rows.raw.take(np.arange(a, b))
-            part = part.take(np.argsort(part.rows, kind="stable"))
+            part = rows.raw.take(slice(a, b))
+            if (np.diff(part.rows) < 0).any():  # back in file order (rows were sorted by time)
+                part = part.take(np.argsort(part.rows, kind="stable"))
             seen_rows += len(part)
             extra: list[tuple[np.ndarray, str]] = []
             if not base.is_daily and base.seconds > 1:
