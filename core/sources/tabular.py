@@ -119,6 +119,8 @@ def _as_utf8(data: bytes, file: str) -> bytes:
             file=file,
             row=line,
         )
+    if data.isascii():
+        return data
     try:
         data.decode("utf-8")
         return data
@@ -277,6 +279,23 @@ def _int64(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _as_utc(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """ISO 8601 text with offsets as UTC microseconds (raises when a value has no offset or does not parse)."""
+    return pc.cast(text, pa.timestamp("us", tz="UTC"))
+
+
+def _utc_days(text: pa.ChunkedArray | pa.Array, aware_us: np.ndarray) -> np.ndarray | None:
+    """The day written in text that is all UTC (``+00:00`` or ``Z``), from its parsed time; else None.
+
+    For such text the written day is the UTC day, so no second parse of the date is needed.
+    """
+    utc = pc.or_(pc.ends_with(text, "+00:00"), pc.ends_with(text, "Z"))
+    if not pc.all(utc).as_py():
+        return None
+    days: np.ndarray = aware_us // (_US_PER_S * _DAY)
+    return days
+
+
 def _written_days(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Days since 1970 of the ``YYYY-MM-DD`` each text starts with (int64 minimum if none)."""
     prefix = pc.utf8_slice_codeunits(text, 0, 10)
@@ -308,6 +327,7 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
 
     text: pa.ChunkedArray | pa.Array | None = None
     naive: pd.Series | None = None
+    arrow_parsed = False
     if pa.types.is_timestamp(ctype):
         naive = column.to_pandas()
         text_has_offset = np.zeros(n, dtype=bool)
@@ -320,12 +340,21 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
                 bad = np.ones(n, dtype=bool)
                 reasons.append((bad, f"timestamp column of type {ctype} is not ISO 8601 text"))
                 return ParsedTimes(np.full(n, TS_INVALID, dtype=np.int64), np.zeros(n, np.int64), reasons)
-        text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
         try:
-            # fast path: Arrow parses the whole column when every value carries an offset
-            parsed = pc.cast(text, pa.timestamp("us", tz="UTC"))
+            # fast path: Arrow parses the whole column when every value carries an offset. Its
+            # parser takes neither lower case nor surrounding blanks, so text it parses as
+            # written is already what trimming and upper-casing would make of it.
+            parsed = _as_utc(column)
+            text = column
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
+            parsed = None
+        try:
+            if parsed is None:
+                parsed = _as_utc(text)
             aware_us = _int64(parsed)
             text_has_offset = aware_us != np.iinfo(np.int64).min
+            arrow_parsed = True
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             text_has_offset = np.asarray(
                 pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False),
@@ -342,7 +371,9 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
     # local day as written: the text's own date (with offset) or the default zone's
     local_day = np.zeros(n, dtype=np.int64)
     if text is not None and text_has_offset.any():
-        written = _written_days(text)
+        written = _utc_days(text, aware_us) if arrow_parsed else None
+        if written is None:
+            written = _written_days(text)
         ok = text_has_offset & (written != np.iinfo(np.int64).min)
         local_day[ok] = written[ok]
         fallback = text_has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
@@ -621,14 +652,18 @@ def _convert(
 
     out: dict[str, _SymbolRows] = {}
     for name, index in groups.items():
-        part = raw.take(index)
+        whole = len(index) == len(raw)  # the file's only symbol: its rows as they are
+        part = raw if whole else raw.take(index)
+        days = local_day if whole else local_day[index]
         attr = _attributed(part.ts)
         if (attr == TS_INVALID).all():
             _bars, found, _ = part.validate(display, name, None)
             problems.extend(found)
             continue
-        order = np.argsort(attr, kind="stable")
-        out[name] = _SymbolRows(part.take(order), attr[order], local_day[index][order])
+        if (np.diff(attr) < 0).any():
+            order = np.argsort(attr, kind="stable")
+            part, attr, days = part.take(order), attr[order], days[order]
+        out[name] = _SymbolRows(part, attr, days)
     concerns = frozenset(out) if out else (None if "symbol" in columns else _stem(stem_symbol))
     return _TabularFile(display, out, problems, concerns)
 
