@@ -115,7 +115,7 @@ class SymbolHealth:
 class _Slots:
     """Expected slot ends of one session and base (the silence ruler)."""
 
-    __slots__ = ("ends", "padded", "pieces")
+    __slots__ = ("ends", "padded", "pieces", "step")
 
     pieces: tuple[tuple[int, int], ...]
 
@@ -123,6 +123,9 @@ class _Slots:
         grid = data.base.grid
         self.ends = grid.ends[grid.expected > 0].astype(np.float64)
         self.padded = np.concatenate((self.ends, [math.inf]))
+        steps = np.unique(np.diff(self.ends))
+        #: the slots' common length when they follow each other evenly (no break): counting is arithmetic
+        self.step = float(steps[0]) if len(steps) == 1 else None
         session = data.session
         if session.break_start is not None and session.break_end is not None:
             self.pieces = ((session.open, session.break_start), (session.break_end, session.close))
@@ -131,8 +134,13 @@ class _Slots:
 
     def count(self, t: np.ndarray) -> np.ndarray:
         """Expected slots that ended at or before each time."""
-        counts: np.ndarray = np.searchsorted(self.ends, t, side="right")
-        return counts
+        if self.step is None:
+            counts: np.ndarray = np.searchsorted(self.ends, t, side="right")
+            return counts
+        # exact: t and the first end are close floats, so their difference is exact
+        ended = np.floor((t - self.ends[0]) / self.step) + 1
+        arithmetic: np.ndarray = np.clip(ended, 0, len(self.ends)).astype(np.int64)
+        return arithmetic
 
     def end_of(self, k: np.ndarray) -> np.ndarray:
         """End of the k-th (1-based) expected slot; inf past the last one."""
