@@ -178,20 +178,24 @@ class HealthMonitor:
         with self.session_data.lock:
             everything = self.session_data.all_symbol_data()
             healths: list[SymbolHealth] = []
+            news: list[np.ndarray] = []
             groups: dict[tuple[Session, str], list[int]] = {}
             for index, data in enumerate(everything):
                 health = data.health
                 if not isinstance(health, SymbolHealth) or health.session != data.session:
                     health = self._start(data)
                 healths.append(health)
+                news.append(_new_starts(data, health))
                 if clock >= health.time:
                     groups.setdefault((data.session, data.base_interval.name), []).append(index)
             found: dict[int, list[HealthChange]] = {}
             for members in groups.values():
-                datas = [everything[i] for i in members]
-                group = _GroupPass(datas, [healths[i] for i in members], self._ruler(datas[0]), clock, down,
-                                   self.settings, [self._n(d.symbol) for d in datas])
-                found.update(zip(members, group.run(), strict=True))
+                ruler = self._ruler(everything[members[0]])
+                for part in _chunks(members, [len(news[i]) for i in members]):
+                    group = _GroupPass([everything[i] for i in part], [healths[i] for i in part],
+                                       [news[i] for i in part], ruler, clock, down, self.settings,
+                                       [self._n(everything[i].symbol) for i in part])
+                    found.update(zip(part, group.run(), strict=True))
         changes = [change for index in sorted(found) for change in found[index]]
         if changes and self.changed:
             self.changed.emit_many([(change,) for change in changes])
@@ -243,8 +247,8 @@ class _GroupPass:
     """
 
     def __init__(
-        self, datas: list[SymbolSessionData], healths: list[SymbolHealth], ruler: _Slots, clock: float,
-        down: frozenset[str] | set[str], settings: HealthSettings, stale_slots: list[int],
+        self, datas: list[SymbolSessionData], healths: list[SymbolHealth], parts: list[np.ndarray], ruler: _Slots,
+        clock: float, down: frozenset[str] | set[str], settings: HealthSettings, stale_slots: list[int],
     ) -> None:
         self.datas = datas
         self.healths = healths
@@ -257,10 +261,6 @@ class _GroupPass:
         self.t0 = np.array([h.time for h in self.healths], np.float64)
         base_seconds = datas[0].base_interval.seconds
         self.last_ts = np.array([h.last_ts for h in self.healths], np.int64)
-        parts = []
-        for data, health in zip(datas, self.healths, strict=True):
-            ts = data.base.data.ts
-            parts.append(ts[int(ts.searchsorted(health.last_ts, side="right")):] if health.last_ts >= 0 else ts)
         self.lengths = np.array([len(part) for part in parts], np.int64)
         self.first = np.cumsum(self.lengths) - self.lengths
         new_starts = np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -475,6 +475,33 @@ class _GroupPass:
                 health.heard = max(health.heard, clock)  # reconnecting is evidence the feed is alive
             health.down = bool(self.down[symbol])
             health.time = clock
+
+
+#: new bars evaluated in one numpy pass: bounds the pass's temporaries (~20 arrays of this
+#: length) when a step at ``--speed max`` brings hundreds of thousands of bars
+CHUNK_BARS = 1 << 17
+
+
+def _new_starts(data: SymbolSessionData, health: SymbolHealth) -> np.ndarray:
+    """Starts of the symbol's bars newer than the last pass took into account (a view)."""
+    ts = data.base.data.ts
+    if health.last_ts < 0:
+        return ts
+    new: np.ndarray = ts[int(ts.searchsorted(health.last_ts, side="right")):]
+    return new
+
+
+def _chunks(members: list[int], sizes: list[int]) -> list[list[int]]:
+    """``members`` in consecutive runs of about :data:`CHUNK_BARS` new bars (a symbol is never split)."""
+    runs: list[list[int]] = [[]]
+    held = 0
+    for member, size in zip(members, sizes, strict=True):
+        if runs[-1] and held + size > CHUNK_BARS:
+            runs.append([])
+            held = 0
+        runs[-1].append(member)
+        held += size
+    return runs
 
 
 def _checkpoints(done: int, total: int, min_gaps: int) -> list[int]:
