@@ -86,12 +86,19 @@ class CsvColumns:
     bad_messages: list[str]
 
 
+def _first_line(data: bytes) -> bytes:
+    """The bytes before the first line break (without copying the rest)."""
+    ends = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+    return data[: min(ends)] if ends else data
+
+
 def _count_lines(data: bytes) -> int:
     """Physical lines as pyarrow counts them (``\\n``, ``\\r\\n`` and lone ``\\r`` end a line)."""
     if not data:
         return 0
     returns = data.count(b"\r") if b"\r" in data else 0
-    ends = data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
+    newlines = int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("\n")))  # faster than bytes.count
+    ends = newlines + (returns - data.count(b"\r\n") if returns else 0)
     return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
 
@@ -137,11 +144,11 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     Raises only :class:`DataError`.
     """
     data = _as_utf8(data, file)
-    if not data.strip():
+    if not data or data.isspace():  # (not ``strip()``: that copies the whole file)
         raise DataError("file is empty", file=file)
     header_lines = 0
     if names is None:
-        first = data.split(b"\n", 1)[0].split(b"\r", 1)[0].decode("utf-8").lstrip("\ufeff")
+        first = _first_line(data).decode("utf-8").lstrip("\ufeff")
         try:
             names = [n.strip() for n in next(csv.reader([first]), [])]
         except csv.Error as exc:
