@@ -479,7 +479,7 @@ class _GroupPass:
 
 #: new bars evaluated in one numpy pass: bounds the pass's temporaries (~20 arrays of this
 #: length) when a step at ``--speed max`` brings hundreds of thousands of bars
-CHUNK_BARS = 1 << 17
+CHUNK_BARS = 1 << 15
 
 
 def _new_starts(data: SymbolSessionData, health: SymbolHealth) -> np.ndarray:
