@@ -104,30 +104,39 @@ _SWITCHES = ("revised", "mismatch", "mismatch_volume")
 def parse_rules(table: Mapping[str, Any], key: str, base: AlertRules | None = None) -> AlertRules:
     """Rules from a TOML table over ``base``; ValueError names ``key.<name>`` and what is wrong."""
     rules = base or AlertRules()
-    changes: dict[str, Any] = {}
     known = {f.name for f in fields(AlertRules)}
+    changes: dict[str, Any] = {}
     for name, value in table.items():
         where = f"{key}.{name}"
         if name not in known:
             raise ValueError(f"{where}: unknown alert rule (known: {', '.join(sorted(known))})")
-        if name == "check_at":
-            if value not in ("close", "open"):
-                raise ValueError(f"{where}: expected 'close' or 'open', got {value!r}")
-            changes[name] = value
-        elif name in _SWITCHES:
-            if not isinstance(value, bool):
-                raise ValueError(f"{where}: expected true or false")
-            changes[name] = value
-        elif value is False:
-            changes[name] = None
-        else:
-            kind, low = _NUMBERS[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-                raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'} or false")
-            if value < low or (name.endswith("_below") and value > 100):
-                raise ValueError(f"{where}: {value} is out of range")
-            changes[name] = kind(value)
+        changes[name] = _rule_value(name, value, where)
     return replace(rules, **changes)
+
+
+def _rule_value(name: str, value: Any, where: str) -> Any:
+    """One rule's value checked by its kind: ``check_at``, an on/off switch, or a threshold."""
+    if name == "check_at":
+        if value not in ("close", "open"):
+            raise ValueError(f"{where}: expected 'close' or 'open', got {value!r}")
+        return value
+    if name in _SWITCHES:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false")
+        return value
+    return _threshold(name, value, where)
+
+
+def _threshold(name: str, value: Any, where: str) -> int | float | None:
+    """A numeric rule: ``false`` turns it off; otherwise a number of its kind within its range."""
+    if value is False:
+        return None
+    kind, low = _NUMBERS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'} or false")
+    if value < low or (name.endswith("_below") and value > 100):
+        raise ValueError(f"{where}: {value} is out of range")
+    return int(value) if kind is int else float(value)
 
 
 @dataclass
@@ -358,25 +367,34 @@ class AlertEngine:
     def _check_figures(self, clock: float, at_close: bool, session: Session | None = None) -> None:
         for data in self.session_data.all_symbol_data():
             rules = self.config.rules_for(data.symbol)
-            if (rules.check_at == "close") != at_close or (session is not None and data.session != session):
-                continue
-            if not at_close and not data.session.open <= clock < data.session.close:
+            if not self._figures_due(data, rules, clock, at_close, session):
                 continue
             wanted = {i.name for i in data.requested}
             for name, interval in data.bars.items():
-                if name not in wanted:
-                    continue
-                for rule, threshold, value in (
-                    (AlertRule.COVERAGE, rules.coverage_below, coverage(interval, data.base)),
-                    (AlertRule.QUALITY, rules.quality_below, interval.quality),
-                ):
-                    if threshold is None or value is None:
-                        continue
-                    rounded = round(value, 3)
-                    if value < threshold:
-                        self._set(rule, data.symbol, name, True, clock, data.session.tz, rounded, 0.0)
-                    elif not at_close and value >= threshold + MARGIN:
-                        self._set(rule, data.symbol, name, False, clock, data.session.tz, rounded, 0.0)
+                if name in wanted:
+                    self._set_figure(data, name, AlertRule.COVERAGE, rules.coverage_below,
+                                     coverage(interval, data.base), clock, at_close)
+                    self._set_figure(data, name, AlertRule.QUALITY, rules.quality_below, interval.quality,
+                                     clock, at_close)
+
+    @staticmethod
+    def _figures_due(data: SymbolSessionData, rules: AlertRules, clock: float, at_close: bool,
+                     session: Session | None) -> bool:
+        """This check is the symbol's (at the close or while open), for its session, and it is open now."""
+        if (rules.check_at == "close") != at_close or (session is not None and data.session != session):
+            return False
+        return at_close or data.session.open <= clock < data.session.close
+
+    def _set_figure(self, data: SymbolSessionData, name: str, rule: AlertRule, threshold: float | None,
+                    value: float | None, clock: float, at_close: bool) -> None:
+        """A figure below its threshold starts the alert; while open, one ``MARGIN`` above clears it."""
+        if threshold is None or value is None:
+            return
+        rounded = round(value, 3)
+        if value < threshold:
+            self._set(rule, data.symbol, name, True, clock, data.session.tz, rounded, 0.0)
+        elif not at_close and value >= threshold + MARGIN:
+            self._set(rule, data.symbol, name, False, clock, data.session.tz, rounded, 0.0)
 
     # -- gaps -----------------------------------------------------------------------------
     def _check_gaps(self, data: SymbolSessionData, slots: int) -> None:
@@ -436,21 +454,29 @@ class AlertEngine:
         for report in reports:
             data = self.session_data.get_symbol_data(report.symbol)
             rules = self.config.rules_for(report.symbol)
-            if data is None or not rules.mismatch or not report.checks:
-                continue
-            differing = [c for c in report.checks if _counts_as_mismatch(c, rules.mismatch_volume)]
-            tz, name = data.session.tz, report.interval.name
-            cond = self._condition(AlertRule.MISMATCH, report.symbol, name)
-            if differing and not cond.active:
-                cond.active, cond.started = True, float(differing[0].start)
-                shown = {d.field for c in differing for d in c.differences}
-                if not rules.mismatch_volume:
-                    shown.discard("volume")
-                fields = tuple(f for f in FIELDS if f in shown)
-                self._fire(cond.started, tz, report.symbol, name, AlertRule.MISMATCH, "start", len(differing), fields)
-            elif not differing and cond.active:
-                cond.active = False
-                self._fire(float(report.checks[-1].start), tz, report.symbol, name, AlertRule.MISMATCH, "clear", 0)
+            if data is not None and rules.mismatch and report.checks:
+                self._on_report(report, data.session.tz, rules)
+
+    def _on_report(self, report: SeriesReport, tz: str, rules: AlertRules) -> None:
+        """One series' comparison: start at its first differing bar, or clear at its newest bar."""
+        differing = [c for c in report.checks if _counts_as_mismatch(c, rules.mismatch_volume)]
+        name = report.interval.name
+        cond = self._condition(AlertRule.MISMATCH, report.symbol, name)
+        if differing and not cond.active:
+            cond.active, cond.started = True, float(differing[0].start)
+            fields = _mismatch_fields(differing, rules.mismatch_volume)
+            self._fire(cond.started, tz, report.symbol, name, AlertRule.MISMATCH, "start", len(differing), fields)
+        elif not differing and cond.active:
+            cond.active = False
+            self._fire(float(report.checks[-1].start), tz, report.symbol, name, AlertRule.MISMATCH, "clear", 0)
+
+
+def _mismatch_fields(differing: list[BarCheck], volume: bool) -> tuple[str, ...]:
+    """The fields that differ, in bar order (volume only when it counts)."""
+    shown = {d.field for c in differing for d in c.differences}
+    if not volume:
+        shown.discard("volume")
+    return tuple(f for f in FIELDS if f in shown)
 
 
 def _counts_as_mismatch(check: BarCheck, volume: bool) -> bool:

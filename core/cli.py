@@ -16,10 +16,14 @@ from typing import TYPE_CHECKING
 from session_monitor.core.sources.base import SourceError
 
 if TYPE_CHECKING:
-    from session_monitor.core.alerts import AlertConfig
+    from session_monitor.core.alerts import AlertConfig, AlertLog
     from session_monitor.core.calendar import Session
+    from session_monitor.core.coordinator import SessionCoordinator
+    from session_monitor.core.export import SessionExporter
     from session_monitor.core.reconcile.reference import ReferenceSeries
+    from session_monitor.core.recording import Recorder
     from session_monitor.core.runconfig import RunSetup
+    from session_monitor.core.session_data import SessionData
 
 __all__ = ["main", "replay_main"]
 
@@ -59,53 +63,19 @@ async def _replay(
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from session_monitor.core.coordinator import SessionCoordinator
-    from session_monitor.core.export import SessionExporter
-    from session_monitor.core.recording_start import start_recording
     from session_monitor.core.session_data import SessionData
 
     session_data = SessionData()
-    exporter = None
-    if export:
-        try:
-            exporter = SessionExporter(session_data, export, setup.calendar.name)
-        except OSError as exc:
-            raise ExportFailed(_export_problem(exc, export)) from None
-    recorder = None
-    if record:
-        started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
-        print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
-        recorder = started.recorder
+    exporter = _exporter(session_data, export, setup.calendar.name)
+    recorder = _recorder(setup) if record else None
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=setup.grace, known_missing=setup.missing,
     )
-    alert_log = None
-    if alerts is not None:
-        from session_monitor.core.alerts import AlertLog, attach_alerts
-
-        path, rules = alerts
-        alert_log = AlertLog(path)
-        engine = attach_alerts(coordinator, rules)
-        engine.fired.connect(alert_log.write)
-        if references:
-            from session_monitor.core.reconcile.held import reconcile_closed
-
-            coordinator.session_closed.connect(
-                lambda session: engine.on_reconciled(reconcile_closed(session_data, references, session)))
+    alert_log = _attach_alerts(coordinator, session_data, alerts, references) if alerts is not None else None
     failed: list[str] = []
     if exporter is not None and export is not None:
-        outdir = export
-
-        def export_session(session: Session) -> None:
-            if failed:
-                return
-            try:
-                exporter.on_session_closed(session)
-            except OSError as exc:
-                failed.append(_export_problem(exc, outdir))
-                coordinator.stop()
-
-        coordinator.session_closed.connect(export_session)
+        _export_each_session(coordinator, exporter, export, failed)
     total = sum(s.close - s.open for s in setup.sessions)
     bar = tqdm(total=total, unit="s", unit_scale=True, desc="replay", file=sys.stderr, disable=quiet or None)
 
@@ -130,6 +100,63 @@ async def _replay(
     if failed:
         kept = "; what was recorded is kept: run the same replay again to resume and export" if recorder else ""
         raise ExportFailed(failed[0] + kept)
+
+
+def _exporter(session_data: SessionData, export: str | None, calendar: str) -> SessionExporter | None:
+    """The exporter of ``--export OUTDIR``; an unwritable folder stops the run before it starts."""
+    from session_monitor.core.export import SessionExporter
+
+    if not export:
+        return None
+    try:
+        return SessionExporter(session_data, export, calendar)
+    except OSError as exc:
+        raise ExportFailed(_export_problem(exc, export)) from None
+
+
+def _recorder(setup: RunSetup) -> Recorder | None:
+    """The crash-resume recording; when it cannot start the run goes on and says so."""
+    from session_monitor.core.recording_start import start_recording
+
+    started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
+    print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+    return started.recorder
+
+
+def _attach_alerts(
+    coordinator: SessionCoordinator, session_data: SessionData, alerts: tuple[str, AlertConfig | None],
+    references: list[ReferenceSeries] | None,
+) -> AlertLog:
+    """``--alerts FILE``: the alert engine writing to FILE, with ``--reference`` compared at each close."""
+    from session_monitor.core.alerts import AlertLog, attach_alerts
+
+    path, rules = alerts
+    alert_log = AlertLog(path)
+    engine = attach_alerts(coordinator, rules)
+    engine.fired.connect(alert_log.write)
+    if references:
+        from session_monitor.core.reconcile.held import reconcile_closed
+
+        coordinator.session_closed.connect(
+            lambda session: engine.on_reconciled(reconcile_closed(session_data, references, session)))
+    return alert_log
+
+
+def _export_each_session(
+    coordinator: SessionCoordinator, exporter: SessionExporter, outdir: str, failed: list[str]
+) -> None:
+    """Export each closed session; the first write that fails stops the run (said in ``failed``)."""
+
+    def export_session(session: Session) -> None:
+        if failed:
+            return
+        try:
+            exporter.on_session_closed(session)
+        except OSError as exc:
+            failed.append(_export_problem(exc, outdir))
+            coordinator.stop()
+
+    coordinator.session_closed.connect(export_session)
 
 
 def replay_main(argv: list[str]) -> int:

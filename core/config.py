@@ -104,10 +104,37 @@ def _is_named_source(spec: str) -> bool:
 
 
 def load_config(path: str | Path) -> SessionConfig:
-    """Read and fully validate a session file; relative source paths are relative to the file."""
+    """Read and fully validate a session file; relative source paths are relative to the file.
+
+    Each top-level key has a reader of its own below (one job each); they run in the file's
+    documented order, so of several problems the first key's is the one reported.
+    """
     path = Path(path)
+    raw = _read_toml(path)
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _fail(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    config = SessionConfig()
+    config.source = _source(path, raw.get("source", "demo"))
+    config.calendar = _calendar(path, raw.get("calendar"))
+    config.start = _date(path, "start", raw.get("start"))
+    config.end = _date(path, "end", raw.get("end"))
+    if config.start and config.end and config.end < config.start:
+        raise _fail(path, "end", f"{config.end} is before start {config.start}")
+    config.speed = _speed(path, raw.get("speed"))
+    config.base = _base(path, raw.get("base"))
+    watchlist = raw.get("watchlist", [])
+    config.watchlist = _watchlist(path, watchlist)
+    config.alerts = _load_alerts(path, raw, watchlist)
+    if "workspace" in raw:
+        config.workspace = _workspace(path, raw["workspace"])
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML table; every way of not getting one is a ConfigError naming the file."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -116,81 +143,103 @@ def load_config(path: str | Path) -> SessionConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:  # tomllib recurses once per nesting level
         raise ConfigError(f"{path}: not a session file: arrays or tables nested too deeply") from None
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise _fail(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
-    config = SessionConfig()
-    source = raw.get("source", "demo")
-    if not isinstance(source, str) or not source.strip():
+
+
+def _source(path: Path, value: Any) -> str:
+    """``source``: a named source as written, a path made absolute against the file's folder."""
+    if not isinstance(value, str) or not value.strip():
         raise _fail(path, "source", "expected 'demo' or a path")
-    if not _is_named_source(source) and not Path(source).expanduser().is_absolute():
-        source = str((path.parent / source).resolve())
-    config.source = source
-    calendar = raw.get("calendar")
-    if calendar is not None:
-        if not isinstance(calendar, str):
-            raise _fail(path, "calendar", "expected a calendar name such as XNYS")
-        try:
-            get_calendar(calendar)
-        except CalendarError as exc:
-            raise _fail(path, "calendar", str(exc)) from None
-    config.calendar = calendar
-    config.start = _date(path, "start", raw.get("start"))
-    config.end = _date(path, "end", raw.get("end"))
-    if config.start and config.end and config.end < config.start:
-        raise _fail(path, "end", f"{config.end} is before start {config.start}")
-    speed = raw.get("speed")
-    if speed is not None:
-        if isinstance(speed, bool) or not isinstance(speed, (str, int, float)):
-            raise _fail(path, "speed", "expected 'max' or a positive number")
-        try:
-            parse_speed(speed)
-        except ValueError as exc:
-            raise _fail(path, "speed", str(exc)) from None
-        config.speed = "max" if str(speed).strip().lower() == "max" else str(float(speed))
-    base = raw.get("base")
-    if base is not None:
-        try:
-            config.base = parse_interval(str(base)).name
-        except IntervalError as exc:
-            raise _fail(path, "base", str(exc)) from None
-    watchlist = raw.get("watchlist", [])
-    if not isinstance(watchlist, list):
+    if _is_named_source(value) or Path(value).expanduser().is_absolute():
+        return value
+    return str((path.parent / value).resolve())
+
+
+def _calendar(path: Path, value: Any) -> str | None:
+    """``calendar``: a name :func:`get_calendar` knows (checked now, not when the run starts)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(path, "calendar", "expected a calendar name such as XNYS")
+    try:
+        get_calendar(value)
+    except CalendarError as exc:
+        raise _fail(path, "calendar", str(exc)) from None
+    return value
+
+
+def _speed(path: Path, value: Any) -> str | None:
+    """``speed``: kept as text the way the command line spells it (``max`` or a number)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _fail(path, "speed", "expected 'max' or a positive number")
+    try:
+        parse_speed(value)
+    except ValueError as exc:
+        raise _fail(path, "speed", str(exc)) from None
+    return "max" if str(value).strip().lower() == "max" else str(float(value))
+
+
+def _base(path: Path, value: Any) -> str | None:
+    """``base``: an interval, stored by its canonical name."""
+    if value is None:
+        return None
+    try:
+        return parse_interval(str(value)).name
+    except IntervalError as exc:
+        raise _fail(path, "base", str(exc)) from None
+
+
+def _watchlist(path: Path, value: Any) -> list[WatchItem]:
+    """``[[watchlist]]``: each entry checked on its own; a symbol listed twice is refused."""
+    if not isinstance(value, list):
         raise _fail(path, "watchlist", "expected an array of tables ([[watchlist]])")
+    items: list[WatchItem] = []
     seen: set[str] = set()
-    for i, item in enumerate(watchlist):
+    for i, entry in enumerate(value):
         key = f"watchlist[{i}]"
-        if not isinstance(item, dict):
-            raise _fail(path, key, "expected a table with symbol and intervals")
-        extra = sorted(set(item) - _ITEM_KEYS)
-        if extra:
-            raise _fail(path, f"{key}.{extra[0]}", "unknown key (known: intervals, symbol)")
-        try:
-            symbol = normalise_symbol(str(item.get("symbol", "")))
-        except SymbolError as exc:
-            raise _fail(path, f"{key}.symbol", str(exc)) from None
+        symbol = _item_symbol(path, key, entry)
         if symbol in seen:
             raise _fail(path, f"{key}.symbol", f"{symbol} is listed twice")
         seen.add(symbol)
-        intervals = item.get("intervals")
-        if isinstance(intervals, str):
-            intervals = [s for s in intervals.split(",") if s.strip()]
-        if not isinstance(intervals, list) or not intervals:
-            raise _fail(path, f"{key}.intervals", "expected a non-empty list such as [\"1m\", \"5m\"]")
-        names = []
-        for j, text in enumerate(intervals):
-            try:
-                names.append(parse_interval(str(text)).name)
-            except IntervalError as exc:
-                raise _fail(path, f"{key}.intervals[{j}]", str(exc)) from None
-        config.watchlist.append(WatchItem(symbol, names))
-    config.alerts = _load_alerts(path, raw, watchlist)
-    if "workspace" in raw:
+        items.append(WatchItem(symbol, _item_intervals(path, f"{key}.intervals", entry.get("intervals"))))
+    return items
+
+
+def _item_symbol(path: Path, key: str, entry: Any) -> str:
+    """One watchlist entry's keys and symbol (its ``alerts`` table is read by :func:`_load_alerts`)."""
+    if not isinstance(entry, dict):
+        raise _fail(path, key, "expected a table with symbol and intervals")
+    extra = sorted(set(entry) - _ITEM_KEYS)
+    if extra:
+        raise _fail(path, f"{key}.{extra[0]}", "unknown key (known: intervals, symbol)")
+    try:
+        return normalise_symbol(str(entry.get("symbol", "")))
+    except SymbolError as exc:
+        raise _fail(path, f"{key}.symbol", str(exc)) from None
+
+
+def _item_intervals(path: Path, key: str, value: Any) -> list[str]:
+    """An entry's ``intervals``: a list (or a comma-separated string), each by its canonical name."""
+    if isinstance(value, str):
+        value = [s for s in value.split(",") if s.strip()]
+    if not isinstance(value, list) or not value:
+        raise _fail(path, key, "expected a non-empty list such as [\"1m\", \"5m\"]")
+    names = []
+    for j, text in enumerate(value):
         try:
-            config.workspace = parse_workspace(raw["workspace"])
-        except WorkspaceError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    return config
+            names.append(parse_interval(str(text)).name)
+        except IntervalError as exc:
+            raise _fail(path, f"{key}[{j}]", str(exc)) from None
+    return names
+
+
+def _workspace(path: Path, value: Any) -> WorkspaceState:
+    """``[workspace]``: :func:`parse_workspace` names the key; this adds the file."""
+    try:
+        return parse_workspace(value)
+    except WorkspaceError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _load_alerts(path: Path, raw: dict[str, Any], watchlist: list[dict[str, Any]]) -> AlertConfig | None:

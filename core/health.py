@@ -176,31 +176,38 @@ class HealthMonitor:
 
     def update(self, clock: float, down: frozenset[str] | set[str] = frozenset()) -> None:
         with self.session_data.lock:
-            everything = self.session_data.all_symbol_data()
-            healths: list[SymbolHealth] = []
-            news: list[np.ndarray] = []
-            groups: dict[tuple[Session, str], list[int]] = {}
-            for index, data in enumerate(everything):
-                health = data.health
-                if not isinstance(health, SymbolHealth) or health.session != data.session:
-                    health = self._start(data)
-                healths.append(health)
-                news.append(_new_starts(data, health))
-                if clock >= health.time:
-                    groups.setdefault((data.session, data.base_interval.name), []).append(index)
-            found: dict[int, list[HealthChange]] = {}
-            for members in groups.values():
-                ruler = self._ruler(everything[members[0]])
-                for part in _chunks(members, [len(news[i]) for i in members]):
-                    group = _GroupPass([everything[i] for i in part], [healths[i] for i in part],
-                                       [news[i] for i in part], ruler, clock, down, self.settings,
-                                       [self._n(everything[i].symbol) for i in part])
-                    found.update(zip(part, group.run(), strict=True))
+            found = self._evaluate(clock, down)
         changes = [change for index in sorted(found) for change in found[index]]
         if changes and self.changed:
             self.changed.emit_many([(change,) for change in changes])
         if self.updated:
             self.updated.emit(clock)
+
+    def _evaluate(self, clock: float, down: frozenset[str] | set[str]) -> dict[int, list[HealthChange]]:
+        """Every symbol's changes (by its index in the session), one group pass at a time."""
+        everything = self.session_data.all_symbol_data()
+        healths = [self._current(data) for data in everything]
+        news = [_new_starts(data, health) for data, health in zip(everything, healths, strict=True)]
+        groups: dict[tuple[Session, str], list[int]] = {}
+        for index, (data, health) in enumerate(zip(everything, healths, strict=True)):
+            if clock >= health.time:
+                groups.setdefault((data.session, data.base_interval.name), []).append(index)
+        found: dict[int, list[HealthChange]] = {}
+        for members in groups.values():
+            ruler = self._ruler(everything[members[0]])
+            for part in _chunks(members, [len(news[i]) for i in members]):
+                group = _GroupPass([everything[i] for i in part], [healths[i] for i in part],
+                                   [news[i] for i in part], ruler, clock, down, self.settings,
+                                   [self._n(everything[i].symbol) for i in part])
+                found.update(zip(part, group.run(), strict=True))
+        return found
+
+    def _current(self, data: SymbolSessionData) -> SymbolHealth:
+        """The symbol's health for its current session (started when it has none yet)."""
+        health = data.health
+        if not isinstance(health, SymbolHealth) or health.session != data.session:
+            health = self._start(data)
+        return health
 
     def _n(self, symbol: str) -> int:
         return self.stale_slots.get(symbol, self.settings.stale_slots)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 from session_monitor.core.calendar import CalendarError, Session, SessionCalendar, get_calendar
 from session_monitor.core.clock import parse_speed
@@ -18,7 +19,12 @@ from session_monitor.core.sources.validation import EARLIEST_DATE, LATEST_DATE
 from session_monitor.core.streams import determine_stream
 from session_monitor.core.symbols import SymbolError, distinct_symbols
 
-__all__ = ["LIVE_GRACE_SECONDS", "RunSetup", "UsageError", "add_run_arguments", "resolve_run"]
+if TYPE_CHECKING:
+    from session_monitor.core.config import WatchItem
+
+__all__ = [
+    "LIVE_GRACE_SECONDS", "RunRequest", "RunSetup", "UsageError", "add_run_arguments", "read_request", "resolve_run",
+]
 
 DEFAULT_SYMBOLS = ("SPY", "AAPL", "MSFT")
 DEFAULT_INTERVALS = "1m,5m,15m,1h"
@@ -96,51 +102,162 @@ def _date(text: str | None, what: str) -> dt.date | None:
         raise UsageError(f"--{what} {text!r} is not a date (use YYYY-MM-DD)") from None
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for: the command line over the session file, merged in one place.
+
+    Values stay as the user typed them (dates and speed as text) so each is checked where it
+    is used, in the order :func:`resolve_run` reports problems.
+    """
+
+    spec: str
+    base: str | None
+    #: ``--symbols`` as typed; None: the session file's watchlist, else everything the source holds
+    symbols: str | None
+    #: ``--intervals`` as typed; None: each watchlist entry's own, else the default
+    intervals: str | None
+    watchlist: list[WatchItem]
+    speed: str | None
+    calendar: str | None
+    start: str | None
+    end: str | None
+    config_start: dt.date | None
+    config_end: dt.date | None
+    record: bool
+    record_as: str
+
+    @property
+    def dated(self) -> bool:
+        """A date range was asked for (on the command line or in the session file)."""
+        return bool(self.start or self.end or self.config_start or self.config_end)
+
+    def date_range(self) -> _DateRange:
+        """The asked-for range; an end left open stays None (:func:`_fill_range` completes it)."""
+        return _DateRange(
+            _date(self.start, "start") or self.config_start, _date(self.end, "end") or self.config_end
+        )
+
+
+class _DateRange(NamedTuple):
+    """A range as asked for: either end may be open."""
+
+    start: dt.date | None
+    end: dt.date | None
+
+
+class _FullRange(NamedTuple):
+    start: dt.date
+    end: dt.date
+
+
+class _SessionPlan(NamedTuple):
+    calendar: SessionCalendar
+    sessions: list[Session]
+
+
+#: one symbol's requested intervals, before the symbol is normalised
+_Requested = list[tuple[str, list[Interval]]]
+
+
 def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSetup:
     """Validate everything the user asked for; raise UsageError/SourceError with one line."""
+    request = read_request(args)
+    source = _open(request)
+    watchlist = _watchlist(request, source)
+    speed = _speed(request.speed, default_speed)
+    _check_streams(source, watchlist)
+    calendar_name = request.calendar or source.calendar_hint or "XNYS"
+    if source.live:
+        return _live_setup(request, source, watchlist, calendar_name)
+    return _replay_setup(request, source, watchlist, speed, calendar_name)
+
+
+def read_request(args: argparse.Namespace) -> RunRequest:
+    """The session file (``--config``) read and checked, with every given argument over it."""
     from session_monitor.core.config import ConfigError, SessionConfig, load_config
+
+    config_path = getattr(args, "config", None)
+    try:
+        config = load_config(config_path) if config_path else SessionConfig()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    spec = args.source or (config.source if config_path else getattr(args, "default_source", None))
+    if spec is None:
+        raise UsageError("name a SOURCE (a Lean folder, a CSV/Parquet file or folder, or 'demo') or --config")
+    return RunRequest(
+        spec=spec,
+        base=args.base or config.base,
+        symbols=args.symbols,
+        intervals=args.intervals,
+        watchlist=config.watchlist,
+        speed=args.speed if args.speed is not None else config.speed,
+        calendar=args.calendar or config.calendar,
+        start=args.start,
+        end=args.end,
+        config_start=config.start,
+        config_end=config.end,
+        record=not getattr(args, "no_record", False),
+        record_as=getattr(args, "record_as", "").strip(),
+    )
+
+
+def _open(request: RunRequest) -> BarSource:
+    """The source; a bad spec or base is a usage error, a source that fails to open says why itself."""
     from session_monitor.core.sources.factory import open_source
 
     try:
-        config = load_config(args.config) if getattr(args, "config", None) else SessionConfig()
-    except ConfigError as exc:
+        return open_source(request.spec, base=request.base)
+    except SourceError:
+        raise
+    except ValueError as exc:  # IntervalError, a bad spec
         raise UsageError(str(exc)) from None
-    spec = args.source or (config.source if getattr(args, "config", None) else getattr(args, "default_source", None))
-    if spec is None:
-        raise UsageError("name a SOURCE (a Lean folder, a CSV/Parquet file or folder, or 'demo') or --config")
+
+
+def _intervals(text: str | list[str]) -> list[Interval]:
     try:
-        source = open_source(spec, base=args.base or config.base)
-    except (IntervalError, ValueError) as exc:
-        if isinstance(exc, SourceError):
-            raise
-        raise UsageError(str(exc)) from None
-    try:
-        intervals = parse_intervals(args.intervals or DEFAULT_INTERVALS)
+        return parse_intervals(text)
     except IntervalError as exc:
         raise UsageError(str(exc)) from None
-    if args.symbols is not None:
-        requested = [(s, intervals) for s in args.symbols.split(",")]
-    elif config.watchlist:
-        requested = [(w.symbol, parse_intervals(args.intervals) if args.intervals else parse_intervals(w.intervals))
-                     for w in config.watchlist]
-    else:  # a file source defaults to everything it holds, the demo to a small watchlist
-        listed = source.symbols()
-        if not listed:
-            _refuse_unusable(source, None)
-        requested = [(s, intervals) for s in listed or DEFAULT_SYMBOLS]
+
+
+def _requested(request: RunRequest, source: BarSource) -> _Requested:
+    """Symbols with their intervals: ``--symbols``, else the watchlist, else what the source holds.
+
+    A file source defaults to everything it holds, the demo to a small watchlist.
+    """
+    intervals = _intervals(request.intervals or DEFAULT_INTERVALS)
+    if request.symbols is not None:
+        return [(s, intervals) for s in request.symbols.split(",")]
+    if request.watchlist:
+        return [(w.symbol, intervals if request.intervals else _intervals(w.intervals)) for w in request.watchlist]
+    listed = source.symbols()
+    if not listed:
+        _refuse_unusable(source, None)
+    return [(s, intervals) for s in listed or DEFAULT_SYMBOLS]
+
+
+def _watchlist(request: RunRequest, source: BarSource) -> list[tuple[str, list[Interval]]]:
+    """The requested symbols normalised; one named twice (``SPY,spy``) is refused."""
+    requested = _requested(request, source)
     try:
         symbols, duplicates = distinct_symbols(s for s, _ in requested)
     except SymbolError as exc:
         raise UsageError(str(exc)) from None
     if duplicates:
         raise UsageError(f"--symbols names a symbol twice: {'; '.join(d.describe() for d in duplicates)}")
-    watchlist = [(symbol, ivs) for symbol, (_, ivs) in zip(symbols, requested, strict=True)]
-    speed_text = args.speed if args.speed is not None else config.speed
+    return [(symbol, ivs) for symbol, (_, ivs) in zip(symbols, requested, strict=True)]
+
+
+def _speed(text: str | None, default: float | None) -> float | None:
     try:
-        speed = parse_speed(speed_text) if speed_text is not None else default_speed
+        return parse_speed(text) if text is not None else default
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    source.prepare(symbols)  # a folder's files are parsed side by side, not as each symbol is asked about
+
+
+def _check_streams(source: BarSource, watchlist: list[tuple[str, list[Interval]]]) -> None:
+    """Every symbol has data, and a base the source streams that its intervals derive from."""
+    source.prepare([symbol for symbol, _ in watchlist])  # a folder's files parsed side by side, not one by one
     for symbol, wanted in watchlist:
         bases = source.base_intervals(symbol)
         if not bases:
@@ -150,46 +267,77 @@ def resolve_run(args: argparse.Namespace, default_speed: float | None) -> RunSet
             determine_stream(symbol, wanted, bases)
         except IntervalError as exc:
             raise UsageError(str(exc)) from None
-    calendar_name = args.calendar or config.calendar or source.calendar_hint or "XNYS"
-    if source.live:
-        if args.start or args.end or config.start or config.end:
-            raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
-        try:
-            calendar = get_calendar(calendar_name)
-            sessions = [calendar.current_or_next_session()]
-        except CalendarError as exc:
-            raise UsageError(str(exc)) from None
-        return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=spec,
-                        record=not getattr(args, "no_record", False), live=True,
-                        record_as=getattr(args, "record_as", "").strip())
-    start = _date(args.start, "start") or config.start
-    end = _date(args.end, "end") or config.end
-    warnings: list[str] = same_intervals(args.intervals) if args.intervals else []
+
+
+def _live_setup(
+    request: RunRequest, source: BarSource, watchlist: list[tuple[str, list[Interval]]], calendar_name: str
+) -> RunSetup:
+    """A live source watches today's session (or the next) in real time; a date range does not apply."""
+    if request.dated:
+        raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
+    try:
+        calendar = get_calendar(calendar_name)
+        sessions = [calendar.current_or_next_session()]
+    except CalendarError as exc:
+        raise UsageError(str(exc)) from None
+    return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=request.spec,
+                    record=request.record, live=True, record_as=request.record_as)
+
+
+def _replay_setup(
+    request: RunRequest,
+    source: BarSource,
+    watchlist: list[tuple[str, list[Interval]]],
+    speed: float | None,
+    calendar_name: str,
+) -> RunSetup:
+    """A replay: the asked-for sessions (or those the data covers), with what the user should know."""
+    asked = request.date_range()
+    symbols = [symbol for symbol, _ in watchlist]
+    warnings: list[str] = same_intervals(request.intervals) if request.intervals else []
     warnings.extend(note for symbol in symbols for note in source.notes(symbol))
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
+    plan = _plan_sessions(calendar_name, asked, dates, warnings)
+    missing = _missing_days(plan.sessions, dates, warnings)
+    return RunSetup(
+        source, plan.calendar, plan.sessions, watchlist, speed, source_spec=request.spec, record=request.record,
+        record_as=request.record_as, missing=missing, warnings=warnings,
+    )
+
+
+def _plan_sessions(
+    calendar_name: str, asked: _DateRange, dates: dict[str, list[dt.date]], warnings: list[str]
+) -> _SessionPlan:
+    """The calendar and the run's sessions: with no range asked, those the data has; else the range."""
     known = sorted({d for days in dates.values() for d in days})
+    span: _DateRange | _FullRange = asked
     try:
-        calendar = get_calendar(calendar_name, earliest=min(filter(None, [start, *known[:1]]), default=None))
-        if start is None and end is None and known:
+        calendar = get_calendar(calendar_name, earliest=min(filter(None, [asked.start, *known[:1]]), default=None))
+        if asked.start is None and asked.end is None and known:
             sessions = _data_sessions(calendar, dates, warnings)
         else:
-            if start is None and end is None:
-                start = end = calendar.latest_session().date
-            elif start is None:
-                start = known[0] if known else end
-            elif end is None:
-                end = known[-1] if known and known[-1] >= start else start
-            assert start is not None and end is not None
-            sessions = calendar.sessions_between(start, end)
+            span = _fill_range(calendar, asked, known)
+            sessions = calendar.sessions_between(span.start, span.end)
     except CalendarError as exc:
         raise UsageError(str(exc)) from None
     if not sessions:
-        raise UsageError(f"no {calendar_name} sessions between {start} and {end}")
-    missing = _missing_days(sessions, dates, warnings)
-    return RunSetup(
-        source, calendar, sessions, watchlist, speed, source_spec=spec, record=not getattr(args, "no_record", False),
-        record_as=getattr(args, "record_as", "").strip(), missing=missing, warnings=warnings,
-    )
+        raise UsageError(f"no {calendar_name} sessions between {span.start} and {span.end}")
+    return _SessionPlan(calendar, sessions)
+
+
+def _fill_range(calendar: SessionCalendar, asked: _DateRange, known: list[dt.date]) -> _FullRange:
+    """An open end taken from the data: no range is the latest session, no start the data's first
+    date, no end the data's last (or the start itself when the data ends before it)."""
+    start, end = asked
+    if start is None and end is None:
+        latest = calendar.latest_session().date
+        return _FullRange(latest, latest)
+    if start is None:
+        assert end is not None
+        return _FullRange(known[0] if known else end, end)
+    if end is None:
+        return _FullRange(start, known[-1] if known and known[-1] >= start else start)
+    return _FullRange(start, end)
 
 
 def _refuse_unusable(source: BarSource, symbol: str | None) -> None:

@@ -44,24 +44,31 @@ def determine_stream(
         raise IntervalError(f"{symbol}: no intervals requested")
     if not bases:
         raise IntervalError(f"{symbol}: the source streams no intraday base interval for this symbol")
-    finest = bases[0]
-    offered = ", ".join(b.name for b in bases)
     for interval in wanted:
-        if not interval.is_daily and interval.seconds < finest.seconds:
-            raise IntervalError(
-                f"{symbol}: interval {interval} is finer than the finest base the source streams ({offered})"
-            )
-        if not any(b.divides(interval) for b in bases):
-            raise IntervalError(
-                f"{symbol}: interval {interval} cannot be derived: it is not a whole multiple of "
-                f"any base the source streams ({offered})"
-            )
+        _check_derivable(symbol, interval, bases)
     usable = [b for b in bases if all(b.divides(i) for i in wanted)]
     if not usable:
         names = ", ".join(i.name for i in wanted)
         raise IntervalError(
-            f"{symbol}: no single base the source streams ({offered}) divides all of {names}"
+            f"{symbol}: no single base the source streams ({_offered(bases)}) divides all of {names}"
         )
     base = usable[-1]
     derived = tuple(i for i in wanted if i != base)
     return StreamPlan(symbol, base, derived, tuple(wanted))
+
+
+def _offered(bases: list[Interval]) -> str:
+    return ", ".join(b.name for b in bases)
+
+
+def _check_derivable(symbol: str, interval: Interval, bases: list[Interval]) -> None:
+    """``interval`` is derivable from one of ``bases`` (intraday, shortest first), or why not."""
+    if not interval.is_daily and interval.seconds < bases[0].seconds:
+        raise IntervalError(
+            f"{symbol}: interval {interval} is finer than the finest base the source streams ({_offered(bases)})"
+        )
+    if not any(b.divides(interval) for b in bases):
+        raise IntervalError(
+            f"{symbol}: interval {interval} cannot be derived: it is not a whole multiple of "
+            f"any base the source streams ({_offered(bases)})"
+        )

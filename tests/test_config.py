@@ -124,3 +124,44 @@ def test_a_live_source_watches_todays_session_and_refuses_a_date_range(monkeypat
         setup.source.close()
     with pytest.raises(UsageError, match="is live"):
         resolve_run(parser.parse_args(["alpaca", "--symbols", "SPY", "--start", "2024-03-04"]), default_speed=60.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('source = ""', "source: expected 'demo' or a path"),
+        ("calendar = 7", "calendar: expected a calendar name such as XNYS"),
+        ("speed = true", "speed: expected 'max' or a positive number"),
+        ("start = 2024-03-04T09:30:00", "start: expected a date (YYYY-MM-DD), not a date-time"),
+        ("watchlist = 3", "watchlist: expected an array of tables ([[watchlist]])"),
+        ("watchlist = [1]", "watchlist[0]: expected a table with symbol and intervals"),
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\n[[watchlist]]\nsymbol = "spy"\nintervals = []',
+         "watchlist[1].symbol: SPY is listed twice"),  # the symbol is checked before the entry's intervals
+        ('[[watchlist]]\nsymbol = "SPY"\nintervals = ["1m"]\nalerts = 3',
+         "watchlist[0].alerts: expected a table such as { stale_slots = 5, coverage_below = 95 }"),
+        ("speed = 0\nbase = \"7x\"", "speed: speed 0 must be a positive number"),  # keys in the documented order
+    ],
+)
+def test_each_section_names_the_file_and_its_key(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text + "\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    assert str(raised.value).startswith(f"{path}: {message}")
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="config file does not exist"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5000 + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "deep.toml")
+    assert str(raised.value).startswith(f"{tmp_path / 'deep.toml'}: ")
+
+
+def test_an_interval_list_may_be_one_string(tmp_path) -> None:
+    (tmp_path / "s.toml").write_text('[[watchlist]]\nsymbol = "spy"\nintervals = "60m, 1m,"\n')
+
+    assert load_config(tmp_path / "s.toml").watchlist == [WatchItem("SPY", ["1h", "1m"])]

@@ -25,7 +25,8 @@ def test_warnings_go_to_a_rotating_file_in_the_given_folder(tmp_path: Path) -> N
         assert len(added) == 1 and isinstance(added[0], logging.handlers.RotatingFileHandler)
         assert (added[0].maxBytes, added[0].backupCount) == (LOG_MAX_BYTES, LOG_BACKUPS)
         lines = path.read_text().splitlines()
-        assert len(lines) == 1 and lines[0].endswith("WARNING session_monitor.core.coordinator: SPY: feed disconnected at 10:02:00")
+        assert len(lines) == 1
+        assert lines[0].endswith("WARNING session_monitor.core.coordinator: SPY: feed disconnected at 10:02:00")
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)

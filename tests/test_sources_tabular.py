@@ -452,3 +452,22 @@ def test_a_rows_day_is_the_day_written_in_its_timestamp(tmp_path: Path, stamp: s
     path = tmp_path / "SPY.csv"
     path.write_text(f"{HEADER}\n{stamp},1,1,1,1,1\n")
     assert TabularSource(path).dates("SPY") == [day]
+
+
+def test_csv_columns_keep_line_numbers_past_blank_empty_and_short_rows() -> None:
+    data = (
+        b"timestamp,open,high,low,close,volume\n"
+        b"2024-01-02T14:30:00Z,1,2,1,2,5\n"
+        b"\n"  # line 3: blank, dropped without a word
+        b",,,,,\n"  # line 4: every field empty: kept, for validation to name
+        b"2024-01-02T14:31:00Z,1,2\n"  # line 5: too few fields, set aside
+        b"2024-01-02T14:32:00Z,1,2,1,2,6\n"
+    )
+
+    read = read_csv_columns(data, "SPY.csv")
+
+    assert read.names == ["timestamp", "open", "high", "low", "close", "volume"]
+    assert read.rows.tolist() == [2, 4, 6]
+    assert read.columns["volume"].to_pylist() == ["5", None, "6"]
+    assert read.bad_rows.tolist() == [5]
+    assert read.bad_messages == ["wrong number of fields: expected 6, found 3"]

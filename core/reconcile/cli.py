@@ -56,28 +56,44 @@ class _Usage(Exception):
 def _pick(references: list[ReferenceSeries], source: BarSource, symbols: str | None,
           intervals: str | None) -> list[ReferenceSeries]:
     """The reference series the user asked for; every named symbol/interval must be there."""
-    held = {(r.symbol, r.interval) for r in references}
-    if symbols is not None:
-        wanted_symbols = [s.strip().upper() for s in symbols.split(",") if s.strip()]
-        if not wanted_symbols:
-            raise _Usage("--symbols names no symbol")
-    else:
-        known = set(source.symbols())
-        wanted_symbols = sorted({r.symbol for r in references if not known or r.symbol in known})
-    try:
-        wanted_intervals = parse_intervals(intervals) if intervals else sorted(
-            {r.interval for r in references}, key=Interval.sort_key)
-    except IntervalError as exc:
-        raise _Usage(str(exc)) from None
-    for symbol in wanted_symbols:
-        for interval in wanted_intervals:
-            if (symbol, interval) not in held:
-                have = ", ".join(f"{s} {i}" for s, i in sorted(held, key=lambda k: (k[0], k[1].sort_key())))
-                raise _Usage(f"the reference holds no {symbol} {interval} bars (it holds: {have or 'nothing'})")
+    wanted_symbols = _wanted_symbols(references, source, symbols)
+    wanted_intervals = _wanted_intervals(references, intervals)
+    _check_held(references, wanted_symbols, wanted_intervals)
     chosen = [r for r in references if r.symbol in wanted_symbols and r.interval in wanted_intervals]
     if not chosen:
         raise _Usage("the reference and the source share no symbol: name one with --symbols")
     return chosen
+
+
+def _wanted_symbols(references: list[ReferenceSeries], source: BarSource, symbols: str | None) -> list[str]:
+    """``--symbols``, else every reference symbol the source holds (all of them when it lists none)."""
+    if symbols is None:
+        known = set(source.symbols())
+        return sorted({r.symbol for r in references if not known or r.symbol in known})
+    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not wanted:
+        raise _Usage("--symbols names no symbol")
+    return wanted
+
+
+def _wanted_intervals(references: list[ReferenceSeries], intervals: str | None) -> list[Interval]:
+    """``--intervals``, else every interval the reference holds."""
+    if not intervals:
+        return sorted({r.interval for r in references}, key=Interval.sort_key)
+    try:
+        return parse_intervals(intervals)
+    except IntervalError as exc:
+        raise _Usage(str(exc)) from None
+
+
+def _check_held(references: list[ReferenceSeries], symbols: list[str], intervals: list[Interval]) -> None:
+    """Each asked-for (symbol, interval) is in the reference; the first that is not is named."""
+    held = {(r.symbol, r.interval) for r in references}
+    for symbol in symbols:
+        for interval in intervals:
+            if (symbol, interval) not in held:
+                have = ", ".join(f"{s} {i}" for s, i in sorted(held, key=lambda k: (k[0], k[1].sort_key())))
+                raise _Usage(f"the reference holds no {symbol} {interval} bars (it holds: {have or 'nothing'})")
 
 
 def _run_args(args: argparse.Namespace, chosen: list[ReferenceSeries]) -> argparse.Namespace:

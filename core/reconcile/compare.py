@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -18,7 +18,14 @@ from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session
 from session_monitor.core.intervals import Interval
 from session_monitor.core.reconcile.reference import ReferenceSeries
-from session_monitor.core.reconcile.windows import Convention, derive_on, detect_convention, session_windows
+from session_monitor.core.reconcile.windows import (
+    Convention,
+    WindowBars,
+    Windows,
+    derive_on,
+    detect_convention,
+    session_windows,
+)
 
 __all__ = [
     "FIELDS",
@@ -149,48 +156,81 @@ def reconcile_series(
     bars stamped at or after it.
     """
     interval = reference.interval
-    ref = reference.bars
     if not sessions:
         return SeriesReport(reference.symbol, interval, convention or Convention.SESSION_ANCHORED)
     per_session = {c: [session_windows(s, interval, c) for s in sessions] for c in Convention}
-    span_lo = min(int(ws[0].labels[0]) for ws in per_session.values())  # a label never follows its start
-    span_hi = sessions[-1].close if until is None else min(sessions[-1].close, until)
-    lo, hi = np.searchsorted(ref.ts, [span_lo, span_hi])
-    ref = ref.take(slice(int(lo), int(hi)))
+    ref = _in_span(reference.bars, per_session, sessions, until)
     if convention is None:
         convention = detect_convention(ref.ts, sessions, interval)
     report = SeriesReport(reference.symbol, interval, convention)
     matched = np.zeros(len(ref.ts), bool)
     for session, windows in zip(sessions, per_session[convention], strict=True):
-        derived = derive_on(load_base(session), windows)
-        expected = [session.expected_slots(base.seconds, int(s), int(e)) for s, e in
-                    zip(windows.starts, windows.ends, strict=True)]
-        ours_at = dict(zip(derived.window.tolist(), range(len(derived.window)), strict=True))
-        pos = np.searchsorted(ref.ts, windows.labels)
-        for k, label in enumerate(windows.labels.tolist()):
-            if until is not None and int(windows.ends[k]) > until:
-                break
-            j = int(pos[k])
-            in_ref = j < len(ref.ts) and int(ref.ts[j]) == label
-            i = ours_at.get(k)
-            count = int(derived.counts[i]) if i is not None else 0
-            common = {"symbol": reference.symbol, "interval": interval, "start": label,
-                      "base_bars": count, "expected": expected[k]}
-            if in_ref:
-                matched[j] = True
-            if i is not None and in_ref:
-                diffs = _field_diffs(derived.bars, i, ref, j)
-                if diffs:
-                    report.checks.append(BarCheck(status=Status.DIFFERS, differences=diffs,
-                                                  cause=_cause_of(diffs, count, expected[k]), **common))
-                else:
-                    report.checks.append(BarCheck(status=Status.MATCH, **common))
-            elif in_ref:
-                report.checks.append(BarCheck(status=Status.ONLY_REFERENCE, cause=Cause.NO_BASE_BARS, **common))
-            elif i is not None:
-                report.checks.append(BarCheck(status=Status.ONLY_OURS, cause=Cause.NOT_IN_REFERENCE, **common))
+        side = _Ours(derive_on(load_base(session), windows), session, windows, base)
+        report.checks.extend(_session_checks(reference, side, ref, matched, until))
     for j in np.flatnonzero(~matched).tolist():
         report.checks.append(BarCheck(reference.symbol, interval, int(ref.ts[j]), Status.ONLY_REFERENCE,
                                       cause=Cause.OFF_WINDOW_GRID))
     report.checks.sort(key=lambda c: c.start)
     return report
+
+
+def _in_span(
+    ref: BarArrays, per_session: dict[Convention, list[Windows]], sessions: list[Session], until: int | None
+) -> BarArrays:
+    """The reference bars stamped within the sessions' span (under any convention), before ``until``."""
+    span_lo = min(int(ws[0].labels[0]) for ws in per_session.values())  # a label never follows its start
+    span_hi = sessions[-1].close if until is None else min(sessions[-1].close, until)
+    lo, hi = np.searchsorted(ref.ts, [span_lo, span_hi])
+    return ref.take(slice(int(lo), int(hi)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ours:
+    """Our bars of one session, derived on the reference's windows."""
+
+    derived: WindowBars
+    session: Session
+    windows: Windows
+    base: Interval
+
+
+def _session_checks(
+    reference: ReferenceSeries, ours: _Ours, ref: BarArrays, matched: np.ndarray, until: int | None
+) -> list[BarCheck]:
+    """One check per window of the session that either side has a bar for; marks the reference bars seen."""
+    windows, derived = ours.windows, ours.derived
+    expected = [ours.session.expected_slots(ours.base.seconds, int(s), int(e)) for s, e in
+                zip(windows.starts, windows.ends, strict=True)]
+    ours_at = dict(zip(derived.window.tolist(), range(len(derived.window)), strict=True))
+    pos = np.searchsorted(ref.ts, windows.labels)
+    checks: list[BarCheck] = []
+    for k, label in enumerate(windows.labels.tolist()):
+        if until is not None and int(windows.ends[k]) > until:
+            break
+        j = int(pos[k])
+        in_ref = j < len(ref.ts) and int(ref.ts[j]) == label
+        if in_ref:
+            matched[j] = True
+        i = ours_at.get(k)
+        count = int(derived.counts[i]) if i is not None else 0
+        bar = BarCheck(reference.symbol, reference.interval, label, Status.MATCH, base_bars=count,
+                       expected=expected[k])
+        check = _compare(bar, derived.bars, i, ref, j if in_ref else None)
+        if check is not None:
+            checks.append(check)
+    return checks
+
+
+def _compare(bar: BarCheck, ours: BarArrays, i: int | None, ref: BarArrays, j: int | None) -> BarCheck | None:
+    """``bar`` (a match) as it really compares: ours at ``i`` and the reference's at ``j``, either absent."""
+    if i is not None and j is not None:
+        diffs = _field_diffs(ours, i, ref, j)
+        if not diffs:
+            return bar
+        return replace(bar, status=Status.DIFFERS, differences=diffs, cause=_cause_of(diffs, bar.base_bars,
+                                                                                      bar.expected))
+    if j is not None:
+        return replace(bar, status=Status.ONLY_REFERENCE, cause=Cause.NO_BASE_BARS)
+    if i is not None:
+        return replace(bar, status=Status.ONLY_OURS, cause=Cause.NOT_IN_REFERENCE)
+    return None

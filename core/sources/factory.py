@@ -37,22 +37,11 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
     """
     wanted = _parse_base(base)
     text = spec.strip()
-    if text.lower() == "alpaca" or text.lower().startswith("alpaca:"):
-        from session_monitor.core.sources.alpaca import open_alpaca
-
-        if wanted is not None and wanted != ONE_MINUTE:
-            raise SourceError(f"Alpaca streams 1m bars, not {wanted}")
-        return open_alpaca(text.partition(":")[2] or "iex")
-    if text.lower() == "demo" or text.lower().startswith("demo:"):
-        seed_text = text.partition(":")[2]
-        try:
-            seed = int(seed_text) if seed_text else 0
-        except ValueError as exc:
-            raise SourceError(f"demo seed must be a whole number: {spec}") from exc
-        if wanted is not None and wanted not in (ONE_SECOND, ONE_MINUTE):
-            raise SourceError(f"the demo feed serves 1s or 1m base bars, not {wanted}")
-        return DemoSource(seed=seed, base=wanted)
-
+    kind, _, option = text.partition(":")
+    if kind.lower() == "alpaca":
+        return _open_alpaca(option, wanted)
+    if kind.lower() == "demo":
+        return _open_demo(spec, option, wanted)
     path = Path(text).expanduser()
     if not text or not path.exists():
         raise SourceError(f"source path does not exist: {spec}")
@@ -60,6 +49,26 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
         return _open_path(spec, path, wanted)
     except OSError as exc:
         raise SourceError(f"cannot read {spec}: {exc.strerror or exc}") from exc
+
+
+def _open_alpaca(feed: str, wanted: Interval | None) -> BarSource:
+    """``alpaca`` or ``alpaca:FEED`` (default ``iex``): live minute bars."""
+    from session_monitor.core.sources.alpaca import open_alpaca
+
+    if wanted is not None and wanted != ONE_MINUTE:
+        raise SourceError(f"Alpaca streams 1m bars, not {wanted}")
+    return open_alpaca(feed or "iex")
+
+
+def _open_demo(spec: str, seed_text: str, wanted: Interval | None) -> BarSource:
+    """``demo`` or ``demo:SEED``: the generated feed, at a 1s or 1m base."""
+    try:
+        seed = int(seed_text) if seed_text else 0
+    except ValueError as exc:
+        raise SourceError(f"demo seed must be a whole number: {spec}") from exc
+    if wanted is not None and wanted not in (ONE_SECOND, ONE_MINUTE):
+        raise SourceError(f"the demo feed serves 1s or 1m base bars, not {wanted}")
+    return DemoSource(seed=seed, base=wanted)
 
 
 def _open_path(spec: str, path: Path, wanted: Interval | None) -> BarSource:

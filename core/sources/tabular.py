@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -146,6 +147,54 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     data = _as_utf8(data, file)
     if not data or data.isspace():  # (not ``strip()``: that copies the whole file)
         raise DataError("file is empty", file=file)
+    header = _header(data, file, names)
+    total = _count_lines(data)
+    if total <= header.lines:
+        raise DataError("file has no data rows", file=file)
+    read = _read_arrow(data, file, header, total)
+    bad_lines = np.array([b.line for b in read.bad], dtype=np.int64)
+    lines = np.arange(header.lines + 1, total + 1, dtype=np.int64)
+    if len(bad_lines):
+        lines = lines[~np.isin(lines, bad_lines)]
+        if not read.table.num_rows:
+            counts = sorted({b.fields for b in read.bad})
+            raise DataError(
+                f"wrong number of columns: expected {len(header.names)} ({','.join(header.names)}), "
+                f"found {'/'.join(map(str, counts))}",
+                file=file,
+                row=int(bad_lines[0]),
+            )
+    columns = {n: read.table.column(i) for i, n in enumerate(header.names)}
+    kept = _without_blank_lines(data, columns, lines, read.table.num_rows)
+    messages = [f"wrong number of fields: expected {len(header.names)}, found {b.fields}" for b in read.bad]
+    return CsvColumns(header.names, kept.columns, kept.lines, bad_lines, messages)
+
+
+class _Header(NamedTuple):
+    names: list[str]
+    #: lines before the data: 1 for a header line, 0 when the names were given
+    lines: int
+
+
+class _BadRow(NamedTuple):
+    """A row pyarrow set aside: its physical line and how many fields it had."""
+
+    line: int
+    fields: int
+
+
+class _ArrowRead(NamedTuple):
+    table: pa.Table
+    bad: list[_BadRow]
+
+
+class _Rows(NamedTuple):
+    columns: dict[str, pa.ChunkedArray]
+    lines: np.ndarray
+
+
+def _header(data: bytes, file: str, names: Sequence[str] | None) -> _Header:
+    """The column names: given, or read from the first line (which must name each column once)."""
     header_lines = 0
     if names is None:
         first = _first_line(data).decode("utf-8").lstrip("\ufeff")
@@ -159,70 +208,71 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     names = list(names)
     if len(set(names)) != len(names):
         raise DataError(f"duplicate column names in header: {','.join(names)}", file=file, row=1)
-    total = _count_lines(data)
-    if total <= header_lines:
-        raise DataError("file has no data rows", file=file)
+    return _Header(names, header_lines)
 
+
+def _read_arrow(data: bytes, file: str, header: _Header, total: int) -> _ArrowRead:
+    """String columns read by pyarrow, rows with the wrong field count set aside.
+
+    Read with quotes first; when that cannot account for every physical line (a stray quote
+    joined lines), read again without quoting. Neither: line breaks inside values, refused.
+    """
     for quote in ('"', False):
-        bad: list[tuple[int, int]] = []
+        read = _read_arrow_once(data, file, header, quote)
+        if read.table.num_rows + len(read.bad) == total - header.lines and all(b.line > 0 for b in read.bad):
+            return read
+    raise DataError("cannot number the lines of this CSV (line breaks inside values?)", file=file)
 
-        def handler(row: pa_csv.InvalidRow, bad: list[tuple[int, int]] = bad) -> str:
-            bad.append((row.number if row.number is not None else -1, row.actual_columns))
-            return "skip"
 
-        try:
-            table = pa_csv.read_csv(
-                io.BytesIO(data),
-                read_options=pa_csv.ReadOptions(
-                    use_threads=False, column_names=names, skip_rows=header_lines, block_size=1 << 22
-                ),
-                parse_options=pa_csv.ParseOptions(
-                    quote_char=quote,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                    invalid_row_handler=handler,
-                ),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=True
-                ),
-            )
-        except (pa.ArrowException, ValueError, OverflowError) as exc:
-            raise DataError(f"unreadable CSV: {exc}", file=file) from exc
-        if table.num_rows + len(bad) == total - header_lines and all(n > 0 for n, _ in bad):
-            break
-    else:
-        raise DataError("cannot number the lines of this CSV (line breaks inside values?)", file=file)
+def _read_arrow_once(data: bytes, file: str, header: _Header, quote: str | bool) -> _ArrowRead:
+    bad: list[_BadRow] = []
 
-    bad_lines = np.array([n for n, _ in bad], dtype=np.int64)
-    lines = np.arange(header_lines + 1, total + 1, dtype=np.int64)
-    if len(bad_lines):
-        lines = lines[~np.isin(lines, bad_lines)]
-        if not table.num_rows:
-            counts = sorted({c for _, c in bad})
-            raise DataError(
-                f"wrong number of columns: expected {len(names)} ({','.join(names)}), "
-                f"found {'/'.join(map(str, counts))}",
-                file=file,
-                row=int(bad_lines[0]),
-            )
-    columns = {n: table.column(i) for i, n in enumerate(names)}
-    if table.num_rows:
-        # blank lines come back as all-null rows: drop them silently (they hold no data)
-        blank = np.ones(table.num_rows, dtype=bool)
-        for col in columns.values():
-            blank &= col.is_null().to_numpy(zero_copy_only=False)
-        if blank.any():
-            physical = data.splitlines()
-            empty_line = np.array([not physical[n - 1].strip() for n in lines[blank]], dtype=bool)
-            drop = np.flatnonzero(blank)[empty_line]
-            if len(drop):
-                keep = np.ones(table.num_rows, dtype=bool)
-                keep[drop] = False
-                keep_pa = pa.array(keep)
-                columns = {n: c.filter(keep_pa) for n, c in columns.items()}
-                lines = lines[keep]
-    messages = [f"wrong number of fields: expected {len(names)}, found {c}" for _, c in bad]
-    return CsvColumns(names, columns, lines, bad_lines, messages)
+    def handler(row: pa_csv.InvalidRow) -> str:
+        bad.append(_BadRow(row.number if row.number is not None else -1, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, column_names=header.names, skip_rows=header.lines, block_size=1 << 22
+            ),
+            parse_options=pa_csv.ParseOptions(
+                quote_char=quote,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=handler,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.string() for n in header.names}, strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowException, ValueError, OverflowError) as exc:
+        raise DataError(f"unreadable CSV: {exc}", file=file) from exc
+    return _ArrowRead(table, bad)
+
+
+def _without_blank_lines(data: bytes, columns: dict[str, pa.ChunkedArray], lines: np.ndarray, rows: int) -> _Rows:
+    """Blank lines come back as all-null rows: drop them silently (they hold no data).
+
+    A row of empty fields (``,,,,,``) is not a blank line: it stays, and validation names it.
+    """
+    if not rows:
+        return _Rows(columns, lines)
+    blank = np.ones(rows, dtype=bool)
+    for col in columns.values():
+        blank &= col.is_null().to_numpy(zero_copy_only=False)
+    if not blank.any():
+        return _Rows(columns, lines)
+    physical = data.splitlines()
+    empty_line = np.array([not physical[n - 1].strip() for n in lines[blank]], dtype=bool)
+    drop = np.flatnonzero(blank)[empty_line]
+    if not len(drop):
+        return _Rows(columns, lines)
+    keep = np.ones(rows, dtype=bool)
+    keep[drop] = False
+    keep_pa = pa.array(keep)
+    return _Rows({n: c.filter(keep_pa) for n, c in columns.items()}, lines[keep])
 
 
 # -- column conversion ---------------------------------------------------------------------------
@@ -313,6 +363,59 @@ def _written_days(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return _int64(pc.cast(days, pa.int32()))
 
 
+@dataclass(slots=True)
+class _TextTimes:
+    """ISO 8601 text parsed: UTC microseconds of the rows with an offset, and the rest as wall times."""
+
+    #: the text as parsed (trimmed and upper-cased when Arrow could not parse it as written)
+    text: pa.ChunkedArray | pa.Array
+    aware_us: np.ndarray
+    has_offset: np.ndarray
+    #: wall times of the rows without an offset (None when every row has one)
+    naive: pd.Series | None
+    #: Arrow's parser read every value (so each one is extended ISO 8601 with an offset)
+    arrow_parsed: bool
+
+
+def _parse_text(column: pa.ChunkedArray | pa.Array) -> _TextTimes:
+    """Arrow parses the whole column when every value carries an offset; pandas the rest."""
+    try:
+        # Arrow's parser takes neither lower case nor surrounding blanks, so text it parses
+        # as written is already what trimming and upper-casing would make of it
+        parsed: pa.ChunkedArray | pa.Array | None = _as_utc(column)
+        text = column
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
+        parsed = None
+    try:
+        aware_us = _int64(parsed if parsed is not None else _as_utc(text))
+        return _TextTimes(text, aware_us, aware_us != np.iinfo(np.int64).min, None, True)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        pass
+    has_offset = np.asarray(
+        pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    series = text.to_pandas()
+    aware = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+    aware_us = aware.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64).copy()
+    naive = None if has_offset.all() else _parse_naive(series.where(~has_offset))
+    return _TextTimes(text, aware_us, has_offset, naive, False)
+
+
+def _written_local_days(
+    text: pa.ChunkedArray | pa.Array, aware_us: np.ndarray, has_offset: np.ndarray, arrow_parsed: bool,
+    local_day: np.ndarray,
+) -> None:
+    """Fill ``local_day`` for rows with an offset: the date written in their text."""
+    written = _utc_days(text, aware_us) if arrow_parsed else None
+    if written is None:
+        written = _written_days(text)
+    ok = has_offset & (written != np.iinfo(np.int64).min)
+    local_day[ok] = written[ok]
+    fallback = has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
+    local_day[fallback] = aware_us[fallback] // (_US_PER_S * _DAY)
+
+
 def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None = None) -> ParsedTimes:
     """Parse ISO 8601 text (or Arrow timestamps) to epoch seconds with per-row reasons.
 
@@ -347,44 +450,16 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
                 bad = np.ones(n, dtype=bool)
                 reasons.append((bad, f"timestamp column of type {ctype} is not ISO 8601 text"))
                 return ParsedTimes(np.full(n, TS_INVALID, dtype=np.int64), np.zeros(n, np.int64), reasons)
-        try:
-            # fast path: Arrow parses the whole column when every value carries an offset. Its
-            # parser takes neither lower case nor surrounding blanks, so text it parses as
-            # written is already what trimming and upper-casing would make of it.
-            parsed = _as_utc(column)
-            text = column
-        except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
-            parsed = None
-        try:
-            if parsed is None:
-                parsed = _as_utc(text)
-            aware_us = _int64(parsed)
-            text_has_offset = aware_us != np.iinfo(np.int64).min
-            arrow_parsed = True
-        except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            text_has_offset = np.asarray(
-                pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False),
-                dtype=bool,
-            )
-            series = text.to_pandas()
-            aware = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
-            aware_us = aware.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64).copy()
-            if not text_has_offset.all():
-                naive = _parse_naive(series.where(~text_has_offset))
+        parsed_text = _parse_text(column)
+        text, aware_us, text_has_offset = parsed_text.text, parsed_text.aware_us, parsed_text.has_offset
+        naive, arrow_parsed = parsed_text.naive, parsed_text.arrow_parsed
 
     us = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     us[text_has_offset] = aware_us[text_has_offset]
     # local day as written: the text's own date (with offset) or the default zone's
     local_day = np.zeros(n, dtype=np.int64)
     if text is not None and text_has_offset.any():
-        written = _utc_days(text, aware_us) if arrow_parsed else None
-        if written is None:
-            written = _written_days(text)
-        ok = text_has_offset & (written != np.iinfo(np.int64).min)
-        local_day[ok] = written[ok]
-        fallback = text_has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
-        local_day[fallback] = aware_us[fallback] // (_US_PER_S * _DAY)
+        _written_local_days(text, aware_us, text_has_offset, arrow_parsed, local_day)
 
     if naive is not None:
         naive_ok = ~text_has_offset & naive.notna().to_numpy()
@@ -621,47 +696,74 @@ def _convert(
         rows,
         times.reasons,
     )
-    local_day = times.local_day
     if "symbol" in columns:
-        sym_col = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(columns["symbol"], pa.string())))
-        symbols = np.asarray(sym_col.to_numpy(zero_copy_only=False), dtype=object)
-        missing_sym = np.array([not s for s in symbols], dtype=bool)
-        if csv_info is not None and len(csv_info.bad_rows):
-            problems.extend(_listed(csv_info.bad_rows, csv_info.bad_messages, display))
-        if missing_sym.any():
-            problems.extend(
-                _listed(rows[missing_sym], ["missing symbol"] * int(missing_sym.sum()), display)
-            )
-        groups: dict[str, np.ndarray] = {}
-        if not missing_sym.all():
-            present = np.flatnonzero(~missing_sym)
-            uniques, inverse = np.unique(symbols[present].astype(str), return_inverse=True)
-            refused: list[tuple[np.ndarray, str]] = []
-            for k, name in enumerate(uniques):
-                try:
-                    groups[normalise_symbol(str(name))] = present[inverse == k]
-                except SymbolError as exc:  # never a folder name, never merged: each row is rejected
-                    refused.append((present[inverse == k], str(exc)))
-            if refused:
-                index = np.concatenate([i for i, _ in refused])
-                reasons = [m for i, m in refused for _ in range(len(i))]
-                order = np.argsort(index, kind="stable")
-                problems.extend(_listed(rows[index[order]], [reasons[j] for j in order], display))
+        typed = _Typed(raw, times.local_day)
+        groups = _symbol_groups(columns["symbol"], rows, csv_info, display, problems)
     else:
         assert stem_symbol is not None  # _parse_file refused the file otherwise
-        if csv_info is not None and len(csv_info.bad_rows):
-            raw = raw.with_bad_rows(csv_info.bad_rows, csv_info.bad_messages)
-            local_day = np.concatenate([local_day, np.zeros(len(csv_info.bad_rows), dtype=np.int64)])
-            in_file_order = np.argsort(raw.rows, kind="stable")
-            raw = raw.take(in_file_order)
-            local_day = local_day[in_file_order]
-        groups = {stem_symbol: np.arange(len(raw))}
+        typed = _with_bad_rows(_Typed(raw, times.local_day), csv_info)
+        groups = {stem_symbol: np.arange(len(typed.raw))}
+    out = _by_symbol(typed, groups, display, problems)
+    concerns = frozenset(out) if out else (None if "symbol" in columns else _stem(stem_symbol))
+    return _TabularFile(display, out, problems, concerns)
 
+
+class _Typed(NamedTuple):
+    """A file's typed rows and, per row, the local day its timestamp was written on."""
+
+    raw: RawBars
+    local_day: np.ndarray
+
+
+def _with_bad_rows(typed: _Typed, csv_info: CsvColumns | None) -> _Typed:
+    """A one-symbol file's rows with its wrong-field-count rows put back in file order (to be rejected)."""
+    if csv_info is None or not len(csv_info.bad_rows):
+        return typed
+    raw = typed.raw.with_bad_rows(csv_info.bad_rows, csv_info.bad_messages)
+    local_day = np.concatenate([typed.local_day, np.zeros(len(csv_info.bad_rows), dtype=np.int64)])
+    in_file_order = np.argsort(raw.rows, kind="stable")
+    return _Typed(raw.take(in_file_order), local_day[in_file_order])
+
+
+def _symbol_groups(
+    column: pa.ChunkedArray, rows: np.ndarray, csv_info: CsvColumns | None, display: str, problems: list[DataProblem]
+) -> dict[str, np.ndarray]:
+    """Row indices per symbol of a ``symbol`` column; rows without a usable symbol become problems."""
+    sym_col = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
+    symbols = np.asarray(sym_col.to_numpy(zero_copy_only=False), dtype=object)
+    missing_sym = np.array([not s for s in symbols], dtype=bool)
+    if csv_info is not None and len(csv_info.bad_rows):
+        problems.extend(_listed(csv_info.bad_rows, csv_info.bad_messages, display))
+    if missing_sym.any():
+        problems.extend(_listed(rows[missing_sym], ["missing symbol"] * int(missing_sym.sum()), display))
+    if missing_sym.all():
+        return {}
+    present = np.flatnonzero(~missing_sym)
+    uniques, inverse = np.unique(symbols[present].astype(str), return_inverse=True)
+    groups: dict[str, np.ndarray] = {}
+    refused: list[tuple[np.ndarray, str]] = []
+    for k, name in enumerate(uniques):
+        try:
+            groups[normalise_symbol(str(name))] = present[inverse == k]
+        except SymbolError as exc:  # never a folder name, never merged: each row is rejected
+            refused.append((present[inverse == k], str(exc)))
+    if refused:
+        index = np.concatenate([i for i, _ in refused])
+        reasons = [m for i, m in refused for _ in range(len(i))]
+        order = np.argsort(index, kind="stable")
+        problems.extend(_listed(rows[index[order]], [reasons[j] for j in order], display))
+    return groups
+
+
+def _by_symbol(
+    typed: _Typed, groups: dict[str, np.ndarray], display: str, problems: list[DataProblem]
+) -> dict[str, _SymbolRows]:
+    """Each symbol's rows sorted by the time they count at; a symbol with no usable time says why."""
     out: dict[str, _SymbolRows] = {}
     for name, index in groups.items():
-        whole = len(index) == len(raw)  # the file's only symbol: its rows as they are
-        part = raw if whole else raw.take(index)
-        days = local_day if whole else local_day[index]
+        whole = len(index) == len(typed.raw)  # the file's only symbol: its rows as they are
+        part = typed.raw if whole else typed.raw.take(index)
+        days = typed.local_day if whole else typed.local_day[index]
         attr = _attributed(part.ts)
         if (attr == TS_INVALID).all():
             _bars, found, _ = part.validate(display, name, None)
@@ -671,8 +773,7 @@ def _convert(
             order = np.argsort(attr, kind="stable")
             part, attr, days = part.take(order), attr[order], days[order]
         out[name] = _SymbolRows(part, attr, days)
-    concerns = frozenset(out) if out else (None if "symbol" in columns else _stem(stem_symbol))
-    return _TabularFile(display, out, problems, concerns)
+    return out
 
 
 def _listed(lines: np.ndarray, messages: Sequence[str], display: str) -> list[DataProblem]:
@@ -927,41 +1028,21 @@ class TabularSource(BarSource):
         sym = symbol.strip().upper()
         files = self._concerning(sym)
         own = self._base_of(sym)
-        with self._lock:  # a file's own problems (layout, rows with a bad symbol) are said once per symbol
-            told = own is not None and sym in self._told
-            self._told.add(sym)
-        problems: list[DataProblem] = [
-            DataProblem(p.message, file=p.file, row=p.row, symbol=sym) for f in files for p in f.problems
-        ] if not told else []
-        if own is None:
-            if not problems:  # a broken file already says why
-                problems.append(DataProblem(f"no data for {sym} in {self._root.name}", symbol=sym))
+        problems = self._file_problems(sym, files, own)
+        if own != base:
+            if own is not None or not problems:  # with no base, a broken file already says why
+                problems.append(self._base_refusal(sym, own, base))
             return LoadedSession(sym, session, base, BarArrays.empty(), problems)
-        if base != own:
-            problems.append(DataProblem(f"{sym} data has {own} bars, not {base}", symbol=sym))
-            return LoadedSession(sym, session, base, BarArrays.empty(), problems)
-
         lo, hi = _window(session)
         parts: list[tuple[str, BarArrays]] = []
         outside = 0
         seen_rows = 0
         for f in files:
-            rows = f.symbols.get(sym)
-            if rows is None:
+            part = _session_rows(f, sym, lo, hi)
+            if part is None:
                 continue
-            a, b = np.searchsorted(rows.attr, [lo, hi])
-            if a == b:
-                continue
-            part = rows.raw.take(slice(a, b))
-            if (np.diff(part.rows) < 0).any():  # back in file order (rows were sorted by time)
-                part = part.take(np.argsort(part.rows, kind="stable"))
             seen_rows += len(part)
-            extra: list[tuple[np.ndarray, str]] = []
-            if not base.is_daily and base.seconds > 1:
-                valid = part.ts != TS_INVALID
-                off_grid = valid & ((part.ts - session.open) % base.seconds != 0)
-                extra.append((off_grid, f"timestamp is not on the {base} grid of the session"))
-            bars, found, out = part.validate(f.display, sym, session, extra)
+            bars, found, out = part.validate(f.display, sym, session, _grid_check(part, base, session))
             problems.extend(found)
             outside += out
             if len(bars):
@@ -970,6 +1051,44 @@ class TabularSource(BarSource):
         if not len(bars) and not seen_rows:
             problems.append(DataProblem(f"no data for {sym} on {session.date.isoformat()}", symbol=sym))
         return LoadedSession(sym, session, base, bars, problems, outside)
+
+    def _file_problems(self, sym: str, files: list[_TabularFile], own: Interval | None) -> list[DataProblem]:
+        """The files' own problems (layout, rows with a bad symbol), said once per symbol that has data."""
+        with self._lock:
+            told = own is not None and sym in self._told
+            self._told.add(sym)
+        if told:
+            return []
+        return [DataProblem(p.message, file=p.file, row=p.row, symbol=sym) for f in files for p in f.problems]
+
+    def _base_refusal(self, sym: str, own: Interval | None, base: Interval) -> DataProblem:
+        """Why a session at ``base`` cannot load: no data for the symbol, or data at another base."""
+        if own is None:
+            return DataProblem(f"no data for {sym} in {self._root.name}", symbol=sym)
+        return DataProblem(f"{sym} data has {own} bars, not {base}", symbol=sym)
+
+
+def _session_rows(file: _TabularFile, sym: str, lo: int, hi: int) -> RawBars | None:
+    """``sym``'s rows of ``file`` that count at ``lo..hi``, in file order; None when there are none."""
+    rows = file.symbols.get(sym)
+    if rows is None:
+        return None
+    a, b = np.searchsorted(rows.attr, [lo, hi])
+    if a == b:
+        return None
+    part = rows.raw.take(slice(a, b))
+    if (np.diff(part.rows) < 0).any():  # back in file order (rows were sorted by time)
+        part = part.take(np.argsort(part.rows, kind="stable"))
+    return part
+
+
+def _grid_check(part: RawBars, base: Interval, session: Session) -> list[tuple[np.ndarray, str]]:
+    """Rows off the base's grid of the session (an intraday base above 1s has one), as a rejection."""
+    if base.is_daily or base.seconds <= 1:
+        return []
+    valid = part.ts != TS_INVALID
+    off_grid = valid & ((part.ts - session.open) % base.seconds != 0)
+    return [(off_grid, f"timestamp is not on the {base} grid of the session")]
 
 
 def _window(session: Session) -> tuple[int, int]:
