@@ -57,7 +57,10 @@ TARGET_ALL_MS = 20.0
 ROW_APPEND = {n: f"chart append+repaint, {n // 1000}k candles" for n in SIZES}
 ROW_ALL = f"chart repaint, all {SIZES[-1] // 1000}k candles visible"
 ROW_FOUR = {n: f"chart append+repaint, 4 charts open, {n // 1000}k candles each" for n in SIZES}
-ROWS = (*ROW_APPEND.values(), ROW_ALL, *ROW_FOUR.values())
+ROW_WORKSPACE = {n: f"chart workspace 2x2 (whole charts) append+repaint, {n // 1000}k candles each" for n in SIZES}
+#: the workspace as rendered: a 2×2 of full charts (axes, grid, readout, overlays) in this size
+WORKSPACE_SIZE = (1600, 1000)
+ROWS = (*ROW_APPEND.values(), ROW_ALL, *ROW_FOUR.values(), *ROW_WORKSPACE.values())
 
 _OPEN = 1_451_313_000  # 2015-12-28 09:30 New York
 
@@ -407,6 +410,7 @@ def run(quick: bool) -> list[Row]:
         host.close()
     _qt_app().processEvents()
     rows += _four_charts(quick)
+    rows += _workspace(quick)
     return rows
 
 
@@ -427,5 +431,90 @@ def _four_charts(quick: bool) -> list[Row]:
                         f"follow and repaint (4 × {_METHOD.split(', both')[0]}); median of {rounds}",
                         better="lower"))
         four.close()
+        _qt_app().processEvents()
+    return rows
+
+
+class _Workspace:
+    """The app's own chart workspace, 2×2, four whole ``IntervalChart`` of one symbol's 1s bars with
+    window boundaries on (1m and 5m edges) and a base bar selected (its outline on every chart):
+    one new bar, then what ``ChartWorkspace.flush`` does for it (each chart's ``apply_change``),
+    then ``QWidget.render`` of the whole workspace (axes, grid, readouts and overlays included)."""
+
+    def __init__(self, n: int, bars: Any) -> None:
+        from PySide6.QtGui import QImage
+
+        from session_monitor.core.calendar import Session
+        from session_monitor.core.intervals import Interval
+        from session_monitor.core.session_data import SessionData, SymbolSessionData
+        from session_monitor.gui.bridge import SessionBridge
+        from session_monitor.gui.chart.workspace import ChartWorkspace
+
+        self.bars = bars
+        session = Session(dt.date(2015, 12, 28), _OPEN, _OPEN + len(bars.ts) + 60, tz="America/New_York")
+        self.session_data = SessionData()
+        self.session_data.start_session(session)
+        self.symbol = SymbolSessionData.create("BIG", Interval(1), [Interval(60), Interval(300)], session)
+        self.session_data.register_symbol_data(self.symbol)
+        self.session_data.add_base_bars("BIG", bars.take(slice(0, n)))
+        self.workspace = ChartWorkspace(self.session_data, SessionBridge(self.session_data))
+        self.workspace.set_layout("2x2")
+        for slot in self.workspace.slots:
+            slot.show_chart("BIG", "1s")
+        self.workspace.relink()
+        self.workspace.set_window_lines(True)
+        self.workspace.resize(*WORKSPACE_SIZE)
+        self.workspace.show()
+        self.workspace.selection.select(self.symbol, float(bars.ts[n - 30]))
+        _qt_app().processEvents()
+        self.image = QImage(*WORKSPACE_SIZE, QImage.Format.Format_RGB32)
+        self.next = n
+
+    def append_and_repaint(self) -> None:
+        from PySide6.QtWidgets import QWidget
+
+        k = self.next
+        self.next += 1
+        if self.session_data.add_base_bars("BIG", self.bars.take(slice(k, k + 1))) != 1:
+            raise RuntimeError("the appended bar was not stored")
+        for chart in self.workspace.charts:
+            chart.apply_change(k)
+        QWidget.render(self.workspace, self.image)
+
+    def check(self) -> None:
+        """Every chart painted its ~120 candles, drew its boundaries and the selected bar's outline."""
+        charts = self.workspace.charts
+        if len(charts) != 4:
+            raise AssertionError(f"the workspace shows {len(charts)} charts, not 4")
+        for chart in charts:
+            drawn, reduced = chart.candles.last_paint
+            if reduced or not VIEW_BARS - 5 <= drawn <= VIEW_BARS + 5:
+                raise AssertionError(f"a workspace chart painted {drawn} bars (reduced={reduced})")
+            if set(chart.window_lines.shown_xs()) != {"1m", "5m"} or chart.held.window is None:
+                raise AssertionError("a workspace chart lacks its window boundaries or the selected bar's outline")
+
+    def close(self) -> None:
+        self.workspace.close()
+        self.workspace.deleteLater()
+
+
+def _workspace(quick: bool) -> list[Row]:
+    """Informative: the same step in the app's 2×2 chart workspace, whole charts rendered."""
+    rows: list[Row] = []
+    for n in SIZES:
+        rounds, warmup = _rounds(n, quick)
+        ts = _OPEN + np.arange(n + warmup + rounds + 1, dtype=np.int64)
+        workspace = _Workspace(n, random_walk(ts, seed=4))
+        times = _alternate({"ours": workspace.append_and_repaint}, rounds, warmup)
+        workspace.check()
+        mine = 1000 * median(times["ours"])
+        log(f"  {n:>7,} candles, 2x2 workspace: append+repaint {mine:.2f} ms")
+        rows.append(Row(ROW_WORKSPACE[n], mine, None, "ms", None, "—", None,
+                        f"ChartWorkspace 2x2 of four IntervalChart (1s, {n:,} candles each, ~{VIEW_BARS} in view, "
+                        f"window boundaries of 1m and 5m on, a base bar selected); one step = add_base_bars + "
+                        f"apply_change on each chart + QWidget.render of the whole {WORKSPACE_SIZE[0]}×"
+                        f"{WORKSPACE_SIZE[1]} workspace (axes, grid, readouts) into a QImage; median of {rounds}",
+                        better="lower"))
+        workspace.close()
         _qt_app().processEvents()
     return rows

@@ -86,11 +86,15 @@ async def _measure(
     window.show()
     runner: asyncio.Task[None] | None = None
     stamps: list[float] = []
+    #: the GUI thread's CPU seconds at each firing: a late firing with little CPU spent since the
+    #: previous one was the machine (other processes), one with as much CPU was the app's own work
+    cpu_stamps: list[float] = []
     sink = open(stamps_path, "w", buffering=1) if stamps_path else None  # noqa: SIM115 - closed below
 
     def fired() -> None:
         now = time.perf_counter()
         stamps.append(now)
+        cpu_stamps.append(time.thread_time())
         if sink is not None:
             sink.write(f"{now!r}\n")
 
@@ -165,9 +169,12 @@ async def _measure(
     if errors:
         raise RuntimeError(f"errors in the event loop: {errors[:3]}")
     lags = np.maximum(np.diff(np.asarray(stamps)) * 1000.0 - PROBE_MS, 0.0)
+    busy = np.diff(np.asarray(cpu_stamps)) * 1000.0
     return {
         "live": live,
         "lags_ms": lags.round(3).tolist(),
+        #: GUI-thread CPU milliseconds between consecutive firings (see cpu_stamps)
+        "busy_ms": busy.round(3).tolist(),
         "seconds": seconds,
         "session_seconds": clock_end - clock_start,
         "bars": bars_end - bars_start,

@@ -41,7 +41,14 @@ __all__ = ["ROWS", "LiveFeed", "make_feed", "run", "run_engine"]
 
 ROW = "live derive 1m→5m,15m,1h,1d + quality/gaps"
 ROW_PER_SYMBOL = "live derive, per-symbol add_base_bars"
-ROWS = (ROW, ROW_PER_SYMBOL)
+ROW_ONE_ROW = "live derive, one symbol's bar per pass (single-row path)"
+ROW_UNGROUPED = "live derive, ungrouped symbols, one bar per pass"
+ROW_TICKS = "live derive, 4 bars per symbol per pass"
+ROWS = (ROW, ROW_PER_SYMBOL, ROW_ONE_ROW, ROW_UNGROUPED, ROW_TICKS)
+#: symbols of the single-row rows (each pass gets one bar of one of them: out of step)
+SINGLE_ROW_SYMBOLS = 10
+#: base bars each symbol gets between two passes in the tick row (a fast replay tick)
+TICK_BARS = 4
 DERIVED = ("5m", "15m", "1h", "1d")
 TARGET = 1.0
 SCRIPT = BENCH_DIR / "nautilus_live_script.py"
@@ -79,8 +86,8 @@ def make_feed(n_symbols: int, minutes: int | None = None) -> LiveFeed:
     return LiveFeed(session, symbols, bars)
 
 
-def build_engine(feed: LiveFeed) -> tuple[SessionData, DataProcessor]:
-    sd = SessionData()
+def build_engine(feed: LiveFeed, group_rows: bool = True) -> tuple[SessionData, DataProcessor]:
+    sd = SessionData(group_rows=group_rows)
     sd.start_session(feed.session)
     derived = [parse_interval(i) for i in DERIVED]
     for symbol in feed.symbols:
@@ -107,6 +114,61 @@ def run_engine(feed: LiveFeed, sd: SessionData, processor: DataProcessor, per_sy
             process(float(clock0 + 60 * i))
     process(float(feed.session.close))
     return time.perf_counter() - start
+
+
+def run_single_rows(feed: LiveFeed, sd: SessionData, processor: DataProcessor) -> float:
+    """The timed loop of the single-row rows: every pass gets one base bar of one symbol (the
+    symbols take turns, so they are never in step). Returns seconds."""
+    process = processor.process
+    add = sd.add_base_bars
+    clock = float(feed.session.open + 60)
+    start = time.perf_counter()
+    for i, row in enumerate(feed.batches):
+        for symbol, batch in zip(feed.symbols, row, strict=True):
+            add(symbol, batch)
+            process(clock + 60 * i)
+    process(float(feed.session.close))
+    return time.perf_counter() - start
+
+
+def run_ticks(feed: LiveFeed, sd: SessionData, processor: DataProcessor) -> float:
+    """The timed loop of the tick row: each symbol gets ``TICK_BARS`` bars (one call), then one pass."""
+    process = processor.process
+    add = sd.add_base_bars
+    chunks = [
+        [bars.take(slice(i, i + TICK_BARS)) for bars in feed.bars] for i in range(0, feed.minutes, TICK_BARS)
+    ]
+    start = time.perf_counter()
+    for i, chunk in enumerate(chunks):
+        for symbol, batch in zip(feed.symbols, chunk, strict=True):
+            add(symbol, batch)
+        process(float(feed.session.open + 60 * TICK_BARS * (i + 1)))
+    process(float(feed.session.close))
+    return time.perf_counter() - start
+
+
+def single_row_rows(quick: bool) -> list[Row]:
+    """Rows 2c-2e: the paths a pass takes when symbols are not in step (our own rate; no reference)."""
+    feed = make_feed(3 if quick else SINGLE_ROW_SYMBOLS)
+    rounds = 3 if quick else 7
+    loops = (
+        (ROW_ONE_ROW, True, run_single_rows, "symbols of one group take turns: each pass gets one base bar"),
+        (ROW_UNGROUPED, False, run_single_rows, "SessionData(group_rows=False): each symbol passes on its own"),
+        (ROW_TICKS, True, run_ticks, f"{TICK_BARS} bars per symbol handed over with one add_base_bars call"),
+    )
+    times: dict[str, list[float]] = {name: [] for name, *_ in loops}
+    for r in range(rounds + 1):  # the first round warms up
+        for name, group_rows, loop, _ in loops:
+            sd, processor = build_engine(feed, group_rows)
+            took = loop(feed, sd, processor)
+            check_engine(feed, sd)
+            if r:
+                times[name].append(took)
+    scope = f"{len(feed.symbols)} symbols × {feed.minutes} min, 1m→5m,15m,1h,1d + quality/gaps"
+    return [
+        Row(name, feed.total / median(times[name]), None, "bars/s", None, "—", None, f"{scope}; {note}")
+        for name, _, _, note in loops
+    ]
 
 
 def check_engine(feed: LiveFeed, sd: SessionData) -> None:
@@ -205,4 +267,5 @@ def run(quick: bool) -> list[Row]:
     return [
         Row(ROW, ours, ref, "bars/s", r, target, None if r is None else r >= TARGET, note),
         Row(ROW_PER_SYMBOL, per_symbol, ref, "bars/s", r2, "—", None, note2),
+        *single_row_rows(quick),
     ]

@@ -39,6 +39,13 @@ def aggregate(base: BarArrays, grid: WindowGrid) -> Aggregated:
         empty = BarArrays.empty()
         return Aggregated(np.empty(0, np.int64), empty, np.empty(0, np.int32))
     ids = grid.window_of(ts)
+    if grid.partial:  # bars in no window of this interval (1d with extended hours) are not part of it
+        inside = ids >= 0
+        if not inside.all():
+            base = BarArrays(*(col[inside] for col in base))
+            ids, ts, n = ids[inside], base.ts, int(inside.sum())
+            if n == 0:
+                return Aggregated(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
     firsts = np.zeros(1, np.intp) if n == 1 else np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
     window = ids[firsts]
     bars = reduce_segments(firsts, base.open, base.high, base.low, base.close, base.volume)

@@ -15,6 +15,11 @@ window of a session is cut at the close for every interval alike, so the nesting
 the cut. A base bar is stamped with its start; a window is ``[open + k*I, min(open +
 (k+1)*I, close))`` and ``1d`` is the whole session stamped at the open.
 
+With extended hours, pass the segments (pre-market, regular, after-hours) as the sessions:
+the intraday windows are then anchored per segment as the live engine's
+(:mod:`core.windows`); ``1d`` is the regular session's bar, so derive it from the regular
+sessions (tests/test_extended_hours.py holds batch and live together).
+
 Open is the first bar's open, close the last bar's close, high/low the max/min: all exact
 whatever the route. Volume is a sum, so it is exact for integer volumes (any route adds
 the same integers); for fractional volumes the cascade may differ from a direct sum in the

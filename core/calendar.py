@@ -2,6 +2,13 @@
 
 A calendar is expensive to build (~0.1-0.4 s), so each one is built once per process
 and widened only when a date before its first session is asked for.
+
+Regular sessions come from exchange_calendars. With ``hours="extended"`` a session also
+holds its segments (pre-market, regular, post-market), the pre/post times taken from
+pandas_market_calendars (exchange_calendars has none); its ``open``/``close`` then span
+the extended day, so the clock, feeds and acceptance run from the pre-market open to the
+post-market close, while :attr:`Session.regular_open` / :attr:`Session.regular_close`
+keep the regular session (``1d`` is its bar).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
@@ -20,18 +28,40 @@ import pandas as pd
 
 from session_monitor.core.clock import WALL_CLOCK
 
-__all__ = ["CalendarError", "Session", "SessionCalendar", "get_calendar"]
+__all__ = ["HOURS", "CalendarError", "Segment", "Session", "SessionCalendar", "get_calendar"]
 
 _DEFAULT_FIRST_YEAR = 2000
+
+#: the session-hours choices: ``regular`` (the default) or ``extended`` (pre + regular + post)
+HOURS = ("regular", "extended")
+#: exchange_calendars name -> the pandas_market_calendars calendar with pre/post-market times
+#: (its ``XNYS`` alias has none: ``schedule(start="pre")`` raises; ``NYSE`` has them)
+_EXTENDED_CALENDARS = {"XNYS": "NYSE", "XNAS": "NASDAQ"}
+#: after-hours trading ends at 17:00 New York time on early-close days (pandas_market_calendars
+#: issue 387: some releases end it at the early close instead)
+_EARLY_CLOSE_POST_END = dt.time(17, 0)
 
 
 class CalendarError(ValueError):
     """Unknown calendar or a date the calendar cannot place."""
 
 
+class Segment(NamedTuple):
+    """One part of an extended session: ``pre``, ``regular`` or ``post``, ``[start, end)`` in UTC seconds."""
+
+    name: str
+    start: int
+    end: int
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One regular session: ``open <= t < close``, minus ``[break_start, break_end)`` if any."""
+    """One session: ``open <= t < close``, minus ``[break_start, break_end)`` if any.
+
+    ``segments`` is empty for regular hours; with extended hours it holds the pre-market,
+    regular and post-market segments, contiguous, from ``open`` to ``close`` (so "inside
+    any segment" is ``open <= t < close``), and windows are anchored at each segment's start.
+    """
 
     date: dt.date
     open: int
@@ -39,6 +69,39 @@ class Session:
     break_start: int | None = None
     break_end: int | None = None
     tz: str = "UTC"
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def extended(self) -> bool:
+        return bool(self.segments)
+
+    @property
+    def regular(self) -> Segment:
+        """The regular session (``1d`` is its bar)."""
+        for segment in self.segments:
+            if segment.name == "regular":
+                return segment
+        return Segment("regular", self.open, self.close)
+
+    @property
+    def regular_open(self) -> int:
+        return self.regular.start
+
+    @property
+    def regular_close(self) -> int:
+        return self.regular.end
+
+    @property
+    def anchors(self) -> tuple[Segment, ...]:
+        """The spans windows are anchored in: the segments, or the whole session."""
+        return self.segments or (Segment("regular", self.open, self.close),)
+
+    def segment_of(self, ts: int) -> Segment | None:
+        """The segment holding ``ts`` (the whole session for regular hours), None outside."""
+        for segment in self.anchors:
+            if segment.start <= ts < segment.end:
+                return segment
+        return None
 
     @property
     def length(self) -> int:
@@ -71,7 +134,10 @@ class Session:
         return elapsed
 
     def expected_slots(self, step: int, start: int, end: int) -> int:
-        """Slots of ``step`` seconds (grid anchored at open) starting in ``[start, end)`` and in session."""
+        """Slots of ``step`` seconds (grid anchored at open, or at each segment's start) starting
+        in ``[start, end)`` and in session."""
+        if self.segments:
+            return sum(_slots(seg.start, seg.end, step, start, end) for seg in self.segments)
         first = max(0, -(-(start - self.open) // step))
         last = -(-(min(end, self.close) - self.open) // step)
         count = max(0, last - first)
@@ -88,14 +154,25 @@ class Session:
         return _iso(self.close)
 
 
+def _slots(anchor: int, stop: int, step: int, start: int, end: int) -> int:
+    """Slots of a ``step`` grid anchored at ``anchor`` below ``stop`` that start in ``[start, end)``."""
+    first = max(0, -(-(start - anchor) // step))
+    last = -(-(min(end, stop) - anchor) // step)
+    return max(0, last - first)
+
+
 def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 class SessionCalendar:
-    """A thin, cached view of one exchange_calendars calendar."""
+    """A thin, cached view of one exchange_calendars calendar.
 
-    def __init__(self, name: str, first_year: int = _DEFAULT_FIRST_YEAR) -> None:
+    ``hours`` is what was asked for; :attr:`hours` is what the calendar gives (``regular``
+    when it has no extended hours, with the reason in :attr:`hours_note`).
+    """
+
+    def __init__(self, name: str, first_year: int = _DEFAULT_FIRST_YEAR, hours: str = "regular") -> None:
         try:
             with warnings.catch_warnings():
                 # exchange_calendars reads Series.values, which pandas 3.1 deprecates; harmless here.
@@ -113,6 +190,22 @@ class SessionCalendar:
         self._closes = _seconds(schedule["close"])
         self._break_starts = _seconds(schedule["break_start"]) if "break_start" in schedule else None
         self._break_ends = _seconds(schedule["break_end"]) if "break_end" in schedule else None
+        #: regular open/close; ``_opens``/``_closes`` become the extended span when extended
+        self._regular_opens, self._regular_closes = self._opens, self._closes
+        self.hours = "regular"
+        self.hours_note: str | None = None
+        if hours == "extended":
+            extended = _EXTENDED_CALENDARS.get(name)
+            if extended is None or (self._break_starts is not None and bool(np.any(self._break_starts != _NAT))):
+                self.hours_note = f"the {name} calendar has no extended hours: using its regular sessions"
+            else:
+                self._opens, self._closes = _extended_span(extended, self._dates, self._opens, self._closes, self.tz)
+                self.hours = "extended"
+
+    @property
+    def scope(self) -> str:
+        """What recordings are keyed by: the name, plus the hours when extended (kept apart)."""
+        return self.name if self.hours == "regular" else f"{self.name} {self.hours}"
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -172,13 +265,21 @@ class SessionCalendar:
         bs = be = None
         if self._break_starts is not None and self._break_starts[index] != _NAT:
             bs, be = int(self._break_starts[index]), int(self._break_ends[index])  # type: ignore[index]
+        segments: tuple[Segment, ...] = ()
+        open_, close = int(self._opens[index]), int(self._closes[index])
+        if self.hours == "extended":
+            regular_open, regular_close = int(self._regular_opens[index]), int(self._regular_closes[index])
+            parts = (Segment("pre", open_, regular_open), Segment("regular", regular_open, regular_close),
+                     Segment("post", regular_close, close))
+            segments = tuple(part for part in parts if part.end > part.start)
         return Session(
             date=self._dates[index],
-            open=int(self._opens[index]),
-            close=int(self._closes[index]),
+            open=open_,
+            close=close,
             break_start=bs,
             break_end=be,
             tz=str(self._cal.tz),
+            segments=segments,
         )
 
 
@@ -191,17 +292,56 @@ def _seconds(column: pd.Series) -> np.ndarray:
     return out
 
 
+def _extended_span(
+    name: str, dates: list[dt.date], opens: np.ndarray, closes: np.ndarray, tz: ZoneInfo
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-market opens and post-market closes for the sessions ``dates`` (regular ``opens``/``closes``).
+
+    A session pandas_market_calendars does not list, or lists with other regular times, keeps
+    its regular open (close). On an early close the post-market runs to 17:00 (issue 387).
+    """
+    import pandas_market_calendars as mcal  # type: ignore[import-untyped]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        schedule = _extended_schedule(mcal, name, dates[0], dates[-1])
+    index = {d.date(): i for i, d in enumerate(schedule.index)}
+    pre, post = _seconds(schedule["pre"]), _seconds(schedule["post"])
+    regular_open, regular_close = _seconds(schedule["market_open"]), _seconds(schedule["market_close"])
+    span_open, span_close = opens.copy(), closes.copy()
+    for i, date in enumerate(dates):
+        j = index.get(date)
+        if j is None or (regular_open[j], regular_close[j]) != (opens[i], closes[i]):
+            continue
+        span_open[i] = min(pre[j], opens[i])
+        end = int(post[j])
+        local_close = dt.datetime.fromtimestamp(int(closes[i]), tz).time()
+        if local_close < dt.time(16, 0):  # an early close: after-hours still to 17:00
+            end = max(end, int(dt.datetime.combine(date, _EARLY_CLOSE_POST_END, tz).timestamp()))
+        span_close[i] = max(end, int(closes[i]))
+    return span_open, span_close
+
+
+def _extended_schedule(mcal: object, name: str, first: dt.date, last: dt.date) -> pd.DataFrame:
+    calendar = mcal.get_calendar(name)  # type: ignore[attr-defined]
+    schedule: pd.DataFrame = calendar.schedule(first.isoformat(), last.isoformat(), start="pre", end="post")
+    return schedule
+
+
 _lock = threading.Lock()
-_cache: dict[str, SessionCalendar] = {}
+_cache: dict[tuple[str, str], SessionCalendar] = {}
 
 
-def get_calendar(name: str = "XNYS", earliest: dt.date | None = None) -> SessionCalendar:
-    """The process-wide calendar ``name``, rebuilt once if ``earliest`` precedes it."""
+def get_calendar(name: str = "XNYS", earliest: dt.date | None = None, hours: str = "regular") -> SessionCalendar:
+    """The process-wide calendar ``name`` for ``hours``, rebuilt once if ``earliest`` precedes it."""
+    if hours not in HOURS:
+        raise CalendarError(f"unknown session hours {hours!r}: use regular or extended")
     key = name.upper() if name != "24/7" else name
     with _lock:
-        cal = _cache.get(key)
+        cal = _cache.get((key, hours))
         if cal is None or (earliest is not None and earliest.year < cal.first_year):
             first_year = min(_DEFAULT_FIRST_YEAR, earliest.year if earliest else _DEFAULT_FIRST_YEAR)
-            cal = SessionCalendar(key, first_year=first_year)
-            _cache[key] = cal
+            cal = SessionCalendar(key, first_year=first_year, hours=hours)
+            _cache[(key, hours)] = cal
         return cal

@@ -118,7 +118,7 @@ def _recorder(setup: RunSetup) -> Recorder | None:
     """The crash-resume recording; when it cannot start the run goes on and says so."""
     from session_monitor.core.recording_start import start_recording
 
-    started = start_recording(setup.source.key, setup.calendar.name, setup.record_as)
+    started = start_recording(setup.source.key, setup.calendar.scope, setup.record_as)
     print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
     return started.recorder
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from session_monitor.core.calendar import CalendarError, get_calendar
+from session_monitor.core.calendar import HOURS, CalendarError, get_calendar
 from session_monitor.core.clock import parse_speed
 from session_monitor.core.intervals import IntervalError, parse_interval
 from session_monitor.core.symbols import SymbolError, normalise_symbol
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 
-_TOP_KEYS = {"source", "calendar", "start", "end", "speed", "base", "watchlist", "alerts", "workspace"}
+_TOP_KEYS = {"source", "calendar", "hours", "start", "end", "speed", "base", "watchlist", "alerts", "workspace"}
 _ITEM_KEYS = {"symbol", "intervals", "alerts"}
 
 
@@ -43,6 +43,8 @@ class WatchItem:
 class SessionConfig:
     source: str = "demo"
     calendar: str | None = None
+    #: session hours, ``regular`` or ``extended`` (None: regular, or what the command line says)
+    hours: str | None = None
     start: dt.date | None = None
     end: dt.date | None = None
     speed: str | None = None  # "max" or a number as text, as on the command line
@@ -55,7 +57,7 @@ class SessionConfig:
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}
-        for key in ("calendar", "start", "end", "base"):
+        for key in ("calendar", "hours", "start", "end", "base"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -117,6 +119,7 @@ def load_config(path: str | Path) -> SessionConfig:
     config = SessionConfig()
     config.source = _source(path, raw.get("source", "demo"))
     config.calendar = _calendar(path, raw.get("calendar"))
+    config.hours = _hours(path, raw.get("hours"))
     config.start = _date(path, "start", raw.get("start"))
     config.end = _date(path, "end", raw.get("end"))
     if config.start and config.end and config.end < config.start:
@@ -165,6 +168,13 @@ def _calendar(path: Path, value: Any) -> str | None:
     except CalendarError as exc:
         raise _fail(path, "calendar", str(exc)) from None
     return value
+
+
+def _hours(path: Path, value: Any) -> str | None:
+    """``hours``: ``regular`` or ``extended``."""
+    if value is not None and value not in HOURS:
+        raise _fail(path, "hours", f"{value!r}: expected one of {', '.join(HOURS)}")
+    return value if value is None else str(value)
 
 
 def _speed(path: Path, value: Any) -> str | None:

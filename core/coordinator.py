@@ -23,6 +23,7 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.causes import FeedNotes
 from session_monitor.core.clock import WALL_CLOCK, ClockState, SessionClock
 from session_monitor.core.events import Event
 from session_monitor.core.feeds import FeedRejected, SymbolFeed
@@ -544,7 +545,10 @@ class SessionCoordinator:
             if ended is not None:
                 data = self.session_data.get_symbol_data(symbol)
                 if data is not None and data.notes.ended_at is None and ended < self.session.close:
-                    data.notes.ended_at = ended
+                    if _sparse_after_hours(self.session, data.notes, ended):
+                        data.notes.heard(self.session.close)  # nothing traded after its last bar: quiet
+                    else:
+                        data.notes.ended_at = ended
         if arrived and self.recorder is not None:
             self._record(arrived)
         return arrived
@@ -666,7 +670,8 @@ class SessionCoordinator:
         They are handed over one bar end at a time, each followed by a pass at that end, as
         a live feed at 1× would: the processor's vectorised path takes one bar per symbol
         for all symbols at once, where several bars per symbol would send every symbol
-        through the per-symbol path. Results are the same either way.
+        through the per-symbol path. Results are the same either way. The health update
+        after the last pass pauses too, between parts of its symbols.
         """
         arrived = self._poll(clock, final)
         slices = _by_bar_end(arrived, self._base_seconds) if arrived else None
@@ -679,7 +684,8 @@ class SessionCoordinator:
                 yield
             self._hand_over_slice(slices[-1])
         self.processor.process(clock)
-        self.health.update(clock, set(self._down))
+        yield
+        yield from self.health.update_parts(clock, set(self._down))
 
     async def _step_cooperatively(self, clock: float) -> None:
         """:meth:`step`, letting the event loop (the GUI) in every :data:`STEP_BUDGET` seconds."""
@@ -688,6 +694,28 @@ class SessionCoordinator:
             if time.perf_counter() - started > STEP_BUDGET:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
+
+    async def _catch_up(self, stepped: float, now: float) -> None:
+        """Step from ``stepped`` to ``now``; a replay at a finite speed that fell a long way behind
+        (the loop was held up: a busy machine, a slow pass) goes in pieces of at most
+        :data:`MAX_SLICES` bars of the finest base, so each piece is cut into passes the event
+        loop can come in between, rather than one uncut pass that holds the loop longer still
+        and makes the next tick longer again. (A live session's first tick, the day so far,
+        stays one piece.)"""
+        if self.clock.speed is not None and not self.live and now - stepped > MAX_SLICES:
+            piece = MAX_SLICES * self._finest_base_seconds()
+            while (
+                now - stepped > piece
+                and not self._stopping
+                and self._target is None
+                and self._rewind_to is None
+            ):
+                stepped += piece
+                await self._step_cooperatively(stepped)
+        await self._step_cooperatively(now)
+
+    def _finest_base_seconds(self) -> int:
+        return min((data.base_interval.seconds for data in self.session_data.all_symbol_data()), default=1)
 
     async def run(self, hold: bool = False) -> None:
         """Run every session to its close (or until :meth:`stop`).
@@ -750,8 +778,9 @@ class SessionCoordinator:
                 self.clock.resync()
                 continue
             else:
+                stepped = self.clock.now
                 now = self.clock.advance(final, self.max_chunk)
-                await self._step_cooperatively(now)
+                await self._catch_up(stepped, now)
             self._return_freed_memory()
             self.progress.emit(done + min(now, session.close) - session.open, total)
             await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)
@@ -769,3 +798,8 @@ class SessionCoordinator:
             await asyncio.sleep(min(1.0, max(0.0, session.open - WALL_CLOCK.now())))
         self.clock.reset(float(session.open))
 
+
+def _sparse_after_hours(session: Session, notes: FeedNotes, ended: float) -> bool:
+    """A source that omits minutes without trades ended its day in the after-hours: the rest of
+    the day had no trade (extended-hours data are sparse), not an outage."""
+    return bool(session.segments) and notes.omits_empty and ended >= session.regular_close

@@ -18,6 +18,7 @@ from session_monitor.core.bars import FORMING, PRICE_FIELDS
 from session_monitor.core.calendar import Session
 from session_monitor.core.coverage import coverage
 from session_monitor.core.health import SymbolHealth
+from session_monitor.core.segments import segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData
 from session_monitor.core.symbols import SymbolError, UnsafePathError, normalise_symbol, symbol_path
 
@@ -30,16 +31,24 @@ CSV_HEADER = ",".join(("timestamp", *PRICE_FIELDS)) + "\n"
 
 
 def interval_summary(interval: BarIntervalData, base: BarIntervalData | None = None) -> dict[str, Any]:
-    """The per-interval block of ``session.json`` (``base``: the symbol's base interval, for coverage)."""
-    return {
+    """The per-interval block of ``session.json`` (``base``: the symbol's base interval, for coverage).
+
+    With extended hours it also holds ``segments``: the same figures per segment (``pre``,
+    ``regular``, ``post``); the block's own figures are the whole day's.
+    """
+    own_base = base if base is not None else interval
+    summary: dict[str, Any] = {
         "derived": interval.derived,
         "base": interval.base.name if interval.base is not None else None,
         "bars": len(interval.data),
         "incomplete": interval.incomplete,
         "quality": interval.quality if interval.quality is not None else 0.0,
         "gaps": [gap.as_dict() for gap in interval.gaps],
-        "coverage": coverage(interval, base if base is not None else interval),
+        "coverage": coverage(interval, own_base),
     }
+    if interval.grid.session.segments:
+        summary["segments"] = {f.segment.name: f.as_dict() for f in segment_figures(interval, own_base)}
+    return summary
 
 
 def session_snapshot(session_data: SessionData, session: Session) -> dict[str, Any]:
@@ -55,6 +64,8 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
         }
         if isinstance(data.health, SymbolHealth) and data.health.session == session:
             symbols[data.symbol]["health"] = data.health.export()  # seconds in each state
+            if session.segments:
+                symbols[data.symbol]["health_segments"] = data.health.export_segments()
     return {
         "date": session.date.isoformat(),
         "open": session.iso_open(),

@@ -13,16 +13,20 @@ States (:class:`HealthState`):
   close (a holiday has no session at all), so nothing is ever stale there.
 
 Silence is counted in *expected slots* of the symbol's base interval, so a lunch break
-never counts. A bar counts as heard at its end (when the session clock releases it), so
-the timeline is exact whatever the step size: a replay at ``--speed max`` and one at 1x
-give the same stale spans. Consecutive live/quiet flips inside one pass are coalesced
-into one event (their durations are still exact); every transition into or out of
-stale, down and closed is emitted at its own time.
+never counts. With extended hours, a source that sends no bar for a minute without trades
+is sparse by nature before and after the regular session: silence there is ``quiet``, never
+``stale`` (a silence begun in the pre-market counts from the regular open). A bar counts
+as heard at its end (when the session clock releases it), so the timeline is exact
+whatever the step size: a replay at ``--speed max`` and one at 1x give the same stale spans.
+Consecutive live/quiet flips inside one pass are coalesced into one event (their durations
+are still exact); every transition into or out of stale, down and closed is emitted at its
+own time.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -52,6 +56,8 @@ _ROUTINE = frozenset({_LIVE, _QUIET})
 _ROUTINE_CODES = np.array(sorted(_ROUTINE))
 #: gaps between recomputations of a symbol's p99 (after the first few)
 RECOMPUTE_EVERY = 256
+#: symbols per part of :meth:`HealthMonitor.update_parts` (~5 ms of work)
+UPDATE_CHUNK = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,8 @@ class SymbolHealth:
     since: float = 0.0
     #: seconds in each state within ``[open, close]`` of ``session``
     durations: dict[HealthState, float] = field(default_factory=lambda: dict.fromkeys(HealthState, 0.0))
+    #: with extended hours: the same per segment (``pre``, ``regular``, ``post``); empty otherwise
+    segment_durations: dict[str, dict[HealthState, float]] = field(default_factory=dict)
     #: stale threshold in expected slots, as of the newest bar
     threshold: int = 5
     #: evaluated up to this session-clock time
@@ -107,6 +115,11 @@ class SymbolHealth:
     gap_total: int = 0
     down: bool = False
 
+    def export_segments(self) -> dict[str, dict[str, float]]:
+        """Seconds per state in each segment of an extended session (empty for regular hours)."""
+        return {name: {state.value: round(seconds, 3) for state, seconds in durations.items()}
+                for name, durations in self.segment_durations.items()}
+
     def export(self) -> dict[str, float]:
         """Seconds per state for ``session.json`` (rounded to the millisecond)."""
         return {state.value: round(seconds, 3) for state, seconds in self.durations.items()}
@@ -115,7 +128,7 @@ class SymbolHealth:
 class _Slots:
     """Expected slot ends of one session and base (the silence ruler)."""
 
-    __slots__ = ("ends", "padded", "pieces", "step")
+    __slots__ = ("ends", "padded", "pieces", "sparse", "step")
 
     pieces: tuple[tuple[int, int], ...]
 
@@ -131,6 +144,10 @@ class _Slots:
             self.pieces = ((session.open, session.break_start), (session.break_end, session.close))
         else:
             self.pieces = ((session.open, session.close),)
+        #: extended hours of a source omitting empty intervals: the regular session, the only
+        #: span where silence can make the symbol stale (None: silence counts everywhere)
+        self.sparse = (session.regular_open, session.regular_close) \
+            if session.segments and data.notes.omits_empty else None
 
     def count(self, t: np.ndarray) -> np.ndarray:
         """Expected slots that ended at or before each time."""
@@ -175,32 +192,46 @@ class HealthMonitor:
         return health if isinstance(health, SymbolHealth) else None
 
     def update(self, clock: float, down: frozenset[str] | set[str] = frozenset()) -> None:
+        for _ in self.update_parts(clock, down):
+            pass
+
+    def update_parts(self, clock: float, down: frozenset[str] | set[str] = frozenset()) -> Iterator[None]:
+        """:meth:`update`, pausing (yielding) between parts so a caller on an event loop can let it in.
+
+        A part is one numpy pass over up to :data:`CHUNK_BARS` new bars of symbols sharing a
+        session and base (:class:`_GroupPass`). Each symbol's health depends only on its own
+        bars, so where the pauses fall changes nothing; each part emits its own changes (in
+        the session's symbol order), :attr:`updated` follows the last part.
+        """
         with self.session_data.lock:
-            found = self._evaluate(clock, down)
-        changes = [change for index in sorted(found) for change in found[index]]
-        if changes and self.changed:
-            self.changed.emit_many([(change,) for change in changes])
+            parts = self._parts(clock)
+        for n, part in enumerate(parts):
+            with self.session_data.lock:
+                found = part.run(self.session_data, clock, down, self.settings)
+            changes = [change for index in sorted(found) for change in found[index]]
+            if changes and self.changed:
+                self.changed.emit_many([(change,) for change in changes])
+            if n + 1 < len(parts):
+                yield
         if self.updated:
             self.updated.emit(clock)
 
-    def _evaluate(self, clock: float, down: frozenset[str] | set[str]) -> dict[int, list[HealthChange]]:
-        """Every symbol's changes (by its index in the session), one group pass at a time."""
+    def _parts(self, clock: float) -> list[_Part]:
+        """The symbols due an update, by session and base, cut into parts (:func:`_chunks`)."""
         everything = self.session_data.all_symbol_data()
         healths = [self._current(data) for data in everything]
-        news = [_new_starts(data, health) for data, health in zip(everything, healths, strict=True)]
         groups: dict[tuple[Session, str], list[int]] = {}
         for index, (data, health) in enumerate(zip(everything, healths, strict=True)):
             if clock >= health.time:
                 groups.setdefault((data.session, data.base_interval.name), []).append(index)
-        found: dict[int, list[HealthChange]] = {}
+        parts: list[_Part] = []
         for members in groups.values():
             ruler = self._ruler(everything[members[0]])
-            for part in _chunks(members, [len(news[i]) for i in members]):
-                group = _GroupPass([everything[i] for i in part], [healths[i] for i in part],
-                                   [news[i] for i in part], ruler, clock, down, self.settings,
-                                   [self._n(everything[i].symbol) for i in part])
-                found.update(zip(part, group.run(), strict=True))
-        return found
+            sizes = [len(_new_starts(everything[i], healths[i])) for i in members]
+            for chunk in _chunks(members, sizes):
+                parts.append(_Part(chunk, [everything[i] for i in chunk], [healths[i] for i in chunk], ruler,
+                                   [self._n(everything[i].symbol) for i in chunk]))
+        return parts
 
     def _current(self, data: SymbolSessionData) -> SymbolHealth:
         """The symbol's health for its current session (started when it has none yet)."""
@@ -230,6 +261,30 @@ class HealthMonitor:
                 self._slots.clear()
             ruler = self._slots[key] = _Slots(data)
         return ruler
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Symbols of one session and base updated in one numpy pass (``members``: their indices)."""
+
+    members: list[int]
+    datas: list[SymbolSessionData]
+    healths: list[SymbolHealth]
+    ruler: _Slots
+    stale_slots: list[int]
+
+    def run(
+        self, session_data: SessionData, clock: float, down: frozenset[str] | set[str], settings: HealthSettings
+    ) -> dict[int, list[HealthChange]]:
+        """Each member's changes; a symbol removed while the loop was let in is skipped."""
+        kept = [k for k, data in enumerate(self.datas) if session_data.get_symbol_data(data.symbol) is data]
+        if not kept:
+            return {}
+        datas = [self.datas[k] for k in kept]
+        healths = [self.healths[k] for k in kept]
+        news = [_new_starts(data, health) for data, health in zip(datas, healths, strict=True)]
+        group = _GroupPass(datas, healths, news, self.ruler, clock, down, settings, [self.stale_slots[k] for k in kept])
+        return dict(zip([self.members[k] for k in kept], group.run(), strict=True))
 
 
 class _Segments(NamedTuple):
@@ -381,7 +436,11 @@ class _GroupPass:
         prev, nxt, quiet_at = prev[silent], nxt[silent], quiet_at[silent]
         alive = np.array([-math.inf if d.notes.alive_until is None else d.notes.alive_until for d in self.datas])
         evidence = np.maximum(prev, np.minimum(alive[owner], nxt))
-        stale_at = ruler.end_of(ruler.count(evidence) + limit)
+        if ruler.sparse is None:
+            stale_at = ruler.end_of(ruler.count(evidence) + limit)
+        else:  # silence outside the regular session is quiet (sparse extended hours)
+            evidence = np.maximum(evidence, ruler.sparse[0])
+            stale_at = np.where(evidence >= ruler.sparse[1], math.inf, ruler.end_of(ruler.count(evidence) + limit))
         quiet_end = np.minimum(np.maximum(stale_at, quiet_at), nxt)
         # per symbol: a live segment, then (quiet, stale, live) for each silent row
         per_symbol = 3 * np.bincount(owner, minlength=symbols) + 1
@@ -424,6 +483,14 @@ class _GroupPass:
         for index, seconds in zip(nonzero.tolist(), totals[nonzero].tolist(), strict=True):
             owner, code = divmod(index, len(_STATES))
             self.healths[owner].durations[_STATES[code]] += seconds
+        for segment in session.segments:  # extended hours: the same split per segment
+            lengths = (np.clip(segments.ends, segment.start, segment.end)
+                       - np.clip(segments.starts, segment.start, segment.end))
+            totals = np.bincount(codes, weights=lengths, minlength=len(self.healths) * len(_STATES))
+            for health, seconds in zip(self.healths, totals.reshape(-1, len(_STATES)).tolist(), strict=True):
+                own = health.segment_durations.setdefault(segment.name, dict.fromkeys(HealthState, 0.0))
+                for code, value in enumerate(seconds):
+                    own[_STATES[code]] += value
 
     def _emit(self, segments: _Segments) -> list[list[HealthChange]]:
         """The reported transitions: consecutive live/quiet flips inside the pass are coalesced
@@ -499,11 +566,12 @@ def _new_starts(data: SymbolSessionData, health: SymbolHealth) -> np.ndarray:
 
 
 def _chunks(members: list[int], sizes: list[int]) -> list[list[int]]:
-    """``members`` in consecutive runs of about :data:`CHUNK_BARS` new bars (a symbol is never split)."""
+    """``members`` in consecutive runs of at most :data:`UPDATE_CHUNK` symbols and about
+    :data:`CHUNK_BARS` new bars (a symbol is never split)."""
     runs: list[list[int]] = [[]]
     held = 0
     for member, size in zip(members, sizes, strict=True):
-        if runs[-1] and held + size > CHUNK_BARS:
+        if runs[-1] and (held + size > CHUNK_BARS or len(runs[-1]) >= UPDATE_CHUNK):
             runs.append([])
             held = 0
         runs[-1].append(member)

@@ -2,10 +2,12 @@
 
 A group's members store each interval in one row of a shared ``RowBlock``, so the live
 path (each member's base got at most one new bar, after its newest) is a handful of
-numpy operations per field and interval across all rows, instead of per-symbol scalar
-work. It produces exactly what ``DataProcessor._process_symbol`` produces for the same
-members (bars, flags, quality, gaps, incomplete counts, events); members that do not fit
-(a new bar before a derived interval's newest window) are handed back untouched.
+numpy operations per field and interval across all rows. This module only picks the rows
+and the way they move (in step or not); the work is the engine's (``core.derive``:
+``advance``, ``finalize``, ``refresh``), the same the per-symbol path
+(``DataProcessor._process_symbol``) runs on one row, so both produce the same bars, flags,
+quality, gaps, incomplete counts and events; members that do not fit (a new bar before a
+derived interval's newest window) are handed back untouched.
 
 The per-row state the pass needs (bar counts, newest windows, finalized/elapsed windows,
 gap frontier and run totals, quality…) is the group's ``StateTable`` per interval
@@ -18,22 +20,24 @@ The live steady state has its own path: while every member row holds the same co
 state (bar counts, newest windows, frontiers, finalized and elapsed windows; per interval,
 among the members holding it) the group is *uniform*; when every member then gets one bar
 starting at the same time (``_Cache.append_uniform``, called by ``add_base_rows``) the pass
-(``_uniform_pass``) decides once with Python scalars and writes all rows with one numpy
-operation per column, using the general steps only for finalizing and quality refreshes
-that have work. Anything else takes the general pass, which re-checks uniformity after.
+(``_uniform_pass``) hands the engine the rows as one slice, so it decides once with Python
+scalars and writes all rows with one numpy operation per column. Anything else takes the
+general pass (an index array: one decision per row), which re-checks uniformity after.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from session_monitor.core.bars import BAR_FIELDS, FORMING, PRICE_FIELDS, REVISED, BarArrays, RowBlock
+from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
-from session_monitor.core.derive.finalize import Cleared, clear_forming, finalize_bars
-from session_monitor.core.derive.table import CONTROL, FIN, OUTCOME, RUN_TOTALS, N, StateTable
+from session_monitor.core.derive.advance import Segments, advance
+from session_monitor.core.derive.finalize import Finalized, finalize
+from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
+from session_monitor.core.derive.table import CONTROL, StateTable, Target
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.windows import WindowGrid
 
@@ -43,10 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["process_group"]
 
-_FORMING = np.uint8(FORMING)
-_REVISED = np.uint8(REVISED)
-#: widest tail (in bars) the vectorised finalize scans; rows needing more go one by one
-_TAIL = 8
 
 #: a bar count per member position and interval name: the first bar each pass changed
 Changes = list[dict[str, int]]
@@ -69,6 +69,16 @@ class _Memo:
         if found is None:
             found = self._ivs[name] = [d.bars.get(name) for d in self.members]
         return found
+
+    def at(self, name: str, pos: np.ndarray) -> Callable[[np.ndarray], list[BarIntervalData]]:
+        """The intervals ``name`` at some of ``pos`` (indices into it), for the kernel."""
+        return lambda at: self.held(name, pos[at].tolist())
+
+    def grid(self, name: str, pos: np.ndarray) -> WindowGrid:
+        """The windows of interval ``name`` (the members at ``pos`` hold it; they share the grid)."""
+        iv = self.ivs(name)[int(pos[0])]
+        assert iv is not None
+        return iv.grid
 
     def held(self, name: str, positions: list[int]) -> list[BarIntervalData]:
         """The intervals ``name`` of the members at ``positions`` (each of which holds it)."""
@@ -115,6 +125,7 @@ class UniformPlan(NamedTuple):
     rows: np.ndarray
     at: slice | np.ndarray  # ``rows`` in ascending order, as a slice when consecutive
     r0: int
+    perm: np.ndarray  # member positions in the order of ``at``
     bases: list[BarIntervalData]
     derived: list[UniformInterval]
 
@@ -127,21 +138,6 @@ class UniformStep(NamedTuple):
     last: int
     own_fin: int
     window: int
-
-
-@dataclass(slots=True)
-class _RefreshContext:
-    """What the quality refresh of one pass reads, for every interval."""
-
-    timing: PassTiming
-    members: list[SymbolSessionData]
-    memo: _Memo
-    rows: np.ndarray
-    n_b: np.ndarray  # base bars held per member
-    base_changed: np.ndarray
-    quality_events: list[list[str]] | None
-    base_block: RowBlock
-    cache: _Cache
 
 
 class _Cache:
@@ -162,9 +158,6 @@ class _Cache:
         self.pending_n = 0
         #: what the uniform pass needs, built when uniformity is established
         self.uni: UniformPlan | None = None
-        #: per interval: the elapsed / finalized window count every cached row holds, when uniform
-        self.el_all: dict[str, int] = {}
-        self.fin_all: dict[str, int] = {}
         #: the last pass's members, reused for the same list object
         self.memo: _Memo | None = None
 
@@ -227,7 +220,7 @@ class _Cache:
         state = self.states[group.base_name]
         n = int(state.n[self.uni.r0])
         t = int(bars.ts[0])
-        if not _follows_uniform(group, state, self.uni.r0, n, t) or not (bars.ts == t).all():
+        if not _follows_uniform(group, self.uni.bases[0].grid, state, self.uni.r0, n, t) or not (bars.ts == t).all():
             return False
         block = group.blocks[group.base_name]
         if n >= block.cap:
@@ -245,22 +238,19 @@ class _Cache:
         return True
 
     def sync(self, row: int, data: SymbolSessionData) -> None:
-        """``row`` changed outside the pass: re-read its bar counts, drop the scalar path's mirror."""
+        """``row`` changed outside the pass: re-read its bar counts."""
         self.uniform, self.pending = None, None
-        self.el_all.clear()
-        self.fin_all.clear()
         for name, iv in data.bars.items():
             self.states[name].n[row] = len(iv.data)
-            iv.live = None  # the pass writes bars without keeping the per-symbol live mirror
 
 
-def _follows_uniform(group: SymbolGroup, state: StateTable, r0: int, n: int, t: int) -> bool:
+def _follows_uniform(group: SymbolGroup, grid: WindowGrid, state: StateTable, r0: int, n: int, t: int) -> bool:
     """True when a base bar starting at ``t`` is accepted and follows every row's newest (``n`` bars;
-    every row's newest is in the same window, ``state.last[r0]``)."""
+    every row's newest is in the same window of the base ``grid``, ``state.last[r0]``)."""
     base = group.base
     if base.is_daily:
         return False
-    newest = group.session.open + int(state.last[r0]) * base.seconds if n else None
+    newest = int(grid.starts[int(state.last[r0])]) if n else None
     return appends_one(group.session, base, t, newest)
 
 
@@ -379,7 +369,14 @@ def _placement(
         k, psel = k[sel], pos[sel]
         r, ts = rows[psel], new_ts[k]
     grid = members[int(psel[0])].bars[interval.name].grid
-    return Placement(k, psel, r, grid, grid.window_of(ts), interval.state.last[r])
+    window = grid.window_of(ts)
+    if grid.partial:  # bars in no window of this interval (1d with extended hours) are not part of it
+        inside = np.flatnonzero(window >= 0)
+        if not len(inside):
+            return None
+        if len(inside) != len(window):
+            k, psel, r, window = k[inside], psel[inside], r[inside], window[inside]
+    return Placement(k, psel, r, grid, window, interval.state.last[r])
 
 
 def _without(
@@ -425,19 +422,36 @@ def _general_pass(
             found = placements.get(interval.name)
             if found is not None:
                 _advance_derived(interval, group.blocks[interval.name], found, new, memo, timing, changed)
-    _finalize_rows(cache, group.blocks, memo, rows, derived, timing, changed)
+    _finalize_rows(group.blocks, memo, rows, derived, timing, changed)
     if changed is not None:
         _emit_bars(events, members, changed)
+    since = np.zeros(count, np.int64)
+    since[live] = new.ts
+    base_rows = BaseRows(group.blocks[base_name].cols["ts"], n_b, base_changed, since)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
-    ctx = _RefreshContext(
-        timing, members, memo, rows, n_b, base_changed, quality_events, group.blocks[base_name], cache
-    )
-    _refresh(ctx, base_name, ctx.base_block, base_state, np.arange(count), True)
-    for interval in derived:
-        _refresh(ctx, interval.name, group.blocks[interval.name], interval.state, interval.pos, False)
+    everyone = np.arange(count)
+    base_grid = memo.grid(base_name, everyone)
+    moved = refresh(Target(group.blocks[base_name].cols, base_state, base_grid), rows, base_rows,
+                    timing.of(base_grid).elapsed, True, memo.at(base_name, everyone))
+    _note_quality(quality_events, base_name, everyone, moved)
+    for name, pos, state in derived:
+        grid = memo.grid(name, pos)
+        sub = base_rows if len(pos) == count else BaseRows(base_rows.ts, n_b[pos], base_changed[pos], since[pos])
+        moved = refresh(Target(group.blocks[name].cols, state, grid), rows[pos], sub, timing.of(grid).elapsed, False,
+                        memo.at(name, pos))
+        _note_quality(quality_events, name, pos, moved)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
     _establish_uniform(cache, group, members, rows, memo.bases)
+
+
+def _note_quality(
+    quality_events: list[list[str]] | None, name: str, positions: np.ndarray, found: np.ndarray
+) -> None:
+    """Interval ``name`` of the members at ``positions[found]`` changed quality, gaps or incomplete bars."""
+    if quality_events is not None and len(found):
+        for p in positions[found].tolist():
+            quality_events[p].append(name)
 
 
 def _emit_bars(events: SessionEvents, members: list[SymbolSessionData], changed: Changes) -> None:
@@ -479,87 +493,26 @@ def _advance_derived(
     timing: PassTiming,
     changed: Changes | None,
 ) -> None:
-    """Update or open the newest window of every live member holding ``interval``."""
+    """Update or open the newest window of every live member holding ``interval`` (the kernel,
+    one decision per row)."""
     state = interval.state
-    r, w = found.rows, found.window
+    r = found.rows
     n_d = state.n[r]
-    own_fin = state.fin[r]
-    same = w == found.last
-    grow = ~same
-    if grow.any() and int(n_d[grow].max()) >= block.cap:
-        block.grow_cols(int(n_d[grow].max()) + 1)
-    if same.any():
-        revised = w[same] < own_fin[same]
-        i = r[same] * block.cap + (n_d[same] - 1)
-        _update_newest(block, i, found.k[same], new, revised)
-        if revised.any():
-            ts = block.cols["ts"].reshape(-1)[i[revised]].tolist()
-            for iv, t in zip(memo.held(interval.name, found.pos[same][revised].tolist()), ts, strict=True):
-                iv.note_revised(t, timing.clock)
-    if grow.any():
-        fin = timing.of(found.grid).finalized
-        _open_windows(block, state, found, grow, n_d[grow], np.maximum(fin, own_fin[grow]), new, memo, interval.name)
+    opening = found.window != found.last
+    if opening.any() and int(n_d[opening].max()) >= block.cap:
+        block.grow_cols(int(n_d[opening].max()) + 1)
+    k = found.k
+    seg = Segments(new.open[k], new.high[k], new.low[k], new.close[k], new.volume[k], 1)
+    name, pos = interval.name, found.pos
+    first = advance(
+        Target(block.cols, state, found.grid), r, found.window, seg, timing.of(found.grid).finalized,
+        memo.at(name, pos), timing.clock,
+    )
+    if opening.any():
+        block.set_lengths(r[opening], n_d[opening] + 1)
     if changed is not None:
-        first = np.where(same, n_d - 1, n_d).tolist()
-        for p, fi in zip(found.pos.tolist(), first, strict=True):
-            changed[p][interval.name] = fi
-
-
-def _update_newest(block: RowBlock, i: np.ndarray, k: np.ndarray, new: BarArrays, revised: np.ndarray) -> None:
-    """Fold the new bars ``new[k]`` into the newest bars at flat positions ``i``."""
-    c = block.cols
-    col = c["high"].reshape(-1)
-    old = col[i]
-    h = new.high[k]
-    col[i] = np.where(h > old, h, old)
-    col = c["low"].reshape(-1)
-    old = col[i]
-    lo = new.low[k]
-    col[i] = np.where(lo < old, lo, old)
-    c["close"].reshape(-1)[i] = new.close[k]
-    col = c["volume"].reshape(-1)
-    col[i] = col[i] + new.volume[k]
-    col = c["count"].reshape(-1)
-    col[i] = col[i] + 1
-    if revised.any():
-        col = c["flags"].reshape(-1)
-        ir = i[revised]
-        col[ir] = col[ir] | _REVISED
-
-
-def _open_windows(
-    block: RowBlock,
-    state: StateTable,
-    found: Placement,
-    grow: np.ndarray,
-    ng: np.ndarray,
-    final: np.ndarray,
-    new: BarArrays,
-    memo: _Memo,
-    name: str,
-) -> None:
-    """Open a new window with the new bar for the rows ``grow`` of ``found`` (holding ``ng`` bars)."""
-    grid = found.grid
-    rg = found.rows[grow]
-    i = rg * block.cap + ng
-    kg, wg = found.k[grow], found.window[grow]
-    c = block.cols
-    c["ts"].reshape(-1)[i] = grid.starts[wg]
-    for field in PRICE_FIELDS:
-        c[field].reshape(-1)[i] = getattr(new, field)[kg]
-    c["count"].reshape(-1)[i] = 1
-    c["expected"].reshape(-1)[i] = grid.expected[wg]
-    c["flags"].reshape(-1)[i] = np.where(wg >= final, _FORMING, np.uint8(0))
-    state.n[rg] = ng + 1
-    state.last[rg] = wg
-    front = state.front[rg]
-    simple = wg == front
-    state.front[rg[simple]] = wg[simple] + 1
-    block.set_lengths(rg, ng + 1)
-    if not simple.all():
-        late = np.flatnonzero(~simple)
-        for iv, wi in zip(memo.held(name, found.pos[grow][late].tolist()), wg[late].tolist(), strict=True):
-            iv.tracker.mark_present(wi)
+        for p, fi in zip(pos.tolist(), np.broadcast_to(first, pos.shape).tolist(), strict=True):
+            changed[p][name] = fi
 
 
 def _uniform_pass(
@@ -572,15 +525,15 @@ def _uniform_pass(
     """The steady state: every member of a uniform group got one bar, all at ``cache.pending``.
 
     Every row holds the same counts, newest windows, frontiers, finalized and elapsed windows,
-    so the pass decides once (Python scalars) and writes all rows with one numpy operation per
-    column; finalizing and quality refreshes that have work take the general vectorised steps.
-    Returns False, having changed nothing, when the bar does not simply extend every interval.
+    so the engine gets the rows as one slice and decides once (Python scalars); a quality refresh
+    it cannot decide once goes row by row. Returns False, having changed nothing, when the bar
+    does not simply extend every interval.
     """
     plan = cache.uni
     t = cache.pending
     assert plan is not None and t is not None
     base_state = cache.states[group.base_name]
-    nb, _, _, el_b, front_b = base_state.ints[CONTROL, plan.r0].tolist()
+    nb, _, _, _, front_b = base_state.ints[CONTROL, plan.r0].tolist()
     base_grid = plan.bases[0].grid
     w_b = base_grid.window_of_one(t)
     if w_b != front_b or not nb:
@@ -598,13 +551,16 @@ def _uniform_pass(
         for name, pos, j in firsts:
             for p in pos.tolist():
                 changed[p][name] = j
-    for entry in plan.derived:
-        if not _uniform_finalize(cache, group.blocks, entry, timing, changed):
-            interval = IntervalRows(entry.name, entry.pos, entry.state)
-            _finalize_rows(cache, group.blocks, memo, plan.rows, [interval], timing, changed)
+    for entry in plan.derived:  # the one finalize, rows in step, when a window became final
+        fin = timing.of(entry.grid).finalized
+        if fin <= int(entry.state.fin[entry.r0]):
+            continue
+        found = finalize(Target(group.blocks[entry.name].cols, entry.state, entry.grid), entry.at, fin)
+        if found is not None and changed is not None:
+            _note_finalized(changed, entry.name, entry.perm, found)
     if changed is not None:
         _emit_bars(events, members, changed)
-    _uniform_quality(events, group, cache, memo, plan, timing, (t, nb, el_b, w_b))
+    _uniform_quality(events, group, memo, plan, timing, InStep(t, nb, t))
     return True
 
 
@@ -614,7 +570,7 @@ def _uniform_steps(cache: _Cache, plan: UniformPlan, t: int) -> list[UniformStep
     for entry in plan.derived:
         n_d, last, own_fin, _, front = entry.state.ints[CONTROL, entry.r0].tolist()
         w = entry.grid.window_of_one(t)
-        if w < last or (w > last and w != front):
+        if w < 0 or w < last or (w > last and w != front):  # (w < 0: in no window, the general pass skips it)
             return None
         steps.append(UniformStep(entry, n_d, last, own_fin, w))
     return steps
@@ -632,247 +588,76 @@ def _uniform_base(state: StateTable, plan: UniformPlan, w_b: int, nb: int) -> No
 def _uniform_derive(
     group: SymbolGroup, plan: UniformPlan, steps: list[UniformStep], nb: int, memo: _Memo, timing: PassTiming
 ) -> list[tuple[str, np.ndarray, int]]:
-    """Update or open the newest window of every derived interval; returns (name, positions, bar)."""
+    """Update or open the newest window of every derived interval (the kernel, one decision for all
+    rows); returns (name, positions, bar)."""
     bc = group.blocks[group.base_name].cols
     gathered: slice | np.ndarray | None = None
-    new: list[np.ndarray] = []
+    seg: Segments | None = None
     firsts: list[tuple[str, np.ndarray, int]] = []
     for step in steps:
         entry = step.interval
         ix = entry.at
-        if gathered is not ix:  # the new base bars of the rows at ``ix``
-            new = [bc[f][ix, nb - 1] for f in PRICE_FIELDS]
+        if seg is None or gathered is not ix:  # the new base bars of the rows at ``ix``
+            seg = _column_bars(bc, ix, nb - 1)
             gathered = ix
         block = group.blocks[entry.name]
-        if step.window == step.last:
-            revised = step.window < step.own_fin
-            _uniform_update(block, ix, step.n - 1, new, revised)
-            if revised:
-                t = int(entry.grid.starts[step.window])
-                for iv in memo.held(entry.name, entry.pos.tolist()):
-                    iv.note_revised(t, timing.clock)
-            firsts.append((entry.name, entry.pos, step.n - 1))
-        else:
-            final = max(timing.of(entry.grid).finalized, step.own_fin)
-            _uniform_open(block, entry, step.n, step.window, final, new)
-            firsts.append((entry.name, entry.pos, step.n))
+        opens = step.window != step.last
+        if opens and step.n >= block.cap:
+            block.grow_cols(step.n + 1)
+        final = timing.of(entry.grid).finalized if opens else 0  # (a fold reads no final count)
+        first = advance(
+            Target(block.cols, entry.state, entry.grid), ix, step.window, seg, final, memo.at(entry.name, entry.perm),
+            timing.clock,
+        )
+        if opens:
+            block.set_lengths(ix, step.n + 1)
+        firsts.append((entry.name, entry.pos, int(first)))
     return firsts
 
 
-def _uniform_update(block: RowBlock, ix: slice | np.ndarray, j: int, new: list[np.ndarray], revised: bool) -> None:
-    """Fold the new bars into column ``j`` (every row's newest bar) of rows ``ix``."""
-    _, new_h, new_l, new_c, new_v = new
-    c = block.cols
-    sl = isinstance(ix, slice)
-    col = c["high"]
-    v = col[ix, j]
-    np.copyto(v, new_h, where=new_h > v)
-    if not sl:
-        col[ix, j] = v
-    col = c["low"]
-    v = col[ix, j]
-    np.copyto(v, new_l, where=new_l < v)
-    if not sl:
-        col[ix, j] = v
-    c["close"][ix, j] = new_c
-    col = c["volume"]
-    col[ix, j] = col[ix, j] + new_v
-    col = c["count"]
-    col[ix, j] = col[ix, j] + 1
-    if revised:
-        col = c["flags"]
-        col[ix, j] = col[ix, j] | _REVISED
-
-
-def _uniform_open(
-    block: RowBlock, entry: UniformInterval, j: int, w: int, final: int, new: list[np.ndarray]
-) -> None:
-    """Open window ``w`` with the new bars in column ``j`` of every row of ``entry``."""
-    if j >= block.cap:
-        block.grow_cols(j + 1)
-    c = block.cols
-    ix = entry.at
-    grid = entry.grid
-    c["ts"][ix, j] = grid.starts[w]
-    for field, values in zip(PRICE_FIELDS, new, strict=True):
-        c[field][ix, j] = values
-    c["count"][ix, j] = 1
-    c["expected"][ix, j] = grid.expected[w]
-    c["flags"][ix, j] = _FORMING if w >= final else 0
-    state = entry.state
-    state.n[ix] = j + 1
-    state.last[ix] = w
-    state.front[ix] = w + 1
-    block.set_lengths(ix, j + 1)
+def _column_bars(cols: dict[str, np.ndarray], rows: slice | np.ndarray, col: int) -> Segments:
+    """The base bars in column ``col`` of ``rows``, one segment each."""
+    return Segments(cols["open"][rows, col], cols["high"][rows, col], cols["low"][rows, col],
+                    cols["close"][rows, col], cols["volume"][rows, col], 1)
 
 
 def _uniform_quality(
-    events: SessionEvents,
-    group: SymbolGroup,
-    cache: _Cache,
-    memo: _Memo,
-    plan: UniformPlan,
-    timing: PassTiming,
-    base: tuple[int, int, int, int],
+    events: SessionEvents, group: SymbolGroup, memo: _Memo, plan: UniformPlan, timing: PassTiming, step: InStep
 ) -> None:
-    """Quality, gaps and incomplete counts after a uniform pass (``base``: bar start, bars held,
-    elapsed windows before the pass, the bar's window)."""
-    t, nb, el_b, w_b = base
+    """Quality, gaps and incomplete counts after a uniform pass (every row got one base bar, ``step``):
+    the one refresh, decided once for all rows where it can be, else row by row."""
     members = memo.members
     count = len(members)
     quality_events: list[list[str]] | None = [[] for _ in range(count)] if events.quality_changed else None
     base_name = group.base_name
-    state = cache.states[base_name]
-    block = group.blocks[base_name]
-    ctx = _RefreshContext(
-        timing, members, memo, plan.rows, state.n[plan.rows], np.ones(count, bool), quality_events, block, cache
-    )
+    base_state = group.tables[base_name]
+    base_ts = group.blocks[base_name].cols["ts"]
     base_grid = plan.bases[0].grid
-    el = max(timing.of(base_grid).elapsed, el_b)
-    if el != el_b:
-        state.el[plan.at] = el
-    if not _base_unchanged(base_grid, state, plan.at, t, nb, el, w_b + 1):
-        _refresh(ctx, base_name, block, state, np.arange(count), True)
+    target = Target(group.blocks[base_name].cols, base_state, base_grid)
+    elapsed = timing.of(base_grid).elapsed
+    found = refresh_in_step(target, plan.at, plan.r0, step, elapsed, True)
+    if found is not None:
+        _note_quality(quality_events, base_name, plan.perm, found)
+    else:
+        everyone = np.arange(count)
+        base_rows = BaseRows(base_ts, np.full(count, step.nb), np.ones(count, bool), np.full(count, step.t))
+        found = refresh(target, plan.rows, base_rows, elapsed, True, memo.at(base_name, everyone))
+        _note_quality(quality_events, base_name, everyone, found)
     for entry in plan.derived:
         elapsed = timing.of(entry.grid).elapsed
-        # ``_refresh`` also revisits rows at 0 elapsed windows whose base changed, but with no
-        # window elapsed its outcome (no quality, no gaps, nothing incomplete) is what they hold
-        if int(entry.state.el[entry.r0]) != elapsed and not _uniform_refresh(
-            cache, group.blocks[entry.name], entry, elapsed, t, nb, quality_events
-        ):
-            _refresh(ctx, entry.name, group.blocks[entry.name], entry.state, entry.pos, False)
+        if not needs_refresh(entry.grid, int(entry.state.el[entry.r0]), elapsed, True, step.t, False):
+            continue  # (every row: the same answer)
+        target = Target(group.blocks[entry.name].cols, entry.state, entry.grid)
+        found = refresh_in_step(target, entry.at, entry.r0, step, elapsed, False)
+        if found is not None:
+            _note_quality(quality_events, entry.name, entry.perm, found)
+            continue
+        k = len(entry.pos)
+        base_rows = BaseRows(base_ts, np.full(k, step.nb), np.ones(k, bool), np.full(k, step.t))
+        found = refresh(target, plan.rows[entry.pos], base_rows, elapsed, False, memo.at(entry.name, entry.pos))
+        _note_quality(quality_events, entry.name, entry.pos, found)
     if quality_events is not None:
         _emit_quality(events, members, quality_events)
-
-
-def _uniform_finalize(
-    cache: _Cache, blocks: dict[str, RowBlock], entry: UniformInterval, timing: PassTiming, changed: Changes | None
-) -> bool:
-    """``_finalize_rows`` for one derived interval of a uniform group; False leaves it to that.
-
-    Every row holds the same count, newest window and finalized count, so the bars to look at
-    are the same columns of every row (their windows may still differ between rows).
-    """
-    fin = timing.of(entry.grid).finalized
-    state = entry.state
-    n, last, own_fin = state.ints[N : FIN + 1, entry.r0].tolist()
-    if fin <= own_fin:
-        return True  # nothing became final
-    tail = min(n, last - own_fin + 1) if last >= own_fin else 0
-    if tail > _TAIL:
-        return False
-    state.fin[entry.at] = fin
-    cache.fin_all[entry.name] = fin
-    if tail:
-        _uniform_clear_forming(blocks[entry.name], entry, n - tail, n, own_fin, fin, changed)
-    return True
-
-
-def _uniform_clear_forming(
-    block: RowBlock, entry: UniformInterval, lo: int, n: int, own_fin: int, fin: int, changed: Changes | None
-) -> None:
-    """Clear the forming flag of the bars in columns ``[lo, n)`` whose window became final."""
-    cols = block.cols
-    cleared = clear_forming(cols["flags"], cols["ts"], entry.at, lo, n, own_fin, fin, entry.grid)
-    if cleared is not None and changed is not None:
-        _note_cleared(changed, entry.name, entry.perm, cleared)
-
-
-class _InStep(NamedTuple):
-    """The quality and open gap of rows in step at some elapsed window count (see ``_in_step``)."""
-
-    quality: float
-    open_gaps: int  # 1 when a gap is open from the frontier to the elapsed count, else 0
-    open_missing: int  # the windows it misses
-
-
-def _in_step(grid: WindowGrid, el: int, front: int, t: int, nb: int) -> _InStep | None:
-    """Quality and the open gap at ``el`` elapsed windows of rows in step, each holding ``nb`` base
-    bars, the newest starting at ``t``, and the gap frontier ``front`` (their gap totals are the
-    closed runs plus the open gap); None when only ``_refresh`` can tell: no window elapsed, a
-    closed run past ``el``, a base bar at or after the last elapsed end, nothing expected, or an
-    open gap over a grid with empty windows."""
-    if not el or el < front - 1 or t >= int(grid.ends[el - 1]):
-        return None
-    expected = int(grid.cum_expected[el])
-    if not expected:
-        return None
-    if el <= front:
-        return _InStep(100.0 * nb / expected, 0, 0)
-    if grid.has_empty_windows:
-        return None
-    return _InStep(100.0 * nb / expected, 1, int(grid.cum_slots[el] - grid.cum_slots[min(front, grid.size)]))
-
-
-def _uniform_refresh(
-    cache: _Cache,
-    block: RowBlock,
-    entry: UniformInterval,
-    elapsed: int,
-    t: int,
-    nb: int,
-    quality_events: list[list[str]] | None,
-) -> bool:
-    """``_refresh`` of one derived interval of a uniform group whose elapsed count moved past
-    every row's newest window and newest base bar (``t``, ``nb`` bars per row): the live case
-    at a window's end. False (nothing changed) leaves it to ``_refresh``."""
-    state = entry.state
-    index = entry.at
-    n, last, _, old_el, front = state.ints[CONTROL, entry.r0].tolist()
-    if elapsed <= old_el or last >= elapsed:
-        return False  # (a newest window not elapsed has its bar's base bars after ``until``: ``_refresh``)
-    found = _in_step(entry.grid, elapsed, front, t, nb)
-    if found is None:
-        return False
-    state.el[index] = elapsed
-    cache.el_all[entry.name] = elapsed
-    # (gaps, missing, incomplete): the closed runs plus the open one, and short bars held
-    counts = state.ints[RUN_TOTALS, index].copy()
-    if found.open_gaps:
-        counts[0] += 1
-        counts[1] += found.open_missing
-    if n:  # every bar's window has elapsed
-        cols = block.cols
-        counts[2] = (cols["count"][index, :n] < cols["expected"][index, :n]).sum(axis=1)
-    diff = (state.quality[index] != found.quality) | (counts != state.ints[OUTCOME, index]).any(axis=0)
-    if diff.any():
-        _store_uniform_outcome(state, entry, np.flatnonzero(diff), found.quality, counts, quality_events)
-    return True
-
-
-def _store_uniform_outcome(
-    state: StateTable,
-    entry: UniformInterval,
-    k: np.ndarray,
-    quality: float,
-    counts: np.ndarray,
-    quality_events: list[list[str]] | None,
-) -> None:
-    index = entry.at
-    rows = (k + index.start) if isinstance(index, slice) else index[k]
-    state.quality[rows] = quality
-    counts = counts[:, k]
-    state.ints[OUTCOME, rows] = counts
-    if quality_events is not None:
-        for j in k.tolist():
-            quality_events[int(entry.perm[j])].append(entry.name)
-
-
-def _base_unchanged(
-    grid: WindowGrid, state: StateTable, index: slice | np.ndarray, t: int, n: int, el: int, front: int
-) -> bool:
-    """True when the base's quality, gaps and counts stay as stored (rows of a uniform pass).
-
-    Every row holds ``n`` bars, the newest starting at ``t``, and the frontier ``front``; only
-    the common case is decided here (False sends the rows through ``_refresh``).
-    """
-    found = _in_step(grid, el, front, t, n)
-    if found is None or not (state.quality[index] == found.quality).all():
-        return False
-    runs = state.ints[RUN_TOTALS, index]
-    if found.open_gaps:
-        runs = runs + np.array([[1], [found.open_missing], [0]])
-    return not (state.ints[OUTCOME, index] != runs).any()
 
 
 def _establish_uniform(
@@ -905,7 +690,7 @@ def _establish_uniform(
         perm = pos[np.argsort(r, kind="stable")]
         grid = members[int(perm[0])].bars[name].grid
         derived.append(UniformInterval(name, pos, state, grid, index, r0, perm))
-    cache.uni = UniformPlan(rows, base_index, base_r0, bases, derived)
+    cache.uni = UniformPlan(rows, base_index, base_r0, np.argsort(rows, kind="stable"), bases, derived)
     cache.uniform = members
 
 
@@ -933,246 +718,19 @@ def _uniform_rows(
 
 
 def _finalize_rows(
-    cache: _Cache,
-    blocks: dict[str, RowBlock],
-    memo: _Memo,
-    rows: np.ndarray,
-    derived: list[IntervalRows],
-    timing: PassTiming,
+    blocks: dict[str, RowBlock], memo: _Memo, rows: np.ndarray, derived: list[IntervalRows], timing: PassTiming,
     changed: Changes | None,
 ) -> None:
-    """Clear the forming flag of the windows of ``derived`` that became final, vectorised."""
-    members = memo.members
+    """The windows of ``derived`` that became final stop forming (the one finalize, rows out of step)."""
     for name, pos, state in derived:
-        grid = members[int(pos[0])].bars[name].grid
-        fin = timing.of(grid).finalized
-        if cache.fin_all.get(name) == fin:
-            continue
-        rp = rows[pos]
-        own_fin = state.fin[rp]
-        need = np.flatnonzero(fin > own_fin)
-        if int(own_fin.max()) <= fin:
-            cache.fin_all[name] = fin  # every row is (about to be) at ``fin``
-        if not len(need):
-            continue
-        rn = rp[need]
-        prev = own_fin[need]
-        n_d = state.n[rn]
-        last = state.last[rn]
-        tail = np.where(last >= prev, np.minimum(n_d, last - prev + 1), 0)
-        state.fin[rn] = fin
-        positions = pos[need]
-        slow = tail > _TAIL
-        if slow.any():
-            late = np.flatnonzero(slow)
-            ivs = memo.held(name, positions[late].tolist())
-            _finalize_one_by_one(name, ivs, positions[late], prev[late], fin, changed)
-        fast = np.flatnonzero(~slow & (tail > 0))
-        if len(fast):
-            _clear_tails(blocks[name], grid, name, rn[fast], n_d[fast], tail[fast], prev[fast], fin, positions[fast],
-                         changed)
+        grid = memo.grid(name, pos)
+        found = finalize(Target(blocks[name].cols, state, grid), rows[pos], timing.of(grid).finalized)
+        if found is not None and changed is not None:
+            _note_finalized(changed, name, pos, found)
 
 
-def _finalize_one_by_one(
-    name: str,
-    ivs: list[BarIntervalData],
-    positions: np.ndarray,
-    prev: np.ndarray,
-    fin: int,
-    changed: Changes | None,
-) -> None:
-    """Rows whose tail is wider than ``_TAIL``: the scalar finalize, row by row."""
-    for j, iv in enumerate(ivs):
-        iv.finalized = int(prev[j])
-        fi = finalize_bars(iv, fin)
-        if fi is not None and changed is not None:
-            p = int(positions[j])
-            changed[p][name] = min(changed[p].get(name, fi), fi)
-
-
-def _clear_tails(
-    block: RowBlock,
-    grid: WindowGrid,
-    name: str,
-    r: np.ndarray,
-    n: np.ndarray,
-    tail: np.ndarray,
-    prev: np.ndarray,
-    fin: int,
-    positions: np.ndarray,
-    changed: Changes | None,
-) -> None:
-    """Clear the forming flag in the last ``tail`` bars of rows ``r`` whose window became final."""
-    cleared = clear_forming(block.cols["flags"], block.cols["ts"], r, n - tail, n, prev, fin, grid)
-    if cleared is not None and changed is not None:
-        _note_cleared(changed, name, positions, cleared)
-
-
-def _note_cleared(changed: Changes, name: str, positions: np.ndarray, cleared: Cleared) -> None:
-    """Record the first bar that stopped forming for each member (at ``positions``) that had one."""
-    hits, firsts = cleared.firsts()
-    for p, h, fi in zip(positions.tolist(), hits, firsts, strict=True):
-        if h:
-            ch = changed[p]
-            ch[name] = min(ch.get(name, fi), fi)
-
-
-class _Elapsed(NamedTuple):
-    """The elapsed windows of the refreshed rows: one int for all, or one per row."""
-
-    el: int | np.ndarray
-    has: bool | np.ndarray  # any window elapsed
-    until: int | np.ndarray  # the end of the last elapsed window (the open when none)
-    expected: int | np.ndarray  # base bars the elapsed windows expect
-
-
-def _refresh(
-    ctx: _RefreshContext, name: str, block: RowBlock, state: StateTable, pos: np.ndarray, is_base: bool
-) -> None:
-    """``_refresh_quality`` for the members at ``pos`` whose state calls for it, vectorised."""
-    grid = ctx.members[int(pos[0])].bars[name].grid
-    elapsed = ctx.timing.of(grid).elapsed
-    cache = ctx.cache
-    if not is_base and cache.el_all.get(name) == elapsed and elapsed:
-        return  # every row already refreshed at this elapsed count, and no row needs its first
-    rp = ctx.rows[pos]
-    old_el = state.el[rp]
-    if int(old_el.max()) <= elapsed:
-        cache.el_all[name] = elapsed
-    sel = _rows_to_refresh(state, rp, old_el, ctx.base_changed[pos], elapsed, is_base)
-    if sel is None:
-        return
-    p, r, old = pos[sel], rp[sel], old_el[sel]
-    ivs = ctx.memo.ivs(name)
-    span = _advance_elapsed(state, grid, ivs, p, r, old, elapsed)
-    quality = _quality(ctx, grid, p, span)
-    gap_count, missing = _gap_counts(state, grid, ivs, p, r, span.el)
-    incomplete = np.zeros(len(sel), np.int64) if is_base else _incomplete(block, state, r, span)
-    counts = np.stack((gap_count, missing, incomplete))
-    old_q = state.quality[r]
-    same_q = (quality == old_q) | (np.isnan(quality) & np.isnan(old_q))
-    diff = np.flatnonzero(~same_q | (counts != state.ints[OUTCOME, r]).any(axis=0))
-    if len(diff):
-        _store_outcome(state, ivs, name, p[diff], r[diff], quality[diff], counts[:, diff], ctx.quality_events)
-
-
-def _rows_to_refresh(
-    state: StateTable, rp: np.ndarray, old_el: np.ndarray, changed_base: np.ndarray, elapsed: int, is_base: bool
-) -> np.ndarray | None:
-    """Positions (into ``rp``) of the rows whose quality may have changed; None when none."""
-    if is_base:
-        cond = changed_base | (old_el != elapsed) | np.isnan(state.quality[rp])
-    else:
-        cond = (old_el != elapsed) | (changed_base & (old_el == 0))
-    if cond.all():
-        return np.arange(len(rp))
-    sel = np.flatnonzero(cond)
-    return sel if len(sel) else None
-
-
-def _advance_elapsed(
-    state: StateTable,
-    grid: WindowGrid,
-    ivs: list[BarIntervalData | None],
-    p: np.ndarray,
-    r: np.ndarray,
-    old: np.ndarray,
-    elapsed: int,
-) -> _Elapsed:
-    """Move the rows to ``elapsed`` windows (the clock never runs backwards: a row ahead stays)."""
-    if int(old.max()) <= elapsed:  # the common case: every row moves to the grid's count
-        moved = np.flatnonzero(old != elapsed)
-        if len(moved):
-            state.el[r[moved]] = elapsed
-        has = elapsed > 0
-        until = int(grid.ends[elapsed - 1]) if has else grid.session.open
-        return _Elapsed(elapsed, has, until, int(grid.cum_expected[elapsed]))
-    el = np.maximum(elapsed, old)
-    moved = np.flatnonzero(el != old)
-    if len(moved):
-        state.el[r[moved]] = el[moved]
-    has_rows = el > 0
-    until_rows = np.where(has_rows, grid.ends[np.maximum(el - 1, 0)], grid.session.open)
-    return _Elapsed(el, has_rows, until_rows, grid.cum_expected[el])
-
-
-def _quality(ctx: _RefreshContext, grid: WindowGrid, p: np.ndarray, span: _Elapsed) -> np.ndarray:
-    """Quality per row: base bars present before ``until`` over the base bars expected."""
-    nb = ctx.n_b[p]
-    block = ctx.base_block
-    r = ctx.rows[p]
-    last_ts = block.cols["ts"].reshape(-1)[r * block.cap + np.maximum(nb - 1, 0)]
-    present = nb.copy()
-    if isinstance(span.el, int) and (not span.has or int(last_ts.max()) < span.until):
-        behind = np.zeros(0, np.intp)  # every newest bar is before ``until`` (the live case)
-    else:
-        behind = np.flatnonzero(span.has & (nb > 0) & (last_ts >= span.until))
-    if len(behind):
-        until = np.broadcast_to(span.until, nb.shape)
-        for j in behind.tolist():
-            present[j] = ctx.members[int(p[j])].base.data.count_before(int(until[j]))
-    if isinstance(span.el, int):
-        if span.has and span.expected:
-            return np.asarray(100.0 * present / span.expected)
-        return np.full(len(p), np.nan)
-    ok = span.has & (span.expected > 0)
-    return np.where(ok, 100.0 * present / np.where(ok, span.expected, 1), np.nan)
-
-
-def _gap_counts(
-    state: StateTable,
-    grid: WindowGrid,
-    ivs: list[BarIntervalData | None],
-    p: np.ndarray,
-    r: np.ndarray,
-    el: int | np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gap count and missing windows per row, from the trackers' frontier and closed runs."""
-    frontier = state.front[r]
-    gap_count = state.nruns[r].copy()
-    missing = state.closed[r].copy()
-    trailing = el > frontier
-    gap_count += trailing
-    missing += np.where(trailing, grid.cum_slots[el] - grid.cum_slots[np.minimum(frontier, grid.size)], 0)
-    slow = el < frontier - 1
-    if grid.has_empty_windows:
-        slow |= trailing
-    if slow.any():
-        els = np.broadcast_to(el, frontier.shape)
-        for j in np.flatnonzero(slow).tolist():
-            iv = ivs[int(p[j])]
-            assert iv is not None
-            gap_count[j], missing[j] = iv.tracker.missing(int(els[j]))
-    return gap_count, missing
-
-
-def _incomplete(block: RowBlock, state: StateTable, r: np.ndarray, span: _Elapsed) -> np.ndarray:
-    """Incomplete derived bars among the elapsed windows, per row."""
-    n_d = state.n[r]
-    width = int(n_d.max())
-    if not width:
-        return np.zeros(len(r), np.int64)
-    c = block.cols
-    cols = np.arange(width)[None, :]
-    stored = cols < n_d[:, None]
-    held = ((c["ts"][r, :width] < np.reshape(span.until, (-1, 1))) & stored).sum(axis=1)
-    short = (c["count"][r, :width] < c["expected"][r, :width]) & (cols < held[:, None])
-    return np.asarray(np.where(span.has, short.sum(axis=1), 0))
-
-
-def _store_outcome(
-    state: StateTable,
-    ivs: list[BarIntervalData | None],
-    name: str,
-    p: np.ndarray,
-    r: np.ndarray,
-    quality: np.ndarray,
-    counts: np.ndarray,
-    quality_events: list[list[str]] | None,
-) -> None:
-    """Write the changed rows' quality, gaps and incomplete counts to the cache and the objects."""
-    state.quality[r] = quality
-    state.ints[OUTCOME, r] = counts
-    if quality_events is not None:
-        for pj in p.tolist():
-            quality_events[pj].append(name)
+def _note_finalized(changed: Changes, name: str, positions: np.ndarray, found: Finalized) -> None:
+    """Record the first bar that stopped forming for each member (``positions`` map the rows to members)."""
+    for a, fi in zip(found.at, found.first, strict=True):
+        ch = changed[int(positions[a])]
+        ch[name] = min(ch.get(name, fi), fi)

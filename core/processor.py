@@ -5,41 +5,30 @@ It finds its work only by walking ``SessionData``: a symbol whose base interval 
 every interval's quality, gaps and forming/final state follow the session clock.
 Nobody tells it which intervals exist.
 
-The live path (one new base bar, after the newest) is O(1) per derived interval with
-plain Python scalars; anything else (a batch in fast replay, a late bar, a correction)
-re-aggregates only the touched windows with numpy ``reduceat``.
+It only chooses rows and emits events: a group's rows go to the vectorised pass
+(``core.live_pass``), a symbol that does not fit it (or is not grouped) goes through the same
+engine (``core.derive``: ``advance``, ``finalize``, ``refresh``) on its own row. Bars
+appended after the newest advance the newest window; a late bar or a correction
+re-aggregates only the touched windows (``_reaggregate``, the one OHLCV reduction).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
 
 import numpy as np
 
 from session_monitor.core.aggregate import Aggregated, aggregate
-from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays
-from session_monitor.core.derive.finalize import finalize_bars
+from session_monitor.core.bars import FORMING, REVISED, BarArrays
+from session_monitor.core.derive.advance import UNTOUCHED, advance_one, target_of
+from session_monitor.core.derive.finalize import finalize
+from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
-from session_monitor.core.session_data import BarIntervalData, LiveBar, SessionData, SymbolGroup, SymbolSessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
 
-_FORMING = int(FORMING)
-#: appended base bars per pass up to which the scalar live path beats numpy re-aggregation
-SMALL_BATCH = 8
-_REVISED = int(REVISED)
-
-
-class BaseBar(NamedTuple):
-    """One base bar as Python numbers, for the scalar live path."""
-
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class DataProcessor:
@@ -98,126 +87,114 @@ class DataProcessor:
 
     # -- one symbol --------------------------------------------------------------------
     def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
+        """One symbol's row through the engine: derive what its base changed, finalize, refresh."""
         events = self.session_data.events
         base = data.base
         derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
-        structural: set[str] = set()  # intervals changed by more than an append to the newest bar
-        base_changed = self._derive_changes(base, derived_list, timing, changed, structural)
-        for derived in derived_list:
+        since = _derive_changes(base, derived_list, timing, changed)
+        for derived in derived_list:  # the one finalize, on this symbol's row, when a window became final
             finalized = timing.of(derived.grid).finalized
-            if finalized > derived.finalized:
-                first = finalize_bars(derived, finalized)
-                if first is not None:
-                    changed[derived.name] = min(changed.get(derived.name, first), first)
+            if finalized <= derived.finalized:
+                continue
+            row = derived.row
+            derived.table.n[row] = len(derived.data)
+            found = finalize(target_of(derived, 0), slice(row, row + 1), finalized)
+            if found is not None:
+                first = found.first[0]
+                changed[derived.name] = min(changed.get(derived.name, first), first)
         if events.bars_changed and changed:
             events.bars_changed.emit_many([(data.symbol, name, first) for name, first in changed.items()])
-        self._refresh_symbol(data, derived_list, timing, base_changed, structural)
+        refreshed = _refresh_symbol(base, derived_list, timing, since)
+        if refreshed and events.quality_changed:
+            events.quality_changed.emit_many([(data.symbol, name) for name in refreshed])
 
-    def _refresh_symbol(
-        self,
-        data: SymbolSessionData,
-        derived_list: list[BarIntervalData],
-        timing: PassTiming,
-        base_changed: bool,
-        structural: set[str],
-    ) -> None:
-        """Refresh the quality of the intervals whose inputs moved, and say which changed."""
-        events = self.session_data.events
-        base = data.base
-        base_elapsed = timing.of(base.grid).elapsed
-        if (base_changed or base_elapsed != base.elapsed or base.quality is None) and _refresh_quality(
-            base, base, base_elapsed
-        ):
-            events.quality_changed.emit(data.symbol, base.name)
+
+def _derive_changes(
+    base: BarIntervalData, derived_list: list[BarIntervalData], timing: PassTiming, changed: dict[str, int]
+) -> int | None:
+    """Mark the changed base bars present and derive what they touch (the kernel for appended bars,
+    re-aggregation of the touched windows otherwise); fills ``changed`` (first changed bar per
+    interval) and returns the start of the first changed base bar (None: the base is unchanged)."""
+    if not base.updated:
+        return None
+    start = base.dirty_from
+    n = len(base.data)
+    since = int(base.data.buffer("ts")[start]) if start < n else None
+    if since is not None:
+        _mark_base_present(base, start, n)
+        appended = base.data.arrays(start, n) if base.dirty_appended_only else None
         for derived in derived_list:
-            elapsed = timing.of(derived.grid).elapsed
-            if (
-                elapsed != derived.elapsed or derived.name in structural or (base_changed and derived.elapsed == 0)
-            ) and _refresh_quality(derived, base, elapsed):
-                events.quality_changed.emit(data.symbol, derived.name)
-
-    def _derive_changes(
-        self,
-        base: BarIntervalData,
-        derived_list: list[BarIntervalData],
-        timing: PassTiming,
-        changed: dict[str, int],
-        structural: set[str],
-    ) -> bool:
-        """Mark the changed base bars present and re-derive what they touch; True when the base changed.
-
-        Fills ``changed`` (first changed bar per interval) and ``structural`` (intervals changed
-        by more than an append to, or an update of, the newest bar).
-        """
-        if not base.updated:
-            return False
-        start = base.dirty_from
-        appended_only = base.dirty_appended_only
-        n = len(base.data)
-        base_changed = start < n
-        if base_changed:
-            _mark_base_present(base, start, n)
-            # A few appended bars (a fast replay tick) take the O(1) path bar by bar:
-            # cheaper than re-aggregating with numpy below ~8 bars.
-            live_rows = _base_rows(base, start, n) if appended_only and n - start <= SMALL_BATCH else None
-            for derived in derived_list:
-                finalized = timing.of(derived.grid).finalized
-                if live_rows is not None:
-                    first = _live_rows(derived, live_rows, max(finalized, derived.finalized), timing.clock)
-                    if first is not None:
-                        changed[derived.name] = first
-                        continue
-                first, simple = self._derive(derived, base, start, appended_only, finalized, timing.clock)
+            finalized = max(timing.of(derived.grid).finalized, derived.finalized)
+            first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
+            if first is None:
+                first = _reaggregate(derived, base, start, finalized, timing.clock)
+            if first != UNTOUCHED:
                 changed[derived.name] = first
-                if not simple:
-                    structural.add(derived.name)
-        base.clear_updated()
-        return base_changed
+    base.clear_updated()
+    return since
 
-    def _derive(
-        self,
-        derived: BarIntervalData,
-        base: BarIntervalData,
-        start: int,
-        appended_only: bool,
-        finalized: int,
-        clock: float,
-    ) -> tuple[int, bool]:
-        """Re-derive windows touched by base bars ``[start:]``.
 
-        Returns the first changed bar index and whether the change was a plain append to,
-        or an update of, the newest bar (quality needs no refresh for those).
-        """
-        grid = derived.grid
-        base_ts = base.data.buffer("ts")
-        n = len(base.data)
-        series = derived.data
-        first_window = grid.window_of_one(int(base_ts[start]))
-        last_window = derived.last_window
-        finalized = max(finalized, derived.finalized)
-        if appended_only and first_window >= last_window:
-            if first_window == last_window:
-                begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-                keep = len(series) - 1
-            else:
-                begin, keep = start, len(series)
-        else:
-            begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-            keep = series.count_before(grid.starts[first_window])
-        agg = aggregate(base.data.arrays(begin, n), grid)
-        old = _snapshot(derived, keep)
-        series.truncate(keep)
-        expected = grid.expected[agg.window].astype(np.int32)
-        flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
-        if old is not None:
-            flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
-        series.extend(agg.bars, agg.count, expected, flags)
-        derived.live = None
-        _mark_present(derived, agg.bars.ts)
-        if len(agg.window):
-            derived.last_window = int(agg.window[-1])
-        return keep, False
+def _refresh_symbol(
+    base: BarIntervalData, derived_list: list[BarIntervalData], timing: PassTiming, since: int | None
+) -> list[str]:
+    """The one quality refresh on this symbol's row, for the intervals whose inputs moved (the base
+    changed from ``since`` on, None: unchanged); returns the intervals whose outcome changed."""
+    row = base.row
+    nb = len(base.data)
+    step = InStep(base.data.last_ts or 0, nb, since)  # one row is in step with itself
+    out: list[str] = []
+    for interval in [base, *derived_list]:
+        is_base = interval is base
+        elapsed = timing.of(interval.grid).elapsed
+        old_el = interval.elapsed
+        if since is None and old_el == elapsed and not is_base:
+            continue  # (the common idle case, without the call below)
+        if not needs_refresh(interval.grid, old_el, elapsed, since is not None, since or 0, is_base) and not (
+            is_base and interval.quality is None
+        ):
+            continue
+        r = interval.row
+        interval.table.n[r] = len(interval.data)
+        target = target_of(interval, 0)
+        found = refresh_in_step(target, slice(r, r + 1), r, step, elapsed, is_base) if nb else None
+        if found is None:
+            base.table.n[row] = nb
+            base_rows = BaseRows(target_of(base, 0).cols["ts"], np.array([nb]), np.array([since is not None]),
+                                 np.array([since or 0]))
+            found = refresh(target, np.array([r]), base_rows, elapsed, is_base, _itself(interval))
+        if len(found):
+            out.append(interval.name)
+    return out
+
+
+def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
+    """Re-aggregate the windows touched by base bars ``[start:]`` (late bars, corrections): every
+    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index
+    (``UNTOUCHED``: no touched bar lies in a window of ``derived``)."""
+    grid = derived.grid
+    base_ts = base.data.buffer("ts")
+    n = len(base.data)
+    series = derived.data
+    first_window = grid.window_of_one(int(base_ts[start]))
+    if first_window < 0:  # a bar in no window of this interval (1d with extended hours): from the next
+        first_window = grid.windows_from(int(base_ts[start]))
+        if first_window >= grid.size or int(base_ts[n - 1]) < int(grid.starts[first_window]):
+            return UNTOUCHED
+    begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
+    keep = series.count_before(grid.starts[first_window])
+    agg = aggregate(base.data.arrays(begin, n), grid)
+    old = _snapshot(derived, keep)
+    series.truncate(keep)
+    expected = grid.expected[agg.window].astype(np.int32)
+    flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
+    if old is not None:
+        flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
+    series.extend(agg.bars, agg.count, expected, flags)
+    _mark_present(derived, agg.bars.ts)
+    if len(agg.window):
+        derived.last_window = int(agg.window[-1])
+    return keep
 
 
 def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
@@ -230,120 +207,20 @@ def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
     base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
 
 
-def _base_rows(base: BarIntervalData, start: int, n: int) -> list[BaseBar]:
-    cols = [base.data.buffer(name) for name in BAR_FIELDS]
-    ts, o, h, lo, c, v = (col[start:n].tolist() for col in cols)
-    return [BaseBar(*row) for row in zip(ts, o, h, lo, c, v, strict=True)]
-
-
-def _live_rows(derived: BarIntervalData, rows: list[BaseBar], finalized: int, clock: float) -> int | None:
-    """:func:`_live_update` for each row in order; None (nothing changed yet) if the first does not fit."""
-    first: int | None = None
-    for row in rows:
-        changed = _live_update(derived, row, finalized, clock)
-        if changed is None:
-            if first is None:
-                return None
-            raise AssertionError("an appended base bar went behind the newest derived window")
-        first = changed if first is None else min(first, changed)
-    return first
-
-
-def _live_update(derived: BarIntervalData, row: BaseBar, finalized: int, clock: float) -> int | None:
-    """The live path, O(1): one new base bar after the newest updates or opens the newest window.
-
-    Returns the changed bar index, or None when the bar does not fit this path (the caller
-    then re-aggregates). ``derived.live`` mirrors the newest bar as Python numbers, so an
-    update costs a few scalar writes and no numpy reads.
-    """
-    grid = derived.grid
-    window = 0 if grid.interval.is_daily else (row.ts - grid.session.open) // grid.interval.seconds
-    last_window = derived.last_window
-    if window == last_window:
-        return _update_newest(derived, row, window, clock)
-    if window < last_window:
-        return None
-    series = derived.data
-    i = len(series)
-    series.reserve(1)
-    write = series.buffer
-    write("ts")[i] = grid.starts[window]
-    write("open")[i] = row.open
-    write("high")[i] = row.high
-    write("low")[i] = row.low
-    write("close")[i] = row.close
-    write("volume")[i] = row.volume
-    write("count")[i] = 1
-    write("expected")[i] = grid.expected[window]
-    write("flags")[i] = _FORMING if window >= finalized else 0
-    series.set_length(i + 1)
-    derived.tracker.mark_present(window)
-    derived.last_window = window
-    derived.live = LiveBar(row.high, row.low, row.volume, 1)
-    return i
-
-
-def _update_newest(derived: BarIntervalData, row: BaseBar, window: int, clock: float) -> int:
-    """Fold ``row`` into the newest bar (whose window is ``window``); returns its index."""
-    series = derived.data
-    write = series.buffer
-    i = len(series) - 1
-    live = derived.live
-    if live is None:
-        live = LiveBar(
-            float(write("high")[i]), float(write("low")[i]), float(write("volume")[i]), int(write("count")[i])
-        )
-    if row.high > live.high:
-        live.high = row.high
-        write("high")[i] = row.high
-    if row.low < live.low:
-        live.low = row.low
-        write("low")[i] = row.low
-    live.volume += row.volume
-    live.count += 1
-    write("close")[i] = row.close
-    write("volume")[i] = live.volume
-    write("count")[i] = live.count
-    if window < derived.finalized:
-        write("flags")[i] |= _REVISED
-        derived.note_revised(int(write("ts")[i]), clock)
-    derived.live = live
-    return i
-
-
-def _refresh_quality(interval: BarIntervalData, base: BarIntervalData, elapsed: int) -> bool:
-    """Recompute quality, gaps and incomplete count; True when any of them changed."""
-    grid = interval.grid
-    elapsed = max(elapsed, interval.elapsed)  # the clock never runs backwards
-    interval.elapsed = elapsed
-    if elapsed:
-        until = int(grid.ends[elapsed - 1])
-        expected = int(grid.cum_expected[elapsed])
-        last = base.data.last_ts
-        present = len(base.data) if last is not None and last < until else base.data.count_before(until)
-        quality = 100.0 * present / expected if expected else None
-    else:
-        until, quality = grid.session.open, None
-    gap_count, missing = interval.tracker.missing(elapsed)
-    incomplete = 0
-    if interval.derived and elapsed:
-        series = interval.data
-        held = series.count_before(until)
-        if held:
-            incomplete = int(np.count_nonzero(series.count[:held] < series.expected[:held]))
-    new = (quality, gap_count, missing, incomplete)
-    if new == (interval.quality, interval.gap_count, interval.missing, interval.incomplete):
-        return False
-    interval.quality, interval.gap_count, interval.missing, interval.incomplete = new
-    return True
+def _itself(interval: BarIntervalData) -> Callable[[np.ndarray], list[BarIntervalData]]:
+    """The kernel's view of a one-row target's owner."""
+    return lambda _: [interval]
 
 
 def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
     tracker = interval.tracker
     if len(ts) == 1:
-        tracker.mark_present(interval.grid.window_of_one(int(ts[0])))
+        window = interval.grid.window_of_one(int(ts[0]))
+        if window >= 0:
+            tracker.mark_present(window)
     else:
-        tracker.mark_present_many(interval.grid.window_of(ts))
+        windows = interval.grid.window_of(ts)
+        tracker.mark_present_many(windows[windows >= 0] if interval.grid.partial else windows)
 
 
 class _Snapshot:

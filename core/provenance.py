@@ -176,6 +176,8 @@ def bars_containing(bars: Mapping[str, BarIntervalData], base_ts: int) -> list[C
         if not session.open <= base_ts < session.close:
             continue
         window = grid.window_of_one(base_ts)
+        if window < 0:  # in no window of this interval (1d with extended hours)
+            continue
         start = int(grid.starts[window])
         index = interval.data.index_of(start)
         if index >= 0:

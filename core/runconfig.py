@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from session_monitor.core.calendar import CalendarError, Session, SessionCalendar, get_calendar
+from session_monitor.core.calendar import HOURS, CalendarError, Session, SessionCalendar, get_calendar
 from session_monitor.core.clock import parse_speed
 from session_monitor.core.intervals import Interval, IntervalError, parse_intervals, same_intervals
 from session_monitor.core.sources.base import BarSource, SourceError
@@ -84,6 +84,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, source_required: bool) ->
     parser.add_argument("--start", help="first session date, YYYY-MM-DD")
     parser.add_argument("--end", help="last session date, YYYY-MM-DD")
     parser.add_argument("--calendar", help="exchange calendar (default XNYS, or 24/7 for crypto data)")
+    parser.add_argument("--hours", choices=HOURS,
+                        help="session hours: regular (default) or extended (pre-market and after-hours too)")
     parser.add_argument("--speed", help="'max' or N times real time, e.g. 600")
     parser.add_argument("--base", help="base interval of a CSV/Parquet source (default: its smallest step)")
     parser.add_argument("--config", metavar="SESSION.toml", help="a session file; arguments given here override it")
@@ -125,6 +127,8 @@ class RunRequest:
     config_end: dt.date | None
     record: bool
     record_as: str
+    #: session hours (``--hours``, else the session file's, else regular)
+    hours: str = "regular"
 
     @property
     def dated(self) -> bool:
@@ -198,6 +202,7 @@ def read_request(args: argparse.Namespace) -> RunRequest:
         config_end=config.end,
         record=not getattr(args, "no_record", False),
         record_as=getattr(args, "record_as", "").strip(),
+        hours=getattr(args, "hours", None) or config.hours or "regular",
     )
 
 
@@ -276,12 +281,13 @@ def _live_setup(
     if request.dated:
         raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
     try:
-        calendar = get_calendar(calendar_name)
+        calendar = get_calendar(calendar_name, hours=request.hours)
         sessions = [calendar.current_or_next_session()]
     except CalendarError as exc:
         raise UsageError(str(exc)) from None
     return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=request.spec,
-                    record=request.record, live=True, record_as=request.record_as)
+                    record=request.record, live=True, record_as=request.record_as,
+                    warnings=[calendar.hours_note] if calendar.hours_note else [])
 
 
 def _replay_setup(
@@ -297,7 +303,7 @@ def _replay_setup(
     warnings: list[str] = same_intervals(request.intervals) if request.intervals else []
     warnings.extend(note for symbol in symbols for note in source.notes(symbol))
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
-    plan = _plan_sessions(calendar_name, asked, dates, warnings)
+    plan = _plan_sessions(calendar_name, request.hours, asked, dates, warnings)
     missing = _missing_days(plan.sessions, dates, warnings)
     return RunSetup(
         source, plan.calendar, plan.sessions, watchlist, speed, source_spec=request.spec, record=request.record,
@@ -306,13 +312,16 @@ def _replay_setup(
 
 
 def _plan_sessions(
-    calendar_name: str, asked: _DateRange, dates: dict[str, list[dt.date]], warnings: list[str]
+    calendar_name: str, hours: str, asked: _DateRange, dates: dict[str, list[dt.date]], warnings: list[str]
 ) -> _SessionPlan:
     """The calendar and the run's sessions: with no range asked, those the data has; else the range."""
     known = sorted({d for days in dates.values() for d in days})
     span: _DateRange | _FullRange = asked
     try:
-        calendar = get_calendar(calendar_name, earliest=min(filter(None, [asked.start, *known[:1]]), default=None))
+        earliest = min(filter(None, [asked.start, *known[:1]]), default=None)
+        calendar = get_calendar(calendar_name, earliest=earliest, hours=hours)
+        if calendar.hours_note:
+            warnings.append(calendar.hours_note)
         if asked.start is None and asked.end is None and known:
             sessions = _data_sessions(calendar, dates, warnings)
         else:

@@ -20,14 +20,14 @@ from session_monitor.core.bars import BAR_FIELDS, BarArrays, BarSeries, RowBlock
 from session_monitor.core.calendar import Session, _iso
 from session_monitor.core.causes import FeedNotes
 from session_monitor.core.derive.acceptance import appends, appends_one, on_grid
-from session_monitor.core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable
+from session_monitor.core.derive.table import EL, FIN, GAPS, INCOMPLETE, LAST, MISSING, StateTable, Target
 from session_monitor.core.events import SessionEvents
 from session_monitor.core.gaps import Gap, GapTracker
 from session_monitor.core.intervals import Interval
 from session_monitor.core.windows import WindowGrid, window_grid
 
 __all__ = [
-    "BarIntervalData", "FeedNotes", "GroupPassCache", "LiveBar", "Revision", "SessionData", "SessionHistory",
+    "BarIntervalData", "FeedNotes", "GroupPassCache", "Revision", "SessionData", "SessionHistory",
     "SymbolGroup", "SymbolSessionData",
 ]
 
@@ -42,17 +42,6 @@ class Revision:
 
     count: int
     last: float
-
-
-@dataclass(slots=True)
-class LiveBar:
-    """The newest derived bar's high, low, volume and count as Python numbers (the scalar live path
-    updates them without reading numpy scalars back)."""
-
-    high: float
-    low: float
-    volume: float
-    count: int
 
 
 @dataclass(eq=False)
@@ -79,13 +68,14 @@ class BarIntervalData:
     tracker: GapTracker = field(init=False, repr=False)
     #: canonical interval name, the key of this object in ``SymbolSessionData.bars``
     name: str = field(init=False)
-    #: the newest bar as Python numbers (scalar live path), or None
-    live: LiveBar | None = field(init=False, default=None, repr=False)
     #: derived bars changed after they were final, by bar start (at most one revision per pass);
     #: sparse, as revisions are rare (late bars, corrections)
     revisions: dict[int, Revision] = field(init=False, default_factory=dict, repr=False)
     #: the table and row holding this interval's state
     table: StateTable = field(init=False, repr=False)
+    #: this interval's own series as a one-row block for the derivation kernel (``derive.advance``),
+    #: kept while the series keeps its storage
+    own_target: Target | None = field(init=False, default=None, repr=False)
     row: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import signal
@@ -92,6 +93,8 @@ class StartPlan:
     alerts: AlertConfig | None = None
     #: the chart workspace from the session file (None: the one kept in the settings)
     workspace: WorkspaceState | None = None
+    #: the arguments the plan was made from (Session → Extended hours starts them again with other hours)
+    args: argparse.Namespace | None = None
 
 
 def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
@@ -138,7 +141,7 @@ def plan_start(args: argparse.Namespace, settings: AppSettings) -> StartPlan:
     config = load_config(args.config) if from_config else None  # checked already by resolve_run
     alerts = config.alerts if config is not None else None
     workspace = config.workspace if config is not None else None
-    return StartPlan(setup, spec, watchlist, notes, alerts, workspace)
+    return StartPlan(setup, spec, watchlist, notes, alerts, workspace, copy.copy(args))
 
 
 async def run_window(
@@ -174,7 +177,7 @@ async def _run_one(
     """One window over one coordinator; returns the exit code, or the plan to open next."""
     setup = plan.setup
     session_data = SessionData()
-    recording = start_recording(setup.source.key, setup.calendar.name, setup.record_as) \
+    recording = start_recording(setup.source.key, setup.calendar.scope, setup.record_as) \
         if setup.record and not screenshot else None
     recorder = recording.recorder if recording is not None else None
     coordinator = SessionCoordinator(
@@ -196,7 +199,20 @@ async def _run_one(
         if not reopen.done():
             reopen.set_result(new_plan)
 
+    def change_hours(hours: str) -> None:
+        """The same run again with other session hours (a new calendar: every session starts afresh)."""
+        args = copy.copy(plan.args) if plan.args is not None else build_parser().parse_args([])
+        args.hours = hours
+        try:
+            new_plan = plan_start(args, settings)
+        except (UsageError, SourceError) as exc:
+            window.report_problem(f"Could not switch to {hours} hours: {exc}")
+            return
+        if not reopen.done():
+            reopen.set_result(new_plan)
+
     window.open_session_requested.connect(open_session)
+    window.hours_change_requested.connect(change_hours)
     restore_hook = install_excepthook(window.post_message)
     loop.set_exception_handler(loop_exception_handler(window.post_message))
     previous_sigint = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))

@@ -36,6 +36,7 @@ from session_monitor.core.session_data import SessionData
 from session_monitor.gui.alert_rules_dialog import AlertRulesDialog
 from session_monitor.gui.alerts_dock import AlertNotifier, AlertsDock
 from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.selection import BaseBarSelection
 from session_monitor.gui.chart.symbol_charts import SymbolCharts
 from session_monitor.gui.chart.widget import IntervalChart
 from session_monitor.gui.chart.workspace import ChartWorkspace, WorkspaceState
@@ -54,13 +55,10 @@ from session_monitor.gui.session_file import choose_save_path, save_session, ses
 from session_monitor.gui.settings import AppSettings, WatchEntry
 from session_monitor.gui.status import StatusPanel
 from session_monitor.gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
-from session_monitor.gui.tree_view import SessionTreeView
+from session_monitor.gui.tree_view import FIT_ROWS, SessionTreeView
 from session_monitor.gui.watchlist import CompactWatchlist
 
 __all__ = ["MainWindow"]
-
-#: rows measured when columns are fitted to their contents (the visible ones first)
-FIT_ROWS = 200
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +68,8 @@ class MainWindow(QMainWindow):
     closed = Signal()
     #: (path of a session .toml file) File > Open session: the app replaces this run
     open_session_requested = Signal(str)
+    #: Session → Extended hours: start the run again with ``regular`` or ``extended`` hours
+    hours_change_requested = Signal(str)
 
     def __init__(
         self,
@@ -118,6 +118,9 @@ class MainWindow(QMainWindow):
         self.model.rowsInserted.connect(self._on_rows_inserted)
         # the compact watchlist: the same model, one sortable row per symbol (View menu)
         self.compact = CompactWatchlist(self.model, self)
+        self.compact.set_active(False)  # the tree is shown first (set_compact switches)
+        #: True while boot adds the start-up symbols (columns are fitted once, at its end)
+        self._booting = False
         self.watchlist_stack = QStackedWidget(self)
         self.watchlist_stack.addWidget(self.tree)
         self.watchlist_stack.addWidget(self.compact)
@@ -126,7 +129,8 @@ class MainWindow(QMainWindow):
         self._resize_columns.setInterval(100)
         self._resize_columns.timeout.connect(self._fit_columns)
 
-        self.charts = SymbolCharts(session_data, self.bridge, self)
+        self.bar_selection = BaseBarSelection(self)  # a clicked base bar, outlined on every chart
+        self.charts = SymbolCharts(session_data, self.bridge, self, selection=self.bar_selection)
         self.charts.interval_shown.connect(self._on_interval_shown)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -152,7 +156,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(replay_toolbar)
         replay_toolbar.setVisible(not coordinator.live)  # a live session cannot be moved: no row for it
 
-        self.workspace = ChartWorkspace(session_data, self.bridge, self)
+        self.workspace = ChartWorkspace(session_data, self.bridge, self, selection=self.bar_selection)
         self.workspace_dock = QDockWidget("Chart workspace", self)
         self.workspace_dock.setObjectName("workspaceDock")
         self.workspace_dock.setWidget(self.workspace)
@@ -298,6 +302,15 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             action.setEnabled(not self.coordinator.live)
             self.replay_actions[text.replace("&", "").rstrip("…")] = action
+        session_menu.addSeparator()
+        self.extended_hours_action = session_menu.addAction("&Extended hours (pre-market, after-hours)")
+        self.extended_hours_action.setCheckable(True)
+        self.extended_hours_action.setChecked(getattr(self.coordinator.calendar, "hours", "regular") == "extended")
+        self.extended_hours_action.setToolTip("Watch 04:00-20:00 New York (segments shaded on the charts); "
+                                              "switching starts the run again")
+        self.extended_hours_action.setEnabled(self.source_name != "redis")  # a desk's engines choose their hours
+        self.extended_hours_action.toggled.connect(
+            lambda on: self.hours_change_requested.emit("extended" if on else "regular"))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.messages.toggleViewAction())
         view_menu.addAction(self.workspace_dock.toggleViewAction())
@@ -307,6 +320,7 @@ class MainWindow(QMainWindow):
         self.window_lines_action.setCheckable(True)
         self.window_lines_action.setToolTip("dotted lines where each coarser derived interval's windows start")
         self.window_lines_action.toggled.connect(self.charts.set_window_lines)
+        self.window_lines_action.toggled.connect(self.workspace.set_window_lines)
         self.compact_action = view_menu.addAction("&Compact watchlist")
         self.compact_action.setCheckable(True)
         self.compact_action.setShortcut(QKeySequence("Ctrl+L"))
@@ -328,13 +342,18 @@ class MainWindow(QMainWindow):
         self.log_scale_action.setCheckable(True)
         self.log_scale_action.setChecked(self.settings.chart_option("log_scale", False))
         self.log_scale_action.toggled.connect(self._on_log_toggled)
+        view_menu.addAction(self.extended_hours_action)  # also under Session: it starts the run again
         self.charts.set_folded(self.fold_time_action.isChecked())
         self.charts.set_log_scale(self.log_scale_action.isChecked())
 
     def set_compact(self, compact: bool) -> None:
         """Show the compact watchlist (True) or the detailed tree, keeping the selected symbol."""
         symbol = self.selected_symbol()
+        if compact:
+            self.compact.set_active(True)  # sorted again before it shows
         self.watchlist_stack.setCurrentWidget(self.compact if compact else self.tree)
+        if not compact:
+            self.compact.set_active(False)
         if compact:
             self.compact.fit_columns()
             self._widen_for_compact()
@@ -414,26 +433,24 @@ class MainWindow(QMainWindow):
     async def boot(self, watchlist: list[WatchEntry]) -> None:
         """Add the start-up symbols; one that cannot be added is reported, not fatal.
 
-        They load concurrently (each registers in order before its load starts) with the
-        watchlist hidden until all are in: a visible QTreeView lays out every row again
-        after each insert (500 symbols: 11 s, quadratic; hidden: 0.3 s), and fitting the
-        columns after each burst measured every row again.
+        They are added as one batch (``coordinator.add_symbols``: registered in order, their
+        sessions read side by side) whose rows reach the views in one insert once all are
+        loaded, with the watchlist hidden meanwhile and its columns fitted once at the end:
+        per symbol, each view re-laid out its rows, the compact watchlist re-sorted and the
+        columns were measured again (500 symbols: seconds of start-up, quadratic).
         """
-
-        async def restore(entry: WatchEntry) -> None:
-            self.model.expect_load(entry.symbol)
-            try:
-                await self.coordinator.add_symbol(entry.symbol, entry.intervals)
-            except (SymbolError, IntervalError) as exc:
-                self.report_problem(f"Could not restore {entry.symbol}: {exc}")
-            finally:
-                self.model.settle(entry.symbol)
-
         shown = self.watchlist_stack.isVisibleTo(self)
         self.watchlist_stack.hide()  # the splitter gives its width back when it is shown again
+        compact_active = self.compact.active
+        self.compact.set_active(False)  # sorted once when active again
+        self._booting = True
+        self.model.hold_inserts()
         try:
-            await asyncio.gather(*(restore(entry) for entry in watchlist))
+            await self._add_watchlist(watchlist)
         finally:
+            self.model.release_inserts()
+            self._booting = False
+            self.compact.set_active(compact_active)
             self.watchlist_stack.setVisible(shown)
         if watchlist:
             self._resize_columns.stop()
@@ -447,6 +464,30 @@ class MainWindow(QMainWindow):
         watching = ", ".join(symbols) or "nothing yet"
         self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
         await self._offer_symbols()
+
+    async def _add_watchlist(self, watchlist: list[WatchEntry]) -> None:
+        """Add every entry that can be added, in one batch; report the others."""
+        accepted: list[WatchEntry] = []
+        planned: set[str] = set()
+        for entry in watchlist:
+            try:  # the checks add_symbols makes, one entry at a time, so one bad entry stops only itself
+                plan = self.coordinator.plan(entry.symbol, entry.intervals)
+                if plan.symbol in planned or plan.symbol in self.session_data:
+                    raise SymbolError(f"{plan.symbol} is already being watched")
+            except (SymbolError, IntervalError) as exc:
+                self.report_problem(f"Could not restore {entry.symbol}: {exc}")
+                continue
+            planned.add(plan.symbol)
+            accepted.append(entry)
+        for entry in accepted:
+            self.model.expect_load(entry.symbol)
+        try:
+            await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted])
+        except (SymbolError, IntervalError) as exc:  # the source changed its mind since the plan
+            self.report_problem(f"Could not restore the watchlist: {exc}")
+        finally:
+            for entry in accepted:
+                self.model.settle(entry.symbol)
 
     def _restore_workspace(self) -> None:
         """The opened session file's workspace (shown), else the settings' (after the symbols it
@@ -663,17 +704,20 @@ class MainWindow(QMainWindow):
         if not parent.isValid():
             for row in range(first, last + 1):
                 self.tree.expand(self.model.index(row, Column.INTERVAL))
-            self._resize_columns.start()  # once per burst of adds, not per row (100 adds: 15 s -> 0.3 s)
+            if not self._booting:  # boot fits once at its end
+                self._resize_columns.start()  # once per burst of adds, not per row (100 adds: 15 s -> 0.3 s)
 
     def _fit_columns(self) -> None:
         for column in range(self.model.columnCount()):
-            self.tree.resizeColumnToContents(column)
+            if not self.tree.isColumnHidden(column):  # a column shown later is fitted then
+                self.tree.resizeColumnToContents(column)
         # counts grow all session: room for six digits from the start ("43…" at 1,000 otherwise)
         bars = self.tree.fontMetrics().horizontalAdvance("000000") + 16
         if self.tree.columnWidth(Column.BARS) < bars:
             self.tree.setColumnWidth(Column.BARS, bars)
-        self.compact.fit_columns()
-        self._widen_for_compact()
+        if self.watchlist_stack.currentWidget() is self.compact:  # set_compact fits it when it is shown
+            self.compact.fit_columns()
+            self._widen_for_compact()
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:
@@ -744,3 +788,4 @@ class MainWindow(QMainWindow):
         self.charts.flush()
         self.workspace.flush()
         self.status.refresh()
+        self.health_status.refresh()

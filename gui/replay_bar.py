@@ -45,9 +45,10 @@ class ReplayBar(QWidget):
         self.jump_edit = QDateTimeEdit(self)
         self.jump_edit.setDisplayFormat(DATETIME_FORMAT)
         self.jump_edit.setTimeZone(QTimeZone(self.tz.encode()))
-        self.jump_edit.setMinimumDateTime(self._qt_time(coordinator.sessions[0].open))
-        self.jump_edit.setMaximumDateTime(self._qt_time(coordinator.sessions[-1].close))
-        self.jump_edit.setDateTime(self._qt_time(coordinator.sessions[0].open))
+        if coordinator.sessions:  # a connected window may have none yet: the bar is hidden there anyway
+            self.jump_edit.setMinimumDateTime(self._qt_time(coordinator.sessions[0].open))
+            self.jump_edit.setMaximumDateTime(self._qt_time(coordinator.sessions[-1].close))
+            self.jump_edit.setDateTime(self._qt_time(coordinator.sessions[0].open))
         self.jump_edit.setToolTip(f"A date and time at the exchange ({self.tz}) to jump to (Ctrl+J)")
         self.jump_button = QPushButton("Go", self)
         self.jump_button.setToolTip("Jump to that date and time")

@@ -43,6 +43,7 @@ def session_config(source_spec: str, coordinator: SessionCoordinator, watchlist:
     return SessionConfig(
         source=_portable_source(source_spec),
         calendar=coordinator.calendar.name,
+        hours="extended" if getattr(coordinator.calendar, "hours", "regular") == "extended" else None,
         start=sessions[0].date,
         end=sessions[-1].date,
         speed="max" if speed is None else str(float(speed)),

@@ -4,14 +4,22 @@ The model keeps no copy of the symbol list: ``rowCount``/``data`` ask SessionDat
 time, and row changes come from core's before/after event pairs, so the model can never
 drift from the single source of truth. Bar and quality updates are coalesced per symbol
 (at most ~10 Hz) into ``dataChanged`` with an explicit role list; the model is never reset.
+
+Symbols added together (the start-up watchlist) can be announced together:
+between :meth:`SessionTreeModel.hold_inserts` and :meth:`~SessionTreeModel.release_inserts`
+symbols appended to SessionData are not rows yet, and the release inserts them all with one
+``beginInsertRows`` (500 single-row inserts made every view and proxy redo its bookkeeping
+500 times).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, overload
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -23,9 +31,11 @@ from PySide6.QtGui import QBrush, QColor
 from session_monitor.core.alerts import AlertEngine
 from session_monitor.core.calendar import Session
 from session_monitor.core.coverage import coverage
+from session_monitor.core.segments import segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
+from session_monitor.gui.chart.drag import ROW_MIME, ChartRow, row_mime
 from session_monitor.gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
 from session_monitor.gui.health_view import health_colour, health_of, health_text, health_tooltip
 
@@ -91,6 +101,10 @@ _ANSWERED_ROLES = frozenset(
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 #: milliseconds between coalesced dataChanged flushes (~10 Hz)
 FLUSH_MS = 100
+#: seconds of signalling a timed flush does in one event-loop turn before it lets the loop in
+FLUSH_BUDGET = 0.004
+#: symbols between two looks at the clock while flushing
+_CHECK_EVERY = 16
 
 
 class _Root:
@@ -187,6 +201,10 @@ class SessionTreeModel(QAbstractItemModel):
         #: signal whatever they show (feed state, new session)
         self._pending: set[str] = set()
         self._forced: set[str] = set()
+        #: collected symbols not signalled yet (in row order) and which of them are forced; a
+        #: timed flush works through them a budget at a time
+        self._due: list[str] = []
+        self._due_forced: set[str] = set()
         #: per symbol, what its rows showed at the last flush (see ``_shown_state``): rows
         #: whose state is unchanged get no dataChanged. A render cache keyed by symbol,
         #: dropped when the symbol goes; never consulted for what a cell shows.
@@ -196,10 +214,18 @@ class SessionTreeModel(QAbstractItemModel):
         #: symbols added while their session so far is still loading: until their first
         #: bars (or ``settle``), quality and gaps show PENDING rather than "0.0 %, 1 gap"
         self._pending_load: set[str] = set()
+        #: while inserts are held: how many of SessionData's symbols are rows (the first ones);
+        #: None: all of them (see ``hold_inserts``)
+        self._published: int | None = None
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
-        self._flush_timer.timeout.connect(self.flush)
+        self._flush_timer.timeout.connect(self._flush_some)
+        #: the rest of a flush that ran out of its budget, in the next event-loop turn
+        self._more_timer = QTimer(self)
+        self._more_timer.setSingleShot(True)
+        self._more_timer.setInterval(0)
+        self._more_timer.timeout.connect(self._flush_some)
         bridge.symbol_adding.connect(self._on_symbol_adding)
         bridge.symbol_added.connect(self._on_symbol_added)
         bridge.symbol_removing.connect(self._on_symbol_removing)
@@ -224,16 +250,22 @@ class SessionTreeModel(QAbstractItemModel):
             node = self._nodes[symbol] = _SymbolNode(symbol)
         return node
 
+    def _symbol_rows(self) -> int:
+        """Top-level rows the views know: every symbol, except those whose insert is held."""
+        published = self._published
+        return len(self._sd) if published is None else published
+
     def symbol_index(self, symbol: str, column: int = 0) -> QModelIndex:
-        """Index of a symbol's row (invalid if it is not watched)."""
+        """Index of a symbol's row (invalid if it is not watched, or not a row yet)."""
         row = self._sd.row_of(symbol)
         return self.index(row, column) if row >= 0 else QModelIndex()
 
     def interval_index(self, symbol: str, interval: str, column: int = 0) -> QModelIndex:
         data = self._sd.get_symbol_data(symbol)
-        if data is None or interval not in data.bars:
+        parent = self.symbol_index(symbol)
+        if data is None or interval not in data.bars or not parent.isValid():
             return QModelIndex()
-        return self.index(list(data.bars).index(interval), column, self.symbol_index(symbol))
+        return self.index(list(data.bars).index(interval), column, parent)
 
     def _resolve(self, index: AnyIndex) -> tuple[SymbolSessionData, BarIntervalData | None] | None:
         """(symbol, interval) behind an index; interval is None on a symbol row."""
@@ -268,7 +300,7 @@ class SessionTreeModel(QAbstractItemModel):
         if row < 0 or not 0 <= column < _WIDTH:
             return _INVALID
         if not parent.isValid():
-            return self._make(row, column, _ROOT) if row < len(self._sd) else _INVALID
+            return self._make(row, column, _ROOT) if row < self._symbol_rows() else _INVALID
         if parent.column() != 0 or parent.internalPointer() is not _ROOT:
             return _INVALID
         symbol = self._symbol_at(parent.row())
@@ -288,7 +320,7 @@ class SessionTreeModel(QAbstractItemModel):
     def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
         # one Python call instead of the default's rowCount + columnCount
         if not parent.isValid():
-            return len(self._sd) > 0
+            return self._symbol_rows() > 0
         if parent.column() != 0 or parent.internalPointer() is not _ROOT:
             return False
         symbol = self._symbol_at(parent.row())
@@ -314,7 +346,7 @@ class SessionTreeModel(QAbstractItemModel):
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         if not parent.isValid():
-            return len(self._sd)
+            return self._symbol_rows()
         if parent.column() > 0 or parent.internalPointer() is not _ROOT:
             return 0
         symbol = self._symbol_at(parent.row())
@@ -331,6 +363,22 @@ class SessionTreeModel(QAbstractItemModel):
         ):
             return COLUMNS[section]
         return None
+
+    # -- dragging a row onto a chart (gui/chart/drag.py) -----------------------------------
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else flags
+
+    def mimeTypes(self) -> list[str]:
+        return [ROW_MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData | None:
+        """The first dragged row's symbol and interval (a symbol row: its base interval)."""
+        resolved = self._resolve(indexes[0]) if indexes else None
+        if resolved is None:
+            return None
+        symbol, interval = resolved
+        return row_mime(ChartRow(symbol.symbol, (interval or symbol.base).name))
 
     # -- cells ---------------------------------------------------------------------------
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -498,11 +546,11 @@ class SessionTreeModel(QAbstractItemModel):
         if column == Column.KIND and interval is None:
             return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
         if column == Column.GAPS:
-            return gap_tooltip(target.gaps, symbol.session.tz)  # built on demand, only here
+            return gap_tooltip(target.gaps, symbol.session.tz) + _per_segment(target, symbol.base)
         if column == Column.QUALITY:
             if target.quality is None:
-                return "no window has elapsed yet"
-            return f"{target.missing} bar(s) missing among the elapsed windows"
+                return "no window has elapsed yet" + _per_segment(target, symbol.base)
+            return f"{target.missing} bar(s) missing among the elapsed windows" + _per_segment(target, symbol.base)
         if column == Column.INCOMPLETE and interval is not None and interval.derived:
             return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
         if column == Column.HEALTH and interval is None:
@@ -512,15 +560,56 @@ class SessionTreeModel(QAbstractItemModel):
                           for rule, _, name in self.alerts.active(symbol.symbol)]
             return "\n".join(lines)
         if column == Column.COVERAGE:
-            return "share of expected slots present or provably quiet (no trades)"
+            return "share of expected slots present or provably quiet (no trades)" + _per_segment(target, symbol.base)
         return None
+
+    # -- held inserts ----------------------------------------------------------------------
+    def hold_inserts(self) -> None:
+        """From now on, symbols appended to SessionData become rows only at :meth:`release_inserts`."""
+        if self._published is None:
+            self._published = len(self._sd)
+
+    def release_inserts(self) -> None:
+        """Insert every held symbol's row, all in one ``beginInsertRows``; stop holding."""
+        self._publish_held()
+        self._published = None
+
+    def _publish_held(self) -> None:
+        """The held symbols (the last ones in SessionData) become rows; still holding later ones."""
+        published = self._published
+        if published is None:
+            return
+        total = len(self._sd)
+        if total > published:
+            self._shape += 1
+            self.beginInsertRows(QModelIndex(), published, total - 1)
+            self._published = total
+            self._shape += 1
+            self.endInsertRows()
+
+    def _holding(self, row: int) -> bool:
+        """Whether a symbol arriving at ``row`` is held: only appends are; anything else first
+        publishes what is held, so rows before it never move under the views."""
+        if self._published is None:
+            return False
+        if row == len(self._sd):
+            return True
+        self._publish_held()
+        return False
 
     # -- core events -----------------------------------------------------------------------
     def _on_symbol_adding(self, symbol: str, row: int) -> None:
+        if self._holding(row):
+            return
         self._shape += 1  # rows move: every node's parent_index is stale
         self.beginInsertRows(QModelIndex(), row, row)
 
     def _on_symbol_added(self, symbol: str, row: int) -> None:
+        published = self._published
+        if published is not None:
+            if row >= published:  # held (appended while holding)
+                return
+            self._published = published + 1  # the row inserted in the middle, begun in _on_symbol_adding
         self._shape += 1  # again: a view may have asked parent() between begin and end
         self.endInsertRows()
 
@@ -539,6 +628,7 @@ class SessionTreeModel(QAbstractItemModel):
             self._on_changed(symbol)
 
     def _on_symbol_removing(self, symbol: str, row: int) -> None:
+        self._publish_held()  # rows after it move: the views must know them first
         self._pending.discard(symbol)
         self._pending_load.discard(symbol)
         self._forced.discard(symbol)
@@ -550,6 +640,8 @@ class SessionTreeModel(QAbstractItemModel):
 
     def _on_symbol_removed(self, symbol: str, row: int) -> None:
         self._shape += 1
+        if self._published is not None:
+            self._published -= 1
         self.endRemoveRows()
         self._made.clear()  # keep the memo to the rows that exist (it is never stale)
 
@@ -603,32 +695,63 @@ class SessionTreeModel(QAbstractItemModel):
         )
 
     def flush(self) -> None:
-        """Emit the coalesced dataChanged for the rows whose state changed since the last flush.
-
-        A symbol row summarises its intervals, so it is signalled with any of them. Symbol
-        rows are siblings: each run of consecutive signalled rows is one signal (from column
-        1: column 0 only names the row, and a range starting at column 0 makes QTreeView
-        re-ask hasChildren for every row it spans, expanded children included). Interval
-        rows have a parent each: one signal per symbol over its changed intervals. Indexes
-        are made without Python index() round trips, and rows that show the same as before are not
-        signalled: each signalled row costs the view several calls back into Python.
-        """
+        """Emit the coalesced dataChanged for every row whose state changed since the last flush, now."""
         self._flush_timer.stop()
+        self._more_timer.stop()
+        self._collect()
+        self._signal_due(None)
+
+    def _flush_some(self) -> None:
+        """The timers' flush: at most :data:`FLUSH_BUDGET` seconds of it in one event-loop turn
+        (500 changed symbols take ~10-20 ms); the rest follows in the next turn, before any
+        change that arrives meanwhile (so no symbol waits behind newer ones)."""
+        if not self._due:
+            self._collect()
+        if self._signal_due(FLUSH_BUDGET):
+            self._more_timer.start()
+
+    def _collect(self) -> None:
+        """Take the changes since the last collection into the symbols due a signal, in row order."""
         pending, self._pending = self._pending, set()
         bars, quality = self._changes.drain()
         pending.update(symbol for symbol, _ in bars)
         pending.update(symbol for symbol, _ in quality)
-        forced, self._forced = self._forced, set()
+        pending.update(self._due)
+        self._due_forced |= self._forced
+        self._forced = set()
         if self._pending_load:
             arrived = {symbol for symbol, _ in bars} & self._pending_load
             self._pending_load -= arrived
-            forced |= arrived
+            self._due_forced |= arrived
+        row_of = self._sd.row_of
+        self._due = sorted(pending, key=row_of)
+
+    def _signal_due(self, budget: float | None) -> bool:
+        """Signal the rows of the symbols due, in order, for at most ``budget`` seconds (None: all).
+
+        A symbol row summarises its intervals, so it is signalled with any of them. Symbol
+        rows are siblings: each run of consecutive signalled rows is one signal. Interval
+        rows have a parent each: one signal per symbol over its changed intervals. Every
+        range starts at column 1: column 0 only names the row, a range starting there makes
+        QTreeView re-ask hasChildren for every row it spans, and column 0 is what the compact
+        watchlist sorts by unless told otherwise (a range over it makes the proxy re-sort
+        each signalled row). Indexes are made without Python index() round trips, and rows
+        that show the same as before are not signalled: each signalled row costs the view
+        several calls back into Python. True when symbols are left for the next turn.
+        """
+        due, forced = self._due, self._due_forced
         sd = self._sd
         shown = self._shown
+        rows = self._symbol_rows()
+        deadline = None if budget is None else time.perf_counter() + budget
         changed: list[tuple[int, str, int, int]] = []  # (row, symbol, first, last changed interval)
-        for name in pending:
+        done = len(due)
+        for k, name in enumerate(due):
+            if deadline is not None and k and k % _CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                done = k
+                break
             row = sd.row_of(name)
-            symbol = sd.symbol_at(row)
+            symbol = sd.symbol_at(row) if row < rows else None  # a held symbol is read afresh once a row
             if symbol is None:
                 continue
             state = self._shown_state(symbol)
@@ -646,9 +769,15 @@ class SessionTreeModel(QAbstractItemModel):
                     continue
                 first, last = moved[0], moved[-1]
             changed.append((row, symbol.symbol, first, last))
-        if not changed:
-            return
-        changed.sort()
+        self._due = due[done:]
+        self._due_forced = forced.intersection(self._due) if self._due else set()
+        if changed:
+            changed.sort()
+            self._signal(changed)
+        return bool(self._due)
+
+    def _signal(self, changed: list[tuple[int, str, int, int]]) -> None:
+        """dataChanged for ``changed`` (row, symbol, first, last changed interval), sorted by row."""
         right = _WIDTH - 1
         emit = self.dataChanged.emit
         create = self._make
@@ -662,4 +791,18 @@ class SessionTreeModel(QAbstractItemModel):
         for _row, name, first, last in changed:
             if last >= first:
                 node = self._node(name)
-                emit(create(first, 0, node), create(last, right, node), _CHANGED_ROLES)
+                emit(create(first, Column.KIND, node), create(last, right, node), _CHANGED_ROLES)
+
+
+def _per_segment(interval: BarIntervalData, base: BarIntervalData) -> str:
+    """With extended hours: quality, coverage, gaps and incomplete bars per segment (else nothing)."""
+    if not interval.grid.session.segments:
+        return ""
+    lines = ["", "per segment (quality · coverage · gaps · incomplete):"]
+    for part in segment_figures(interval, base):
+        lines.append(f"{_SEGMENT_NAMES[part.segment.name]}: {quality_text(part.quality)} % · "
+                     f"{quality_text(part.coverage)} % · {len(part.gaps)} gap(s) · {part.incomplete}")
+    return "\n".join(lines)
+
+
+_SEGMENT_NAMES = {"pre": "pre-market", "regular": "regular", "post": "after-hours"}

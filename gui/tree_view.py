@@ -19,9 +19,19 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF, QPainter, QPaintEvent, QPalette, QResizeEvent, QStaticText
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QTreeView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeView,
+    QWidget,
+)
 
-__all__ = ["CellDelegate", "SessionTreeView"]
+__all__ = ["FIT_ROWS", "CellDelegate", "SessionTreeView"]
+
+#: rows measured when a column is fitted to its contents (the visible ones first), not all 2,500
+FIT_ROWS = 200
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -146,6 +156,9 @@ class SessionTreeView(QTreeView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         super().setUniformRowHeights(True)
+        # a row can be dragged onto a chart of the workspace (the model packs it: gui/chart/drag.py)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.delegate = CellDelegate(self)
         self.setItemDelegate(self.delegate)
         #: internalId of a row's column-0 index -> [(row, y in the viewport)] of the rows

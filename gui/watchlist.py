@@ -6,6 +6,11 @@ intervals folded away until the row is expanded. It is a QSortFilterProxyModel o
 same SessionTreeModel the detailed tree shows (no second copy of anything): the proxy
 sorts on the model's SORT_ROLE (numbers, not text) and filters symbol rows only, so an
 expanded symbol keeps all its intervals.
+
+While the detailed tree is shown the watchlist is :meth:`CompactWatchlist.set_active`
+False: the proxy then keeps its rows in place instead of re-sorting and re-filtering on
+every refresh (at 500 symbols each refresh asked the model for ~1,000 sort keys of a view
+nobody sees) and sorts once when it is shown again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
 from session_monitor.gui.tree_model import SORT_ROLE, Column, SessionTreeModel
+from session_monitor.gui.tree_view import FIT_ROWS
 
 __all__ = ["COMPACT_COLUMNS", "CompactWatchlist", "WatchlistProxy"]
 
@@ -80,6 +86,7 @@ class CompactWatchlist(QWidget):
         header = self.view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(FIT_ROWS)
         for column in range(model.columnCount()):
             if column not in COMPACT_COLUMNS:
                 header.hideSection(column)
@@ -92,6 +99,16 @@ class CompactWatchlist(QWidget):
         layout.addWidget(self.filter_edit)
         layout.addWidget(self.view, 1)
         self.fit_columns()
+
+    @property
+    def active(self) -> bool:
+        return self.proxy.dynamicSortFilter()
+
+    def set_active(self, active: bool) -> None:
+        """Keep sorted and filtered while rows change (shown), or not (hidden: sorted once when
+        activated again; the rows never leave the proxy, so selection and expansion stay)."""
+        if active != self.proxy.dynamicSortFilter():
+            self.proxy.setDynamicSortFilter(active)  # enabling sorts by the current column
 
     def symbols(self) -> list[str]:
         """Symbols in the order shown (sorted and filtered)."""

@@ -456,3 +456,31 @@ def test_symbols_come_from_alpacas_asset_list(make_source: Callable[..., AlpacaS
     assert peer.rest_requests[-1].get("asset_class") == "us_equity"
     refused = make_source(Clock(DAY.open), secret="wrong")
     assert refused.symbols() == []  # no completion, no error
+
+
+def test_extended_hours_fetch_and_stream_the_pre_and_post_market(lean_minute) -> None:
+    """With extended hours the REST history starts at 04:00 and the stream's after-hours bars are kept."""
+    day = get_calendar("XNYS", hours="extended").session(DAY.date)
+    bars = LeanSource(lean_minute).load_session("GOOG", ONE_MINUTE, day).bars
+    pre, post = bars.ts < day.regular_open, bars.ts >= day.regular_close
+    assert pre.sum() > 5 and post.sum() > 5  # the Lean day holds extended-hours trades
+    with AlpacaPeer({"GOOG": bars}, page_size=25) as peer:
+        clock = Clock(day.regular_open + 30 * 60)
+        source = AlpacaSource(KEY, SECRET, url_override=peer.ws_url, rest_url_override=peer.rest_url, now=clock,
+                              backoff=(0.02, 0.1), fill_retry_seconds=0.01)
+        try:
+            loaded = source.load_session("GOOG", ONE_MINUTE, day)
+            history = bars.take(bars.ts + 60 <= clock.now)
+            assert_same(loaded.bars, history)  # the pre-market and the first half hour
+            assert dt.datetime.fromisoformat(peer.rest_requests[0]["start"]).timestamp() == day.open  # 04:00
+            feed = source.open_feed(loaded)
+            _connected(source, peer)
+            got: list[BarArrays] = []
+            _drain(feed, clock.now, got)
+            clock.now = day.close
+            live = bars.take(bars.ts + 60 > day.regular_open + 30 * 60)
+            peer.send_bars("GOOG", live)
+            wait_until(lambda: source.stats.streamed == len(live), 5, "every live bar, after-hours included")
+            assert_same(_drain(feed, day.close, got), bars)
+        finally:
+            source.close()

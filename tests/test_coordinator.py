@@ -306,3 +306,32 @@ def test_a_running_session_lets_the_loop_in_between_the_passes_of_a_tick(monkeyp
     assert removed_at is not None
     assert not [m for m in messages if "A4" in m]
     assert 85 <= a1_bars <= 90  # every due second of A1 (the demo drops a few)
+
+
+def test_a_tick_that_fell_behind_catches_up_in_pieces_with_the_same_bars(monkeypatch) -> None:
+    """At 60x the loop was held up for 200 session seconds: the coordinator steps 64 one-second
+    bars at a time (each piece cut into passes the event loop can come in between), not 200 s
+    uncut."""
+
+    async def scenario() -> None:
+        sd = SessionData()
+        coord = SessionCoordinator(
+            sd, DemoSource(drop_rate=0.0), CAL, sessions("2013-10-07", "2013-10-07"), speed=60.0
+        )
+        data = await coord.add_symbol("SPY", ["1s", "1m"])
+        stepped: list[float] = []
+        real = coord._step_cooperatively
+
+        async def spy(clock: float) -> None:
+            stepped.append(clock - coord.session.open)
+            await real(clock)
+
+        monkeypatch.setattr(coord, "_step_cooperatively", spy)
+        coord.session_data.start_session(coord.session)
+        open_ = float(coord.session.open)
+        await coord._catch_up(open_, open_ + 200)
+        assert stepped == [64.0, 128.0, 192.0, 200.0]
+        assert len(data.base.data) == 200 and int(data.base.data.ts[-1]) == coord.session.open + 199
+        assert len(data.bars["1m"].data) == 4 and data.bars["1m"].data.last.forming  # 09:33 so far
+
+    asyncio.run(scenario())

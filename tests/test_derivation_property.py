@@ -7,6 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_monitor.core.aggregate import aggregate
+from session_monitor.core.intervals import parse_interval
+from session_monitor.core.processor import DataProcessor
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 from tests.core_helpers import walk, watch, xnys
 
 SESSION = xnys("2015-12-24")  # an early close: the last 1h window is short
@@ -41,21 +44,58 @@ def arrivals(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(arrivals())
-def test_incremental_equals_batch(case) -> None:
+@given(arrivals(), st.booleans(), st.integers(0, 2))
+def test_incremental_equals_batch(case, group_rows: bool, companions: int) -> None:
+    """Every path of the one kernel: ``TEST`` alone or with companions in one group (``group_rows``)
+    or each on its own; companion ``C0`` gets the same bars at the same time (rows in step: the
+    uniform pass), ``C1`` gets them one pass later (rows out of step, its bars arriving after
+    the clock closed their windows); batches, late bars, corrections and holes as drawn."""
     final, wrong, events, batches = case
-    sd, data, proc = watch(SESSION, "1m", DERIVED)
+    sd = SessionData(group_rows=group_rows)
+    sd.start_session(SESSION)
+    symbols = ["TEST", *(f"C{k}" for k in range(companions))]
+    for symbol in symbols:
+        sd.register_symbol_data(
+            SymbolSessionData.create(symbol, parse_interval("1m"), [parse_interval(i) for i in DERIVED], SESSION)
+        )
+    proc = DataProcessor(sd)
     chunks = np.array_split(np.arange(len(events)), batches)
     clock = SESSION.open
-    for chunk in chunks:
-        for e in chunk:
-            kind, i = events[e]
-            src = final if kind == "final" else wrong
-            sd.add_base_bars("TEST", src.take(slice(i, i + 1)))
+    for k, chunk in enumerate([*chunks, np.arange(0)]):
+        for symbol in symbols:
+            lagged = symbol == "C1"
+            if lagged and k == 0:
+                continue
+            for e in chunks[k - 1] if lagged else chunk:
+                kind, i = events[e]
+                src = final if kind == "final" else wrong
+                sd.add_base_bars(symbol, src.take(slice(i, i + 1)))
         clock = max([clock, *(int(final.ts[events[e][1]]) + 60 for e in chunk)])
         proc.process(clock)
+        for symbol in symbols:  # after every pass, whichever path it took
+            _assert_quality_current(sd.get_symbol_data(symbol))
     proc.process(SESSION.close)
 
+    for symbol in symbols:
+        data = sd.get_symbol_data(symbol)
+        assert data is not None
+        _assert_equals_batch(data, final)
+
+
+def _assert_quality_current(data: SymbolSessionData | None) -> None:
+    """Each interval's quality counts the base bars stored before the end of its elapsed windows."""
+    assert data is not None
+    base_ts = data.base.data.ts
+    for name, interval in data.bars.items():
+        el = interval.elapsed
+        if not el:
+            assert interval.quality is None, name
+            continue
+        present = int(np.count_nonzero(base_ts < interval.grid.ends[el - 1]))
+        assert interval.quality == 100.0 * present / int(interval.grid.cum_expected[el]), name
+
+
+def _assert_equals_batch(data: SymbolSessionData, final) -> None:
     base = data.base.data
     assert np.array_equal(base.ts, final.ts)
     for name in DERIVED:
@@ -70,6 +110,8 @@ def test_incremental_equals_batch(case) -> None:
         assert not (got.flags & 1).any()  # every bar is final at the close
         assert interval.quality == data.base.quality
         assert sum(g.bars for g in interval.gaps) == interval.missing
+        short = int(np.count_nonzero(expect.count < interval.grid.expected[expect.window]))
+        assert interval.incomplete == short, name
 
 
 def test_empty_session_is_one_gap_at_quality_zero() -> None:

@@ -84,3 +84,24 @@ def test_health_and_causes_do_not_depend_on_the_other_symbols_of_the_run() -> No
     assert one.health.export() == many.health.export()
     assert one.base.gaps == many.base.gaps and one.bars["5m"].gaps == many.bars["5m"].gaps
     assert alone.timeline("SLOW", routine=True) == together.timeline("SLOW", routine=True)
+
+
+def test_the_health_update_comes_in_parts_and_where_they_fall_changes_nothing(monkeypatch) -> None:
+    """20 symbols, every fourth silent 11:00-11:30: cut into parts of 16 symbols (the coordinator
+    lets the event loop in between them) or taken whole, the same changes and the same seconds."""
+    import session_monitor.core.health as health_module
+
+    silent = FaultSchedule(silences=((at(NY, "11:00"), at(NY, "11:30")),))
+    symbols = {f"S{k:02d}": silent if k % 4 == 0 else None for k in range(20)}
+    cut = scripted_run(DAY, symbols, max_chunk=1800)
+    monkeypatch.setattr(health_module, "UPDATE_CHUNK", 1000)
+    whole = scripted_run(DAY, symbols, max_chunk=1800)
+    monkeypatch.undo()
+
+    assert cut.changes == whole.changes
+    assert [c.symbol for c in cut.changes if c.state.value == "stale"] == ["S00", "S04", "S08", "S12", "S16"]
+    for symbol in symbols:
+        assert (cut.session_data.get_symbol_data(symbol).health.export()
+                == whole.session_data.get_symbol_data(symbol).health.export())
+    pauses = list(cut.coordinator.health.update_parts(at(NY, "16:30")))
+    assert len(pauses) == 1  # 20 symbols: parts of 16 and 4

@@ -28,6 +28,10 @@ CASES = {
     "1m-early-close": (xnys("2015-12-24"), "1m", ["2m", "5m", "1h", "1d"], 210),
     "1m-lunch": (get_calendar("XHKG").session(dt.date(2024, 3, 5)), "1m", ["5m", "15m", "1h", "1d"], 390),
     "1s": (xnys("2013-10-07"), "1s", ["5s", "1m", "5m", "1d"], 900),
+    # extended hours: windows anchored per segment, 1d the regular session only (an early close:
+    # after-hours to 17:00); the whole day, so bars before, in and after the regular session
+    "1m-extended": (get_calendar("XNYS", hours="extended").session(dt.date(2015, 12, 24)), "1m",
+                    ["5m", "1h", "1d"], 780),
 }
 
 

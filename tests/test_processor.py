@@ -215,3 +215,33 @@ def test_new_session_moves_bars_to_history() -> None:
     assert len(data.history) == 1 and data.history[0].session == first
     assert len(data.history[0].bars["5m"].data) == 2
     assert len(data.bars["5m"].data) == 0 and data.session == second
+
+
+@pytest.mark.parametrize("group_rows", [True, False])
+def test_a_bar_after_its_window_elapsed_refreshes_the_derived_quality(group_rows: bool) -> None:
+    """A base bar that arrives after a pass already closed its derived window (the symbol is behind
+    the clock) counts in that window's quality and incomplete count, grouped or on its own."""
+    from session_monitor.core.intervals import parse_interval
+    from session_monitor.core.processor import DataProcessor
+    from session_monitor.core.session_data import SessionData, SymbolSessionData
+
+    session = xnys("2015-12-24")
+    sd = SessionData(group_rows=group_rows)
+    sd.start_session(session)
+    for symbol in ("A", "B"):
+        sd.register_symbol_data(
+            SymbolSessionData.create(symbol, parse_interval("1m"), [parse_interval("5m")], session)
+        )
+    proc = DataProcessor(sd)
+    bars = walk(session.open + 60 * np.arange(5))
+    sd.add_base_bars("A", bars)
+    sd.add_base_bars("B", bars.take(slice(0, 4)))
+    proc.process(session.open + 300)  # the first 5m window has elapsed; B holds 4 of its 5 bars
+    late = sd.get_symbol_data("B")
+    assert late is not None
+    assert (late.bars["5m"].quality, late.bars["5m"].incomplete) == (80.0, 1)
+    sd.add_base_bars("B", bars.take(slice(4, 5)))
+    proc.process(session.open + 300)  # the same clock: B's fifth bar came after its window's end
+    assert (late.bars["5m"].quality, late.bars["5m"].incomplete) == (100.0, 0)
+    assert late.bars["1m"].quality == 100.0
+    assert late.bars["5m"].data.count.tolist() == [5]

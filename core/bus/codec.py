@@ -21,7 +21,7 @@ import msgpack
 import numpy as np
 
 from session_monitor.core.bars import BarArrays
-from session_monitor.core.calendar import Session
+from session_monitor.core.calendar import Segment, Session
 from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
 from session_monitor.core.intervals import parse_interval
@@ -114,13 +114,17 @@ def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
 
 
 def session_to_wire(session: Session) -> Message:
-    return {"date": session.date.isoformat(), "open": session.open, "close": session.close,
-            "bs": session.break_start, "be": session.break_end, "tz": session.tz}
+    wire: Message = {"date": session.date.isoformat(), "open": session.open, "close": session.close,
+                     "bs": session.break_start, "be": session.break_end, "tz": session.tz}
+    if session.segments:  # extended hours: [name, start, end] per segment (absent for regular hours)
+        wire["sg"] = [list(segment) for segment in session.segments]
+    return wire
 
 
 def session_from_wire(wire: Message) -> Session:
+    segments = tuple(Segment(str(n), int(a), int(b)) for n, a, b in wire.get("sg", ()))
     return Session(dt.date.fromisoformat(wire["date"]), int(wire["open"]), int(wire["close"]),
-                   wire["bs"], wire["be"], wire["tz"])
+                   wire["bs"], wire["be"], wire["tz"], segments)
 
 
 def symbol_added_message(data: SymbolSessionData, order: float) -> Message:

@@ -181,7 +181,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         path = options.recording or default_recording_path().with_name(
             f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"
         )
-        started = start_recording(setup.source.key, setup.calendar.name, label, path)
+        started = start_recording(setup.source.key, setup.calendar.scope, label, path)
         if not quiet or started.off:
             print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
         recorder = started.recorder

@@ -1,8 +1,10 @@
 """Finalizing: a derived bar stops forming once its window's end plus grace has passed.
 
-The rule is written once, :func:`clear_forming`, over any set of rows of (row × bar)
-columns: a group's ``RowBlock`` (the vectorised pass, its rows in step or not) or one
-symbol's series seen as a one-row block (:func:`finalize_bars`, the per-symbol path).
+Written once, :func:`finalize`, over any set of rows of a :class:`~core.derive.table.Target`:
+a group's rows in step (a slice: one decision for all), a group's rows out of step (an index
+array), or one symbol's row (its row of the group's block, or its own series as a one-row
+block). A row's bars that can still be forming are its newest ones, from the first window
+not yet final on (one bar per window), so each row looks at that tail only.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from typing import NamedTuple
 import numpy as np
 
 from session_monitor.core.bars import FORMING
-from session_monitor.core.session_data import BarIntervalData
+from session_monitor.core.derive.table import FIN, N, Target
 from session_monitor.core.windows import WindowGrid
 
-__all__ = ["Cleared", "clear_forming", "finalize_bars"]
+__all__ = ["Cleared", "Finalized", "clear_forming", "finalize"]
+
+#: widest tail (in bars) looked at for many rows at once; a row with a longer one is looked at alone
+_TAIL = 8
 
 _FORMING = np.uint8(FORMING)
 _NOT_FORMING = np.uint8(~np.uint8(FORMING))
@@ -76,22 +81,66 @@ def clear_forming(
     return Cleared(clear, bars)
 
 
-def finalize_bars(derived: BarIntervalData, finalized: int) -> int | None:
-    """Clear the forming flag of ``derived``'s bars in windows ``[derived.finalized, finalized)``.
+class Finalized(NamedTuple):
+    """The rows (positions into the rows :func:`finalize` got) where a bar stopped forming, and the
+    first such bar of each."""
 
-    Records ``finalized`` as the interval's final window count and returns the index of the
-    first bar that changed, or None when none did.
+    at: list[int]
+    first: list[int]
+
+
+def finalize(target: Target, rows: slice | np.ndarray, fin: int) -> Finalized | None:
+    """Move ``rows`` to ``fin`` final windows (a row already there stays) and clear the forming flag
+    of their bars in the windows that became final; None when no bar changed.
+
+    A slice is rows in step (every row holds the same bar count, newest window and final count);
+    the early exit (nothing became final) then costs one look at the first row.
     """
-    grid = derived.grid
-    previous = derived.finalized
-    derived.finalized = finalized
-    series = derived.data
-    lo = series.count_before(grid.starts[previous]) if previous < grid.size else len(series)
-    hi = series.count_before(grid.ends[finalized - 1])
-    if hi <= lo:
+    state = target.state
+    if isinstance(rows, slice):
+        values: list[int] = state.ints[N : FIN + 1, rows.start].tolist()
+        n, last, own = values
+        if fin <= own:
+            return None
+        state.fin[rows] = fin
+        tail = min(n, last - own + 1) if last >= own else 0
+        if not tail:
+            return None
+        cleared = _clear(target, rows, n - tail, n, own, fin)
+        return None if cleared is None else _found(np.arange(cleared.clear.shape[0]), cleared)
+    own_rows = state.fin[rows]
+    need = np.flatnonzero(own_rows < fin)
+    if not len(need):
         return None
-    one_row = slice(0, 1)
-    cleared = clear_forming(
-        series.buffer("flags")[None, :], series.buffer("ts")[None, :], one_row, lo, hi, previous, finalized, grid
-    )
-    return None if cleared is None else cleared.firsts()[1][0]
+    r, prev = rows[need], own_rows[need]
+    n_r, last_r = state.n[r], state.last[r]
+    tails = np.where(last_r >= prev, np.minimum(n_r, last_r - prev + 1), 0)
+    state.fin[r] = fin
+    at: list[int] = []
+    first: list[int] = []
+    narrow = np.flatnonzero((tails > 0) & (tails <= _TAIL))
+    if len(narrow):  # one look at the tails of these rows together
+        cleared = _clear(target, r[narrow], n_r[narrow] - tails[narrow], n_r[narrow], prev[narrow], fin)
+        found = None if cleared is None else _found(need[narrow], cleared)
+        if found is not None:
+            at, first = found
+    for j in np.flatnonzero(tails > _TAIL).tolist():  # a long tail (a batch made many bars final): alone
+        k, t = int(r[j]), int(n_r[j])
+        cleared = _clear(target, slice(k, k + 1), t - int(tails[j]), t, int(prev[j]), fin)
+        if cleared is not None:
+            at.append(int(need[j]))
+            first.append(cleared.firsts()[1][0])
+    return Finalized(at, first) if at else None
+
+
+def _clear(target: Target, rows: slice | np.ndarray, lo: int | np.ndarray, n: int | np.ndarray,
+           prev: int | np.ndarray, fin: int) -> Cleared | None:
+    cols = target.cols
+    return clear_forming(cols["flags"], cols["ts"], rows, lo, n, prev, fin, target.grid)
+
+
+def _found(positions: np.ndarray, cleared: Cleared) -> Finalized | None:
+    hits, firsts = cleared.firsts()
+    at = [p for p, h in zip(positions.tolist(), hits, strict=True) if h]
+    first = [f for f, h in zip(firsts, hits, strict=True) if h]
+    return Finalized(at, first) if at else None

@@ -8,7 +8,11 @@ the vectorised pass reads and writes whole columns of it: nothing is copied or s
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+from session_monitor.core.windows import WindowGrid
 
 __all__ = [
     "CLOSED",
@@ -25,6 +29,7 @@ __all__ = [
     "RUN_TOTALS",
     "N",
     "StateTable",
+    "Target",
 ]
 
 #: the int fields of a row, one row of ``StateTable.ints`` each: bars held, newest window (-1:
@@ -80,3 +85,12 @@ class StateTable:
         self.ints[:, row] = source.ints[:, source_row]
         self.quality[row] = source.quality[source_row]
         self.has[row] = True
+
+
+class Target(NamedTuple):
+    """One interval's rows as the derivation kernel writes them: bar columns (row × bar), the
+    state table with the same rows, and the interval's windows."""
+
+    cols: dict[str, np.ndarray]
+    state: StateTable
+    grid: WindowGrid

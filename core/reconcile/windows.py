@@ -70,13 +70,17 @@ def _wall_midnight(session: Session) -> int:
 
 def session_windows(session: Session, interval: Interval, convention: Convention) -> Windows:
     """The windows of ``interval`` in ``session`` under ``convention``."""
-    if interval.is_daily:
-        label = session.open if convention is Convention.SESSION_ANCHORED else _wall_midnight(session)
+    if interval.is_daily:  # the regular session's bar (with extended hours too)
+        regular = session.regular
+        label = regular.start if convention is Convention.SESSION_ANCHORED else _wall_midnight(session)
         one = np.array([label], np.int64)
-        return Windows(one, np.array([session.open], np.int64), np.array([session.close], np.int64))
+        return Windows(one, np.array([regular.start], np.int64), np.array([regular.end], np.int64))
     step = interval.seconds
-    if convention is Convention.SESSION_ANCHORED:
-        labels = np.arange(session.open, session.close, step, dtype=np.int64)
+    if convention is Convention.SESSION_ANCHORED:  # ours: anchored at the open (at each segment's start)
+        parts = [np.arange(seg.start, seg.end, step, dtype=np.int64) for seg in session.anchors]
+        labels = np.concatenate(parts)
+        ends = np.concatenate([np.minimum(p + step, seg.end) for p, seg in zip(parts, session.anchors, strict=True)])
+        return Windows(labels, labels.copy(), ends)
     else:
         anchor = _wall_midnight(session)
         first = anchor + (session.open - anchor) // step * step

@@ -30,6 +30,8 @@ _OUTAGE_CHANCE = 0.3
 _OUTAGE_MINUTES = (3, 8)
 _ANNUAL_VOL = (0.15, 0.6)
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
+#: activity (volume, volatility) before and after the regular session, relative to its quiet midday
+_EXTENDED_ACTIVITY = 0.25
 
 
 def aggregate_minutes(bars: BarArrays) -> BarArrays:
@@ -64,8 +66,11 @@ def _session_shape(session: Session) -> _SessionShape:
     """Computed once per session, not once per symbol (the curve's power is most of a symbol's cost)."""
     ts = np.arange(session.open, session.close, dtype=np.int64)
     ts = ts[session.in_session_mask(ts)]
-    phase = (ts - session.open) / max(session.close - session.open, 1)
+    phase = (ts - session.regular_open) / max(session.regular_close - session.regular_open, 1)
     u_shape = 1.0 + 3.0 * (2.0 * phase - 1.0) ** 4
+    if session.segments:  # extended hours: a thin pre- and post-market around the regular session
+        outside = (ts < session.regular_open) | (ts >= session.regular_close)
+        u_shape = np.where(outside, _EXTENDED_ACTIVITY, u_shape)
     shape = _SessionShape(ts, u_shape, np.sqrt(u_shape))
     for column in (shape.ts, shape.u_shape, shape.root_u_shape):
         column.setflags(write=False)  # shared by every symbol (and loading thread)

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from session_monitor.core.bars import PRICE_FIELDS, BarArrays
 from session_monitor.core.calendar import Session
+from session_monitor.core.derive.acceptance import on_grid
 from session_monitor.core.intervals import Interval
 from session_monitor.core.sources.base import BarSource, DataError, DataProblem, LoadedSession, SourceError
 from session_monitor.core.sources.validation import (
@@ -1087,7 +1088,7 @@ def _grid_check(part: RawBars, base: Interval, session: Session) -> list[tuple[n
     if base.is_daily or base.seconds <= 1:
         return []
     valid = part.ts != TS_INVALID
-    off_grid = valid & ((part.ts - session.open) % base.seconds != 0)
+    off_grid = valid & ~on_grid(session, base, part.ts)  # anchored at each segment with extended hours
     return [(off_grid, f"timestamp is not on the {base} grid of the session")]
 
 

@@ -4,8 +4,9 @@ Checking derived bars by eye needs both at once: the two charts share their time
 (zoom and pan together) and a crosshair. Hovering (or clicking, to pin it) a derived bar
 shades its window on the base chart, outlines the base bars inside it, crosses out the
 missing slots and explains the bar in the provenance panel (core/provenance.py); clicking
-a base bar outlines every derived bar that holds it. Colours and their meaning live in
-gui/chart/marks.py.
+a base bar selects it in the window's BaseBarSelection (gui/chart/selection.py): every
+chart of the symbol, here and elsewhere, outlines its bar holding it, and the panel lists
+them. Colours and their meaning live in gui/chart/marks.py.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from session_monitor.core.provenance import ContainingBar, DerivedProvenance, bars_containing, derived_provenance
-from session_monitor.core.session_data import BarIntervalData, SymbolSessionData
+from session_monitor.core.provenance import ContainingBar, DerivedProvenance, derived_provenance
+from session_monitor.core.session_data import SymbolSessionData
 from session_monitor.gui import theme
 from session_monitor.gui.chart import marks
 from session_monitor.gui.chart.bands import BandItem
-from session_monitor.gui.chart.data import ChartData
-from session_monitor.gui.chart.highlight import BoxItem
-from session_monitor.gui.chart.items import BODY
+from session_monitor.gui.chart.data import BarView, ChartData
+from session_monitor.gui.chart.highlight import BoxItem, around_bodies
+from session_monitor.gui.chart.selection import BaseBarSelection, SelectedBase, session_bars_at
 from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["BaseDerivedView", "Selection"]
@@ -46,9 +47,12 @@ class BaseDerivedView(QWidget):
     containing_shown = Signal(object)
 
     def __init__(self, symbol_data: SymbolSessionData, interval: str | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, selection: BaseBarSelection | None = None) -> None:
         super().__init__(parent)
         self.symbol_data = symbol_data
+        #: the clicked base bar, shared with the window's other chart views
+        self.bar_selection = selection if selection is not None else BaseBarSelection(self)
+        self.window_lines = False
         self.selection: Selection | None = None
         self.provenance: DerivedProvenance | None = None
         self.containing: list[ContainingBar] = []
@@ -100,13 +104,13 @@ class BaseDerivedView(QWidget):
         base_plot.addItem(self.base_boxes, ignoreBounds=True)
         base_plot.addItem(self.missing_marks, ignoreBounds=True)
         self.explained_box = BoxItem(marks.BASE_HIGHLIGHT)
-        self.derived_boxes = BoxItem(marks.DERIVED_HIGHLIGHT)
+        self.bar_selection.attach(self.base_chart)
+        self.bar_selection.changed.connect(self._on_base_selected)
         self.derived_chart: IntervalChart = self._build_derived(interval if interval in derived else derived[0])
         self.interval_box.setCurrentText(self.derived_chart.data.interval_name)
         self.interval_box.currentTextChanged.connect(self.set_interval)
 
         self.base_chart.graphics.scene().sigMouseMoved.connect(lambda pos: self._on_moved(self.base_chart, pos))
-        self.base_chart.graphics.scene().sigMouseClicked.connect(lambda ev: self._on_clicked(self.base_chart, ev))
         self.base_chart.graphics.installEventFilter(self)
         self._show_panel()
 
@@ -124,9 +128,10 @@ class BaseDerivedView(QWidget):
         self.splitter.addWidget(chart)
         chart.price_plot.setXLink(self.base_chart.price_plot)
         chart.price_plot.addItem(self.explained_box, ignoreBounds=True)
-        chart.price_plot.addItem(self.derived_boxes, ignoreBounds=True)
+        chart.show_window_lines(self.window_lines)
+        self.bar_selection.attach(chart)
         chart.graphics.scene().sigMouseMoved.connect(lambda pos: self._on_moved(chart, pos))
-        chart.graphics.scene().sigMouseClicked.connect(lambda ev: self._on_clicked(chart, ev))
+        chart.bar_clicked.connect(self._on_derived_clicked)
         chart.graphics.installEventFilter(self)
         return chart
 
@@ -135,14 +140,19 @@ class BaseDerivedView(QWidget):
         if interval == self.interval or interval not in self.symbol_data.bars:
             return
         old = self.derived_chart
-        for item in (self.explained_box, self.derived_boxes):
-            old.price_plot.removeItem(item)
+        old.price_plot.removeItem(self.explained_box)
         old.hide()
         old.setParent(None)
         old.deleteLater()
         self.derived_chart = self._build_derived(interval)
         self.interval_box.setCurrentText(interval)
         self._reapply()
+
+    def set_window_lines(self, shown: bool) -> None:
+        """View → Window boundaries on both charts."""
+        self.window_lines = shown
+        for chart in self.charts:
+            chart.show_window_lines(shown)
 
     # -- updates from SymbolCharts --------------------------------------------------------------
     def apply_change(self, interval: str, first: int) -> None:
@@ -163,31 +173,24 @@ class BaseDerivedView(QWidget):
         self._reapply()
 
     # -- provenance ---------------------------------------------------------------------------------
-    def _bars_at(self, ts: float) -> dict[str, BarIntervalData] | None:
-        """The bars of the session (current or kept in history) whose regular hours hold ``ts``."""
-        data = self.symbol_data
-        if data.session.open <= ts < data.session.close:
-            return data.bars
-        for past in data.history:
-            if past.session.open <= ts < past.session.close:
-                return past.bars
-        return None
-
     def explain(self, ts: float, pinned: bool = True) -> DerivedProvenance | None:
         """Highlight the derived bar whose window holds ``ts``; None (and cleared) when there is none."""
-        bars = self._bars_at(ts)
+        bars = session_bars_at(self.symbol_data, ts)
         derived = bars.get(self.interval) if bars is not None else None
         base = bars.get(self.symbol_data.base_interval.name) if bars is not None else None
         if derived is None or base is None:
             self.clear_highlight()
             return None
         grid = derived.grid
-        start = int(grid.starts[grid.window_of_one(int(ts))])
-        index = derived.data.index_of(start)
+        window = grid.window_of_one(int(ts))
+        index = derived.data.index_of(int(grid.starts[window])) if window >= 0 else -1
         if index < 0:
             self.clear_highlight()
             return None
+        start = int(grid.starts[window])
         prov = derived_provenance(derived, base, index)
+        if pinned:  # one thing explained at a time: a clicked base bar's outlines go (hovering keeps them)
+            self.bar_selection.clear()
         self.selection = Selection("derived", start, pinned)
         self.provenance, self.containing = prov, []
         low, high = float(derived.data.low[index]), float(derived.data.high[index])
@@ -199,7 +202,7 @@ class BaseDerivedView(QWidget):
         lo, hi = np.searchsorted(series.ts, [prov.start, prov.end])
         ts_in = series.ts[lo:hi]
         ends = self.base_chart.data.bar_ends(ts_in)
-        around = _around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi])
+        around = around_bodies(ts_in, ends, series.low[lo:hi], series.high[lo:hi])
         self.base_boxes.set_boxes(base_chart.data.place_spans(around))
         missing = np.array([(m.start, m.end, low, high) for m in prov.missing], np.float64).reshape(-1, 4)
         self.missing_marks.set_boxes(base_chart.data.place_spans(missing))
@@ -208,45 +211,41 @@ class BaseDerivedView(QWidget):
         self.explained_box.set_boxes(derived_chart.data.place_spans(explained_box))
         explained = self.derived_chart
         explained.readout.setText(explained.describe(explained.data.bar_at(prov.start)))
-        self.derived_boxes.set_boxes(np.empty((0, 4)))
         self._show_panel()
         self.provenance_shown.emit(prov)
         return prov
 
     def select_base(self, ts: float) -> list[ContainingBar]:
-        """Outline every derived bar holding the base bar at ``ts`` (empty when there is none)."""
-        bars = self._bars_at(ts)
-        base = bars.get(self.symbol_data.base_interval.name) if bars is not None else None
-        bar = self.base_chart.data.bar_at(ts)
-        if bars is None or base is None or bar is None:
-            self.clear_highlight()
-            return []
-        found = bars_containing(bars, bar.ts)
-        self.selection = Selection("base", bar.ts, True)
-        self.provenance, self.containing = None, found
-        shown = [c for c in found if c.interval.name == self.interval]
-        series = bars[self.interval].data
-        boxes = np.array([(c.start, c.end, float(series.low[c.index]), float(series.high[c.index])) for c in shown],
-                         np.float64).reshape(-1, 4)
-        self.derived_boxes.set_boxes(self.derived_chart.data.place_spans(boxes))
-        ends = self.base_chart.data.bar_ends(np.array([bar.ts]))
-        around = _around_bodies(np.array([bar.ts]), ends, np.array([bar.low]), np.array([bar.high]))
-        self.base_boxes.set_boxes(self.base_chart.data.place_spans(around))
-        for item in (self.window_band, self.volume_window_band, self.missing_bands):
-            item.set_ranges(np.empty((0, 2)))
-        self.missing_marks.set_boxes(np.empty((0, 4)))
-        self.explained_box.set_boxes(np.empty((0, 4)))
-        self._show_panel()
-        self.containing_shown.emit(found)
-        return found
+        """Select the base bar at exchange time ``ts`` in the window's selection: every chart of the
+        symbol outlines its bar holding it (empty, and cleared, when there is no base bar there)."""
+        selected = self.bar_selection.select(self.symbol_data, ts)
+        return list(selected.containing) if selected is not None else []
 
-    def clear_highlight(self) -> None:
-        self.selection = None
-        self.provenance, self.containing = None, []
+    def _on_base_selected(self, selected: SelectedBase | None) -> None:
+        """The window's base-bar selection changed: list it when it is this symbol's, else forget ours."""
+        if selected is None or selected.symbol != self.symbol_data.symbol:
+            if self.selection is not None and self.selection.kind == "base":
+                self.selection, self.containing = None, []
+                self._show_panel()
+            return
+        self.selection = Selection("base", selected.ts, True)
+        self.provenance, self.containing = None, list(selected.containing)
+        self._clear_explained()
+        self._show_panel()
+        self.containing_shown.emit(self.containing)
+
+    def _clear_explained(self) -> None:
         for band in (self.window_band, self.volume_window_band, self.missing_bands):
             band.set_ranges(np.empty((0, 2)))
-        for box in (self.base_boxes, self.missing_marks, self.explained_box, self.derived_boxes):
+        for box in (self.base_boxes, self.missing_marks, self.explained_box):
             box.set_boxes(np.empty((0, 4)))
+
+    def clear_highlight(self) -> None:
+        if self.selection is not None and self.selection.kind == "base":
+            self.bar_selection.clear()
+        self.selection = None
+        self.provenance, self.containing = None, []
+        self._clear_explained()
         self._show_panel()
         self.provenance_shown.emit(None)
 
@@ -255,14 +254,11 @@ class BaseDerivedView(QWidget):
         self._reapply()
 
     def _reapply(self) -> None:
-        """Redo the current highlight (after changes, a new interval or a new session)."""
+        """Redo a derived bar's explanation (after changes, a new interval or a new session); a
+        selected base bar's outlines follow on their own (every chart redraws its own)."""
         selection = self.selection
-        if selection is None:
-            return
-        if selection.kind == "derived":
+        if selection is not None and selection.kind == "derived":
             self.explain(selection.ts, selection.pinned)
-        else:
-            self.select_base(selection.ts)
 
     def _show_panel(self) -> None:
         if self.provenance is not None:
@@ -281,14 +277,8 @@ class BaseDerivedView(QWidget):
         self.panel.setToolTip(text)
 
     # -- mouse ----------------------------------------------------------------------------------
-    def _x_of(self, chart: IntervalChart, pos: QPointF) -> float | None:
-        for plot in (chart.price_plot, chart.volume_plot):
-            if plot.sceneBoundingRect().contains(pos):
-                return float(plot.getViewBox().mapSceneToView(pos).x())
-        return None
-
     def _on_moved(self, chart: IntervalChart, pos: QPointF) -> None:
-        x = self._x_of(chart, pos)
+        x = chart.plot_x(pos)
         other = self.derived_chart if chart is self.base_chart else self.base_chart
         if x is None:
             self._hide_mirror(other)
@@ -298,18 +288,14 @@ class BaseDerivedView(QWidget):
             line.show()
         other.h_line.hide()
         if chart is self.derived_chart and (self.selection is None or not self.selection.pinned):
-            self.explain(x, pinned=False)
+            self.explain(chart.data.time_of(x), pinned=False)
 
-    def _on_clicked(self, chart: IntervalChart, event: object) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
-            return
-        x = self._x_of(chart, event.scenePos())  # type: ignore[attr-defined]
-        if x is None:
-            return
-        if chart is self.derived_chart:
-            self.explain(x, pinned=True)
+    def _on_derived_clicked(self, _data: ChartData, bar: BarView | None) -> None:
+        """A click on a derived bar pins its explanation; a click beside the bars clears it."""
+        if bar is None:
+            self.clear_highlight()
         else:
-            self.select_base(x)
+            self.explain(bar.ts, pinned=True)
 
     @staticmethod
     def _hide_mirror(chart: IntervalChart) -> None:
@@ -323,10 +309,3 @@ class BaseDerivedView(QWidget):
                     self._hide_mirror(self.derived_chart if chart is self.base_chart else self.base_chart)
         return super().eventFilter(watched, event)
 
-
-def _around_bodies(starts: np.ndarray, ends: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
-    """Boxes ``x0, x1, y0, y1`` around candles (their body width, low to high), so an outlined
-    base bar keeps its up/down colour visible and neighbours' outlines do not merge."""
-    widths = ends - starts
-    x0 = starts + widths * (1.0 - BODY) / 2.0
-    return np.column_stack((x0, x0 + widths * BODY, lows, highs))

@@ -1,67 +1,59 @@
-"""Window boundaries from the calendar: where each coarser derived interval's windows start.
+"""Window boundaries from the calendar: where each coarser derived interval's windows start and end.
 
 On a chart of interval ``I``, every derived interval of the symbol that is coarser than
-``I`` (``1d`` aside: the session lines mark it) gets a dotted vertical line at each of its
-window starts in every session shown, from core's window grid (core/windows.py), so the
-short last window of a session and an early close are where the calendar puts them. The
-coarser the interval, the stronger its line.
+``I`` (``1d`` aside: the session lines mark it) gets a dotted vertical line at each edge of
+its windows in every session shown, from core's window grid (core/windows.py): each
+window's start, and the end of a window that no other window starts at (a session's
+last window, cut short by the close, and the windows before a break). So the short last
+window of a session and an early close are where the calendar puts them. The coarser
+the interval, the stronger its line. Every chart has one (``IntervalChart.window_lines``),
+shown while View → Window boundaries is on.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from session_monitor.core.intervals import Interval
 from session_monitor.core.windows import window_grid
 from session_monitor.gui.chart import marks
+from session_monitor.gui.chart.overlay import FullHeightItem
 from session_monitor.gui.chart.primitives import draw_lines
-from session_monitor.gui.chart.widget import IntervalChart
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
+    from session_monitor.gui.chart.data import ChartData
 
 __all__ = ["LinesItem", "WindowBoundaries", "boundary_intervals"]
 
 
-class LinesItem(pg.GraphicsObject):
-    """Vertical lines at ``xs`` spanning the view's height (added with ``ignoreBounds=True``)."""
+class LinesItem(FullHeightItem):
+    """Vertical lines at ``xs`` spanning the view's height."""
+
 
     def __init__(self, color: QColor) -> None:
         super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         pen = QPen(color)
         pen.setCosmetic(True)
         pen.setStyle(Qt.PenStyle.DotLine)
         self._pen = pen
-        self._xs = np.empty(0, np.float64)
 
     @property
     def xs(self) -> np.ndarray:
-        return self._xs
+        return self.rows[:, 0]
 
     def set_xs(self, xs: np.ndarray) -> None:
-        xs = np.asarray(xs, np.float64)
-        if np.array_equal(xs, self._xs):
-            return
-        self.prepareGeometryChange()
-        self._xs = xs
-        self.update()
-
-    def viewTransformChanged(self) -> None:
-        super().viewTransformChanged()
-        self.prepareGeometryChange()
-
-    def boundingRect(self) -> QRectF:
-        view = self.viewRect()
-        if view is None or not len(self._xs):
-            return QRectF()
-        x0, x1 = float(self._xs[0]), float(self._xs[-1])
-        return QRectF(x0, view.top(), max(x1 - x0, 1e-9), view.height())
+        self.set_rows(xs)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         rect = option.exposedRect
-        xs = self._xs
+        xs = self.xs
         lo, hi = np.searchsorted(xs, [rect.left(), rect.right()], side="left")
         shown = xs[int(lo) : int(hi) + 1]
         shown = shown[(shown >= rect.left()) & (shown <= rect.right())]
@@ -79,10 +71,16 @@ def boundary_intervals(chart_interval: Interval, derived: list[Interval]) -> lis
 
 
 class WindowBoundaries:
-    """The boundary lines of one chart (one LinesItem per coarser derived interval)."""
+    """The boundary lines of one chart (one LinesItem per coarser derived interval), hidden until shown.
 
-    def __init__(self, chart: IntervalChart) -> None:
-        self.chart = chart
+    Holds the chart's data and price plot, not the chart: a chart owning a helper that
+    owns the chart is a cycle, and the garbage collector may then delete the chart's Qt
+    objects in the middle of a paint (it crashed the tests).
+    """
+
+    def __init__(self, data: ChartData, plot: pg.PlotItem) -> None:
+        self.data = data
+        self.plot = plot
         self.items: dict[str, LinesItem] = {}
         self.visible = False
 
@@ -93,16 +91,20 @@ class WindowBoundaries:
         for item in self.items.values():
             item.setVisible(visible)
 
+    def shown_xs(self) -> dict[str, np.ndarray]:
+        """Chart x of the lines drawn, per coarser interval (empty while hidden)."""
+        return {name: item.xs for name, item in self.items.items()} if self.visible else {}
+
     def refresh(self) -> None:
-        """Recompute from the sessions the chart shows (after a new session, or when turned on)."""
+        """Recompute from the sessions the chart shows (the chart calls this on every redraw)."""
         if not self.visible:
             return
-        data = self.chart.data
+        data = self.data
         symbol = data.symbol_data
         base = symbol.base_interval
         wanted = boundary_intervals(data.bars.interval, [b.interval for b in symbol.derived_intervals()])
         for name in [n for n in self.items if n not in {i.name for i in wanted}]:
-            self.chart.price_plot.removeItem(self.items.pop(name))
+            self.plot.removeItem(self.items.pop(name))
         for rank, interval in enumerate(reversed(wanted)):
             item = self.items.get(interval.name)
             if item is None:
@@ -110,7 +112,8 @@ class WindowBoundaries:
                 color.setAlpha(max(60, marks.WINDOW_LINE.alpha() - 50 * rank))
                 item = self.items[interval.name] = LinesItem(color)
                 item.setZValue(-5)
-                self.chart.price_plot.addItem(item, ignoreBounds=True)
-            starts = [window_grid(s, interval, base).starts for s in data.sessions]
-            item.set_xs(data.timeline.to_x(np.concatenate(starts).astype(np.float64)) if starts else np.empty(0))
+                self.plot.addItem(item, ignoreBounds=True)
+            grids = [window_grid(s, interval, base) for s in data.sessions]
+            edges = np.concatenate([np.concatenate((g.starts, g.ends)) for g in grids]).astype(np.float64)
+            item.set_xs(np.unique(data.timeline.to_x(edges)))
             item.setVisible(True)

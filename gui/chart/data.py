@@ -267,8 +267,9 @@ class ChartData:
         self.history = Columns.concat([p.logged() for p in placed] if self.log_prices else placed)
         self._history_gaps = np.concatenate(gaps) if gaps else np.empty((0, 2), np.int64)
         self._history_quiet = np.concatenate(quiet) if quiet else np.empty((0, 2), np.int64)
-        self._opens = np.array([x.open for x in self.sessions], np.int64)
-        self._closes = np.array([x.close for x in self.sessions], np.int64)
+        # where windows are anchored and cut: each session, or each segment with extended hours
+        self._opens = np.array([seg.start for x in self.sessions for seg in x.anchors], np.int64)
+        self._closes = np.array([seg.end for x in self.sessions for seg in x.anchors], np.int64)
         self.refresh()
         self.refresh_gaps()
 
@@ -341,7 +342,8 @@ class ChartData:
 
     def bar_ends(self, ts: np.ndarray) -> np.ndarray:
         """Where the windows of bars starting at ``ts`` end: ``start + width``, cut at the close of
-        the bar's session (the short last window of a session, an early close)."""
+        the bar's session (the short last window of a session, an early close), or at the end of
+        its segment with extended hours."""
         closes = self._closes
         if len(closes) == 1:
             return np.minimum(ts + self.width, closes[0])

@@ -16,6 +16,7 @@ from session_monitor.gui import theme
 __all__ = [
     "BASE_HIGHLIGHT",
     "DERIVED_HIGHLIGHT",
+    "EXTENDED_SHADE",
     "INCOMPLETE",
     "LEGEND",
     "MARK_OFFSET_PX",
@@ -23,6 +24,7 @@ __all__ = [
     "MISSING_SLOT",
     "MISSING_SLOT_FILL",
     "REVISED",
+    "SEGMENT_LINE",
     "WINDOW_LINE",
     "WINDOW_SHADE",
     "LegendEntry",
@@ -43,8 +45,11 @@ MISSING_SLOT = QColor("#ff1744")
 MISSING_SLOT_FILL = QColor(255, 23, 68, 140)
 #: reconciliation: the window of a bar that differs from the reference (full-height band)
 MISMATCH = QColor(224, 64, 251, 60)
-#: window boundaries (View → Window boundaries): dotted lines at the window starts of coarser intervals
+#: window boundaries (View → Window boundaries): dotted lines at the window edges of coarser intervals
 WINDOW_LINE = QColor(149, 152, 161, 200)
+#: extended hours: pre- and post-market shaded behind the candles, a line where the regular session opens/closes
+EXTENDED_SHADE = QColor(100, 120, 170, 46)
+SEGMENT_LINE = QColor(120, 144, 200, 220)
 #: device pixels between a bar's high/low and its tick mark
 MARK_OFFSET_PX = 4.0
 
@@ -71,18 +76,23 @@ LEGEND: tuple[LegendEntry, ...] = (
     LegendEntry("window", WINDOW_SHADE, "blue band on the base chart",
                 "the window [start, end) of the derived bar under the pointer"),
     LegendEntry("base bars of a derived bar", BASE_HIGHLIGHT, "blue outline",
-                "the base bars that make the derived bar under the pointer"),
+                "the base bars that make the derived bar under the pointer, or the clicked base bar"),
     LegendEntry("missing base slot", MISSING_SLOT, "bright red stripe and cross at the slot",
                 "a base slot in that window with no bar"),
     LegendEntry("derived bars of a base bar", DERIVED_HIGHLIGHT, "cyan outline",
-                "every derived bar whose window holds the clicked base bar"),
+                "every derived bar whose window holds the clicked base bar, on every chart of the symbol"),
     LegendEntry("window boundary", WINDOW_LINE, "dotted grey line, stronger for coarser intervals",
-                "where a coarser derived interval's window starts (View → Window boundaries)"),
+                "where a coarser derived interval's windows start and end, from the calendar "
+                "(View → Window boundaries)"),
     LegendEntry("differs from the reference", MISMATCH, "violet band, full height",
                 "the window of a bar that differs from the loaded reference (View → Reconciliation)"),
     LegendEntry("quiet gap band", theme.QUIET_GAP_FILL, "faint grey band, full height",
                 "no bar because nothing traded while the feed was up (View → Show quiet gaps)"),
     LegendEntry("session line", theme.BOUNDARY, "dashed grey vertical line", "a session's open and close"),
+    LegendEntry("pre- / post-market", EXTENDED_SHADE, "blue-grey band, full height",
+                "extended hours (--hours extended): before the regular open, after the regular close"),
+    LegendEntry("regular session line", SEGMENT_LINE, "dotted blue vertical line",
+                "with extended hours: where the regular session opens and closes"),
     LegendEntry("crosshair", theme.CROSSHAIR, "dotted lines under the pointer",
                 "the bar under the pointer; its OHLCV is shown above the chart"),
     LegendEntry("volume", theme.UP, "translucent bars under the candles", "per bar, coloured like its candle"),

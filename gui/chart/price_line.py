@@ -7,39 +7,43 @@ under it, where now a tick repaints the newest bar and the few pixels right of i
 
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
+from session_monitor.gui.chart.overlay import OverlayItem
 from session_monitor.gui.chart.primitives import cosmetic_pen
 
 __all__ = ["PriceLineItem"]
 
-class PriceLineItem(pg.GraphicsObject):
-    """A horizontal dotted line from ``x`` rightwards at ``y``; add with ``ignoreBounds=True``."""
+
+class PriceLineItem(OverlayItem):
+    """A horizontal dotted line from ``x`` rightwards at ``y`` (one row ``x, y``)."""
+
+    COLUMNS = 2
+    FOLLOWS_VIEW = True  # reaches the view's right edge
 
     def __init__(self) -> None:
         super().__init__()
-        self.x = 0.0
-        self.y = 0.0
+        self.set_rows([[0.0, 0.0]])
         self._pen = cosmetic_pen(QColor("white"), Qt.PenStyle.DotLine)
         self.setZValue(50)
         self.hide()
 
-    def set_line(self, x: float, y: float, colour: QColor) -> None:
-        if (x, y, colour) == (self.x, self.y, self._pen.color()):
-            return
-        self.prepareGeometryChange()
-        self.x, self.y = x, y
-        self._pen = cosmetic_pen(colour, Qt.PenStyle.DotLine)
-        self.update()
-        self.show()
+    @property
+    def x(self) -> float:
+        return float(self.rows[0, 0])
 
-    def viewTransformChanged(self) -> None:
-        # reaches the view's right edge, so its bounding rect moves with the view
-        super().viewTransformChanged()
-        self.prepareGeometryChange()
+    @property
+    def y(self) -> float:
+        return float(self.rows[0, 1])
+
+    def set_line(self, x: float, y: float, colour: QColor) -> None:
+        if colour != self._pen.color():
+            self._pen = cosmetic_pen(colour, Qt.PenStyle.DotLine)
+            self.update()
+        self.set_rows([[x, y]])
+        self.show()
 
     def _right(self) -> float:
         view = self.viewRect()

@@ -4,7 +4,9 @@ A chart is built when its tab is first shown (a pyqtgraph chart costs ~75 ms to 
 so building every interval up front made switching symbols sluggish). Bar changes are
 coalesced per interval (lowest first changed index wins) and applied on a short timer,
 so a burst of base bars at max speed costs one redraw per frame, not one per bar. Gap
-bands are refreshed on quality changes only (core builds gaps on demand).
+bands are refreshed on quality changes only (core builds gaps on demand). A base bar
+clicked on any chart is outlined, with the bars holding it, through the window's one
+BaseBarSelection (gui/chart/selection.py).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from session_monitor.gui.bridge import SessionBridge
 from session_monitor.gui.chart import marks
 from session_monitor.gui.chart.bands import BandItem
 from session_monitor.gui.chart.base_derived import BaseDerivedView
-from session_monitor.gui.chart.boundaries import WindowBoundaries
 from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.selection import BaseBarSelection
 from session_monitor.gui.chart.widget import IntervalChart
 
 __all__ = ["COMBINED_TAB", "SymbolCharts"]
@@ -38,17 +40,19 @@ class SymbolCharts(QWidget):
     #: (interval name) the visible tab changed
     interval_shown = Signal(str)
 
-    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QWidget | None = None,
+                 selection: BaseBarSelection | None = None) -> None:
         super().__init__(parent)
         self._sd = session_data
+        #: the clicked base bar, shared with the other chart views of the window
+        self.selection = selection if selection is not None else BaseBarSelection(self)
         self._symbol: str | None = None
         self._charts: dict[str, IntervalChart] = {}  # built so far
         self._pages: dict[str, QWidget] = {}  # one tab page per interval, filled lazily
         #: windows of bars that differ from a reference, per (symbol, interval), and their bands
         self._mismatches: dict[tuple[str, str], np.ndarray] = {}
         self._mismatch_bands: dict[str, BandItem] = {}
-        #: window boundary lines per chart, and whether they are shown (View → Window boundaries)
-        self._boundaries: dict[str, WindowBoundaries] = {}
+        #: whether the charts draw window boundaries (View → Window boundaries)
         self.window_lines = False
         #: the "base + derived" tab's page and view (built when first shown)
         self._combined_page: QWidget | None = None
@@ -102,8 +106,8 @@ class SymbolCharts(QWidget):
             page.layout().addWidget(chart)
             self._charts[interval] = chart
             self._mark(interval)
-            lines = self._boundaries[interval] = WindowBoundaries(chart)
-            lines.set_visible(self.window_lines)
+            chart.show_window_lines(self.window_lines)
+            self.selection.attach(chart)
         return chart
 
     def set_folded(self, folded: bool) -> None:
@@ -112,7 +116,6 @@ class SymbolCharts(QWidget):
         for interval, chart in self._charts.items():
             chart.set_folded(folded)
             self._mark(interval)  # overlays placed in time move with the axis
-            self._boundaries[interval].refresh()
 
     def set_log_scale(self, log: bool) -> None:
         """Log or linear price scale on every chart."""
@@ -166,15 +169,15 @@ class SymbolCharts(QWidget):
     def set_window_lines(self, shown: bool) -> None:
         """Show (or hide) the window boundaries of coarser intervals on every chart."""
         self.window_lines = shown
-        for lines in self._boundaries.values():
-            lines.set_visible(shown)
+        for chart in self._charts.values():
+            chart.show_window_lines(shown)
+        if self._combined is not None:
+            self._combined.set_window_lines(shown)
 
     def window_line_xs(self, interval: str) -> dict[str, np.ndarray]:
         """Boundary x positions the chart of ``interval`` draws, per coarser interval."""
-        lines = self._boundaries.get(interval)
-        if lines is None or not lines.visible:
-            return {}
-        return {name: item.xs for name, item in lines.items.items()}
+        chart = self._charts.get(interval)
+        return chart.window_lines.shown_xs() if chart is not None else {}
 
     # -- reconciliation marks ------------------------------------------------------------------
     def set_mismatches(self, mismatches: dict[tuple[str, str], np.ndarray]) -> None:
@@ -210,7 +213,8 @@ class SymbolCharts(QWidget):
         if page is None or data is None:
             return None
         if self._combined is None:
-            self._combined = BaseDerivedView(data, interval, page)
+            self._combined = BaseDerivedView(data, interval, page, selection=self.selection)
+            self._combined.set_window_lines(self.window_lines)
             page.layout().addWidget(self._combined)
         elif interval is not None:
             self._combined.set_interval(interval)
@@ -233,7 +237,6 @@ class SymbolCharts(QWidget):
             page.deleteLater()
         self._charts.clear()
         self._mismatch_bands.clear()
-        self._boundaries.clear()
         self._pages.clear()
         self.stack.setCurrentWidget(self.placeholder)
 
@@ -256,8 +259,6 @@ class SymbolCharts(QWidget):
         self.flush()
         for chart in self._charts.values():
             chart.reset()
-        for lines in self._boundaries.values():
-            lines.refresh()
         if self._combined is not None:
             self._combined.reset()
 

@@ -11,6 +11,10 @@ timestamps (no copy of the current session is needed until a lunch break).
 
 A linear timeline (``folded=False``) is the identity: x is exchange time.
 
+With extended hours a session's ``open``/``close`` are the pre-market open and the
+after-hours close, and its segments are contiguous, so the whole extended day is one
+span: folding takes the nights away and keeps every segment (gui/chart/segments.py shades them).
+
 :func:`time_ticks` places the axis labels: session dates at session opens (thinned to
 weeks, months or years so they never collide), wall-clock times in between, all in the
 exchange's zone and all at least a label's width apart.

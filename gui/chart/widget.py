@@ -6,22 +6,28 @@ gui/chart/timeline.py); labels, tags and the readout always show true exchange t
 The view follows the newest bar only while it is pinned to the right edge, so a trader
 who pans back to study a gap is not yanked forward by the next bar. Without the mouse
 over it, the readout shows the newest bar in view, so it follows Home/End and zoom.
+Every chart can draw the window boundaries of coarser intervals (``window_lines``) and
+outline its bar holding a clicked base bar (``held``, gui/chart/selection.py); a left
+click on a bar is offered to whoever holds the chart (``bar_clicked``).
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from session_monitor.gui import theme
 from session_monitor.gui.chart.axis import AxisTag, ExchangeTimeAxis, PriceAxis, VolumeAxis, format_price, format_volume
 from session_monitor.gui.chart.bands import BandItem
+from session_monitor.gui.chart.boundaries import WindowBoundaries
 from session_monitor.gui.chart.data import BarView, ChartData
 from session_monitor.gui.chart.grid import GridItem
 from session_monitor.gui.chart.items import CandleItem, VolumeItem
 from session_monitor.gui.chart.price_line import PriceLineItem
+from session_monitor.gui.chart.segments import SegmentShading
+from session_monitor.gui.chart.selection import HeldOutline, SelectedBase
 from session_monitor.gui.formatting import exchange_time, zone_label
 
 __all__ = ["IntervalChart"]
@@ -40,6 +46,9 @@ class IntervalChart(QWidget):
 
     #: quiet gaps (no trades) drawn, faint, in new charts (View > Show quiet gaps)
     quiet_gaps_shown = True
+    #: a left click over the plots: the chart's ChartData and the bar under the click (a BarView),
+    #: or None where there is no bar
+    bar_clicked = Signal(object, object)
 
     def __init__(self, data: ChartData, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +104,7 @@ class IntervalChart(QWidget):
         self.price_plot.addItem(self.candles)
         self.volume_plot.addItem(self.volume)
         self._boundaries: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self.segments = SegmentShading((self.price_plot, self.volume_plot))  # extended hours only
 
         cross = pg.mkPen(theme.CROSSHAIR, width=1, style=Qt.PenStyle.DotLine)
         self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=cross)
@@ -107,10 +117,13 @@ class IntervalChart(QWidget):
         self.volume_plot.addItem(self.h_line_volume, ignoreBounds=True)
         self.last_line = PriceLineItem()
         self.price_plot.addItem(self.last_line, ignoreBounds=True)
+        self.window_lines = WindowBoundaries(data, self.price_plot)
+        self.held = HeldOutline(data, self.price_plot)
         self.view.sigXRangeChanged.connect(self._on_range_changed)
         self._hovering = False
         self._hide_crosshair()
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.graphics.installEventFilter(self)
 
         self._shown_end: float | None = None
@@ -161,6 +174,9 @@ class IntervalChart(QWidget):
         self.volume.reset()
         self.refresh_gaps()
         self._mark_sessions()
+        self.segments.refresh(self.data.sessions, self.data.timeline)
+        self.window_lines.refresh()
+        self.held.refresh()
         width = self.data.width
         self.view.setLimits(minXRange=5 * width)
         self._shown_end = self.data.last_end
@@ -184,6 +200,8 @@ class IntervalChart(QWidget):
                 shift = new_end + margin - x1
                 self.view.setXRange(x0 + shift, x1 + shift, padding=0)
         self._show_last_price()
+        if self.held.selected is not None:
+            self.held.refresh()
         if not self._hovering:
             self._show_readout(None)
 
@@ -195,6 +213,14 @@ class IntervalChart(QWidget):
 
     def show_quiet_gaps(self, shown: bool) -> None:
         self.quiet_bands.setVisible(shown)
+
+    def show_window_lines(self, shown: bool) -> None:
+        """View → Window boundaries: lines at the window edges of the coarser derived intervals."""
+        self.window_lines.set_visible(shown)
+
+    def show_selection(self, selected: SelectedBase | None) -> None:
+        """Outline this chart's bar holding the selected base bar (nothing for another symbol)."""
+        self.held.show(selected)
 
     def _show_last_price(self) -> None:
         """A line at the newest close, its value on the price axis, in the candle's colour."""
@@ -297,6 +323,20 @@ class IntervalChart(QWidget):
     def _on_range_changed(self, *_: object) -> None:
         if not self._hovering:
             self._show_readout(None)
+
+    def plot_x(self, pos: QPointF) -> float | None:
+        """Chart x under scene position ``pos``; None outside both plots."""
+        for plot in (self.price_plot, self.volume_plot):
+            if plot.sceneBoundingRect().contains(pos):
+                return float(plot.getViewBox().mapSceneToView(pos).x())
+        return None
+
+    def _on_mouse_clicked(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            return
+        x = self.plot_x(event.scenePos())  # type: ignore[attr-defined]
+        if x is not None:
+            self.bar_clicked.emit(self.data, self.data.bar_at(x))
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
         over_price = self.price_plot.sceneBoundingRect().contains(pos)

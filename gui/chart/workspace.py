@@ -1,14 +1,18 @@
 """A chart workspace: 1, 1×2, 2×1 or 2×2 charts at once, each bound to a symbol and an interval.
 
-Each chart picks its symbol and interval in its own header; "link time" gives all charts
-one time axis (zoom and pan together) and one crosshair, as TradingView's sync does. The
+Each chart picks its symbol and interval in its own header, or takes the row of the
+symbol tree dropped on it (gui/chart/drag.py); "link time" gives all charts one time axis
+(zoom and pan together) and one crosshair, as TradingView's sync does. Window boundaries
+(View menu) and the outlines of a clicked base bar's holders (gui/chart/selection.py)
+show on every chart as on the interval tabs. The
 layout, every chart's symbol/interval and its time range are a :class:`WorkspaceState`
 (:mod:`core.workspace`), kept in the settings between runs and in saved session files.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt, QTimer
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from session_monitor.core.calendar import Session
@@ -16,6 +20,8 @@ from session_monitor.core.session_data import SessionData
 from session_monitor.core.workspace import LAYOUTS, MAX_CHARTS, ChartSpec, WorkspaceState
 from session_monitor.gui.bridge import SessionBridge
 from session_monitor.gui.chart.data import ChartData
+from session_monitor.gui.chart.drag import ChartRow, dropped_row
+from session_monitor.gui.chart.selection import BaseBarSelection
 from session_monitor.gui.chart.symbol_charts import CHART_FLUSH_MS
 from session_monitor.gui.chart.widget import IntervalChart
 
@@ -25,9 +31,12 @@ __all__ = ["LAYOUTS", "ChartSlot", "ChartSpec", "ChartWorkspace", "WorkspaceStat
 class ChartSlot(QWidget):
     """One chart of the workspace: a symbol and interval picker over an IntervalChart."""
 
-    def __init__(self, session_data: SessionData, parent: QWidget | None = None) -> None:
+    def __init__(self, session_data: SessionData, selection: BaseBarSelection, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._sd = session_data
+        self._selection = selection
+        #: whether a chart built here draws window boundaries (View → Window boundaries)
+        self.window_lines = False
         self.chart: IntervalChart | None = None
         self.symbol_box = QComboBox(self)
         self.interval_box = QComboBox(self)
@@ -47,6 +56,7 @@ class ChartSlot(QWidget):
         layout.addLayout(header)
         layout.addLayout(self._body, 1)
         self.refresh_symbols()
+        self.setAcceptDrops(True)  # a row of the symbol tree dropped here binds this chart
         self.symbol_box.currentTextChanged.connect(self._on_symbol_picked)
         self.interval_box.currentTextChanged.connect(self._on_interval_picked)
 
@@ -67,6 +77,24 @@ class ChartSlot(QWidget):
         self.symbol_box.setCurrentText(current)
         self.symbol_box.blockSignals(False)
 
+    def symbol_added(self, symbol: str, row: int) -> None:
+        """One more watched symbol, at its tree row (the box's first item is the empty pick)."""
+        if self.symbol_box.findText(symbol) > 0:  # the box was filled after the symbol was registered
+            return
+        self.symbol_box.blockSignals(True)
+        self.symbol_box.insertItem(row + 1, symbol)
+        self.symbol_box.blockSignals(False)
+
+    def symbol_removed(self, symbol: str) -> None:
+        """A symbol no longer watched: its chart empties, its item goes."""
+        if self.chart is not None and self.chart.data.symbol_data.symbol == symbol:
+            self.show_chart(None, None)
+        index = self.symbol_box.findText(symbol)
+        if index > 0:
+            self.symbol_box.blockSignals(True)
+            self.symbol_box.removeItem(index)
+            self.symbol_box.blockSignals(False)
+
     def show_chart(self, symbol: str | None, interval: str | None,
                    x_range: tuple[float, float] | None = None) -> IntervalChart | None:
         """Bind this slot to ``symbol``/``interval`` (an unknown one empties it)."""
@@ -77,6 +105,11 @@ class ChartSlot(QWidget):
         if self.chart is None or self.chart.data.symbol_data is not data or self.chart.data.interval_name != interval:
             self._drop_chart()
             self.chart = IntervalChart(ChartData(data, str(interval)), self)
+            self.chart.show_window_lines(self.window_lines)
+            self._selection.attach(self.chart)
+            # the chart's graphics view would take drops for its scene: leave them to this slot
+            for widget in (self.chart.graphics, self.chart.graphics.viewport()):
+                widget.setAcceptDrops(False)
             self.placeholder.hide()
             self._body.addWidget(self.chart, 1)
         for box, text, items in ((self.symbol_box, data.symbol, None), (self.interval_box, interval, list(data.bars))):
@@ -89,6 +122,37 @@ class ChartSlot(QWidget):
         if x_range is not None:
             self.chart.view.setXRange(*x_range, padding=0)
         return self.chart
+
+    # -- a tree row dropped on the chart ------------------------------------------------------------
+    def _droppable(self, mime: QMimeData | None) -> ChartRow | None:
+        """The dragged row, when it names a watched symbol and one of its intervals."""
+        row = dropped_row(mime)
+        data = self._sd.get_symbol_data(row.symbol) if row is not None else None
+        return row if row is not None and data is not None and row.interval in data.bars else None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self.dragMoveEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._droppable(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        row = self._droppable(event.mimeData())
+        if row is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.refresh_symbols()
+        self.show_chart(row.symbol, row.interval)
+        self.parent_workspace().relink()
+
+    def set_window_lines(self, shown: bool) -> None:
+        self.window_lines = shown
+        if self.chart is not None:
+            self.chart.show_window_lines(shown)
 
     def _drop_chart(self) -> None:
         if self.chart is not None:
@@ -124,9 +188,12 @@ class ChartSlot(QWidget):
 class ChartWorkspace(QWidget):
     """Up to four charts in a grid of splitters, fed from the signal bridge."""
 
-    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QWidget | None = None,
+                 selection: BaseBarSelection | None = None) -> None:
         super().__init__(parent)
         self._sd = session_data
+        #: the clicked base bar, shared with the window's other chart views
+        self.selection = selection if selection is not None else BaseBarSelection(self)
         self.layout_name = "1"
         self.layout_box = QComboBox(self)
         self.layout_box.addItems(list(LAYOUTS))
@@ -140,7 +207,7 @@ class ChartWorkspace(QWidget):
         header.addWidget(self.layout_box)
         header.addWidget(self.link_box)
         header.addStretch(1)
-        self.slots = [ChartSlot(session_data) for _ in range(MAX_CHARTS)]
+        self.slots = [ChartSlot(session_data, self.selection) for _ in range(MAX_CHARTS)]
         self.rows = QSplitter(Qt.Orientation.Vertical, self)
         self._row_splitters = [QSplitter(Qt.Orientation.Horizontal, self.rows) for _ in range(2)]
         for row in self._row_splitters:
@@ -155,8 +222,8 @@ class ChartWorkspace(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(CHART_FLUSH_MS)
         self._timer.timeout.connect(self.flush)
-        bridge.symbol_added.connect(self._on_symbols_changed)
-        bridge.symbol_removed.connect(self._on_symbols_changed)
+        bridge.symbol_added.connect(self._on_symbol_added)
+        bridge.symbol_removed.connect(self._on_symbol_removed)
         bridge.session_started.connect(self._on_session_started)
         self.layout_box.currentTextChanged.connect(self.set_layout)
         self.link_box.toggled.connect(lambda _: self.relink())
@@ -190,6 +257,11 @@ class ChartWorkspace(QWidget):
         self.layout_box.setCurrentText(name)
         self.layout_box.blockSignals(False)
         self.relink()
+
+    def set_window_lines(self, shown: bool) -> None:
+        """Show (or hide) the window boundaries of coarser intervals on every chart."""
+        for slot in self.slots:
+            slot.set_window_lines(shown)
 
     def show_in_chart(self, symbol: str, interval: str) -> ChartSlot:
         """Show ``symbol``/``interval`` in the first shown chart that is empty (else the first one)."""
@@ -286,11 +358,14 @@ class ChartWorkspace(QWidget):
             if key in quality:
                 chart.refresh_gaps()
 
-    def _on_symbols_changed(self, symbol: str, row: int) -> None:
+    # one item per slot and change: a boot adding 500 symbols refilled every box 500 times (0.6 s)
+    def _on_symbol_added(self, symbol: str, row: int) -> None:
         for slot in self.slots:
-            if slot.chart is not None and self._sd.get_symbol_data(slot.chart.data.symbol_data.symbol) is None:
-                slot.show_chart(None, None)
-            slot.refresh_symbols()
+            slot.symbol_added(symbol, row)
+
+    def _on_symbol_removed(self, symbol: str, row: int) -> None:
+        for slot in self.slots:
+            slot.symbol_removed(symbol)
         self.relink()
 
     def _on_session_started(self, session: Session) -> None:

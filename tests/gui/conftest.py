@@ -9,6 +9,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 os.environ["QT_API"] = "pyside6"
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,6 +79,15 @@ def qloop(qapp: QApplication) -> Iterator[QEventLoop]:
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         loop.close()
+
+
+@pytest.fixture(autouse=True)
+def collect_in_the_gui_thread() -> Iterator[None]:
+    """After each GUI test, collect garbage here, in the GUI thread: a widget a test left in a
+    reference cycle must never be destroyed by a collection that a worker thread (a source
+    loading on the coordinator's pool) happens to trigger; that segfaulted a run once."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -127,11 +127,14 @@ def test_clicking_a_base_bar_outlines_the_derived_bars_holding_it(qtbot: Any, vi
         ("15m", utc("2015-12-28T17:00:00"), utc("2015-12-28T17:15:00")),
         ("1h", utc("2015-12-28T16:30:00"), utc("2015-12-28T17:30:00")),
     ]
-    np.testing.assert_array_equal(view.derived_boxes.boxes[:, :2], [[utc("2015-12-28T17:00:00"),
-                                                                     utc("2015-12-28T17:15:00")]])
+    np.testing.assert_array_equal(view.derived_chart.held.item.boxes[:, :2], [[utc("2015-12-28T17:00:00"),
+                                                                               utc("2015-12-28T17:15:00")]])
+    clicked = utc("2015-12-28T17:09:00")  # the clicked minute's body is outlined on the base chart
+    np.testing.assert_allclose(view.base_chart.held.item.boxes[:, :2],
+                               [[clicked + 60 * (1 - BODY) / 2, clicked + 60 * (1 + BODY) / 2]])
     view.set_interval("1h")  # the other interval shows its own bar holding it
-    np.testing.assert_array_equal(view.derived_boxes.boxes[:, :2], [[utc("2015-12-28T16:30:00"),
-                                                                     utc("2015-12-28T17:30:00")]])
+    np.testing.assert_array_equal(view.derived_chart.held.item.boxes[:, :2], [[utc("2015-12-28T16:30:00"),
+                                                                               utc("2015-12-28T17:30:00")]])
     assert view.panel.text() == "base 1m bar 2015-12-28 12:09 is in: 15m 12:00–12:15, 1h 11:30–12:30"
 
 

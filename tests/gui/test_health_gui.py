@@ -159,3 +159,26 @@ def test_the_alert_rules_dialog_sets_global_and_per_symbol_rules(qtbot: Any, mak
     dialog.scope.setCurrentText("QQQ")
     assert not dialog.own.isChecked() and dialog.quality.value() == 90.0
     dialog.reject()
+
+
+def test_the_status_bar_health_summary_follows_by_itself_counting_once_for_many_changes(
+    qtbot: Any, make_window: MakeWindow, session: Any
+) -> None:
+    silent = FaultSchedule(silences=((session.open + 5400, session.open + 7200),))  # 11:00-11:30
+    h = make_window(source=FaultySource(FakeSource(), {"SPY": silent}), speed=None)
+    window = h.window
+    for symbol in ("QQQ", "SPY", "IWM"):
+        add_and_wait(qtbot, window, symbol, "1m")
+    status = window.health_status
+    changes: list[str] = []
+    window.bridge.health_changed.connect(lambda symbol, _change: changes.append(symbol))
+    shown: list[str] = []
+    set_text = status.label.setText
+    status.label.setText = lambda text: (shown.append(text), set_text(text))  # type: ignore[method-assign]
+
+    h.coordinator.step(session.open + 6000)  # 11:10: every symbol's health moves on in one pass
+
+    qtbot.waitUntil(lambda: status.label.text() == "2 live · 1 stale · stale: SPY", timeout=5000)
+    assert sorted(changes) == ["IWM", "QQQ", "SPY"]
+    assert shown == ["2 live · 1 stale · stale: SPY"]  # counted once for the three changes
+    assert theme.QUALITY_WARN.name() in status.label.styleSheet()

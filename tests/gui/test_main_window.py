@@ -305,3 +305,42 @@ def test_a_feed_outage_is_reported_and_marked_in_the_tree(qtbot: Any, make_windo
     assert any("feed disconnected" in m.text for m in window.messages.log.messages())
     data = h.session_data.get_symbol_data("SPY")
     assert len(data.base.data) == 390  # the replay feed backfilled the outage
+
+
+def test_a_large_start_up_watchlist_arrives_in_one_insert_in_its_order_and_sorts_once_compact(
+    qtbot: Any, make_window: MakeWindow
+) -> None:
+    # Arrange: 120 symbols in no particular order, one the source does not have, one twice
+    # (qtmodeltester walks the whole model on every signal: tests/gui/test_tree_model.py runs it
+    # through held inserts on a few symbols)
+    h = make_window()
+    window = h.window
+    names = [f"S{(k * 37) % 120:03d}" for k in range(120)]
+    watchlist = [WatchEntry(name, ("1m", "5m")) for name in names]
+    watchlist.insert(60, WatchEntry("NODATA", ("1m",)))
+    watchlist.append(WatchEntry(names[3], ("1m",)))
+    inserts: list[tuple[int, int]] = []
+    window.model.rowsInserted.connect(
+        lambda parent, first, last: inserts.append((first, last)) if not parent.isValid() else None
+    )
+
+    # Act
+    booted = asyncio.ensure_future(window.boot(watchlist))
+    qtbot.waitUntil(booted.done, timeout=20_000)
+    booted.result()
+
+    # Assert: every good symbol in one insert, in the watchlist's order, all expanded; the two
+    # refused ones said so; the hidden compact watchlist sorts when it is shown
+    assert inserts == [(0, 119)]
+    model = window.model
+    assert [model.index(row, Column.INTERVAL).data() for row in range(model.rowCount())] == names
+    assert all(window.tree.isExpanded(model.index(row, 0)) for row in range(model.rowCount()))
+    assert model.index(0, Column.BARS).data() == "0" and model.rowCount(model.index(0, 0)) == 2
+    problems = [m.text for m in window.messages.log.messages() if m.level == logging.WARNING]
+    assert any(t.startswith("Could not restore NODATA: ") for t in problems)
+    assert any(t == f"Could not restore {names[3]}: {names[3]} is already being watched" for t in problems)
+    assert not window.compact.active  # the tree is shown: the compact watchlist does not re-sort meanwhile
+    window.compact_action.trigger()
+    assert window.compact.active
+    assert window.compact.symbols() == sorted(names)
+    assert_model_synced(model, h.session_data)

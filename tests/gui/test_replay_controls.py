@@ -155,3 +155,17 @@ def test_help_menu_shows_shortcuts_legend_and_about(qtbot: Any, make_window: Mak
     h.window.help_actions["about"].trigger()
     text = _dialog(h, "aboutDialog").findChild(type(h.window.controls.feedback)).text()
     assert app_version() in text and str(log_file_path()) in text
+
+
+def test_the_replay_bar_builds_before_a_connected_window_knows_any_session(qtbot: Any) -> None:
+    """A window connected to engines that have not published a session yet (it raised IndexError)."""
+    import redis.asyncio as aioredis
+
+    from session_monitor.core.bus.remote import RemoteCoordinator
+    from session_monitor.gui.replay_bar import ReplayBar
+
+    coordinator = RemoteCoordinator(aioredis.Redis(host="127.0.0.1", port=1))  # never connected
+    assert coordinator.sessions == []
+    bar = ReplayBar(coordinator)  # type: ignore[arg-type]
+    qtbot.addWidget(bar)
+    assert bar.tz == str(coordinator.calendar.tz)

@@ -7,11 +7,11 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from session_monitor.core.calendar import Session
-from session_monitor.core.session_data import SessionData
+from session_monitor.core.session_data import SessionData, SymbolSessionData
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
 from session_monitor.gui.tree_model import COLUMNS, Column, SessionTreeModel
-from tests.gui.gui_helpers import Streamer, assert_model_synced, fake_bars
+from tests.gui.gui_helpers import ONE_MINUTE, Streamer, assert_model_synced, fake_bars
 
 
 def make_model(session_data: SessionData) -> SessionTreeModel:
@@ -264,3 +264,65 @@ def test_rows_that_show_the_same_are_not_signalled(
     interval_rows = [(a.row(), b.row()) for a, b in changes if a.parent().isValid()]
     assert symbol_rows == [(0, 0)]
     assert interval_rows == [(0, 0)]  # the 1m row only: 5m, 15m and 1h still show the same
+
+
+def test_symbols_added_while_inserts_are_held_arrive_in_one_insert(
+    qtmodeltester: Any, session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    # Arrange: two symbols already rows, the tester watching
+    model = make_model(session_data)
+    qtmodeltester.check(model, force_py=True)
+    streamer.add("SPY")
+    streamer.add("QQQ")
+    inserts: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda parent, first, last: inserts.append((first, last)))
+    changes: list[QModelIndex] = []
+    model.dataChanged.connect(lambda top_left, _bottom_right, _roles: changes.append(top_left))
+
+    # Act: a watchlist of 40 added while held, streaming meanwhile
+    model.hold_inserts()
+    names = [f"S{k:02d}" for k in range(40)]
+    for name in names:
+        streamer.add(name)
+    streamer.stream("S05", fake_bars("S05", session, count=3))
+    streamer.stream("SPY", fake_bars("SPY", session, count=3))
+    model.flush()
+
+    # Assert: until released the views see only the first two; then all 40 at once, in order
+    assert inserts == []
+    assert model.rowCount() == 2
+    assert not model.symbol_index("S05").isValid() and not model.interval_index("S05", "1m").isValid()
+    signalled = {index.parent().row() if index.parent().isValid() else index.row() for index in changes}
+    assert 0 in signalled and signalled <= {0, 1}  # SPY streamed; nothing of a held symbol
+    model.release_inserts()
+    assert inserts == [(2, 41)]
+    assert [model.index(row, 0).data() for row in range(model.rowCount())] == ["SPY", "QQQ", *names]
+    assert model.index(model.symbol_index("S05").row(), Column.BARS).data() == "3"
+    assert_model_synced(model, session_data)
+
+
+def test_a_removal_or_a_middle_insert_while_held_first_inserts_what_is_held(
+    qtmodeltester: Any, session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    model = make_model(session_data)
+    qtmodeltester.check(model, force_py=True)
+    streamer.add("SPY")
+    inserts: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda parent, first, last: inserts.append((first, last)))
+    model.hold_inserts()
+    streamer.add("AAPL")
+    streamer.add("MSFT")
+
+    session_data.remove_symbol("SPY")  # rows below move up: the views must know them first
+    assert inserts == [(1, 2)]
+    assert [model.index(row, 0).data() for row in range(model.rowCount())] == ["AAPL", "MSFT"]
+
+    streamer.add("QQQ")  # held again
+    first = SymbolSessionData.create("IBM", ONE_MINUTE, [], session)
+    session_data.register_symbol_data(first, row=0)  # not an append: QQQ goes in first, then IBM at 0
+    assert inserts == [(1, 2), (2, 2), (0, 0)]
+    assert model.rowCount() == 4
+    streamer.add("TSLA")
+    model.release_inserts()
+    assert inserts == [(1, 2), (2, 2), (0, 0), (4, 4)]
+    assert_model_synced(model, session_data)
