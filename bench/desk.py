@@ -1,4 +1,5 @@
-"""10. Desk mode (Redis): what publishing costs an engine, and how fast a replica catches up.
+"""10. Desk mode (Redis): what publishing costs an engine, how fast a replica catches up and
+how soon it shows a bar, and what splitting a watchlist over engines gives.
 
 Row 1: the engine (coordinator + DataProcessor, no recording) replaying the demo feed at
 ``--speed max`` — 100 symbols × one session of 1s bars, 1s→1m,5m,15m,1h — with a
@@ -11,17 +12,28 @@ quality and gaps) and has published them (a snapshot and log entries after it); 
 replica joins: the time until its ``SessionData`` equals the engine's (snapshot + log,
 checked with the export's ``session.json`` view): 1,000 symbols, the issue's size, target
 ≤ 2 s (quick: 10 symbols × 30 min, not judged).
+
+Row 3: latency, base bar accepted by an engine → visible in a replica, at 1× (live speed)
+with 1,000 symbols × 1s (:mod:`bench.desk_latency`); target p99 ≤ 50 ms.
+
+Rows 4–5: scale, the same watchlist served by 3 engines at once vs by 1 engine, on this
+machine (:mod:`bench.desk_scale`): base bars per second in total, and symbols per GB of
+the engines' summed peak memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-from bench import Row, median
+from bench import Row, log, median
+from bench.desk_latency import measure_latency
+from bench.desk_scale import serve_split
 from session_monitor.core.bus.layout import ShardSpec
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
@@ -39,22 +51,35 @@ __all__ = ["ROWS", "run"]
 
 ROW_PUBLISH = "desk: engine publishing to Redis, cost"
 ROW_CATCH_UP = "desk: replica catch-up, 1s × 2 h history"
-ROWS = (ROW_PUBLISH, ROW_CATCH_UP)
+ROW_LATENCY = "desk: bar accepted → visible in a replica, p99"
+ROW_SCALE_RATE = "desk: 3 engines vs 1, base bars/s in total"
+ROW_SCALE_MEMORY = "desk: 3 engines vs 1, symbols per GB"
+ROWS = (ROW_PUBLISH, ROW_CATCH_UP, ROW_LATENCY, ROW_SCALE_RATE, ROW_SCALE_MEMORY)
 DATE = dt.date(2013, 10, 7)
 INTERVALS = "1s,1m,5m,15m,1h"
 TARGET_COST = 0.25
 TARGET_CATCH_UP = 2.0
+TARGET_LATENCY_MS = 50.0
 
 
-async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> tuple[float, float, float]:
-    """Seconds until the replay ended, until (when ``url``) everything it published is in Redis, and
-    the engine process's CPU seconds for all of it (the server's own CPU not included)."""
+class EngineRun(NamedTuple):
+    """One engine replay: wall seconds until it ended and until (publishing) all of it was in Redis;
+    CPU seconds of the engine process (the server's not included) and of its engine thread alone."""
+
+    ran: float
+    stored: float
+    cpu: float
+    thread_cpu: float
+
+
+async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> EngineRun:
+    """Replay ``symbols`` at max speed, publishing to ``url`` unless it is None."""
     calendar = get_calendar("XNYS")
     session = calendar.session(DATE)
     intervals = parse_intervals(INTERVALS)
     sd = SessionData()
     coordinator = SessionCoordinator(sd, DemoSource(), calendar, [session], speed=None)
-    writer = client = None
+    writer = client = shard_log = None
     if url is not None:
         client = connect(url)
         shard_log = ShardLog(client, ShardSpec(shard_no, 1_000_000), lease_seconds=60)
@@ -68,34 +93,39 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> tup
         await coordinator.add_symbol(symbol, intervals)
     start = time.perf_counter()
     cpu = time.process_time()
+    thread_cpu = time.thread_time()
     task = asyncio.create_task(writer.run()) if writer is not None else None
     await coordinator.run()
     ran = time.perf_counter() - start
+    thread_cpu = time.thread_time() - thread_cpu
     if writer is not None and task is not None:
         await writer.drain()
         await task
     stored = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    if client is not None:
+    if client is not None and shard_log is not None:
+        shard_log.close()
         await client.aclose()
-    return ran, stored, cpu
+    return EngineRun(ran, stored, cpu, thread_cpu)
 
 
 def _publish_row(server: EmbeddedServer, quick: bool) -> Row:
     symbols = [f"S{k}" for k in range(5 if quick else 100)]
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     times: dict[bool, list[float]] = {False: [], True: []}
     stored: list[float] = []
     cpu: dict[bool, list[float]] = {False: [], True: []}
+    thread_cpu: dict[bool, list[float]] = {False: [], True: []}
     shard_no = 0
     for r in range(rounds):
         for publish in ((False, True) if r % 2 == 0 else (True, False)):
             shard_no += 1
-            ran, done, seconds = asyncio.run(_engine_run(symbols, server.url if publish else None, shard_no))
-            times[publish].append(ran)
-            cpu[publish].append(seconds)
+            run = asyncio.run(_engine_run(symbols, server.url if publish else None, shard_no))
+            times[publish].append(run.ran)
+            cpu[publish].append(run.cpu)
+            thread_cpu[publish].append(run.thread_cpu)
             if publish:
-                stored.append(done)
+                stored.append(run.stored)
     off, on = median(times[False]), median(times[True])
     cost = on / off
     return Row(
@@ -103,9 +133,10 @@ def _publish_row(server: EmbeddedServer, quick: bool) -> Row:
         cost <= 1 + TARGET_COST,
         f"{len(symbols)} symbols × 1 session of 1s → 1m,5m,15m,1h at max speed, no recording; "
         f"ref = same run without publishing; cost {cost - 1:+.1%}; the engine's run time (it never waits "
-        f"for Redis); all of it stored in Redis after {median(stored):.2f} s; engine CPU "
+        f"for Redis); all of it stored in Redis after {median(stored):.2f} s; engine process CPU "
         f"{median(cpu[True]):.2f} s vs {median(cpu[False]):.2f} s "
-        f"({median(cpu[True]) / median(cpu[False]) - 1:+.0%}; the server runs on the same 2 cores here)",
+        f"({median(cpu[True]) / median(cpu[False]) - 1:+.0%}), its engine thread alone "
+        f"{median(thread_cpu[True]) / median(thread_cpu[False]) - 1:+.0%} (the server runs on the same 2 cores here)",
         better="lower",
     )
 
@@ -164,6 +195,7 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> tuple[float, 
     if session_snapshot(replica.session_data, session) != session_snapshot(engine, session):
         raise AssertionError("the replica differs from the engine after catching up")
     bars = sum(len(iv.data) for d in engine.all_symbol_data() for iv in d.bars.values())
+    shard_log.close()
     await client.aclose()
     return elapsed, bars
 
@@ -182,8 +214,51 @@ def _catch_up_row(server: EmbeddedServer, quick: bool) -> Row:
     )
 
 
+def _latency_row(server: EmbeddedServer, quick: bool) -> Row:
+    symbols = [f"L{k}" for k in range(20 if quick else 1000)]
+    seconds = 6.0 if quick else 30.0
+    latency = measure_latency(server.url, symbols, DATE, INTERVALS, seconds, warm_up=2.0 if quick else 5.0)
+    judged = not quick
+    return Row(
+        ROW_LATENCY, latency.p99_ms, None, "ms", None, f"p99 ≤ {TARGET_LATENCY_MS:g} ms at 1,000 symbols",
+        latency.p99_ms <= TARGET_LATENCY_MS if judged else None,
+        f"{len(symbols)} symbols × 1s at 1× (live speed), {seconds:g} s streamed, {latency.bars:,} bars after the "
+        f"warm-up: p50 {latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms; "
+        f"engine and replica in separate processes through the server; {latency.missing} bar(s) never shown"
+        + ("" if judged else "; quick size: the target is judged at 1,000 symbols"),
+        better="lower",
+    )
+
+
+def _scale_rows(server: EmbeddedServer, quick: bool) -> list[Row]:
+    symbols = [f"E{k}" for k in range(15 if quick else 300)]
+    base = server.url.rsplit("/", 1)[0]
+    log(f"  desk scale: {len(symbols)} symbols on 1 engine, then on 3")
+    one = serve_split(f"{base}/1", symbols, DATE, INTERVALS, engines=1)
+    three = serve_split(f"{base}/2", symbols, DATE, INTERVALS, engines=3)
+    where = (f"{len(symbols)} symbols × 1 session of 1s → 1m,5m,15m,1h ({three.base_bars:,} base bars), `serve "
+             f"--speed max --no-record` publishing to one server, all on this {os.cpu_count()}-core machine")
+    return [
+        Row(
+            ROW_SCALE_RATE, three.bars_per_second, one.bars_per_second, "bars/s",
+            three.bars_per_second / one.bars_per_second, "informative", None,
+            f"{where}; until every engine finished: {three.seconds:.1f} s vs {one.seconds:.1f} s",
+        ),
+        Row(
+            ROW_SCALE_MEMORY, three.symbols_per_gb, one.symbols_per_gb, "sym/GB",
+            three.symbols_per_gb / one.symbols_per_gb, "informative", None,
+            f"engines' summed peak RSS {three.peak_rss / 2**30:.2f} GiB vs {one.peak_rss / 2**30:.2f} GiB "
+            "(each engine also carries the interpreter and its libraries; the server is not counted)",
+        ),
+    ]
+
+
 def run(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="sm-bench-desk-") as folder, \
             EmbeddedServer(Path(folder) / "redis") as server:
-        return [_publish_row(server, quick), _catch_up_row(server, quick)]
+        rows = [_publish_row(server, quick), _catch_up_row(server, quick)]
+        server.restart()  # an empty server: the engines above leave ~GBs of logs behind
+        rows.append(_latency_row(server, quick))
+        rows.extend(_scale_rows(server, quick))
+        return rows
 

@@ -2,11 +2,12 @@
 
 The live path (:class:`~core.processor.DataProcessor`) derives one symbol's current session
 as bars arrive; this module derives years of stored history in one go, for the same
-windows and with the same result as :func:`core.aggregate.aggregate` applied session by
+windows and with the same result as :func:`core.derive.reaggregate.aggregate` applied session by
 session (tests/test_batch.py holds the two together).
 
-It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_segments`,
-which live re-aggregation uses too), pure numpy, with no Python loop per bar or per session:
+It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_by_key`, which
+live re-aggregation and the live kernel's multi-bar segments use too), pure numpy, with no
+Python loop per bar or per session:
 each interval is built from the coarsest interval already built whose windows nest in
 its own (``5m`` from ``1m``, ``15m`` from ``5m``, ``1h`` from ``15m``, ``1d`` from ``1h``).
 Windows anchored at the session open nest whenever the coarser length is a whole
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from session_monitor.core.bars import BarArrays
-from session_monitor.core.derive.reduce import reduce_segments
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.intervals import Interval, parse_interval
 
 __all__ = ["DerivedBars", "derive_batch"]
@@ -103,23 +104,21 @@ def _base_level(
 
 
 def _derive(source: _Level, interval: Interval) -> _Level:
-    """One ``reduceat`` pass: the windows of ``interval`` over the bars of ``source``."""
-    n = len(source.ts)
+    """One reduction pass (the live engine's, :func:`core.derive.reduce.reduce_by_key`): the windows of
+    ``interval`` over the bars of ``source``, each bar keyed by its window's start (the session's open
+    for ``1d``), which tells apart the windows of one session and the sessions alike."""
     session_open = source.session_open
-    change = np.empty(n, bool)
-    change[0] = True
-    np.not_equal(session_open[1:], session_open[:-1], out=change[1:])
-    if not interval.is_daily:
-        # a new window starts where the session or the window index within it changes
+    if interval.is_daily:
+        key = session_open
+    else:
         step = interval.seconds
-        window = source.ts - session_open
-        window //= step
-        change[1:] |= window[1:] != window[:-1]
-    starts = np.flatnonzero(change)
-    key = session_open[starts] if interval.is_daily else session_open[starts] + window[starts] * step
-    bars = reduce_segments(starts, source.open, source.high, source.low, source.close, source.volume, source.count)
+        key = source.ts - session_open
+        key //= step
+        key *= step
+        key += session_open
+    starts, bars = reduce_by_key(key, source.open, source.high, source.low, source.close, source.volume, source.count)
     return _Level(
-        interval, key, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.count, session_open[starts]
+        interval, key[starts], bars.open, bars.high, bars.low, bars.close, bars.volume, bars.count, session_open[starts]
     )
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from session_monitor.core.bars import BAR_FIELDS, BarArrays, RowBlock
 from session_monitor.core.derive.acceptance import appends_one
-from session_monitor.core.derive.advance import Segments, advance
+from session_monitor.core.derive.advance import Segments, advance, base_present
 from session_monitor.core.derive.finalize import Finalized, finalize
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
@@ -467,19 +467,11 @@ def _emit_quality(events: SessionEvents, members: list[SymbolSessionData], names
 
 
 def _advance_base(state: StateTable, memo: _Memo, live: np.ndarray, new_ts: np.ndarray, n_live: np.ndarray) -> None:
-    """The base bar is stored: mark its window present, remember it, clear the dirty state."""
-    lr = memo.rows[live]
+    """The base bar is stored: the engine marks its window present; the dirty state is cleared."""
     bases = memo.bases
-    w_b = bases[0].grid.window_of(new_ts)
-    front = state.front[lr]
-    state.last[lr] = w_b
-    simple = w_b == front
-    state.front[lr[simple]] = w_b[simple] + 1
-    for b, w, n, s in zip(
-        [bases[k] for k in live.tolist()], w_b.tolist(), n_live.tolist(), simple.tolist(), strict=True
-    ):
-        if not s:
-            b.tracker.mark_present(w)
+    base_present(state, memo.rows[live], bases[0].grid.window_of(new_ts), memo.at(bases[0].name, live))
+    for k, n in zip(live.tolist(), n_live.tolist(), strict=True):
+        b = bases[k]
         b.updated = False
         b.dirty_from = n
 

@@ -9,7 +9,7 @@ It only chooses rows and emits events: a group's rows go to the vectorised pass
 (``core.live_pass``), a symbol that does not fit it (or is not grouped) goes through the same
 engine (``core.derive``: ``advance``, ``finalize``, ``refresh``) on its own row. Bars
 appended after the newest advance the newest window; a late bar or a correction
-re-aggregates only the touched windows (``_reaggregate``, the one OHLCV reduction).
+re-aggregates only the touched windows (``core.derive.reaggregate``).
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from session_monitor.core.aggregate import Aggregated, aggregate
-from session_monitor.core.bars import FORMING, REVISED, BarArrays
-from session_monitor.core.derive.advance import UNTOUCHED, advance_one, target_of
+from session_monitor.core.derive.advance import UNTOUCHED, advance_one, base_present, target_of
 from session_monitor.core.derive.finalize import finalize
+from session_monitor.core.derive.reaggregate import reaggregate
 from session_monitor.core.derive.refresh import BaseRows, InStep, needs_refresh, refresh, refresh_in_step
+from session_monitor.core.derive.table import EL, FIN
 from session_monitor.core.derive.timing import PassTiming
 from session_monitor.core.live_pass import process_group
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolGroup, SymbolSessionData
 
 __all__ = ["DataProcessor"]
-
 
 
 class DataProcessor:
@@ -88,8 +87,10 @@ class DataProcessor:
     # -- one symbol --------------------------------------------------------------------
     def _process_symbol(self, data: SymbolSessionData, timing: PassTiming) -> None:
         """One symbol's row through the engine: derive what its base changed, finalize, refresh."""
-        events = self.session_data.events
         base = data.base
+        if not base.updated and _idle(data, timing):
+            return
+        events = self.session_data.events
         derived_list = data.derived_intervals()
         changed: dict[str, int] = {}
         since = _derive_changes(base, derived_list, timing, changed)
@@ -110,6 +111,18 @@ class DataProcessor:
             events.quality_changed.emit_many([(data.symbol, name) for name in refreshed])
 
 
+def _idle(data: SymbolSessionData, timing: PassTiming) -> bool:
+    """True when a pass has nothing to do on an unchanged symbol's row (the common case of a symbol
+    that got no bar): no window of its intervals became elapsed or final since its last pass, and its
+    base has a quality (the conditions under which finalize and refresh would skip every interval)."""
+    for interval in data.bars.values():
+        at = timing.of(interval.grid)
+        fin, el = interval.table.ints[FIN : EL + 1, interval.row].tolist()
+        if el != at.elapsed or (interval.derived and fin < at.finalized):
+            return False
+    return data.base.quality is not None
+
+
 def _derive_changes(
     base: BarIntervalData, derived_list: list[BarIntervalData], timing: PassTiming, changed: dict[str, int]
 ) -> int | None:
@@ -120,15 +133,18 @@ def _derive_changes(
         return None
     start = base.dirty_from
     n = len(base.data)
-    since = int(base.data.buffer("ts")[start]) if start < n else None
+    base_ts = base.data.buffer("ts")
+    since = int(base_ts[start]) if start < n else None
     if since is not None:
-        _mark_base_present(base, start, n)
+        one = n - start == 1  # (the live case: scalars, no arrays)
+        windows = base.grid.window_of_one(since) if one else base.grid.window_of(base_ts[start:n])
+        base_present(base.table, base.row if one else np.array([base.row]), windows, _itself(base))
         appended = base.data.arrays(start, n) if base.dirty_appended_only else None
         for derived in derived_list:
             finalized = max(timing.of(derived.grid).finalized, derived.finalized)
             first = None if appended is None else advance_one(derived, appended, finalized, timing.clock)
             if first is None:
-                first = _reaggregate(derived, base, start, finalized, timing.clock)
+                first = reaggregate(derived, base, start, finalized, timing.clock)
             if first != UNTOUCHED:
                 changed[derived.name] = first
     base.clear_updated()
@@ -168,92 +184,6 @@ def _refresh_symbol(
     return out
 
 
-def _reaggregate(derived: BarIntervalData, base: BarIntervalData, start: int, finalized: int, clock: float) -> int:
-    """Re-aggregate the windows touched by base bars ``[start:]`` (late bars, corrections): every
-    bar from the first touched window on is rebuilt from the base. Returns the first changed bar index
-    (``UNTOUCHED``: no touched bar lies in a window of ``derived``)."""
-    grid = derived.grid
-    base_ts = base.data.buffer("ts")
-    n = len(base.data)
-    series = derived.data
-    first_window = grid.window_of_one(int(base_ts[start]))
-    if first_window < 0:  # a bar in no window of this interval (1d with extended hours): from the next
-        first_window = grid.windows_from(int(base_ts[start]))
-        if first_window >= grid.size or int(base_ts[n - 1]) < int(grid.starts[first_window]):
-            return UNTOUCHED
-    begin = int(base_ts[:n].searchsorted(grid.starts[first_window]))
-    keep = series.count_before(grid.starts[first_window])
-    agg = aggregate(base.data.arrays(begin, n), grid)
-    old = _snapshot(derived, keep)
-    series.truncate(keep)
-    expected = grid.expected[agg.window].astype(np.int32)
-    flags = np.where(agg.window >= finalized, FORMING, 0).astype(np.uint8)
-    if old is not None:
-        flags |= _revised_flags(old, agg, derived.finalized, derived, clock)
-    series.extend(agg.bars, agg.count, expected, flags)
-    _mark_present(derived, agg.bars.ts)
-    if len(agg.window):
-        derived.last_window = int(agg.window[-1])
-    return keep
-
-
-def _mark_base_present(base: BarIntervalData, start: int, n: int) -> None:
-    """Mark the windows of base bars ``[start, n)`` present and remember the newest."""
-    base_ts = base.data.buffer("ts")
-    if n - start == 1:
-        base.tracker.mark_present(base.grid.window_of_one(int(base_ts[start])))
-    else:
-        _mark_present(base, base_ts[start:n])
-    base.last_window = base.grid.window_of_one(int(base_ts[n - 1]))
-
-
 def _itself(interval: BarIntervalData) -> Callable[[np.ndarray], list[BarIntervalData]]:
     """The kernel's view of a one-row target's owner."""
     return lambda _: [interval]
-
-
-def _mark_present(interval: BarIntervalData, ts: np.ndarray) -> None:
-    tracker = interval.tracker
-    if len(ts) == 1:
-        window = interval.grid.window_of_one(int(ts[0]))
-        if window >= 0:
-            tracker.mark_present(window)
-    else:
-        windows = interval.grid.window_of(ts)
-        tracker.mark_present_many(windows[windows >= 0] if interval.grid.partial else windows)
-
-
-class _Snapshot:
-    __slots__ = ("bars", "count", "flags")
-
-    def __init__(self, bars: BarArrays, count: np.ndarray, flags: np.ndarray) -> None:
-        self.bars, self.count, self.flags = bars, count, flags
-
-
-def _snapshot(derived: BarIntervalData, keep: int) -> _Snapshot | None:
-    """Copy of the bars about to be rewritten, to tell real revisions from unchanged rewrites."""
-    series = derived.data
-    if keep >= len(series):
-        return None
-    bars = BarArrays(*(np.array(col) for col in series.arrays(keep)))
-    return _Snapshot(bars, np.array(series.count[keep:]), np.array(series.flags[keep:]))
-
-
-def _revised_flags(
-    old: _Snapshot, agg: Aggregated, finalized_windows: int, derived: BarIntervalData, clock: float
-) -> np.ndarray:
-    """REVISED for rewritten windows that were already final and whose bar really changed
-    (noted as revisions of ``derived`` at ``clock``)."""
-    new = agg.bars
-    pos = np.searchsorted(old.bars.ts, new.ts)
-    pos_clipped = np.minimum(pos, len(old.bars.ts) - 1)
-    found = (pos < len(old.bars.ts)) & (old.bars.ts[pos_clipped] == new.ts)
-    same = found.copy()
-    for old_col, new_col in zip(old.bars[1:], new[1:], strict=True):
-        same &= old_col[pos_clipped] == new_col
-    same &= old.count[pos_clipped] == agg.count
-    was_revised = found & ((old.flags[pos_clipped] & REVISED) > 0)
-    newly_revised = ~same & (agg.window < finalized_windows)
-    for ts in new.ts[newly_revised].tolist():
-        derived.note_revised(ts, clock)
-    return np.where(was_revised | newly_revised, REVISED, 0).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""core.batch.derive_batch equals core.aggregate.aggregate applied session by session."""
+"""core.batch.derive_batch equals core.derive.reaggregate.aggregate applied session by session."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from session_monitor.core.aggregate import aggregate
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.batch import derive_batch
 from session_monitor.core.calendar import Session, get_calendar
+from session_monitor.core.derive.reaggregate import aggregate
 from session_monitor.core.intervals import Interval, parse_interval, parse_intervals
 from session_monitor.core.sources.lean import LeanSource
 from session_monitor.core.windows import window_grid

@@ -21,6 +21,7 @@ from tests.bus_helpers import (
     STARTED,
     _env,
     assert_same_export,
+    engine_clock,
     reference_export,
     start_engine,
     start_follower,
@@ -59,18 +60,32 @@ def test_engine_killed_and_restarted_resumes_and_loses_nothing(tmp_path: Path, r
     assert_same_export(out, reference_export(tmp_path))
 
 
-def test_follower_started_mid_session_and_one_paused_both_end_identical(
+#: the paused follower's pause, wall seconds (the issue's figure)
+PAUSE_SECONDS = 30.0
+#: slow enough that the engines publish through the whole pause: the session takes ~52 s
+PAUSE_RUN_SPEED = "450"
+
+
+def test_follower_started_mid_session_and_one_paused_30_s_both_end_identical(
     tmp_path: Path, redis_server: EmbeddedServer
 ) -> None:
     url = redis_server.url
+    shard = ShardSpec.parse("1/2")
     paused, paused_out = start_follower(tmp_path, url, "paused")
-    engines = [start_engine(tmp_path, url, f"{i}/2") for i in (1, 2)]
-    _mid(url, "1/2", 0.2)
+    engines = [start_engine(tmp_path, url, f"{i}/2", "--speed", PAUSE_RUN_SPEED) for i in (1, 2)]
+    _mid(url, "1/2", 0.1)
     paused.send_signal(signal.SIGSTOP)
-    _mid(url, "1/2", 0.5)
+    stopped = time.monotonic()
+    clock_at_stop = engine_clock(url, shard)
+    _mid(url, "1/2", 0.4)
     late, late_out = start_follower(tmp_path, url, "late")
-    time.sleep(1.0)
+    time.sleep(max(0.0, PAUSE_SECONDS - (time.monotonic() - stopped)))
+    clock_at_continue = engine_clock(url, shard)
     paused.send_signal(signal.SIGCONT)
+    # the engines went on publishing for the whole pause, and were still running when it ended
+    assert clock_at_stop is not None and clock_at_continue is not None
+    assert clock_at_continue - clock_at_stop > 0.5 * (SESSION.close - SESSION.open)
+    assert all(engine.poll() is None for engine in engines)
     for engine in engines:
         wait_ok(engine)
     wait_ok(late)

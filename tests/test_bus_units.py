@@ -12,11 +12,12 @@ import redis
 import redis.asyncio as aioredis
 
 from session_monitor.core.bars import BarArrays
-from session_monitor.core.bus.layout import ShardKeys, ShardSpec, shard_of
+from session_monitor.core.bus import shardlog
+from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
 from session_monitor.core.bus.server import EmbeddedServer
-from session_monitor.core.bus.shardlog import LeaseLost, ShardLog
+from session_monitor.core.bus.shardlog import LeaseLost, ShardLog, ShardWriter
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.export import session_snapshot
 from session_monitor.core.intervals import parse_intervals
@@ -91,7 +92,8 @@ def test_lease_fences_a_former_owner_and_readers_ignore_its_epoch(redis_server: 
             await first.append(Batch([{"k": "rm", "s": "SPY"}]))
         # a stale writer's entry that still reached the log (written around the script) is ignored
         stale = Batch([{"k": "rm", "s": "SPY"}])
-        await client.xadd(ShardKeys(shard).log, {"v": 1, "e": 1, "n": 1, "x": 0, "m": stale.payload, "b": stale.blob})
+        await client.xadd(ShardKeys(shard).log,
+                          {"v": SCHEMA_VERSION, "e": 1, "n": 1, "x": 0, "m": stale.payload, "b": stale.blob})
         await second.append(publisher.reset_batch())
         replica = Replica(client)
         status = ShardStatus(shard)
@@ -143,3 +145,34 @@ def test_serve_refuses_a_bad_shard_and_a_shard_count_the_deployment_does_not_hav
     redis.Redis.from_url(redis_server.url).hset("sm:deployment", "shards", 2)
     assert main([*run, "--shard", "1/3", "--redis", redis_server.url]) == 2
     assert "already serves 2 shard(s); --shard 1/3 says 3" in capsys.readouterr().err
+
+
+def test_a_backlog_too_big_to_queue_is_replaced_by_one_snapshot_and_readers_lose_nothing(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shardlog, "MAX_BACKLOG_BYTES", 1)  # two queued batches are already too many bytes
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        writer = ShardWriter(owner, publisher.reset_batch)
+        writer.put(Batch([{"k": "msg", "l": 30, "t": "a"}]))
+        writer.put(Batch([{"k": "msg", "l": 30, "t": "b"}]))
+        assert [batch.reset for batch in writer.pending] == [True]  # the queue became one snapshot
+        # from now on the bound is twice that snapshot: a small batch queues behind it
+        writer.put(Batch([{"k": "msg", "l": 30, "t": "c"}]))
+        assert [batch.reset for batch in writer.pending] == [True, False]
+        task = asyncio.create_task(writer.run())
+        await writer.drain()
+        await task
+        assert writer.sent == 2 and writer.pending == []
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        await replica.catch_up(status)
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))

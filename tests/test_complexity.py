@@ -22,11 +22,9 @@ EXCUSED = re.compile(r"#\s*noqa:\s*C901\b[\s:,;\-—]*(?P<reason>\S.{9,})")
 
 #: Functions (``path::qualified name``) or whole files (``path``) being restructured in other work on
 #: issue 10, each with whose it is; an entry comes off when that work lands, and nothing else goes on.
-#: The engine rebuild's files (core/processor.py, live_pass.py, session_data.py, aggregate.py,
+#: The engine rebuild's files (core/processor.py, live_pass.py, session_data.py,
 #: batch.py, derive/) are all at or below the limit already, so none of them is listed.
 IN_PROGRESS: dict[str, str] = {
-    "core/bus/publisher.py::ShardPublisher.flush": "the desk-bench work owns core/bus (issue 10)",
-    "core/bus/serve.py::serve": "the desk-bench work owns core/bus (issue 10)",
     "core/coordinator.py::SessionCoordinator._poll": "the replay-perf work owns the coordinator (issue 10)",
     "core/coordinator.py::SessionCoordinator._run_session": "the replay-perf work owns the coordinator (issue 10)",
 }

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from session_monitor.core.aggregate import aggregate
+from session_monitor.core.derive.reaggregate import aggregate
 from session_monitor.core.intervals import parse_interval
 from session_monitor.core.processor import DataProcessor
 from session_monitor.core.session_data import SessionData, SymbolSessionData

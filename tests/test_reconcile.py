@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from session_monitor.cli import main
-from session_monitor.core.aggregate import aggregate
 from session_monitor.core.calendar import get_calendar
+from session_monitor.core.derive.reaggregate import aggregate
 from session_monitor.core.intervals import DAILY, Interval
 from session_monitor.core.reconcile import (
     Cause,

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-from session_monitor.core.bars import BarArrays
+from session_monitor.core.bars import BarArrays, BarSeries
 from session_monitor.core.calendar import Segment, Session
 from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
@@ -29,6 +29,7 @@ from session_monitor.core.session_data import BarIntervalData, Revision, SymbolS
 
 __all__ = [
     "DERIVED_COLUMNS",
+    "BlobPool",
     "ColumnSource",
     "ColumnsAt",
     "Message",
@@ -64,52 +65,128 @@ def decode(payload: bytes) -> Any:
 
 
 class ColumnSource(NamedTuple):
-    """Rows ``[first, stop)`` of a series' columns, copied into the batch's blob when it is encoded."""
+    """Rows ``[first, stop)`` of a series, copied into the batch's blob when it is encoded."""
 
-    cols: dict[str, np.ndarray]
+    series: BarSeries
     first: int
     stop: int
-    with_counts: bool
 
 
-def encode_batch(messages: list[Message]) -> tuple[bytes, memoryview]:
-    """``(msgpack of the messages, blob of their bar columns)``; each ``bars`` message keeps its column lengths.
+def _group_key(source: ColumnSource) -> int:
+    """The series of one row block are copied together (one copy per column); others each alone."""
+    block = source.series.block
+    return id(block) if block is not None else id(source.series)
 
-    The columns are copied once, straight from the engine's arrays into one buffer.
+
+class BlobPool:
+    """Blob buffers used again once their batch is in Redis.
+
+    A fresh buffer of a few MB costs the engine a page fault per page on its first write
+    (at max speed that was most of what encoding cost); a kept one does not. At most
+    :data:`KEEP` buffers are kept; one is reused for a blob between half its size and all of it.
     """
-    sources = [(m, m["c"]) for m in messages if m["k"] == "bars"]
-    total = sum((src.stop - src.first) * (_ROW_BYTES[src.with_counts]) for _, src in sources)
-    blob = np.empty(total, np.uint8)
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._free: list[np.ndarray] = []
+
+    def take(self, size: int) -> np.ndarray:
+        """A buffer of exactly ``size`` bytes (a view of a kept one when one fits)."""
+        fits = [k for k, buf in enumerate(self._free) if size <= len(buf) <= 2 * size]
+        if fits:
+            return self._free.pop(min(fits, key=lambda k: len(self._free[k])))[:size]
+        return np.empty(size + size // 4, np.uint8)[:size]
+
+    def give(self, blob: memoryview) -> None:
+        """``blob`` (from :meth:`take`) is no longer read by anyone: keep its buffer."""
+        array = blob.obj
+        buffer = array.base if isinstance(array, np.ndarray) and isinstance(array.base, np.ndarray) else array
+        if isinstance(buffer, np.ndarray) and len(buffer) >= 1 << 16:
+            self._free.append(buffer)
+            if len(self._free) > self.KEEP:
+                self._free.sort(key=len)
+                del self._free[0]
+
+
+def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple[bytes, memoryview]:
+    """``(msgpack of the messages, blob of their bar columns)``; each ``bars`` message keeps where its columns are.
+
+    The columns are copied once, straight from the engine's arrays into one buffer, and
+    for all series of a row block at once: one copy per column (of the block's rows)
+    instead of one small copy per series and column, whose per-call overhead dominated
+    at many symbols. A group starts at its members' lowest ``first`` (a member
+    that changed later re-sends a few unchanged bars) and is laid out column by column,
+    each a (series × stride) array; a series shorter than the group's longest sends its own
+    row count and leaves the rest of its stride unused.
+    """
+    groups: dict[int, list[Message]] = {}
+    for message in messages:
+        if message["k"] == "bars":
+            groups.setdefault(_group_key(message["c"]), []).append(message)
+    total = 0
+    for members in groups.values():
+        first = min(m["c"].first for m in members)
+        stride = max(m["c"].stop for m in members) - first
+        total += len(members) * stride * _ROW_BYTES[members[0]["c"].series.with_counts]
+    blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
-    for message, src in sources:
-        rows = src.stop - src.first
-        sizes = []
-        for name, dtype in _COLUMNS[src.with_counts]:
-            size = rows * dtype.itemsize
-            blob[pos : pos + size].view(dtype)[:] = src.cols[name][src.first : src.stop]
-            sizes.append(size)
-            pos += size
-        message["c"] = sizes
+    for members in groups.values():
+        pos = _copy_group(blob, pos, members)
     return encode(messages), memoryview(blob.data)
 
 
+def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
+    """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
+    sources: list[ColumnSource] = [m["c"] for m in members]
+    first = min(src.first for src in sources)
+    stride = max(src.stop for src in sources) - first
+    count = len(sources)
+    offsets: list[list[int]] = [[] for _ in sources]
+    for name, dtype in _COLUMNS[sources[0].series.with_counts]:
+        row_bytes = stride * dtype.itemsize
+        out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
+        _copy_column(out, sources, name, first)
+        for k, where in enumerate(offsets):
+            where.append(pos + k * row_bytes)
+        pos += count * row_bytes
+    for message, src, where in zip(members, sources, offsets, strict=True):
+        message["c"] = where
+        message["f"] = first
+        message["n"] = src.stop - first
+    return pos
+
+
+def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int) -> None:
+    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride)."""
+    series = sources[0].series
+    block = series.block
+    stride = out.shape[1]
+    if block is None or len(sources) == 1:
+        out[0] = series.buffer(name)[first : first + stride]
+        return
+    window = block.cols[name][:, first : first + stride]
+    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+        out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
+    else:
+        out[:] = window[rows]
+
+
 class ColumnsAt(NamedTuple):
-    """Where a decoded ``bars`` message's columns are: ``blob`` from ``offset``, of these byte sizes."""
+    """Where a decoded ``bars`` message's columns are: ``rows`` values at each of ``offsets`` in ``blob``."""
 
     blob: bytes | memoryview
-    offset: int
-    sizes: list[int]
+    offsets: list[int]
+    rows: int
 
 
 def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
     """The messages of :func:`encode_batch`; a ``bars`` message's columns stay in ``blob`` (no copy)."""
     messages: list[Message] = decode(meta)
-    pos = 0
     for message in messages:
         if message["k"] == "bars":
-            sizes = message["c"]
-            message["c"] = ColumnsAt(blob, pos, sizes)
-            pos += sum(sizes)
+            message["c"] = ColumnsAt(blob, message["c"], int(message["n"]))
     return messages
 
 
@@ -148,7 +225,7 @@ def build_symbol(message: Message) -> SymbolSessionData:
 def bars_message(symbol: str, interval: BarIntervalData, first: int, revision: int) -> Message:
     """The interval's bars from index ``first`` on (read when the batch is encoded, at once)."""
     series = interval.data
-    source = ColumnSource(series._cols, first, len(series), series.with_counts)
+    source = ColumnSource(series, first, len(series))
     revised = [[ts, r.count, r.last] for ts, r in interval.revisions.items()]  # sparse: late bars, corrections
     return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision, "c": source, "rv": revised}
 
@@ -160,11 +237,8 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
     if first > len(series):
         raise ValueError(f"{message['s']} {message['i']}: bars from {first} but only {len(series)} held")
     at: ColumnsAt = message["c"]
-    arrays = []
-    pos = at.offset
-    for (_, dtype), size in zip(_COLUMNS[series.with_counts], at.sizes, strict=True):
-        arrays.append(np.frombuffer(at.blob, dtype, size // dtype.itemsize, pos))
-        pos += size
+    arrays = [np.frombuffer(at.blob, dtype, at.rows, offset)
+              for (_, dtype), offset in zip(_COLUMNS[series.with_counts], at.offsets, strict=True)]
     series.truncate(first)
     if series.with_counts:
         series.extend(BarArrays(*arrays[:6]), count=arrays[6], expected=arrays[7], flags=arrays[8])

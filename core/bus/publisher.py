@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from session_monitor.core.bus.codec import (
+    BlobPool,
     Message,
     bars_message,
     encode_batch,
@@ -27,12 +28,15 @@ from session_monitor.core.bus.codec import (
 )
 from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
-from session_monitor.core.session_data import SessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData
 
 __all__ = ["Batch", "ShardPublisher"]
 
-#: wall seconds between flushes while a session runs (the forming-bar throttle)
+#: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
+#: ... unless new base bars arrived: they go out at the next pass this long after the last flush
+#: (the desk's latency is base bar accepted → visible in a replica; at most 50 flushes a second)
+NEW_BARS_FLUSH_SECONDS = 0.02
 #: a snapshot at least every this many log entries ...
 SNAPSHOT_ENTRIES = 400
 #: ... or once the entries since the last one outweigh it this many times (and the floor below): the
@@ -53,16 +57,33 @@ class Batch:
     snapshot: tuple[bytes, memoryview] | None = None
     #: readers must reload the snapshot (a new owner, or a backlog replaced by a snapshot)
     reset: bool = False
+    #: where the blob buffers come from and go back to once the batch is in Redis
+    pool: BlobPool | None = field(default=None, repr=False)
     payload: bytes = field(init=False, default=b"")
     blob: memoryview = field(init=False, default=memoryview(b""))
 
     def __post_init__(self) -> None:
-        self.payload, self.blob = encode_batch(self.messages)
+        self.payload, self.blob = encode_batch(self.messages, self.pool)
         self.messages = []  # encoded: what the engine changes from now on is the next batch's
+
+    def release(self) -> None:
+        """The batch is in Redis: its buffers may be reused (nothing reads them any more)."""
+        if self.pool is not None:
+            self.pool.give(self.blob)
+            if self.snapshot is not None:
+                self.pool.give(self.snapshot[1])
+        self.blob = memoryview(b"")
+        self.snapshot = None
 
     @property
     def size(self) -> int:
+        """Bytes of the entry itself."""
         return len(self.payload) + len(self.blob)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes the batch holds while it waits to be sent (the entry and its snapshot)."""
+        return self.size + (len(self.snapshot[0]) + len(self.snapshot[1]) if self.snapshot is not None else 0)
 
 
 class ShardPublisher:
@@ -84,6 +105,10 @@ class ShardPublisher:
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
         self._last_flush = 0.0
+        #: symbol -> its base interval's name, and whether base bars arrived since the last flush
+        self._base: dict[str, str] = {}
+        self._new_base_bars = False
+        self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
         events = session_data.events
@@ -100,19 +125,24 @@ class ShardPublisher:
         if data is not None:
             order = self.order.setdefault(symbol, time.time())
             self._ops.append(symbol_added_message(data, order))
+            self._base[symbol] = data.base_interval.name
             for name in data.bars:
                 self._bars[(symbol, name)] = 0
                 self._quality.add((symbol, name))
 
     def _on_symbol_removed(self, symbol: str, _row: int) -> None:
         self._ops.append({"k": "rm", "s": symbol})
+        self._base.pop(symbol, None)
         for key in [k for k in self._bars if k[0] == symbol]:
             del self._bars[key]
         self._quality = {k for k in self._quality if k[0] != symbol}
 
     def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
         marked = self._bars
+        base = self._base
         for symbol, name, first in items:
+            if name == base.get(symbol):
+                self._new_base_bars = True
             key = (symbol, name)
             old = marked.get(key)
             if old is None or first < old:
@@ -164,53 +194,71 @@ class ShardPublisher:
     # -- batches ---------------------------------------------------------------------------
     def progress(self, *_args: Any) -> None:
         """After a processor pass: flush unless the last flush was very recent."""
-        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+        since = time.monotonic() - self._last_flush
+        if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
     def flush(self, snapshot: bool = False) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink."""
         self._last_flush = time.monotonic()
+        self._new_base_bars = False
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
         self._ops = []
-        sd = self.session_data
-        with sd.lock:
-            touched: set[str] = set()
-            for (symbol, name), first in self._bars.items():
-                data = sd.get_symbol_data(symbol)
-                interval = data.bars.get(name) if data is not None else None
-                if interval is None:
-                    continue
-                key = (symbol, name)
-                revision = self._revisions.get(key, 0) + 1
-                self._revisions[key] = revision
-                messages.append(bars_message(symbol, interval, min(first, len(interval.data)), revision))
-            for symbol, name in self._quality:
-                data = sd.get_symbol_data(symbol)
-                interval = data.bars.get(name) if data is not None else None
-                if interval is None:
-                    continue
-                messages.append(quality_message(symbol, interval))
-                touched.add(symbol)
-            for symbol in touched:
-                data = sd.get_symbol_data(symbol)
-                if data is not None:
-                    messages.append(symbol_notes_message(data))
-            for symbol in self._health:
-                data = sd.get_symbol_data(symbol)
-                if data is not None and isinstance(data.health, SymbolHealth):
-                    messages.append(health_message(symbol, data.health))
+        with self.session_data.lock:
+            messages.extend(self._bar_messages())
+            messages.extend(self._quality_messages())
+            messages.extend(self._health_messages())
             self._bars = {}
             self._quality = set()
             self._health = set()
-            batch = Batch(messages)
+            batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
             if snapshot or self._snapshot_due():
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
         return batch
+
+    def _interval(self, symbol: str, name: str) -> BarIntervalData | None:
+        data = self.session_data.get_symbol_data(symbol)
+        return data.bars.get(name) if data is not None else None
+
+    def _bar_messages(self) -> list[Message]:
+        """The marked intervals' bars from the first changed index on, each with its next revision."""
+        out = []
+        for (symbol, name), first in self._bars.items():
+            interval = self._interval(symbol, name)
+            if interval is None:
+                continue
+            revision = self._revisions.get((symbol, name), 0) + 1
+            self._revisions[(symbol, name)] = revision
+            out.append(bars_message(symbol, interval, min(first, len(interval.data)), revision))
+        return out
+
+    def _quality_messages(self) -> list[Message]:
+        """The marked intervals' quality, then the notes of each symbol they belong to."""
+        out = []
+        touched: set[str] = set()
+        for symbol, name in self._quality:
+            interval = self._interval(symbol, name)
+            if interval is not None:
+                out.append(quality_message(symbol, interval))
+                touched.add(symbol)
+        for symbol in touched:
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None:
+                out.append(symbol_notes_message(data))
+        return out
+
+    def _health_messages(self) -> list[Message]:
+        out = []
+        for symbol in self._health:
+            data = self.session_data.get_symbol_data(symbol)
+            if data is not None and isinstance(data.health, SymbolHealth):
+                out.append(health_message(symbol, data.health))
+        return out
 
     def _snapshot_due(self) -> bool:
         return self._entries_since_snapshot >= SNAPSHOT_ENTRIES or self._bytes_since_snapshot >= max(
@@ -223,7 +271,7 @@ class ShardPublisher:
         self._bars = {}
         self._quality = set()
         self._health = set()
-        batch = Batch([], reset=True)
+        batch = Batch([], reset=True, pool=self.pool)
         batch.snapshot = self.snapshot_bytes()
         return batch
 
@@ -248,7 +296,7 @@ class ShardPublisher:
         return out
 
     def snapshot_bytes(self) -> tuple[bytes, memoryview]:
-        meta, blob = encode_batch(self.snapshot_messages())
+        meta, blob = encode_batch(self.snapshot_messages(), self.pool)
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = len(meta) + len(blob)

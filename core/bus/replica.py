@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -31,7 +31,7 @@ from session_monitor.core.bus.codec import (
     session_from_wire,
 )
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
-from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, read_hash, read_log
+from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, connect_blocking, read_log
 from session_monitor.core.session_data import SessionData
 
 __all__ = ["Replica", "SchemaError", "ShardStatus"]
@@ -143,7 +143,7 @@ class Replica:
 
     async def load_snapshot(self, status: ShardStatus) -> None:
         keys = ShardKeys(status.shard)
-        snap = await read_hash(self.client, keys.snapshot)
+        snap = await asyncio.to_thread(_read_snapshot, self.client, keys.snapshot)
         if not snap:
             status.epoch, status.seq, status.cursor = 0, -1, "0-0"  # nothing published yet: read from the start
             return
@@ -292,6 +292,17 @@ class Replica:
 
     def all_finished(self) -> bool:
         return bool(self.shards) and all(s.finished for s in self.shards)
+
+
+def _read_snapshot(client: aioredis.Redis, key: str) -> dict[bytes, bytes]:
+    """The snapshot hash, read on a worker thread with a blocking client of its own.
+
+    A snapshot of 1,000 symbols × 2 h of 1s is ~370 MB: the blocking client receives it
+    into a fixed buffer (the asyncio client copies every chunk twice more), and the event
+    loop (a connected window) keeps running while it arrives.
+    """
+    with connect_blocking(client) as blocking:
+        return cast(dict[bytes, bytes], blocking.hgetall(key))
 
 
 _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {

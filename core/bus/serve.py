@@ -15,6 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -158,37 +159,47 @@ async def _until_stopped(quiet: bool) -> None:
     await stopped.wait()
 
 
-async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) -> int:
-    """Run the shard and publish it; ``hold``: afterwards wait for a stop signal (the embedded server)."""
+@dataclass
+class Engine:
+    """One shard's engine: the coordinator, what publishes its changes, and what sends them."""
+
+    coordinator: SessionCoordinator
+    publisher: ShardPublisher
+    writer: ShardWriter
+
+
+async def _take_shard(client: aioredis.Redis, shard_log: ShardLog, setup: RunSetup) -> None:
+    """Record the deployment and wait until the shard's lease is ours (raises DeploymentError)."""
+    await client.hset(DEPLOYMENT_KEY, "calendar", setup.calendar.name)
+    await shard_log.register_deployment()
+    shard = shard_log.shard
+    await shard_log.acquire(lambda owner: print(f"shard {shard} is held by {owner}; standing by", file=sys.stderr))
+
+
+async def _open_recording(options: ServeOptions, client: aioredis.Redis, epoch: int, quiet: bool) -> Recorder | None:
+    """This engine's recording (None with ``--no-record``); a new owner first copies the old one's bars in."""
     setup, shard = options.setup, options.shard
-    client = connect_redis(options.url)
-    shard_log = ShardLog(client, shard, options.lease_seconds)
-    try:
-        await client.hset(DEPLOYMENT_KEY, "calendar", setup.calendar.name)
-        await shard_log.register_deployment()
-        await shard_log.acquire(lambda owner: print(f"shard {shard} is held by {owner}; standing by", file=sys.stderr))
-    except DeploymentError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        await client.aclose()
-        return 2
-    if not quiet:
-        print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
-    recorder = None
-    if setup.record:
-        # each shard records under a key of its own: engines on one machine never share a recording
-        label = " ".join(filter(None, [setup.record_as, f"shard {shard}"]))
-        # and in a file of its own: engines sharing one SQLite file would queue for its write lock
-        path = options.recording or default_recording_path().with_name(
-            f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"
-        )
-        started = start_recording(setup.source.key, setup.calendar.scope, label, path)
-        if not quiet or started.off:
-            print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
-        recorder = started.recorder
-    if recorder is not None and shard_log.epoch > 1:
+    if not setup.record:
+        return None
+    # each shard records under a key of its own: engines on one machine never share a recording
+    label = " ".join(filter(None, [setup.record_as, f"shard {shard}"]))
+    # and in a file of its own: engines sharing one SQLite file would queue for its write lock
+    path = options.recording or default_recording_path().with_name(
+        f"recordings-shard-{shard.index}-of-{shard.count}.sqlite3"
+    )
+    started = start_recording(setup.source.key, setup.calendar.scope, label, path)
+    if not quiet or started.off:
+        print(f"{'warning: ' if started.off else ''}{started.message}", file=sys.stderr)
+    recorder = started.recorder
+    if recorder is not None and epoch > 1:
         seeded = await seed_recording(client, shard, recorder, setup)
         if seeded and not quiet:
             print(f"took over: {seeded} base bar(s) from the previous owner", file=sys.stderr)
+    return recorder
+
+
+async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, recorder: Recorder | None) -> Engine:
+    """The coordinator for this shard's symbols, wired to a publisher and a writer."""
     mine, order = shard_watchlist(setup, shard)
     session_data = SessionData()
     coordinator = SessionCoordinator(
@@ -207,54 +218,89 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())
+    return Engine(coordinator, publisher, writer)
+
+
+class RunEnd(NamedTuple):
+    code: int
+    #: every session ran to its close (the recording is closed clean)
+    completed: bool
+
+
+async def _run(engine: Engine, setup: RunSetup, runner: asyncio.Task[None], tasks: list[asyncio.Task[None]],
+               hold: bool, quiet: bool) -> RunEnd:
+    """Until the coordinator finishes (then drain) or a helper fails (a lost lease: exit code 3)."""
+    coordinator, publisher, writer = engine.coordinator, engine.publisher, engine.writer
+    done, _ = await asyncio.wait([runner, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if runner not in done:
+        coordinator.stop()
+        await runner
+        failed = next(iter(done)).exception()
+        if isinstance(failed, LeaseLost):
+            print(f"{PROG}: {failed}; stopping", file=sys.stderr)
+            return RunEnd(LEASE_LOST_EXIT, False)
+        if failed is not None:
+            raise failed
+        return RunEnd(0, False)
+    runner.result()
+    completed = coordinator.session_index >= len(setup.sessions)
+    status = coordinator.status()  # a last heartbeat: readers see the run finished
+    publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
+    await writer.drain()
+    await tasks[0]
+    if hold:
+        await _until_stopped(quiet)
+    return RunEnd(0, completed)
+
+
+async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) -> int:
+    """Run the shard and publish it; ``hold``: afterwards wait for a stop signal (the embedded server)."""
+    setup, shard = options.setup, options.shard
+    client = connect_redis(options.url)
+    shard_log = ShardLog(client, shard, options.lease_seconds)
+    try:
+        await _take_shard(client, shard_log, setup)
+    except DeploymentError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        shard_log.close()
+        await client.aclose()
+        return 2
+    if not quiet:
+        print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
+    recorder = await _open_recording(options, client, shard_log.epoch, quiet)
+    engine = await _build_engine(setup, shard, shard_log, recorder)
     # the helpers stop when asked (a cancelled Redis call may surface as a connection error they retry)
     stopping = asyncio.Event()
     tasks = [
-        asyncio.create_task(writer.run(), name="writer"),
-        asyncio.create_task(_heartbeat(shard_log, writer, publisher, coordinator, stopping), name="heartbeat"),
+        asyncio.create_task(engine.writer.run(), name="writer"),
         asyncio.create_task(
-            _commands(client, shard_log.keys, shard, coordinator, setup.intervals, stopping), name="commands"
+            _heartbeat(shard_log, engine.writer, engine.publisher, engine.coordinator, stopping), name="heartbeat"
+        ),
+        asyncio.create_task(
+            _commands(client, shard_log.keys, shard, engine.coordinator, setup.intervals, stopping), name="commands"
         ),
     ]
-    runner = asyncio.create_task(coordinator.run(), name="coordinator")
-    code = 0
-    completed = False
+    runner = asyncio.create_task(engine.coordinator.run(), name="coordinator")
+    end = RunEnd(0, False)
     try:
-        done, _ = await asyncio.wait([runner, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        if runner not in done:
-            coordinator.stop()
-            await runner
-            failed = next(iter(done)).exception()
-            if isinstance(failed, LeaseLost):
-                print(f"{PROG}: {failed}; stopping", file=sys.stderr)
-                code = LEASE_LOST_EXIT
-            elif failed is not None:
-                raise failed
-        else:
-            runner.result()
-            completed = coordinator.session_index >= len(setup.sessions)
-            status = coordinator.status()  # a last heartbeat: readers see the run finished
-            publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
-            await writer.drain()
-            await tasks[0]
-            if hold:
-                await _until_stopped(quiet)
+        end = await _run(engine, setup, runner, tasks, hold, quiet)
     finally:
         stopping.set()
-        writer.stop()
+        engine.writer.stop()
         _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
         for task in late:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=STOP_SECONDS)
-        if code == 0:
+        if end.code == 0:
             with contextlib.suppress(*TRANSIENT):
                 await shard_log.release()
         if recorder is not None:
-            recorder.close(clean=completed)  # anything but a completed run resumes next time
+            recorder.close(clean=end.completed)  # anything but a completed run resumes next time
         setup.source.close()
+        shard_log.close()
         await client.aclose()
-    return code
+    return end.code
 
 
 def main(argv: list[str]) -> int:

@@ -16,8 +16,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, cast
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
@@ -34,8 +36,11 @@ log = logging.getLogger(__name__)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 #: hard cap of a shard log (entries); snapshots trim far earlier (MINID), this bounds a runaway
 LOG_MAXLEN = 100_000
-#: queued batches beyond which the backlog is replaced by one snapshot (bounded engine memory)
+#: queued batches beyond which the backlog is replaced by one snapshot (bounded engine memory) ...
 MAX_BACKLOG = 2_000
+#: ... or queued bytes beyond this and twice the last such snapshot (a snapshot then halves the
+#: backlog at least; at max speed on a busy machine the server falls behind the engine)
+MAX_BACKLOG_BYTES = 256 << 20
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -81,6 +86,16 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.from_url(url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT)
 
 
+def connect_blocking(client: aioredis.Redis) -> redis.Redis:
+    """A blocking client for the server ``client`` talks to (the appends' own connection)."""
+    kwargs = client.connection_pool.connection_kwargs
+    return redis.Redis(
+        host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0),
+        username=kwargs.get("username"), password=kwargs.get("password"),
+        socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT,
+    )
+
+
 class LogEntry(NamedTuple):
     """One stream entry: its id and raw fields."""
 
@@ -96,10 +111,6 @@ async def read_log(
     return [LogEntry(entry_id.decode(), fields) for _stream, entries in reply or () for entry_id, fields in entries]
 
 
-async def read_hash(client: aioredis.Redis, key: str) -> dict[bytes, bytes]:
-    return cast(dict[bytes, bytes], await client.hgetall(key))
-
-
 class LeaseLost(RuntimeError):
     """Another engine owns the shard now: this one must stop publishing."""
 
@@ -109,10 +120,19 @@ class DeploymentError(RuntimeError):
 
 
 class ShardLog:
-    """One engine's handle on its shard: lease, epoch, fenced appends."""
+    """One engine's handle on its shard: lease, epoch, fenced appends.
+
+    Appends run on a thread of their own with a blocking client: it writes a batch's blob
+    to the socket straight from the engine's buffer (``sendall`` without the GIL), where
+    the asyncio client joins every command into one new bytes object and buffers what the
+    socket does not take at once; at max speed those copies (and the fresh memory they
+    fault in) cost the engine's thread more than encoding the batch.
+    """
 
     def __init__(self, client: aioredis.Redis, shard: ShardSpec, lease_seconds: float) -> None:
         self.client = client
+        self.blocking = connect_blocking(client)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"shard-{shard.index}-append")
         self.shard = shard
         self.keys = ShardKeys(shard)
         self.engine = uuid.uuid4().hex[:12]
@@ -122,7 +142,7 @@ class ShardLog:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
-        self._append = client.register_script(_APPEND)
+        self._append = self.blocking.register_script(_APPEND)
 
     @property
     def token(self) -> str:
@@ -167,18 +187,18 @@ class ShardLog:
     def _lost(self) -> LeaseLost:
         return LeaseLost(f"shard {self.shard}: epoch {self.epoch} lost its lease")
 
-    async def _append_plain(self, batch: Batch) -> Any:
+    def _append_plain(self, batch: Batch) -> Any:
         fields: dict[Any, Any] = {"v": SCHEMA_VERSION, "e": self.epoch, "n": self.seq, "x": int(batch.reset),
                                   "m": batch.payload, "b": batch.blob}
         while True:
-            async with self.client.pipeline(transaction=True) as pipe:
+            with self.blocking.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(self.keys.lease)
-                    if await pipe.get(self.keys.lease) != self.token.encode():
+                    pipe.watch(self.keys.lease)  # type: ignore[no-untyped-call]
+                    if pipe.get(self.keys.lease) != self.token.encode():
                         raise self._lost()
-                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.multi()
                     pipe.xadd(self.keys.log, fields, maxlen=LOG_MAXLEN, approximate=True)
-                    return (await pipe.execute())[0]
+                    return pipe.execute()[0]
                 except WatchError:
                     continue  # the lease key was touched (our own renewal, most likely): check again
 
@@ -192,21 +212,30 @@ class ShardLog:
         entry's id). A plain batch, the bulk of the bytes, is a WATCH-fenced MULTI/EXEC: the
         server then copies its payload once instead of through Lua strings (half the CPU).
         """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._append_now, batch)
+
+    def _append_now(self, batch: Batch) -> str:
         if batch.snapshot is None:
-            entry = await self._append_plain(batch)
+            entry = self._append_plain(batch)
         else:
             args: list[Any] = [
                 self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
                 batch.blob, *batch.snapshot,
             ]
             try:
-                entry = await self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
+                entry = self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)
             except ResponseError as exc:
                 if "FENCED" in str(exc):
                     raise self._lost() from None
                 raise
         self.seq += 1
         return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def close(self) -> None:
+        """Close the appends' connection and thread (the async client is the caller's)."""
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        self.blocking.close()
 
 
 class ShardWriter:
@@ -221,12 +250,22 @@ class ShardWriter:
         self._closing = False
         self._stopped = False
         self.sent = 0
+        #: bytes of the last snapshot that replaced the backlog
+        self._reset_bytes = 0
 
     def put(self, batch: Batch) -> None:
         self.pending.append(batch)
-        if len(self.pending) > MAX_BACKLOG:
-            self.pending = [self.reset()]
+        if len(self.pending) > MAX_BACKLOG or self._backlog_too_big():
+            replacement = self.reset()
+            self._reset_bytes = replacement.queued_bytes
+            self.pending = [replacement]
         self._wake.set()
+
+    def _backlog_too_big(self) -> bool:
+        if len(self.pending) < 2:
+            return False
+        limit = max(MAX_BACKLOG_BYTES, 2 * self._reset_bytes)
+        return sum(batch.queued_bytes for batch in self.pending) > limit
 
     async def run(self) -> None:
         delay = 0.05
@@ -237,8 +276,9 @@ class ShardWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            batch = self.pending[0]
             try:
-                await self.shard_log.append(self.pending[0])
+                await self.shard_log.append(batch)
             except TRANSIENT as exc:
                 log.warning("shard %s: Redis unreachable (%s); %d batch(es) queued, retrying",
                             self.shard_log.shard, exc, len(self.pending))
@@ -251,7 +291,9 @@ class ShardWriter:
                     continue
                 raise
             delay = 0.05
-            self.pending.pop(0)
+            if self.pending and self.pending[0] is batch:  # not replaced by a snapshot meanwhile
+                self.pending.pop(0)
+            batch.release()
             self.sent += 1
 
     async def _retake(self) -> bool:

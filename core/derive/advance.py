@@ -4,7 +4,7 @@ or opens the next one, written once for any set of rows.
 Every path calls :func:`advance`: a group's rows in step (a slice, one decision for all), a
 group's rows out of step (an index array, one decision per row), and one symbol on its own
 (its row of the group's block, or its own series seen as a one-row block). Several appended
-bars of one row are first reduced per window (:func:`core.derive.reduce.reduce_segments`),
+bars of one row are first reduced per window (:func:`core.derive.reduce.reduce_by_key`),
 so a pass costs one call per touched window, never a re-read of the newest window. A bar
 before a row's newest window is not this rule's: the caller re-aggregates the touched windows.
 """
@@ -17,18 +17,21 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays, BarSeries
-from session_monitor.core.derive.reduce import reduce_segments
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
 
 if TYPE_CHECKING:
     from session_monitor.core.session_data import BarIntervalData
     from session_monitor.core.windows import WindowGrid
 
-__all__ = ["UNTOUCHED", "Rows", "Segments", "Target", "advance", "advance_one", "segments_of", "target_of"]
+__all__ = [
+    "UNTOUCHED", "Rows", "Segments", "Target", "advance", "advance_one", "base_present", "segments_of", "target_of",
+]
 
 _COLUMNS = (*BAR_FIELDS, "count", "expected", "flags")
 _FORMING = np.uint8(FORMING)
 _REVISED = np.uint8(REVISED)
+_ONE = np.zeros(1, np.intp)
 #: a pass left an interval's bars as they were: every new base bar lies in none of its windows
 #: (1d with extended hours: a pre- or post-market bar)
 UNTOUCHED = -1
@@ -77,10 +80,7 @@ def segments_of(bars: BarArrays, window: np.ndarray) -> tuple[Segments, np.ndarr
                        np.minimum.reduce(bars.low, keepdims=True), bars.close[-1:],
                        np.add.reduce(bars.volume, keepdims=True), m)
         return one, window[:1]
-    firsts = np.flatnonzero(np.concatenate(([True], window[1:] != window[:-1])))
-    if len(firsts) == len(window):
-        return Segments(bars.open, bars.high, bars.low, bars.close, bars.volume, 1), window
-    reduced = reduce_segments(firsts, bars.open, bars.high, bars.low, bars.close, bars.volume)
+    firsts, reduced = reduce_by_key(window, bars.open, bars.high, bars.low, bars.close, bars.volume)
     return Segments(reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume, reduced.count), window[
         firsts
     ]
@@ -210,6 +210,38 @@ def advance_one(interval: BarIntervalData, bars: BarArrays, final: int, clock: f
         first = n if first is None else first
     interval.data.set_length(int(state.n[row]))
     return first
+
+
+def base_present(
+    state: StateTable, rows: int | np.ndarray, windows: int | np.ndarray, intervals: IntervalsAt
+) -> None:
+    """Base bars just stored hold their windows: one new bar per row (``windows[k]`` in ``rows[k]``;
+    one int each for a single row's single bar), or several bars of one row (``rows`` one row,
+    ``windows`` those bars' windows, oldest first). Each row remembers its newest window; the gap
+    frontier moves past it (through the row's gap tracker where the bar skips windows or lands
+    behind the frontier)."""
+    if isinstance(windows, int):
+        state.last[rows] = windows
+        if windows == int(state.front[rows]):
+            state.front[rows] = windows + 1
+        elif windows >= 0:
+            intervals(_ONE)[0].tracker.mark_present(windows)
+        return
+    assert isinstance(rows, np.ndarray)
+    if len(windows) > len(rows):  # (a window -1: a bar in no window of a partial grid, skipped)
+        intervals(_ONE)[0].tracker.mark_present_many(windows[windows >= 0])
+        state.last[rows] = windows[-1]
+        return
+    front = state.front[rows]
+    state.last[rows] = windows
+    simple = windows == front
+    if simple.all():
+        state.front[rows] = windows + 1
+        return
+    state.front[rows[simple]] = windows[simple] + 1
+    late = np.flatnonzero(~simple)
+    for iv, w in zip(intervals(late), windows[late].tolist(), strict=True):
+        iv.tracker.mark_present(w)
 
 
 def _in_windows(grid: WindowGrid, bars: BarArrays) -> BarArrays:

@@ -1,8 +1,10 @@
 """The one OHLCV reduction: consecutive bars of a segment become one bar.
 
 Open of the first, max high, min low, close of the last, summed volume, summed base-bar
-counts. Live re-aggregation (:mod:`core.aggregate`) and batch history derivation
-(:mod:`core.batch`) both call it, so they agree bar for bar.
+counts. Live re-aggregation (:mod:`core.derive.reaggregate`), several appended bars of one row
+(:func:`core.derive.advance.segments_of`) and batch history derivation (:mod:`core.batch`) all
+reduce sorted bars per window with :func:`reduce_by_key` (a window index, or a window start over
+many sessions), so they agree bar for bar.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Reduced", "reduce_segments"]
+__all__ = ["Reduced", "reduce_by_key", "reduce_segments", "segment_starts"]
+
+
+def segment_starts(key: np.ndarray) -> np.ndarray:
+    """Where a run of equal ``key`` values (a window index, a window start) begins: the segments'
+    first indices, 0 first (``key`` non-empty)."""
+    if len(key) == 1:
+        return np.zeros(1, np.intp)
+    change = np.empty(len(key), bool)
+    change[0] = True
+    np.not_equal(key[1:], key[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +66,18 @@ def reduce_segments(
         np.add.reduceat(volume, starts),
         held,
     )
+
+
+def reduce_by_key(
+    key: np.ndarray,
+    open: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    count: np.ndarray | None = None,
+) -> tuple[np.ndarray, Reduced]:
+    """Sorted bars reduced per run of equal ``key`` (each bar's window): the runs' first indices and
+    one bar per run (``key`` non-empty)."""
+    starts = segment_starts(key)
+    return starts, reduce_segments(starts, open, high, low, close, volume, count)
