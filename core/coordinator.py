@@ -52,8 +52,10 @@ RETRY_MAX_SECONDS = 15.0
 #: parse, so a few overlap well on a small machine; more would only hold more in flight
 LOAD_WORKERS = min(4, os.cpu_count() or 1)
 #: base bars handed over between two returns of freed memory to the OS: the feeds free
-#: what they delivered, and the heap gives it back (~48 MiB of bars, a trim costs ~1 ms)
-TRIM_EVERY_BARS = 1_000_000
+#: what they delivered, and the heap gives it back (~12 MiB of bars: at 500 symbols × 1s,
+#: every max-speed step; a trim costs 10-30 ms there, and trimming every other step
+#: instead left ~60-100 MiB more resident at the peak)
+TRIM_EVERY_BARS = 250_000
 
 
 def _clock_text(ts: float, session: Session) -> str:
