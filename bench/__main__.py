@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "csv-folder": Benchmark("bench.csv_folder", "9. a folder of many CSV files: time to the first session"),
     "desk": Benchmark("bench.desk", "10. desk mode: publishing to Redis on/off, replica catch-up"),
     "scale": Benchmark("bench.scale", "11. storage at scale: whole-process peak of a 1s demo replay of many symbols"),
+    "scale-pandas": Benchmark("bench.scale_pandas", "11d. 500-symbol 1s demo replay vs the pandas script"),
 }
 
 

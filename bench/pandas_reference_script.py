@@ -1,12 +1,15 @@
-"""The pandas script a user would write instead of ``session-monitor replay … --export``.
+"""The pandas script a user would write instead of ``session-monitor replay …``.
 
 Usage: ``python bench/pandas_reference_script.py IN_FOLDER OUT_FOLDER [INTERVALS]``
 
-Reads every ``*.csv`` (``timestamp,open,high,low,close,volume``, ISO 8601 with offset, one
-XNYS session per file), resamples session-anchored (origin = that day's 09:30 New York,
+Reads every ``*.csv`` (``timestamp,open,high,low,close,volume``, ISO 8601 with offset) and
+``*.parquet`` (the same columns, ``timestamp`` a UTC time) of ``IN_FOLDER``, one XNYS
+session per file; resamples session-anchored (origin = that day's 09:30 New York,
 ``closed='left', label='left'``, empty windows dropped) and writes
-``OUT_FOLDER/<SYMBOL>/<interval>.csv``. Used by bench/pandas_script.py as the reference.
-Deliberately standalone: pandas only, nothing from Session Monitor.
+``OUT_FOLDER/<SYMBOL>/<interval>.csv``. ``OUT_FOLDER`` ``-`` keeps the derived bars in
+memory instead (as ``replay`` without ``--export`` does) and prints how many there are.
+Used by bench/pandas_script.py and bench/scale_pandas.py as the reference. Deliberately
+standalone: pandas only, nothing from Session Monitor.
 """
 
 from __future__ import annotations
@@ -22,26 +25,44 @@ EXCHANGE_TZ = "America/New_York"
 OPEN = pd.Timedelta(hours=9, minutes=30)
 
 
-def derive(path: Path, out: Path, intervals: list[str]) -> None:
-    # pyarrow parses the ISO 8601 times natively (the fastest of pandas' readers here)
-    df = pd.read_csv(path, engine="pyarrow", parse_dates=["timestamp"]).set_index("timestamp").sort_index()
+def read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        # pyarrow parses the ISO 8601 times natively (the fastest of pandas' readers here)
+        df = pd.read_csv(path, engine="pyarrow", parse_dates=["timestamp"])
+    df = df.set_index("timestamp").sort_index()
     if df.index.tz is None:
         raise SystemExit(f"{path}: timestamps without a UTC offset")
     df.index = df.index.tz_convert("UTC")
+    return df
+
+
+def derive(path: Path, intervals: list[str]) -> dict[str, pd.DataFrame]:
+    df = read(path)
     session_open = (df.index[0].tz_convert(EXCHANGE_TZ).normalize() + OPEN).tz_convert("UTC")
-    folder = out / path.stem.upper()
-    folder.mkdir(parents=True, exist_ok=True)
+    derived = {}
     for name in intervals:
         bars = df.resample(RULES[name], origin=session_open, closed="left", label="left").agg(OHLCV)
-        bars = bars[bars["open"].notna()]
-        bars.to_csv(folder / f"{name}.csv", date_format="%Y-%m-%dT%H:%M:%S+00:00")
+        derived[name] = bars[bars["open"].notna()]
+    return derived
 
 
 def main(argv: list[str]) -> int:
-    source, out = Path(argv[0]), Path(argv[1])
+    source, out = Path(argv[0]), argv[1]
     intervals = argv[2].split(",") if len(argv) > 2 else list(RULES)
-    for path in sorted(source.glob("*.csv")):
-        derive(path, out, intervals)
+    kept: dict[str, dict[str, pd.DataFrame]] = {}
+    for path in sorted([*source.glob("*.csv"), *source.glob("*.parquet")]):
+        derived = derive(path, intervals)
+        if out == "-":
+            kept[path.stem.upper()] = derived
+            continue
+        folder = Path(out) / path.stem.upper()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, bars in derived.items():
+            bars.to_csv(folder / f"{name}.csv", date_format="%Y-%m-%dT%H:%M:%S+00:00")
+    if out == "-":
+        print(sum(len(bars) for derived in kept.values() for bars in derived.values()))
     return 0
 
 

@@ -33,7 +33,7 @@ __all__ = ["ROWS", "csv_folder", "run"]
 
 DATE = dt.date(2013, 10, 7)
 INTERVALS = ("1m", "5m", "15m", "1h")
-TARGET = 1.0
+TARGET = 0.8  # issue 10: the CSV replay ≤ 0.8× its pandas script
 ROW = "replay CSV folder 1s→1m,5m,15m,1h + export vs pandas script"
 ROWS = (ROW,)
 SCRIPT = BENCH_DIR / "pandas_reference_script.py"

@@ -52,8 +52,10 @@ RETRY_MAX_SECONDS = 15.0
 #: parse, so a few overlap well on a small machine; more would only hold more in flight
 LOAD_WORKERS = min(4, os.cpu_count() or 1)
 #: base bars handed over between two returns of freed memory to the OS: the feeds free
-#: what they delivered, and the heap gives it back (~48 MiB of bars, a trim costs ~1 ms)
-TRIM_EVERY_BARS = 1_000_000
+#: what they delivered, and the heap gives it back (~12 MiB of bars: at 500 symbols × 1s,
+#: every max-speed step; a trim costs 10-30 ms there, and trimming every other step
+#: instead left ~60-100 MiB more resident at the peak)
+TRIM_EVERY_BARS = 250_000
 
 
 def _clock_text(ts: float, session: Session) -> str:
@@ -539,31 +541,43 @@ class SessionCoordinator:
         wall = time.monotonic()
         arrived: list[tuple[str, BarArrays]] = []
         for symbol, feed in list(self._feeds.items()):
-            outage = self._down.get(symbol)
-            if outage is not None and wall < outage.retry_at and (not final or outage.retry_at == math.inf):
+            batch = self._poll_feed(symbol, feed, clock, final, wall)
+            if batch is None:
                 continue
-            try:
-                batch = feed.poll(clock)
-            except Exception as exc:  # FeedError, or any bug in a source: the session goes on
-                self._feed_down(symbol, clock, exc, wall)
-                continue
-            if outage is not None:
-                self._feed_up(symbol, clock, len(batch.ts))
             if len(batch.ts):
                 arrived.append((symbol, batch))
             if len(batch.ts) or feed.alive_until is not None:
                 self._note_heard(symbol, batch, feed, clock)
-            ended = feed.ended_at
-            if ended is not None:
-                data = self.session_data.get_symbol_data(symbol)
-                if data is not None and data.notes.ended_at is None and ended < data.session.close:
-                    if _sparse_after_hours(data.session, data.notes, ended):
-                        data.notes.heard(data.session.close)  # nothing traded after its last bar: quiet
-                    else:
-                        data.notes.ended_at = ended
+            if feed.ended_at is not None:
+                self._note_ended(symbol, feed.ended_at)
         if arrived and self.recorder is not None:
             self._record(arrived)
         return arrived
+
+    def _poll_feed(self, symbol: str, feed: SymbolFeed, clock: float, final: bool, wall: float) -> BarArrays | None:
+        """One feed's new bars; None while it is down and not yet due a retry, or when it failed now."""
+        outage = self._down.get(symbol)
+        if outage is not None and wall < outage.retry_at and (not final or outage.retry_at == math.inf):
+            return None
+        try:
+            batch = feed.poll(clock)
+        except Exception as exc:  # FeedError, or any bug in a source: the session goes on
+            self._feed_down(symbol, clock, exc, wall)
+            return None
+        if outage is not None:
+            self._feed_up(symbol, clock, len(batch.ts))
+        return batch
+
+    def _note_ended(self, symbol: str, ended: float) -> None:
+        """A feed with nothing after ``ended``: the rest of the session is ``ended`` — or quiet, when
+        the silence is after-hours sparseness (extended hours: nothing traded after its last bar)."""
+        data = self.session_data.get_symbol_data(symbol)
+        if data is None or data.notes.ended_at is not None or ended >= data.session.close:
+            return
+        if _sparse_after_hours(data.session, data.notes, ended):  # the symbol's own session
+            data.notes.heard(data.session.close)
+        else:
+            data.notes.ended_at = ended
 
     def _note_heard(self, symbol: str, batch: BarArrays, feed: SymbolFeed, clock: float) -> None:
         """What a gap's ``quiet`` cause rests on: the newest bar end and the connection's heartbeat."""
@@ -764,6 +778,26 @@ class SessionCoordinator:
         False when it was left early: a stop, or a rewind to handle first.
         """
         session = self.sessions[index]
+        await self._open_session(index, session)
+        done, total = float(self._offsets[index]), self.total_seconds
+        final = session.close + self.processor.grace
+        while self.clock.now < final and not self._stopping and self._rewind_to is None:
+            now = await self._turn(final)
+            if now is None:
+                continue
+            self._return_freed_memory()
+            self.progress.emit(done + min(now, session.close) - session.open, total)
+            await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)
+        if self._stopping or self._rewind_to is not None:
+            return False
+        self.step(final, final=True)
+        self._set_state(ClockState.CLOSED)
+        self.session_closed.emit(session)
+        return True
+
+    async def _open_session(self, index: int, session: Session) -> None:
+        """Start ``session``: its clock at the open (live: at the bell), its symbols loaded, a
+        recording's or a seek's resume point applied."""
         self.session_index = index
         self.session_data.start_session(session)
         self._newest_end = None
@@ -774,34 +808,27 @@ class SessionCoordinator:
         if self._resume_clock is not None and self._resume_clock > self.clock.now:
             self.clock.reset(min(self._resume_clock, float(session.close)))
         self._set_state(ClockState.OPEN)
-        done, total = float(self._offsets[index]), self.total_seconds
-        final = session.close + self.processor.grace
-        while self.clock.now < final and not self._stopping and self._rewind_to is None:
-            if self._target is not None:  # a seek: straight there, in max-speed chunks
-                now = min(self._target, final, self.clock.now + self.max_chunk)
-                self.clock.reset(now)
-                await self._step_cooperatively(now)
-                if self._target is not None and now >= self._target:
-                    self._target = None
-            elif self.clock.paused:
-                await self._resume.wait()
-                if self.clock.paused:
-                    self._resume.clear()  # woken by a seek: handled above on the next turn
-                self.clock.resync()
-                continue
-            else:
-                stepped = self.clock.now
-                now = self.clock.advance(final, self.max_chunk)
-                await self._catch_up(stepped, now)
-            self._return_freed_memory()
-            self.progress.emit(done + min(now, session.close) - session.open, total)
-            await asyncio.sleep(0 if self.clock.speed is None or self._target is not None else TICK_SECONDS)
-        if self._stopping or self._rewind_to is not None:
-            return False
-        self.step(final, final=True)
-        self._set_state(ClockState.CLOSED)
-        self.session_closed.emit(session)
-        return True
+
+    async def _turn(self, final: float) -> float | None:
+        """One turn of a session's loop: a seek's chunk, a wait while paused (None: nothing
+        stepped), or the clock's next step. Returns the clock it stepped to."""
+        if self._target is not None:  # a seek: straight there, in max-speed chunks
+            now = min(self._target, final, self.clock.now + self.max_chunk)
+            self.clock.reset(now)
+            await self._step_cooperatively(now)
+            if self._target is not None and now >= self._target:
+                self._target = None
+            return now
+        if self.clock.paused:
+            await self._resume.wait()
+            if self.clock.paused:
+                self._resume.clear()  # woken by a seek: handled above on the next turn
+            self.clock.resync()
+            return None
+        stepped = self.clock.now
+        now = self.clock.advance(final, self.max_chunk)
+        await self._catch_up(stepped, now)
+        return now
 
     async def _wait_for_open(self, session: Session) -> None:
         """Live: sit in pre-open until the bell (checking for stop once a second)."""

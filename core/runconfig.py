@@ -278,6 +278,7 @@ def _speed(text: str | None, default: float | None) -> float | None:
 
 def _check_streams(source: BarSource, watchlist: list[tuple[str, list[Interval]]]) -> None:
     """Every symbol has data, and a base the source streams that its intervals derive from."""
+    source.prepare([symbol for symbol, _ in watchlist])  # a folder's files parsed side by side, not one by one
     for symbol, wanted in watchlist:
         bases = source.base_intervals(symbol)
         if not bases:

@@ -439,6 +439,21 @@ def test_symbol_spread_over_two_files(tmp_path: Path) -> None:
     assert "1 SPY bars appear in more than one file (SPY.csv, all.csv)" in warning.message
 
 
+@pytest.mark.parametrize(
+    ("stamp", "day"),
+    [
+        ("2024-01-02T19:30:00-05:00", dt.date(2024, 1, 2)),  # 00:30 UTC on the 3rd: the day written counts
+        ("2024-01-03T00:30:00+00:00", dt.date(2024, 1, 3)),
+        ("2024-01-03T00:30:00Z", dt.date(2024, 1, 3)),
+        (" 2024-01-02T19:30:00-05:00", dt.date(2024, 1, 2)),  # a blank before the time: trimmed
+    ],
+)
+def test_a_rows_day_is_the_day_written_in_its_timestamp(tmp_path: Path, stamp: str, day: dt.date) -> None:
+    path = tmp_path / "SPY.csv"
+    path.write_text(f"{HEADER}\n{stamp},1,1,1,1,1\n")
+    assert TabularSource(path).dates("SPY") == [day]
+
+
 def test_csv_columns_keep_line_numbers_past_blank_empty_and_short_rows() -> None:
     data = (
         b"timestamp,open,high,low,close,volume\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from session_monitor.core.calendar import Session
 from session_monitor.core.feeds import ReplayFeed, SymbolFeed
@@ -65,6 +66,11 @@ class BarSource(ABC):
     def symbols(self) -> list[str]:
         """Symbols the source knows of, when it can list them (the demo accepts any name)."""
         return []
+
+    def prepare(self, symbols: Sequence[str]) -> None:
+        """Read ahead what ``symbols`` will be asked about, side by side (a run names them all
+        at its start); a source that reads lazily per symbol can skip this."""
+        return None
 
     def dates(self, symbol: str) -> list[dt.date]:
         """Session dates with data for ``symbol``, when the source can list them."""

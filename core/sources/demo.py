@@ -10,7 +10,9 @@ something to show.
 
 from __future__ import annotations
 
+import functools
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +49,32 @@ def aggregate_minutes(bars: BarArrays) -> BarArrays:
         bars.close[ends],
         np.add.reduceat(bars.volume, starts),
     )
+
+
+@dataclass(frozen=True)
+class _SessionShape:
+    """What every symbol's bars of one session share: the seconds and the day's activity curve."""
+
+    ts: np.ndarray
+    #: busy open and close, quiet midday
+    u_shape: np.ndarray
+    root_u_shape: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _session_shape(session: Session) -> _SessionShape:
+    """Computed once per session, not once per symbol (the curve's power is most of a symbol's cost)."""
+    ts = np.arange(session.open, session.close, dtype=np.int64)
+    ts = ts[session.in_session_mask(ts)]
+    phase = (ts - session.regular_open) / max(session.regular_close - session.regular_open, 1)
+    u_shape = 1.0 + 3.0 * (2.0 * phase - 1.0) ** 4
+    if session.segments:  # extended hours: a thin pre- and post-market around the regular session
+        outside = (ts < session.regular_open) | (ts >= session.regular_close)
+        u_shape = np.where(outside, _EXTENDED_ACTIVITY, u_shape)
+    shape = _SessionShape(ts, u_shape, np.sqrt(u_shape))
+    for column in (shape.ts, shape.u_shape, shape.root_u_shape):
+        column.setflags(write=False)  # shared by every symbol (and loading thread)
+    return shape
 
 
 class DemoSource(BarSource):
@@ -88,8 +116,8 @@ class DemoSource(BarSource):
     def seconds(self, symbol: str, session: Session) -> BarArrays:
         """The session's one-second bars for ``symbol`` (sorted, in session, some dropped)."""
         sym = symbol.strip().upper()
-        ts = np.arange(session.open, session.close, dtype=np.int64)
-        ts = ts[session.in_session_mask(ts)]
+        shape = _session_shape(session)
+        ts, u_shape = shape.ts, shape.u_shape
         n = len(ts)
         if not n:
             return BarArrays.empty()
@@ -102,12 +130,7 @@ class DemoSource(BarSource):
         rng = self._rng(sym, session, 1)
         # today's open drifts around the symbol's level
         p0 = level * float(np.exp(rng.normal(0.0, 0.05)))
-        phase = (ts - session.regular_open) / max(session.regular_close - session.regular_open, 1)
-        u_shape = 1.0 + 3.0 * (2.0 * phase - 1.0) ** 4  # busy open and close, quiet midday
-        if session.segments:  # extended hours: a thin pre- and post-market around the regular session
-            outside = (ts < session.regular_open) | (ts >= session.regular_close)
-            u_shape = np.where(outside, _EXTENDED_ACTIVITY, u_shape)
-        sigma = annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR) * np.sqrt(u_shape)
+        sigma = annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR) * shape.root_u_shape
         log_path = np.cumsum(rng.normal(0.0, 1.0, n) * sigma)
         close = p0 * np.exp(log_path)
         open_ = np.empty(n)

@@ -88,12 +88,19 @@ class CsvColumns:
     bad_messages: list[str]
 
 
+def _first_line(data: bytes) -> bytes:
+    """The bytes before the first line break (without copying the rest)."""
+    ends = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+    return data[: min(ends)] if ends else data
+
+
 def _count_lines(data: bytes) -> int:
     """Physical lines as pyarrow counts them (``\\n``, ``\\r\\n`` and lone ``\\r`` end a line)."""
     if not data:
         return 0
-    returns = data.count(b"\r")
-    ends = data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
+    returns = data.count(b"\r") if b"\r" in data else 0
+    newlines = int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("\n")))  # faster than bytes.count
+    ends = newlines + (returns - data.count(b"\r\n") if returns else 0)
     return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
 
@@ -113,7 +120,7 @@ def _as_utf8(data: bytes, file: str) -> bytes:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(f"damaged UTF-16 text: {exc.reason} at byte {exc.start}", file=file) from exc
-    if data and data.count(b"\0") * 4 >= len(data):
+    if b"\0" in data and data.count(b"\0") * 4 >= len(data):
         line = data.count(b"\n", 0, data.find(b"\0")) + 1
         raise DataError(
             "the file holds NUL bytes (UTF-16 or UTF-32 text without a byte-order mark, or not text): "
@@ -121,6 +128,8 @@ def _as_utf8(data: bytes, file: str) -> bytes:
             file=file,
             row=line,
         )
+    if data.isascii():
+        return data
     try:
         data.decode("utf-8")
         return data
@@ -137,7 +146,7 @@ def read_csv_columns(data: bytes, file: str, names: Sequence[str] | None = None)
     Raises only :class:`DataError`.
     """
     data = _as_utf8(data, file)
-    if not data.strip():
+    if not data or data.isspace():  # (not ``strip()``: that copies the whole file)
         raise DataError("file is empty", file=file)
     header = _header(data, file, names)
     total = _count_lines(data)
@@ -189,7 +198,7 @@ def _header(data: bytes, file: str, names: Sequence[str] | None) -> _Header:
     """The column names: given, or read from the first line (which must name each column once)."""
     header_lines = 0
     if names is None:
-        first = data.split(b"\n", 1)[0].split(b"\r", 1)[0].decode("utf-8").lstrip("\ufeff")
+        first = _first_line(data).decode("utf-8").lstrip("\ufeff")
         try:
             names = [n.strip() for n in next(csv.reader([first]), [])]
         except csv.Error as exc:
@@ -328,6 +337,23 @@ def _int64(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _as_utc(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """ISO 8601 text with offsets as UTC microseconds (raises when a value has no offset or does not parse)."""
+    return pc.cast(text, pa.timestamp("us", tz="UTC"))
+
+
+def _utc_days(text: pa.ChunkedArray | pa.Array, aware_us: np.ndarray) -> np.ndarray | None:
+    """The day written in text that is all UTC (``+00:00`` or ``Z``), from its parsed time; else None.
+
+    For such text the written day is the UTC day, so no second parse of the date is needed.
+    """
+    utc = pc.or_(pc.ends_with(text, "+00:00"), pc.ends_with(text, "Z"))
+    if not pc.all(utc).as_py():
+        return None
+    days: np.ndarray = aware_us // (_US_PER_S * _DAY)
+    return days
+
+
 def _written_days(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Days since 1970 of the ``YYYY-MM-DD`` each text starts with (int64 minimum if none)."""
     prefix = pc.utf8_slice_codeunits(text, 0, 10)
@@ -336,6 +362,59 @@ def _written_days(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
     except (pa.ArrowException, ValueError):
         days = pc.cast(pc.strptime(prefix, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
     return _int64(pc.cast(days, pa.int32()))
+
+
+@dataclass(slots=True)
+class _TextTimes:
+    """ISO 8601 text parsed: UTC microseconds of the rows with an offset, and the rest as wall times."""
+
+    #: the text as parsed (trimmed and upper-cased when Arrow could not parse it as written)
+    text: pa.ChunkedArray | pa.Array
+    aware_us: np.ndarray
+    has_offset: np.ndarray
+    #: wall times of the rows without an offset (None when every row has one)
+    naive: pd.Series | None
+    #: Arrow's parser read every value (so each one is extended ISO 8601 with an offset)
+    arrow_parsed: bool
+
+
+def _parse_text(column: pa.ChunkedArray | pa.Array) -> _TextTimes:
+    """Arrow parses the whole column when every value carries an offset; pandas the rest."""
+    try:
+        # Arrow's parser takes neither lower case nor surrounding blanks, so text it parses
+        # as written is already what trimming and upper-casing would make of it
+        parsed: pa.ChunkedArray | pa.Array | None = _as_utc(column)
+        text = column
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
+        parsed = None
+    try:
+        aware_us = _int64(parsed if parsed is not None else _as_utc(text))
+        return _TextTimes(text, aware_us, aware_us != np.iinfo(np.int64).min, None, True)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        pass
+    has_offset = np.asarray(
+        pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    series = text.to_pandas()
+    aware = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+    aware_us = aware.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64).copy()
+    naive = None if has_offset.all() else _parse_naive(series.where(~has_offset))
+    return _TextTimes(text, aware_us, has_offset, naive, False)
+
+
+def _written_local_days(
+    text: pa.ChunkedArray | pa.Array, aware_us: np.ndarray, has_offset: np.ndarray, arrow_parsed: bool,
+    local_day: np.ndarray,
+) -> None:
+    """Fill ``local_day`` for rows with an offset: the date written in their text."""
+    written = _utc_days(text, aware_us) if arrow_parsed else None
+    if written is None:
+        written = _written_days(text)
+    ok = has_offset & (written != np.iinfo(np.int64).min)
+    local_day[ok] = written[ok]
+    fallback = has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
+    local_day[fallback] = aware_us[fallback] // (_US_PER_S * _DAY)
 
 
 def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None = None) -> ParsedTimes:
@@ -359,6 +438,7 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
 
     text: pa.ChunkedArray | pa.Array | None = None
     naive: pd.Series | None = None
+    arrow_parsed = False
     if pa.types.is_timestamp(ctype):
         naive = column.to_pandas()
         text_has_offset = np.zeros(n, dtype=bool)
@@ -371,33 +451,16 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, default_tz: str | None 
                 bad = np.ones(n, dtype=bool)
                 reasons.append((bad, f"timestamp column of type {ctype} is not ISO 8601 text"))
                 return ParsedTimes(np.full(n, TS_INVALID, dtype=np.int64), np.zeros(n, np.int64), reasons)
-        text = pc.utf8_upper(pc.utf8_trim_whitespace(column))
-        try:
-            # fast path: Arrow parses the whole column when every value carries an offset
-            parsed = pc.cast(text, pa.timestamp("us", tz="UTC"))
-            aware_us = _int64(parsed)
-            text_has_offset = aware_us != np.iinfo(np.int64).min
-        except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            text_has_offset = np.asarray(
-                pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False).to_numpy(zero_copy_only=False),
-                dtype=bool,
-            )
-            series = text.to_pandas()
-            aware = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
-            aware_us = aware.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view(np.int64).copy()
-            if not text_has_offset.all():
-                naive = _parse_naive(series.where(~text_has_offset))
+        parsed_text = _parse_text(column)
+        text, aware_us, text_has_offset = parsed_text.text, parsed_text.aware_us, parsed_text.has_offset
+        naive, arrow_parsed = parsed_text.naive, parsed_text.arrow_parsed
 
     us = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     us[text_has_offset] = aware_us[text_has_offset]
     # local day as written: the text's own date (with offset) or the default zone's
     local_day = np.zeros(n, dtype=np.int64)
     if text is not None and text_has_offset.any():
-        written = _written_days(text)
-        ok = text_has_offset & (written != np.iinfo(np.int64).min)
-        local_day[ok] = written[ok]
-        fallback = text_has_offset & ~ok & (aware_us != np.iinfo(np.int64).min)
-        local_day[fallback] = aware_us[fallback] // (_US_PER_S * _DAY)
+        _written_local_days(text, aware_us, text_has_offset, arrow_parsed, local_day)
 
     if naive is not None:
         naive_ok = ~text_has_offset & naive.notna().to_numpy()
@@ -441,7 +504,7 @@ class RawBars:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def take(self, index: np.ndarray) -> RawBars:
+    def take(self, index: np.ndarray | slice) -> RawBars:
         """A subset (or reordering) of the rows, reasons kept aligned."""
         return RawBars(
             self.ts[index], self.open[index], self.high[index], self.low[index], self.close[index],
@@ -542,6 +605,16 @@ def _read_parquet(
         raise DataError(f"duplicate column names: {','.join(raw_names)}", file=display)
     columns = dict(zip(names, columns_list, strict=True))
     return names, columns, np.arange(1, num_rows + 1, dtype=np.int64), None
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``; in one pass when they are already in order (a file's rows usually are)."""
+    if len(values) < 2:
+        return values.copy()
+    steps = np.diff(values)
+    if (steps < 0).any():
+        return np.unique(values)
+    return values[np.concatenate(([True], steps != 0))]
 
 
 def _attributed(ts: np.ndarray) -> np.ndarray:
@@ -689,14 +762,18 @@ def _by_symbol(
     """Each symbol's rows sorted by the time they count at; a symbol with no usable time says why."""
     out: dict[str, _SymbolRows] = {}
     for name, index in groups.items():
-        part = typed.raw.take(index)
+        whole = len(index) == len(typed.raw)  # the file's only symbol: its rows as they are
+        part = typed.raw if whole else typed.raw.take(index)
+        days = typed.local_day if whole else typed.local_day[index]
         attr = _attributed(part.ts)
         if (attr == TS_INVALID).all():
             _bars, found, _ = part.validate(display, name, None)
             problems.extend(found)
             continue
-        order = np.argsort(attr, kind="stable")
-        out[name] = _SymbolRows(part.take(order), attr[order], typed.local_day[index][order])
+        if (np.diff(attr) < 0).any():
+            order = np.argsort(attr, kind="stable")
+            part, attr, days = part.take(order), attr[order], days[order]
+        out[name] = _SymbolRows(part, attr, days)
     return out
 
 
@@ -881,13 +958,19 @@ class TabularSource(BarSource):
     def symbols(self) -> list[str]:
         return sorted({s for f in self._all() for s in f.symbols})
 
+    def prepare(self, symbols: Sequence[str]) -> None:
+        """Parse every file the symbols need on the thread pool (not one after another as asked)."""
+        layout = self._layout()
+        paths = {path for symbol in symbols for path in layout.paths_for(symbol.strip().upper())}
+        self._parse(sorted(paths, key=layout.order.__getitem__))
+
     def dates(self, symbol: str) -> list[dt.date]:
         sym = symbol.strip().upper()
         days: set[int] = set()
         for f in self._concerning(sym):
             rows = f.symbols.get(sym)
             if rows is not None:
-                days.update(np.unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
+                days.update(_sorted_unique(rows.local_day[rows.raw.ts != TS_INVALID]).tolist())
         epoch = dt.date(1970, 1, 1)
         return [epoch + dt.timedelta(days=int(d)) for d in sorted(days)]
 
@@ -919,7 +1002,7 @@ class TabularSource(BarSource):
         ]
         base: Interval | None = None
         if stamps:
-            unique = np.unique(np.concatenate(stamps))
+            unique = _sorted_unique(np.concatenate(stamps))
             detected = detect_base(unique)
             base = self._base_override or detected
             gridded = base.seconds and 1800 % base.seconds == 0  # 1d or 7m: no fixed grid to hold rows to
@@ -994,8 +1077,10 @@ def _session_rows(file: _TabularFile, sym: str, lo: int, hi: int) -> RawBars | N
     a, b = np.searchsorted(rows.attr, [lo, hi])
     if a == b:
         return None
-    part = rows.raw.take(np.arange(a, b))
-    return part.take(np.argsort(part.rows, kind="stable"))
+    part = rows.raw.take(slice(a, b))
+    if (np.diff(part.rows) < 0).any():  # back in file order (rows were sorted by time)
+        part = part.take(np.argsort(part.rows, kind="stable"))
+    return part
 
 
 def _grid_check(part: RawBars, base: Interval, session: Session) -> list[tuple[np.ndarray, str]]:
