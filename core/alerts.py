@@ -381,7 +381,8 @@ class AlertEngine:
     def _figures_due(data: SymbolSessionData, rules: AlertRules, clock: float, at_close: bool,
                      session: Session | None) -> bool:
         """This check is the symbol's (at the close or while open), for its session, and it is open now."""
-        if (rules.check_at == "close") != at_close or (session is not None and data.session != session):
+        own = data.session_of(session) if session is not None else None
+        if (rules.check_at == "close") != at_close or (own is not None and data.session != own):
             return False
         return at_close or data.session.open <= clock < data.session.close
 

@@ -96,6 +96,15 @@ class Session:
         """The spans windows are anchored in: the segments, or the whole session."""
         return self.segments or (Segment("regular", self.open, self.close),)
 
+    def in_hours(self, hours: str) -> Session:
+        """This day's session for ``hours``: ``regular`` keeps the regular segment only (what a
+        regular-hours calendar gives for the date), so a watchlist entry on regular hours can
+        run next to extended ones; ``extended`` is the session as it is."""
+        if hours == "extended" or not self.segments:
+            return self
+        regular = self.regular
+        return Session(self.date, regular.start, regular.end, self.break_start, self.break_end, self.tz)
+
     def segment_of(self, ts: int) -> Segment | None:
         """The segment holding ``ts`` (the whole session for regular hours), None outside."""
         for segment in self.anchors:

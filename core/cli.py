@@ -71,6 +71,7 @@ async def _replay(
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=setup.grace, known_missing=setup.missing,
+        hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
     alert_log = _attach_alerts(coordinator, session_data, alerts, references) if alerts is not None else None
     failed: list[str] = []

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["ConfigError", "SessionConfig", "WatchItem", "load_config", "save_config"]
 
 _TOP_KEYS = {"source", "calendar", "hours", "start", "end", "speed", "base", "watchlist", "alerts", "workspace"}
-_ITEM_KEYS = {"symbol", "intervals", "alerts"}
+_ITEM_KEYS = {"symbol", "intervals", "hours", "alerts"}
 
 
 class ConfigError(ValueError):
@@ -37,6 +37,8 @@ class ConfigError(ValueError):
 class WatchItem:
     symbol: str
     intervals: list[str]
+    #: this entry's session hours, ``regular`` or ``extended`` (None: the run's)
+    hours: str | None = None
 
 
 @dataclass
@@ -63,12 +65,19 @@ class SessionConfig:
                 out[key] = value
         if self.speed is not None:
             out["speed"] = self.speed if self.speed == "max" else float(self.speed)
-        out["watchlist"] = [{"symbol": w.symbol, "intervals": list(w.intervals)} for w in self.watchlist]
+        out["watchlist"] = [_item_to_toml(w) for w in self.watchlist]
         if self.alerts is not None:
             _alerts_to_toml(self.alerts, out)
         if self.workspace is not None:
             out["workspace"] = self.workspace.to_toml()
         return out
+
+
+def _item_to_toml(item: WatchItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"symbol": item.symbol, "intervals": list(item.intervals)}
+    if item.hours is not None:
+        out["hours"] = item.hours
+    return out
 
 
 def _alerts_to_toml(alerts: AlertConfig, out: dict[str, Any]) -> None:
@@ -170,10 +179,10 @@ def _calendar(path: Path, value: Any) -> str | None:
     return value
 
 
-def _hours(path: Path, value: Any) -> str | None:
-    """``hours``: ``regular`` or ``extended``."""
+def _hours(path: Path, value: Any, key: str = "hours") -> str | None:
+    """``hours`` (the run's, or an entry's ``key``): ``regular`` or ``extended``."""
     if value is not None and value not in HOURS:
-        raise _fail(path, "hours", f"{value!r}: expected one of {', '.join(HOURS)}")
+        raise _fail(path, key, f"{value!r}: expected one of {', '.join(HOURS)}")
     return value if value is None else str(value)
 
 
@@ -212,7 +221,8 @@ def _watchlist(path: Path, value: Any) -> list[WatchItem]:
         if symbol in seen:
             raise _fail(path, f"{key}.symbol", f"{symbol} is listed twice")
         seen.add(symbol)
-        items.append(WatchItem(symbol, _item_intervals(path, f"{key}.intervals", entry.get("intervals"))))
+        intervals = _item_intervals(path, f"{key}.intervals", entry.get("intervals"))
+        items.append(WatchItem(symbol, intervals, _hours(path, entry.get("hours"), f"{key}.hours")))
     return items
 
 
@@ -222,7 +232,7 @@ def _item_symbol(path: Path, key: str, entry: Any) -> str:
         raise _fail(path, key, "expected a table with symbol and intervals")
     extra = sorted(set(entry) - _ITEM_KEYS)
     if extra:
-        raise _fail(path, f"{key}.{extra[0]}", "unknown key (known: intervals, symbol)")
+        raise _fail(path, f"{key}.{extra[0]}", "unknown key (known: hours, intervals, symbol)")
     try:
         return normalise_symbol(str(entry.get("symbol", "")))
     except SymbolError as exc:

@@ -158,6 +158,8 @@ class SessionCoordinator:
         retry_max: float = RETRY_MAX_SECONDS,
         live: bool = False,
         known_missing: Mapping[str, Collection[dt.date]] | None = None,
+        hours: str | None = None,
+        symbol_hours: Mapping[str, str] | None = None,
     ) -> None:
         if not sessions:
             raise ValueError("no trading sessions to run")
@@ -179,6 +181,11 @@ class SessionCoordinator:
         self.retry_max = retry_max
         #: per symbol, sessions already summarised as without data: no warning per session for them
         self.known_missing = {symbol: frozenset(days) for symbol, days in (known_missing or {}).items()}
+        #: session hours of a symbol without its own (None: the run's sessions as they are) and,
+        #: per symbol, its own (a watchlist entry's ``hours``): a regular-hours symbol in a run
+        #: whose clock spans the extended day gets that day's regular session
+        self.hours = hours
+        self.symbol_hours = {normalise_symbol(s): h for s, h in (symbol_hours or {}).items()}
         self._feeds: dict[str, SymbolFeed] = {}
         self._down: dict[str, _Outage] = {}
         self._resume_clock: float | None = None
@@ -394,6 +401,7 @@ class SessionCoordinator:
                 self.session,
                 history_sessions=self.history_sessions,
                 requested=plan.requested,
+                hours=self.symbol_hours.get(plan.symbol, self.hours),
             )
             for plan in plans
         ]
@@ -435,13 +443,14 @@ class SessionCoordinator:
         Every read starts at once (:data:`LOAD_WORKERS` run at a time); registering in
         order keeps messages, feeds and exports the same in every run.
         """
-        readings = deque(self._read(data.symbol, data.base_interval, session) for data in symbols)
+        readings = deque(self._read(data.symbol, data.base_interval, data.session_of(session)) for data in symbols)
         for data in symbols:
             # popped, so a read's bars are freed once its feed holds them
-            await self._open(data.symbol, data.base_interval, session, readings.popleft())
+            await self._open(data.symbol, data.base_interval, data.session_of(session), readings.popleft())
 
     async def _open(self, symbol: str, base: Interval, session: Session, reading: Awaitable[_Read]) -> None:
-        """Register what was read: its problems, its feed, and what a recording already holds."""
+        """Register what was read (``session``: the symbol's own): its problems, its feed, and
+        what a recording already holds."""
         try:
             read = await reading
         except Exception as exc:  # a source bug must not end the session
@@ -512,9 +521,14 @@ class SessionCoordinator:
         self.session_data.warn(f"recording stopped, continuing without it: {exc}")
         self.recorder = None
 
+    def _own(self, symbol: str, session: Session) -> Session:
+        """``symbol``'s session on the day of the run's ``session`` (in its own hours)."""
+        data = self.session_data.get_symbol_data(symbol)
+        return data.session_of(session) if data is not None else session
+
     async def _load_all(self, session: Session) -> None:
         """Open a feed for every symbol; those added before the run already have one for it."""
-        loaded = {s for s, feed in self._feeds.items() if getattr(feed, "session", None) == session}
+        loaded = {s for s, feed in self._feeds.items() if getattr(feed, "session", None) == self._own(s, session)}
         self._feeds = {s: f for s, f in self._feeds.items() if s in loaded}
         self._down = {s: o for s, o in self._down.items() if s in loaded}
         if not loaded:
@@ -558,10 +572,10 @@ class SessionCoordinator:
         """A feed with nothing after ``ended``: the rest of the session is ``ended`` — or quiet, when
         the silence is after-hours sparseness (extended hours: nothing traded after its last bar)."""
         data = self.session_data.get_symbol_data(symbol)
-        if data is None or data.notes.ended_at is not None or ended >= self.session.close:
+        if data is None or data.notes.ended_at is not None or ended >= data.session.close:
             return
-        if _sparse_after_hours(self.session, data.notes, ended):
-            data.notes.heard(self.session.close)
+        if _sparse_after_hours(data.session, data.notes, ended):  # the symbol's own session
+            data.notes.heard(data.session.close)
         else:
             data.notes.ended_at = ended
 

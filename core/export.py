@@ -55,16 +55,19 @@ def session_snapshot(session_data: SessionData, session: Session) -> dict[str, A
     """Every watched symbol of ``session`` as at that moment."""
     symbols: dict[str, Any] = {}
     for data in session_data.all_symbol_data():
-        if data.session != session:
+        own = data.session_of(session)
+        if data.session != own:
             continue
         wanted = {i.name for i in data.requested}
         symbols[data.symbol] = {
             "base_interval": data.base_interval.name,
             "intervals": {name: interval_summary(iv, data.base) for name, iv in data.bars.items() if name in wanted},
         }
-        if isinstance(data.health, SymbolHealth) and data.health.session == session:
+        if own != session:  # a watchlist entry on hours of its own: its session, not the run's
+            symbols[data.symbol]["session"] = {"hours": data.hours, "open": own.iso_open(), "close": own.iso_close()}
+        if isinstance(data.health, SymbolHealth) and data.health.session == own:
             symbols[data.symbol]["health"] = data.health.export()  # seconds in each state
-            if session.segments:
+            if own.segments:
                 symbols[data.symbol]["health_segments"] = data.health.export_segments()
     return {
         "date": session.date.isoformat(),
@@ -102,7 +105,7 @@ class SessionExporter:
     def on_session_closed(self, session: Session) -> None:
         with self.session_data.lock:
             for data in self.session_data.all_symbol_data():
-                if data.session != session:
+                if data.session != data.session_of(session):
                     continue
                 try:
                     folder = symbol_path(self.outdir, data.symbol)

@@ -55,6 +55,10 @@ class RunSetup:
     missing: dict[str, frozenset[dt.date]] = field(default_factory=dict)
     #: things the user should know before the run starts (skipped dates, missing days), one line each
     warnings: list[str] = field(default_factory=list)
+    #: the run's session hours (``--hours``, the session file's, else regular)
+    hours: str = "regular"
+    #: per symbol, a watchlist entry's own ``hours`` (the calendar is extended when any is)
+    symbol_hours: dict[str, str] = field(default_factory=dict)
 
     @property
     def grace(self) -> float:
@@ -129,6 +133,18 @@ class RunRequest:
     record_as: str
     #: session hours (``--hours``, else the session file's, else regular)
     hours: str = "regular"
+
+    @property
+    def calendar_hours(self) -> str:
+        """The hours the run's calendar and clock need: extended when the run or an entry is."""
+        return "extended" if "extended" in (self.hours, *self.symbol_hours.values()) else "regular"
+
+    @property
+    def symbol_hours(self) -> dict[str, str]:
+        """Watchlist entries' own ``hours`` (used only when the watchlist is, not with ``--symbols``)."""
+        if self.symbols is not None:
+            return {}
+        return {w.symbol: w.hours for w in self.watchlist if w.hours is not None}
 
     @property
     def dated(self) -> bool:
@@ -281,13 +297,14 @@ def _live_setup(
     if request.dated:
         raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
     try:
-        calendar = get_calendar(calendar_name, hours=request.hours)
+        calendar = get_calendar(calendar_name, hours=request.calendar_hours)
         sessions = [calendar.current_or_next_session()]
     except CalendarError as exc:
         raise UsageError(str(exc)) from None
     return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=request.spec,
                     record=request.record, live=True, record_as=request.record_as,
-                    warnings=[calendar.hours_note] if calendar.hours_note else [])
+                    warnings=[calendar.hours_note] if calendar.hours_note else [],
+                    hours=request.hours, symbol_hours=request.symbol_hours)
 
 
 def _replay_setup(
@@ -303,11 +320,12 @@ def _replay_setup(
     warnings: list[str] = same_intervals(request.intervals) if request.intervals else []
     warnings.extend(note for symbol in symbols for note in source.notes(symbol))
     dates = _supported_dates({s: source.dates(s) for s in symbols}, warnings)
-    plan = _plan_sessions(calendar_name, request.hours, asked, dates, warnings)
+    plan = _plan_sessions(calendar_name, request.calendar_hours, asked, dates, warnings)
     missing = _missing_days(plan.sessions, dates, warnings)
     return RunSetup(
         source, plan.calendar, plan.sessions, watchlist, speed, source_spec=request.spec, record=request.record,
-        record_as=request.record_as, missing=missing, warnings=warnings,
+        record_as=request.record_as, missing=missing, warnings=warnings, hours=request.hours,
+        symbol_hours=request.symbol_hours,
     )
 
 

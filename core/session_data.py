@@ -219,6 +219,8 @@ class SymbolSessionData:
     group_row: int = field(default=-1, repr=False)
     #: feed health (a ``core.health.SymbolHealth``), kept by the coordinator's HealthMonitor
     health: object | None = field(default=None, repr=False)
+    #: this symbol's own session hours (a watchlist entry's ``hours``); None: the run's session as it is
+    hours: str | None = None
 
     @classmethod
     def create(
@@ -229,8 +231,13 @@ class SymbolSessionData:
         session: Session,
         history_sessions: int = DEFAULT_HISTORY_SESSIONS,
         requested: Iterable[Interval] | None = None,
+        hours: str | None = None,
     ) -> SymbolSessionData:
-        """Build the full bar structure: the base plus each derived interval, empty."""
+        """Build the full bar structure: the base plus each derived interval, empty.
+
+        ``hours``: the symbol's own session hours; ``session`` (the run's) is narrowed to them.
+        """
+        session = session.in_hours(hours) if hours else session
         ordered = sorted({base_interval, *derived_intervals}, key=Interval.sort_key)
         asked = ordered if requested is None else sorted(set(requested), key=Interval.sort_key)
         return cls(
@@ -240,7 +247,12 @@ class SymbolSessionData:
             session=session,
             requested=tuple(asked),
             history=deque(maxlen=history_sessions),
+            hours=hours,
         )
+
+    def session_of(self, run_session: Session) -> Session:
+        """This symbol's session on the day of the run's ``run_session`` (in its own hours)."""
+        return run_session.in_hours(self.hours) if self.hours else run_session
 
     @property
     def base(self) -> BarIntervalData:
@@ -257,8 +269,10 @@ class SymbolSessionData:
         """Move the current session to history and start empty bars for ``session``.
 
         ``keep_history=False`` forgets every bar instead (a replay restarted or rewound),
-        even when ``session`` is the current one.
+        even when ``session`` is the current one. ``session`` is the run's; the symbol keeps
+        its own hours of it (:meth:`session_of`).
         """
+        session = self.session_of(session)
         if session == self.session and keep_history:
             return
         if self.group is not None:
@@ -463,7 +477,7 @@ class SessionData:
             key = data.symbol.upper()
             if key in self._symbols:
                 raise ValueError(f"symbol {key} is already being watched")
-            if self.session is not None and data.session != self.session:
+            if self.session is not None and data.session != data.session_of(self.session):
                 data.start_session(self.session)
             end = len(self._symbols)
             row = end if row is None else max(0, min(row, end))
@@ -519,7 +533,9 @@ class SessionData:
 
     def _join_group(self, data: SymbolSessionData) -> None:
         """Store ``data``'s current bars row-wise with the other symbols of its session and base."""
-        if not self.group_rows or data.group is not None or self.session is None or data.session != self.session:
+        if not self.group_rows or data.group is not None or self.session is None:
+            return
+        if data.session != data.session_of(self.session):
             return
         key = (data.session, data.base_interval)
         group = self.groups.get(key)

@@ -183,6 +183,7 @@ async def _run_one(
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=setup.grace, known_missing=setup.missing,
+        hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
     window = MainWindow(session_data, coordinator, settings, plan.source_spec, alert_config=plan.alerts,
                         workspace=plan.workspace)

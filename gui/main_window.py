@@ -51,7 +51,7 @@ from session_monitor.gui.icons import icon
 from session_monitor.gui.messages import MessagesDock
 from session_monitor.gui.reconcile_dock import ReconcileDock
 from session_monitor.gui.replay_bar import ReplayBar
-from session_monitor.gui.session_file import choose_save_path, save_session, session_config
+from session_monitor.gui.session_file import choose_save_path, run_hours, save_session, session_config
 from session_monitor.gui.settings import AppSettings, WatchEntry
 from session_monitor.gui.status import StatusPanel
 from session_monitor.gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
         session_menu.addSeparator()
         self.extended_hours_action = session_menu.addAction("&Extended hours (pre-market, after-hours)")
         self.extended_hours_action.setCheckable(True)
-        self.extended_hours_action.setChecked(getattr(self.coordinator.calendar, "hours", "regular") == "extended")
+        self.extended_hours_action.setChecked(run_hours(self.coordinator) == "extended")
         self.extended_hours_action.setToolTip("Watch 04:00-20:00 New York (segments shaded on the charts); "
                                               "switching starts the run again")
         self.extended_hours_action.setEnabled(self.source_name != "redis")  # a desk's engines choose their hours

@@ -40,15 +40,24 @@ def session_config(source_spec: str, coordinator: SessionCoordinator, watchlist:
     """What the window is running, as a SessionConfig (the date range pins the sessions run)."""
     sessions = coordinator.sessions
     speed = coordinator.clock.speed
+    own_hours: dict[str, str] = getattr(coordinator, "symbol_hours", {})  # a desk's stand-in has none
     return SessionConfig(
         source=_portable_source(source_spec),
         calendar=coordinator.calendar.name,
-        hours="extended" if getattr(coordinator.calendar, "hours", "regular") == "extended" else None,
+        hours="extended" if run_hours(coordinator) == "extended" else None,
         start=sessions[0].date,
         end=sessions[-1].date,
         speed="max" if speed is None else str(float(speed)),
-        watchlist=[WatchItem(entry.symbol, list(entry.intervals)) for entry in watchlist],
+        watchlist=[WatchItem(entry.symbol, list(entry.intervals), own_hours.get(entry.symbol))
+                   for entry in watchlist],
     )
+
+
+def run_hours(coordinator: SessionCoordinator) -> str:
+    """The run's own hours: its calendar's, unless only a watchlist entry made that extended."""
+    calendar_hours = getattr(coordinator.calendar, "hours", "regular")
+    own = getattr(coordinator, "hours", None)  # a desk's stand-in coordinator has none
+    return (own or calendar_hours) if calendar_hours == "extended" else "regular"
 
 
 def choose_save_path(parent: QWidget, suggested: str = "session.toml") -> str | None:

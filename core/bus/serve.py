@@ -205,6 +205,7 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
+        hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
     publisher = ShardPublisher(session_data, order)
     writer = ShardWriter(shard_log, publisher.reset_batch)
