@@ -129,19 +129,7 @@ def _build(session: Session, interval: Interval, base: Interval) -> WindowGrid:
     if session.break_start is None:
         # No break: every window expects ceil(length / base) slots (the last may be short).
         expected = -(-(ends - starts) // base.seconds)
-    cum_expected = np.concatenate(([0], np.cumsum(expected)))
-    cum_slots = np.concatenate(([0], np.cumsum(expected > 0)))
-    return WindowGrid(
-        session=session,
-        interval=interval,
-        base=base,
-        starts=starts,
-        ends=ends,
-        expected=expected,
-        cum_expected=cum_expected,
-        cum_slots=cum_slots,
-        has_empty_windows=bool(np.any(expected == 0)),
-    )
+    return _grid(session, interval, base, starts, ends, expected)
 
 
 def _build_segmented(session: Session, interval: Interval, base: Interval) -> WindowGrid:
@@ -151,6 +139,21 @@ def _build_segmented(session: Session, interval: Interval, base: Interval) -> Wi
     expected = -(-(ends - starts) // base.seconds)
     step = interval.seconds
     arithmetic = not interval.is_daily and bool(np.all(starts == session.open + step * np.arange(len(starts))))
+    return _grid(session, interval, base, starts, ends, expected, arithmetic=arithmetic, partial=interval.is_daily)
+
+
+def _grid(
+    session: Session,
+    interval: Interval,
+    base: Interval,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    expected: np.ndarray,
+    *,
+    arithmetic: bool = True,
+    partial: bool = False,
+) -> WindowGrid:
+    """A grid from its windows and their expected base bars; the running sums follow from those."""
     return WindowGrid(
         session=session,
         interval=interval,
@@ -162,7 +165,7 @@ def _build_segmented(session: Session, interval: Interval, base: Interval) -> Wi
         cum_slots=np.concatenate(([0], np.cumsum(expected > 0))),
         has_empty_windows=bool(np.any(expected == 0)),
         arithmetic=arithmetic,
-        partial=interval.is_daily,
+        partial=partial,
     )
 
 
