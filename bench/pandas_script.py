@@ -57,7 +57,15 @@ def csv_folder(n_symbols: int) -> tuple[Path, int]:
 def _timed(cmd: list[str], out: Path) -> tuple[float, subprocess.CompletedProcess]:
     if out.exists():
         shutil.rmtree(out)
+    return timed_process(cmd)
+
+
+def timed_process(cmd: list[str], data_dir: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall seconds of ``cmd`` as a process of its own (the checkout importable, the app's data
+    in ``data_dir`` when given), and its result; a failure raises with the last line it printed."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    if data_dir is not None:
+        env["SESSION_MONITOR_DATA_DIR"] = data_dir
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=3600)
     elapsed = time.perf_counter() - start

@@ -14,18 +14,15 @@ script's (the two derive the same bars).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from bench import REPO_ROOT, Row, log, median, ratio
-from bench.pandas_script import SCRIPT, compare_outputs
+from bench import Row, log, median, ratio
+from bench.pandas_script import SCRIPT, compare_outputs, timed_process
 from bench.replay import DATE, INTERVALS
 
 __all__ = ["ROWS", "demo_folder", "run"]
@@ -68,16 +65,8 @@ def demo_folder(n_symbols: int) -> tuple[Path, int]:
 
 
 def _timed(cmd: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with tempfile.TemporaryDirectory(prefix="sm-bench-scale-pandas-") as data_dir:
-        env["SESSION_MONITOR_DATA_DIR"] = data_dir
-        start = time.perf_counter()
-        done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=3600)
-        elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{Path(cmd[1]).name if cmd[1].endswith('.py') else 'replay'} exited "
-                           f"{done.returncode}: {tail[:300]}")
+        elapsed, _ = timed_process(cmd, data_dir)
     return elapsed
 
 
