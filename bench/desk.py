@@ -37,6 +37,7 @@ from bench.desk_scale import serve_split
 from session_monitor.core.bus.layout import ShardSpec
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.serve import publish_changes
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
@@ -87,8 +88,7 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> Eng
         publisher = ShardPublisher(sd, {s: float(k) for k, s in enumerate(symbols)})
         writer = ShardWriter(shard_log, publisher.reset_batch)
         publisher.sink = writer.put
-        coordinator.progress.connect(publisher.progress)
-        coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=True))
+        publish_changes(coordinator, publisher)
     for symbol in symbols:
         await coordinator.add_symbol(symbol, intervals)
     start = time.perf_counter()

@@ -22,6 +22,7 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays, BarSeries
 from session_monitor.core.calendar import Segment, Session
+from session_monitor.core.derive.table import CLOSED, EL, FIN, FRONT, GAPS, INCOMPLETE, MISSING
 from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
 from session_monitor.core.intervals import parse_interval
@@ -38,6 +39,8 @@ __all__ = [
     "decode_batch",
     "encode",
     "encode_batch",
+    "health_block_message",
+    "quality_block_message",
     "quality_message",
     "session_from_wire",
     "session_to_wire",
@@ -248,6 +251,7 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
 
 
 def quality_message(symbol: str, interval: BarIntervalData) -> Message:
+    """One interval's whole quality and gap-tracker state (what a snapshot carries)."""
     state = interval.tracker.state()
     return {
         "k": "q", "s": symbol, "i": interval.name, "q": interval.quality, "n": interval.incomplete,
@@ -264,9 +268,56 @@ def apply_quality(interval: BarIntervalData, message: Message) -> None:
     interval.elapsed = message["e"]
     interval.finalized = message["z"]
     frontier, runs, closed = message["t"]
-    pairs = np.frombuffer(runs, "<i8").reshape(-1, 2)
-    starts, ends = pairs[:, 0].tolist(), pairs[:, 1].tolist()
-    interval.tracker.restore(GapState(frontier, list(zip(starts, ends, strict=True)), closed))
+    interval.tracker.restore(GapState(frontier, _runs_from(runs), closed))
+
+
+def _runs_from(raw: bytes) -> list[tuple[int, int]]:
+    pairs = np.frombuffer(raw, "<i8").reshape(-1, 2)
+    return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), strict=True))
+
+
+#: the state-table fields a ``qb`` message carries per symbol, in this order (quality travels apart)
+QUALITY_FIELDS = [EL, FIN, GAPS, MISSING, INCOMPLETE, FRONT, CLOSED]
+
+
+def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]]) -> Message:
+    """Interval ``name``'s quality for several symbols at once, as columns, with only the gap runs that changed.
+
+    ``members`` share one state table (a row block's symbols: the usual case), so the
+    figures are one read of the table's columns. Each member's gap runs travel only from
+    the first run that changed since the last message (:meth:`GapTracker.take_run_changes`):
+    ``gr`` lists ``[member, runs kept, the runs after them]`` for members whose runs changed.
+    """
+    table = members[0][1].table
+    rows = np.fromiter((interval.row for _, interval in members), np.intp, len(members))
+    if all(interval.table is table for _, interval in members):
+        ints = table.ints[QUALITY_FIELDS][:, rows]
+        quality = table.quality[rows]
+    else:  # not one table (a reader's own one-row tables): row by row
+        ints = np.stack([interval.table.ints[QUALITY_FIELDS, interval.row] for _, interval in members], axis=1)
+        quality = np.array([interval.table.quality[interval.row] for _, interval in members])
+    runs = []
+    for k, (_, interval) in enumerate(members):
+        changed = interval.tracker.take_run_changes()
+        if changed is not None:
+            runs.append([k, changed[0], np.asarray(changed[1], "<i8").tobytes()])
+    return {"k": "qb", "i": name, "s": [symbol for symbol, _ in members],
+            "v": np.ascontiguousarray(ints, "<i8").tobytes(), "q": np.ascontiguousarray(quality, "<f8").tobytes(),
+            "gr": runs}
+
+
+def apply_quality_block(intervals: list[BarIntervalData | None], message: Message) -> None:
+    """A ``qb`` message onto each member's interval (None: a symbol this reader does not hold)."""
+    ints = np.frombuffer(message["v"], "<i8").reshape(len(QUALITY_FIELDS), len(intervals))
+    quality = np.frombuffer(message["q"], "<f8")
+    for k, interval in enumerate(intervals):
+        if interval is not None:
+            interval.table.ints[QUALITY_FIELDS, interval.row] = ints[:, k]
+            interval.table.quality[interval.row] = quality[k]
+    for k, keep, raw in message["gr"]:
+        interval = intervals[k]
+        if interval is not None:
+            interval.tracker.replace_runs_from(int(keep), _runs_from(raw))
 
 
 def symbol_notes_message(data: SymbolSessionData) -> Message:
@@ -305,6 +356,39 @@ def apply_health(data: SymbolSessionData, message: Message) -> None:
         durations={HealthState(k): float(v) for k, v in message["dur"].items()},
         threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
     )
+
+
+_HEALTH_STATES = list(HealthState)
+_HEALTH_CODE = {state: code for code, state in enumerate(_HEALTH_STATES)}
+
+
+def health_block_message(members: list[tuple[str, SymbolHealth]]) -> Message:
+    """Several symbols' feed health as columns (the fields of :func:`health_message`).
+
+    ``x``: per symbol since, time, heard and then the seconds in each state (in
+    ``HealthState`` order), as float64; ``c``: state code, down flag; ``thr``: thresholds.
+    """
+    floats = np.array([[h.since, h.time, h.heard, *(h.durations.get(state, 0.0) for state in _HEALTH_STATES)]
+                       for _, h in members], "<f8")
+    codes = np.array([[_HEALTH_CODE[h.state], h.down] for _, h in members], "u1")
+    thresholds = np.array([h.threshold for _, h in members], "<i8")
+    return {"k": "hs", "s": [symbol for symbol, _ in members], "x": floats.tobytes(), "c": codes.tobytes(),
+            "thr": thresholds.tobytes()}
+
+
+def apply_health_block(datas: list[SymbolSessionData | None], message: Message) -> None:
+    """An ``hs`` message onto each member (None: a symbol this reader does not hold)."""
+    count = len(datas)
+    floats = np.frombuffer(message["x"], "<f8").reshape(count, 3 + len(_HEALTH_STATES)).tolist()
+    codes = np.frombuffer(message["c"], "u1").reshape(count, 2).tolist()
+    thresholds = np.frombuffer(message["thr"], "<i8").tolist()
+    for data, row, (code, down), threshold in zip(datas, floats, codes, thresholds, strict=True):
+        if data is not None:
+            data.health = SymbolHealth(
+                session=data.session, state=_HEALTH_STATES[code], since=row[0],
+                durations=dict(zip(_HEALTH_STATES, row[3:], strict=True)),
+                threshold=threshold, time=row[1], heard=row[2], down=bool(down),
+            )
 
 
 def health_change_message(change: HealthChange) -> Message:

@@ -19,8 +19,10 @@ from session_monitor.core.bus.codec import (
     Message,
     bars_message,
     encode_batch,
+    health_block_message,
     health_change_message,
     health_message,
+    quality_block_message,
     quality_message,
     session_to_wire,
     symbol_added_message,
@@ -28,21 +30,32 @@ from session_monitor.core.bus.codec import (
 )
 from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
-from session_monitor.core.session_data import BarIntervalData, SessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = ["Batch", "ShardPublisher"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
-#: ... unless new base bars arrived: they go out at the next pass this long after the last flush
-#: (the desk's latency is base bar accepted → visible in a replica; at most 50 flushes a second)
+#: ... unless new base bars arrived: they go out right after the pass that derived from them (before
+#: the feed-health update), at most this often (the desk's latency is base bar accepted → visible in a
+#: replica; at most 50 such flushes a second)
 NEW_BARS_FLUSH_SECONDS = 0.02
-#: a snapshot at least every this many log entries ...
+#: every symbol's health (its seconds per state move with each pass) at most this often; a symbol
+#: whose health changed goes with the next flush
+HEALTH_SECONDS = 1.0
+#: a snapshot once the log since the last one holds this many entries ...
 SNAPSHOT_ENTRIES = 400
-#: ... or once the entries since the last one outweigh it this many times (and the floor below): the
-#: snapshots then add at most 1/GROWTH to what the log carries, and a reader replays at most that much log
+#: ... or outweighs it this many times (and the floor below): the snapshots then add at most 1/GROWTH
+#: to what the log carries, and a reader replays at most that much log ...
 SNAPSHOT_GROWTH = 4
 SNAPSHOT_MIN_BYTES = 4 << 20
+#: ... but at most one every this many wall seconds: a snapshot copies the whole shard on the engine's
+#: thread, so a replay at max speed (whole sessions in seconds) is not held up by copies of state it
+#: is about to outgrow; readers meanwhile replay the log from the last snapshot (nothing is trimmed
+#: before a newer snapshot is in) ...
+SNAPSHOT_MIN_SECONDS = 10.0
+#: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
+SNAPSHOT_MAX_BYTES = 256 << 20
 
 
 @dataclass
@@ -104,7 +117,9 @@ class ShardPublisher:
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
+        self._last_snapshot = time.monotonic()
         self._last_flush = 0.0
+        self._last_health = 0.0
         #: symbol -> its base interval's name, and whether base bars arrived since the last flush
         self._base: dict[str, str] = {}
         self._new_base_bars = False
@@ -164,12 +179,17 @@ class ShardPublisher:
         self._ops.append({"k": "msg", "l": level, "t": text})
 
     def health_updated(self, _clock: float) -> None:
-        """After a pass: every symbol's health moved (durations); sent with the next flush."""
-        self._health.update(self.session_data.get_active_symbols())
+        """After a pass: every symbol's health moved (its seconds per state); sent at most every
+        :data:`HEALTH_SECONDS` (a changed one goes at once: :meth:`health_changed`)."""
+        now = time.monotonic()
+        if now - self._last_health >= HEALTH_SECONDS:
+            self._last_health = now
+            self._health.update(self.session_data.get_active_symbols())
 
     def health_changed(self, items: list[tuple[HealthChange]]) -> None:
-        """Health transitions, in order: what a replica's alerts are made of."""
+        """Health transitions, in order: what a replica's alerts are made of (and its health, next flush)."""
         self._ops.extend(health_change_message(change) for (change,) in items)
+        self._health.update(change.symbol for (change,) in items)
 
     def feed_changed(self, symbol: str, connected: bool) -> None:
         self._ops.append({"k": "feed", "s": symbol, "up": connected})
@@ -192,14 +212,25 @@ class ShardPublisher:
         self.flush()
 
     # -- batches ---------------------------------------------------------------------------
+    def passed(self, *_args: Any) -> None:
+        """After a tick's processor pass, before its slower rest (feed health): new base bars go now.
+
+        Never with a snapshot: nothing slow stands between a bar accepted and its batch.
+        """
+        if self._new_base_bars and time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
+            self.flush(snapshot_allowed=False)
+
     def progress(self, *_args: Any) -> None:
-        """After a processor pass: flush unless the last flush was very recent."""
+        """After a tick (its passes and health update): flush unless the last flush was very recent."""
         since = time.monotonic() - self._last_flush
         if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
-    def flush(self, snapshot: bool = False) -> Batch | None:
-        """Turn what changed since the last flush into one batch and hand it to the sink."""
+    def flush(self, snapshot: bool = False, snapshot_allowed: bool = True) -> Batch | None:
+        """Turn what changed since the last flush into one batch and hand it to the sink.
+
+        ``snapshot``: the batch carries one; otherwise it does when one is due (and ``snapshot_allowed``).
+        """
         self._last_flush = time.monotonic()
         self._new_base_bars = False
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
@@ -216,7 +247,7 @@ class ShardPublisher:
             batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
-            if snapshot or self._snapshot_due():
+            if snapshot or (snapshot_allowed and self._snapshot_due()):
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
         return batch
@@ -238,32 +269,34 @@ class ShardPublisher:
         return out
 
     def _quality_messages(self) -> list[Message]:
-        """The marked intervals' quality, then the notes of each symbol they belong to."""
-        out = []
-        touched: set[str] = set()
+        """The marked intervals' quality, one columnar message per interval and state table (a row
+        block's symbols together), then the notes of each symbol they belong to."""
+        blocks: dict[tuple[str, int], list[tuple[str, BarIntervalData]]] = {}
+        touched: dict[str, SymbolSessionData] = {}
         for symbol, name in self._quality:
-            interval = self._interval(symbol, name)
-            if interval is not None:
-                out.append(quality_message(symbol, interval))
-                touched.add(symbol)
-        for symbol in touched:
             data = self.session_data.get_symbol_data(symbol)
-            if data is not None:
-                out.append(symbol_notes_message(data))
+            interval = data.bars.get(name) if data is not None else None
+            if data is not None and interval is not None:
+                blocks.setdefault((name, id(interval.table)), []).append((symbol, interval))
+                touched[symbol] = data
+        out = [quality_block_message(name, members) for (name, _), members in blocks.items()]
+        out.extend(symbol_notes_message(data) for data in touched.values())
         return out
 
     def _health_messages(self) -> list[Message]:
-        out = []
+        members = []
         for symbol in self._health:
             data = self.session_data.get_symbol_data(symbol)
             if data is not None and isinstance(data.health, SymbolHealth):
-                out.append(health_message(symbol, data.health))
-        return out
+                members.append((symbol, data.health))
+        return [health_block_message(members)] if members else []
 
     def _snapshot_due(self) -> bool:
-        return self._entries_since_snapshot >= SNAPSHOT_ENTRIES or self._bytes_since_snapshot >= max(
-            SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes
-        )
+        grown = self._bytes_since_snapshot >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes)
+        if self._bytes_since_snapshot >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes):
+            return True
+        recent = time.monotonic() - self._last_snapshot < SNAPSHOT_MIN_SECONDS
+        return not recent and (grown or self._entries_since_snapshot >= SNAPSHOT_ENTRIES)
 
     def reset_batch(self) -> Batch:
         """A batch that makes readers reload the shard from a fresh snapshot (nothing marked is lost)."""
@@ -297,6 +330,7 @@ class ShardPublisher:
 
     def snapshot_bytes(self) -> tuple[bytes, memoryview]:
         meta, blob = encode_batch(self.snapshot_messages(), self.pool)
+        self._last_snapshot = time.monotonic()
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = len(meta) + len(blob)

@@ -24,7 +24,9 @@ from session_monitor.core.bus.codec import (
     Message,
     apply_bars,
     apply_health,
+    apply_health_block,
     apply_quality,
+    apply_quality_block,
     apply_symbol_notes,
     build_symbol,
     decode_batch,
@@ -250,6 +252,20 @@ class Replica:
         apply_quality(interval, message)
         self.session_data.events.quality_changed.emit(data.symbol, interval.name)  # type: ignore[union-attr]
 
+    def _quality_block(self, _status: ShardStatus, message: Message) -> None:
+        sd = self.session_data
+        name = message["i"]
+        datas = [sd.get_symbol_data(symbol) for symbol in message["s"]]
+        intervals = [data.bars.get(name) if data is not None else None for data in datas]
+        apply_quality_block(intervals, message)
+        sd.events.quality_changed.emit_many(
+            [(symbol, name) for symbol, interval in zip(message["s"], intervals, strict=True) if interval is not None]
+        )
+
+    def _health_block(self, _status: ShardStatus, message: Message) -> None:
+        sd = self.session_data
+        apply_health_block([sd.get_symbol_data(symbol) for symbol in message["s"]], message)
+
     def _notes(self, _status: ShardStatus, message: Message) -> None:
         data = self.session_data.get_symbol_data(message["s"])
         if data is not None:
@@ -311,9 +327,11 @@ _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
     "rm": Replica._remove,
     "bars": Replica._bars,
     "q": Replica._quality,
+    "qb": Replica._quality_block,
     "sym": Replica._notes,
     "msg": Replica._message,
     "health": Replica._health,
+    "hs": Replica._health_block,
     "hc": Replica._status,
     "hb": Replica._status,
     "feed": Replica._status,

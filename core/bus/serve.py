@@ -159,6 +159,18 @@ async def _until_stopped(quiet: bool) -> None:
     await stopped.wait()
 
 
+def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) -> None:
+    """Everything the engine does reaches ``publisher``: each tick's new bars right after its passes,
+    the rest after the tick, health, feeds, and the end of each session (``last`` on the run's last)."""
+    last_session = coordinator.sessions[-1]
+    coordinator.passed.connect(publisher.passed)
+    coordinator.progress.connect(publisher.progress)
+    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
+    coordinator.feed_changed.connect(publisher.feed_changed)
+    coordinator.health.changed.connect_batch(publisher.health_changed)
+    coordinator.health.updated.connect(publisher.health_updated)
+
+
 @dataclass
 class Engine:
     """One shard's engine: the coordinator, what publishes its changes, and what sends them."""
@@ -210,12 +222,7 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
     publisher = ShardPublisher(session_data, order)
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
-    last_session = setup.sessions[-1]
-    coordinator.progress.connect(publisher.progress)
-    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
-    coordinator.feed_changed.connect(publisher.feed_changed)
-    coordinator.health.changed.connect_batch(publisher.health_changed)
-    coordinator.health.updated.connect(publisher.health_updated)
+    publish_changes(coordinator, publisher)
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())
