@@ -22,7 +22,8 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays, BarSeries
 from session_monitor.core.calendar import Segment, Session
-from session_monitor.core.derive.table import CLOSED, EL, FIN, FRONT, GAPS, INCOMPLETE, MISSING
+from session_monitor.core.causes import FeedNotes
+from session_monitor.core.derive.table import FIN, INCOMPLETE
 from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
 from session_monitor.core.intervals import parse_interval
@@ -34,13 +35,18 @@ __all__ = [
     "ColumnSource",
     "ColumnsAt",
     "Message",
+    "bars_block_message",
     "bars_message",
+    "block_columns",
+    "block_revisions",
     "decode",
     "decode_batch",
     "encode",
     "encode_batch",
     "health_block_message",
+    "notes_block_message",
     "quality_block_message",
+    "quality_columns",
     "quality_message",
     "session_from_wire",
     "session_to_wire",
@@ -113,25 +119,29 @@ class BlobPool:
 
 
 def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple[bytes, memoryview]:
-    """``(msgpack of the messages, blob of their bar columns)``; each ``bars`` message keeps where its columns are.
+    """``(msgpack of the messages, blob of their bar columns)``; ``bars``/``bb`` messages say where their columns are.
 
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group starts at its members' lowest ``first`` (a member
-    that changed later re-sends a few unchanged bars) and is laid out column by column,
-    each a (series × stride) array; a series shorter than the group's longest sends its own
-    row count and leaves the rest of its stride unused.
+    at many symbols. A group (the ``bars`` messages of one row block, or one ``bb``
+    message) starts at its members' lowest ``first`` (a member that changed later re-sends
+    a few unchanged bars) and is laid out column by column, each a (series × stride) array;
+    a series shorter than the group's longest sends its own row count and leaves the rest
+    of its stride unused.
     """
     groups: dict[int, list[Message]] = {}
     for message in messages:
         if message["k"] == "bars":
             groups.setdefault(_group_key(message["c"]), []).append(message)
+        elif message["k"] == "bb":
+            groups[id(message)] = [message]
     total = 0
     for members in groups.values():
-        first = min(m["c"].first for m in members)
-        stride = max(m["c"].stop for m in members) - first
-        total += len(members) * stride * _ROW_BYTES[members[0]["c"].series.with_counts]
+        sources = _sources(members)
+        first = min(src.first for src in sources)
+        stride = max(src.stop for src in sources) - first
+        total += len(sources) * stride * _ROW_BYTES[sources[0].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
     for members in groups.values():
@@ -139,41 +149,59 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     return encode(messages), memoryview(blob.data)
 
 
+def _sources(members: list[Message]) -> list[ColumnSource]:
+    """The series a group copies: one per ``bars`` message, or every member of a ``bb`` message."""
+    if members[0]["k"] == "bb":
+        return list(members[0]["c"])
+    return [m["c"] for m in members]
+
+
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
-    sources: list[ColumnSource] = [m["c"] for m in members]
+    sources = _sources(members)
     first = min(src.first for src in sources)
     stride = max(src.stop for src in sources) - first
     count = len(sources)
-    offsets: list[list[int]] = [[] for _ in sources]
+    columns: list[int] = []
+    block = sources[0].series.block
+    rows = None if block is None or count == 1 else _block_rows(sources)
     for name, dtype in _COLUMNS[sources[0].series.with_counts]:
-        row_bytes = stride * dtype.itemsize
-        out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
-        _copy_column(out, sources, name, first)
-        for k, where in enumerate(offsets):
-            where.append(pos + k * row_bytes)
-        pos += count * row_bytes
-    for message, src, where in zip(members, sources, offsets, strict=True):
-        message["c"] = where
+        out = blob[pos : pos + count * stride * dtype.itemsize].view(dtype).reshape(count, stride)
+        _copy_column(out, sources, name, first, rows)
+        columns.append(pos)
+        pos += count * stride * dtype.itemsize
+    if members[0]["k"] == "bb":
+        message = members[0]
+        message["c"], message["f"], message["st"] = columns, first, stride
+        message["n"] = [src.stop - first for src in sources]
+        return pos
+    for k, (message, src) in enumerate(zip(members, sources, strict=True)):
+        message["c"] = [at + k * stride * dtype.itemsize
+                        for at, (_, dtype) in zip(columns, _COLUMNS[src.series.with_counts], strict=True)]
         message["f"] = first
         message["n"] = src.stop - first
     return pos
 
 
-def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int) -> None:
-    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride)."""
+def _block_rows(sources: list[ColumnSource]) -> slice | np.ndarray:
+    """The sources' rows of their block: a slice when consecutive (the usual case: one strided copy)."""
+    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+        return slice(int(rows[0]), int(rows[0]) + len(rows))
+    return rows
+
+
+def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int,
+                 rows: slice | np.ndarray | None) -> None:
+    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride);
+    ``rows``: their rows of the shared block (None: a single or standalone series)."""
     series = sources[0].series
     block = series.block
     stride = out.shape[1]
-    if block is None or len(sources) == 1:
+    if block is None or rows is None:
         out[0] = series.buffer(name)[first : first + stride]
         return
-    window = block.cols[name][:, first : first + stride]
-    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
-    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
-        out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
-    else:
-        out[:] = window[rows]
+    out[:] = block.cols[name][rows, first : first + stride]
 
 
 class ColumnsAt(NamedTuple):
@@ -185,11 +213,15 @@ class ColumnsAt(NamedTuple):
 
 
 def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
-    """The messages of :func:`encode_batch`; a ``bars`` message's columns stay in ``blob`` (no copy)."""
+    """The messages of :func:`encode_batch`; a ``bars``/``bb`` message's columns stay in ``blob`` (no copy)."""
     messages: list[Message] = decode(meta)
     for message in messages:
         if message["k"] == "bars":
             message["c"] = ColumnsAt(blob, message["c"], int(message["n"]))
+        elif message["k"] == "bb":
+            message["c"] = ColumnsAt(blob, message["c"], len(message["s"]) * int(message["st"]))
+        elif message["k"] == "qb":
+            decode_runs(message)
     return messages
 
 
@@ -250,6 +282,34 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
     interval.revisions = {int(ts): Revision(int(count), float(last)) for ts, count, last in message["rv"]}
 
 
+def bars_block_message(name: str, members: list[tuple[str, BarIntervalData, int]], revisions: list[int]) -> Message:
+    """Interval ``name``'s bars of several symbols (one row block's) at once: each member's from its
+    ``first`` changed index on, with its next revision number (read when the batch is encoded).
+
+    After encoding: ``f`` the members' common first index, ``st`` the stride, ``n`` each member's
+    row count, ``c`` where each column's (member × stride) array is in the blob; ``rv`` lists
+    ``[member, revisions]`` only for members with revised bars (sparse: late bars, corrections).
+    """
+    revised = [[k, [[ts, r.count, r.last] for ts, r in interval.revisions.items()]]
+               for k, (_, interval, _) in enumerate(members) if interval.revisions]
+    return {"k": "bb", "i": name, "s": [symbol for symbol, _, _ in members], "r": revisions, "rv": revised,
+            "c": [ColumnSource(interval.data, first, len(interval.data)) for _, interval, first in members]}
+
+
+def block_columns(message: Message, with_counts: bool) -> dict[str, np.ndarray]:
+    """A decoded ``bb`` message's columns by name, each a (member × stride) view of the blob."""
+    at: ColumnsAt = message["c"]
+    shape = (len(message["s"]), int(message["st"]))
+    return {name: np.frombuffer(at.blob, dtype, at.rows, offset).reshape(shape)
+            for (name, dtype), offset in zip(_COLUMNS[with_counts], at.offsets, strict=True)}
+
+
+def block_revisions(message: Message) -> dict[int, dict[int, Revision]]:
+    """A ``bb`` message's revised bars by member (members missing here have none)."""
+    return {int(k): {int(ts): Revision(int(count), float(last)) for ts, count, last in revised}
+            for k, revised in message["rv"]}
+
+
 def quality_message(symbol: str, interval: BarIntervalData) -> Message:
     """One interval's whole quality and gap-tracker state (what a snapshot carries)."""
     state = interval.tracker.state()
@@ -276,8 +336,11 @@ def _runs_from(raw: bytes) -> list[tuple[int, int]]:
     return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), strict=True))
 
 
-#: the state-table fields a ``qb`` message carries per symbol, in this order (quality travels apart)
-QUALITY_FIELDS = [EL, FIN, GAPS, MISSING, INCOMPLETE, FRONT, CLOSED]
+#: the state-table fields a ``qb`` message carries per symbol (final and elapsed windows, gap frontier,
+#: closed runs and their missing windows, gap count, missing windows, incomplete bars; and the constant 0
+#: between them): one slice, so a reader writes a symbol's with one assignment (quality travels apart)
+QUALITY_FIELDS = slice(FIN, INCOMPLETE + 1)
+_QUALITY_FIELD_COUNT = INCOMPLETE + 1 - FIN
 
 
 def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]]) -> Message:
@@ -306,18 +369,15 @@ def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]])
             "gr": runs}
 
 
-def apply_quality_block(intervals: list[BarIntervalData | None], message: Message) -> None:
-    """A ``qb`` message onto each member's interval (None: a symbol this reader does not hold)."""
-    ints = np.frombuffer(message["v"], "<i8").reshape(len(QUALITY_FIELDS), len(intervals))
-    quality = np.frombuffer(message["q"], "<f8")
-    for k, interval in enumerate(intervals):
-        if interval is not None:
-            interval.table.ints[QUALITY_FIELDS, interval.row] = ints[:, k]
-            interval.table.quality[interval.row] = quality[k]
-    for k, keep, raw in message["gr"]:
-        interval = intervals[k]
-        if interval is not None:
-            interval.tracker.replace_runs_from(int(keep), _runs_from(raw))
+def quality_columns(message: Message) -> tuple[np.ndarray, np.ndarray]:
+    """A ``qb`` message's figures: (field × member) ints of :data:`QUALITY_FIELDS`, and quality per member."""
+    ints = np.frombuffer(message["v"], "<i8").reshape(_QUALITY_FIELD_COUNT, len(message["s"]))
+    return ints, np.frombuffer(message["q"], "<f8")
+
+
+def decode_runs(message: Message) -> None:
+    """A decoded ``qb`` message's changed gap runs as lists of (start, end) (they travel as bytes)."""
+    message["gr"] = [[k, keep, _runs_from(raw)] for k, keep, raw in message["gr"]]
 
 
 def symbol_notes_message(data: SymbolSessionData) -> Message:
@@ -334,6 +394,50 @@ def apply_symbol_notes(data: SymbolSessionData, message: Message) -> None:
             setattr(notes, name, value)
     data.outside_session = message["os"]
     data.rejected = message["rj"]
+
+
+#: the feed notes' fields a ``sn`` message carries as columns (floats, None as NaN); ``outages`` travels
+#: sparse; any other field of FeedNotes travels as it is, per symbol (none today)
+_NOTE_FLOATS = ("ended_at", "bars_until", "alive_until")
+_NOTE_OTHERS = tuple(f.name for f in fields(FeedNotes) if f.name not in {*_NOTE_FLOATS, "outages", "omits_empty"})
+
+
+def notes_block_message(datas: list[SymbolSessionData]) -> Message:
+    """Several symbols' feed notes and counters (what :func:`symbol_notes_message` carries) as columns."""
+    floats = np.array([[_nan(getattr(d.notes, name)) for name in _NOTE_FLOATS] for d in datas], "<f8")
+    ints = np.array([[d.notes.omits_empty, d.outside_session, d.rejected] for d in datas], "<i8")
+    message: Message = {"k": "sn", "s": [d.symbol for d in datas], "x": floats.tobytes(), "c": ints.tobytes(),
+                        "out": [[k, _plain(d.notes.outages)] for k, d in enumerate(datas) if d.notes.outages]}
+    if _NOTE_OTHERS:
+        message["etc"] = [{name: _plain(getattr(d.notes, name)) for name in _NOTE_OTHERS} for d in datas]
+    return message
+
+
+def apply_notes_block(datas: list[SymbolSessionData | None], message: Message) -> None:
+    """A ``sn`` message onto each member (None: a symbol this reader does not hold)."""
+    count = len(datas)
+    floats = np.frombuffer(message["x"], "<f8").reshape(count, len(_NOTE_FLOATS)).tolist()
+    ints = np.frombuffer(message["c"], "<i8").reshape(count, 3).tolist()
+    outages = {int(k): value for k, value in message["out"]}
+    others = message.get("etc")
+    for k, data in enumerate(datas):
+        if data is None:
+            continue
+        notes = data.notes
+        for name, value in zip(_NOTE_FLOATS, floats[k], strict=True):
+            setattr(notes, name, None if value != value else value)
+        omits, data.outside_session, data.rejected = ints[k]
+        notes.omits_empty = bool(omits)
+        found = outages.get(k)
+        if found is not None or notes.outages:
+            notes.outages = found if found is not None else []
+        if others is not None:
+            for name, value in others[k].items():
+                setattr(notes, name, value)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def _plain(value: Any) -> Any:
