@@ -28,6 +28,7 @@ from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import parse_intervals
+from session_monitor.core.memory import freeze_startup_heap
 from session_monitor.core.session_data import SessionData
 from session_monitor.core.sources.demo import DemoSource
 
@@ -83,6 +84,7 @@ async def _engine(url: str, symbols: list[str], date: Any, intervals: str, secon
     accepted: Seen = {}
     note_base_bars(sd, parse_intervals(intervals)[0].name, accepted)
     writer.put(publisher.reset_batch())
+    freeze_startup_heap()  # as serve does
     task = asyncio.create_task(writer.run())
     runner = asyncio.create_task(coordinator.run())
     while not accepted and not runner.done():  # loading every symbol's session first
@@ -111,6 +113,7 @@ async def _follow(url: str, base: str, results: multiprocessing.Queue[Seen]) -> 
     visible: Seen = {}
     note_base_bars(replica.session_data, base, visible)
     task = asyncio.create_task(replica.run())
+    freeze_startup_heap()  # as `connect` does once its window is up
     accepted = await asyncio.to_thread(results.get, True, ENGINE_TIMEOUT)  # sent once the engine drained
     await asyncio.sleep(1.0)  # the last entries
     replica.stop()

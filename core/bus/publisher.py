@@ -215,12 +215,14 @@ class ShardPublisher:
 
     # -- batches ---------------------------------------------------------------------------
     def passed(self, *_args: Any) -> None:
-        """After a tick's processor pass, before its slower rest (feed health): new base bars go now.
+        """After a tick's processor pass, before its slower rest (feed health): new bars go now.
 
-        Never with a snapshot: nothing slow stands between a bar accepted and its batch.
+        Only the bars (and the structural changes before them): quality, notes and health
+        follow with the flush after the tick, and never a snapshot here, so nothing slow
+        stands between a bar accepted and its batch.
         """
         if self._new_base_bars and time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
-            self.flush(snapshot_allowed=False)
+            self.flush(bars_only=True)
 
     def progress(self, *_args: Any) -> None:
         """After a tick (its passes and health update): flush unless the last flush was very recent."""
@@ -228,28 +230,32 @@ class ShardPublisher:
         if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
-    def flush(self, snapshot: bool = False, snapshot_allowed: bool = True) -> Batch | None:
+    def flush(self, snapshot: bool = False, bars_only: bool = False) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink.
 
-        ``snapshot``: the batch carries one; otherwise it does when one is due (and ``snapshot_allowed``).
+        ``snapshot``: the batch carries one; otherwise it does when one is due. ``bars_only``:
+        only what is marked up to the bars goes (quality and health stay marked; no snapshot).
         """
         self._last_flush = time.monotonic()
         self._new_base_bars = False
+        if bars_only and not (self._ops or self._bars):
+            return None
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
         self._ops = []
         with self.session_data.lock:
             messages.extend(self._bar_messages())
-            messages.extend(self._quality_messages())
-            messages.extend(self._health_messages())
             self._bars = {}
-            self._quality = set()
-            self._health = set()
+            if not bars_only:
+                messages.extend(self._quality_messages())
+                messages.extend(self._health_messages())
+                self._quality = set()
+                self._health = set()
             batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
-            if snapshot or (snapshot_allowed and self._snapshot_due()):
+            if snapshot or (not bars_only and self._snapshot_due()):
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
         return batch

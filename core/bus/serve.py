@@ -27,6 +27,7 @@ from session_monitor.core.bus.shardlog import TRANSIENT, DeploymentError, LeaseL
 from session_monitor.core.bus.shardlog import connect as connect_redis
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import Interval, IntervalError
+from session_monitor.core.memory import freeze_startup_heap
 from session_monitor.core.recording import Recorder, bars_fingerprint, default_recording_path
 from session_monitor.core.recording_start import start_recording
 from session_monitor.core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
@@ -226,6 +227,7 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())
+    freeze_startup_heap()
     return Engine(coordinator, publisher, writer)
 
 
