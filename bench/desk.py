@@ -37,7 +37,7 @@ from bench.desk_scale import serve_split
 from session_monitor.core.bus.layout import ShardSpec
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
-from session_monitor.core.bus.serve import publish_changes
+from session_monitor.core.bus.serve import publish_changes, run_headless
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
@@ -80,6 +80,7 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> Eng
     intervals = parse_intervals(INTERVALS)
     sd = SessionData()
     coordinator = SessionCoordinator(sd, DemoSource(), calendar, [session], speed=None)
+    run_headless(coordinator)  # as serve does, publishing or not
     writer = client = shard_log = None
     if url is not None:
         client = connect(url)

@@ -23,7 +23,7 @@ import numpy as np
 from session_monitor.core.bus.layout import ShardSpec
 from session_monitor.core.bus.publisher import ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
-from session_monitor.core.bus.serve import publish_changes
+from session_monitor.core.bus.serve import publish_changes, run_headless
 from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.coordinator import SessionCoordinator
@@ -78,6 +78,7 @@ async def _engine(url: str, symbols: list[str], date: Any, intervals: str, secon
     publisher = ShardPublisher(sd, {s: float(k) for k, s in enumerate(symbols)})
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
+    run_headless(coordinator)
     publish_changes(coordinator, publisher)
     for symbol in symbols:
         await coordinator.add_symbol(symbol, parse_intervals(intervals))

@@ -46,7 +46,7 @@ DEFAULT_LEASE_SECONDS = 5.0
 STOP_SECONDS = 3.0
 #: exit code when another engine took the shard over
 LEASE_LOST_EXIT = 3
-#: symbols per part of a headless engine's feed-health update (see :func:`publish_changes`)
+#: symbols per part of a headless engine's feed-health update (see :func:`run_headless`)
 HEALTH_PART_SYMBOLS = 1024
 
 
@@ -165,11 +165,7 @@ async def _until_stopped(quiet: bool) -> None:
 def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) -> None:
     """Everything the engine does reaches ``publisher``: each tick's new bars right after its passes,
     the rest after the tick, health, feeds, and the end of each session (``last`` on the run's last).
-
-    Headless, the feed-health update goes in parts of :data:`HEALTH_PART_SYMBOLS` symbols: a
-    window lets its event loop in between parts of 16, which at 1,000 symbols doubled the update.
     """
-    coordinator.health.part_symbols = HEALTH_PART_SYMBOLS
     last_session = coordinator.sessions[-1]
     coordinator.passed.connect(publisher.passed)
     coordinator.progress.connect(publisher.progress)
@@ -177,6 +173,12 @@ def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) 
     coordinator.feed_changed.connect(publisher.feed_changed)
     coordinator.health.changed.connect_batch(publisher.health_changed)
     coordinator.health.updated.connect(publisher.health_updated)
+
+
+def run_headless(coordinator: SessionCoordinator) -> None:
+    """No window: the feed-health update goes in parts of :data:`HEALTH_PART_SYMBOLS` symbols (a
+    window lets its event loop in between parts of 16, which at 1,000 symbols doubled the update)."""
+    coordinator.health.part_symbols = HEALTH_PART_SYMBOLS
 
 
 @dataclass
@@ -227,6 +229,7 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
         hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
+    run_headless(coordinator)
     publisher = ShardPublisher(session_data, order)
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
