@@ -489,13 +489,31 @@ class MainWindow(QMainWindow):
             accepted.append(entry)
         for entry in accepted:
             self.model.expect_load(entry.symbol)
+        hours = self._restorable_hours(accepted)
         try:
-            await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted])
+            if hours:
+                await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted], hours=hours)
+            else:  # a desk's coordinator takes no hours
+                await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted])
         except (SymbolError, IntervalError) as exc:  # the source changed its mind since the plan
             self.report_problem(f"Could not restore the watchlist: {exc}")
         finally:
             for entry in accepted:
                 self.model.settle(entry.symbol)
+
+    def _restorable_hours(self, entries: list[WatchEntry]) -> dict[str, str]:
+        """The saved entries' own hours this run can give; the others follow the run's, with a note."""
+        unavailable = hours_unavailable(self.coordinator, self.desk)
+        kept: dict[str, str] = {}
+        for entry in entries:
+            if entry.hours is None:
+                continue
+            if unavailable is not None and entry.hours == "extended":
+                self.post_message(logging.WARNING, f"{entry.symbol} was watched on extended hours; "
+                                                   "this run follows regular hours")
+            elif not self.desk:
+                kept[entry.symbol] = entry.hours
+        return kept
 
     def _restore_workspace(self) -> None:
         """The opened session file's workspace (shown), else the settings' (after the symbols it
@@ -732,9 +750,11 @@ class MainWindow(QMainWindow):
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:
-        """What is watched now, as settings keep it (the intervals each symbol resolved to)."""
+        """What is watched now, as settings keep it (the intervals each symbol resolved to, and
+        its own hours when it was given some)."""
+        own: dict[str, str] = getattr(self.coordinator, "symbol_hours", {})  # a desk's stand-in has none
         return [
-            WatchEntry(data.symbol, tuple(i.name for i in data.requested))
+            WatchEntry(data.symbol, tuple(i.name for i in data.requested), own.get(data.symbol))
             for data in self.session_data.all_symbol_data()
         ]
 

@@ -3,6 +3,7 @@ hours, like a session file entry's ``hours``; the tree says which."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.clock import ClockState
 from session_monitor.core.sources.demo import DemoSource
+from session_monitor.gui.settings import WatchEntry
 from session_monitor.gui.tree_model import Column
 from tests.core_helpers import utc
 from tests.gui.gui_helpers import add_and_wait
@@ -68,3 +70,30 @@ def test_a_calendar_without_extended_hours_says_so(make_window: Any) -> None:
     assert combo.toolTip() == "The 24/7 calendar has no extended hours: every symbol follows its regular session"
     assert not window.extended_hours_action.isEnabled()
     assert window.extended_hours_action.toolTip() == "The 24/7 calendar has no extended hours"
+
+
+def test_a_symbols_own_hours_are_kept_in_the_settings_and_restored(
+        qtbot: Any, make_window: Any, settings: Any) -> None:
+    extended = get_calendar("XNYS", hours="extended")
+    first = make_window(source=DemoSource(), cal=extended, sessions=[extended.session(DAY)], hours="extended")
+    combo = first.window.controls.hours_combo
+    combo.setCurrentIndex(combo.findData("regular"))
+    add_and_wait(qtbot, first.window, "AAPL", "1m")
+    first.window.save_settings()
+    assert settings.watchlist() == [WatchEntry("AAPL", ("1m",), "regular")]
+
+    again = make_window(source=DemoSource(), cal=extended, sessions=[extended.session(DAY)], hours="extended")
+    booted = asyncio.ensure_future(again.window.boot(settings.watchlist() or []))
+    qtbot.waitUntil(booted.done, timeout=5000)
+    booted.result()
+    aapl = again.session_data.get_symbol_data("AAPL")
+    assert aapl is not None and not aapl.session.extended and again.coordinator.symbol_hours == {"AAPL": "regular"}
+
+    # a regular run cannot give extended hours: the symbol follows the run's, and the window says so
+    regular = make_window(source=DemoSource())
+    booted = asyncio.ensure_future(regular.window.boot([WatchEntry("SPY", ("1m",), "extended")]))
+    qtbot.waitUntil(booted.done, timeout=5000)
+    booted.result()
+    assert regular.session_data.get_symbol_data("SPY") is not None and regular.coordinator.symbol_hours == {}
+    assert "SPY was watched on extended hours; this run follows regular hours" in [
+        m.text for m in regular.window.messages.log.messages()]
