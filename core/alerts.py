@@ -14,7 +14,8 @@ later comparison of that series finds no difference.
 With extended hours an event that concerns a time (stale, down, a gap, a revised bar, a
 mismatch) names its segment (``pre``, ``regular``, ``post``); a gap crossing a segment
 boundary is cut there, as in ``session.json``, each part judged on its own. Coverage and
-quality stay the interval's figures for the whole day. Regular hours name no segment.
+quality are checked for the whole day and, at the close, coverage for each segment too
+(named). Regular hours name no segment.
 
 Rules are set globally and per watchlist entry (``[alerts]`` and ``[watchlist.alerts]``
 in a session file); :class:`AlertRules` holds one set, :class:`AlertConfig` both levels.
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,7 +44,7 @@ from session_monitor.core.events import Event
 from session_monitor.core.gaps import Gap
 from session_monitor.core.health import HealthChange, HealthMonitor, HealthState
 from session_monitor.core.reconcile.compare import FIELDS, BarCheck, SeriesReport, Status
-from session_monitor.core.segments import cut_gaps
+from session_monitor.core.segments import cut_gaps, segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = [
@@ -205,6 +206,16 @@ def segment_at(session: Session, time: float, ending: bool = False) -> str | Non
 _TIMED = frozenset({AlertRule.STALE, AlertRule.DOWN})
 
 
+class _Key(NamedTuple):
+    """Which alert a condition is: a rule for a symbol (and interval), and for a per-segment
+    figure its segment."""
+
+    rule: AlertRule
+    symbol: str
+    interval: str | None
+    segment: str | None = None
+
+
 @dataclass(eq=False)
 class _Condition:
     """One alert's state: active or not, and a clear waiting for its hold-off."""
@@ -228,7 +239,7 @@ class AlertEngine:
         #: (AlertEvent)
         self.fired = Event("alert")
         self.history: list[AlertEvent] = []
-        self._conditions: dict[tuple[AlertRule, str, str | None], _Condition] = {}
+        self._conditions: dict[_Key, _Condition] = {}
         self._down_since: dict[str, float] = {}
         self._last_check = -math.inf
         self._gaps_seen: dict[tuple[str, str], set[int]] = {}
@@ -256,7 +267,8 @@ class AlertEngine:
     # -- queries -----------------------------------------------------------------------
     def active(self, symbol: str | None = None) -> list[tuple[AlertRule, str, str | None]]:
         """(rule, symbol, interval) of the alerts started and not cleared, for ``symbol`` or all."""
-        return [key for key, cond in self._conditions.items() if cond.active and symbol in (None, key[1])]
+        active = (key[:3] for key, cond in self._conditions.items() if cond.active and symbol in (None, key.symbol))
+        return list(dict.fromkeys(active))  # a figure alerting in two segments is one alert of the interval
 
     def clear_history(self) -> None:
         """Forget the events shown so far (active alerts stay active and will still clear)."""
@@ -271,34 +283,33 @@ class AlertEngine:
         self.history.append(alert)
         self.fired.emit(alert)
 
-    def _condition(self, rule: AlertRule, symbol: str, interval: str | None) -> _Condition:
-        key = (rule, symbol, interval)
+    def _condition(self, key: _Key) -> _Condition:
         found = self._conditions.get(key)
         if found is None:
             found = self._conditions[key] = _Condition()
         return found
 
-    def _set(self, rule: AlertRule, symbol: str, interval: str | None, true: bool, time: float, session: Session,
-             value: float | int | None, hold: float) -> None:
+    def _set(self, key: _Key, true: bool, time: float, session: Session, value: float | int | None,
+             hold: float) -> None:
         """Drive one condition: start when it turns true, clear once false for ``hold`` seconds."""
-        cond = self._condition(rule, symbol, interval)
-        self._confirm(rule, symbol, interval, cond, time, session, hold)
+        cond = self._condition(key)
+        self._confirm(key, cond, time, session, hold)
         if true:
             cond.clear_since = None
             if not cond.active:
                 cond.active, cond.started = True, time
-                self._fire(time, session, symbol, interval, rule, "start", value)
+                self._fire(time, session, key.symbol, key.interval, key.rule, "start", value, segment=key.segment)
         elif cond.active and cond.clear_since is None:
             cond.clear_since = time
             if hold <= 0:
-                self._confirm(rule, symbol, interval, cond, time, session, hold)
+                self._confirm(key, cond, time, session, hold)
 
-    def _confirm(self, rule: AlertRule, symbol: str, interval: str | None, cond: _Condition, now: float,
-                 session: Session, hold: float) -> None:
+    def _confirm(self, key: _Key, cond: _Condition, now: float, session: Session, hold: float) -> None:
         if cond.active and cond.clear_since is not None and now - cond.clear_since >= hold:
             cond.active = False
             since, cond.clear_since = cond.clear_since, None
-            self._fire(since, session, symbol, interval, rule, "clear", round(since - cond.started, 3))
+            self._fire(since, session, key.symbol, key.interval, key.rule, "clear", round(since - cond.started, 3),
+                       segment=key.segment)
 
     # -- health: stale and down -----------------------------------------------------------
     def _stale_hold(self, data: SymbolSessionData) -> float:
@@ -319,16 +330,17 @@ class AlertEngine:
         self._due_down(symbol, t, session, rules)
         if rules.stale_slots is not None:
             stale = change.state is HealthState.STALE
-            self._set(AlertRule.STALE, symbol, None, stale, t, session, change.silent_slots, self._stale_hold(data))
+            self._set(_Key(AlertRule.STALE, symbol, None), stale, t, session, change.silent_slots,
+                      self._stale_hold(data))
         if rules.down_seconds is not None:
             hold = 2.0 * rules.down_seconds
             if change.state is HealthState.DOWN:
                 self._down_since.setdefault(symbol, t)
-                if self._condition(AlertRule.DOWN, symbol, None).active:  # down again within the hold-off
-                    self._set(AlertRule.DOWN, symbol, None, True, t, session, rules.down_seconds, hold)
+                if self._condition(_Key(AlertRule.DOWN, symbol, None)).active:  # down again within the hold-off
+                    self._set(_Key(AlertRule.DOWN, symbol, None), True, t, session, rules.down_seconds, hold)
             else:
                 self._down_since.pop(symbol, None)
-                self._set(AlertRule.DOWN, symbol, None, False, t, session, None, hold)
+                self._set(_Key(AlertRule.DOWN, symbol, None), False, t, session, None, hold)
 
     def _due_down(self, symbol: str, now: float, session: Session, rules: AlertRules) -> None:
         """A feed down since ``t`` starts its alert at ``t + N`` if still down then."""
@@ -337,7 +349,8 @@ class AlertEngine:
             return
         due = since + rules.down_seconds
         if due <= now:
-            self._set(AlertRule.DOWN, symbol, None, True, due, session, rules.down_seconds, 2.0 * rules.down_seconds)
+            self._set(_Key(AlertRule.DOWN, symbol, None), True, due, session, rules.down_seconds,
+                      2.0 * rules.down_seconds)
 
     def _hold(self, rule: AlertRule, data: SymbolSessionData) -> float:
         if rule is AlertRule.STALE:
@@ -348,13 +361,13 @@ class AlertEngine:
 
     def _confirm_due(self, clock: float, force: bool = False) -> None:
         """Confirm the clears whose hold-off has passed (all of them when ``force``: the session is over)."""
-        for (rule, symbol, interval), cond in list(self._conditions.items()):
+        for key, cond in list(self._conditions.items()):
             if cond.clear_since is None:
                 continue
-            data = self.session_data.get_symbol_data(symbol)
+            data = self.session_data.get_symbol_data(key.symbol)
             if data is not None:
-                hold = 0.0 if force else self._hold(rule, data)
-                self._confirm(rule, symbol, interval, cond, clock, data.session, hold)
+                hold = 0.0 if force else self._hold(key.rule, data)
+                self._confirm(key, cond, clock, data.session, hold)
 
     def _on_updated(self, clock: float) -> None:
         """After each health pass: due down alerts, confirmed clears, checks while open, gaps, revisions."""
@@ -387,12 +400,12 @@ class AlertEngine:
 
     def on_session_started(self, session: Session) -> None:
         """Alerts about the previous session's close clear when the next one opens."""
-        for (rule, symbol, interval), cond in list(self._conditions.items()):
-            figure = rule in (AlertRule.COVERAGE, AlertRule.QUALITY)
-            closing = figure and self.config.rules_for(symbol).check_at == "close"
+        for key, cond in list(self._conditions.items()):
+            figure = key.rule in (AlertRule.COVERAGE, AlertRule.QUALITY)
+            closing = figure and self.config.rules_for(key.symbol).check_at == "close"
             if closing and cond.active:
                 cond.clear_since = float(session.open)
-                self._confirm(rule, symbol, interval, cond, float(session.open), session, 0.0)
+                self._confirm(key, cond, float(session.open), session, 0.0)
 
     def _check_figures(self, clock: float, at_close: bool, session: Session | None = None) -> None:
         for data in self.session_data.all_symbol_data():
@@ -406,6 +419,17 @@ class AlertEngine:
                                      coverage(interval, data.base), clock, at_close)
                     self._set_figure(data, name, AlertRule.QUALITY, rules.quality_below, interval.quality,
                                      clock, at_close)
+                    if at_close:
+                        self._check_segments(data, name, interval, rules, clock)
+
+    def _check_segments(self, data: SymbolSessionData, name: str, interval: BarIntervalData, rules: AlertRules,
+                        clock: float) -> None:
+        """With extended hours, at the close: each segment's coverage too (a lost half hour of the
+        regular session must not hide in the whole day's larger count). Quality is not checked per
+        segment: before and after the regular session it measures how thinly the market traded."""
+        for part in segment_figures(interval, data.base) if data.session.segments else ():
+            self._set_figure(data, name, AlertRule.COVERAGE, rules.coverage_below, part.coverage, clock, True,
+                             part.segment.name)
 
     @staticmethod
     def _figures_due(data: SymbolSessionData, rules: AlertRules, clock: float, at_close: bool,
@@ -417,15 +441,16 @@ class AlertEngine:
         return at_close or data.session.open <= clock < data.session.close
 
     def _set_figure(self, data: SymbolSessionData, name: str, rule: AlertRule, threshold: float | None,
-                    value: float | None, clock: float, at_close: bool) -> None:
+                    value: float | None, clock: float, at_close: bool, segment: str | None = None) -> None:
         """A figure below its threshold starts the alert; while open, one ``MARGIN`` above clears it."""
         if threshold is None or value is None:
             return
         rounded = round(value, 3)
+        key = _Key(rule, data.symbol, name, segment)
         if value < threshold:
-            self._set(rule, data.symbol, name, True, clock, data.session, rounded, 0.0)
+            self._set(key, True, clock, data.session, rounded, 0.0)
         elif not at_close and value >= threshold + MARGIN:
-            self._set(rule, data.symbol, name, False, clock, data.session, rounded, 0.0)
+            self._set(key, False, clock, data.session, rounded, 0.0)
 
     # -- gaps -----------------------------------------------------------------------------
     def _check_gaps(self, data: SymbolSessionData, slots: int) -> None:
@@ -504,7 +529,7 @@ class AlertEngine:
         (each in the segment of that bar)."""
         differing = [c for c in report.checks if _counts_as_mismatch(c, rules.mismatch_volume)]
         name = report.interval.name
-        cond = self._condition(AlertRule.MISMATCH, report.symbol, name)
+        cond = self._condition(_Key(AlertRule.MISMATCH, report.symbol, name))
         if differing and not cond.active:
             cond.active, cond.started = True, float(differing[0].start)
             fields = _mismatch_fields(differing, rules.mismatch_volume)

@@ -53,6 +53,19 @@ def test_a_silence_across_the_regular_open_alerts_per_segment() -> None:
     ]
 
 
+def test_a_lost_half_hour_of_the_regular_session_alerts_its_coverage_at_the_close() -> None:
+    """Silent 10:00-10:30 (the bars 09:59-10:28 lost): the whole extended day still holds
+    930 of 960 minutes (96.9 %, above the default 95 %), but the regular session only 360 of
+    390 (92.308 %, what a regular-hours run reports): that segment's coverage alerts at the close."""
+    silent = FaultSchedule(silences=((at(EXTENDED, "10:00"), at(EXTENDED, "10:30")),))
+    assert _alerts({"AAPL": silent}) == [
+        _line("10:04:00", None, "stale", "start", 5, "regular"),
+        _line("10:30:00", None, "stale", "clear", 1560.0, "regular"),
+        _line("20:00:00", "1m", "coverage", "start", round(100 * 360 / 390, 3), "regular"),
+        _line("20:00:00", "5m", "coverage", "start", round(100 * 360 / 390, 3), "regular"),
+    ]
+
+
 def test_a_feed_down_in_the_after_hours_names_the_post_market() -> None:
     down = FaultSchedule(failures=((at(EXTENDED, "17:00"), at(EXTENDED, "17:30")),))
     alerts = [a for a in _alerts({"AAPL": down}, max_chunk=10.0) if a["rule"] == "down"]
