@@ -346,19 +346,17 @@ _QUALITY_FIELD_COUNT = INCOMPLETE + 1 - FIN
 def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]]) -> Message:
     """Interval ``name``'s quality for several symbols at once, as columns, with only the gap runs that changed.
 
-    ``members`` share one state table (a row block's symbols: the usual case), so the
-    figures are one read of the table's columns. Each member's gap runs travel only from
-    the first run that changed since the last message (:meth:`GapTracker.take_run_changes`):
+    ``members`` share one state table (a row block's symbols, or an ungrouped symbol alone),
+    so the figures are one read of the table's columns. Each member's gap runs travel only
+    from the first run that changed since the last message (:meth:`GapTracker.take_run_changes`):
     ``gr`` lists ``[member, runs kept, the runs after them]`` for members whose runs changed.
     """
     table = members[0][1].table
+    if any(interval.table is not table for _, interval in members):
+        raise ValueError(f"{name}: the members of a quality message share one state table")
     rows = np.fromiter((interval.row for _, interval in members), np.intp, len(members))
-    if all(interval.table is table for _, interval in members):
-        ints = table.ints[QUALITY_FIELDS][:, rows]
-        quality = table.quality[rows]
-    else:  # not one table (a reader's own one-row tables): row by row
-        ints = np.stack([interval.table.ints[QUALITY_FIELDS, interval.row] for _, interval in members], axis=1)
-        quality = np.array([interval.table.quality[interval.row] for _, interval in members])
+    ints = table.ints[QUALITY_FIELDS][:, rows]
+    quality = table.quality[rows]
     runs = []
     for k, (_, interval) in enumerate(members):
         changed = interval.tracker.take_run_changes()

@@ -260,10 +260,6 @@ class ShardPublisher:
         self._emit(batch)
         return batch
 
-    def _interval(self, symbol: str, name: str) -> BarIntervalData | None:
-        data = self.session_data.get_symbol_data(symbol)
-        return data.bars.get(name) if data is not None else None
-
     def _bar_messages(self) -> list[Message]:
         """The marked intervals' bars from the first changed index on, each with its next revision:
         one columnar message per interval and row block (an ungrouped symbol's interval alone).
@@ -275,7 +271,7 @@ class ShardPublisher:
         blocks: dict[tuple[str, int], list[tuple[str, BarIntervalData, int]]] = {}
         for (symbol, name), first in self._bars.items():
             data = datas.get(symbol)
-            interval = data.bars.get(name) if data is not None else None
+            interval = None if data is None else data.bars.get(name)
             if interval is None:
                 continue
             series = interval.data
@@ -301,10 +297,11 @@ class ShardPublisher:
         touched: dict[str, SymbolSessionData] = {}
         for symbol, name in self._quality:
             data = datas.get(symbol)
-            interval = data.bars.get(name) if data is not None else None
-            if interval is not None:
-                blocks.setdefault((name, id(interval.table)), []).append((symbol, interval))
-                touched[symbol] = data  # type: ignore[assignment]  # not None: it holds the interval
+            if data is None or name not in data.bars:
+                continue
+            interval = data.bars[name]
+            blocks.setdefault((name, id(interval.table)), []).append((symbol, interval))
+            touched[symbol] = data
         out = [quality_block_message(name, members) for (name, _), members in blocks.items()]
         if touched:
             out.append(notes_block_message(list(touched.values())))
