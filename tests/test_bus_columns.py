@@ -1,6 +1,7 @@
 """The desk's columnar messages: a replica that applies an engine's flushes holds exactly the engine's
-bars, gaps, quality, feed notes and health; only the gap runs that changed travel; a tick's new bars
-reach the writer before its feed-health update runs."""
+bars, gaps, quality, feed notes and health; only the gap runs that changed travel; a tick's base bars
+reach the writer as soon as they are accepted, its derived bars right after the pass, both before its
+feed-health update runs."""
 
 from __future__ import annotations
 
@@ -42,10 +43,15 @@ class _Desk:
         self.engine.start_session(SESSION)
         self.processor = DataProcessor(self.engine)
         self.publisher = ShardPublisher(self.engine, {})
-        self.batches: list[Batch] = []
-        self.publisher.sink = self.batches.append
+        self.publisher.sink = self._apply
         self.replica = Replica(None)  # type: ignore[arg-type]  # applies batches; never reads Redis here
         self.status = ShardStatus(ShardSpec(1, 1))
+        self.sent: list[Message] = []
+
+    def _apply(self, batch: Batch) -> None:
+        """What a reader does with each entry, in order (base bars go as soon as they are accepted)."""
+        self.sent.extend(decode_batch(batch.payload, bytes(batch.blob)))
+        self.replica.apply_messages(self.status, decode_batch(batch.payload, bytes(batch.blob)))
 
     def add(self, symbol: str) -> None:
         base, *derived = parse_intervals("1m,5m")
@@ -53,13 +59,11 @@ class _Desk:
         self.engine.register_symbol_data(data)
 
     def flush(self, clock_minutes: int) -> list[Message]:
-        """A processor pass at ``clock_minutes`` after the open, then a flush the replica applies."""
+        """A processor pass at ``clock_minutes`` after the open, then a flush; every message sent since the last."""
         self.processor.process(float(SESSION.open + 60 * clock_minutes))
-        batch = self.publisher.flush()
-        assert batch is not None
-        messages = decode_batch(batch.payload, bytes(batch.blob))
-        self.replica.apply_messages(self.status, decode_batch(batch.payload, bytes(batch.blob)))
-        return messages
+        self.publisher.flush()
+        sent, self.sent = self.sent, []
+        return sent
 
     def assert_equal(self) -> None:
         assert session_snapshot(self.replica.session_data, SESSION) == session_snapshot(self.engine, SESSION)
@@ -128,7 +132,9 @@ def test_a_flush_carries_only_the_gap_runs_that_changed() -> None:
     desk.assert_equal()
 
 
-def test_a_ticks_new_bars_reach_the_writer_before_its_health_update(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ticks_bars_reach_the_writer_base_first_and_before_its_health_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(publisher_module, "NEW_BARS_FLUSH_SECONDS", 0.0)
     calendar = get_calendar("XNYS")
     sd = SessionData()
@@ -137,8 +143,14 @@ def test_a_ticks_new_bars_reach_the_writer_before_its_health_update(monkeypatch:
     batches: list[list[Message]] = []
     publisher.sink = lambda batch: batches.append(decode_batch(batch.payload, bytes(batch.blob)))
     publish_changes(coordinator, publisher)
-    seen: list[tuple[float, list[Message]]] = []
-    coordinator.health.updated.connect(lambda clock: seen.append((clock, batches[-1] if batches else [])))
+    ticks: list[tuple[float, list[list[Message]]]] = []
+    done = [0]
+
+    def health_updated(clock: float) -> None:  # the batches sent during this tick, before its health update
+        ticks.append((clock, batches[done[0]:]))
+        done[0] = len(batches)
+
+    coordinator.health.updated.connect(health_updated)
 
     async def run() -> None:
         for symbol in ("SPY", "AAPL"):
@@ -146,9 +158,11 @@ def test_a_ticks_new_bars_reach_the_writer_before_its_health_update(monkeypatch:
         await coordinator.run()
 
     asyncio.run(run())
-    assert len(seen) >= 6
-    for clock, newest in seen:
-        base = [m for m in newest if m["k"] == "bb" and m["i"] == "1m"]
-        assert base, f"no base bars sent before the health update at {clock}"
-        assert sorted(base[0]["s"]) == ["AAPL", "SPY"]
-        assert not [m for m in newest if m["k"] in ("qb", "hs")]  # quality and health follow the tick
+    stepping = [(clock, sent) for clock, sent in ticks if clock < SESSION.close]  # the close's final step brings none
+    assert len(stepping) >= 6
+    for clock, sent in stepping:
+        kinds = [[(m["k"], m.get("i")) for m in batch if m["k"] in ("bb", "qb", "hs")] for batch in sent]
+        # the feed's bars as soon as they were accepted, then what the pass derived from them
+        assert [("bb", "1m")] in kinds and [("bb", "5m")] in kinds, (clock, kinds)
+        assert kinds.index([("bb", "1m")]) < kinds.index([("bb", "5m")])
+        assert not any(kind in ("qb", "hs") for batch in kinds for kind, _ in batch)  # they follow the tick

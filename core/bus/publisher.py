@@ -10,6 +10,7 @@ trimmed. The engine never waits for Redis: batches queue in :class:`ShardWriter`
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
-__all__ = ["Batch", "ShardPublisher"]
+__all__ = ["Batch", "FlushPart", "ShardPublisher"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
@@ -58,6 +59,15 @@ SNAPSHOT_MIN_BYTES = 4 << 20
 SNAPSHOT_MIN_SECONDS = 10.0
 #: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
 SNAPSHOT_MAX_BYTES = 256 << 20
+
+
+class FlushPart(enum.Enum):
+    """What a partial flush sends (after the structural changes marked before it)."""
+
+    #: the base intervals' bars: a feed's bars as soon as they are accepted
+    BASE_BARS = enum.auto()
+    #: every marked interval's bars: what a pass derived
+    BARS = enum.auto()
 
 
 @dataclass
@@ -125,6 +135,8 @@ class ShardPublisher:
         #: symbol -> its base interval's name, and whether base bars arrived since the last flush
         self._base: dict[str, str] = {}
         self._new_base_bars = False
+        #: base bars arrived since the last pass: :meth:`passed` sends what the pass derived from them
+        self._derive_pending = False
         self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
@@ -155,15 +167,22 @@ class ShardPublisher:
         self._quality = {k for k in self._quality if k[0] != symbol}
 
     def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
+        """Mark what changed; new base bars (a feed's, handed over) go at once, before the pass derives
+        from them (at most every :data:`NEW_BARS_FLUSH_SECONDS`; the derived bars follow at :meth:`passed`)."""
         marked = self._bars
         base = self._base
+        arrived = False
         for symbol, name, first in items:
             if name == base.get(symbol):
-                self._new_base_bars = True
+                arrived = True
             key = (symbol, name)
             old = marked.get(key)
             if old is None or first < old:
                 marked[key] = first
+        if arrived:
+            self._new_base_bars = self._derive_pending = True
+            if time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
+                self.flush(part=FlushPart.BASE_BARS)
 
     def _on_quality_changed(self, items: list[tuple[Any, ...]]) -> None:
         self._quality.update((symbol, name) for symbol, name in items)
@@ -215,14 +234,11 @@ class ShardPublisher:
 
     # -- batches ---------------------------------------------------------------------------
     def passed(self, *_args: Any) -> None:
-        """After a tick's processor pass, before its slower rest (feed health): new bars go now.
-
-        Only the bars (and the structural changes before them): quality, notes and health
-        follow with the flush after the tick, and never a snapshot here, so nothing slow
-        stands between a bar accepted and its batch.
-        """
-        if self._new_base_bars and time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
-            self.flush(bars_only=True)
+        """After a tick's processor pass, before its slower rest (feed health): the bars derived from
+        the tick's new base bars go now (quality, notes and health follow after the tick)."""
+        if self._derive_pending:
+            self._derive_pending = False
+            self.flush(part=FlushPart.BARS)
 
     def progress(self, *_args: Any) -> None:
         """After a tick (its passes and health update): flush unless the last flush was very recent."""
@@ -230,24 +246,24 @@ class ShardPublisher:
         if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
-    def flush(self, snapshot: bool = False, bars_only: bool = False) -> Batch | None:
+    def flush(self, snapshot: bool = False, part: FlushPart | None = None) -> Batch | None:
         """Turn what changed since the last flush into one batch and hand it to the sink.
 
-        ``snapshot``: the batch carries one; otherwise it does when one is due. ``bars_only``:
-        only what is marked up to the bars goes (quality and health stay marked; no snapshot).
+        ``snapshot``: the batch carries one; otherwise it does when one is due. ``part``: only
+        the structural changes and the bars (or only the base intervals' bars) go; what else
+        is marked waits for the next flush, and no snapshot is taken.
         """
         self._last_flush = time.monotonic()
         self._new_base_bars = False
-        if bars_only and not (self._ops or self._bars):
+        if part is not None and not (self._ops or self._bars):
             return None
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
         self._ops = []
         with self.session_data.lock:
-            messages.extend(self._bar_messages())
-            self._bars = {}
-            if not bars_only:
+            messages.extend(self._bar_messages(base_only=part is FlushPart.BASE_BARS))
+            if part is None:
                 messages.extend(self._quality_messages())
                 messages.extend(self._health_messages())
                 self._quality = set()
@@ -255,21 +271,29 @@ class ShardPublisher:
             batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
-            if snapshot or (not bars_only and self._snapshot_due()):
+            if snapshot or (part is None and self._snapshot_due()):
                 batch.snapshot = self.snapshot_bytes()
         self._emit(batch)
         return batch
 
-    def _bar_messages(self) -> list[Message]:
+    def _bar_messages(self, base_only: bool = False) -> list[Message]:
         """The marked intervals' bars from the first changed index on, each with its next revision:
         one columnar message per interval and row block (an ungrouped symbol's interval alone).
+        The marks are taken (``base_only``: only the base intervals'; the others stay marked).
 
         At 1,000 symbols a tick marks 5,000 intervals, so the loop below is the whole
         per-symbol cost of a flush: a few dictionary reads per interval, nothing more.
         """
+        marked = self._bars
+        if base_only:
+            base = self._base
+            taken = {key: first for key, first in marked.items() if key[1] == base.get(key[0])}
+            self._bars = {key: first for key, first in marked.items() if key not in taken}
+        else:
+            taken, self._bars = marked, {}
         datas = self._datas()
         blocks: dict[tuple[str, int], list[tuple[str, BarIntervalData, int]]] = {}
-        for (symbol, name), first in self._bars.items():
+        for (symbol, name), first in taken.items():
             data = datas.get(symbol)
             interval = None if data is None else data.bars.get(name)
             if interval is None:

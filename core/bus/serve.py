@@ -25,6 +25,7 @@ from session_monitor.core.bus.publisher import ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
 from session_monitor.core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
 from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.core.clock import ClockState
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import Interval, IntervalError
 from session_monitor.core.memory import freeze_startup_heap
@@ -177,8 +178,17 @@ def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) 
 
 def run_headless(coordinator: SessionCoordinator) -> None:
     """No window: the feed-health update goes in parts of :data:`HEALTH_PART_SYMBOLS` symbols (a
-    window lets its event loop in between parts of 16, which at 1,000 symbols doubled the update)."""
+    window lets its event loop in between parts of 16, which at 1,000 symbols doubled the update),
+    and once the first session is open (its symbols loaded) the heap is frozen, as a window's is
+    after its start-up (:func:`~core.memory.freeze_startup_heap`)."""
     coordinator.health.part_symbols = HEALTH_PART_SYMBOLS
+
+    def started(state: ClockState) -> None:
+        if state is ClockState.OPEN:
+            coordinator.state_changed.disconnect(started)
+            freeze_startup_heap()
+
+    coordinator.state_changed.connect(started)
 
 
 @dataclass
@@ -237,7 +247,6 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())
-    freeze_startup_heap()
     return Engine(coordinator, publisher, writer)
 
 
