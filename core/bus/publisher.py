@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,10 @@ class ShardPublisher:
         self._new_base_bars = False
         #: base bars arrived since the last pass: :meth:`passed` sends what the pass derived from them
         self._derive_pending = False
+        #: () -> whether the engine runs at a pace (live, or a finite speed): then a feed's base bars go
+        #: the moment they are accepted; at max speed they wait for the pass (an extra batch per step
+        #: there cost as much again as publishing itself, and nobody waits for a bar)
+        self.paced: Callable[[], bool] = lambda: True
         self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
@@ -181,7 +186,7 @@ class ShardPublisher:
                 marked[key] = first
         if arrived:
             self._new_base_bars = self._derive_pending = True
-            if time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
+            if self.paced() and time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
                 self.flush(part=FlushPart.BASE_BARS)
 
     def _on_quality_changed(self, items: list[tuple[Any, ...]]) -> None:

@@ -168,6 +168,7 @@ def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) 
     the rest after the tick, health, feeds, and the end of each session (``last`` on the run's last).
     """
     last_session = coordinator.sessions[-1]
+    publisher.paced = lambda: coordinator.clock.speed is not None
     coordinator.passed.connect(publisher.passed)
     coordinator.progress.connect(publisher.progress)
     coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
