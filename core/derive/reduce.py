@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Reduced", "reduce_by_key", "reduce_segments", "segment_starts"]
+__all__ = ["Reduced", "fold_segments", "reduce_by_key", "reduce_segments", "segment_starts"]
 
 
 def segment_starts(key: np.ndarray) -> np.ndarray:
@@ -25,6 +25,31 @@ def segment_starts(key: np.ndarray) -> np.ndarray:
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
     return np.flatnonzero(change)
+
+
+def fold_segments(values: np.ndarray, starts: np.ndarray, initial: float | None = None) -> np.ndarray:
+    """Each segment's values added one after the other in time order, ``((a0 + a1) + a2) + ...``,
+    the first segment onto ``initial`` when given (a window's volume so far).
+
+    That is the sum a pass folding one bar at a time reaches, so a derived volume does not
+    depend on how many bars a pass brings (numpy's reductions add pairwise: their last bit
+    depends on where passes cut a window). ``starts`` as for :func:`reduce_segments`.
+    """
+    n = len(values)
+    lead = 0 if initial is None else 1
+    if len(starts) == 1:
+        column = values if initial is None else np.concatenate((np.array([initial], values.dtype), values))
+        return np.add.accumulate(column)[-1:]
+    lengths = np.diff(starts, append=n)
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    # one column per segment, padded after its values with zeros (x + 0.0 == x): accumulate runs
+    # down each column in order
+    table = np.zeros((int(lengths.max()) + lead, len(starts)), values.dtype)
+    table[np.arange(n) - starts[owner] + lead, owner] = values
+    if initial is not None:
+        table[0, 0] = initial
+    folded: np.ndarray = np.add.accumulate(table, axis=0)[-1]
+    return folded
 
 
 @dataclass(frozen=True, slots=True)
