@@ -62,7 +62,7 @@ async def _replay(
 ) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    from session_monitor.core.coordinator import SessionCoordinator
+    from session_monitor.core.coordinator import HEADLESS_MAX_CHUNK, SessionCoordinator
     from session_monitor.core.session_data import SessionData
 
     session_data = SessionData()
@@ -71,7 +71,7 @@ async def _replay(
     coordinator = SessionCoordinator(
         session_data, setup.source, setup.calendar, setup.sessions, speed=setup.speed, recorder=recorder,
         live=setup.live, grace=setup.grace, known_missing=setup.missing,
-        hours=setup.hours, symbol_hours=setup.symbol_hours,
+        hours=setup.hours, symbol_hours=setup.symbol_hours, max_chunk=HEADLESS_MAX_CHUNK,
     )
     alert_log = _attach_alerts(coordinator, session_data, alerts, references) if alerts is not None else None
     failed: list[str] = []

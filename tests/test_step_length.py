@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 from functools import reduce
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 
 from session_monitor.core.calendar import get_calendar
-from session_monitor.core.coordinator import MAX_SPEED_CHUNK, SessionCoordinator
+from session_monitor.core.coordinator import HEADLESS_MAX_CHUNK, MAX_SPEED_CHUNK, SessionCoordinator
 from session_monitor.core.session_data import SessionData
 from session_monitor.core.sources.factory import open_source
 
@@ -45,7 +44,7 @@ def by_bar() -> SessionData:
     return _replay(60.0)  # one minute bar per step
 
 
-@pytest.mark.parametrize("max_chunk", [MAX_SPEED_CHUNK, 4321.0, math.inf])
+@pytest.mark.parametrize("max_chunk", [MAX_SPEED_CHUNK, 4321.0, HEADLESS_MAX_CHUNK])
 def test_derived_bars_are_the_same_whatever_the_step(by_bar: SessionData, max_chunk: float) -> None:
     stepped = _replay(max_chunk)
     ours, theirs = by_bar.get_symbol_data("BTCUSD"), stepped.get_symbol_data("BTCUSD")
