@@ -18,6 +18,7 @@ import pytest
 
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.coordinator import HEADLESS_MAX_CHUNK, MAX_SPEED_CHUNK, SessionCoordinator
+from session_monitor.core.derive.reduce import fold_segments
 from session_monitor.core.session_data import SessionData
 from session_monitor.core.sources.factory import open_source
 
@@ -69,3 +70,16 @@ def test_a_window_volume_is_its_base_volumes_added_in_time_order(by_bar: Session
             assert derived.data.column("volume")[k] == reduce(lambda a, b: a + b, volumes.tolist()), (name, ts)
             pairwise_differs += float(np.add.reduce(volumes)) != derived.data.column("volume")[k]
     assert pairwise_differs  # the data does tell the orders apart
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.013])  # whole share volumes, and fractions
+@pytest.mark.parametrize("newest", [None, 7.0, 0.3])
+def test_fold_segments_adds_each_window_in_time_order_onto_its_newest_volume(scale: float, newest: float | None) -> None:
+    rng = np.random.default_rng(3)
+    values = rng.integers(1, 5000, 2000).astype(float) * scale
+    starts = np.array([0, 1, 7, 60, 61, 900, 1999])
+    got = fold_segments(values, starts, newest)
+    bounds = [*starts.tolist(), len(values)]
+    for k, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        first = [newest] if newest is not None and k == 0 else []
+        assert got[k] == reduce(lambda a, b: a + b, [*first, *values[lo:hi].tolist()]), k
