@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from functools import reduce
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +75,12 @@ def test_a_window_volume_is_its_base_volumes_added_in_time_order(by_bar: Session
 
 @pytest.mark.parametrize("scale", [1.0, 0.013])  # whole share volumes, and fractions
 @pytest.mark.parametrize("newest", [None, 7.0, 0.3])
-def test_fold_segments_adds_each_window_in_time_order_onto_its_newest_volume(scale: float, newest: float | None) -> None:
+def test_fold_segments_adds_each_window_in_time_order_onto_its_newest(scale: float, newest: float | None) -> None:
     rng = np.random.default_rng(3)
     values = rng.integers(1, 5000, 2000).astype(float) * scale
     starts = np.array([0, 1, 7, 60, 61, 900, 1999])
     got = fold_segments(values, starts, newest)
     bounds = [*starts.tolist(), len(values)]
-    for k, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for k, (lo, hi) in enumerate(pairwise(bounds)):
         first = [newest] if newest is not None and k == 0 else []
         assert got[k] == reduce(lambda a, b: a + b, [*first, *values[lo:hi].tolist()]), k
