@@ -852,9 +852,12 @@ def detect_base(stamps: np.ndarray) -> Interval:
     if not len(steps):
         return Interval(60)
     finest = int(steps.min())
+    # every grid divides 1800 s: a stamp is on grid g when its remainder of 1800 s is, so one
+    # remainder per stamp and a count per remainder answer every grid
+    per_remainder = np.bincount(stamps % _GRIDS[-1], minlength=_GRIDS[-1])
     best = 1
     for grid in _GRIDS:
-        if np.count_nonzero(stamps % grid == 0) >= _ON_GRID * len(stamps):
+        if int(per_remainder[::grid].sum()) >= _ON_GRID * len(stamps):
             best = grid
     if finest % best == 0 and finest > best and np.all(steps % finest == 0):
         return Interval(finest)  # e.g. 90s bars: every step a multiple of the finest
