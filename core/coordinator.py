@@ -473,8 +473,15 @@ class SessionCoordinator:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         feed = self.source.open_feed(loaded)
         feed.session = session
+        if not self._steps_whole(session):
+            feed.polled_in_parts()  # (a replay feed cuts its session into pieces now, not in the first tick)
         self._feeds[symbol] = feed
         self._resume_from_recording(symbol, base, session, feed, fingerprint)
+
+    def _steps_whole(self, session: Session) -> bool:
+        """True when each step takes a whole session (a headless replay at max speed)."""
+        span = session.close + self.processor.grace - session.open
+        return self.clock.speed is None and not self.live and self.max_chunk >= span
 
     def _resume_from_recording(
         self, symbol: str, base: Interval, session: Session, feed: SymbolFeed, fingerprint: str

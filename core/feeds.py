@@ -68,6 +68,11 @@ class SymbolFeed(ABC):
         """Newest session-clock time the connection proved alive (live feeds), else None."""
         return None
 
+    def polled_in_parts(self) -> None:
+        """The session will be polled a part at a time (any run but a headless one stepping whole
+        sessions): prepare for it now, while loading, rather than in the first tick."""
+        return None  # (nothing to prepare: a streaming feed already comes in parts)
+
 
 def _frozen_empty() -> BarArrays:
     """The empty batch every idle poll returns (read-only: it is shared)."""
@@ -105,9 +110,10 @@ def _read_only(bars: BarArrays) -> BarArrays:
 class ReplayFeed(SymbolFeed):
     """A loaded session released on the clock; what was delivered is let go.
 
-    The session stays whole until a poll delivers only part of it: a poll that takes all of it
-    (a whole-session step at max speed) hands it over as it is, with no copy; the first partial
-    poll cuts the rest into pieces, freed one by one as they are delivered.
+    The session stays whole until it is to be polled in parts (:meth:`polled_in_parts`, or a
+    first poll that delivers only part of it): a poll that takes all of it (a whole-session step
+    at max speed) hands it over as it is, with no copy; otherwise it is cut into pieces, freed
+    one by one as they are delivered.
     """
 
     def __init__(self, loaded: LoadedSession) -> None:
@@ -131,7 +137,7 @@ class ReplayFeed(SymbolFeed):
             if int(whole.ts[-1]) <= newest_start:  # all of it: handed over whole
                 self._whole = None
                 return whole
-            self._whole, self._pending = None, _pieces(whole)
+            self.polled_in_parts()
         due: list[BarArrays] = []
         while self._pending:
             piece = self._pending[0]
@@ -146,6 +152,11 @@ class ReplayFeed(SymbolFeed):
         if not due:
             return _EMPTY
         return due[0] if len(due) == 1 else BarArrays.concat(due)
+
+    def polled_in_parts(self) -> None:
+        whole = self._whole
+        if whole is not None:
+            self._whole, self._pending = None, _pieces(whole)
 
     @property
     def held_bars(self) -> int:
@@ -304,6 +315,9 @@ class FaultyFeed(SymbolFeed):
 
     def skip_recorded(self, starts: np.ndarray) -> None:
         self.inner.skip_recorded(starts)
+
+    def polled_in_parts(self) -> None:
+        self.inner.polled_in_parts()
 
     @property
     def ended_at(self) -> float | None:
