@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -214,5 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     return replay_main(argv[1:])
 
 
+def _out_of_collectors_sight() -> None:
+    """Everything alive now leaves the cyclic collector's sight (``gc.freeze``). For a replay run as
+    its own process only: what it builds lives until exit, and each full collection (the
+    interpreter's last one at exit too) would walk all of it again, ~10 % of a CSV replay's CPU
+    (in a process that goes on, such as a test run, cycles frozen there would never be freed)."""
+    gc.freeze()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _out_of_collectors_sight()  # (the modules imported above)
+    code = main()
+    _out_of_collectors_sight()
+    sys.exit(code)
