@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", default="1/1", metavar="I/N", help="serve shard I of N (numbered from 1)")
     parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
+    parser.add_argument("--gateway", action="store_true",
+                        help="be the feed gateway: hold the live SOURCE's one connection and publish its base bars "
+                             "to --redis for engines that read them with SOURCE bus:redis://HOST:PORT/DB")
     parser.add_argument(
         "--recording", metavar="FILE",
         help="this engine's recording file (default: one per shard in the user's data folder)",
@@ -308,6 +311,10 @@ def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    if args.gateway:
+        from session_monitor.core.bus.gateway import gateway_main
+
+        return gateway_main(args)
     try:
         shard = ShardSpec.parse(args.shard)
         setup = resolve_run(args, default_speed=DEFAULT_SPEED)
