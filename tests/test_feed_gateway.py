@@ -221,10 +221,15 @@ def test_engines_on_the_bus_derive_what_a_direct_engine_does_and_a_standby_gatew
 
     standby, standby_log = start_gateway(tmp_path, peer, url, "standby")
     wait_until(lambda: "standing by" in standby_log.read_text(), 20, "the standby gateway waiting")
+    standby.send_signal(signal.SIGSTOP)  # held back until the engines have shown the feed down
     first.send_signal(signal.SIGKILL)
     first.wait()
+    engine_log = tmp_path / "engine-bus-2-2.log"
+    wait_until(lambda: "SPY: feed disconnected" in engine_log.read_text()
+               and "no heartbeat from the feed gateway" in engine_log.read_text(), 20, "the engine showing SPY down")
     # bars the dead gateway never saw: the standby fetches them over REST when it takes over
     publish(peer, day, HISTORY + STEP, HISTORY + 2 * STEP)
+    standby.send_signal(signal.SIGCONT)
     wait_until(lambda: "as epoch 2" in standby_log.read_text(), 20, "the standby taking the lease")
     wait_until(lambda: subscribed_by(peer, 2), 20, "the standby subscribing every symbol")
     wait_for_bars(url, 2, day.upto(HISTORY + 2 * STEP), "the bars missed while no gateway ran")
