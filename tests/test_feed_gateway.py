@@ -27,8 +27,9 @@ import redis
 from alpaca_peer import KEY, SECRET, AlpacaPeer, wait_until
 
 from session_monitor.core.bars import BarArrays
+from session_monitor.core.bus.codec import encode
 from session_monitor.core.bus.gateway_wire import FeedState, bars_of, parse_entry, state_of
-from session_monitor.core.bus.layout import FEED_KEYS, ShardSpec
+from session_monitor.core.bus.layout import FEED_KEYS, ShardKeys, ShardSpec
 from session_monitor.core.bus.replica import Replica, ShardStatus
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import connect as connect_redis
@@ -51,8 +52,8 @@ class Day:
         session = get_calendar("24/7").current_or_next_session()
         newest = int(time.time()) // 60 * 60 - 120  # completed, with a minute's margin
         first = newest - (MINUTES - 1) * 60
-        if first < session.open:
-            pytest.skip("too close to the start of the UTC day for a window of today's 24/7 session")
+        if first < session.open or time.time() > session.close - 120:
+            pytest.skip("too close to midnight UTC for a window of today's 24/7 session")
         rng = np.random.default_rng(17)
         self.minutes = [first + 60 * k for k in range(MINUTES)]
         self.bars: dict[str, BarArrays] = {}
@@ -270,3 +271,10 @@ def test_a_dropped_connection_shows_the_feed_down_then_backfills_and_a_redis_res
     assert_published_once(url, everything)  # its lease may have expired meanwhile: it retakes it, epoch 2
     assert feed_states(url)[-1] is FeedState.CONNECTED
     assert gateway.poll() is None
+
+    # a connected GUI removes QQQ and adds IWM: the engine asks the gateway, which follows
+    shard_commands = redis.Redis.from_url(url)
+    for command in ({"k": "rm", "s": "QQQ"}, {"k": "add", "s": "IWM", "iv": ["1m"]}):
+        shard_commands.xadd(ShardKeys(ShardSpec(1, 1)).commands, {"m": encode(command)})
+    shard_commands.close()
+    wait_until(lambda: peer.subscribed("IWM") and not peer.subscribed("QQQ"), 20, "the gateway following the engine")

@@ -27,6 +27,8 @@ import redis.asyncio as aioredis
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.bus.gateway_wire import (
+    BARS_MAXLEN,
+    STATE_MAXLEN,
     FeedLease,
     FeedState,
     bars_of,
@@ -62,11 +64,11 @@ Row = tuple[float, ...]
 
 
 class Append(NamedTuple):
-    """A queued fenced append: one entry per stream."""
+    """A queued fenced append: one entry per stream, each stream trimmed to about ``maxlen``."""
 
     streams: list[str]
     payloads: list[bytes]
-    maxlen: int | None = None
+    maxlen: int
 
 
 @dataclass
@@ -166,7 +168,7 @@ class Gateway:
                 payloads.append(bars_payload(self.session.date.isoformat(), self.base.seconds, fresh, now))
                 self.bars_sent += len(fresh.ts)
         if streams:
-            self._queue(Append(streams, payloads))
+            self._queue(Append(streams, payloads, BARS_MAXLEN))
         state = trouble or self._connection_state()
         if state != self.state:
             self.state = state
@@ -202,7 +204,7 @@ class Gateway:
         """Queue a state entry (the current state when ``state`` is None): also the heartbeat."""
         current, why = (state, reason) if state is not None else self.state
         payload = state_payload(current, why, WALL_CLOCK.now(), self.alive(), self.lease.lease_ms)
-        self._queue(Append([self.lease.keys.state], [payload], 0))
+        self._queue(Append([self.lease.keys.state], [payload], STATE_MAXLEN))
 
     def _queue(self, append: Append) -> None:
         self.pending.append(append)
@@ -220,7 +222,7 @@ class Gateway:
                 continue
             append = self.pending[0]
             try:
-                await self._append(append)
+                await self.lease.append(append.streams, append.payloads, append.maxlen)
             except TRANSIENT as exc:
                 log.warning("feed gateway: Redis unreachable (%s); %d entr(ies) queued, retrying", exc,
                             len(self.pending))
@@ -229,12 +231,6 @@ class Gateway:
                 continue
             delay = 0.05
             self.pending.pop(0)
-
-    async def _append(self, append: Append) -> None:
-        if append.maxlen == 0:
-            await self.lease.publish_state(append.payloads[0])
-        else:
-            await self.lease.append(append.streams, append.payloads)
 
 
 def _rows(bars: BarArrays) -> dict[int, Row]:

@@ -27,8 +27,8 @@ from session_monitor.core.bus.layout import FEED_KEYS, FEED_SCHEMA_VERSION
 from session_monitor.core.bus.shardlog import _ACQUIRE, _RELEASE, _RENEW, LeaseLost
 
 __all__ = [
-    "BARS_MAXLEN", "COMMANDS_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError", "FeedState", "GatewayState",
-    "bars_of", "bars_payload", "command_payload", "parse_entry", "state_of", "state_payload",
+    "BARS_MAXLEN", "COMMANDS_MAXLEN", "STATE_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError", "FeedState",
+    "GatewayState", "bars_of", "bars_payload", "command_payload", "parse_entry", "state_of", "state_payload",
 ]
 
 #: entries kept per symbol stream (``MAXLEN ~``): an entry holds one or more bars, so at 1m bars
