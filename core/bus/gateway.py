@@ -229,8 +229,18 @@ class Gateway:
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
                 continue
+            except LeaseLost:
+                if not await self._keep_lease():
+                    raise
+                continue  # the lease expired while Redis was away and nobody took it: ours again
             delay = 0.05
             self.pending.pop(0)
+
+
+    async def _keep_lease(self) -> bool:
+        with contextlib.suppress(*TRANSIENT):
+            return await self.lease.keep()
+        return True  # Redis went away again: the next attempt tells
 
 
 def _rows(bars: BarArrays) -> dict[int, Row]:
@@ -251,7 +261,7 @@ async def _heartbeat(gateway: Gateway, stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), lease.lease_ms / 3000)
             return
         try:
-            if not await lease.renew() and not await lease.try_acquire():
+            if not await lease.keep():
                 raise LeaseLost(f"feed gateway epoch {lease.epoch}: another gateway took the lease")
         except TRANSIENT:
             pass  # the sender reports the outage; the lease is checked again next beat

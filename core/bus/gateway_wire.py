@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -30,6 +31,8 @@ __all__ = [
     "BARS_MAXLEN", "COMMANDS_MAXLEN", "STATE_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError", "FeedState",
     "GatewayState", "bars_of", "bars_payload", "command_payload", "parse_entry", "state_of", "state_payload",
 ]
+
+log = logging.getLogger(__name__)
 
 #: entries kept per symbol stream (``MAXLEN ~``): an entry holds one or more bars, so at 1m bars
 #: a 24-hour session is at most 1,440 entries and the stream keeps several sessions
@@ -147,6 +150,7 @@ class FeedLease:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._append = client.register_script(_APPEND)
+        self._keeping = asyncio.Lock()
 
     @property
     def token(self) -> str:
@@ -173,6 +177,20 @@ class FeedLease:
 
     async def renew(self) -> bool:
         return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
+
+    async def keep(self) -> bool:
+        """Renew the lease, or take it again (the next epoch) if it expired and nobody took it meanwhile.
+
+        False when another gateway holds it: this one must stop. One call at a time (the
+        heartbeat and the sender both call it): a second caller then renews what the first took.
+        """
+        async with self._keeping:
+            if await self.renew():
+                return True
+            if await self.try_acquire():
+                log.warning("feed gateway: the lease had expired (Redis away?); taken again as epoch %d", self.epoch)
+                return True
+            return False
 
     async def release(self) -> None:
         await self._release(keys=[self.keys.lease], args=[self.token])

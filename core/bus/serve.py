@@ -15,7 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 
@@ -132,6 +132,9 @@ async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, c
     sd = coordinator.session_data
     while not stopping.is_set():
         try:
+            if cursor == "$":  # "now" pinned to an id: a command sent between two reads (or a reconnect) is kept
+                newest = cast(list[Any], await client.xrevrange(keys.commands, count=1))
+                cursor = newest[0][0].decode() if newest else "0-0"
             entries = await read_log(client, keys.commands, cursor, 100, 1000)
         except TRANSIENT:
             await asyncio.sleep(0.5)
