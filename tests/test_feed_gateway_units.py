@@ -167,3 +167,21 @@ def test_gateway_refuses_a_replay_source_and_a_missing_redis(
     assert "--gateway holds a live source's connection (alpaca); demo is not one" in capsys.readouterr().err
     assert main(["serve", "alpaca", "--gateway"]) == 2
     assert "--gateway needs --redis URL" in capsys.readouterr().err
+
+
+def test_a_past_runs_end_is_not_taken_for_a_running_gateway(redis_server: EmbeddedServer) -> None:
+    """Yesterday's gateway said ``ended``: an engine starting today shows its feeds down until one runs."""
+
+    async def ended() -> None:
+        lease = await _gateway(redis_server.url)
+        await lease.publish_state(state_payload(FeedState.ENDED, "the session is over", time.time(), None, 5000))
+        await lease.client.aclose()
+
+    asyncio.run(ended())
+    source = BusSource(redis_server.url)
+    try:
+        feed = source.open_feed(source.load_session("SPY", MINUTE, DAY))
+        with pytest.raises(FeedError, match="waiting for the feed gateway"):
+            feed.poll(DAY.open)
+    finally:
+        source.close()

@@ -268,8 +268,10 @@ async def _heartbeat(gateway: Gateway, stopping: asyncio.Event) -> None:
         gateway.queue_state()
 
 
-async def _commands(gateway: Gateway, stopping: asyncio.Event) -> None:
-    """The engines' add/remove requests, all of them from the start (what is watched), then as they come."""
+async def _commands(gateway: Gateway, stopping: asyncio.Event, own: list[str]) -> None:
+    """Watch ``own`` (side by side: each is a REST request), then the engines' add/remove requests,
+    all of them from the start (what is watched), then as they come."""
+    await asyncio.gather(*(gateway.claim(symbol, OWN) for symbol in own))
     cursor = "0"
     while not stopping.is_set():
         try:
@@ -318,9 +320,8 @@ async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
     try:
         await _hold(options, lease, quiet)
         sender = asyncio.create_task(gateway.send(stopping), name="send")
-        for symbol in options.symbols:
-            await gateway.claim(symbol, OWN)
-        helpers = [asyncio.create_task(job(gateway, stopping)) for job in (_pump, _heartbeat, _commands)]
+        helpers = [asyncio.create_task(_pump(gateway, stopping)), asyncio.create_task(_heartbeat(gateway, stopping)),
+                   asyncio.create_task(_commands(gateway, stopping, options.symbols))]
         ended = asyncio.create_task(_until_session_end(options.session))
         done, _ = await asyncio.wait([ended, sender, *helpers], return_when=asyncio.FIRST_COMPLETED)
         code = _outcome(done)

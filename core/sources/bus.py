@@ -224,6 +224,8 @@ class BusSource(BarSource):
             self._state_cursor, self._state_epoch = entry.id, entry.epoch
             state = state_of(entry.message)
             self._heard = time.monotonic() - max(0.0, WALL_CLOCK.now() - state.time)
+            if state.state is FeedState.ENDED:  # a past run's last word: wait for this session's gateway
+                state = state._replace(state=FeedState.DOWN, reason="waiting for the feed gateway (its last run ended)")
             self._state = state
 
     def _on_state(self, entry: FeedEntry) -> None:
