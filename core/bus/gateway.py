@@ -44,6 +44,7 @@ from session_monitor.core.feeds import FeedError, FeedRejected, SymbolFeed
 from session_monitor.core.intervals import Interval
 from session_monitor.core.runconfig import LIVE_GRACE_SECONDS, UsageError, read_request
 from session_monitor.core.sources.alpaca import AlpacaSource
+from session_monitor.core.sources.base import SourceError
 from session_monitor.core.symbols import SymbolError, normalise_symbol
 
 __all__ = ["Gateway", "GatewayOptions", "gateway_main", "run_gateway"]
@@ -125,7 +126,11 @@ class Gateway:
         """Learn what the stream holds, then subscribe (the source fetches the session so far)."""
         self.published[symbol] = await self._held(symbol)
         loop = asyncio.get_running_loop()
-        loaded = await loop.run_in_executor(None, self.source.load_session, symbol, self.base, self.session)
+        try:
+            loaded = await loop.run_in_executor(None, self.source.load_session, symbol, self.base, self.session)
+        except SourceError as exc:  # refused credentials: the state says so (down), nothing to watch
+            log.error("feed gateway: %s: %s", symbol, exc)
+            return
         for problem in loaded.problems:
             log.warning("%s", problem)
         self.feeds[symbol] = self.source.open_feed(loaded)
@@ -187,10 +192,10 @@ class Gateway:
         return bars.take(keep) if keep.any() else None
 
     def _connection_state(self) -> tuple[FeedState, str]:
-        if not self.feeds:
-            return FeedState.IDLE, "no symbol is watched"
         if self.source.error is not None:
             return FeedState.DOWN, str(self.source.error)
+        if not self.feeds:
+            return FeedState.IDLE, "no symbol is watched"
         if not self.source.connected:
             return FeedState.RETRYING, f"connecting to {self.source.name}"
         return FeedState.CONNECTED, ""
@@ -378,8 +383,6 @@ def gateway_options(args: argparse.Namespace, url: str) -> GatewayOptions:
 
 def gateway_main(args: argparse.Namespace) -> int:
     """``serve SOURCE --gateway --redis URL``: run the feed gateway."""
-    from session_monitor.core.sources.base import SourceError
-
     if args.redis is None:
         print(f"{PROG}: error: --gateway needs --redis URL (the server the engines read)", file=sys.stderr)
         return 2
