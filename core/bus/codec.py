@@ -209,16 +209,17 @@ def symbol_added_message(data: SymbolSessionData, order: float) -> Message:
     return {
         "k": "add", "s": data.symbol, "o": order, "b": data.base_interval.name,
         "h": [name for name in data.bars], "r": [i.name for i in data.requested],
-        "d": session_to_wire(data.session),
+        "d": session_to_wire(data.session), "hr": data.hours,
     }
 
 
 def build_symbol(message: Message) -> SymbolSessionData:
+    """The symbol's empty bar structure, on its own session hours (``hr``: a watchlist entry's, or None)."""
     base = parse_interval(message["b"])
     held = [parse_interval(name) for name in message["h"]]
     return SymbolSessionData.create(
         message["s"], base, [i for i in held if i != base], session_from_wire(message["d"]),
-        requested=[parse_interval(name) for name in message["r"]],
+        requested=[parse_interval(name) for name in message["r"]], hours=message["hr"],
     )
 
 
@@ -296,6 +297,8 @@ def health_message(symbol: str, health: SymbolHealth) -> Message:
         "k": "health", "s": symbol, "st": health.state.value, "since": health.since,
         "dur": {state.value: seconds for state, seconds in health.durations.items()},
         "thr": health.threshold, "t": health.time, "h": health.heard, "down": health.down,
+        "sd": {name: {state.value: seconds for state, seconds in durations.items()}
+               for name, durations in health.segment_durations.items()},  # extended hours: per segment
     }
 
 
@@ -304,6 +307,8 @@ def apply_health(data: SymbolSessionData, message: Message) -> None:
         session=data.session, state=HealthState(message["st"]), since=float(message["since"]),
         durations={HealthState(k): float(v) for k, v in message["dur"].items()},
         threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
+        segment_durations={str(name): {HealthState(k): float(v) for k, v in durations.items()}
+                           for name, durations in message["sd"].items()},
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 __all__ = ["DEPLOYMENT_KEY", "SCHEMA_VERSION", "ShardKeys", "ShardSpec", "shard_of"]
 
 #: bumped whenever a message's fields change meaning; readers refuse other versions
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: a hash naming the deployment's shard count (``shards``), so followers know what to read
 DEPLOYMENT_KEY = "sm:deployment"
 

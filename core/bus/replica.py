@@ -208,6 +208,7 @@ class Replica:
                 existing.base_interval.name == message["b"]
                 and list(existing.bars) == message["h"]
                 and [i.name for i in existing.requested] == message["r"]
+                and existing.hours == message["hr"]
             )
             if same:
                 status.symbols.add(symbol)
