@@ -12,6 +12,7 @@ import redis
 import redis.asyncio as aioredis
 
 from session_monitor.core.bars import BarArrays
+from session_monitor.core.bus import publisher as publisher_module
 from session_monitor.core.bus import shardlog
 from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
@@ -120,7 +121,7 @@ def test_snapshot_names_the_log_entry_it_is_current_to(
         for _ in range(5):
             ids.append(await owner.append(Batch([{"k": "msg", "l": 30, "t": "x"}])))
         batch = Batch([])
-        batch.snapshot = publisher.snapshot_bytes()
+        batch.snapshot = publisher.snapshot_parts()
         ids.append(await owner.append(batch))
         keys = ShardKeys(shard)
         assert (await client.hget(keys.snapshot, "pos")).decode() == ids[-1]
@@ -172,6 +173,69 @@ def test_a_backlog_too_big_to_queue_is_replaced_by_one_snapshot_and_readers_lose
         replica = Replica(client)
         status = ShardStatus(shard)
         await replica.catch_up(status)
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_a_snapshot_in_parts_rebuilds_the_shard_and_the_one_before_the_previous_is_dropped(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)  # one symbol per part
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+    keys = ShardKeys(shard)
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        ids = []
+        for _ in range(3):
+            batch = Batch([])
+            batch.snapshot = publisher.snapshot_parts()
+            assert len(batch.snapshot) == 2  # SPY, then AAPL
+            ids.append(await owner.append(batch))
+        head = await client.hgetall(keys.snapshot)
+        assert (head[b"pos"].decode(), int(head[b"parts"]), head[b"prev"].decode()) == (ids[2], 2, ids[1])
+        # the previous snapshot stays for a reader still reading it; the one before it is gone
+        assert [await client.exists(keys.snapshot_part(pos, k)) for pos in ids for k in (0, 1)] == [0, 0, 1, 1, 1, 1]
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        await replica.catch_up(status)
+        assert (status.cursor, status.seq, status.snapshots_loaded) == (ids[2], 2, 1)
+        assert replica.session_data.get_active_symbols() == ["SPY", "AAPL"]
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_a_reader_whose_snapshot_parts_vanish_reads_the_next_snapshot(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+    keys = ShardKeys(shard)
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        first = await owner.append(publisher.reset_batch())
+        await client.delete(keys.snapshot_part(first, 1))  # as if two newer snapshots had replaced it
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        loading = asyncio.create_task(replica.catch_up(status))
+        await asyncio.sleep(0.2)
+        assert not loading.done()  # SPY applied, AAPL's part gone: it keeps trying
+        second = Batch([{"k": "msg", "l": 30, "t": "x"}])
+        second.snapshot = publisher.snapshot_parts()
+        newer = await owner.append(second)
+        await asyncio.wait_for(loading, 10)
+        assert (status.cursor, status.seq) == (newer, 1)
         assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
         owner.close()
 

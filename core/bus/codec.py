@@ -34,6 +34,7 @@ __all__ = [
     "ColumnsAt",
     "Message",
     "bars_message",
+    "blob_bytes",
     "decode",
     "decode_batch",
     "encode",
@@ -70,6 +71,11 @@ class ColumnSource(NamedTuple):
     series: BarSeries
     first: int
     stop: int
+
+
+def blob_bytes(series: BarSeries, rows: int) -> int:
+    """Bytes ``rows`` bars of ``series`` take in a blob (what a snapshot part is sized by)."""
+    return rows * _ROW_BYTES[series.with_counts]
 
 
 def _group_key(source: ColumnSource) -> int:

@@ -64,8 +64,15 @@ class ShardKeys:
 
     @property
     def snapshot(self) -> str:
-        """Hash: the shard's full state and the log entry it is current to."""
+        """Hash: the log entry the shard's snapshot is current to (``pos``) and how many parts it has."""
         return f"{self._prefix}:snap"
+
+    def snapshot_part(self, pos: str, index: int) -> str:
+        """Hash: part ``index`` of the snapshot current to log entry ``pos`` (its messages and their blob).
+
+        The append script spells the same name (``KEYS[3] .. ':' .. id .. ':' .. k``).
+        """
+        return f"{self.snapshot}:{pos}:{index}"
 
     @property
     def lease(self) -> str:
