@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.bus import publisher as publisher_module
 from session_monitor.core.bus import shardlog
+from session_monitor.core.bus.codec import decode_batch
 from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
@@ -240,3 +242,38 @@ def test_a_reader_whose_snapshot_parts_vanish_reads_the_next_snapshot(
         owner.close()
 
     asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_symbols_of_one_row_block_with_different_lengths_each_send_only_their_new_bars() -> None:
+    sd = SessionData()
+    sd.start_session(SESSION)
+    base, *derived = parse_intervals("1m,5m")
+    held = {"SPY": [0, 1, 2, 3, 4, 5, 6, 7], "AAPL": [0, 3, 7]}  # AAPL's feed missed five minutes
+    for k, (symbol, minutes) in enumerate(held.items()):
+        sd.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION, requested=[base, *derived]))
+        ts = SESSION.open + 60 * np.array(minutes)
+        sd.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + 100.0 + k + j for j in range(4)), ts * 0 + 10.0))
+    processor = DataProcessor(sd)
+    processor.process(SESSION.open + 480)
+    publisher = ShardPublisher(sd, {"SPY": 0.0, "AAPL": 1.0})
+    replica = Replica(aioredis.Redis())  # never connects: messages are applied directly
+    status = ShardStatus(ShardSpec(1, 1))
+    for messages in publisher.snapshot_messages():
+        batch = Batch(messages)
+        replica.apply_messages(status, decode_batch(batch.payload, batch.blob))
+    publisher.flush()  # what registering and the first pass marked
+    assert sd.get_symbol_data("SPY").base.data.block is sd.get_symbol_data("AAPL").base.data.block
+    ts = SESSION.open + 60 * np.array([8, 9])
+    for symbol in held:
+        sd.add_base_bars(symbol, BarArrays(ts, ts * 0 + 1.0, ts * 0 + 2.0, ts * 0 + 0.5, ts * 0 + 1.5, ts * 0 + 7.0))
+    processor.process(SESSION.open + 600)
+    batch = publisher.flush()
+    assert batch is not None
+    messages = decode_batch(batch.payload, batch.blob)
+    sent = {m["s"]: (m["f"], m["n"]) for m in messages if m["k"] == "bars" and m["i"] == "1m"}
+    assert sent == {"SPY": (8, 2), "AAPL": (3, 2)}  # SPY does not re-send AAPL's missing five
+    replica.apply_messages(status, messages)
+    for symbol in held:
+        want, got = sd.get_symbol_data(symbol).base.data, replica.session_data.get_symbol_data(symbol).base.data
+        assert [tuple(col) for col in got.arrays()] == [tuple(col) for col in want.arrays()]
+    assert session_snapshot(replica.session_data, SESSION) == session_snapshot(sd, SESSION)

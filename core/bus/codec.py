@@ -121,10 +121,11 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group starts at its members' lowest ``first`` (a member
-    that changed later re-sends a few unchanged bars) and is laid out column by column,
-    each a (series × stride) array; a series shorter than the group's longest sends its own
-    row count and leaves the rest of its stride unused.
+    at many symbols. A group is laid out column by column, each a (series × stride) array
+    whose stride is the most rows a member sends; each member sends its own rows from its
+    own ``first`` (members' lengths differ by the bars their feeds missed: a common start
+    made every member re-send up to the difference, 13× the new bars at 1s) and leaves the
+    rest of its stride unused.
     """
     groups: dict[int, list[Message]] = {}
     for message in messages:
@@ -132,8 +133,7 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
             groups.setdefault(_group_key(message["c"]), []).append(message)
     total = 0
     for members in groups.values():
-        first = min(m["c"].first for m in members)
-        stride = max(m["c"].stop for m in members) - first
+        stride = max(m["c"].stop - m["c"].first for m in members)
         total += len(members) * stride * _ROW_BYTES[members[0]["c"].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
@@ -145,38 +145,72 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
     sources: list[ColumnSource] = [m["c"] for m in members]
-    first = min(src.first for src in sources)
-    stride = max(src.stop for src in sources) - first
+    stride = max(src.stop - src.first for src in sources)
     count = len(sources)
     offsets: list[list[int]] = [[] for _ in sources]
+    gather = _Gather.of(sources, stride)
     for name, dtype in _COLUMNS[sources[0].series.with_counts]:
         row_bytes = stride * dtype.itemsize
         out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
-        _copy_column(out, sources, name, first)
+        gather.copy(out, name)
         for k, where in enumerate(offsets):
             where.append(pos + k * row_bytes)
         pos += count * row_bytes
     for message, src, where in zip(members, sources, offsets, strict=True):
         message["c"] = where
-        message["f"] = first
-        message["n"] = src.stop - first
+        message["f"] = src.first
+        message["n"] = src.stop - src.first
     return pos
 
 
-def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int) -> None:
-    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride)."""
-    series = sources[0].series
-    block = series.block
-    stride = out.shape[1]
-    if block is None or len(sources) == 1:
-        out[0] = series.buffer(name)[first : first + stride]
-        return
-    window = block.cols[name][:, first : first + stride]
-    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
-    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
-        out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
-    else:
-        out[:] = window[rows]
+class _Gather(NamedTuple):
+    """How one group's rows are read from its columns, the same for every column.
+
+    ``first`` when every member starts at the same index (a strided copy of the block's rows;
+    a snapshot, or symbols of equal length), else ``flat``: each member's own ``stride``
+    indices into the flattened block (clipped at its capacity; what lies past a member's
+    own rows is never read back).
+    """
+
+    sources: list[ColumnSource]
+    stride: int
+    first: int | None
+    rows: np.ndarray | None
+    flat: np.ndarray | None
+
+    @classmethod
+    def of(cls, sources: list[ColumnSource], stride: int) -> _Gather:
+        series = sources[0].series
+        block = series.block
+        if block is None or len(sources) == 1:
+            return cls(sources, stride, sources[0].first, None, None)
+        rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+        firsts = np.fromiter((src.first for src in sources), np.intp, len(sources))
+        if bool(np.all(firsts == firsts[0])):
+            return cls(sources, stride, int(firsts[0]), rows, None)
+        cap = block.cap
+        columns = np.minimum(firsts[:, None] + np.arange(stride, dtype=np.intp), cap - 1)
+        return cls(sources, stride, None, rows, rows[:, None] * cap + columns)
+
+    def copy(self, out: np.ndarray, name: str) -> None:
+        """Column ``name`` of the group's series into ``out`` (series × stride)."""
+        series = self.sources[0].series
+        block = series.block
+        if self.rows is None or block is None:
+            first = self.first or 0
+            out[0] = series.buffer(name)[first : first + self.stride]
+            return
+        column = block.cols[name]
+        if self.flat is not None:
+            np.take(column.reshape(-1), self.flat, out=out)
+            return
+        first = self.first or 0
+        window = column[:, first : first + self.stride]
+        rows = self.rows
+        if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+            out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
+        else:
+            out[:] = window[rows]
 
 
 class ColumnsAt(NamedTuple):
