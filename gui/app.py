@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from session_monitor.core.alerts import AlertConfig
@@ -35,6 +34,7 @@ from session_monitor.core.sources.base import SourceError
 from session_monitor.core.workspace import WorkspaceState
 from session_monitor.gui.arguments import build_parser
 from session_monitor.gui.errors import install_excepthook, loop_exception_handler
+from session_monitor.gui.event_loop import run_on_qt
 from session_monitor.gui.icons import icon
 from session_monitor.gui.main_window import MainWindow
 from session_monitor.gui.screenshot_view import ScreenshotView, stage_view
@@ -305,6 +305,6 @@ def run(args: argparse.Namespace) -> int:
     apply_dark_palette(app)
     view = ScreenshotView(args.chart, args.explain)
     try:
-        return int(qasync.run(run_window(plan, settings, args.screenshot, args.after, view, own_process=True)))
+        return int(run_on_qt(run_window(plan, settings, args.screenshot, args.after, view, own_process=True)))
     finally:
         gc.enable()  # also when start-up failed before freeze_startup_heap

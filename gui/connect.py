@@ -14,12 +14,12 @@ import logging
 import signal
 import sys
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from session_monitor.core.bus.remote import RemoteCoordinator
 from session_monitor.core.bus.shardlog import connect as connect_redis
 from session_monitor.gui.errors import install_excepthook, loop_exception_handler
+from session_monitor.gui.event_loop import run_on_qt
 from session_monitor.gui.icons import icon
 from session_monitor.gui.main_window import MainWindow
 from session_monitor.gui.settings import AppSettings
@@ -87,4 +87,4 @@ def main(argv: list[str]) -> int:
     app.setOrganizationName("session-monitor")
     app.setWindowIcon(icon("app"))
     apply_dark_palette(app)
-    return int(qasync.run(run_connected(args.url, settings)))
+    return int(run_on_qt(run_connected(args.url, settings)))

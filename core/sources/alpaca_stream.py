@@ -6,9 +6,10 @@ waiting on its loop. So the stream gets a thread of its own, and every blocking 
 only queues jobs.
 
 The stream thread runs the SDK's loop on a plain asyncio loop of its own, never through
-``asyncio.run`` (the SDK's ``run()``): on Python < 3.12 ``qasync.run`` installs a global
-event-loop policy, so ``asyncio.run`` in any other thread would build a *Qt* loop there and
-the stream would die at once (``QApplication::exec: Must be called from the main thread``).
+``asyncio.run`` (the SDK's ``run()``): a host that installs a global event-loop policy
+(``qasync.run`` does on Python < 3.12; the app itself no longer uses it) would make
+``asyncio.run`` in this thread build a *Qt* loop, and the stream would die at once
+(``QApplication::exec: Must be called from the main thread``).
 A stream thread that dies anyway is reported down (every feed disconnected, with the
 reason) and started again with exponential backoff, with every subscription it had.
 

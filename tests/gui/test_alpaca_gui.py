@@ -1,9 +1,9 @@
-"""The GUI's live path end to end: ``qasync.run`` → the window → AlpacaSource → alpaca-py → the local peer.
+"""The GUI's live path end to end: the Qt loop → the window → AlpacaSource → alpaca-py → the local peer.
 
 This runs the app the way ``session-monitor alpaca`` does (``gui.app.run_window`` under
-``qasync.run``, whose event-loop policy is global on Python < 3.12), so the SDK's stream
-thread must not end up with a Qt loop. The wall clock is shifted (``WALL_CLOCK.offset``)
-to a real historical session, so the stand-in serves the Lean GOOG day as if it were live.
+``gui.event_loop.run_on_qt``), so the SDK's stream thread must not end up with a Qt loop.
+The wall clock is shifted (``WALL_CLOCK.offset``) to a real historical session, so the
+stand-in serves the Lean GOOG day as if it were live.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("alpaca")
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from session_monitor.core.calendar import get_calendar
@@ -25,6 +24,7 @@ from session_monitor.core.clock import WALL_CLOCK
 from session_monitor.core.sources.alpaca import ONE_MINUTE, REST_URL_VARIABLE, STREAM_URL_VARIABLE, AlpacaSource
 from session_monitor.core.sources.lean import LeanSource
 from session_monitor.gui.app import build_parser, plan_start, run_window
+from session_monitor.gui.event_loop import run_on_qt
 from session_monitor.gui.main_window import MainWindow
 from session_monitor.gui.settings import AppSettings
 from session_monitor.gui.tree_model import Column
@@ -96,7 +96,7 @@ def test_the_window_streams_live_bars_into_session_data_and_the_tree(
         return await run
 
     with caplog.at_level(logging.WARNING):
-        code = qasync.run(drive())
+        code = run_on_qt(drive())
 
     assert code == 0
     assert seen["connections"] >= 1

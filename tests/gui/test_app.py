@@ -183,7 +183,7 @@ def test_open_session_file_replaces_the_run_and_a_bad_file_changes_nothing(tmp_p
         timer = QTimer()
         timer.timeout.connect(drive)
         timer.start(100)
-        print("exit", qasync.run(gapp.run_window(plan, settings, None, 5.0)))
+        print("exit", gapp.run_on_qt(gapp.run_window(plan, settings, None, 5.0)))
         """
     )
 
@@ -242,7 +242,7 @@ RECORDING_OFF_DRIVER = textwrap.dedent(
     timer = QTimer()
     timer.timeout.connect(drive)
     timer.start(100)
-    print("exit", qasync.run(gapp.run_window(plan, settings, None, 5.0)))
+    print("exit", gapp.run_on_qt(gapp.run_window(plan, settings, None, 5.0)))
     """
 )
 
