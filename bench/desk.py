@@ -209,7 +209,8 @@ async def _catch_up(url: str, symbols: list[str], hours: float) -> CatchUp:
     parts = int(await client.hget(keys.snapshot, "parts") or 0)
     size = 0
     for k in range(parts):
-        size += sum(int(await client.hstrlen(keys.snapshot_part(pos, k), name)) for name in ("m", "b"))
+        for name in ("m", "b"):
+            size += int(await client.hstrlen(keys.snapshot_part(pos, k), name))
     shard_log.close()
     await client.aclose()
     return CatchUp(elapsed, bars, parts, size)
