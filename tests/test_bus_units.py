@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,7 @@ def test_a_snapshot_in_parts_rebuilds_the_shard_and_the_one_before_the_previous_
         status = ShardStatus(shard)
         await replica.catch_up(status)
         assert (status.cursor, status.seq, status.snapshots_loaded) == (ids[2], 2, 1)
+        assert gc.isenabled()  # collections were paused while the snapshot was applied, not for good
         assert replica.session_data.get_active_symbols() == ["SPY", "AAPL"]
         assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
         owner.close()

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -131,15 +132,16 @@ class Replica:
     async def catch_up(self, status: ShardStatus) -> None:
         """Load the snapshot and apply every log entry after it (no waiting): the state of now."""
         keys = ShardKeys(status.shard)
-        await self.load_snapshot(status)
-        while True:
-            entries = await read_log(self.client, keys.log, status.cursor, READ_COUNT)
-            if not entries:
-                return
-            for entry in entries:
-                if not self._apply_entry(status, entry):
-                    await self.load_snapshot(status)
-                    break
+        with _COLLECTIONS.paused():
+            await self.load_snapshot(status)
+            while True:
+                entries = await read_log(self.client, keys.log, status.cursor, READ_COUNT)
+                if not entries:
+                    return
+                for entry in entries:
+                    if not self._apply_entry(status, entry):
+                        await self.load_snapshot(status)
+                        break
 
     async def load_snapshot(self, status: ShardStatus) -> None:
         """Make the shard's part of the replica equal to its snapshot, part by part as the parts arrive.
@@ -147,9 +149,10 @@ class Replica:
         A worker thread reads the parts in order on one connection while this applies those
         already read; a snapshot replaced twice while it was read (its parts gone) is read anew.
         """
-        while not await self._load_once(status):
-            log.info("shard %s: the snapshot was replaced while it was read; reading the new one", status.shard)
-            await asyncio.sleep(0.01)
+        with _COLLECTIONS.paused():
+            while not await self._load_once(status):
+                log.info("shard %s: the snapshot was replaced while it was read; reading the new one", status.shard)
+                await asyncio.sleep(0.01)
 
     async def _load_once(self, status: ShardStatus) -> bool:
         """One try of :meth:`load_snapshot`; False if the snapshot was replaced before all of it was read."""
@@ -325,6 +328,37 @@ class Replica:
 
     def all_finished(self) -> bool:
         return bool(self.shards) and all(s.finished for s in self.shards)
+
+
+class _CollectionPause:
+    """No automatic garbage collection while a replica builds its state from a snapshot.
+
+    What a snapshot builds lives on (symbols, series, gap runs), and each automatic
+    collection walks a heap that only grows: at 1,000 symbols they cost ~0.7 s of CPU, a
+    third of loading the snapshot. What is dropped meanwhile (decoded messages) holds no
+    cycles and is freed at once. Nested and concurrent loads (several shards) share one
+    pause; the collector's state before the first is restored after the last.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        if self._depth == 0:
+            self._was_enabled = gc.isenabled()
+            gc.disable()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._was_enabled:
+                gc.enable()
+
+
+_COLLECTIONS = _CollectionPause()
 
 
 class SnapshotHeader(NamedTuple):
