@@ -19,7 +19,7 @@ from session_monitor.core.bus import shardlog
 from session_monitor.core.bus.codec import decode_batch
 from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
-from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.replica import Replica, SchemaError, ShardStatus
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import LeaseLost, ShardLog, ShardWriter
 from session_monitor.core.calendar import get_calendar
@@ -279,3 +279,16 @@ def test_symbols_of_one_row_block_with_different_lengths_each_send_only_their_ne
         want, got = sd.get_symbol_data(symbol).base.data, replica.session_data.get_symbol_data(symbol).base.data
         assert [tuple(col) for col in got.arrays()] == [tuple(col) for col in want.arrays()]
     assert session_snapshot(replica.session_data, SESSION) == session_snapshot(sd, SESSION)
+
+
+def test_a_reader_refuses_a_snapshot_of_another_schema_version(redis_server: EmbeddedServer) -> None:
+    shard = ShardSpec(1, 1)
+
+    async def body(client: aioredis.Redis) -> None:
+        # what an engine of the previous schema left: the whole shard in one `state` field, no parts
+        await client.hset(ShardKeys(shard).snapshot, mapping={"pos": "1-0", "v": 2, "e": 1, "n": 0, "state": b""})
+        replica = Replica(client)
+        with pytest.raises(SchemaError, match=f"writes schema version 2; this reader knows {SCHEMA_VERSION}"):
+            await replica.catch_up(ShardStatus(shard))
+
+    asyncio.run(_with_client(redis_server.url, body))

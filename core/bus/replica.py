@@ -17,7 +17,7 @@ import gc
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -388,23 +388,23 @@ def _read_snapshot(client: aioredis.Redis, keys: ShardKeys, deliver: Callable[[o
     """
     try:
         with connect_blocking(client) as blocking:
-            pos, version, epoch, seq, parts = cast(
-                list[bytes | None], blocking.hmget(keys.snapshot, ["pos", "v", "e", "n", "parts"])
-            )
-            if pos is None or parts is None:
-                deliver(None)
-                return
-            header = SnapshotHeader(pos.decode(), int(version or 0), int(epoch or 0), int(seq or 0), int(parts))
-            deliver(header)
-            names = [keys.snapshot_part(header.pos, k) for k in range(header.parts)]
-            connection = blocking.connection_pool.get_connection()
+            connection = blocking.connection_pool.make_connection()
             try:
+                connection.send_command("HMGET", keys.snapshot, "pos", "v", "e", "n", "parts")
+                pos, version, epoch, seq, parts = connection.read_response()
+                if pos is None:
+                    deliver(None)
+                    return
+                header = SnapshotHeader(pos.decode(), int(version or 0), int(epoch or 0), int(seq or 0),
+                                        int(parts or 0))  # no parts: an older schema's (the reader refuses it)
+                deliver(header)
+                names = [keys.snapshot_part(header.pos, k) for k in range(header.parts)]
                 connection.send_packed_command(connection.pack_commands([("HMGET", name, "m", "b") for name in names]))
                 for _name in names:
                     meta, blob = connection.read_response()
                     deliver(SnapshotPartRead(meta, blob))
             finally:
-                blocking.connection_pool.release(connection)
+                connection.disconnect()
     except Exception as exc:  # handed to the reader's task, which raises it
         deliver(exc)
 
