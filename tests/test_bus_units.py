@@ -292,3 +292,25 @@ def test_a_reader_refuses_a_snapshot_of_another_schema_version(redis_server: Emb
             await replica.catch_up(ShardStatus(shard))
 
     asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_the_next_snapshot_reuses_the_buffers_of_the_last_ones_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)
+    monkeypatch.setattr(publisher_module.BlobPool, "KEEP", 0)  # only what a snapshot adds is kept
+    engine = SessionData()
+    engine.start_session(SESSION)
+    base, *derived = parse_intervals("1s,1m")
+    ts = SESSION.open + np.arange(2000)  # ~100 kB of 1s bars each: buffers worth keeping
+    for k, symbol in enumerate(("SPY", "AAPL", "MSFT", "QQQ", "IWM", "GOOG")):
+        engine.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION))
+        engine.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + 100.0 + k for _ in range(4)), ts * 0 + 10.0))
+    publisher = ShardPublisher(engine, {})
+    first = Batch([], pool=publisher.pool)
+    first.snapshot = publisher.snapshot_parts()
+    buffers = [part.blob.obj for part in first.snapshot]
+    first.release()  # in Redis: its buffers go back to the pool
+    second = Batch([], pool=publisher.pool)
+    second.snapshot = publisher.snapshot_parts()
+    assert len(second.snapshot) == len(buffers) == 6
+    reused = sum(any(np.shares_memory(np.asarray(part.blob), old) for old in buffers) for part in second.snapshot)
+    assert reused == 6

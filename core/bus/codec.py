@@ -89,13 +89,15 @@ class BlobPool:
 
     A fresh buffer of a few MB costs the engine a page fault per page on its first write
     (at max speed that was most of what encoding cost); a kept one does not. At most
-    :data:`KEEP` buffers are kept; one is reused for a blob between half its size and all of it.
+    :attr:`keep` buffers are kept (:data:`KEEP`, plus the parts of the last snapshot: the
+    next snapshot reuses them); one is reused for a blob between half its size and all of it.
     """
 
     KEEP = 4
 
     def __init__(self) -> None:
         self._free: list[np.ndarray] = []
+        self.keep = self.KEEP
 
     def take(self, size: int) -> np.ndarray:
         """A buffer of exactly ``size`` bytes (a view of a kept one when one fits)."""
@@ -110,7 +112,7 @@ class BlobPool:
         buffer = array.base if isinstance(array, np.ndarray) and isinstance(array.base, np.ndarray) else array
         if isinstance(buffer, np.ndarray) and len(buffer) >= 1 << 16:
             self._free.append(buffer)
-            if len(self._free) > self.KEEP:
+            if len(self._free) > self.keep:
                 self._free.sort(key=len)
                 del self._free[0]
 

@@ -318,6 +318,7 @@ class ShardPublisher:
 
     def snapshot_parts(self) -> list[SnapshotPart]:
         parts = [SnapshotPart(*encode_batch(messages, self.pool)) for messages in self.snapshot_messages()]
+        self.pool.keep = BlobPool.KEEP + len(parts)  # the next snapshot reuses these parts' buffers
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = sum(len(part.meta) + len(part.blob) for part in parts)
