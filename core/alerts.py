@@ -11,6 +11,12 @@ A reconciliation against a reference (:meth:`AlertEngine.on_reconciled`) starts 
 ``mismatch`` alert per (symbol, interval) at its first differing bar and clears it when a
 later comparison of that series finds no difference.
 
+With extended hours an event that concerns a time (stale, down, a gap, a revised bar, a
+mismatch) names its segment (``pre``, ``regular``, ``post``); a gap crossing a segment
+boundary is cut there, as in ``session.json``, each part judged on its own. Coverage and
+quality are checked for the whole day and, at the close, coverage for each segment too
+(named). Regular hours name no segment.
+
 Rules are set globally and per watchlist entry (``[alerts]`` and ``[watchlist.alerts]``
 in a session file); :class:`AlertRules` holds one set, :class:`AlertConfig` both levels.
 """
@@ -24,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,12 +41,15 @@ from session_monitor.core.causes import GapCause
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.coverage import coverage
 from session_monitor.core.events import Event
+from session_monitor.core.gaps import Gap
 from session_monitor.core.health import HealthChange, HealthMonitor, HealthState
 from session_monitor.core.reconcile.compare import FIELDS, BarCheck, SeriesReport, Status
+from session_monitor.core.segments import cut_gaps, segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = [
-    "AlertConfig", "AlertEngine", "AlertEvent", "AlertLog", "AlertRule", "AlertRules", "attach_alerts", "parse_rules"
+    "AlertConfig", "AlertEngine", "AlertEvent", "AlertLog", "AlertRule", "AlertRules", "attach_alerts", "parse_rules",
+    "segment_at",
 ]
 
 #: a coverage or quality alert checked while open clears only this many points above its threshold
@@ -163,6 +172,9 @@ class AlertEvent:
     value: float | int | None
     #: the differing fields of a ``mismatch`` start (written only when set)
     fields: tuple[str, ...] | None = None
+    #: with extended hours, the segment the event concerns: ``pre``, ``regular`` or ``post``
+    #: (written only when set: regular hours and whole-day figures have none)
+    segment: str | None = None
 
     @property
     def iso_time(self) -> str:
@@ -174,7 +186,34 @@ class AlertEvent:
                                "rule": self.rule.value, "event": self.event, "value": self.value}
         if self.fields is not None:
             out["fields"] = list(self.fields)
+        if self.segment is not None:
+            out["segment"] = self.segment
         return out
+
+
+def segment_at(session: Session, time: float, ending: bool = False) -> str | None:
+    """The segment of an extended ``session`` holding ``time`` (None with regular hours). An
+    ``ending`` time (a clear) belongs to the segment the condition was last true in, so a
+    silence that ends at the regular open was a pre-market one."""
+    for part in session.segments:
+        if (part.start < time <= part.end) if ending else (part.start <= time < part.end):
+            return part.name
+    return None
+
+
+#: rules whose events concern the time they carry (the others name their segment themselves,
+#: or concern the whole day: coverage and quality)
+_TIMED = frozenset({AlertRule.STALE, AlertRule.DOWN})
+
+
+class _Key(NamedTuple):
+    """Which alert a condition is: a rule for a symbol (and interval), and for a per-segment
+    figure its segment."""
+
+    rule: AlertRule
+    symbol: str
+    interval: str | None
+    segment: str | None = None
 
 
 @dataclass(eq=False)
@@ -200,7 +239,7 @@ class AlertEngine:
         #: (AlertEvent)
         self.fired = Event("alert")
         self.history: list[AlertEvent] = []
-        self._conditions: dict[tuple[AlertRule, str, str | None], _Condition] = {}
+        self._conditions: dict[_Key, _Condition] = {}
         self._down_since: dict[str, float] = {}
         self._last_check = -math.inf
         self._gaps_seen: dict[tuple[str, str], set[int]] = {}
@@ -228,47 +267,49 @@ class AlertEngine:
     # -- queries -----------------------------------------------------------------------
     def active(self, symbol: str | None = None) -> list[tuple[AlertRule, str, str | None]]:
         """(rule, symbol, interval) of the alerts started and not cleared, for ``symbol`` or all."""
-        return [key for key, cond in self._conditions.items() if cond.active and symbol in (None, key[1])]
+        active = (key[:3] for key, cond in self._conditions.items() if cond.active and symbol in (None, key.symbol))
+        return list(dict.fromkeys(active))  # a figure alerting in two segments is one alert of the interval
 
     def clear_history(self) -> None:
         """Forget the events shown so far (active alerts stay active and will still clear)."""
         self.history.clear()
 
     # -- firing ------------------------------------------------------------------------
-    def _fire(self, time: float, tz: str, symbol: str, interval: str | None, rule: AlertRule, event: str,
-              value: float | int | None, fields: tuple[str, ...] | None = None) -> None:
-        alert = AlertEvent(time, tz, symbol, interval, rule, event, value, fields)
+    def _fire(self, time: float, session: Session, symbol: str, interval: str | None, rule: AlertRule, event: str,
+              value: float | int | None, fields: tuple[str, ...] | None = None, segment: str | None = None) -> None:
+        if rule in _TIMED:
+            segment = segment_at(session, time, ending=event == "clear")
+        alert = AlertEvent(time, session.tz, symbol, interval, rule, event, value, fields, segment)
         self.history.append(alert)
         self.fired.emit(alert)
 
-    def _condition(self, rule: AlertRule, symbol: str, interval: str | None) -> _Condition:
-        key = (rule, symbol, interval)
+    def _condition(self, key: _Key) -> _Condition:
         found = self._conditions.get(key)
         if found is None:
             found = self._conditions[key] = _Condition()
         return found
 
-    def _set(self, rule: AlertRule, symbol: str, interval: str | None, true: bool, time: float, tz: str,
-             value: float | int | None, hold: float) -> None:
+    def _set(self, key: _Key, true: bool, time: float, session: Session, value: float | int | None,
+             hold: float) -> None:
         """Drive one condition: start when it turns true, clear once false for ``hold`` seconds."""
-        cond = self._condition(rule, symbol, interval)
-        self._confirm(rule, symbol, interval, cond, time, tz, hold)
+        cond = self._condition(key)
+        self._confirm(key, cond, time, session, hold)
         if true:
             cond.clear_since = None
             if not cond.active:
                 cond.active, cond.started = True, time
-                self._fire(time, tz, symbol, interval, rule, "start", value)
+                self._fire(time, session, key.symbol, key.interval, key.rule, "start", value, segment=key.segment)
         elif cond.active and cond.clear_since is None:
             cond.clear_since = time
             if hold <= 0:
-                self._confirm(rule, symbol, interval, cond, time, tz, hold)
+                self._confirm(key, cond, time, session, hold)
 
-    def _confirm(self, rule: AlertRule, symbol: str, interval: str | None, cond: _Condition, now: float, tz: str,
-                 hold: float) -> None:
+    def _confirm(self, key: _Key, cond: _Condition, now: float, session: Session, hold: float) -> None:
         if cond.active and cond.clear_since is not None and now - cond.clear_since >= hold:
             cond.active = False
             since, cond.clear_since = cond.clear_since, None
-            self._fire(since, tz, symbol, interval, rule, "clear", round(since - cond.started, 3))
+            self._fire(since, session, key.symbol, key.interval, key.rule, "clear", round(since - cond.started, 3),
+                       segment=key.segment)
 
     # -- health: stale and down -----------------------------------------------------------
     def _stale_hold(self, data: SymbolSessionData) -> float:
@@ -284,30 +325,32 @@ class AlertEngine:
         if data is None:
             return
         rules = self.config.rules_for(change.symbol)
-        tz = data.session.tz
+        session = data.session
         symbol, t = change.symbol, change.time
-        self._due_down(symbol, t, tz, rules)
+        self._due_down(symbol, t, session, rules)
         if rules.stale_slots is not None:
             stale = change.state is HealthState.STALE
-            self._set(AlertRule.STALE, symbol, None, stale, t, tz, change.silent_slots, self._stale_hold(data))
+            self._set(_Key(AlertRule.STALE, symbol, None), stale, t, session, change.silent_slots,
+                      self._stale_hold(data))
         if rules.down_seconds is not None:
             hold = 2.0 * rules.down_seconds
             if change.state is HealthState.DOWN:
                 self._down_since.setdefault(symbol, t)
-                if self._condition(AlertRule.DOWN, symbol, None).active:  # down again within the hold-off
-                    self._set(AlertRule.DOWN, symbol, None, True, t, tz, rules.down_seconds, hold)
+                if self._condition(_Key(AlertRule.DOWN, symbol, None)).active:  # down again within the hold-off
+                    self._set(_Key(AlertRule.DOWN, symbol, None), True, t, session, rules.down_seconds, hold)
             else:
                 self._down_since.pop(symbol, None)
-                self._set(AlertRule.DOWN, symbol, None, False, t, tz, None, hold)
+                self._set(_Key(AlertRule.DOWN, symbol, None), False, t, session, None, hold)
 
-    def _due_down(self, symbol: str, now: float, tz: str, rules: AlertRules) -> None:
+    def _due_down(self, symbol: str, now: float, session: Session, rules: AlertRules) -> None:
         """A feed down since ``t`` starts its alert at ``t + N`` if still down then."""
         since = self._down_since.get(symbol)
         if since is None or rules.down_seconds is None:
             return
         due = since + rules.down_seconds
         if due <= now:
-            self._set(AlertRule.DOWN, symbol, None, True, due, tz, rules.down_seconds, 2.0 * rules.down_seconds)
+            self._set(_Key(AlertRule.DOWN, symbol, None), True, due, session, rules.down_seconds,
+                      2.0 * rules.down_seconds)
 
     def _hold(self, rule: AlertRule, data: SymbolSessionData) -> float:
         if rule is AlertRule.STALE:
@@ -318,13 +361,13 @@ class AlertEngine:
 
     def _confirm_due(self, clock: float, force: bool = False) -> None:
         """Confirm the clears whose hold-off has passed (all of them when ``force``: the session is over)."""
-        for (rule, symbol, interval), cond in list(self._conditions.items()):
+        for key, cond in list(self._conditions.items()):
             if cond.clear_since is None:
                 continue
-            data = self.session_data.get_symbol_data(symbol)
+            data = self.session_data.get_symbol_data(key.symbol)
             if data is not None:
-                hold = 0.0 if force else self._hold(rule, data)
-                self._confirm(rule, symbol, interval, cond, clock, data.session.tz, hold)
+                hold = 0.0 if force else self._hold(key.rule, data)
+                self._confirm(key, cond, clock, data.session, hold)
 
     def _on_updated(self, clock: float) -> None:
         """After each health pass: due down alerts, confirmed clears, checks while open, gaps, revisions."""
@@ -333,7 +376,7 @@ class AlertEngine:
             if data is None:
                 self._down_since.pop(symbol)
                 continue
-            self._due_down(symbol, clock, data.session.tz, self.config.rules_for(symbol))
+            self._due_down(symbol, clock, data.session, self.config.rules_for(symbol))
         self._confirm_due(clock)
         if self.config.default.gap_slots is not None or any(
             r.gap_slots is not None for r in self.config.per_symbol.values()
@@ -357,12 +400,12 @@ class AlertEngine:
 
     def on_session_started(self, session: Session) -> None:
         """Alerts about the previous session's close clear when the next one opens."""
-        for (rule, symbol, interval), cond in list(self._conditions.items()):
-            figure = rule in (AlertRule.COVERAGE, AlertRule.QUALITY)
-            closing = figure and self.config.rules_for(symbol).check_at == "close"
+        for key, cond in list(self._conditions.items()):
+            figure = key.rule in (AlertRule.COVERAGE, AlertRule.QUALITY)
+            closing = figure and self.config.rules_for(key.symbol).check_at == "close"
             if closing and cond.active:
                 cond.clear_since = float(session.open)
-                self._confirm(rule, symbol, interval, cond, float(session.open), session.tz, 0.0)
+                self._confirm(key, cond, float(session.open), session, 0.0)
 
     def _check_figures(self, clock: float, at_close: bool, session: Session | None = None) -> None:
         for data in self.session_data.all_symbol_data():
@@ -376,6 +419,17 @@ class AlertEngine:
                                      coverage(interval, data.base), clock, at_close)
                     self._set_figure(data, name, AlertRule.QUALITY, rules.quality_below, interval.quality,
                                      clock, at_close)
+                    if at_close:
+                        self._check_segments(data, name, interval, rules, clock)
+
+    def _check_segments(self, data: SymbolSessionData, name: str, interval: BarIntervalData, rules: AlertRules,
+                        clock: float) -> None:
+        """With extended hours, at the close: each segment's coverage too (a lost half hour of the
+        regular session must not hide in the whole day's larger count). Quality is not checked per
+        segment: before and after the regular session it measures how thinly the market traded."""
+        for part in segment_figures(interval, data.base) if data.session.segments else ():
+            self._set_figure(data, name, AlertRule.COVERAGE, rules.coverage_below, part.coverage, clock, True,
+                             part.segment.name)
 
     @staticmethod
     def _figures_due(data: SymbolSessionData, rules: AlertRules, clock: float, at_close: bool,
@@ -387,15 +441,16 @@ class AlertEngine:
         return at_close or data.session.open <= clock < data.session.close
 
     def _set_figure(self, data: SymbolSessionData, name: str, rule: AlertRule, threshold: float | None,
-                    value: float | None, clock: float, at_close: bool) -> None:
+                    value: float | None, clock: float, at_close: bool, segment: str | None = None) -> None:
         """A figure below its threshold starts the alert; while open, one ``MARGIN`` above clears it."""
         if threshold is None or value is None:
             return
         rounded = round(value, 3)
+        key = _Key(rule, data.symbol, name, segment)
         if value < threshold:
-            self._set(rule, data.symbol, name, True, clock, data.session.tz, rounded, 0.0)
+            self._set(key, True, clock, data.session, rounded, 0.0)
         elif not at_close and value >= threshold + MARGIN:
-            self._set(rule, data.symbol, name, False, clock, data.session.tz, rounded, 0.0)
+            self._set(key, False, clock, data.session, rounded, 0.0)
 
     # -- gaps -----------------------------------------------------------------------------
     def _check_gaps(self, data: SymbolSessionData, slots: int) -> None:
@@ -412,19 +467,23 @@ class AlertEngine:
                 if gap.start in seen or last is None or gap.end > last:
                     continue  # still open: decided when it is known
                 seen.add(gap.start)
-                if gap.bars > slots and gap.cause != GapCause.QUIET:
-                    self._fire_gap(data, interval, gap.start, gap.end, gap.bars, slots)
+                if gap.cause == GapCause.QUIET:
+                    continue
+                for segment, part in _gap_parts(gap, interval):
+                    if part.bars > slots:
+                        self._fire_gap(data, interval, part, slots, segment)
 
-    def _fire_gap(self, data: SymbolSessionData, interval: BarIntervalData, start: int, end: int, bars: int,
-                  slots: int) -> None:
+    def _fire_gap(self, data: SymbolSessionData, interval: BarIntervalData, gap: Gap, slots: int,
+                  segment: str | None) -> None:
         grid = interval.grid
-        first = grid.window_of_one(start)
+        first = grid.window_of_one(gap.start)
         counted = grid.cum_slots[first:] - grid.cum_slots[first]
         reached = first + int(np.searchsorted(counted, slots + 1)) - 1
         at = float(grid.ends[min(reached, grid.size - 1)])
-        tz = data.session.tz
-        self._fire(at, tz, data.symbol, interval.name, AlertRule.GAP, "start", bars)
-        self._fire(float(end), tz, data.symbol, interval.name, AlertRule.GAP, "clear", bars)
+        session = data.session
+        self._fire(at, session, data.symbol, interval.name, AlertRule.GAP, "start", gap.bars, segment=segment)
+        self._fire(float(gap.end), session, data.symbol, interval.name, AlertRule.GAP, "clear", gap.bars,
+                   segment=segment)
 
     # -- revisions ------------------------------------------------------------------------
     def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
@@ -450,7 +509,8 @@ class AlertEngine:
             for ts in revised.tolist():
                 if ts not in seen:
                     seen.add(ts)
-                    self._fire(clock, data.session.tz, symbol, name, AlertRule.REVISED, "start", int(ts))
+                    self._fire(clock, data.session, symbol, name, AlertRule.REVISED, "start", int(ts),
+                               segment=segment_at(data.session, ts))
 
     # -- reconciliation -------------------------------------------------------------------
     def on_reconciled(self, reports: list[SeriesReport]) -> None:
@@ -462,20 +522,32 @@ class AlertEngine:
             data = self.session_data.get_symbol_data(report.symbol)
             rules = self.config.rules_for(report.symbol)
             if data is not None and rules.mismatch and report.checks:
-                self._on_report(report, data.session.tz, rules)
+                self._on_report(report, data.session, rules)
 
-    def _on_report(self, report: SeriesReport, tz: str, rules: AlertRules) -> None:
-        """One series' comparison: start at its first differing bar, or clear at its newest bar."""
+    def _on_report(self, report: SeriesReport, session: Session, rules: AlertRules) -> None:
+        """One series' comparison: start at its first differing bar, or clear at its newest bar
+        (each in the segment of that bar)."""
         differing = [c for c in report.checks if _counts_as_mismatch(c, rules.mismatch_volume)]
         name = report.interval.name
-        cond = self._condition(AlertRule.MISMATCH, report.symbol, name)
+        cond = self._condition(_Key(AlertRule.MISMATCH, report.symbol, name))
         if differing and not cond.active:
             cond.active, cond.started = True, float(differing[0].start)
             fields = _mismatch_fields(differing, rules.mismatch_volume)
-            self._fire(cond.started, tz, report.symbol, name, AlertRule.MISMATCH, "start", len(differing), fields)
+            self._fire(cond.started, session, report.symbol, name, AlertRule.MISMATCH, "start", len(differing),
+                       fields, segment_at(session, cond.started))
         elif not differing and cond.active:
             cond.active = False
-            self._fire(float(report.checks[-1].start), tz, report.symbol, name, AlertRule.MISMATCH, "clear", 0)
+            newest = float(report.checks[-1].start)
+            self._fire(newest, session, report.symbol, name, AlertRule.MISMATCH, "clear", 0,
+                       segment=segment_at(session, newest))
+
+
+def _gap_parts(gap: Gap, interval: BarIntervalData) -> list[tuple[str | None, Gap]]:
+    """The gap as the alerts judge it: whole with regular hours, cut per segment with extended."""
+    segments = interval.grid.session.segments
+    if not segments:
+        return [(None, gap)]
+    return [(segment.name, part) for segment in segments for part in cut_gaps([gap], interval, segment)]
 
 
 def _mismatch_fields(differing: list[BarCheck], volume: bool) -> tuple[str, ...]:

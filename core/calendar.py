@@ -28,7 +28,7 @@ import pandas as pd
 
 from session_monitor.core.clock import WALL_CLOCK
 
-__all__ = ["HOURS", "CalendarError", "Segment", "Session", "SessionCalendar", "get_calendar"]
+__all__ = ["HOURS", "CalendarError", "Segment", "Session", "SessionCalendar", "get_calendar", "no_extended_hours"]
 
 _DEFAULT_FIRST_YEAR = 2000
 
@@ -204,10 +204,12 @@ class SessionCalendar:
         self.hours = "regular"
         self.hours_note: str | None = None
         if hours == "extended":
-            extended = _EXTENDED_CALENDARS.get(name)
-            if extended is None or (self._break_starts is not None and bool(np.any(self._break_starts != _NAT))):
-                self.hours_note = f"the {name} calendar has no extended hours: using its regular sessions"
+            has_break = self._break_starts is not None and bool(np.any(self._break_starts != _NAT))
+            reason = no_extended_hours(name, has_break)
+            if reason is not None:
+                self.hours_note = f"{reason}: using its regular sessions"
             else:
+                extended = _EXTENDED_CALENDARS[name]
                 self._opens, self._closes = _extended_span(extended, self._dates, self._opens, self._closes, self.tz)
                 self.hours = "extended"
 
@@ -290,6 +292,15 @@ class SessionCalendar:
             tz=str(self._cal.tz),
             segments=segments,
         )
+
+
+def no_extended_hours(name: str, has_break: bool = False) -> str | None:
+    """Why calendar ``name`` has no extended hours (None when it has): only the calendars
+    pandas_market_calendars gives pre- and post-market times for, and none with a lunch break.
+    Cheap (no calendar is built), so a window can say it before a run asks for them."""
+    if name in _EXTENDED_CALENDARS and not has_break:
+        return None
+    return f"the {name} calendar has no extended hours"
 
 
 _NAT = np.iinfo(np.int64).min

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from session_monitor.core.bars import BarArrays
-from session_monitor.core.calendar import Session, SessionCalendar
+from session_monitor.core.calendar import HOURS, Session, SessionCalendar
 from session_monitor.core.causes import FeedNotes
 from session_monitor.core.clock import WALL_CLOCK, ClockState, SessionClock
 from session_monitor.core.events import Event
@@ -372,27 +372,35 @@ class SessionCoordinator:
             raise SymbolError(f"{symbol}: the source has no data for this symbol")
         return determine_stream(symbol, intervals, bases)
 
-    async def add_symbol(self, symbol: str, intervals: Iterable[str | Interval]) -> SymbolSessionData:
+    async def add_symbol(
+        self, symbol: str, intervals: Iterable[str | Interval], hours: str | None = None
+    ) -> SymbolSessionData:
         """Register ``symbol`` with its full bar structure and start feeding it.
 
+        ``hours``: its own session hours (as a watchlist entry's ``hours``); None: the run's.
         Raises :class:`SymbolError` or ``IntervalError`` and changes nothing when the
         request cannot be met.
         """
-        return (await self.add_symbols([(symbol, intervals)]))[0]
+        own = {symbol: hours} if hours is not None else None
+        return (await self.add_symbols([(symbol, intervals)], hours=own))[0]
 
     async def add_symbols(
-        self, requests: Iterable[tuple[str, Iterable[str | Interval]]]
+        self, requests: Iterable[tuple[str, Iterable[str | Interval]]], hours: Mapping[str, str] | None = None
     ) -> list[SymbolSessionData]:
         """:meth:`add_symbol` for many (a watchlist): their sessions are read side by side.
 
-        Every request is checked before any is registered, so an error changes nothing.
+        ``hours``: per symbol, its own session hours over the run's (kept in
+        :attr:`symbol_hours`, so a saved session keeps them). Every request is checked
+        before any is registered, so an error changes nothing.
         """
+        own = {normalise_symbol(s): self._check_hours(s, h) for s, h in (hours or {}).items()}
         plans: list[StreamPlan] = []
         for symbol, intervals in requests:
             plan = self.plan(symbol, intervals)
             if plan.symbol in self.session_data or any(p.symbol == plan.symbol for p in plans):
                 raise SymbolError(f"{plan.symbol} is already being watched")
             plans.append(plan)
+        self.symbol_hours.update(own)
         added = [
             SymbolSessionData.create(
                 plan.symbol,
@@ -410,6 +418,15 @@ class SessionCoordinator:
         if self.state is not ClockState.FINISHED:
             await self._load_many(added, self.session)
         return added
+
+    def _check_hours(self, symbol: str, hours: str) -> str:
+        """``hours`` a symbol may be added with: extended only while the run's clock spans the extended day."""
+        if hours not in HOURS:
+            raise SymbolError(f"{symbol}: unknown session hours {hours!r} (expected one of {', '.join(HOURS)})")
+        if hours == "extended" and self.calendar.hours != "extended":
+            reason = self.calendar.hours_note or "the run follows regular hours (start it with --hours extended)"
+            raise SymbolError(f"{symbol}: cannot follow extended hours: {reason}")
+        return hours
 
     def remove_symbol(self, symbol: str) -> bool:
         """Stop watching ``symbol``; its bars still in flight are dropped."""

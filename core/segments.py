@@ -19,7 +19,7 @@ from session_monitor.core.coverage import covered
 from session_monitor.core.gaps import Gap
 from session_monitor.core.session_data import BarIntervalData
 
-__all__ = ["SegmentFigures", "segment_figures"]
+__all__ = ["SegmentFigures", "cut_gaps", "segment_figures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +74,12 @@ def _figures(
         if interval.derived:
             held = series.count_before(until)
             incomplete = int(np.count_nonzero(series.count[lo:held] < series.expected[lo:held]))
-    return SegmentFigures(segment, hi - lo, incomplete, quality, coverage, _gaps_in(interval.gaps, interval, segment))
+    return SegmentFigures(segment, hi - lo, incomplete, quality, coverage, cut_gaps(interval.gaps, interval, segment))
 
 
-def _gaps_in(gaps: list[Gap], interval: BarIntervalData, segment: Segment) -> list[Gap]:
-    """The gaps cut to the segment (a run of missing windows may cross a segment boundary)."""
+def cut_gaps(gaps: list[Gap], interval: BarIntervalData, segment: Segment) -> list[Gap]:
+    """The gaps cut to the segment (a run of missing windows may cross a segment boundary):
+    ``session.json``'s segments block and the gap alerts of an extended session."""
     grid = interval.grid
     out = []
     for gap in gaps:

@@ -2,7 +2,9 @@
 desktop notification / sound when one starts.
 
 The list model reads the alert engine's history (core keeps it; the model keeps no copy)
-and grows one row per event with beginInsertRows, newest last.
+and grows one row per event with beginInsertRows, newest last. With extended hours an
+event names its segment (pre-market, regular, after-hours): the Segment column, shown once
+such an event arrives (a regular-hours run never has one).
 """
 
 from __future__ import annotations
@@ -37,22 +39,31 @@ from PySide6.QtWidgets import (
 from session_monitor.core.alerts import AlertEngine, AlertEvent
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
-from session_monitor.gui.formatting import exchange_time
+from session_monitor.gui.formatting import SEGMENT_NAMES, exchange_time
 
-__all__ = ["ALERT_COLUMNS", "AlertListModel", "AlertNotifier", "AlertsDock"]
+__all__ = ["ALERT_COLUMNS", "SEGMENT_COLUMN", "AlertListModel", "AlertNotifier", "AlertsDock", "segment_text"]
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-ALERT_COLUMNS = ("Time", "Symbol", "Interval", "Rule", "Event", "Value")
+ALERT_COLUMNS = ("Time", "Symbol", "Interval", "Rule", "Event", "Value", "Segment")
+#: the column that names an extended session's segment
+SEGMENT_COLUMN = ALERT_COLUMNS.index("Segment")
 #: the alert event behind a row (for jump-to-bar and tests)
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def alert_text(alert: AlertEvent) -> str:
-    """One line for a notification: ``AAPL stale started 11:04:00 (5)``."""
+    """One line for a notification: ``AAPL stale started 11:04:00 (5)``, ``… 09:24:00 pre-market (5)``."""
     where = f" {alert.interval}" if alert.interval else ""
     verb = "started" if alert.event == "start" else "cleared"
+    segment = f" {segment_text(alert)}" if alert.segment else ""
     value = "" if alert.value is None else f" ({value_text(alert)})"
-    return f"{alert.symbol}{where} {alert.rule.value} {verb} {exchange_time(alert.time, alert.tz, seconds=True)}{value}"
+    when = exchange_time(alert.time, alert.tz, seconds=True)
+    return f"{alert.symbol}{where} {alert.rule.value} {verb} {when}{segment}{value}"
+
+
+def segment_text(alert: AlertEvent) -> str:
+    """The segment the alert concerns (``pre-market``), or "" (regular hours, whole-day figures)."""
+    return SEGMENT_NAMES.get(alert.segment, alert.segment) if alert.segment else ""
 
 
 def value_text(alert: AlertEvent) -> str:
@@ -118,6 +129,7 @@ class AlertListModel(QAbstractTableModel):
             alert.rule.value,
             alert.event,
             value_text(alert),
+            segment_text(alert),
         )[index.column()]
 
 
@@ -182,6 +194,8 @@ class AlertsDock(QDockWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.doubleClicked.connect(self._on_double_clicked)
         self.proxy.rowsInserted.connect(lambda *_: self.view.scrollToBottom())
+        self.view.setColumnHidden(SEGMENT_COLUMN, not any(alert.segment for alert in engine.history))
+        bridge.alert_fired.connect(self._show_segments)
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
         top.addWidget(self.sound)
@@ -193,6 +207,11 @@ class AlertsDock(QDockWidget):
         layout.addLayout(top)
         layout.addWidget(self.view)
         self.setWidget(body)
+
+    def _show_segments(self, alert: AlertEvent) -> None:
+        """The Segment column appears with the first event that names one."""
+        if alert.segment and self.view.isColumnHidden(SEGMENT_COLUMN):
+            self.view.setColumnHidden(SEGMENT_COLUMN, False)
 
     def _on_double_clicked(self, index: QModelIndex) -> None:
         alert = self.proxy.data(index, ALERT_ROLE)

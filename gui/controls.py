@@ -1,4 +1,4 @@
-"""The controls bar: add/remove symbols, play/pause, speed, and a one-line feedback label.
+"""The controls bar: add/remove symbols (with their session hours), play/pause, speed, and a one-line feedback label.
 
 The bar only collects input and shows results; validation happens in core (the
 coordinator refuses bad requests with a reason) and the window decides what to do.
@@ -24,17 +24,22 @@ from session_monitor.gui import theme
 from session_monitor.gui.formatting import format_speed
 from session_monitor.gui.icons import icon
 
-__all__ = ["SPEEDS", "ControlsBar"]
+__all__ = ["HOURS_CHOICES", "SPEEDS", "ControlsBar"]
 
 #: speed choices: multiples of real time, None = as fast as possible
 SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, None)
+#: the hours a symbol can be added with: (label, ``core.calendar.HOURS`` value)
+HOURS_CHOICES = (("Regular", "regular"), ("Extended", "extended"))
+#: what the hours choice does, when it can be made
+HOURS_TOOLTIP = ("Session hours of the symbol to add: Regular 09:30-16:00, or Extended 04:00-20:00 "
+                 "New York (pre-market and after-hours too); the run's hours are preselected")
 
 
 class ControlsBar(QWidget):
-    """Symbol and interval fields, Add/Remove, Play/Pause, speed."""
+    """Symbol and interval fields, the hours choice, Add/Remove, Play/Pause, speed."""
 
-    #: (symbol text, intervals text) as typed
-    add_requested = Signal(str, str)
+    #: (symbol text, intervals text, hours) as chosen; hours is "" when there is no choice (the run's)
+    add_requested = Signal(str, str, str)
     remove_requested = Signal()
     pause_requested = Signal()
     resume_requested = Signal()
@@ -51,6 +56,10 @@ class ControlsBar(QWidget):
         self.intervals_edit.setPlaceholderText("Intervals, e.g. 1m,5m,15m")
         self.intervals_edit.setMaximumWidth(180)
         self.intervals_edit.setToolTip("Comma-separated intervals: the base is streamed, the rest derived")
+        self.hours_combo = QComboBox(self)
+        for label, hours in HOURS_CHOICES:
+            self.hours_combo.addItem(label, hours)
+        self.set_hours_choice("regular", None)  # the window narrows it to what its run offers
         self.add_button = QPushButton("Add", self)
         self.add_button.setToolTip("Watch the symbol (Enter)")
         self.remove_button = QPushButton("Remove", self)
@@ -77,6 +86,8 @@ class ControlsBar(QWidget):
             self.symbol_edit,
             QLabel("Intervals", self),
             self.intervals_edit,
+            QLabel("Hours", self),
+            self.hours_combo,
             self.add_button,
             self.remove_button,
             self.play_button,
@@ -98,7 +109,7 @@ class ControlsBar(QWidget):
     # -- outgoing -----------------------------------------------------------------------
     def _emit_add(self) -> None:
         if self.add_button.isEnabled():
-            self.add_requested.emit(self.symbol_edit.text(), self.intervals_edit.text())
+            self.add_requested.emit(self.symbol_edit.text(), self.intervals_edit.text(), self.chosen_hours())
 
     def _toggle_play(self) -> None:
         (self.resume_requested if self._paused else self.pause_requested).emit()
@@ -106,7 +117,17 @@ class ControlsBar(QWidget):
     def _emit_speed(self, index: int) -> None:
         self.speed_selected.emit(self.speed_combo.itemData(index) or None)
 
+    def chosen_hours(self) -> str:
+        """The hours the next symbol is added with; "" when there is no choice (the run's)."""
+        return str(self.hours_combo.currentData()) if self.hours_combo.isEnabled() else ""
+
     # -- incoming -----------------------------------------------------------------------
+    def set_hours_choice(self, default: str, unavailable: str | None) -> None:
+        """Preselect ``default`` (the run's hours); ``unavailable`` says why there is no choice."""
+        self.hours_combo.setCurrentIndex(max(0, self.hours_combo.findData(default)))
+        self.hours_combo.setEnabled(unavailable is None)
+        self.hours_combo.setToolTip(HOURS_TOOLTIP if unavailable is None else unavailable)
+
     def set_symbol_choices(self, symbols: list[str]) -> None:
         """Offer what the source has (Lean tickers, CSV symbols) as the symbol field is typed."""
         completer = QCompleter(QStringListModel(sorted(symbols), self), self)

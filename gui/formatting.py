@@ -13,6 +13,7 @@ from session_monitor.core.session_data import SymbolSessionData
 __all__ = [
     "GAP_TOOLTIP_LINES",
     "NO_VALUE",
+    "SEGMENT_NAMES",
     "exchange_time",
     "finer_base_note",
     "format_gap",
@@ -39,6 +40,10 @@ def zone(name: str) -> ZoneInfo:
 def zone_label(tz: str) -> str:
     """How the app names an exchange's zone next to its times: ``New York``, ``UTC``."""
     return tz.split("/")[-1].replace("_", " ")
+
+
+#: how the window names an extended session's segments (``core.calendar.Segment.name``)
+SEGMENT_NAMES = {"pre": "pre-market", "regular": "regular", "post": "after-hours"}
 
 
 def exchange_time(ts: float, tz: str, seconds: bool = False, date: bool = False) -> str:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from session_monitor.core.alerts import AlertConfig, attach_alerts
+from session_monitor.core.calendar import no_extended_hours
 from session_monitor.core.clock import ClockState
 from session_monitor.core.coordinator import SessionCoordinator, SymbolError
 from session_monitor.core.intervals import IntervalError
@@ -47,6 +48,7 @@ from session_monitor.gui.formatting import finer_base_note
 from session_monitor.gui.handlers import RunningHandlers
 from session_monitor.gui.health_view import HealthBanner, HealthStatus
 from session_monitor.gui.help_menu import build_help_menu
+from session_monitor.gui.hours import hours_unavailable
 from session_monitor.gui.icons import icon
 from session_monitor.gui.messages import MessagesDock
 from session_monitor.gui.reconcile_dock import ReconcileDock
@@ -191,6 +193,9 @@ class MainWindow(QMainWindow):
         self.controls.set_state(coordinator.status().state)
         if coordinator.live:
             self.controls.set_live()
+        #: a desk's window (``connect``): its engines choose the run, hours included
+        self.desk = source_name.split(" ", 1)[0] == "redis"
+        self.controls.set_hours_choice(run_hours(coordinator), hours_unavailable(coordinator, self.desk))
         self._build_menus()
         self._build_health(alert_config)
         # the banner follows the compact watchlist's selection as it follows the tree's
@@ -308,7 +313,10 @@ class MainWindow(QMainWindow):
         self.extended_hours_action.setChecked(run_hours(self.coordinator) == "extended")
         self.extended_hours_action.setToolTip("Watch 04:00-20:00 New York (segments shaded on the charts); "
                                               "switching starts the run again")
-        self.extended_hours_action.setEnabled(self.source_name != "redis")  # a desk's engines choose their hours
+        no_hours = no_extended_hours(self.coordinator.calendar.name)
+        if no_hours is not None:
+            self.extended_hours_action.setToolTip(f"{no_hours[:1].upper()}{no_hours[1:]}")
+        self.extended_hours_action.setEnabled(not self.desk and no_hours is None)
         self.extended_hours_action.toggled.connect(
             lambda on: self.hours_change_requested.emit("extended" if on else "regular"))
         view_menu = self.menuBar().addMenu("&View")
@@ -481,13 +489,31 @@ class MainWindow(QMainWindow):
             accepted.append(entry)
         for entry in accepted:
             self.model.expect_load(entry.symbol)
+        hours = self._restorable_hours(accepted)
         try:
-            await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted])
+            if hours:
+                await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted], hours=hours)
+            else:  # a desk's coordinator takes no hours
+                await self.coordinator.add_symbols([(entry.symbol, entry.intervals) for entry in accepted])
         except (SymbolError, IntervalError) as exc:  # the source changed its mind since the plan
             self.report_problem(f"Could not restore the watchlist: {exc}")
         finally:
             for entry in accepted:
                 self.model.settle(entry.symbol)
+
+    def _restorable_hours(self, entries: list[WatchEntry]) -> dict[str, str]:
+        """The saved entries' own hours this run can give; the others follow the run's, with a note."""
+        unavailable = hours_unavailable(self.coordinator, self.desk)
+        kept: dict[str, str] = {}
+        for entry in entries:
+            if entry.hours is None:
+                continue
+            if unavailable is not None and entry.hours == "extended":
+                self.post_message(logging.WARNING, f"{entry.symbol} was watched on extended hours; "
+                                                   "this run follows regular hours")
+            elif not self.desk:
+                kept[entry.symbol] = entry.hours
+        return kept
 
     def _restore_workspace(self) -> None:
         """The opened session file's workspace (shown), else the settings' (after the symbols it
@@ -514,15 +540,18 @@ class MainWindow(QMainWindow):
         self.controls.set_symbol_choices(symbols)
 
     # -- requests ---------------------------------------------------------------------------
-    @asyncSlot(str, str)
-    async def on_add(self, symbol_text: str, intervals_text: str) -> None:
-        """Add a symbol; every refusal is shown in the window and changes nothing."""
+    @asyncSlot(str, str, str)
+    async def on_add(self, symbol_text: str, intervals_text: str, hours: str = "") -> None:
+        """Add a symbol (on ``hours``; "": the run's); every refusal is shown in the window and changes nothing."""
         self._handlers.enter()
         self.controls.set_busy(True)
         try:
             intervals = [part for part in intervals_text.split(",") if part.strip()]
             self.model.expect_load(symbol_text)
-            data = await self.coordinator.add_symbol(symbol_text, intervals)
+            if hours:
+                data = await self.coordinator.add_symbol(symbol_text, intervals, hours=hours)
+            else:  # a desk's coordinator takes no hours
+                data = await self.coordinator.add_symbol(symbol_text, intervals)
         except (SymbolError, IntervalError) as exc:
             self.report_problem(str(exc))
         else:
@@ -721,9 +750,11 @@ class MainWindow(QMainWindow):
 
     # -- settings and shutdown -----------------------------------------------------------------
     def watchlist(self) -> list[WatchEntry]:
-        """What is watched now, as settings keep it (the intervals each symbol resolved to)."""
+        """What is watched now, as settings keep it (the intervals each symbol resolved to, and
+        its own hours when it was given some)."""
+        own: dict[str, str] = getattr(self.coordinator, "symbol_hours", {})  # a desk's stand-in has none
         return [
-            WatchEntry(data.symbol, tuple(i.name for i in data.requested))
+            WatchEntry(data.symbol, tuple(i.name for i in data.requested), own.get(data.symbol))
             for data in self.session_data.all_symbol_data()
         ]
 

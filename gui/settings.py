@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from session_monitor.core.calendar import HOURS
 from session_monitor.core.runconfig import DEFAULT_INTERVALS
 from session_monitor.core.sources.alpaca import FEEDS as ALPACA_FEEDS
 
@@ -26,10 +27,11 @@ EXPORT_FORMATS = ("csv", "parquet")
 
 @dataclass(frozen=True, slots=True)
 class WatchEntry:
-    """One watched symbol and the intervals it was added with."""
+    """One watched symbol, the intervals it was added with and its own session hours (None: the run's)."""
 
     symbol: str
     intervals: tuple[str, ...]
+    hours: str | None = None
 
 
 class AppSettings:
@@ -51,12 +53,17 @@ class AppSettings:
             return None
         try:
             items = json.loads(str(raw))
-            return [WatchEntry(str(i["symbol"]), tuple(str(x) for x in i["intervals"])) for i in items]
+            return [
+                WatchEntry(str(i["symbol"]), tuple(str(x) for x in i["intervals"]),
+                           str(i["hours"]) if i.get("hours") in HOURS else None)
+                for i in items
+            ]
         except (ValueError, KeyError, TypeError):
             return None
 
     def set_watchlist(self, entries: list[WatchEntry]) -> None:
-        payload = [{"symbol": e.symbol, "intervals": list(e.intervals)} for e in entries]
+        payload = [{"symbol": e.symbol, "intervals": list(e.intervals), **({"hours": e.hours} if e.hours else {})}
+                   for e in entries]
         self.store.setValue("watchlist/entries", json.dumps(payload))
 
     def default_intervals(self) -> str:

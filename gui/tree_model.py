@@ -36,8 +36,16 @@ from session_monitor.core.session_data import BarIntervalData, SessionData, Symb
 from session_monitor.gui import theme
 from session_monitor.gui.bridge import SessionBridge
 from session_monitor.gui.chart.drag import ROW_MIME, ChartRow, row_mime
-from session_monitor.gui.formatting import NO_VALUE, exchange_time, format_price, gap_tooltip, quality_text
+from session_monitor.gui.formatting import (
+    NO_VALUE,
+    SEGMENT_NAMES,
+    exchange_time,
+    format_price,
+    gap_tooltip,
+    quality_text,
+)
 from session_monitor.gui.health_view import health_colour, health_of, health_text, health_tooltip
+from session_monitor.gui.hours import hours_label, hours_tooltip
 
 __all__ = ["COLUMNS", "COMPACT_ONLY", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
 
@@ -482,7 +490,7 @@ class SessionTreeModel(QAbstractItemModel):
             if column == Column.INTERVAL:
                 return symbol.symbol
             if column == Column.KIND:
-                return "disconnected" if symbol.symbol in self._down else ""
+                return "disconnected" if symbol.symbol in self._down else hours_label(symbol, self._sd.session)
             if column == Column.SOURCE:
                 return base.name
             if column == Column.INCOMPLETE:
@@ -544,7 +552,10 @@ class SessionTreeModel(QAbstractItemModel):
         if column == Column.WORST:
             return "the lowest quality among the symbol's intervals" if interval is None else None
         if column == Column.KIND and interval is None:
-            return "the feed is down; the coordinator keeps retrying" if symbol.symbol in self._down else None
+            hours = hours_tooltip(symbol, self._sd.session)
+            if symbol.symbol in self._down:
+                return "the feed is down; the coordinator keeps retrying" + (f"\n{hours}" if hours else "")
+            return hours
         if column == Column.GAPS:
             return gap_tooltip(target.gaps, symbol.session.tz) + _per_segment(target, symbol.base)
         if column == Column.QUALITY:
@@ -800,9 +811,7 @@ def _per_segment(interval: BarIntervalData, base: BarIntervalData) -> str:
         return ""
     lines = ["", "per segment (quality · coverage · gaps · incomplete):"]
     for part in segment_figures(interval, base):
-        lines.append(f"{_SEGMENT_NAMES[part.segment.name]}: {quality_text(part.quality)} % · "
+        lines.append(f"{SEGMENT_NAMES[part.segment.name]}: {quality_text(part.quality)} % · "
                      f"{quality_text(part.coverage)} % · {len(part.gaps)} gap(s) · {part.incomplete}")
     return "\n".join(lines)
 
-
-_SEGMENT_NAMES = {"pre": "pre-market", "regular": "regular", "post": "after-hours"}

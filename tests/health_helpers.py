@@ -56,9 +56,10 @@ def scripted_run(
     max_chunk: float = 60.0,
     intervals: tuple[str, ...] = ("1m", "5m"),
     extra: object = None,
+    hours: str = "regular",
 ) -> Run:
     """Replay ``symbols`` over ``date`` at ``--speed max`` in chunks of ``max_chunk`` session seconds."""
-    cal = get_calendar(calendar, earliest=date)
+    cal = get_calendar(calendar, earliest=date, hours=hours)
     session = cal.session(date)
     schedules = {s: f for s, f in symbols.items() if f is not None}
     source = FaultySource(inner or DemoSource(drop_rate=0.0), schedules)

@@ -109,10 +109,11 @@ def make_window(
         spec: str = "fake",
         cal: SessionCalendar | None = None,
         workspace: WorkspaceState | None = None,
+        hours: str | None = None,
     ) -> Harness:
         session_data = SessionData()
         coordinator = SessionCoordinator(
-            session_data, source or FakeSource(), cal or calendar, sessions or [session], speed=speed
+            session_data, source or FakeSource(), cal or calendar, sessions or [session], speed=speed, hours=hours
         )
         window = MainWindow(session_data, coordinator, app_settings or settings, spec, workspace=workspace)
         window.show()  # not qtbot.addWidget: pytest-qt would delete it before the coordinator stops

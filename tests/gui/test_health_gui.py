@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from session_monitor.core.feeds import FaultSchedule
 from session_monitor.core.sources.faulty import FaultySource
 from session_monitor.gui import theme
-from session_monitor.gui.alerts_dock import ALERT_COLUMNS
+from session_monitor.gui.alerts_dock import ALERT_COLUMNS, SEGMENT_COLUMN
 from session_monitor.gui.tree_model import ALERT_BADGE, Column
 from tests.gui.gui_helpers import FakeSource, Harness, add_and_wait
 
@@ -51,7 +51,8 @@ def test_a_stale_symbol_is_shown_everywhere_and_its_alert_is_listed(
     assert window.health_banner.warning.text() == "SPY stale: no bar since 11:04:00"
     assert window.health_status.label.text() == "1 live · 1 stale · stale: SPY"
     dock = window.alerts_dock
-    assert _row_texts(dock.model, 0) == ["11:04:00", "SPY", "", "stale", "start", "5"]
+    assert _row_texts(dock.model, 0) == ["11:04:00", "SPY", "", "stale", "start", "5", ""]  # no segment
+    assert dock.view.isColumnHidden(SEGMENT_COLUMN)  # regular hours: no Segment column
     assert dock.model.columnCount() == len(ALERT_COLUMNS)
     assert window.notifier.notified == ["SPY stale started 11:04:00 (5)"]
     window.select_symbol("QQQ")
