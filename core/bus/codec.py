@@ -34,6 +34,7 @@ __all__ = [
     "ColumnsAt",
     "Message",
     "bars_message",
+    "blob_bytes",
     "decode",
     "decode_batch",
     "encode",
@@ -72,6 +73,11 @@ class ColumnSource(NamedTuple):
     stop: int
 
 
+def blob_bytes(series: BarSeries, rows: int) -> int:
+    """Bytes ``rows`` bars of ``series`` take in a blob (what a snapshot part is sized by)."""
+    return rows * _ROW_BYTES[series.with_counts]
+
+
 def _group_key(source: ColumnSource) -> int:
     """The series of one row block are copied together (one copy per column); others each alone."""
     block = source.series.block
@@ -83,13 +89,15 @@ class BlobPool:
 
     A fresh buffer of a few MB costs the engine a page fault per page on its first write
     (at max speed that was most of what encoding cost); a kept one does not. At most
-    :data:`KEEP` buffers are kept; one is reused for a blob between half its size and all of it.
+    :attr:`keep` buffers are kept (:data:`KEEP`, plus the parts of the last snapshot: the
+    next snapshot reuses them); one is reused for a blob between half its size and all of it.
     """
 
     KEEP = 4
 
     def __init__(self) -> None:
         self._free: list[np.ndarray] = []
+        self.keep = self.KEEP
 
     def take(self, size: int) -> np.ndarray:
         """A buffer of exactly ``size`` bytes (a view of a kept one when one fits)."""
@@ -104,7 +112,7 @@ class BlobPool:
         buffer = array.base if isinstance(array, np.ndarray) and isinstance(array.base, np.ndarray) else array
         if isinstance(buffer, np.ndarray) and len(buffer) >= 1 << 16:
             self._free.append(buffer)
-            if len(self._free) > self.KEEP:
+            if len(self._free) > self.keep:
                 self._free.sort(key=len)
                 del self._free[0]
 
@@ -115,10 +123,11 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group starts at its members' lowest ``first`` (a member
-    that changed later re-sends a few unchanged bars) and is laid out column by column,
-    each a (series × stride) array; a series shorter than the group's longest sends its own
-    row count and leaves the rest of its stride unused.
+    at many symbols. A group is laid out column by column, each a (series × stride) array
+    whose stride is the most rows a member sends; each member sends its own rows from its
+    own ``first`` (members' lengths differ by the bars their feeds missed: a common start
+    made every member re-send up to the difference, 13× the new bars at 1s) and leaves the
+    rest of its stride unused.
     """
     groups: dict[int, list[Message]] = {}
     for message in messages:
@@ -126,8 +135,7 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
             groups.setdefault(_group_key(message["c"]), []).append(message)
     total = 0
     for members in groups.values():
-        first = min(m["c"].first for m in members)
-        stride = max(m["c"].stop for m in members) - first
+        stride = max(m["c"].stop - m["c"].first for m in members)
         total += len(members) * stride * _ROW_BYTES[members[0]["c"].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
@@ -139,38 +147,72 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
     sources: list[ColumnSource] = [m["c"] for m in members]
-    first = min(src.first for src in sources)
-    stride = max(src.stop for src in sources) - first
+    stride = max(src.stop - src.first for src in sources)
     count = len(sources)
     offsets: list[list[int]] = [[] for _ in sources]
+    gather = _Gather.of(sources, stride)
     for name, dtype in _COLUMNS[sources[0].series.with_counts]:
         row_bytes = stride * dtype.itemsize
         out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
-        _copy_column(out, sources, name, first)
+        gather.copy(out, name)
         for k, where in enumerate(offsets):
             where.append(pos + k * row_bytes)
         pos += count * row_bytes
     for message, src, where in zip(members, sources, offsets, strict=True):
         message["c"] = where
-        message["f"] = first
-        message["n"] = src.stop - first
+        message["f"] = src.first
+        message["n"] = src.stop - src.first
     return pos
 
 
-def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int) -> None:
-    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride)."""
-    series = sources[0].series
-    block = series.block
-    stride = out.shape[1]
-    if block is None or len(sources) == 1:
-        out[0] = series.buffer(name)[first : first + stride]
-        return
-    window = block.cols[name][:, first : first + stride]
-    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
-    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
-        out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
-    else:
-        out[:] = window[rows]
+class _Gather(NamedTuple):
+    """How one group's rows are read from its columns, the same for every column.
+
+    ``first`` when every member starts at the same index (a strided copy of the block's rows;
+    a snapshot, or symbols of equal length), else ``flat``: each member's own ``stride``
+    indices into the flattened block (clipped at its capacity; what lies past a member's
+    own rows is never read back).
+    """
+
+    sources: list[ColumnSource]
+    stride: int
+    first: int | None
+    rows: np.ndarray | None
+    flat: np.ndarray | None
+
+    @classmethod
+    def of(cls, sources: list[ColumnSource], stride: int) -> _Gather:
+        series = sources[0].series
+        block = series.block
+        if block is None or len(sources) == 1:
+            return cls(sources, stride, sources[0].first, None, None)
+        rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+        firsts = np.fromiter((src.first for src in sources), np.intp, len(sources))
+        if bool(np.all(firsts == firsts[0])):
+            return cls(sources, stride, int(firsts[0]), rows, None)
+        cap = block.cap
+        columns = np.minimum(firsts[:, None] + np.arange(stride, dtype=np.intp), cap - 1)
+        return cls(sources, stride, None, rows, rows[:, None] * cap + columns)
+
+    def copy(self, out: np.ndarray, name: str) -> None:
+        """Column ``name`` of the group's series into ``out`` (series × stride)."""
+        series = self.sources[0].series
+        block = series.block
+        if self.rows is None or block is None:
+            first = self.first or 0
+            out[0] = series.buffer(name)[first : first + self.stride]
+            return
+        column = block.cols[name]
+        if self.flat is not None:
+            np.take(column.reshape(-1), self.flat, out=out)
+            return
+        first = self.first or 0
+        window = column[:, first : first + self.stride]
+        rows = self.rows
+        if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+            out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
+        else:
+            out[:] = window[rows]
 
 
 class ColumnsAt(NamedTuple):
@@ -209,16 +251,17 @@ def symbol_added_message(data: SymbolSessionData, order: float) -> Message:
     return {
         "k": "add", "s": data.symbol, "o": order, "b": data.base_interval.name,
         "h": [name for name in data.bars], "r": [i.name for i in data.requested],
-        "d": session_to_wire(data.session),
+        "d": session_to_wire(data.session), "hr": data.hours,
     }
 
 
 def build_symbol(message: Message) -> SymbolSessionData:
+    """The symbol's empty bar structure, on its own session hours (``hr``: a watchlist entry's, or None)."""
     base = parse_interval(message["b"])
     held = [parse_interval(name) for name in message["h"]]
     return SymbolSessionData.create(
         message["s"], base, [i for i in held if i != base], session_from_wire(message["d"]),
-        requested=[parse_interval(name) for name in message["r"]],
+        requested=[parse_interval(name) for name in message["r"]], hours=message["hr"],
     )
 
 
@@ -296,6 +339,8 @@ def health_message(symbol: str, health: SymbolHealth) -> Message:
         "k": "health", "s": symbol, "st": health.state.value, "since": health.since,
         "dur": {state.value: seconds for state, seconds in health.durations.items()},
         "thr": health.threshold, "t": health.time, "h": health.heard, "down": health.down,
+        "sd": {name: {state.value: seconds for state, seconds in durations.items()}
+               for name, durations in health.segment_durations.items()},  # extended hours: per segment
     }
 
 
@@ -304,6 +349,8 @@ def apply_health(data: SymbolSessionData, message: Message) -> None:
         session=data.session, state=HealthState(message["st"]), since=float(message["since"]),
         durations={HealthState(k): float(v) for k, v in message["dur"].items()},
         threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
+        segment_durations={str(name): {HealthState(k): float(v) for k, v in durations.items()}
+                           for name, durations in message["sd"].items()},
     )
 
 

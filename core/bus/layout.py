@@ -13,7 +13,7 @@ __all__ = ["DEPLOYMENT_KEY", "FEED_KEYS", "FEED_SCHEMA_VERSION", "SCHEMA_VERSION
            "shard_of"]
 
 #: bumped whenever a message's fields change meaning; readers refuse other versions
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: the feed gateway's messages (base bars per symbol, feed state); readers refuse other versions
 FEED_SCHEMA_VERSION = 1
 #: a hash naming the deployment's shard count (``shards``), so followers know what to read
@@ -67,8 +67,15 @@ class ShardKeys:
 
     @property
     def snapshot(self) -> str:
-        """Hash: the shard's full state and the log entry it is current to."""
+        """Hash: the log entry the shard's snapshot is current to (``pos``) and how many parts it has."""
         return f"{self._prefix}:snap"
+
+    def snapshot_part(self, pos: str, index: int) -> str:
+        """Hash: part ``index`` of the snapshot current to log entry ``pos`` (its messages and their blob).
+
+        The append script spells the same name (``KEYS[3] .. ':' .. id .. ':' .. k``).
+        """
+        return f"{self.snapshot}:{pos}:{index}"
 
     @property
     def lease(self) -> str:
