@@ -37,12 +37,16 @@ from session_monitor.core.sources.base import BarSource, LoadedSession
 from session_monitor.core.streams import StreamPlan, determine_stream
 from session_monitor.core.symbols import SymbolError, normalise_symbol
 
-__all__ = ["CoordinatorStatus", "SessionCoordinator", "SymbolError"]
+__all__ = ["HEADLESS_MAX_CHUNK", "CoordinatorStatus", "SessionCoordinator", "SymbolError"]
 
 log = logging.getLogger(__name__)
 
 #: session seconds per iteration at ``--speed max`` (a whole session is 23,400 s)
 MAX_SPEED_CHUNK = 1800.0
+#: session seconds per iteration of a headless replay at ``--speed max`` (``replay``): nobody
+#: watches it move, so each session is one step, and a symbol's per-pass cost is paid once
+#: rather than once per chunk (derived bars do not depend on the step: ``core.derive.advance``)
+HEADLESS_MAX_CHUNK = math.inf
 #: wall seconds between clock ticks at a finite speed
 TICK_SECONDS = 0.03
 #: exponential backoff of a failed feed: first retry after this many wall seconds, doubling
@@ -489,8 +493,15 @@ class SessionCoordinator:
             self.session_data.warn(f"{symbol}: no data on {session.date.isoformat()}")
         feed = self.source.open_feed(loaded)
         feed.session = session
+        if not self._steps_whole(session):
+            feed.polled_in_parts()  # (a replay feed cuts its session into pieces now, not in the first tick)
         self._feeds[symbol] = feed
         self._resume_from_recording(symbol, base, session, feed, fingerprint)
+
+    def _steps_whole(self, session: Session) -> bool:
+        """True when each step takes a whole session (a headless replay at max speed)."""
+        span = session.close + self.processor.grace - session.open
+        return self.clock.speed is None and not self.live and self.max_chunk >= span
 
     def _resume_from_recording(
         self, symbol: str, base: Interval, session: Session, feed: SymbolFeed, fingerprint: str
@@ -612,15 +623,34 @@ class SessionCoordinator:
             notes.alive_until = min(alive, clock)  # never ahead of the pass
 
     def _hand_over(self, arrived: list[tuple[str, BarArrays]]) -> None:
-        """Store arrived bars in SessionData: one call for the live case of one bar per symbol."""
+        """Store arrived bars in SessionData: one call for the live case of one bar per symbol.
+        Empties ``arrived`` (each batch is let go once stored)."""
         if not arrived:
             return
+        end = max(float(batch.ts[-1]) + self._base_seconds(symbol) for symbol, batch in arrived)
         if all(len(batch.ts) == 1 for _, batch in arrived):
             released = self._store_rows([symbol for symbol, _ in arrived], BarArrays.concat(b for _, b in arrived))
+            arrived.clear()
         else:
-            released = sum(self.session_data.add_base_bars(symbol, batch) for symbol, batch in arrived)
-        end = max(float(batch.ts[-1]) + self._base_seconds(symbol) for symbol, batch in arrived)
+            released = self._store_each(arrived)
         self._note_released(released, end)
+
+    def _store_each(self, arrived: list[tuple[str, BarArrays]]) -> int:
+        """Each symbol's batch stored in turn and let go at once (``arrived`` empties): a long step at
+        max speed brings whole sessions, and a batch kept until the step ends would be a second copy
+        of them; what was let go goes back to the OS every :data:`TRIM_EVERY_BARS` bars."""
+        released = since_trim = 0
+        arrived.reverse()
+        while arrived:
+            symbol, batch = arrived.pop()
+            stored = self.session_data.add_base_bars(symbol, batch)
+            del batch
+            released += stored
+            since_trim += stored
+            if since_trim >= TRIM_EVERY_BARS:
+                since_trim = 0
+                return_freed_memory()
+        return released
 
     def _hand_over_slice(self, part: _Slice) -> None:
         """One slice of a cut tick; a symbol removed while the step let the loop in is skipped."""

@@ -86,9 +86,9 @@ def format_bars(interval: BarIntervalData, final_only: bool = True) -> str:
         ts, o, h, lo, c, v = (col[keep] for col in (ts, o, h, lo, c, v))
     if not len(ts):
         return ""
-    stamps = np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "+00:00").tolist()
-    columns = [list(map(repr, col.tolist())) for col in (o, h, lo, c, v)]
-    return "".join(map("{},{},{},{},{},{}\n".format, stamps, *columns))
+    stamps = np.datetime_as_string(ts.astype("datetime64[s]"), unit="s").tolist()
+    row = "{}+00:00,{!r},{!r},{!r},{!r},{!r}\n"  # (floats as their shortest repr)
+    return "".join(map(row.format, stamps, *(col.tolist() for col in (o, h, lo, c, v))))
 
 
 class SessionExporter:

@@ -68,6 +68,11 @@ class SymbolFeed(ABC):
         """Newest session-clock time the connection proved alive (live feeds), else None."""
         return None
 
+    def polled_in_parts(self) -> None:
+        """The session will be polled a part at a time (any run but a headless one stepping whole
+        sessions): prepare for it now, while loading, rather than in the first tick."""
+        return None  # (nothing to prepare: a streaming feed already comes in parts)
+
 
 def _frozen_empty() -> BarArrays:
     """The empty batch every idle poll returns (read-only: it is shared)."""
@@ -95,8 +100,21 @@ def _pieces(bars: BarArrays) -> deque[BarArrays]:
     )
 
 
+def _read_only(bars: BarArrays) -> BarArrays:
+    views = BarArrays(*(col.view() for col in bars))
+    for column in views:
+        column.setflags(write=False)
+    return views
+
+
 class ReplayFeed(SymbolFeed):
-    """A loaded session released on the clock; what was delivered is let go."""
+    """A loaded session released on the clock; what was delivered is let go.
+
+    The session stays whole until it is to be polled in parts (:meth:`polled_in_parts`, or a
+    first poll that delivers only part of it): a poll that takes all of it (a whole-session step
+    at max speed) hands it over as it is, with no copy; otherwise it is cut into pieces, freed
+    one by one as they are delivered.
+    """
 
     def __init__(self, loaded: LoadedSession) -> None:
         self.symbol = loaded.symbol
@@ -104,13 +122,22 @@ class ReplayFeed(SymbolFeed):
         bars = loaded.bars
         #: end of the source's last bar (the session's open when it has none)
         self.last_end = float(bars.ts[-1] + self.base_seconds) if len(bars.ts) else float(loaded.session.open)
-        self._pending = _pieces(bars)
+        #: the session not cut into pieces yet (None once cut, or delivered); read-only views, as
+        #: the batch delivered may be the source's own arrays
+        self._whole: BarArrays | None = _read_only(bars) if len(bars.ts) else None
+        self._pending: deque[BarArrays] = deque()
         #: bars of the first pending piece already delivered
         self._cursor = 0
 
     def poll(self, clock: float) -> BarArrays:
         # due: end = start + base <= clock; an int bound, as a float one makes numpy cast the column
         newest_start = math.floor(clock) - self.base_seconds
+        whole = self._whole
+        if whole is not None:
+            if int(whole.ts[-1]) <= newest_start:  # all of it: handed over whole
+                self._whole = None
+                return whole
+            self.polled_in_parts()
         due: list[BarArrays] = []
         while self._pending:
             piece = self._pending[0]
@@ -126,13 +153,21 @@ class ReplayFeed(SymbolFeed):
             return _EMPTY
         return due[0] if len(due) == 1 else BarArrays.concat(due)
 
+    def polled_in_parts(self) -> None:
+        whole = self._whole
+        if whole is not None:
+            self._whole, self._pending = None, _pieces(whole)
+
     @property
     def held_bars(self) -> int:
         """Bars the feed still holds in memory: the pending ones, and the delivered rest of one piece."""
-        return sum(len(piece.ts) for piece in self._pending)
+        whole = 0 if self._whole is None else len(self._whole.ts)
+        return whole + sum(len(piece.ts) for piece in self._pending)
 
     def _waiting(self) -> BarArrays:
         """Every bar not delivered yet, in one batch."""
+        if self._whole is not None:
+            return self._whole
         if not self._pending:
             return BarArrays.empty()
         first = self._pending[0].take(slice(self._cursor, None))
@@ -140,12 +175,13 @@ class ReplayFeed(SymbolFeed):
 
     def skip_recorded(self, starts: np.ndarray) -> None:
         waiting = self._waiting()
+        self._whole = None
         self._pending = _pieces(waiting.take(~np.isin(waiting.ts, starts)))
         self._cursor = 0
 
     @property
     def ended_at(self) -> float | None:
-        return self.last_end if not self._pending else None
+        return self.last_end if self._whole is None and not self._pending else None
 
 
 class PushFeed(SymbolFeed):
@@ -279,6 +315,9 @@ class FaultyFeed(SymbolFeed):
 
     def skip_recorded(self, starts: np.ndarray) -> None:
         self.inner.skip_recorded(starts)
+
+    def polled_in_parts(self) -> None:
+        self.inner.polled_in_parts()
 
     @property
     def ended_at(self) -> float | None:

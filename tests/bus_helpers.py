@@ -53,13 +53,15 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "SESSION_MONITOR_DATA_DIR": str(tmp_path / "data")}
 
 
-def start_engine(tmp_path: Path, url: str, shard: str, *extra: str, log: Path | None = None) -> subprocess.Popen[str]:
-    """``serve`` for one shard (lease 2 s: renewals survive a loaded machine), its output in ``log``."""
+def start_engine(tmp_path: Path, url: str, shard: str, *extra: str, log: Path | None = None,
+                 run: list[str] | None = None, speed: str = SPEED) -> subprocess.Popen[str]:
+    """``serve`` of ``run`` (default :data:`RUN`) for one shard (lease 2 s: renewals survive a loaded
+    machine), its output in ``log``."""
     path = log or tmp_path / f"engine-{shard.replace('/', '-')}-{time.monotonic_ns()}.log"
     out = path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "session_monitor", "serve", *RUN, "--speed", SPEED, "--redis", url, "--shard", shard,
-         "--lease-seconds", "2", *extra],
+        [sys.executable, "-m", "session_monitor", "serve", *(run or RUN), "--speed", speed, "--redis", url,
+         "--shard", shard, "--lease-seconds", "2", *extra],
         stdout=out, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
     )
     STARTED.append(process)

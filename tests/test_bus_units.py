@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 import redis.asyncio as aioredis
 
 from session_monitor.core.bars import BarArrays
+from session_monitor.core.bus import publisher as publisher_module
 from session_monitor.core.bus import shardlog
+from session_monitor.core.bus.codec import decode_batch
 from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
-from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.replica import Replica, SchemaError, ShardStatus
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import LeaseLost, ShardLog, ShardWriter
 from session_monitor.core.calendar import get_calendar
@@ -120,7 +124,7 @@ def test_snapshot_names_the_log_entry_it_is_current_to(
         for _ in range(5):
             ids.append(await owner.append(Batch([{"k": "msg", "l": 30, "t": "x"}])))
         batch = Batch([])
-        batch.snapshot = publisher.snapshot_bytes()
+        batch.snapshot = publisher.snapshot_parts()
         ids.append(await owner.append(batch))
         keys = ShardKeys(shard)
         assert (await client.hget(keys.snapshot, "pos")).decode() == ids[-1]
@@ -177,3 +181,139 @@ def test_a_backlog_too_big_to_queue_is_replaced_by_one_snapshot_and_readers_lose
         owner.close()
 
     asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_a_snapshot_in_parts_rebuilds_the_shard_and_the_one_before_the_previous_is_dropped(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)  # one symbol per part
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+    keys = ShardKeys(shard)
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        ids = []
+        for _ in range(3):
+            batch = Batch([])
+            batch.snapshot = publisher.snapshot_parts()
+            assert len(batch.snapshot) == 2  # SPY, then AAPL
+            ids.append(await owner.append(batch))
+        head = await client.hgetall(keys.snapshot)
+        assert (head[b"pos"].decode(), int(head[b"parts"]), head[b"prev"].decode()) == (ids[2], 2, ids[1])
+        # the previous snapshot stays for a reader still reading it; the one before it is gone
+        assert [await client.exists(keys.snapshot_part(pos, k)) for pos in ids for k in (0, 1)] == [0, 0, 1, 1, 1, 1]
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        await replica.catch_up(status)
+        assert (status.cursor, status.seq, status.snapshots_loaded) == (ids[2], 2, 1)
+        assert gc.isenabled()  # collections were paused while the snapshot was applied, not for good
+        assert replica.session_data.get_active_symbols() == ["SPY", "AAPL"]
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_a_reader_whose_snapshot_parts_vanish_reads_the_next_snapshot(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)
+    shard = ShardSpec(1, 1)
+    engine = _engine_state()
+    keys = ShardKeys(shard)
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+        first = await owner.append(publisher.reset_batch())
+        await client.delete(keys.snapshot_part(first, 1))  # as if two newer snapshots had replaced it
+        replica = Replica(client)
+        status = ShardStatus(shard)
+        loading = asyncio.create_task(replica.catch_up(status))
+        await asyncio.sleep(0.2)
+        assert not loading.done()  # SPY applied, AAPL's part gone: it keeps trying
+        second = Batch([{"k": "msg", "l": 30, "t": "x"}])
+        second.snapshot = publisher.snapshot_parts()
+        newer = await owner.append(second)
+        await asyncio.wait_for(loading, 10)
+        assert (status.cursor, status.seq) == (newer, 1)
+        assert session_snapshot(replica.session_data, SESSION) == session_snapshot(engine, SESSION)
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_symbols_of_one_row_block_with_different_lengths_each_send_only_their_new_bars() -> None:
+    sd = SessionData()
+    sd.start_session(SESSION)
+    base, *derived = parse_intervals("1m,5m")
+    held = {"SPY": [0, 1, 2, 3, 4, 5, 6, 7], "AAPL": [0, 3, 7]}  # AAPL's feed missed five minutes
+    for k, (symbol, minutes) in enumerate(held.items()):
+        sd.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION, requested=[base, *derived]))
+        ts = SESSION.open + 60 * np.array(minutes)
+        sd.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + 100.0 + k + j for j in range(4)), ts * 0 + 10.0))
+    processor = DataProcessor(sd)
+    processor.process(SESSION.open + 480)
+    publisher = ShardPublisher(sd, {"SPY": 0.0, "AAPL": 1.0})
+    replica = Replica(aioredis.Redis())  # never connects: messages are applied directly
+    status = ShardStatus(ShardSpec(1, 1))
+    for messages in publisher.snapshot_messages():
+        batch = Batch(messages)
+        replica.apply_messages(status, decode_batch(batch.payload, batch.blob))
+    publisher.flush()  # what registering and the first pass marked
+    assert sd.get_symbol_data("SPY").base.data.block is sd.get_symbol_data("AAPL").base.data.block
+    batches: list[Batch] = []
+    publisher.sink = batches.append  # base bars go as soon as they are accepted, the rest at the flush
+    ts = SESSION.open + 60 * np.array([8, 9])
+    for symbol in held:
+        sd.add_base_bars(symbol, BarArrays(ts, ts * 0 + 1.0, ts * 0 + 2.0, ts * 0 + 0.5, ts * 0 + 1.5, ts * 0 + 7.0))
+    processor.process(SESSION.open + 600)
+    publisher.flush()
+    messages = [m for batch in batches for m in decode_batch(batch.payload, batch.blob)]
+    sent = {symbol: (first, count) for m in messages if m["k"] == "bb" and m["i"] == "1m"
+            for symbol, first, count in zip(m["s"], m["f"], m["n"], strict=True)}
+    assert sent == {"SPY": (8, 2), "AAPL": (3, 2)}  # SPY does not re-send AAPL's missing five
+    replica.apply_messages(status, messages)
+    for symbol in held:
+        want, got = sd.get_symbol_data(symbol).base.data, replica.session_data.get_symbol_data(symbol).base.data
+        assert [tuple(col) for col in got.arrays()] == [tuple(col) for col in want.arrays()]
+    assert session_snapshot(replica.session_data, SESSION) == session_snapshot(sd, SESSION)
+
+
+def test_a_reader_refuses_a_snapshot_of_another_schema_version(redis_server: EmbeddedServer) -> None:
+    shard = ShardSpec(1, 1)
+
+    async def body(client: aioredis.Redis) -> None:
+        # what an engine of the previous schema left: the whole shard in one `state` field, no parts
+        await client.hset(ShardKeys(shard).snapshot, mapping={"pos": "1-0", "v": 2, "e": 1, "n": 0, "state": b""})
+        replica = Replica(client)
+        with pytest.raises(SchemaError, match=f"writes schema version 2; this reader knows {SCHEMA_VERSION}"):
+            await replica.catch_up(ShardStatus(shard))
+
+    asyncio.run(_with_client(redis_server.url, body))
+
+
+def test_the_next_snapshot_reuses_the_buffers_of_the_last_ones_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)
+    monkeypatch.setattr(publisher_module.BlobPool, "KEEP", 0)  # only what a snapshot adds is kept
+    engine = SessionData()
+    engine.start_session(SESSION)
+    base, *derived = parse_intervals("1s,1m")
+    ts = SESSION.open + np.arange(2000)  # ~100 kB of 1s bars each: buffers worth keeping
+    for k, symbol in enumerate(("SPY", "AAPL", "MSFT", "QQQ", "IWM", "GOOG")):
+        engine.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION))
+        engine.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + 100.0 + k for _ in range(4)), ts * 0 + 10.0))
+    publisher = ShardPublisher(engine, {})
+    first = Batch([], pool=publisher.pool)
+    first.snapshot = publisher.snapshot_parts()
+    buffers = [part.blob.obj for part in first.snapshot]
+    first.release()  # in Redis: its buffers go back to the pool
+    second = Batch([], pool=publisher.pool)
+    second.snapshot = publisher.snapshot_parts()
+    assert len(second.snapshot) == len(buffers) == 6
+    reused = sum(any(np.shares_memory(np.asarray(part.blob), old) for old in buffers) for part in second.snapshot)
+    assert reused == 6

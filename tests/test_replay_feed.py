@@ -62,3 +62,25 @@ def test_skip_recorded_drops_only_the_recorded_starts_still_waiting() -> None:
     expected = bars.ts[100:][~np.isin(bars.ts[100:], recorded)]
     np.testing.assert_array_equal(rest.ts, expected)
     assert feed.held_bars == 0
+
+
+def test_a_poll_taking_the_whole_session_hands_it_over_at_once_and_holds_nothing() -> None:
+    bars = _session()
+    feed = _feed()
+    whole = feed.poll(float(DAY.close))
+    for ours, theirs in zip(whole, bars, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+        assert not ours.flags.writeable  # the source's own arrays: nobody downstream may write into them
+    assert feed.held_bars == 0 and feed.ended_at == float(bars.ts[-1] + 1)
+    assert len(feed.poll(float(DAY.close + 60)).ts) == 0
+
+
+def test_a_feed_polled_in_parts_cuts_its_session_into_pieces_up_front() -> None:
+    bars = _session()
+    feed = _feed()
+    feed.polled_in_parts()  # (the coordinator says so while loading, unless it steps whole sessions)
+    whole = feed.poll(float(DAY.close))
+    for ours, theirs in zip(whole, bars, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+        assert not np.shares_memory(ours, theirs)  # delivered from the pieces, the source's arrays let go
+    assert feed.held_bars == 0

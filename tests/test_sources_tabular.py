@@ -471,3 +471,14 @@ def test_csv_columns_keep_line_numbers_past_blank_empty_and_short_rows() -> None
     assert read.columns["volume"].to_pylist() == ["5", None, "6"]
     assert read.bad_rows.tolist() == [5]
     assert read.bad_messages == ["wrong number of fields: expected 6, found 3"]
+
+
+def test_numeric_columns_come_as_numbers_and_an_odd_cell_sends_the_file_back_to_text() -> None:
+    data = b"timestamp,Open,volume\n2024-03-08T14:30:00Z,1.5,10\n,,\n"
+    plain = read_csv_columns(data, "x.csv", numeric=("open", "volume"))
+    assert plain.columns["Open"].to_pylist() == [1.5, None]
+    assert plain.columns["timestamp"].to_pylist() == ["2024-03-08T14:30:00Z", None]
+    odd = read_csv_columns(b"timestamp,open\n2024-03-08T14:30:00Z,1.5\n2024-03-08T14:31:00Z,n/a?\n", "x.csv",
+                           numeric=("open",))
+    assert odd.columns["open"].to_pylist() == ["1.5", "n/a?"]  # converted and named cell by cell later
+    assert list(odd.rows) == [2, 3]

@@ -37,6 +37,7 @@ __all__ = [
     "Message",
     "bars_block_message",
     "bars_message",
+    "blob_bytes",
     "block_columns",
     "block_revisions",
     "decode",
@@ -81,6 +82,11 @@ class ColumnSource(NamedTuple):
     stop: int
 
 
+def blob_bytes(series: BarSeries, rows: int) -> int:
+    """Bytes ``rows`` bars of ``series`` take in a blob (what a snapshot part is sized by)."""
+    return rows * _ROW_BYTES[series.with_counts]
+
+
 def _group_key(source: ColumnSource) -> int:
     """The series of one row block are copied together (one copy per column); others each alone."""
     block = source.series.block
@@ -92,13 +98,15 @@ class BlobPool:
 
     A fresh buffer of a few MB costs the engine a page fault per page on its first write
     (at max speed that was most of what encoding cost); a kept one does not. At most
-    :data:`KEEP` buffers are kept; one is reused for a blob between half its size and all of it.
+    :attr:`keep` buffers are kept (:data:`KEEP`, plus the parts of the last snapshot: the
+    next snapshot reuses them); one is reused for a blob between half its size and all of it.
     """
 
     KEEP = 4
 
     def __init__(self) -> None:
         self._free: list[np.ndarray] = []
+        self.keep = self.KEEP
 
     def take(self, size: int) -> np.ndarray:
         """A buffer of exactly ``size`` bytes (a view of a kept one when one fits)."""
@@ -113,7 +121,7 @@ class BlobPool:
         buffer = array.base if isinstance(array, np.ndarray) and isinstance(array.base, np.ndarray) else array
         if isinstance(buffer, np.ndarray) and len(buffer) >= 1 << 16:
             self._free.append(buffer)
-            if len(self._free) > self.KEEP:
+            if len(self._free) > self.keep:
                 self._free.sort(key=len)
                 del self._free[0]
 
@@ -124,11 +132,11 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group (the ``bars`` messages of one row block, or one ``bb``
-    message) starts at its members' lowest ``first`` (a member that changed later re-sends
-    a few unchanged bars) and is laid out column by column, each a (series × stride) array;
-    a series shorter than the group's longest sends its own row count and leaves the rest
-    of its stride unused.
+    at many symbols. A group (the ``bars`` messages of one row block, or one ``bb`` message)
+    is laid out column by column, each a (series × stride) array whose stride is the most
+    rows a member sends; each member sends its own rows from its own ``first`` (members'
+    lengths differ by the bars their feeds missed: a common start made every member re-send
+    up to the difference, 13× the new bars at 1s) and leaves the rest of its stride unused.
     """
     groups: dict[int, list[Message]] = {}
     for message in messages:
@@ -139,8 +147,7 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     total = 0
     for members in groups.values():
         sources = _sources(members)
-        first = min(src.first for src in sources)
-        stride = max(src.stop for src in sources) - first
+        stride = max(src.stop - src.first for src in sources)
         total += len(sources) * stride * _ROW_BYTES[sources[0].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
@@ -159,49 +166,77 @@ def _sources(members: list[Message]) -> list[ColumnSource]:
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
     sources = _sources(members)
-    first = min(src.first for src in sources)
-    stride = max(src.stop for src in sources) - first
+    stride = max(src.stop - src.first for src in sources)
     count = len(sources)
     columns: list[int] = []
-    block = sources[0].series.block
-    rows = None if block is None or count == 1 else _block_rows(sources)
+    gather = _Gather.of(sources, stride)
     for name, dtype in _COLUMNS[sources[0].series.with_counts]:
         out = blob[pos : pos + count * stride * dtype.itemsize].view(dtype).reshape(count, stride)
-        _copy_column(out, sources, name, first, rows)
+        gather.copy(out, name)
         columns.append(pos)
         pos += count * stride * dtype.itemsize
     if members[0]["k"] == "bb":
         message = members[0]
-        message["c"], message["f"], message["st"] = columns, first, stride
-        message["n"] = [src.stop - first for src in sources]
+        message["c"], message["st"] = columns, stride
+        message["f"] = [src.first for src in sources]
+        message["n"] = [src.stop - src.first for src in sources]
         return pos
     for k, (message, src) in enumerate(zip(members, sources, strict=True)):
         message["c"] = [at + k * stride * dtype.itemsize
                         for at, (_, dtype) in zip(columns, _COLUMNS[src.series.with_counts], strict=True)]
-        message["f"] = first
-        message["n"] = src.stop - first
+        message["f"] = src.first
+        message["n"] = src.stop - src.first
     return pos
 
 
-def _block_rows(sources: list[ColumnSource]) -> slice | np.ndarray:
-    """The sources' rows of their block: a slice when consecutive (the usual case: one strided copy)."""
-    rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
-    if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
-        return slice(int(rows[0]), int(rows[0]) + len(rows))
-    return rows
+class _Gather(NamedTuple):
+    """How one group's rows are read from its columns, the same for every column.
 
+    ``first`` when every member starts at the same index (a strided copy of the block's rows;
+    a snapshot, or symbols of equal length), else ``flat``: each member's own ``stride``
+    indices into the flattened block (clipped at its capacity; what lies past a member's
+    own rows is never read back).
+    """
 
-def _copy_column(out: np.ndarray, sources: list[ColumnSource], name: str, first: int,
-                 rows: slice | np.ndarray | None) -> None:
-    """Column ``name`` of the group's series from ``first`` on into ``out`` (series × stride);
-    ``rows``: their rows of the shared block (None: a single or standalone series)."""
-    series = sources[0].series
-    block = series.block
-    stride = out.shape[1]
-    if block is None or rows is None:
-        out[0] = series.buffer(name)[first : first + stride]
-        return
-    out[:] = block.cols[name][rows, first : first + stride]
+    sources: list[ColumnSource]
+    stride: int
+    first: int | None
+    rows: np.ndarray | None
+    flat: np.ndarray | None
+
+    @classmethod
+    def of(cls, sources: list[ColumnSource], stride: int) -> _Gather:
+        series = sources[0].series
+        block = series.block
+        if block is None or len(sources) == 1:
+            return cls(sources, stride, sources[0].first, None, None)
+        rows = np.fromiter((src.series.row for src in sources), np.intp, len(sources))
+        firsts = np.fromiter((src.first for src in sources), np.intp, len(sources))
+        if bool(np.all(firsts == firsts[0])):
+            return cls(sources, stride, int(firsts[0]), rows, None)
+        cap = block.cap
+        columns = np.minimum(firsts[:, None] + np.arange(stride, dtype=np.intp), cap - 1)
+        return cls(sources, stride, None, rows, rows[:, None] * cap + columns)
+
+    def copy(self, out: np.ndarray, name: str) -> None:
+        """Column ``name`` of the group's series into ``out`` (series × stride)."""
+        series = self.sources[0].series
+        block = series.block
+        if self.rows is None or block is None:
+            first = self.first or 0
+            out[0] = series.buffer(name)[first : first + self.stride]
+            return
+        column = block.cols[name]
+        if self.flat is not None:
+            np.take(column.reshape(-1), self.flat, out=out)
+            return
+        first = self.first or 0
+        window = column[:, first : first + self.stride]
+        rows = self.rows
+        if rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+            out[:] = window[rows[0] : rows[0] + len(rows)]  # consecutive rows (the usual case): one strided copy
+        else:
+            out[:] = window[rows]
 
 
 class ColumnsAt(NamedTuple):
@@ -244,16 +279,17 @@ def symbol_added_message(data: SymbolSessionData, order: float) -> Message:
     return {
         "k": "add", "s": data.symbol, "o": order, "b": data.base_interval.name,
         "h": [name for name in data.bars], "r": [i.name for i in data.requested],
-        "d": session_to_wire(data.session),
+        "d": session_to_wire(data.session), "hr": data.hours,
     }
 
 
 def build_symbol(message: Message) -> SymbolSessionData:
+    """The symbol's empty bar structure, on its own session hours (``hr``: a watchlist entry's, or None)."""
     base = parse_interval(message["b"])
     held = [parse_interval(name) for name in message["h"]]
     return SymbolSessionData.create(
         message["s"], base, [i for i in held if i != base], session_from_wire(message["d"]),
-        requested=[parse_interval(name) for name in message["r"]],
+        requested=[parse_interval(name) for name in message["r"]], hours=message["hr"],
     )
 
 
@@ -286,8 +322,8 @@ def bars_block_message(name: str, members: list[tuple[str, BarIntervalData, int]
     """Interval ``name``'s bars of several symbols (one row block's) at once: each member's from its
     ``first`` changed index on, with its next revision number (read when the batch is encoded).
 
-    After encoding: ``f`` the members' common first index, ``st`` the stride, ``n`` each member's
-    row count, ``c`` where each column's (member × stride) array is in the blob; ``rv`` lists
+    After encoding: ``f`` each member's first index, ``st`` the stride, ``n`` each member's row
+    count, ``c`` where each column's (member × stride) array is in the blob; ``rv`` lists
     ``[member, revisions]`` only for members with revised bars (sparse: late bars, corrections).
     """
     revised = [[k, [[ts, r.count, r.last] for ts, r in interval.revisions.items()]]
@@ -449,6 +485,8 @@ def health_message(symbol: str, health: SymbolHealth) -> Message:
         "k": "health", "s": symbol, "st": health.state.value, "since": health.since,
         "dur": {state.value: seconds for state, seconds in health.durations.items()},
         "thr": health.threshold, "t": health.time, "h": health.heard, "down": health.down,
+        "sd": {name: {state.value: seconds for state, seconds in durations.items()}
+               for name, durations in health.segment_durations.items()},  # extended hours: per segment
     }
 
 
@@ -457,6 +495,8 @@ def apply_health(data: SymbolSessionData, message: Message) -> None:
         session=data.session, state=HealthState(message["st"]), since=float(message["since"]),
         durations={HealthState(k): float(v) for k, v in message["dur"].items()},
         threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
+        segment_durations={str(name): {HealthState(k): float(v) for k, v in durations.items()}
+                           for name, durations in message["sd"].items()},
     )
 
 
@@ -468,14 +508,18 @@ def health_block_message(members: list[tuple[str, SymbolHealth]]) -> Message:
     """Several symbols' feed health as columns (the fields of :func:`health_message`).
 
     ``x``: per symbol since, time, heard and then the seconds in each state (in
-    ``HealthState`` order), as float64; ``c``: state code, down flag; ``thr``: thresholds.
+    ``HealthState`` order), as float64; ``c``: state code, down flag; ``thr``: thresholds;
+    ``sd``: ``[member, seconds per state per segment]`` for members with extended hours.
     """
     floats = np.array([[h.since, h.time, h.heard, *(h.durations.get(state, 0.0) for state in _HEALTH_STATES)]
                        for _, h in members], "<f8")
     codes = np.array([[_HEALTH_CODE[h.state], h.down] for _, h in members], "u1")
     thresholds = np.array([h.threshold for _, h in members], "<i8")
+    segments = [[k, {name: {state.value: seconds for state, seconds in durations.items()}
+                     for name, durations in h.segment_durations.items()}]
+                for k, (_, h) in enumerate(members) if h.segment_durations]
     return {"k": "hs", "s": [symbol for symbol, _ in members], "x": floats.tobytes(), "c": codes.tobytes(),
-            "thr": thresholds.tobytes()}
+            "thr": thresholds.tobytes(), "sd": segments}
 
 
 def apply_health_block(datas: list[SymbolSessionData | None], message: Message) -> None:
@@ -484,12 +528,15 @@ def apply_health_block(datas: list[SymbolSessionData | None], message: Message) 
     floats = np.frombuffer(message["x"], "<f8").reshape(count, 3 + len(_HEALTH_STATES)).tolist()
     codes = np.frombuffer(message["c"], "u1").reshape(count, 2).tolist()
     thresholds = np.frombuffer(message["thr"], "<i8").tolist()
-    for data, row, (code, down), threshold in zip(datas, floats, codes, thresholds, strict=True):
+    segments = {int(k): durations for k, durations in message["sd"]}
+    for k, (data, row, (code, down), threshold) in enumerate(zip(datas, floats, codes, thresholds, strict=True)):
         if data is not None:
             data.health = SymbolHealth(
                 session=data.session, state=_HEALTH_STATES[code], since=row[0],
                 durations=dict(zip(_HEALTH_STATES, row[3:], strict=True)),
                 threshold=threshold, time=row[1], heard=row[2], down=bool(down),
+                segment_durations={str(name): {HealthState(s): float(v) for s, v in durations.items()}
+                                   for name, durations in segments.get(k, {}).items()},
             )
 
 

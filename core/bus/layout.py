@@ -9,10 +9,13 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["DEPLOYMENT_KEY", "SCHEMA_VERSION", "ShardKeys", "ShardSpec", "shard_of"]
+__all__ = ["DEPLOYMENT_KEY", "FEED_KEYS", "FEED_SCHEMA_VERSION", "SCHEMA_VERSION", "FeedKeys", "ShardKeys", "ShardSpec",
+           "shard_of"]
 
 #: bumped whenever a message's fields change meaning; readers refuse other versions
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: the feed gateway's messages (base bars per symbol, feed state); readers refuse other versions
+FEED_SCHEMA_VERSION = 1
 #: a hash naming the deployment's shard count (``shards``), so followers know what to read
 DEPLOYMENT_KEY = "sm:deployment"
 
@@ -64,8 +67,15 @@ class ShardKeys:
 
     @property
     def snapshot(self) -> str:
-        """Hash: the shard's full state and the log entry it is current to."""
+        """Hash: the log entry the shard's snapshot is current to (``pos``) and how many parts it has."""
         return f"{self._prefix}:snap"
+
+    def snapshot_part(self, pos: str, index: int) -> str:
+        """Hash: part ``index`` of the snapshot current to log entry ``pos`` (its messages and their blob).
+
+        The append script spells the same name (``KEYS[3] .. ':' .. id .. ':' .. k``).
+        """
+        return f"{self.snapshot}:{pos}:{index}"
 
     @property
     def lease(self) -> str:
@@ -81,3 +91,48 @@ class ShardKeys:
     def commands(self) -> str:
         """Stream of add/remove requests from GUIs to the owner."""
         return f"{self._prefix}:cmd"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedKeys:
+    """The feed gateway's keys: one live connection's base bars, its state, its lease.
+
+    All carry the hash tag ``{feed}``: the gateway's fenced append checks the lease and adds
+    to several symbols' streams in one Lua script, which Redis Cluster allows in one slot
+    only. One slot is plenty: it carries one connection's bars (Alpaca: one bar per symbol
+    and minute).
+    """
+
+    prefix: str = "sm:{feed}"
+
+    def bars(self, symbol: str) -> str:
+        """Stream: every accepted base bar of ``symbol`` (and each correction), in arrival order."""
+        return f"{self.prefix}:bars:{symbol}"
+
+    @property
+    def state(self) -> str:
+        """Stream: the connection's state (connected, retrying, down) and the gateway's heartbeat."""
+        return f"{self.prefix}:state"
+
+    @property
+    def meta(self) -> str:
+        """Hash: what the gateway serves (source, base seconds, calendar), for the engines' ``bus:`` source."""
+        return f"{self.prefix}:meta"
+
+    @property
+    def lease(self) -> str:
+        """The gateway's ``epoch:gateway`` token, with a TTL it keeps renewing."""
+        return f"{self.prefix}:lease"
+
+    @property
+    def epoch(self) -> str:
+        """Counter: each new gateway takes the next epoch."""
+        return f"{self.prefix}:epoch"
+
+    @property
+    def commands(self) -> str:
+        """Stream of the engines' requests: add or remove a symbol."""
+        return f"{self.prefix}:cmd"
+
+
+FEED_KEYS = FeedKeys()

@@ -14,13 +14,14 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from session_monitor.core.bus.codec import (
     BlobPool,
     Message,
     bars_block_message,
     bars_message,
+    blob_bytes,
     encode_batch,
     health_block_message,
     health_change_message,
@@ -36,7 +37,7 @@ from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
-__all__ = ["Batch", "FlushPart", "ShardPublisher"]
+__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
@@ -61,6 +62,17 @@ SNAPSHOT_MIN_SECONDS = 10.0
 #: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
 SNAPSHOT_MAX_BYTES = 256 << 20
 
+#: a snapshot is stored in parts of whole symbols of about this many bytes of bars: a reader applies
+#: the parts it has while the next ones arrive (and a window shows the first symbols at once)
+SNAPSHOT_PART_BYTES = 16 << 20
+
+
+class SnapshotPart(NamedTuple):
+    """One part of an encoded snapshot: its messages (msgpack) and the blob of their bar columns."""
+
+    meta: bytes
+    blob: memoryview
+
 
 class FlushPart(enum.Enum):
     """What a partial flush sends (after the structural changes marked before it)."""
@@ -79,8 +91,8 @@ class Batch:
     """
 
     messages: list[Message]
-    #: the shard after these messages, encoded as (messages, blob), or None
-    snapshot: tuple[bytes, memoryview] | None = None
+    #: the shard after these messages, encoded in parts, or None
+    snapshot: list[SnapshotPart] | None = None
     #: readers must reload the snapshot (a new owner, or a backlog replaced by a snapshot)
     reset: bool = False
     #: where the blob buffers come from and go back to once the batch is in Redis
@@ -96,8 +108,8 @@ class Batch:
         """The batch is in Redis: its buffers may be reused (nothing reads them any more)."""
         if self.pool is not None:
             self.pool.give(self.blob)
-            if self.snapshot is not None:
-                self.pool.give(self.snapshot[1])
+            for part in self.snapshot or ():
+                self.pool.give(part.blob)
         self.blob = memoryview(b"")
         self.snapshot = None
 
@@ -109,7 +121,7 @@ class Batch:
     @property
     def queued_bytes(self) -> int:
         """Bytes the batch holds while it waits to be sent (the entry and its snapshot)."""
-        return self.size + (len(self.snapshot[0]) + len(self.snapshot[1]) if self.snapshot is not None else 0)
+        return self.size + sum(len(part.meta) + len(part.blob) for part in self.snapshot or ())
 
 
 class ShardPublisher:
@@ -277,7 +289,7 @@ class ShardPublisher:
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
             if snapshot or (part is None and self._snapshot_due()):
-                batch.snapshot = self.snapshot_bytes()
+                batch.snapshot = self.snapshot_parts()
         self._emit(batch)
         return batch
 
@@ -362,17 +374,26 @@ class ShardPublisher:
         self._quality = set()
         self._health = set()
         batch = Batch([], reset=True, pool=self.pool)
-        batch.snapshot = self.snapshot_bytes()
+        batch.snapshot = self.snapshot_parts()
         return batch
 
-    def snapshot_messages(self) -> list[Message]:
-        """The whole shard as messages that rebuild it from nothing."""
+    def snapshot_messages(self) -> list[list[Message]]:
+        """The whole shard as messages that rebuild it from nothing, in parts of whole symbols.
+
+        A part holds about :data:`SNAPSHOT_PART_BYTES` of bars (at least one symbol); the first
+        starts with the session, the last ends with the session's ``end`` messages.
+        """
         sd = self.session_data
-        out: list[Message] = []
+        parts: list[list[Message]] = [[]]
+        size = 0
         with sd.lock:
             if sd.session is not None:
-                out.append({"k": "session", "d": session_to_wire(sd.session)})
+                parts[0].append({"k": "session", "d": session_to_wire(sd.session)})
             for data in sd.all_symbol_data():
+                if size >= SNAPSHOT_PART_BYTES:
+                    parts.append([])
+                    size = 0
+                out = parts[-1]
                 symbol = data.symbol
                 out.append(symbol_added_message(data, self.order.setdefault(symbol, time.time())))
                 out.append(symbol_notes_message(data))
@@ -380,18 +401,20 @@ class ShardPublisher:
                     key = (symbol, name)
                     out.append(bars_message(symbol, interval, 0, self._revisions.get(key, 0)))
                     out.append(quality_message(symbol, interval))
+                    size += blob_bytes(interval.data, len(interval.data))
                 if isinstance(data.health, SymbolHealth):
                     out.append(health_message(symbol, data.health))
-        out.extend(self._ended)
-        return out
+        parts[-1].extend(self._ended)
+        return parts
 
-    def snapshot_bytes(self) -> tuple[bytes, memoryview]:
-        meta, blob = encode_batch(self.snapshot_messages(), self.pool)
+    def snapshot_parts(self) -> list[SnapshotPart]:
+        parts = [SnapshotPart(*encode_batch(messages, self.pool)) for messages in self.snapshot_messages()]
+        self.pool.keep = BlobPool.KEEP + len(parts)  # the next snapshot reuses these parts' buffers
         self._last_snapshot = time.monotonic()
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
-        self._last_snapshot_bytes = len(meta) + len(blob)
-        return meta, blob
+        self._last_snapshot_bytes = sum(len(part.meta) + len(part.blob) for part in parts)
+        return parts
 
     def _emit(self, batch: Batch) -> None:
         if self.sink is not None:

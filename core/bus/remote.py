@@ -78,13 +78,12 @@ class RemoteCoordinator:
         self.replica.on_session_end = self._on_session_end
 
     async def connect(self) -> None:
-        """Find the shards and catch up with each (snapshot, then the log after it)."""
+        """Find the shards and catch up with all of them at once (snapshot, then the log after it)."""
         await self.replica.discover()
         calendar = await self.client.hget(DEPLOYMENT_KEY, "calendar")
         if isinstance(calendar, bytes):
             self.calendar = get_calendar(calendar.decode())
-        for status in self.replica.shards:
-            await self.replica.catch_up(status)
+        await asyncio.gather(*(self.replica.catch_up(status) for status in self.replica.shards))
         self._refresh_sessions()
 
     async def run(self) -> None:

@@ -77,21 +77,24 @@ class ReplicaRows:
 
         Each member's bars from the message's ``f`` on are replaced by its ``n`` rows.
         """
-        first, stride = int(message["f"]), int(message["st"])
+        stride = int(message["st"])
+        firsts = np.asarray(message["f"], np.intp)
         for k, interval in members:
-            if first > len(interval.data):
-                raise ValueError(f"{message['s'][k]} {message['i']}: bars from {first} "
+            if firsts[k] > len(interval.data):
+                raise ValueError(f"{message['s'][k]} {message['i']}: bars from {firsts[k]} "
                                  f"but only {len(interval.data)} held")
         picked, intervals = self._picked(members)
         with_counts = intervals[0].data.with_counts
         store = self._store(date, str(message["i"]), with_counts, len(message["s"]))
         rows = store.rows(intervals)
         block = store.block
-        block.grow_cols(first + stride)
+        starts = firsts[picked]
+        block.grow_cols(int(starts.max()) + stride)
         everyone = len(picked) == len(message["s"])
+        flat = (rows * block.cap)[:, None] + starts[:, None] + np.arange(stride, dtype=np.intp)
         for name, values in block_columns(message, with_counts).items():
-            block.cols[name][rows, first : first + stride] = values if everyone else values[picked]
-        block.set_lengths(rows, first + np.asarray(message["n"], np.int64)[picked])
+            block.cols[name].reshape(-1)[flat] = values if everyone else values[picked]
+        block.set_lengths(rows, starts + np.asarray(message["n"], np.int64)[picked])
         revised = block_revisions(message)
         for k, interval in members:
             found = revised.get(k)

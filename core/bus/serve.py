@@ -15,7 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", default="1/1", metavar="I/N", help="serve shard I of N (numbered from 1)")
     parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
+    parser.add_argument("--gateway", action="store_true",
+                        help="be the feed gateway: hold the live SOURCE's one connection and publish its base bars "
+                             "to --redis for engines that read them with SOURCE bus:redis://HOST:PORT/DB")
     parser.add_argument(
         "--recording", metavar="FILE",
         help="this engine's recording file (default: one per shard in the user's data folder)",
@@ -133,6 +136,9 @@ async def _commands(client: aioredis.Redis, keys: ShardKeys, shard: ShardSpec, c
     sd = coordinator.session_data
     while not stopping.is_set():
         try:
+            if cursor == "$":  # "now" pinned to an id: a command sent between two reads (or a reconnect) is kept
+                newest = cast(list[Any], await client.xrevrange(keys.commands, count=1))
+                cursor = newest[0][0].decode() if newest else "0-0"
             entries = await read_log(client, keys.commands, cursor, 100, 1000)
         except TRANSIENT:
             await asyncio.sleep(0.5)
@@ -337,6 +343,10 @@ def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    if args.gateway:
+        from session_monitor.core.bus.gateway import gateway_main
+
+        return gateway_main(args)
     try:
         shard = ShardSpec.parse(args.shard)
         setup = resolve_run(args, default_speed=DEFAULT_SPEED)

@@ -3,8 +3,9 @@
 The lease is ``SET NX PX`` of ``epoch:engine`` (the epoch is ``INCR``-ed by each new
 owner), kept alive by a compare-and-renew script. Every append checks that the caller
 still holds the lease with its epoch atomically with adding the entry (a WATCH-ed
-MULTI/EXEC; for a batch carrying a snapshot one Lua script, which also replaces the
-snapshot with the entry's id and trims the log behind the previous snapshot): the
+MULTI/EXEC; for a batch carrying a snapshot one Lua script, which also stores the
+snapshot's parts under the entry's id, names that id as the current snapshot, drops the
+snapshot before the previous one and trims the log behind the previous one): the
 snapshot always matches the log position it names, and an engine that lost its lease
 (paused, partitioned) can never write again.
 """
@@ -66,11 +67,23 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
     'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5], 'x', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
-if ARGV[9] ~= '' then
-    local previous = redis.call('HGET', KEYS[3], 'pos')
-    redis.call('HSET', KEYS[3], 'pos', id, 'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5],
-        'state', ARGV[9], 'blob', ARGV[10])
-    if previous then redis.call('XTRIM', KEYS[2], 'MINID', '~', previous) end
+local parts = tonumber(ARGV[9])
+if parts > 0 then
+    -- part keys: ShardKeys.snapshot_part (KEYS[3]:pos:k); the previous snapshot stays for readers
+    -- still reading it, the one before it goes
+    local snap = KEYS[3]
+    local previous = redis.call('HMGET', snap, 'pos', 'parts', 'prev', 'prevparts')
+    if previous[3] then
+        for k = 0, tonumber(previous[4]) - 1 do redis.call('DEL', snap .. ':' .. previous[3] .. ':' .. k) end
+    end
+    for k = 0, parts - 1 do
+        redis.call('HSET', snap .. ':' .. id .. ':' .. k, 'm', ARGV[10 + 2 * k], 'b', ARGV[11 + 2 * k])
+    end
+    redis.call('HSET', snap, 'pos', id, 'parts', parts, 'v', ARGV[3], 'e', ARGV[4], 'n', ARGV[5])
+    if previous[1] then
+        redis.call('HSET', snap, 'prev', previous[1], 'prevparts', previous[2])
+        redis.call('XTRIM', KEYS[2], 'MINID', '~', previous[1])
+    end
 end
 return id
 """
@@ -224,7 +237,7 @@ class ShardLog:
         else:
             args: list[Any] = [
                 self.token, LOG_MAXLEN, SCHEMA_VERSION, self.epoch, self.seq, int(batch.reset), batch.payload,
-                batch.blob, *batch.snapshot,
+                batch.blob, len(batch.snapshot), *(field for part in batch.snapshot for field in part),
             ]
             try:
                 entry = self._append(keys=[self.keys.lease, self.keys.log, self.keys.snapshot], args=args)

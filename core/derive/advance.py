@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from session_monitor.core.bars import BAR_FIELDS, FORMING, REVISED, BarArrays, BarSeries
-from session_monitor.core.derive.reduce import reduce_by_key
+from session_monitor.core.derive.reduce import fold_segments, reduce_by_key
 from session_monitor.core.derive.table import CONTROL, StateTable, Target
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ class Segments(NamedTuple):
     close: np.ndarray
     volume: np.ndarray
     held: np.ndarray | int  # base bars in each segment
+    #: ``volume`` is already the window's whole volume (the bars folded onto the newest bar's, in order)
+    volume_is_total: bool = False
 
 
 def target_of(interval: BarIntervalData, extra: int) -> Target:
@@ -78,12 +80,11 @@ def segments_of(bars: BarArrays, window: np.ndarray) -> tuple[Segments, np.ndarr
     if window[0] == window[-1]:  # one window (a tick of a few bars): plain reductions beat reduceat
         one = Segments(bars.open[:1], np.maximum.reduce(bars.high, keepdims=True),
                        np.minimum.reduce(bars.low, keepdims=True), bars.close[-1:],
-                       np.add.reduce(bars.volume, keepdims=True), m)
+                       fold_segments(bars.volume, _ONE), m)
         return one, window[:1]
     firsts, reduced = reduce_by_key(window, bars.open, bars.high, bars.low, bars.close, bars.volume)
-    return Segments(reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume, reduced.count), window[
-        firsts
-    ]
+    volume = fold_segments(bars.volume, firsts)  # in time order, as one bar per pass would add it
+    return Segments(reduced.open, reduced.high, reduced.low, reduced.close, volume, reduced.count), window[firsts]
 
 
 def advance(
@@ -197,8 +198,8 @@ def advance_one(interval: BarIntervalData, bars: BarArrays, final: int, clock: f
 
     first: int | None = None
     if windows is None or len(windows) == 1 or head == last:
-        first = int(advance(target, rows, head, seg if windows is None else _take(seg, slice(0, 1)), final, owner,
-                            clock))
+        lead = seg if windows is None else _lead(seg, head == last, target, row, bars.volume)
+        first = int(advance(target, rows, head, lead, final, owner, clock))
         windows = None if windows is None else windows[1:]
     if windows is not None and len(windows):  # the later windows open in one write
         n = int(state.n[row])
@@ -210,6 +211,18 @@ def advance_one(interval: BarIntervalData, bars: BarArrays, final: int, clock: f
         first = n if first is None else first
     interval.data.set_length(int(state.n[row]))
     return first
+
+
+def _lead(seg: Segments, onto_newest: bool, target: Target, row: int, volume: np.ndarray) -> Segments:
+    """The first segment of several bars; when it lands in the row's newest window (``onto_newest``)
+    and holds more than one bar, its volume is folded onto that bar's volume one bar after the
+    other (as passes of one bar each would add them), so the sum does not depend on the pass."""
+    lead = _take(seg, slice(0, 1))
+    held = lead.held if isinstance(lead.held, int) else int(lead.held[0])
+    if not onto_newest or held == 1:  # (newest + a: the fold's own addition)
+        return lead
+    newest = float(target.cols["volume"][row, int(target.state.n[row]) - 1])
+    return lead._replace(volume=fold_segments(volume[:held], _ONE, newest), volume_is_total=True)
 
 
 def base_present(
@@ -253,7 +266,7 @@ def _in_windows(grid: WindowGrid, bars: BarArrays) -> BarArrays:
 
 def _take(seg: Segments, at: np.ndarray | slice) -> Segments:
     count = seg.held if isinstance(seg.held, int) else seg.held[at]
-    return Segments(seg.open[at], seg.high[at], seg.low[at], seg.close[at], seg.volume[at], count)
+    return Segments(seg.open[at], seg.high[at], seg.low[at], seg.close[at], seg.volume[at], count, seg.volume_is_total)
 
 
 def _all(state: StateTable, rows: Rows) -> np.ndarray:
@@ -274,7 +287,7 @@ def _fold(
     c[at] = np.minimum(c[at], seg.low)
     cols["close"][at] = seg.close
     c = cols["volume"]
-    c[at] = c[at] + seg.volume
+    c[at] = seg.volume if seg.volume_is_total else c[at] + seg.volume
     c = cols["count"]
     c[at] = c[at] + seg.held
     if isinstance(revised, bool):

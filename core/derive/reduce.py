@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Reduced", "reduce_by_key", "reduce_segments", "segment_starts"]
+__all__ = ["Reduced", "fold_segments", "reduce_by_key", "reduce_segments", "segment_starts"]
 
 
 def segment_starts(key: np.ndarray) -> np.ndarray:
@@ -25,6 +25,49 @@ def segment_starts(key: np.ndarray) -> np.ndarray:
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
     return np.flatnonzero(change)
+
+
+#: integer values whose magnitudes add up to less than this sum exactly in any order
+_EXACT_BELOW = float(2**52)
+
+
+def fold_segments(values: np.ndarray, starts: np.ndarray, initial: float | None = None) -> np.ndarray:
+    """Each segment's values added one after the other in time order, ``((a0 + a1) + a2) + ...``,
+    the first segment onto ``initial`` when given (a window's volume so far).
+
+    That is the sum a pass folding one bar at a time reaches, so a derived volume does not
+    depend on how many bars a pass brings (numpy's reductions add pairwise: their last bit
+    depends on where passes cut a window). Whole numbers (share volumes) add up exactly in
+    any order, so they take ``reduceat``; fractions go in order. ``starts`` as for
+    :func:`reduce_segments`.
+    """
+    if _whole_numbers(values, initial):
+        sums: np.ndarray = np.add.reduceat(values, starts)
+        if initial is not None:
+            sums[0] += initial
+        return sums
+    n = len(values)
+    lead = 0 if initial is None else 1
+    lengths = np.diff(starts, append=n)
+    # one row per segment, its values first (after ``initial`` in the first), zeros after them
+    # (x + 0.0 == x): accumulate runs along each row in order
+    width = int(lengths.max()) + lead
+    table = np.zeros((len(starts), width), values.dtype)
+    shift = np.arange(len(starts)) * width - starts + lead
+    table.reshape(-1)[np.arange(n) + np.repeat(shift, lengths)] = values
+    if initial is not None:
+        table[0, 0] = initial
+    folded: np.ndarray = np.add.accumulate(table, axis=1)[:, -1]
+    return folded
+
+
+def _whole_numbers(values: np.ndarray, initial: float | None) -> bool:
+    """True when every value (and ``initial``) is a whole number and their magnitudes add up to less
+    than 2**52: every partial sum is then a whole number held exactly, whatever the order."""
+    if initial is not None and not (float(initial).is_integer() and abs(initial) < _EXACT_BELOW):
+        return False
+    magnitude = float(np.add.reduce(np.abs(values))) + (0.0 if initial is None else abs(initial))
+    return magnitude < _EXACT_BELOW and bool((np.floor(values) == values).all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Pick the source a user's ``--source`` text means: ``demo``, a Lean folder, or CSV/Parquet."""
+"""Pick the source a user's ``--source`` text means: ``demo``, ``alpaca``, ``bus:URL``, Lean, or CSV/Parquet."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def open_source(spec: str, base: str | None = None) -> BarSource:
     kind, _, option = text.partition(":")
     if kind.lower() == "alpaca":
         return _open_alpaca(option, wanted)
+    if kind.lower() == "bus":
+        return _open_bus(option, wanted)
     if kind.lower() == "demo":
         return _open_demo(spec, option, wanted)
     path = Path(text).expanduser()
@@ -58,6 +60,15 @@ def _open_alpaca(feed: str, wanted: Interval | None) -> BarSource:
     if wanted is not None and wanted != ONE_MINUTE:
         raise SourceError(f"Alpaca streams 1m bars, not {wanted}")
     return open_alpaca(feed or "iex")
+
+
+def _open_bus(url: str, wanted: Interval | None) -> BarSource:
+    """``bus:redis://HOST:PORT/DB``: the base bars a feed gateway publishes there."""
+    from session_monitor.core.sources.bus import BusSource
+
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SourceError(f"bus: needs a Redis URL, e.g. bus:redis://127.0.0.1:6379/0 (got {url!r})")
+    return BusSource(url, wanted)
 
 
 def _open_demo(spec: str, seed_text: str, wanted: Interval | None) -> BarSource:
