@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import datetime as dt
 import gc
 import logging
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from session_monitor.core.bus.codec import (
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
 from session_monitor.core.bus.rows import ReplicaRows
 from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, connect_blocking, read_log
-from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = ["Replica", "SchemaError", "ShardStatus"]
 
@@ -292,16 +293,14 @@ class Replica:
         self.session_data.events.bars_changed.emit(data.symbol, interval.name, first)  # type: ignore[union-attr]
 
     def _bars_block(self, _status: ShardStatus, message: Message) -> None:
-        sd = self.session_data
-        name = message["i"]
-        datas = self._members(message)
-        members = [(k, data.bars[name]) for k, data in enumerate(datas) if data is not None and name in data.bars]
-        if not members:
+        block = self._block(message)
+        if block is None:
             return
-        date = datas[members[0][0]].session.date  # type: ignore[union-attr]  # members hold data
-        self._rows.apply_bars(date, members, message)
+        self._rows.apply_bars(block.date, block.members, message)
         firsts = message["f"]
-        sd.events.bars_changed.emit_many([(message["s"][k], name, int(firsts[k])) for k, _ in members])
+        self.session_data.events.bars_changed.emit_many(
+            [(message["s"][k], block.interval, int(firsts[k])) for k, _ in block.members]
+        )
 
     def _quality(self, _status: ShardStatus, message: Message) -> None:
         data = self.session_data.get_symbol_data(message["s"])
@@ -318,15 +317,23 @@ class Replica:
             datas = self._datas = {data.symbol: data for data in self.session_data.all_symbol_data()}
         return [datas.get(symbol) for symbol in message["s"]]
 
-    def _quality_block(self, _status: ShardStatus, message: Message) -> None:
+    def _block(self, message: Message) -> _Block | None:
+        """The interval a columnar message is about in each symbol it names that is held here."""
         name = message["i"]
         datas = self._members(message)
         members = [(k, data.bars[name]) for k, data in enumerate(datas) if data is not None and name in data.bars]
         if not members:
-            return
+            return None
         date = datas[members[0][0]].session.date  # type: ignore[union-attr]  # members hold data
-        self._rows.apply_quality(date, members, message)
-        self.session_data.events.quality_changed.emit_many([(message["s"][k], name) for k, _ in members])
+        return _Block(name, date, members)
+
+    def _quality_block(self, _status: ShardStatus, message: Message) -> None:
+        block = self._block(message)
+        if block is None:
+            return
+        self._rows.apply_quality(block.date, block.members, message)
+        changed = [(message["s"][k], block.interval) for k, _ in block.members]
+        self.session_data.events.quality_changed.emit_many(changed)
 
     def _notes_block(self, _status: ShardStatus, message: Message) -> None:
         apply_notes_block(self._members(message), message)
@@ -407,6 +414,14 @@ class _CollectionPause:
 
 
 _COLLECTIONS = _CollectionPause()
+
+
+class _Block(NamedTuple):
+    """A columnar message's interval in the symbols it names that this replica holds."""
+
+    interval: str
+    date: dt.date
+    members: list[tuple[int, BarIntervalData]]  # (position in the message, that symbol's interval)
 
 
 class SnapshotHeader(NamedTuple):
