@@ -195,7 +195,10 @@ class Replica:
             if part.meta is None or part.blob is None:
                 return False
             messages = decode_batch(part.meta, part.blob)
-            present.update(m["s"] for m in messages if m["k"] == "add")
+            added = [m["s"] for m in messages if m["k"] == "add"]
+            present.update(added)
+            # room in the blocks for about every symbol at once (parts hold about equally many)
+            self._rows.expected_symbols = max(self._rows.expected_symbols, len(added) * header.parts)
             ends.extend(m for m in messages if m["k"] == "end")
             self.apply_messages(status, [m for m in messages if m["k"] != "end"])
         for symbol in sorted(status.symbols - present):  # symbols the shard no longer has
@@ -289,6 +292,7 @@ class Replica:
         if interval is None:
             return
         first = int(message["f"])
+        self._rows.place(data.session.date, interval)  # type: ignore[union-attr]  # data holds interval
         apply_bars(interval, message)
         self.session_data.events.bars_changed.emit(data.symbol, interval.name, first)  # type: ignore[union-attr]
 

@@ -30,8 +30,8 @@ _Key = tuple[dt.date, str, bool]
 class _Rows:
     """One interval's block and state table, and which of their rows are free."""
 
-    def __init__(self, with_counts: bool, size: int) -> None:
-        self.block = RowBlock(with_counts, row_cap=max(16, size))
+    def __init__(self, with_counts: bool, size: int, cap: int) -> None:
+        self.block = RowBlock(with_counts, row_cap=max(16, size), cap=cap)
         self.table = StateTable(max(16, size))
         self.free: list[int] = []
         self.next = 0
@@ -71,6 +71,16 @@ class ReplicaRows:
 
     def __init__(self) -> None:
         self._rows: dict[_Key, _Rows] = {}
+        #: how many symbols a new block makes room for at once (a snapshot's estimate; rows still double)
+        self.expected_symbols = 0
+
+    def place(self, date: dt.date, interval: BarIntervalData) -> None:
+        """Move ``interval`` into its block before its bars are written (a snapshot's per-symbol messages).
+
+        Written there at once, a snapshot's bars are copied once; written into the series' own
+        storage, the first columnar message of the log copied every series again into its row.
+        """
+        self._store(date, interval, 1).rows([interval])
 
     def apply_bars(self, date: dt.date, members: list[tuple[int, BarIntervalData]], message: Message) -> None:
         """A ``bb`` message onto ``members`` (their place in the message, and their interval).
@@ -85,7 +95,7 @@ class ReplicaRows:
                                  f"but only {len(interval.data)} held")
         picked, intervals = self._picked(members)
         with_counts = intervals[0].data.with_counts
-        store = self._store(date, str(message["i"]), with_counts, len(message["s"]))
+        store = self._store(date, intervals[0], len(message["s"]))
         rows = store.rows(intervals)
         block = store.block
         starts = firsts[picked]
@@ -106,7 +116,7 @@ class ReplicaRows:
     def apply_quality(self, date: dt.date, members: list[tuple[int, BarIntervalData]], message: Message) -> None:
         """A ``qb`` message onto ``members``: the figures in one write per field, then the gap runs that changed."""
         picked, intervals = self._picked(members)
-        store = self._store(date, str(message["i"]), intervals[0].data.with_counts, len(message["s"]))
+        store = self._store(date, intervals[0], len(message["s"]))
         rows = store.rows(intervals)
         ints, quality = quality_columns(message)
         store.table.ints[QUALITY_FIELDS, rows] = ints[:, picked]
@@ -121,13 +131,16 @@ class ReplicaRows:
     def _picked(members: list[tuple[int, BarIntervalData]]) -> tuple[np.ndarray, list[BarIntervalData]]:
         return np.array([k for k, _ in members], np.intp), [interval for _, interval in members]
 
-    def _store(self, date: dt.date, name: str, with_counts: bool, size: int) -> _Rows:
-        key = (date, name, with_counts)
+    def _store(self, date: dt.date, interval: BarIntervalData, size: int) -> _Rows:
+        """The block of ``interval``'s kind; a new one holds as many bars as the session has windows."""
+        with_counts = interval.data.with_counts
+        key = (date, interval.name, with_counts)
         store = self._rows.get(key)
         if store is None:
             # a new session: the old blocks stay with the history that holds them
             self._rows = {k: rows for k, rows in self._rows.items() if k[0] == date}
-            store = self._rows[key] = _Rows(with_counts, size)
+            store = _Rows(with_counts, max(size, self.expected_symbols), max(64, interval.grid.size))
+            self._rows[key] = store
         return store
 
     def release(self, intervals: list[BarIntervalData]) -> None:
