@@ -37,6 +37,7 @@ from bench.desk_scale import serve_split
 from session_monitor.core.bus.layout import ShardKeys, ShardSpec
 from session_monitor.core.bus.publisher import Batch, ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.serve import publish_changes, run_headless
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
@@ -79,6 +80,7 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> Eng
     intervals = parse_intervals(INTERVALS)
     sd = SessionData()
     coordinator = SessionCoordinator(sd, DemoSource(), calendar, [session], speed=None)
+    run_headless(coordinator)  # as serve does, publishing or not
     writer = client = shard_log = None
     if url is not None:
         client = connect(url)
@@ -87,8 +89,7 @@ async def _engine_run(symbols: list[str], url: str | None, shard_no: int) -> Eng
         publisher = ShardPublisher(sd, {s: float(k) for k, s in enumerate(symbols)})
         writer = ShardWriter(shard_log, publisher.reset_batch)
         publisher.sink = writer.put
-        coordinator.progress.connect(publisher.progress)
-        coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=True))
+        publish_changes(coordinator, publisher)
     for symbol in symbols:
         await coordinator.add_symbol(symbol, intervals)
     start = time.perf_counter()

@@ -23,10 +23,12 @@ import numpy as np
 from session_monitor.core.bus.layout import ShardSpec
 from session_monitor.core.bus.publisher import ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
+from session_monitor.core.bus.serve import publish_changes, run_headless
 from session_monitor.core.bus.shardlog import ShardLog, ShardWriter, connect
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import parse_intervals
+from session_monitor.core.memory import freeze_startup_heap
 from session_monitor.core.session_data import SessionData
 from session_monitor.core.sources.demo import DemoSource
 
@@ -73,14 +75,16 @@ async def _engine(url: str, symbols: list[str], date: Any, intervals: str, secon
     client = connect(url)
     shard_log = ShardLog(client, ShardSpec(1, 1), lease_seconds=60)
     await shard_log.try_acquire()
+    accepted: Seen = {}
+    # noted before the publisher sees them (it sends new base bars from the same event)
+    note_base_bars(sd, parse_intervals(intervals)[0].name, accepted)
     publisher = ShardPublisher(sd, {s: float(k) for k, s in enumerate(symbols)})
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
-    coordinator.progress.connect(publisher.progress)
+    run_headless(coordinator)
+    publish_changes(coordinator, publisher)
     for symbol in symbols:
         await coordinator.add_symbol(symbol, parse_intervals(intervals))
-    accepted: Seen = {}
-    note_base_bars(sd, parse_intervals(intervals)[0].name, accepted)
     writer.put(publisher.reset_batch())
     task = asyncio.create_task(writer.run())
     runner = asyncio.create_task(coordinator.run())
@@ -102,7 +106,7 @@ def _engine_process(url: str, symbols: list[str], date: Any, intervals: str, sec
     out.put(asyncio.run(_engine(url, symbols, date, intervals, seconds)))
 
 
-async def _follow(url: str, base: str, results: multiprocessing.Queue[Seen]) -> tuple[Seen, Seen]:
+async def _follow(url: str, base: str, symbols: int, results: multiprocessing.Queue[Seen]) -> tuple[Seen, Seen]:
     """Follow the shard until the engine hands over its notes; returns (accepted, visible)."""
     client = connect(url)
     replica = Replica(client)
@@ -110,6 +114,9 @@ async def _follow(url: str, base: str, results: multiprocessing.Queue[Seen]) -> 
     visible: Seen = {}
     note_base_bars(replica.session_data, base, visible)
     task = asyncio.create_task(replica.run())
+    while len(replica.session_data) < symbols and not task.done():
+        await asyncio.sleep(0.1)
+    freeze_startup_heap()  # caught up: as `connect` does once its window is up
     accepted = await asyncio.to_thread(results.get, True, ENGINE_TIMEOUT)  # sent once the engine drained
     await asyncio.sleep(1.0)  # the last entries
     replica.stop()
@@ -126,7 +133,7 @@ def measure_latency(url: str, symbols: list[str], date: Any, intervals: str, sec
     engine = context.Process(target=_engine_process, args=(url, symbols, date, intervals, seconds, results))
     engine.start()
     base = parse_intervals(intervals)[0].name
-    accepted, visible = asyncio.run(_follow(url, base, results))
+    accepted, visible = asyncio.run(_follow(url, base, len(symbols), results))
     engine.join()
     if not accepted:
         raise RuntimeError("the engine accepted no bars")

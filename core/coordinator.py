@@ -213,6 +213,9 @@ class SessionCoordinator:
         self.state_changed = Event("state_changed")
         #: (done session seconds, total session seconds)
         self.progress = Event("progress")
+        #: (clock) after a step's processor passes, before its feed-health update: a publisher sends
+        #: the step's new bars here, so the health update does not delay them
+        self.passed = Event("passed")
         #: (symbol, connected: bool) when a feed goes down or comes back
         self.feed_changed = Event("feed_changed")
         session_data.start_session(sessions[0])
@@ -757,6 +760,7 @@ class SessionCoordinator:
                 yield
             self._hand_over_slice(slices[-1])
         self.processor.process(clock)
+        self.passed.emit(clock)
         yield
         yield from self.health.update_parts(clock, set(self._down))
 

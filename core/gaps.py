@@ -53,7 +53,7 @@ class GapTracker:
     (the vectorised pass reads them as columns); the runs themselves are kept here.
     """
 
-    __slots__ = ("_run_starts", "_runs", "grid", "row", "table")
+    __slots__ = ("_run_starts", "_runs", "_unsent_from", "grid", "row", "table")
 
     def __init__(self, grid: WindowGrid, table: StateTable | None = None, row: int = 0) -> None:
         self.grid = grid
@@ -61,6 +61,8 @@ class GapTracker:
         self.row = row
         self._runs: list[tuple[int, int]] = []  # closed missing runs [a, b), sorted, disjoint
         self._run_starts: list[int] = []
+        #: runs from this index on changed since :meth:`take_run_changes` last handed them out (None: none)
+        self._unsent_from: int | None = 0
 
     @property
     def frontier(self) -> int:
@@ -82,7 +84,9 @@ class GapTracker:
         """Expected windows inside the closed runs."""
         return int(self.table.ints[CLOSED, self.row])
 
-    def _runs_changed(self, closed_missing_delta: int) -> None:
+    def _runs_changed(self, closed_missing_delta: int, first: int) -> None:
+        """Runs from index ``first`` on changed (``closed_missing_delta`` windows more are missing)."""
+        self._unsent_from = first if self._unsent_from is None else min(self._unsent_from, first)
         ints = self.table.ints
         ints[CLOSED, self.row] += closed_missing_delta
         ints[NRUNS, self.row] = len(self._runs)
@@ -93,10 +97,32 @@ class GapTracker:
     def restore(self, state: GapState) -> None:
         self._runs = list(state.runs)
         self._run_starts = [a for a, _ in self._runs]
+        self._unsent_from = 0
         self.frontier = state.frontier
         ints = self.table.ints
         ints[CLOSED, self.row] = state.closed_missing
         ints[NRUNS, self.row] = len(self._runs)
+
+    def take_run_changes(self) -> tuple[int, list[tuple[int, int]]] | None:
+        """``(k, runs[k:])``: the closed runs that changed since the last call (None: none did).
+
+        A publisher sends only these: a reader holding the runs of the last call (or newer)
+        gets this tracker's runs by replacing its own from index ``k`` on
+        (:meth:`replace_runs_from`). Runs only grow at the end while bars arrive in order, so
+        this is usually a run or two, where the whole list grows over a session.
+        """
+        first = self._unsent_from
+        if first is None:
+            return None
+        self._unsent_from = None
+        return first, self._runs[first:]
+
+    def replace_runs_from(self, keep: int, runs: list[tuple[int, int]]) -> None:
+        """A reader's side of :meth:`take_run_changes`: keep the first ``keep`` runs, then ``runs``."""
+        del self._runs[keep:], self._run_starts[keep:]
+        self._runs.extend(runs)
+        self._run_starts.extend(a for a, _ in runs)
+        self.table.ints[NRUNS, self.row] = len(self._runs)
 
     def mark_present(self, window: int) -> None:
         frontier = self.frontier
@@ -114,7 +140,7 @@ class GapTracker:
         pieces = [(x, y) for x, y in ((a, window), (window + 1, b)) if y > x]
         self._runs[i : i + 1] = pieces
         self._run_starts[i : i + 1] = [x for x, _ in pieces]
-        self._runs_changed(-int(self.grid.expected[window] > 0))
+        self._runs_changed(-int(self.grid.expected[window] > 0), i)
 
     def mark_present_many(self, windows: np.ndarray) -> None:
         """Mark sorted window indices; the common case (all past the frontier) is vectorised."""
@@ -142,18 +168,20 @@ class GapTracker:
             return
         cum = self.grid.cum_slots
         firsts = starts.tolist()
+        before = len(self._runs)
         self._runs.extend(zip(firsts, ends.tolist(), strict=True))
         self._run_starts.extend(firsts)
-        self._runs_changed(int((cum[ends] - cum[starts]).sum()))
+        self._runs_changed(int((cum[ends] - cum[starts]).sum()), before)
 
     def _add_run(self, a: int, b: int) -> None:
         cum = self.grid.cum_slots
         added = 0
+        before = len(self._runs)
         for x, y in self._split_at_empty(a, b):
             added += int(cum[y] - cum[x])
             self._runs.append((x, y))
             self._run_starts.append(x)
-        self._runs_changed(added)
+        self._runs_changed(added, before)
 
     def _split_at_empty(self, a: int, b: int) -> list[tuple[int, int]]:
         """Windows that expect nothing (a lunch break) never belong to a gap."""

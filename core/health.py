@@ -185,6 +185,8 @@ class HealthMonitor:
         #: (clock) after every pass, once its changes are out
         self.updated = Event("health_updated")
         self._slots: dict[tuple[Session, str], _Slots] = {}
+        #: symbols per part of :meth:`update_parts` (a headless engine, with no window to let in, takes more)
+        self.part_symbols = UPDATE_CHUNK
 
     def health(self, symbol: str) -> SymbolHealth | None:
         data = self.session_data.get_symbol_data(symbol)
@@ -228,7 +230,7 @@ class HealthMonitor:
         for members in groups.values():
             ruler = self._ruler(everything[members[0]])
             sizes = [len(_new_starts(everything[i], healths[i])) for i in members]
-            for chunk in _chunks(members, sizes):
+            for chunk in _chunks(members, sizes, self.part_symbols):
                 parts.append(_Part(chunk, [everything[i] for i in chunk], [healths[i] for i in chunk], ruler,
                                    [self._n(everything[i].symbol) for i in chunk]))
         return parts
@@ -558,22 +560,28 @@ class _GroupPass:
 CHUNK_BARS = 1 << 15
 
 
+_NO_STARTS = np.zeros(0, np.int64)
+
+
 def _new_starts(data: SymbolSessionData, health: SymbolHealth) -> np.ndarray:
     """Starts of the symbol's bars newer than the last pass took into account (a view)."""
-    ts = data.base.data.ts
+    series = data.base.data
+    if health.last_ts >= 0 and series.last_ts == health.last_ts:
+        return _NO_STARTS  # nothing newer: most passes at 1x, at every symbol (no view, no search)
+    ts = series.ts
     if health.last_ts < 0:
         return ts
     new: np.ndarray = ts[int(ts.searchsorted(health.last_ts, side="right")):]
     return new
 
 
-def _chunks(members: list[int], sizes: list[int]) -> list[list[int]]:
-    """``members`` in consecutive runs of at most :data:`UPDATE_CHUNK` symbols and about
+def _chunks(members: list[int], sizes: list[int], symbols: int) -> list[list[int]]:
+    """``members`` in consecutive runs of at most ``symbols`` symbols and about
     :data:`CHUNK_BARS` new bars (a symbol is never split)."""
     runs: list[list[int]] = [[]]
     held = 0
     for member, size in zip(members, sizes, strict=True):
-        if runs[-1] and (held + size > CHUNK_BARS or len(runs[-1]) >= UPDATE_CHUNK):
+        if runs[-1] and (held + size > CHUNK_BARS or len(runs[-1]) >= symbols):
             runs.append([])
             held = 0
         runs[-1].append(member)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from session_monitor.core.bus.remote import RemoteCoordinator
 from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.gui.app import freeze_startup_heap
 from session_monitor.gui.errors import install_excepthook, loop_exception_handler
 from session_monitor.gui.event_loop import run_on_qt
 from session_monitor.gui.icons import icon
@@ -55,6 +56,7 @@ async def run_connected(url: str, settings: AppSettings) -> int:
     quit_event = asyncio.Event()
     app.aboutToQuit.connect(quit_event.set)
     window, remote = await open_connected_window(url, settings)
+    freeze_startup_heap()  # as a local window: full collections mid-stream made bars arrive late
     window.closed.connect(quit_event.set)
     loop = asyncio.get_running_loop()
     restore_hook = install_excepthook(window.post_message)

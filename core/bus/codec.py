@@ -22,6 +22,8 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays, BarSeries
 from session_monitor.core.calendar import Segment, Session
+from session_monitor.core.causes import FeedNotes
+from session_monitor.core.derive.table import FIN, INCOMPLETE
 from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
 from session_monitor.core.intervals import parse_interval
@@ -33,12 +35,19 @@ __all__ = [
     "ColumnSource",
     "ColumnsAt",
     "Message",
+    "bars_block_message",
     "bars_message",
     "blob_bytes",
+    "block_columns",
+    "block_revisions",
     "decode",
     "decode_batch",
     "encode",
     "encode_batch",
+    "health_block_message",
+    "notes_block_message",
+    "quality_block_message",
+    "quality_columns",
     "quality_message",
     "session_from_wire",
     "session_to_wire",
@@ -118,25 +127,28 @@ class BlobPool:
 
 
 def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple[bytes, memoryview]:
-    """``(msgpack of the messages, blob of their bar columns)``; each ``bars`` message keeps where its columns are.
+    """``(msgpack of the messages, blob of their bar columns)``; ``bars``/``bb`` messages say where their columns are.
 
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group is laid out column by column, each a (series × stride) array
-    whose stride is the most rows a member sends; each member sends its own rows from its
-    own ``first`` (members' lengths differ by the bars their feeds missed: a common start
-    made every member re-send up to the difference, 13× the new bars at 1s) and leaves the
-    rest of its stride unused.
+    at many symbols. A group (the ``bars`` messages of one row block, or one ``bb`` message)
+    is laid out column by column, each a (series × stride) array whose stride is the most
+    rows a member sends; each member sends its own rows from its own ``first`` (members'
+    lengths differ by the bars their feeds missed: a common start made every member re-send
+    up to the difference, 13× the new bars at 1s) and leaves the rest of its stride unused.
     """
     groups: dict[int, list[Message]] = {}
     for message in messages:
         if message["k"] == "bars":
             groups.setdefault(_group_key(message["c"]), []).append(message)
+        elif message["k"] == "bb":
+            groups[id(message)] = [message]
     total = 0
     for members in groups.values():
-        stride = max(m["c"].stop - m["c"].first for m in members)
-        total += len(members) * stride * _ROW_BYTES[members[0]["c"].series.with_counts]
+        sources = _sources(members)
+        stride = max(src.stop - src.first for src in sources)
+        total += len(sources) * stride * _ROW_BYTES[sources[0].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
     for members in groups.values():
@@ -144,22 +156,34 @@ def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple
     return encode(messages), memoryview(blob.data)
 
 
+def _sources(members: list[Message]) -> list[ColumnSource]:
+    """The series a group copies: one per ``bars`` message, or every member of a ``bb`` message."""
+    if members[0]["k"] == "bb":
+        return list(members[0]["c"])
+    return [m["c"] for m in members]
+
+
 def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
     """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
-    sources: list[ColumnSource] = [m["c"] for m in members]
+    sources = _sources(members)
     stride = max(src.stop - src.first for src in sources)
     count = len(sources)
-    offsets: list[list[int]] = [[] for _ in sources]
+    columns: list[int] = []
     gather = _Gather.of(sources, stride)
     for name, dtype in _COLUMNS[sources[0].series.with_counts]:
-        row_bytes = stride * dtype.itemsize
-        out = blob[pos : pos + count * row_bytes].view(dtype).reshape(count, stride)
+        out = blob[pos : pos + count * stride * dtype.itemsize].view(dtype).reshape(count, stride)
         gather.copy(out, name)
-        for k, where in enumerate(offsets):
-            where.append(pos + k * row_bytes)
-        pos += count * row_bytes
-    for message, src, where in zip(members, sources, offsets, strict=True):
-        message["c"] = where
+        columns.append(pos)
+        pos += count * stride * dtype.itemsize
+    if members[0]["k"] == "bb":
+        message = members[0]
+        message["c"], message["st"] = columns, stride
+        message["f"] = [src.first for src in sources]
+        message["n"] = [src.stop - src.first for src in sources]
+        return pos
+    for k, (message, src) in enumerate(zip(members, sources, strict=True)):
+        message["c"] = [at + k * stride * dtype.itemsize
+                        for at, (_, dtype) in zip(columns, _COLUMNS[src.series.with_counts], strict=True)]
         message["f"] = src.first
         message["n"] = src.stop - src.first
     return pos
@@ -224,11 +248,15 @@ class ColumnsAt(NamedTuple):
 
 
 def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
-    """The messages of :func:`encode_batch`; a ``bars`` message's columns stay in ``blob`` (no copy)."""
+    """The messages of :func:`encode_batch`; a ``bars``/``bb`` message's columns stay in ``blob`` (no copy)."""
     messages: list[Message] = decode(meta)
     for message in messages:
         if message["k"] == "bars":
             message["c"] = ColumnsAt(blob, message["c"], int(message["n"]))
+        elif message["k"] == "bb":
+            message["c"] = ColumnsAt(blob, message["c"], len(message["s"]) * int(message["st"]))
+        elif message["k"] == "qb":
+            decode_runs(message)
     return messages
 
 
@@ -290,7 +318,36 @@ def apply_bars(interval: BarIntervalData, message: Message) -> None:
     interval.revisions = {int(ts): Revision(int(count), float(last)) for ts, count, last in message["rv"]}
 
 
+def bars_block_message(name: str, members: list[tuple[str, BarIntervalData, int]], revisions: list[int]) -> Message:
+    """Interval ``name``'s bars of several symbols (one row block's) at once: each member's from its
+    ``first`` changed index on, with its next revision number (read when the batch is encoded).
+
+    After encoding: ``f`` each member's first index, ``st`` the stride, ``n`` each member's row
+    count, ``c`` where each column's (member × stride) array is in the blob; ``rv`` lists
+    ``[member, revisions]`` only for members with revised bars (sparse: late bars, corrections).
+    """
+    revised = [[k, [[ts, r.count, r.last] for ts, r in interval.revisions.items()]]
+               for k, (_, interval, _) in enumerate(members) if interval.revisions]
+    return {"k": "bb", "i": name, "s": [symbol for symbol, _, _ in members], "r": revisions, "rv": revised,
+            "c": [ColumnSource(interval.data, first, len(interval.data)) for _, interval, first in members]}
+
+
+def block_columns(message: Message, with_counts: bool) -> dict[str, np.ndarray]:
+    """A decoded ``bb`` message's columns by name, each a (member × stride) view of the blob."""
+    at: ColumnsAt = message["c"]
+    shape = (len(message["s"]), int(message["st"]))
+    return {name: np.frombuffer(at.blob, dtype, at.rows, offset).reshape(shape)
+            for (name, dtype), offset in zip(_COLUMNS[with_counts], at.offsets, strict=True)}
+
+
+def block_revisions(message: Message) -> dict[int, dict[int, Revision]]:
+    """A ``bb`` message's revised bars by member (members missing here have none)."""
+    return {int(k): {int(ts): Revision(int(count), float(last)) for ts, count, last in revised}
+            for k, revised in message["rv"]}
+
+
 def quality_message(symbol: str, interval: BarIntervalData) -> Message:
+    """One interval's whole quality and gap-tracker state (what a snapshot carries)."""
     state = interval.tracker.state()
     return {
         "k": "q", "s": symbol, "i": interval.name, "q": interval.quality, "n": interval.incomplete,
@@ -307,9 +364,54 @@ def apply_quality(interval: BarIntervalData, message: Message) -> None:
     interval.elapsed = message["e"]
     interval.finalized = message["z"]
     frontier, runs, closed = message["t"]
-    pairs = np.frombuffer(runs, "<i8").reshape(-1, 2)
-    starts, ends = pairs[:, 0].tolist(), pairs[:, 1].tolist()
-    interval.tracker.restore(GapState(frontier, list(zip(starts, ends, strict=True)), closed))
+    interval.tracker.restore(GapState(frontier, _runs_from(runs), closed))
+
+
+def _runs_from(raw: bytes) -> list[tuple[int, int]]:
+    pairs = np.frombuffer(raw, "<i8").reshape(-1, 2)
+    return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), strict=True))
+
+
+#: the state-table fields a ``qb`` message carries per symbol (final and elapsed windows, gap frontier,
+#: closed runs and their missing windows, gap count, missing windows, incomplete bars; and the constant 0
+#: between them): one slice, so a reader writes a symbol's with one assignment (quality travels apart)
+QUALITY_FIELDS = slice(FIN, INCOMPLETE + 1)
+_QUALITY_FIELD_COUNT = INCOMPLETE + 1 - FIN
+
+
+def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]]) -> Message:
+    """Interval ``name``'s quality for several symbols at once, as columns, with only the gap runs that changed.
+
+    ``members`` share one state table (a row block's symbols, or an ungrouped symbol alone),
+    so the figures are one read of the table's columns. Each member's gap runs travel only
+    from the first run that changed since the last message (:meth:`GapTracker.take_run_changes`):
+    ``gr`` lists ``[member, runs kept, the runs after them]`` for members whose runs changed.
+    """
+    table = members[0][1].table
+    if any(interval.table is not table for _, interval in members):
+        raise ValueError(f"{name}: the members of a quality message share one state table")
+    rows = np.fromiter((interval.row for _, interval in members), np.intp, len(members))
+    ints = table.ints[QUALITY_FIELDS][:, rows]
+    quality = table.quality[rows]
+    runs = []
+    for k, (_, interval) in enumerate(members):
+        changed = interval.tracker.take_run_changes()
+        if changed is not None:
+            runs.append([k, changed[0], np.asarray(changed[1], "<i8").tobytes()])
+    return {"k": "qb", "i": name, "s": [symbol for symbol, _ in members],
+            "v": np.ascontiguousarray(ints, "<i8").tobytes(), "q": np.ascontiguousarray(quality, "<f8").tobytes(),
+            "gr": runs}
+
+
+def quality_columns(message: Message) -> tuple[np.ndarray, np.ndarray]:
+    """A ``qb`` message's figures: (field × member) ints of :data:`QUALITY_FIELDS`, and quality per member."""
+    ints = np.frombuffer(message["v"], "<i8").reshape(_QUALITY_FIELD_COUNT, len(message["s"]))
+    return ints, np.frombuffer(message["q"], "<f8")
+
+
+def decode_runs(message: Message) -> None:
+    """A decoded ``qb`` message's changed gap runs as lists of (start, end) (they travel as bytes)."""
+    message["gr"] = [[k, keep, _runs_from(raw)] for k, keep, raw in message["gr"]]
 
 
 def symbol_notes_message(data: SymbolSessionData) -> Message:
@@ -326,6 +428,50 @@ def apply_symbol_notes(data: SymbolSessionData, message: Message) -> None:
             setattr(notes, name, value)
     data.outside_session = message["os"]
     data.rejected = message["rj"]
+
+
+#: the feed notes' fields a ``sn`` message carries as columns (floats, None as NaN); ``outages`` travels
+#: sparse; any other field of FeedNotes travels as it is, per symbol (none today)
+_NOTE_FLOATS = ("ended_at", "bars_until", "alive_until")
+_NOTE_OTHERS = tuple(f.name for f in fields(FeedNotes) if f.name not in {*_NOTE_FLOATS, "outages", "omits_empty"})
+
+
+def notes_block_message(datas: list[SymbolSessionData]) -> Message:
+    """Several symbols' feed notes and counters (what :func:`symbol_notes_message` carries) as columns."""
+    floats = np.array([[_nan(getattr(d.notes, name)) for name in _NOTE_FLOATS] for d in datas], "<f8")
+    ints = np.array([[d.notes.omits_empty, d.outside_session, d.rejected] for d in datas], "<i8")
+    message: Message = {"k": "sn", "s": [d.symbol for d in datas], "x": floats.tobytes(), "c": ints.tobytes(),
+                        "out": [[k, _plain(d.notes.outages)] for k, d in enumerate(datas) if d.notes.outages]}
+    if _NOTE_OTHERS:
+        message["etc"] = [{name: _plain(getattr(d.notes, name)) for name in _NOTE_OTHERS} for d in datas]
+    return message
+
+
+def apply_notes_block(datas: list[SymbolSessionData | None], message: Message) -> None:
+    """A ``sn`` message onto each member (None: a symbol this reader does not hold)."""
+    count = len(datas)
+    floats = np.frombuffer(message["x"], "<f8").reshape(count, len(_NOTE_FLOATS)).tolist()
+    ints = np.frombuffer(message["c"], "<i8").reshape(count, 3).tolist()
+    outages = {int(k): value for k, value in message["out"]}
+    others = message.get("etc")
+    for k, data in enumerate(datas):
+        if data is None:
+            continue
+        notes = data.notes
+        for name, value in zip(_NOTE_FLOATS, floats[k], strict=True):
+            setattr(notes, name, None if value != value else value)
+        omits, data.outside_session, data.rejected = ints[k]
+        notes.omits_empty = bool(omits)
+        found = outages.get(k)
+        if found is not None or notes.outages:
+            notes.outages = found if found is not None else []
+        if others is not None:
+            for name, value in others[k].items():
+                setattr(notes, name, value)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def _plain(value: Any) -> Any:
@@ -352,6 +498,46 @@ def apply_health(data: SymbolSessionData, message: Message) -> None:
         segment_durations={str(name): {HealthState(k): float(v) for k, v in durations.items()}
                            for name, durations in message["sd"].items()},
     )
+
+
+_HEALTH_STATES = list(HealthState)
+_HEALTH_CODE = {state: code for code, state in enumerate(_HEALTH_STATES)}
+
+
+def health_block_message(members: list[tuple[str, SymbolHealth]]) -> Message:
+    """Several symbols' feed health as columns (the fields of :func:`health_message`).
+
+    ``x``: per symbol since, time, heard and then the seconds in each state (in
+    ``HealthState`` order), as float64; ``c``: state code, down flag; ``thr``: thresholds;
+    ``sd``: ``[member, seconds per state per segment]`` for members with extended hours.
+    """
+    floats = np.array([[h.since, h.time, h.heard, *(h.durations.get(state, 0.0) for state in _HEALTH_STATES)]
+                       for _, h in members], "<f8")
+    codes = np.array([[_HEALTH_CODE[h.state], h.down] for _, h in members], "u1")
+    thresholds = np.array([h.threshold for _, h in members], "<i8")
+    segments = [[k, {name: {state.value: seconds for state, seconds in durations.items()}
+                     for name, durations in h.segment_durations.items()}]
+                for k, (_, h) in enumerate(members) if h.segment_durations]
+    return {"k": "hs", "s": [symbol for symbol, _ in members], "x": floats.tobytes(), "c": codes.tobytes(),
+            "thr": thresholds.tobytes(), "sd": segments}
+
+
+def apply_health_block(datas: list[SymbolSessionData | None], message: Message) -> None:
+    """An ``hs`` message onto each member (None: a symbol this reader does not hold)."""
+    count = len(datas)
+    floats = np.frombuffer(message["x"], "<f8").reshape(count, 3 + len(_HEALTH_STATES)).tolist()
+    codes = np.frombuffer(message["c"], "u1").reshape(count, 2).tolist()
+    thresholds = np.frombuffer(message["thr"], "<i8").tolist()
+    segments = {int(k): durations for k, durations in message["sd"]}
+    for k, (data, row, (code, down), threshold) in enumerate(zip(datas, floats, codes, thresholds, strict=True)):
+        if data is not None:
+            data.health = SymbolHealth(
+                session=data.session, state=_HEALTH_STATES[code], since=row[0],
+                durations=dict(zip(_HEALTH_STATES, row[3:], strict=True)),
+                threshold=threshold, time=row[1], heard=row[2], down=bool(down),
+                segment_durations={str(name): {HealthState(s): float(v) for s, v in durations.items()}
+                                   for name, durations in segments.get(k, {}).items()},
+            )
 
 
 def health_change_message(change: HealthChange) -> Message:

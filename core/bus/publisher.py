@@ -10,18 +10,24 @@ trimmed. The engine never waits for Redis: batches queue in :class:`ShardWriter`
 
 from __future__ import annotations
 
+import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from session_monitor.core.bus.codec import (
     BlobPool,
     Message,
+    bars_block_message,
     bars_message,
     blob_bytes,
     encode_batch,
+    health_block_message,
     health_change_message,
     health_message,
+    notes_block_message,
+    quality_block_message,
     quality_message,
     session_to_wire,
     symbol_added_message,
@@ -29,21 +35,33 @@ from session_monitor.core.bus.codec import (
 )
 from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
-from session_monitor.core.session_data import BarIntervalData, SessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
-__all__ = ["Batch", "ShardPublisher", "SnapshotPart"]
+__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
-#: ... unless new base bars arrived: they go out at the next pass this long after the last flush
-#: (the desk's latency is base bar accepted → visible in a replica; at most 50 flushes a second)
+#: ... unless new base bars arrived: they go out right after the pass that derived from them (before
+#: the feed-health update), at most this often (the desk's latency is base bar accepted → visible in a
+#: replica; at most 50 such flushes a second)
 NEW_BARS_FLUSH_SECONDS = 0.02
-#: a snapshot at least every this many log entries ...
+#: every symbol's health (its seconds per state move with each pass) at most this often; a symbol
+#: whose health changed goes with the next flush
+HEALTH_SECONDS = 1.0
+#: a snapshot once the log since the last one holds this many entries ...
 SNAPSHOT_ENTRIES = 400
-#: ... or once the entries since the last one outweigh it this many times (and the floor below): the
-#: snapshots then add at most 1/GROWTH to what the log carries, and a reader replays at most that much log
+#: ... or outweighs it this many times (and the floor below): the snapshots then add at most 1/GROWTH
+#: to what the log carries, and a reader replays at most that much log ...
 SNAPSHOT_GROWTH = 4
 SNAPSHOT_MIN_BYTES = 4 << 20
+#: ... but at most one every this many wall seconds: a snapshot copies the whole shard on the engine's
+#: thread, so a replay at max speed (whole sessions in seconds) is not held up by copies of state it
+#: is about to outgrow; readers meanwhile replay the log from the last snapshot (nothing is trimmed
+#: before a newer snapshot is in) ...
+SNAPSHOT_MIN_SECONDS = 10.0
+#: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
+SNAPSHOT_MAX_BYTES = 256 << 20
+
 #: a snapshot is stored in parts of whole symbols of about this many bytes of bars: a reader applies
 #: the parts it has while the next ones arrive (and a window shows the first symbols at once)
 SNAPSHOT_PART_BYTES = 16 << 20
@@ -54,6 +72,15 @@ class SnapshotPart(NamedTuple):
 
     meta: bytes
     blob: memoryview
+
+
+class FlushPart(enum.Enum):
+    """What a partial flush sends (after the structural changes marked before it)."""
+
+    #: the base intervals' bars: a feed's bars as soon as they are accepted
+    BASE_BARS = enum.auto()
+    #: every marked interval's bars: what a pass derived
+    BARS = enum.auto()
 
 
 @dataclass
@@ -115,10 +142,18 @@ class ShardPublisher:
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
+        self._last_snapshot = time.monotonic()
         self._last_flush = 0.0
+        self._last_health = 0.0
         #: symbol -> its base interval's name, and whether base bars arrived since the last flush
         self._base: dict[str, str] = {}
         self._new_base_bars = False
+        #: base bars arrived since the last pass: :meth:`passed` sends what the pass derived from them
+        self._derive_pending = False
+        #: () -> whether the engine runs at a pace (live, or a finite speed): then a feed's base bars go
+        #: the moment they are accepted; at max speed they wait for the pass (an extra batch per step
+        #: there cost as much again as publishing itself, and nobody waits for a bar)
+        self.paced: Callable[[], bool] = lambda: True
         self.pool = BlobPool()
         #: (list of batches) -> None: where finished batches go (the writer's queue)
         self.sink: Any = None
@@ -149,15 +184,22 @@ class ShardPublisher:
         self._quality = {k for k in self._quality if k[0] != symbol}
 
     def _on_bars_changed(self, items: list[tuple[Any, ...]]) -> None:
+        """Mark what changed; new base bars (a feed's, handed over) go at once, before the pass derives
+        from them (at most every :data:`NEW_BARS_FLUSH_SECONDS`; the derived bars follow at :meth:`passed`)."""
         marked = self._bars
         base = self._base
+        arrived = False
         for symbol, name, first in items:
             if name == base.get(symbol):
-                self._new_base_bars = True
+                arrived = True
             key = (symbol, name)
             old = marked.get(key)
             if old is None or first < old:
                 marked[key] = first
+        if arrived:
+            self._new_base_bars = self._derive_pending = True
+            if self.paced() and time.monotonic() - self._last_flush >= NEW_BARS_FLUSH_SECONDS:
+                self.flush(part=FlushPart.BASE_BARS)
 
     def _on_quality_changed(self, items: list[tuple[Any, ...]]) -> None:
         self._quality.update((symbol, name) for symbol, name in items)
@@ -175,12 +217,17 @@ class ShardPublisher:
         self._ops.append({"k": "msg", "l": level, "t": text})
 
     def health_updated(self, _clock: float) -> None:
-        """After a pass: every symbol's health moved (durations); sent with the next flush."""
-        self._health.update(self.session_data.get_active_symbols())
+        """After a pass: every symbol's health moved (its seconds per state); sent at most every
+        :data:`HEALTH_SECONDS` (a changed one goes at once: :meth:`health_changed`)."""
+        now = time.monotonic()
+        if now - self._last_health >= HEALTH_SECONDS:
+            self._last_health = now
+            self._health.update(self.session_data.get_active_symbols())
 
     def health_changed(self, items: list[tuple[HealthChange]]) -> None:
-        """Health transitions, in order: what a replica's alerts are made of."""
+        """Health transitions, in order: what a replica's alerts are made of (and its health, next flush)."""
         self._ops.extend(health_change_message(change) for (change,) in items)
+        self._health.update(change.symbol for (change,) in items)
 
     def feed_changed(self, symbol: str, connected: bool) -> None:
         self._ops.append({"k": "feed", "s": symbol, "up": connected})
@@ -203,78 +250,122 @@ class ShardPublisher:
         self.flush()
 
     # -- batches ---------------------------------------------------------------------------
+    def passed(self, *_args: Any) -> None:
+        """After a tick's processor pass, before its slower rest (feed health): the bars derived from
+        the tick's new base bars go now (quality, notes and health follow after the tick)."""
+        if self._derive_pending:
+            self._derive_pending = False
+            self.flush(part=FlushPart.BARS)
+
     def progress(self, *_args: Any) -> None:
-        """After a processor pass: flush unless the last flush was very recent."""
+        """After a tick (its passes and health update): flush unless the last flush was very recent."""
         since = time.monotonic() - self._last_flush
         if since >= FLUSH_SECONDS or (self._new_base_bars and since >= NEW_BARS_FLUSH_SECONDS):
             self.flush()
 
-    def flush(self, snapshot: bool = False) -> Batch | None:
-        """Turn what changed since the last flush into one batch and hand it to the sink."""
+    def flush(self, snapshot: bool = False, part: FlushPart | None = None) -> Batch | None:
+        """Turn what changed since the last flush into one batch and hand it to the sink.
+
+        ``snapshot``: the batch carries one; otherwise it does when one is due. ``part``: only
+        the structural changes and the bars (or only the base intervals' bars) go; what else
+        is marked waits for the next flush, and no snapshot is taken.
+        """
         self._last_flush = time.monotonic()
         self._new_base_bars = False
+        if part is not None and not (self._ops or self._bars):
+            return None
         if not (self._ops or self._bars or self._quality or self._health) and not snapshot:
             return None
         messages = self._ops
         self._ops = []
         with self.session_data.lock:
-            messages.extend(self._bar_messages())
-            messages.extend(self._quality_messages())
-            messages.extend(self._health_messages())
-            self._bars = {}
-            self._quality = set()
-            self._health = set()
+            messages.extend(self._bar_messages(base_only=part is FlushPart.BASE_BARS))
+            if part is None:
+                messages.extend(self._quality_messages())
+                messages.extend(self._health_messages())
+                self._quality = set()
+                self._health = set()
             batch = Batch(messages, pool=self.pool)
             self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
-            if snapshot or self._snapshot_due():
+            if snapshot or (part is None and self._snapshot_due()):
                 batch.snapshot = self.snapshot_parts()
         self._emit(batch)
         return batch
 
-    def _interval(self, symbol: str, name: str) -> BarIntervalData | None:
-        data = self.session_data.get_symbol_data(symbol)
-        return data.bars.get(name) if data is not None else None
+    def _bar_messages(self, base_only: bool = False) -> list[Message]:
+        """The marked intervals' bars from the first changed index on, each with its next revision:
+        one columnar message per interval and row block (an ungrouped symbol's interval alone).
+        The marks are taken (``base_only``: only the base intervals'; the others stay marked).
 
-    def _bar_messages(self) -> list[Message]:
-        """The marked intervals' bars from the first changed index on, each with its next revision."""
-        out = []
-        for (symbol, name), first in self._bars.items():
-            interval = self._interval(symbol, name)
+        At 1,000 symbols a tick marks 5,000 intervals, so the loop below is the whole
+        per-symbol cost of a flush: a few dictionary reads per interval, nothing more.
+        """
+        marked = self._bars
+        if base_only:
+            base = self._base
+            taken = {key: first for key, first in marked.items() if key[1] == base.get(key[0])}
+            self._bars = {key: first for key, first in marked.items() if key not in taken}
+        else:
+            taken, self._bars = marked, {}
+        datas = self._datas()
+        blocks: dict[tuple[str, int], list[tuple[str, BarIntervalData, int]]] = {}
+        for (symbol, name), first in taken.items():
+            data = datas.get(symbol)
+            interval = None if data is None else data.bars.get(name)
             if interval is None:
                 continue
-            revision = self._revisions.get((symbol, name), 0) + 1
-            self._revisions[(symbol, name)] = revision
-            out.append(bars_message(symbol, interval, min(first, len(interval.data)), revision))
+            series = interval.data
+            block = series.block
+            held = len(series)
+            blocks.setdefault((name, id(block if block is not None else series)), []).append(
+                (symbol, interval, first if first < held else held))
+        out = []
+        revisions = self._revisions
+        for (name, _), members in blocks.items():
+            numbers = []
+            for symbol, _, _ in members:
+                number = revisions[(symbol, name)] = revisions.get((symbol, name), 0) + 1
+                numbers.append(number)
+            out.append(bars_block_message(name, members, numbers))
         return out
 
     def _quality_messages(self) -> list[Message]:
-        """The marked intervals' quality, then the notes of each symbol they belong to."""
-        out = []
-        touched: set[str] = set()
+        """The marked intervals' quality, one columnar message per interval and state table (a row
+        block's symbols together), then the notes of the symbols they belong to (one message)."""
+        datas = self._datas()
+        blocks: dict[tuple[str, int], list[tuple[str, BarIntervalData]]] = {}
+        touched: dict[str, SymbolSessionData] = {}
         for symbol, name in self._quality:
-            interval = self._interval(symbol, name)
-            if interval is not None:
-                out.append(quality_message(symbol, interval))
-                touched.add(symbol)
-        for symbol in touched:
-            data = self.session_data.get_symbol_data(symbol)
-            if data is not None:
-                out.append(symbol_notes_message(data))
+            data = datas.get(symbol)
+            if data is None or name not in data.bars:
+                continue
+            interval = data.bars[name]
+            blocks.setdefault((name, id(interval.table)), []).append((symbol, interval))
+            touched[symbol] = data
+        out = [quality_block_message(name, members) for (name, _), members in blocks.items()]
+        if touched:
+            out.append(notes_block_message(list(touched.values())))
         return out
 
+    def _datas(self) -> dict[str, SymbolSessionData]:
+        """Symbol -> its data, read once per flush (one lookup per marked interval after that)."""
+        return {data.symbol: data for data in self.session_data.all_symbol_data()}
+
     def _health_messages(self) -> list[Message]:
-        out = []
+        members = []
         for symbol in self._health:
             data = self.session_data.get_symbol_data(symbol)
             if data is not None and isinstance(data.health, SymbolHealth):
-                out.append(health_message(symbol, data.health))
-        return out
+                members.append((symbol, data.health))
+        return [health_block_message(members)] if members else []
 
     def _snapshot_due(self) -> bool:
-        return self._entries_since_snapshot >= SNAPSHOT_ENTRIES or self._bytes_since_snapshot >= max(
-            SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes
-        )
+        grown = self._bytes_since_snapshot >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes)
+        if self._bytes_since_snapshot >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes):
+            return True
+        recent = time.monotonic() - self._last_snapshot < SNAPSHOT_MIN_SECONDS
+        return not recent and (grown or self._entries_since_snapshot >= SNAPSHOT_ENTRIES)
 
     def reset_batch(self) -> Batch:
         """A batch that makes readers reload the shard from a fresh snapshot (nothing marked is lost)."""
@@ -319,6 +410,7 @@ class ShardPublisher:
     def snapshot_parts(self) -> list[SnapshotPart]:
         parts = [SnapshotPart(*encode_batch(messages, self.pool)) for messages in self.snapshot_messages()]
         self.pool.keep = BlobPool.KEEP + len(parts)  # the next snapshot reuses these parts' buffers
+        self._last_snapshot = time.monotonic()
         self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = sum(len(part.meta) + len(part.blob) for part in parts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import datetime as dt
 import gc
 import logging
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from session_monitor.core.bus.codec import (
     Message,
     apply_bars,
     apply_health,
+    apply_health_block,
+    apply_notes_block,
     apply_quality,
     apply_symbol_notes,
     build_symbol,
@@ -32,8 +35,9 @@ from session_monitor.core.bus.codec import (
     session_from_wire,
 )
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
+from session_monitor.core.bus.rows import ReplicaRows
 from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, connect_blocking, read_log
-from session_monitor.core.session_data import SessionData
+from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = ["Replica", "SchemaError", "ShardStatus"]
 
@@ -82,6 +86,10 @@ class Replica:
         #: symbol -> its place in the watchlist (rows are kept in this order), and those places sorted
         self._order: dict[str, float] = {}
         self._ranked: list[float] = []
+        #: the storage of the bars of the replica's current session (one block per interval)
+        self._rows = ReplicaRows()
+        #: symbol -> data while a batch is applied (columnar messages name hundreds of symbols each)
+        self._datas: dict[str, SymbolSessionData] | None = None
         #: (shard status, session date, last) once a shard's session ended
         self.on_session_end: Callable[[ShardStatus, str, bool], None] | None = None
         #: (shard status, message) for every heartbeat, feed change or other status message
@@ -221,6 +229,7 @@ class Replica:
     # -- applying ------------------------------------------------------------------------------
     def apply_messages(self, status: ShardStatus, messages: list[Message]) -> None:
         sd = self.session_data
+        self._datas = None
         with sd.lock:
             for message in messages:
                 kind = message["k"]
@@ -250,6 +259,7 @@ class Replica:
                 return
             self._forget(symbol)
         data = build_symbol(message)
+        self._datas = None
         order = float(message["o"])
         row = bisect.bisect_right(self._ranked, order)
         sd.register_symbol_data(data, row=row)
@@ -262,6 +272,10 @@ class Replica:
         order = self._order.pop(symbol, None)
         if order is not None:
             del self._ranked[bisect.bisect_left(self._ranked, order)]
+        data = self.session_data.get_symbol_data(symbol)
+        if data is not None:
+            self._rows.release(list(data.bars.values()))
+        self._datas = None
         self.session_data.remove_symbol(symbol)
 
     def _remove(self, status: ShardStatus, message: Message) -> None:
@@ -278,6 +292,16 @@ class Replica:
         apply_bars(interval, message)
         self.session_data.events.bars_changed.emit(data.symbol, interval.name, first)  # type: ignore[union-attr]
 
+    def _bars_block(self, _status: ShardStatus, message: Message) -> None:
+        block = self._block(message)
+        if block is None:
+            return
+        self._rows.apply_bars(block.date, block.members, message)
+        firsts = message["f"]
+        self.session_data.events.bars_changed.emit_many(
+            [(message["s"][k], block.interval, int(firsts[k])) for k, _ in block.members]
+        )
+
     def _quality(self, _status: ShardStatus, message: Message) -> None:
         data = self.session_data.get_symbol_data(message["s"])
         interval = data.bars.get(message["i"]) if data is not None else None
@@ -285,6 +309,37 @@ class Replica:
             return
         apply_quality(interval, message)
         self.session_data.events.quality_changed.emit(data.symbol, interval.name)  # type: ignore[union-attr]
+
+    def _members(self, message: Message) -> list[SymbolSessionData | None]:
+        """The data of each symbol a columnar message names (None: not held here)."""
+        datas = self._datas
+        if datas is None:
+            datas = self._datas = {data.symbol: data for data in self.session_data.all_symbol_data()}
+        return [datas.get(symbol) for symbol in message["s"]]
+
+    def _block(self, message: Message) -> _Block | None:
+        """The interval a columnar message is about in each symbol it names that is held here."""
+        name = message["i"]
+        datas = self._members(message)
+        members = [(k, data.bars[name]) for k, data in enumerate(datas) if data is not None and name in data.bars]
+        if not members:
+            return None
+        date = datas[members[0][0]].session.date  # type: ignore[union-attr]  # members hold data
+        return _Block(name, date, members)
+
+    def _quality_block(self, _status: ShardStatus, message: Message) -> None:
+        block = self._block(message)
+        if block is None:
+            return
+        self._rows.apply_quality(block.date, block.members, message)
+        changed = [(message["s"][k], block.interval) for k, _ in block.members]
+        self.session_data.events.quality_changed.emit_many(changed)
+
+    def _notes_block(self, _status: ShardStatus, message: Message) -> None:
+        apply_notes_block(self._members(message), message)
+
+    def _health_block(self, _status: ShardStatus, message: Message) -> None:
+        apply_health_block(self._members(message), message)
 
     def _notes(self, _status: ShardStatus, message: Message) -> None:
         data = self.session_data.get_symbol_data(message["s"])
@@ -361,6 +416,14 @@ class _CollectionPause:
 _COLLECTIONS = _CollectionPause()
 
 
+class _Block(NamedTuple):
+    """A columnar message's interval in the symbols it names that this replica holds."""
+
+    interval: str
+    date: dt.date
+    members: list[tuple[int, BarIntervalData]]  # (position in the message, that symbol's interval)
+
+
 class SnapshotHeader(NamedTuple):
     """The snapshot hash: the log entry the snapshot is current to, its schema, epoch, sequence and parts."""
 
@@ -422,10 +485,14 @@ _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
     "add": Replica._add,
     "rm": Replica._remove,
     "bars": Replica._bars,
+    "bb": Replica._bars_block,
     "q": Replica._quality,
+    "qb": Replica._quality_block,
     "sym": Replica._notes,
+    "sn": Replica._notes_block,
     "msg": Replica._message,
     "health": Replica._health,
+    "hs": Replica._health_block,
     "hc": Replica._status,
     "hb": Replica._status,
     "feed": Replica._status,

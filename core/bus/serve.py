@@ -25,8 +25,10 @@ from session_monitor.core.bus.publisher import ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
 from session_monitor.core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
 from session_monitor.core.bus.shardlog import connect as connect_redis
+from session_monitor.core.clock import ClockState
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import Interval, IntervalError
+from session_monitor.core.memory import freeze_startup_heap
 from session_monitor.core.recording import Recorder, bars_fingerprint, default_recording_path
 from session_monitor.core.recording_start import start_recording
 from session_monitor.core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
@@ -45,6 +47,8 @@ DEFAULT_LEASE_SECONDS = 5.0
 STOP_SECONDS = 3.0
 #: exit code when another engine took the shard over
 LEASE_LOST_EXIT = 3
+#: symbols per part of a headless engine's feed-health update (see :func:`run_headless`)
+HEALTH_PART_SYMBOLS = 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +169,35 @@ async def _until_stopped(quiet: bool) -> None:
     await stopped.wait()
 
 
+def publish_changes(coordinator: SessionCoordinator, publisher: ShardPublisher) -> None:
+    """Everything the engine does reaches ``publisher``: each tick's new bars right after its passes,
+    the rest after the tick, health, feeds, and the end of each session (``last`` on the run's last).
+    """
+    last_session = coordinator.sessions[-1]
+    publisher.paced = lambda: coordinator.clock.speed is not None
+    coordinator.passed.connect(publisher.passed)
+    coordinator.progress.connect(publisher.progress)
+    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
+    coordinator.feed_changed.connect(publisher.feed_changed)
+    coordinator.health.changed.connect_batch(publisher.health_changed)
+    coordinator.health.updated.connect(publisher.health_updated)
+
+
+def run_headless(coordinator: SessionCoordinator) -> None:
+    """No window: the feed-health update goes in parts of :data:`HEALTH_PART_SYMBOLS` symbols (a
+    window lets its event loop in between parts of 16, which at 1,000 symbols doubled the update),
+    and once the first session is open (its symbols loaded) the heap is frozen, as a window's is
+    after its start-up (:func:`~core.memory.freeze_startup_heap`)."""
+    coordinator.health.part_symbols = HEALTH_PART_SYMBOLS
+
+    def started(state: ClockState) -> None:
+        if state is ClockState.OPEN:
+            coordinator.state_changed.disconnect(started)
+            freeze_startup_heap()
+
+    coordinator.state_changed.connect(started)
+
+
 @dataclass
 class Engine:
     """One shard's engine: the coordinator, what publishes its changes, and what sends them."""
@@ -213,15 +246,11 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
         live=setup.live, grace=LIVE_GRACE_SECONDS if setup.live else 0.0,
         hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
+    run_headless(coordinator)
     publisher = ShardPublisher(session_data, order)
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
-    last_session = setup.sessions[-1]
-    coordinator.progress.connect(publisher.progress)
-    coordinator.session_closed.connect(lambda s: publisher.session_closed(s, last=s == last_session))
-    coordinator.feed_changed.connect(publisher.feed_changed)
-    coordinator.health.changed.connect_batch(publisher.health_changed)
-    coordinator.health.updated.connect(publisher.health_updated)
+    publish_changes(coordinator, publisher)
     for symbol, intervals in mine:
         await coordinator.add_symbol(symbol, intervals)
     writer.put(publisher.reset_batch())

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple, cast
 
 import redis
@@ -225,8 +225,11 @@ class ShardLog:
         entry's id). A plain batch, the bulk of the bytes, is a WATCH-fenced MULTI/EXEC: the
         server then copies its payload once instead of through Lua strings (half the CPU).
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._append_now, batch)
+        return await asyncio.wrap_future(self.submit(batch))
+
+    def submit(self, batch: Batch) -> Future[str]:
+        """Start appending ``batch`` on the append thread now (see :meth:`append`); its future."""
+        return self._thread.submit(self._append_now, batch)
 
     def _append_now(self, batch: Batch) -> str:
         if batch.snapshot is None:
@@ -265,6 +268,10 @@ class ShardWriter:
         self.sent = 0
         #: bytes of the last snapshot that replaced the backlog
         self._reset_bytes = 0
+        #: the batch being appended on the append thread, and its future
+        self._sending: tuple[Batch, Future[str]] | None = None
+        #: waiting out a backoff after a failed append (nothing is started meanwhile)
+        self._backing_off = False
 
     def put(self, batch: Batch) -> None:
         self.pending.append(batch)
@@ -272,7 +279,16 @@ class ShardWriter:
             replacement = self.reset()
             self._reset_bytes = replacement.queued_bytes
             self.pending = [replacement]
+        self._send_next()
         self._wake.set()
+
+    def _send_next(self) -> None:
+        """Start the first queued batch on the append thread unless one is under way: from
+        :meth:`put` at once, not when the engine next lets its event loop run :meth:`run` (a
+        tick at 1,000 symbols holds the loop ~20 ms, which every new bar waited for)."""
+        if self._sending is None and self.pending and not (self._stopped or self._backing_off):
+            batch = self.pending[0]
+            self._sending = (batch, self.shard_log.submit(batch))
 
     def _backlog_too_big(self) -> bool:
         if len(self.pending) < 2:
@@ -289,20 +305,27 @@ class ShardWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = self.pending[0]
+            self._send_next()
+            assert self._sending is not None  # pending is not empty
+            batch, sending = self._sending
             try:
-                await self.shard_log.append(batch)
+                await asyncio.wrap_future(sending)
             except TRANSIENT as exc:
+                self._sending = None
                 log.warning("shard %s: Redis unreachable (%s); %d batch(es) queued, retrying",
                             self.shard_log.shard, exc, len(self.pending))
+                self._backing_off = True
                 await asyncio.sleep(delay)
+                self._backing_off = False
                 delay = min(2.0, delay * 2)
                 continue
             except LeaseLost:
+                self._sending = None
                 # the lease may have vanished with a server that lost its data: take it back if free
                 if await self._retake():
                     continue
                 raise
+            self._sending = None
             delay = 0.05
             if self.pending and self.pending[0] is batch:  # not replaced by a snapshot meanwhile
                 self.pending.pop(0)
