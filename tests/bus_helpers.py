@@ -42,10 +42,10 @@ def redis_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
                     process.wait()
 
 
-def reference_export(tmp_path: Path) -> Path:
+def reference_export(tmp_path: Path, run: list[str] | None = None) -> Path:
     """The single-process run: ``replay --export`` of the same symbols and session."""
     out = tmp_path / "reference"
-    assert main(["replay", *RUN, "--speed", "max", "--export", str(out), "--quiet", "--no-record"]) == 0
+    assert main(["replay", *(run or RUN), "--speed", "max", "--export", str(out), "--quiet", "--no-record"]) == 0
     return out
 
 
