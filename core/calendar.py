@@ -1,7 +1,9 @@
 """Trading sessions from exchange_calendars, as plain integers (UTC epoch seconds).
 
-A calendar is expensive to build (~0.1-0.4 s), so each one is built once per process
-and widened only when a date before its first session is asked for.
+A calendar is expensive to build (~0.1-0.4 s, plus ~0.15 s to import exchange_calendars),
+so each one is built once per process and widened only when a date before its first
+session is asked for; its table of sessions is also kept in the per-user cache for the day
+(:func:`_table`), so a later run that day needs neither the build nor the import.
 
 Regular sessions come from exchange_calendars. With ``hours="extended"`` a session also
 holds its segments (pre-market, regular, post-market), the pre/post times taken from
@@ -15,14 +17,15 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import os
 import threading
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
@@ -182,23 +185,16 @@ class SessionCalendar:
     """
 
     def __init__(self, name: str, first_year: int = _DEFAULT_FIRST_YEAR, hours: str = "regular") -> None:
-        try:
-            with warnings.catch_warnings():
-                # exchange_calendars reads Series.values, which pandas 3.1 deprecates; harmless here.
-                warnings.simplefilter("ignore", FutureWarning)
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._cal = xcals.get_calendar(name, start=f"{first_year}-01-01")
-        except xcals.errors.InvalidCalendarName as exc:
-            raise CalendarError(f"unknown calendar {name!r} (try XNYS, or 24/7 for crypto)") from exc
+        table = _table(name, first_year)
         self.name = name
         self.first_year = first_year
-        schedule = self._cal.schedule
-        self._dates: list[dt.date] = [d.date() for d in schedule.index]
+        self._tz_name = table.tz
+        self._dates: list[dt.date] = table.days.tolist()
         self._date_index = {d: i for i, d in enumerate(self._dates)}
-        self._opens = _seconds(schedule["open"])
-        self._closes = _seconds(schedule["close"])
-        self._break_starts = _seconds(schedule["break_start"]) if "break_start" in schedule else None
-        self._break_ends = _seconds(schedule["break_end"]) if "break_end" in schedule else None
+        self._opens = table.opens
+        self._closes = table.closes
+        self._break_starts = table.break_starts if len(table.break_starts) else None
+        self._break_ends = table.break_ends if len(table.break_ends) else None
         #: regular open/close; ``_opens``/``_closes`` become the extended span when extended
         self._regular_opens, self._regular_closes = self._opens, self._closes
         self.hours = "regular"
@@ -220,7 +216,7 @@ class SessionCalendar:
 
     @cached_property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(str(self._cal.tz))
+        return ZoneInfo(self._tz_name)
 
     @property
     def first_date(self) -> dt.date:
@@ -289,9 +285,97 @@ class SessionCalendar:
             close=close,
             break_start=bs,
             break_end=be,
-            tz=str(self._cal.tz),
+            tz=self._tz_name,
             segments=segments,
         )
+
+
+class _Table(NamedTuple):
+    """A calendar's sessions as plain arrays: all :class:`SessionCalendar` keeps of exchange_calendars."""
+
+    days: np.ndarray  # datetime64[D]
+    opens: np.ndarray
+    closes: np.ndarray
+    #: empty when the calendar has no lunch breaks
+    break_starts: np.ndarray
+    break_ends: np.ndarray
+    tz: str
+
+
+def _table(name: str, first_year: int) -> _Table:
+    """The calendar's table: from the per-user cache when exchange_calendars built it today
+    (its sessions run to a year after the day it is built), else built and cached."""
+    path = _cached_table_path(name, first_year)
+    if path is not None and path.exists():
+        try:
+            with np.load(path) as stored:
+                return _Table(stored["days"], stored["opens"], stored["closes"], stored["break_starts"],
+                              stored["break_ends"], str(stored["tz"]))
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable (a partial write of another version): built again below
+    table = _build_table(name, first_year)
+    if path is not None:
+        _store_table(path, table)
+    return table
+
+
+def _cached_table_path(name: str, first_year: int) -> Path | None:
+    """Where today's table of ``name`` is kept (``SESSION_MONITOR_CACHE_DIR`` overrides the folder),
+    keyed by the exchange_calendars release so an upgrade rebuilds it; None if it has none."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+    override = os.environ.get("SESSION_MONITOR_CACHE_DIR")
+    if override:
+        folder = Path(override)
+    else:
+        from platformdirs import user_cache_dir
+
+        folder = Path(user_cache_dir("session-monitor", appauthor=False))
+    label = name.replace("/", "-")
+    return folder / "calendars" / f"{label}-{first_year}-xcals{release}" / f"{dt.date.today().isoformat()}.npz"
+
+
+def _store_table(path: Path, table: _Table) -> None:
+    """Write the table whole or not at all, in place of earlier days' (a cache: a failure only
+    costs the next run a build)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("????-??-??.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
+        np.savez(partial, days=table.days, opens=table.opens, closes=table.closes,
+                 break_starts=table.break_starts, break_ends=table.break_ends, tz=np.array(table.tz))
+        os.replace(partial, path)
+    except OSError:
+        pass
+
+
+def _build_table(name: str, first_year: int) -> _Table:
+    import exchange_calendars as xcals
+
+    try:
+        with warnings.catch_warnings():
+            # exchange_calendars reads Series.values, which pandas 3.1 deprecates; harmless here.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            calendar = xcals.get_calendar(name, start=f"{first_year}-01-01")
+    except xcals.errors.InvalidCalendarName as exc:
+        raise CalendarError(f"unknown calendar {name!r} (try XNYS, or 24/7 for crypto)") from exc
+    schedule = calendar.schedule
+    none = np.zeros(0, np.int64)
+    return _Table(
+        days=schedule.index.to_numpy().astype("datetime64[D]"),
+        opens=_seconds(schedule["open"]),
+        closes=_seconds(schedule["close"]),
+        break_starts=_seconds(schedule["break_start"]) if "break_start" in schedule else none,
+        break_ends=_seconds(schedule["break_end"]) if "break_end" in schedule else none,
+        tz=str(calendar.tz),
+    )
 
 
 def no_extended_hours(name: str, has_break: bool = False) -> str | None:

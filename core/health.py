@@ -372,12 +372,14 @@ class _GroupPass:
             at = start
             if len(new):
                 history = np.concatenate((health.gaps, new))
-                for total in _checkpoints(health.gap_total, health.gap_total + len(new), settings.min_gaps):
-                    end = len(health.gaps) + total - health.gap_total  # the window ends with gap ``total``
+                marks = _checkpoints(health.gap_total, health.gap_total + len(new), settings.min_gaps)
+                # the window of checkpoint ``total`` ends with gap ``total``
+                p99s = _p99s(history, [len(health.gaps) + total - health.gap_total for total in marks],
+                             settings.recent_gaps)
+                for total, p99 in zip(marks, p99s, strict=True):
                     position = start + offset + total - health.gap_total - 1
                     run_values.append(current)
                     run_lengths.append(position - at)
-                    p99 = _p99(history[max(0, end - settings.recent_gaps): end])
                     current = max(n, math.ceil(settings.gap_factor * p99))
                     at = position
                 health.gaps = history[-settings.recent_gaps:]
@@ -598,6 +600,38 @@ def _p99(gaps: np.ndarray) -> int:
     """99th percentile (nearest rank) of small positive integers, by counting (cheaper than a partition)."""
     counts = np.cumsum(np.bincount(gaps))
     return int(np.searchsorted(counts, math.ceil(0.99 * len(gaps))))
+
+
+#: gap lengths :func:`_p99s` tries before taking the windows still open one by one
+_FEW_VALUES = 64
+
+
+def _p99s(history: np.ndarray, ends: list[int], window: int) -> list[int]:
+    """:func:`_p99` of the ``window`` gaps before each end, every window at once.
+
+    A window's p99 is the smallest gap length with enough gaps at or below it; one prefix
+    sum per length, smallest first, settles the windows still open (most gaps are one slot,
+    so one or two lengths settle them all, instead of a histogram per window).
+    """
+    stops = np.array(ends, np.int64)
+    starts = np.maximum(stops - window, 0)
+    needed = np.ceil(0.99 * (stops - starts))  # the nearest rank, as in :func:`_p99`
+    found = np.zeros(len(stops), np.int64)
+    open_ = np.ones(len(stops), bool)
+    prefix = np.zeros(len(history) + 1, np.int64)
+    value = int(history.min()) if len(history) else 0
+    for _ in range(_FEW_VALUES):
+        np.cumsum(history <= value, out=prefix[1:])
+        settled = open_ & (prefix[stops] - prefix[starts] >= needed)
+        found[settled] = value
+        open_ &= ~settled
+        if not open_.any():
+            break
+        value = int(history[history > value].min())  # the window holding the largest is settled by it
+    for index in np.flatnonzero(open_).tolist():  # many distinct lengths: the rest one by one
+        found[index] = _p99(history[starts[index]: stops[index]])
+    result: list[int] = found.tolist()
+    return result
 
 
 def _in_session(pieces: tuple[tuple[int, int], ...], t: float) -> bool:

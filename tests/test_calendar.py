@@ -1,8 +1,10 @@
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
-from session_monitor.core.calendar import CalendarError, get_calendar
+from session_monitor.core import calendar as calendar_module
+from session_monitor.core.calendar import CalendarError, SessionCalendar, get_calendar
 from tests.core_helpers import utc
 
 
@@ -26,6 +28,31 @@ def test_calendar_is_built_once_and_widened_for_old_dates() -> None:
     old = get_calendar("XNYS", earliest=dt.date(1995, 3, 1))
     assert old.is_session(dt.date(1995, 3, 1))
     assert get_calendar("XNYS") is old
+
+
+def test_a_later_run_today_reads_the_cached_table_and_a_broken_one_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESSION_MONITOR_CACHE_DIR", str(tmp_path))
+    built = SessionCalendar("XHKG")  # lunch breaks: every column of the table is kept
+    [stored] = list(tmp_path.glob("calendars/XHKG-*/*.npz"))
+
+    def no_build(name: str, first_year: int) -> None:
+        raise AssertionError("built again although today's table is cached")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(calendar_module, "_build_table", no_build)
+        cached = SessionCalendar("XHKG")
+    assert cached.sessions_between(cached.first_date, cached.last_date) == \
+        built.sessions_between(built.first_date, built.last_date)
+    assert cached.session(dt.date(2015, 12, 23)).break_start == utc("2015-12-23T04:00:00")  # 12:00 Hong Kong
+    assert str(cached.tz) == "Asia/Hong_Kong"
+
+    stored.write_bytes(b"not a table")
+    again = SessionCalendar("XHKG")
+    assert again.sessions_between(again.first_date, again.last_date) == \
+        built.sessions_between(built.first_date, built.last_date)
+    assert SessionCalendar("XHKG").session(dt.date(2015, 12, 24)) == built.session(dt.date(2015, 12, 24))
 
 
 def test_crypto_sessions_are_utc_days() -> None:
