@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench import log
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session, get_calendar
 
-__all__ = ["SessionBars", "csv_symbols", "random_walk", "session_minutes", "write_csv_folder", "xnys_sessions"]
+__all__ = [
+    "SessionBars", "csv_symbols", "made_once", "random_walk", "session_minutes", "write_csv_folder", "xnys_sessions",
+]
 
 FIRST_DATE = dt.date(2010, 1, 4)
 
@@ -120,3 +126,22 @@ def write_csv_folder(folder: Path, n_symbols: int, date: dt.date, missing: float
         frame.to_csv(folder / f"{symbol}.csv", index=False, float_format="%.2f")
         rows += len(ts)
     return rows
+
+
+def made_once(name: str, what: str, write: Callable[[Path], int]) -> tuple[Path, int]:
+    """A generated input folder under the system temp dir, made once per machine, and its row count.
+
+    ``write`` fills the (new) folder and returns its rows; a ``ROWS`` file, written last, marks
+    the folder complete, so an interrupted run makes it again.
+    """
+    root = Path(tempfile.gettempdir()) / "session-monitor-bench" / name
+    marker = root / "ROWS"
+    if marker.exists():
+        return root, int(marker.read_text())
+    if root.exists():
+        shutil.rmtree(root)
+    log(f"  {what} in {root} (once) ...")
+    root.mkdir(parents=True)
+    rows = write(root)
+    marker.write_text(str(rows))
+    return root, rows

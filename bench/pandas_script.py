@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import BENCH_DIR, REPO_ROOT, Row, log, median, ratio
-from bench.data import csv_symbols, write_csv_folder
+from bench import BENCH_DIR, REPO_ROOT, Row, median, ratio
+from bench.data import csv_symbols, made_once, write_csv_folder
 
 __all__ = ["ROWS", "csv_folder", "run"]
 
@@ -42,16 +42,8 @@ _VERSION = 1
 
 def csv_folder(n_symbols: int) -> tuple[Path, int]:
     """The generated folder (made once per machine) and its number of bar rows."""
-    root = Path(tempfile.gettempdir()) / "session-monitor-bench" / f"csv-1s-{DATE:%Y%m%d}-{n_symbols}-v{_VERSION}"
-    marker = root / "ROWS"  # written last: its presence means the folder is complete
-    if marker.exists():
-        return root, int(marker.read_text())
-    if root.exists():
-        shutil.rmtree(root)
-    log(f"  generating {n_symbols} CSV files of 1s bars in {root} (once) ...")
-    rows = write_csv_folder(root, n_symbols, DATE)
-    marker.write_text(str(rows))
-    return root, rows
+    return made_once(f"csv-1s-{DATE:%Y%m%d}-{n_symbols}-v{_VERSION}", f"generating {n_symbols} CSV files of 1s bars",
+                     lambda root: write_csv_folder(root, n_symbols, DATE))
 
 
 def _timed(cmd: list[str], out: Path) -> tuple[float, subprocess.CompletedProcess]:

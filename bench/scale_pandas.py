@@ -14,7 +14,6 @@ script's (the two derive the same bars).
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import Row, log, median, ratio
+from bench.data import made_once
 from bench.pandas_script import SCRIPT, compare_outputs, timed_process
 from bench.replay import DATE, INTERVALS
 
@@ -37,20 +37,16 @@ _VERSION = 1
 
 def demo_folder(n_symbols: int) -> tuple[Path, int]:
     """One Parquet file of the demo's 1s bars per symbol (written once per machine) and the bar count."""
-    name = f"demo-1s-{DATE.replace('-', '')}-{n_symbols}-v{_VERSION}"
-    root = Path(tempfile.gettempdir()) / "session-monitor-bench" / name
-    marker = root / "ROWS"  # written last: its presence means the folder is complete
-    if marker.exists():
-        return root, int(marker.read_text())
-    if root.exists():
-        shutil.rmtree(root)
-    log(f"  writing the demo's 1s bars of {n_symbols} symbols to {root} (once) ...")
+    return made_once(f"demo-1s-{DATE.replace('-', '')}-{n_symbols}-v{_VERSION}",
+                     f"writing the demo's 1s bars of {n_symbols} symbols", lambda root: _write_demo(root, n_symbols))
+
+
+def _write_demo(root: Path, n_symbols: int) -> int:
     from session_monitor.core.calendar import get_calendar
     from session_monitor.core.sources.demo import DemoSource
 
     session = get_calendar("XNYS").session(dt.date.fromisoformat(DATE))
     source = DemoSource()
-    root.mkdir(parents=True)
     rows = 0
     for k in range(n_symbols):
         bars = source.load_session(f"S{k}", source.base_intervals(f"S{k}")[0], session).bars
@@ -60,8 +56,7 @@ def demo_folder(n_symbols: int) -> tuple[Path, int]:
         })
         frame.to_parquet(root / f"S{k}.parquet", index=False)
         rows += len(frame)
-    marker.write_text(str(rows))
-    return root, rows
+    return rows
 
 
 def _timed(cmd: list[str]) -> float:
