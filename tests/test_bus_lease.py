@@ -176,8 +176,16 @@ def test_the_default_stall_limit_is_a_minute_or_four_leases() -> None:
     assert stall_limit(5.0) == 60.0
     assert stall_limit(30.0) == 120.0
     assert stall_limit(5.0, 10.0) == 10.0
-    with pytest.raises(ValueError, match="--stall-seconds must be a positive number"):
-        stall_limit(5.0, 0.0)
+
+
+def test_serve_refuses_a_stall_limit_that_is_not_positive(
+    redis_server: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from session_monitor.cli import main
+
+    run = ["serve", "demo", "--symbols", "SPY", "--start", "2024-03-04", "--end", "2024-03-04", "--no-record"]
+    assert main([*run, "--redis", redis_server.url, "--stall-seconds", "0"]) == 2
+    assert "--stall-seconds must be a positive number of seconds, not 0" in capsys.readouterr().err
 
 
 #: a take-over's work holds the new owner's event loop for seconds: it copies the previous owner's
