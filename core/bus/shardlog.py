@@ -155,9 +155,10 @@ class ShardLog:
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._append = self.blocking.register_script(_APPEND)
-        # the lease keeper's thread renews on a connection of its own (never queued behind an append),
-        # giving up on a call after a third of the lease: by then the next renewal is due
-        self._keeper_client = connect_blocking(client, timeout=min(CALL_TIMEOUT, max(0.1, self.lease_ms / 3000)))
+        # the lease keeper's thread renews on a connection of its own (never queued behind an append);
+        # a renewal answered late by a busy server still counts, so it waits up to a lease for the reply
+        # (giving up sooner drops the connection and sends the next renewal to the back of the queue)
+        self._keeper_client = connect_blocking(client, timeout=min(CALL_TIMEOUT, max(0.1, self.lease_ms / 1000)))
         self._renew_now = self._keeper_client.register_script(_RENEW)
 
     @property
