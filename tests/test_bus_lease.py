@@ -1,7 +1,8 @@
 """The shard lease is renewed from a thread of its own (core/bus/lease.py), on a real server: an
 engine whose event loop is busy with long synchronous work keeps its shard, one whose loop is stuck
-past the stall limit loses it to a standby and is fenced out, and ``serve`` keeps its epoch
-through a run whose loading and max-speed steps hold its loop for longer than the lease."""
+past the stall limit loses it to a standby and is fenced out, a lease lost with the server's data
+is taken back, and a ``serve`` that takes a shard over keeps its epoch through a take-over whose
+copying and loading hold its loop for several leases."""
 
 from __future__ import annotations
 
