@@ -140,36 +140,40 @@ def friday_close() -> tuple[Session, Session]:
 def test_the_gateway_goes_idle_after_the_close_with_the_next_open_and_stops_at_its_end_or_on_a_signal(
     tmp_path: Path, redis_server: EmbeddedServer
 ) -> None:
-    """XNYS: a Friday's session, then the weekend. With ``--end`` a later day the gateway waits,
-    idle, for Monday's open (SIGTERM stops it cleanly); with ``--end`` the Friday it stops by itself."""
+    """XNYS: a Friday's session, then the weekend. A gateway whose ``--end`` is a later day waits, idle,
+    for Monday's open (SIGTERM stops it cleanly); one whose ``--end`` is the Friday (on another
+    database, side by side) stops by itself after the close."""
     friday, monday = friday_close()
     url = redis_server.url
+    bounded_url = url.removesuffix("/0") + "/1"
     bars = make_bars([friday.close - 60 * k for k in range(5, 0, -1)])
     with AlpacaPeer(between(bars, 0, friday.close - 120)) as peer:  # complete before the clock starts
         clock = Rehearsal(friday.close - 100)
         gateway, log = start(tmp_path, peer, "gateway-weekend", gateway_args(url, "XNYS", "SPY,AAPL", "--end",
                                                                             monday.date.isoformat()), clock)
-        wait_until(lambda: subscribed_by_symbols(peer, {"SPY", "AAPL"}), 30, "the gateway subscribing")
+        bounded, bounded_log = start(tmp_path, peer, "gateway-friday", gateway_args(
+            bounded_url, "XNYS", "SPY", "--end", friday.date.isoformat()), clock)
+        wait_until(lambda: peer.clients == 2 and subscribed_by_symbols(peer, {"SPY", "AAPL"}), 30,
+                   "both gateways subscribing")
         publish(peer, between(bars, friday.close - 120, friday.close))  # the last two minutes of the week
         wait_until(lambda: last_state(url) is FeedState.IDLE, 30, "the gateway idle after the close")
         idle = states(url)[-1][1]
         assert idle.next_open == monday.open and "between sessions" in idle.reason  # type: ignore[attr-defined]
-        assert peer.clients == 0  # no connection is held while idle
         for symbol in ("SPY", "AAPL"):
             assert [row for _, part in feed_entries(url, symbol) for row in _rows(part)] == _rows(bars[symbol])
+
+        assert bounded.wait(20) == 0  # its last session is over
+        final = states(bounded_url)[-1][1]
+        assert (final.state, final.reason) == (FeedState.ENDED, "the last session is over")  # type: ignore[attr-defined]
+        assert f"the session of {friday.date} is over" in bounded_log.read_text()
+        assert [row for _, part in feed_entries(bounded_url, "SPY") for row in _rows(part)] == _rows(bars["SPY"])
+        wait_until(lambda: peer.clients == 0, 5, "no connection held while idle")
+
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(10) == 0
         assert last_state(url) is FeedState.ENDED
         assert redis.Redis.from_url(url).get(FEED_KEYS.lease) is None  # released: a standby need not wait
         assert f"serving the session of {friday.date}" in log.read_text()
-
-        clock = Rehearsal(friday.close - 40)
-        bounded, log = start(tmp_path, peer, "gateway-friday",
-                             gateway_args(url, "XNYS", "SPY", "--end", friday.date.isoformat()), clock)
-        assert bounded.wait(30) == 0  # 75 s of the clock after its start: the close and the grace
-        final = states(url)[-1][1]
-        assert (final.state, final.reason) == (FeedState.ENDED, "the last session is over")  # type: ignore[attr-defined]
-        assert f"the session of {friday.date} is over" in log.read_text()
 
 
 def subscribed_by_symbols(peer: AlpacaPeer, symbols: set[str]) -> bool:
@@ -188,8 +192,8 @@ def test_a_gateway_over_two_sessions_publishes_both_and_the_engines_follow_into_
     midnight = first.close
     bars = make_bars([midnight + 60 * k for k in range(-5, 2)])
     end = (first.date + dt.timedelta(days=1)).isoformat()
-    with AlpacaPeer(between(bars, 0, midnight - 180)) as peer:  # 23:55 and 23:56, complete at the start
-        clock = Rehearsal(midnight - 150)
+    with AlpacaPeer(between(bars, 0, midnight - 240)) as peer:  # 23:55, complete when the clock starts
+        clock = Rehearsal(midnight - 230)  # 23 s before midnight: the engines start well before it
         _, log = start(tmp_path, peer, "gateway", gateway_args(url, "24/7", "SPY,AAPL", "--end", end), clock)
         start(tmp_path, peer, "engine-bus", engine_args(f"bus:{url}", url, "24/7", "--end", end), clock)
         start(tmp_path, peer, "engine-direct", engine_args("alpaca", direct_url, "24/7", "--end", end), clock)
@@ -197,8 +201,9 @@ def test_a_gateway_over_two_sessions_publishes_both_and_the_engines_follow_into_
         for name, where in (("bus", url), ("direct", direct_url)):
             start(tmp_path, peer, f"follow-{name}", [where, "--export", str(exports[name])], None, "follow")
         wait_until(lambda: subscribed_by(peer, 2), 30, "the gateway and the direct engine subscribing")
-        # the day's last three minutes, sent ahead: the engines release each bar when the clock passes its end
-        publish(peer, between(bars, midnight - 180, midnight))
+        assert clock.clock.now() < midnight - 60, "the processes started too late for the first session"
+        # the day's last four minutes, sent ahead: the engines release each bar when the clock passes its end
+        publish(peer, between(bars, midnight - 240, midnight))
         wait_until(lambda: f"serving the session of {end}" in log.read_text(), 30, "the gateway's second session")
         for minute in (midnight, midnight + 60):
             clock.wait_for(minute + 62)
@@ -225,7 +230,8 @@ def test_a_stopped_engine_withdraws_its_symbols_and_a_killed_ones_lapse_after_th
 ) -> None:
     """The gateway watches SPY for itself; engine one asks for AAPL and MSFT, engine two for MSFT and
     QQQ. One stops cleanly: AAPL is unsubscribed at once, MSFT stays (engine two wants it). Two is
-    killed: MSFT and QQQ are unsubscribed once its claims lapse (3 leases of 1 s), SPY stays."""
+    killed: MSFT and QQQ are unsubscribed once its claims lapse (3 leases of 1 s), SPY stays. A
+    standby gateway and the gateway itself stop cleanly on SIGTERM."""
     url = redis_server.url
     base = url.removesuffix("/0")
     with AlpacaPeer(Day().upto(HISTORY)) as peer:
@@ -235,6 +241,10 @@ def test_a_stopped_engine_withdraws_its_symbols_and_a_killed_ones_lapse_after_th
         two, _ = start(tmp_path, peer, "engine-two", engine_args(f"bus:{url}", f"{base}/3", "24/7",
                                                                   symbols="MSFT,QQQ"), None)
         wait_until(lambda: all(peer.subscribed(s) for s in SYMBOLS), 30, "the gateway subscribing every symbol")
+        standby, standby_log = start(tmp_path, peer, "standby", gateway_args(url, "24/7", "SPY"), None)
+        wait_until(lambda: "standing by" in standby_log.read_text(), 30, "the standby waiting")
+        standby.send_signal(signal.SIGTERM)  # a standby stops at once too
+        assert standby.wait(10) == 0 and "stopped while standing by" in standby_log.read_text()
         one.send_signal(signal.SIGINT)
         one.wait(20)
         stopped = time.monotonic()
@@ -250,7 +260,7 @@ def test_a_stopped_engine_withdraws_its_symbols_and_a_killed_ones_lapse_after_th
         lapsed = time.monotonic() - killed
         assert 3.0 <= lapsed < 8.0, lapsed
         assert peer.subscribed("SPY")
-        assert "stopped renewing its requests; released MSFT,QQQ" in log.read_text()
+        wait_until(lambda: "stopped renewing its requests; released MSFT,QQQ" in log.read_text(), 5, "the reason")
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(10) == 0
         final = states(url)[-1][1]

@@ -531,25 +531,44 @@ async def _hold(options: GatewayOptions, gateway: Gateway, quiet: bool) -> None:
 
 async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
     """Hold the source's connection and publish its bars, session after session, until the last
-    (``--end``) is over or a signal stops it (0), or the lease is lost (3)."""
+    (``--end``) is over or a signal stops it (0, also while standing by), or the lease is lost (3)."""
     client = connect_redis(options.url)
-    lease = FeedLease(client, options.lease_seconds)
-    stopping = asyncio.Event()
-    drained = asyncio.Event()  # the sender stops once its queue is empty after this: the last state is in it
-    gateway = Gateway(lease, options.source.base_intervals("")[0])
+    gateway = Gateway(FeedLease(client, options.lease_seconds), options.source.base_intervals("")[0])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    code = 0
     try:
-        await _hold(options, gateway, quiet)
-        sender = asyncio.create_task(gateway.send(drained), name="send")
-        helpers = [asyncio.create_task(_pump(gateway, stopping)), asyncio.create_task(_heartbeat(gateway, stopping)),
-                   asyncio.create_task(_commands(gateway, stopping, options.symbols)),
-                   asyncio.create_task(_expire_claims(gateway, stopping))]
-        served = asyncio.create_task(_sessions(gateway, options, quiet), name="sessions")
+        holding = asyncio.create_task(_hold(options, gateway, quiet), name="hold")
         stopped = asyncio.create_task(stop.wait(), name="stopped")
+        await asyncio.wait([holding, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not holding.done():  # a standby asked to stop before it took over
+            holding.cancel()
+            print("feed gateway: stopped while standing by", file=sys.stderr)
+            return 0
+        holding.result()
+        return await _serve(gateway, options, stop, quiet)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if gateway.source is not None:
+            gateway.source.close()
+        options.source.close()
+        await client.aclose()
+
+
+async def _serve(gateway: Gateway, options: GatewayOptions, stop: asyncio.Event, quiet: bool) -> int:
+    """The lease is ours: serve until the last session is over, ``stop`` is set or a helper fails."""
+    stopping = asyncio.Event()
+    drained = asyncio.Event()  # the sender stops once its queue is empty after this: the last state is in it
+    sender = asyncio.create_task(gateway.send(drained), name="send")
+    helpers = [asyncio.create_task(_pump(gateway, stopping)), asyncio.create_task(_heartbeat(gateway, stopping)),
+               asyncio.create_task(_commands(gateway, stopping, options.symbols)),
+               asyncio.create_task(_expire_claims(gateway, stopping))]
+    served = asyncio.create_task(_sessions(gateway, options, quiet), name="sessions")
+    stopped = asyncio.create_task(stop.wait(), name="stopped")
+    try:
         done, _ = await asyncio.wait([served, stopped, sender, *helpers], return_when=asyncio.FIRST_COMPLETED)
         code = _outcome(done)
         stopping.set()
@@ -558,30 +577,28 @@ async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
             task.cancel()
         await asyncio.wait(helpers, timeout=3)
         gateway.collect()
-        if served in done or stopped in done:
-            if serving:  # stopped mid-session: the engines must not take the silence for a quiet feed
-                gateway.queue_state(FeedState.DOWN, "the feed gateway was stopped")
-            else:
-                gateway.queue_state(FeedState.ENDED, "the last session is over" if served in done
-                                    else "the feed gateway was stopped")
-        else:
-            gateway.queue_state(FeedState.DOWN, "the feed gateway stopped")
+        gateway.queue_state(*_last_word(served in done, stopped in done, serving))
         drained.set()
         if code == 0:
             await asyncio.wait_for(sender, 10)
-            await lease.release()
+            await gateway.lease.release()
         if not quiet:
             print(f"feed gateway: {gateway.bars_sent} bar(s) published", file=sys.stderr, flush=True)
+        return code
     finally:
         stopping.set()
         drained.set()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        if gateway.source is not None:
-            gateway.source.close()
-        options.source.close()
-        await client.aclose()
-    return code
+
+
+def _last_word(over: bool, stopped: bool, serving: bool) -> tuple[FeedState, str]:
+    """The state the gateway leaves: ``down`` when it stopped mid-session (the engines must not take
+    the silence for a quiet feed) or failed, ``ended`` when its last session is over or it was
+    stopped between sessions."""
+    if not (over or stopped):
+        return FeedState.DOWN, "the feed gateway stopped"
+    if serving:
+        return FeedState.DOWN, "the feed gateway was stopped"
+    return FeedState.ENDED, "the last session is over" if over else "the feed gateway was stopped"
 
 
 def _outcome(done: set[asyncio.Task[Any]]) -> int:
