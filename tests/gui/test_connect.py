@@ -252,3 +252,35 @@ def test_connected_window_through_three_engines_of_100_one_second_symbols_one_ki
             catching.cancel()
             qtbot.waitUntil(catching.done, timeout=5_000)
         _stop(qtbot, connected, runner)
+
+
+def test_a_window_shows_a_dead_engine_silent_until_it_is_back_and_a_finished_one_never(
+    qtbot: Any, connected: ConnectedWindow, tmp_path: Path, redis_server: EmbeddedServer
+) -> None:
+    """The silence rule at a small size: 15 symbols, a 2 s lease (heartbeats every 0.67 s)."""
+    url = redis_server.url
+    window, remote = connected.window, connected.remote
+    runner: asyncio.Future[None] | None = None
+    engine = start_engine(tmp_path, url, "1/1", speed="2000")
+    try:
+        _run(qtbot, catch_up(connected), timeout=60_000)
+        runner = asyncio.ensure_future(remote.run())
+        shard = remote.replica.shards[0]
+        qtbot.waitUntil(lambda: shard.beat_period is not None and window.model.rowCount() == 15, timeout=60_000)
+        engine.kill()
+        engine.wait()
+        qtbot.waitUntil(lambda: connected.engines.silent() == [ShardSpec(1, 1)], timeout=20_000)
+        assert not shard.finished
+        qtbot.waitUntil(lambda: _kind(window, "SPY") == "disconnected", timeout=5_000)
+        assert connected.engines.label.text().startswith("engine 1/1 silent")
+        assert any("no heartbeat" in m.text for m in window.messages.log.messages())
+        engine = start_engine(tmp_path, url, "1/1", speed="2000")
+        qtbot.waitUntil(lambda: connected.engines.silent() == [], timeout=30_000)
+        qtbot.waitUntil(lambda: _kind(window, "SPY") == "", timeout=5_000)
+        qtbot.waitUntil(lambda: engine.poll() is not None, timeout=60_000)
+        assert engine.returncode == 0
+        qtbot.waitUntil(remote.replica.all_finished, timeout=10_000)
+        qtbot.wait(3_000)  # over four heartbeat periods after the engine's end: finished, not silent
+        assert connected.engines.silent() == [] and not connected.engines.label.isVisible()
+    finally:
+        _stop(qtbot, connected, runner)
