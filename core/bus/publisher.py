@@ -33,7 +33,7 @@ from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
-__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart"]
+__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart", "snapshot_due"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
@@ -44,19 +44,34 @@ NEW_BARS_FLUSH_SECONDS = 0.02
 #: every symbol's health (its seconds per state move with each pass) at most this often; a symbol
 #: whose health changed goes with the next flush
 HEALTH_SECONDS = 1.0
-#: a snapshot once the log since the last one holds this many entries ...
-SNAPSHOT_ENTRIES = 400
-#: ... or outweighs it this many times (and the floor below): the snapshots then add at most 1/GROWTH
-#: to what the log carries, and a reader replays at most that much log ...
-SNAPSHOT_GROWTH = 4
+#: a snapshot once the log since the last one has grown by this fraction of the last snapshot's bytes
+#: (and at least the floor below): a joining reader then replays at most that much log after the
+#: snapshot, and the engine's copy of the whole shard costs it at most 1/FRACTION of what it publishes
+#: anyway. An eighth, not a half: a reader applies live-speed entries (one bar per symbol, 1,000
+#: symbols an entry) ~4× slower per byte than a snapshot, so the log after a snapshot may take
+#: about half as long as the snapshot itself, and a joiner stays near the desk's 2 s catch-up. At
+#: 1,000 symbols × 2 h of 1s (a ~350 MB snapshot, ~0.5 MB of log a second) that is one snapshot
+#: every ~90 s, where a count of 400 entries took one every 10-25 s ...
+SNAPSHOT_FRACTION = 0.125
 SNAPSHOT_MIN_BYTES = 4 << 20
 #: ... but at most one every this many wall seconds: a snapshot copies the whole shard on the engine's
 #: thread, so a replay at max speed (whole sessions in seconds) is not held up by copies of state it
 #: is about to outgrow; readers meanwhile replay the log from the last snapshot (nothing is trimmed
 #: before a newer snapshot is in) ...
 SNAPSHOT_MIN_SECONDS = 10.0
-#: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
+#: ... unless the log since the last one outgrows this many times the snapshot, and this many bytes
+#: (bounds Redis memory and a reader's replay)
+SNAPSHOT_OVERRIDE_GROWTH = 4
 SNAPSHOT_MAX_BYTES = 256 << 20
+
+
+def snapshot_due(log_bytes: int, snapshot_bytes: int, seconds: float) -> bool:
+    """Whether the engine takes a snapshot now: ``log_bytes`` appended to the log since the last
+    snapshot, which took ``snapshot_bytes`` and was taken ``seconds`` ago (the rule is spelled above)."""
+    if log_bytes >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_OVERRIDE_GROWTH * snapshot_bytes):
+        return True
+    return seconds >= SNAPSHOT_MIN_SECONDS and log_bytes >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_FRACTION * snapshot_bytes)
+
 
 #: a snapshot is stored in parts of whole symbols of about this many bytes of bars: a reader applies
 #: the parts it has while the next ones arrive (and a window shows the first symbols at once)
@@ -135,7 +150,6 @@ class ShardPublisher:
         self._revisions: dict[tuple[str, str], int] = {}
         #: the ``end`` messages of the current session (a late reader gets them with the snapshot)
         self._ended: list[Message] = []
-        self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
         self._last_snapshot = time.monotonic()
@@ -282,7 +296,6 @@ class ShardPublisher:
                 self._quality = set()
                 self._health = set()
             batch = Batch(messages, pool=self.pool)
-            self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
             if snapshot or (part is None and self._snapshot_due()):
                 batch.snapshot = self.snapshot_parts()
@@ -357,11 +370,8 @@ class ShardPublisher:
         return [health_block_message(members)] if members else []
 
     def _snapshot_due(self) -> bool:
-        grown = self._bytes_since_snapshot >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes)
-        if self._bytes_since_snapshot >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes):
-            return True
-        recent = time.monotonic() - self._last_snapshot < SNAPSHOT_MIN_SECONDS
-        return not recent and (grown or self._entries_since_snapshot >= SNAPSHOT_ENTRIES)
+        return snapshot_due(self._bytes_since_snapshot, self._last_snapshot_bytes,
+                            time.monotonic() - self._last_snapshot)
 
     def reset_batch(self) -> Batch:
         """A batch that makes readers reload the shard from a fresh snapshot (nothing marked is lost)."""
@@ -429,7 +439,6 @@ class ShardPublisher:
         parts = [SnapshotPart(*encode_batch(messages, self.pool)) for messages in self.snapshot_messages()]
         self.pool.keep = BlobPool.KEEP + len(parts)  # the next snapshot reuses these parts' buffers
         self._last_snapshot = time.monotonic()
-        self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = sum(len(part.meta) + len(part.blob) for part in parts)
         return parts
