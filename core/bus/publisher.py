@@ -48,8 +48,8 @@ HEALTH_SECONDS = 1.0
 #: (and at least the floor below): a joining reader then replays at most that much log after the
 #: snapshot, and the engine's copy of the whole shard costs it at most 1/FRACTION of what it publishes
 #: anyway. An eighth, not a half: a reader applies live-speed entries (one bar per symbol, 1,000
-#: symbols an entry) ~4× slower per byte than a snapshot, so the log after a snapshot may take
-#: about half as long as the snapshot itself, and a joiner stays near the desk's 2 s catch-up. At
+#: symbols an entry: ~4.5 ms each, ~35 MB/s) ~10× slower per byte than a snapshot (~350 MB in
+#: ~0.6 s), so the log after a snapshot takes a joiner up to ~1.2 s more (with a half, ~5 s). At
 #: 1,000 symbols × 2 h of 1s (a ~350 MB snapshot, ~0.5 MB of log a second) that is one snapshot
 #: every ~90 s, where a count of 400 entries took one every 10-25 s ...
 SNAPSHOT_FRACTION = 0.125
