@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import enum
+import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["MAX_SPEED", "MIN_SPEED", "WALL_CLOCK", "ClockState", "SessionClock", "WallClock", "parse_speed"]
+__all__ = [
+    "CLOCK_VARIABLE", "MAX_SPEED", "MIN_SPEED", "WALL_CLOCK", "ClockState", "SessionClock", "WallClock", "parse_speed",
+]
+
+#: ``CLOCK,WALL,SPEED``: a rehearsal clock that read CLOCK (UTC epoch seconds) at wall time WALL and
+#: runs SPEED times as fast; every process given the same value shares the same clock
+CLOCK_VARIABLE = "SESSION_MONITOR_CLOCK"
 
 
 class WallClock:
     """The one place live code reads the wall clock (UTC epoch seconds).
 
     ``offset`` shifts it: a test (or a rehearsal) runs a live session at a chosen
-    historical moment through the real code path, with nothing else changed.
+    historical moment through the real code path, with nothing else changed. ``speed``
+    (with its ``anchor``, the wall time it turns around) makes it run faster, so live
+    processes (a feed gateway and its engines) can go through a session's close and the
+    next open in seconds; :data:`CLOCK_VARIABLE` sets both for a process and its children.
     """
 
-    def __init__(self) -> None:
-        self.offset = 0.0
+    def __init__(self, offset: float = 0.0, speed: float = 1.0, anchor: float = 0.0) -> None:
+        self.offset = offset
+        self.speed = speed
+        self.anchor = anchor
 
     def now(self) -> float:
-        return time.time() + self.offset
+        wall = time.time()
+        return wall + self.offset + (wall - self.anchor) * (self.speed - 1.0)
 
-
-#: the process's wall clock; live sessions, the calendar's "today" and live sources read it
-WALL_CLOCK = WallClock()
+    @classmethod
+    def from_environment(cls, value: str | None = None) -> WallClock:
+        """The clock :data:`CLOCK_VARIABLE` asks for (the real one when unset); ValueError names it."""
+        text = (os.environ.get(CLOCK_VARIABLE, "") if value is None else value).strip()
+        if not text:
+            return cls()
+        try:
+            clock, wall, speed = (float(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError(f"{CLOCK_VARIABLE}={text!r} is not CLOCK,WALL,SPEED (epoch seconds, a speed)") from None
+        if not 0 < speed <= MAX_SPEED:
+            raise ValueError(f"{CLOCK_VARIABLE}={text!r}: the speed must be above 0 and at most {MAX_SPEED:g}")
+        return cls(offset=clock - wall, speed=speed, anchor=wall)
 
 
 class ClockState(enum.Enum):
@@ -58,6 +81,10 @@ def parse_speed(text: str | float | None) -> float | None:
             f"speed {text!r} is out of range: use {MIN_SPEED:g} to {MAX_SPEED:,.0f} times real time, or 'max'"
         )
     return value
+
+
+#: the process's wall clock; live sessions, the calendar's "today" and live sources read it
+WALL_CLOCK = WallClock.from_environment()
 
 
 @dataclass

@@ -293,12 +293,18 @@ def _check_streams(source: BarSource, watchlist: list[tuple[str, list[Interval]]
 def _live_setup(
     request: RunRequest, source: BarSource, watchlist: list[tuple[str, list[Interval]]], calendar_name: str
 ) -> RunSetup:
-    """A live source watches today's session (or the next) in real time; a date range does not apply."""
-    if request.dated:
-        raise UsageError(f"{source.name} is live: it watches today's session, --start/--end do not apply")
+    """A live source watches today's session (or the next) in real time, and with ``--end`` every
+    session after it through that date (an engine behind a feed gateway that runs every day)."""
+    if request.start or request.config_start:
+        raise UsageError(f"{source.name} is live: it watches from today's session, --start does not apply")
     try:
         calendar = get_calendar(calendar_name, hours=request.calendar_hours)
         sessions = [calendar.current_or_next_session()]
+        end = request.date_range().end
+        if end is not None:
+            if end < sessions[0].date:
+                raise UsageError(f"--end {end} is before the live session of {sessions[0].date}")
+            sessions = calendar.sessions_between(sessions[0].date, end)
     except CalendarError as exc:
         raise UsageError(str(exc)) from None
     return RunSetup(source, calendar, sessions, watchlist, 1.0, source_spec=request.spec,

@@ -124,6 +124,30 @@ def test_a_live_source_watches_todays_session_and_refuses_a_date_range(monkeypat
         setup.source.close()
     with pytest.raises(UsageError, match="is live"):
         resolve_run(parser.parse_args(["alpaca", "--symbols", "SPY", "--start", "2024-03-04"]), default_speed=60.0)
+    with pytest.raises(UsageError, match="--end 2024-03-04 is before the live session"):
+        resolve_run(parser.parse_args(["alpaca", "--symbols", "SPY", "--end", "2024-03-04"]), default_speed=60.0)
+
+
+def test_a_live_run_with_an_end_watches_every_session_from_todays_through_it(monkeypatch) -> None:
+    """An engine behind a feed gateway runs every day: ``--end`` bounds it (here the 24/7 calendar's next two days)."""
+    pytest.importorskip("alpaca")
+    import datetime as dt
+
+    from session_monitor.core.calendar import get_calendar
+
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKTEST")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "not-a-real-secret")
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, source_required=False)
+    today = get_calendar("24/7").current_or_next_session()
+    end = today.date + dt.timedelta(days=2)
+    args = ["alpaca", "--symbols", "SPY", "--calendar", "24/7", "--end", end.isoformat()]
+    setup = resolve_run(parser.parse_args(args), default_speed=60.0)
+    try:
+        assert [s.date for s in setup.sessions] == [today.date + dt.timedelta(days=k) for k in range(3)]
+        assert setup.sessions[1].open == today.close
+    finally:
+        setup.source.close()
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,17 @@ import redis
 from session_monitor.cli import main
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.bus.codec import decode
-from session_monitor.core.bus.gateway_wire import FeedLease, FeedState, bars_payload, state_payload
+from session_monitor.core.bus.gateway import END_SECONDS, served_until
+from session_monitor.core.bus.gateway_wire import FeedLease, FeedState, bars_payload, state_of, state_payload
 from session_monitor.core.bus.layout import FEED_KEYS, FEED_SCHEMA_VERSION
 from session_monitor.core.bus.server import EmbeddedServer, free_port
 from session_monitor.core.bus.shardlog import LeaseLost
 from session_monitor.core.bus.shardlog import connect as connect_redis
 from session_monitor.core.calendar import get_calendar
+from session_monitor.core.clock import CLOCK_VARIABLE, WallClock
 from session_monitor.core.feeds import FeedError
 from session_monitor.core.intervals import Interval
+from session_monitor.core.runconfig import LIVE_GRACE_SECONDS
 from session_monitor.core.sources.base import SourceError
 from session_monitor.core.sources.bus import BusSource
 from session_monitor.core.sources.factory import open_source
@@ -185,3 +188,56 @@ def test_a_past_runs_end_is_not_taken_for_a_running_gateway(redis_server: Embedd
             feed.poll(DAY.open)
     finally:
         source.close()
+
+
+def test_the_rehearsal_clock_starts_where_it_is_told_and_runs_at_its_speed() -> None:
+    wall = time.time()
+    clock = WallClock.from_environment(f"{DAY.open},{wall},10")
+    assert clock.speed == 10.0
+    assert DAY.open + 10 * (time.time() - wall) <= clock.now() <= DAY.open + 10 * (time.time() - wall) + 0.1
+    assert abs(WallClock.from_environment("").now() - time.time()) < 0.1  # unset: the real clock
+    with pytest.raises(ValueError, match=f"{CLOCK_VARIABLE}='tomorrow' is not CLOCK,WALL,SPEED"):
+        WallClock.from_environment("tomorrow")
+    with pytest.raises(ValueError, match="the speed must be above 0"):
+        WallClock.from_environment(f"{DAY.open},{wall},0")
+
+
+def test_a_session_is_served_until_its_grace_unless_the_next_opens_sooner() -> None:
+    xnys = get_calendar("XNYS")
+    monday = xnys.session(dt.date(2024, 3, 4))
+    assert served_until(monday, xnys.session(dt.date(2024, 3, 5))) == monday.close + END_SECONDS
+    assert served_until(monday, None) == monday.close + END_SECONDS
+    always = get_calendar("24/7")
+    today, tomorrow = always.session(dt.date(2024, 3, 4)), always.session(dt.date(2024, 3, 5))
+    assert served_until(today, tomorrow) == today.close + LIVE_GRACE_SECONDS  # the next opened at the close
+
+
+def test_a_closing_bus_source_withdraws_every_symbol_and_its_key(redis_server: EmbeddedServer) -> None:
+    """What the gateway needs to unsubscribe at once: an ``rm`` per symbol, by this engine, and no key left."""
+
+    async def meta() -> None:
+        lease = await _gateway(redis_server.url, lease_seconds=1.0)
+        await lease.client.hset(FEED_KEYS.meta, "claim_ms", 3000)
+        await lease.client.aclose()
+
+    asyncio.run(meta())
+    plain = redis.Redis.from_url(redis_server.url)
+    source = BusSource(redis_server.url)
+    try:
+        for symbol in ("SPY", "AAPL"):
+            source.open_feed(source.load_session(symbol, MINUTE, DAY))
+        key = FEED_KEYS.engine(source.engine)
+        assert 0 < plain.pttl(key) <= 3000  # the gateway's claim time
+    finally:
+        source.close()
+    requests = [decode(fields[b"m"]) for _, fields in plain.xrange(FEED_KEYS.commands)]
+    assert requests == [{"k": kind, "s": symbol, "by": source.engine}
+                        for kind, symbol in (("add", "SPY"), ("add", "AAPL"), ("rm", "AAPL"), ("rm", "SPY"))]
+    assert not plain.exists(key)
+    plain.close()
+
+
+def test_an_idle_state_carries_the_next_open() -> None:
+    state = state_of(decode(state_payload(FeedState.IDLE, "between sessions", 1.0, None, 1000, float(DAY.open))))
+    assert (state.state, state.next_open) == (FeedState.IDLE, DAY.open)
+    assert state_of(decode(state_payload(FeedState.CONNECTED, "", 1.0, None, 1000))).next_open is None

@@ -3,7 +3,10 @@
 One stream per symbol (``sm:{feed}:bars:SYM``) holds every base bar the gateway accepted,
 corrections included, each entry ``{v: schema, e: epoch, m: msgpack}`` with ``m`` =
 ``{d: session date, b: base seconds, p: wall time published, r: [ts, o, h, l, c, v] columns}``.
-The state stream carries the connection's state and the gateway's heartbeat. Every append
+The state stream carries the connection's state and the gateway's heartbeat (between two
+sessions: ``idle`` with the next open). An engine's requests (``add``/``rm`` a symbol on the
+command stream) are *claims* that last while the engine keeps its key ``sm:{feed}:engine:ID``
+alive (:data:`CLAIM_LEASES` gateway leases), so a killed engine's symbols are dropped. Every append
 is one Lua script that first checks the caller still holds the lease with its epoch
 (*fencing*: a gateway that lost its lease can never write again), and readers also ignore an
 entry whose epoch is below one they already saw on that stream.
@@ -28,8 +31,9 @@ from session_monitor.core.bus.layout import FEED_KEYS, FEED_SCHEMA_VERSION
 from session_monitor.core.bus.shardlog import _ACQUIRE, _RELEASE, _RENEW, LeaseLost
 
 __all__ = [
-    "BARS_MAXLEN", "COMMANDS_MAXLEN", "STATE_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError", "FeedState",
-    "GatewayState", "bars_of", "bars_payload", "command_payload", "parse_entry", "state_of", "state_payload",
+    "BARS_MAXLEN", "CLAIM_LEASES", "COMMANDS_MAXLEN", "STATE_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError",
+    "FeedState", "GatewayState", "bars_of", "bars_payload", "command_payload", "parse_entry", "state_of",
+    "state_payload",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,9 @@ BARS_MAXLEN = 10_000
 STATE_MAXLEN = 1_000
 #: engines' add/remove requests kept (a new gateway reads them all to know what is watched)
 COMMANDS_MAXLEN = 10_000
+#: an engine's claims last this many gateway leases after its last renewal (the gateway's
+#: ``claim_ms`` in the meta hash says how long that is; an engine renews every third of it)
+CLAIM_LEASES = 3
 
 _APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -64,9 +71,9 @@ class FeedState(enum.Enum):
     RETRYING = "retrying"
     #: refused for good (credentials, plan), or — seen by a reader — no gateway heartbeat
     DOWN = "down"
-    #: no symbol watched yet, so no connection is needed
+    #: no symbol watched yet, or between two sessions (``next_open`` says when the next opens)
     IDLE = "idle"
-    #: the session is over; the gateway has stopped
+    #: the last session is over (or the gateway was stopped between sessions); it has stopped
     ENDED = "ended"
 
 
@@ -93,6 +100,8 @@ class GatewayState(NamedTuple):
     alive: float | None
     #: the gateway's lease in ms: a reader that hears nothing for that long calls the feed down
     lease_ms: int
+    #: while idle between sessions: when the next one opens (UTC epoch seconds)
+    next_open: float | None = None
 
 
 def bars_payload(session_date: str, base_seconds: int, bars: BarArrays, published: float) -> bytes:
@@ -106,14 +115,16 @@ def bars_of(message: Mapping[str, Any]) -> BarArrays:
     return BarArrays(np.asarray(ts, np.int64), *(np.asarray(col, np.float64) for col in values))
 
 
-def state_payload(state: FeedState, reason: str, now: float, alive: float | None, lease_ms: int) -> bytes:
-    return encode({"st": state.value, "why": reason, "t": now, "a": alive, "l": lease_ms})
+def state_payload(state: FeedState, reason: str, now: float, alive: float | None, lease_ms: int,
+                  next_open: float | None = None) -> bytes:
+    return encode({"st": state.value, "why": reason, "t": now, "a": alive, "l": lease_ms, "n": next_open})
 
 
 def state_of(message: Mapping[str, Any]) -> GatewayState:
-    alive = message.get("a")
+    alive, next_open = message.get("a"), message.get("n")
     return GatewayState(FeedState(message["st"]), str(message.get("why", "")), float(message["t"]),
-                        None if alive is None else float(alive), int(message["l"]))
+                        None if alive is None else float(alive), int(message["l"]),
+                        None if next_open is None else float(next_open))
 
 
 def command_payload(kind: str, symbol: str, engine: str) -> bytes:
@@ -151,6 +162,9 @@ class FeedLease:
         self._release = client.register_script(_RELEASE)
         self._append = client.register_script(_APPEND)
         self._keeping = asyncio.Lock()
+        #: times the lease was taken again after it vanished (expired while Redis was away, or a
+        #: server that lost its data): the streams may lack what was appended before
+        self.retakes = 0
 
     @property
     def token(self) -> str:
@@ -189,6 +203,7 @@ class FeedLease:
                 return True
             if await self.try_acquire():
                 log.warning("feed gateway: the lease had expired (Redis away?); taken again as epoch %d", self.epoch)
+                self.retakes += 1
                 return True
             return False
 

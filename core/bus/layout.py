@@ -134,5 +134,9 @@ class FeedKeys:
         """Stream of the engines' requests: add or remove a symbol."""
         return f"{self.prefix}:cmd"
 
+    def engine(self, engine: str) -> str:
+        """String with a TTL: engine ``engine``'s requests stand while it keeps this alive."""
+        return f"{self.prefix}:engine:{engine}"
+
 
 FEED_KEYS = FeedKeys()

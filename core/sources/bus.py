@@ -10,12 +10,21 @@ stream drives the feeds: retrying or down disconnects them (the engine shows the
 down), connected reconnects them; no heartbeat for a lease's time means the gateway is gone
 (a standby takes over when its lease expires) and is shown as down too. Fencing: an entry
 of an epoch below one already read on that stream is ignored.
+
+The requests are claims: the reader thread keeps the engine's key ``sm:{feed}:engine:ID``
+alive (every third of the gateway's ``claim_ms``), and :meth:`BusSource.close` withdraws every
+symbol (``rm``), so the gateway unsubscribes what no one needs any more; an engine that died
+stops renewing and the gateway drops its claims once the key has been gone a while. A key
+found gone at a renewal (the engine was paused that long, or the server lost its data) makes
+the engine ask for its symbols again.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -55,6 +64,9 @@ BLOCK_MS = 200
 READ_COUNT = 1000
 #: the default base when no gateway has said what it serves yet (Alpaca's minute bars)
 DEFAULT_BASE = Interval(60)
+#: how long claims last when no gateway has said it yet (``claim_ms`` of its meta hash): short, so
+#: the key is renewed often until the gateway's own time is read (at every renewal)
+DEFAULT_CLAIM_MS = 3_000
 
 Row = tuple[float, ...]
 
@@ -133,6 +145,8 @@ class BusSource(BarSource):
         if base is not None and base != self._base:
             raise SourceError(f"the feed gateway at {url} serves {self._base} bars, not {base}")
         self._calendar = meta.get("calendar")
+        self._claim_ms = int(meta.get("claim_ms", DEFAULT_CLAIM_MS))
+        self._renewed = -math.inf  # monotonic time of the last renewal of the engine's key
         self.omits_empty_intervals = bool(int(meta.get("omits", "1")))
         self.name = f"bus ({meta.get('source', 'feed gateway')})"
         self._lock = threading.Lock()
@@ -201,10 +215,19 @@ class BusSource(BarSource):
             self._command("rm", sym)
 
     def close(self) -> None:
+        """Stop reading and withdraw every request, so the gateway stops watching what no one needs."""
         self._closed.set()
         thread = self._thread
         if thread is not None:
             thread.join(CALL_TIMEOUT + 1)
+        with self._lock:
+            symbols = sorted({*self._watches, *self._loaded})
+            self._watches.clear()
+            self._loaded.clear()
+        for symbol in symbols:
+            self._command("rm", symbol)
+        with contextlib.suppress(*TRANSIENT):  # not reachable: the claims lapse on their own
+            self._client.delete(self.keys.engine(self.engine))
         self._client.close()
 
     # -- the gateway's state ------------------------------------------------------------------------
@@ -223,7 +246,7 @@ class BusSource(BarSource):
             entry = parse_entry(entry_id, fields)
             self._state_cursor, self._state_epoch = entry.id, entry.epoch
             state = state_of(entry.message)
-            self._heard = time.monotonic() - max(0.0, WALL_CLOCK.now() - state.time)
+            self._heard = time.monotonic() - max(0.0, WALL_CLOCK.now() - state.time) / WALL_CLOCK.speed
             if state.state is FeedState.ENDED:  # a past run's last word: wait for this session's gateway
                 state = state._replace(state=FeedState.DOWN, reason="waiting for the feed gateway (its last run ended)")
             self._state = state
@@ -234,10 +257,7 @@ class BusSource(BarSource):
             self.stats.fenced += 1
             return
         if entry.epoch > self._state_epoch:  # a new gateway: make sure it watches what this engine needs
-            with self._lock:
-                symbols = list(self._watches)
-            for symbol in symbols:
-                self._command("add", symbol)
+            self._claim_again()
         self._state_epoch = entry.epoch
         self._heard = time.monotonic()
         self._state = state_of(entry.message)
@@ -281,12 +301,38 @@ class BusSource(BarSource):
             todo, self._unsent = self._unsent, []
         for k, payload in enumerate(todo):
             try:
+                if k == 0:  # the claims stand from the first request on
+                    self._renew(force=True)
                 self._client.xadd(self.keys.commands, {"v": FEED_SCHEMA_VERSION, "e": 0, "m": payload},
                                   maxlen=COMMANDS_MAXLEN, approximate=True)
             except TRANSIENT:
                 with self._lock:
                     self._unsent[:0] = todo[k:]
                 return
+
+    def _claim_again(self) -> None:
+        """Ask for every watched symbol again (a new gateway, or claims that lapsed)."""
+        with self._lock:
+            symbols = list(self._watches)
+        for symbol in symbols:
+            self._command("add", symbol)
+
+    def _renew(self, force: bool = False) -> None:
+        """Keep the engine's key alive (every third of the claim time); a key found gone means the
+        gateway may have dropped the claims: ask again. Raises a TRANSIENT error when Redis is away."""
+        now = time.monotonic()
+        if self._closed.is_set() or (not force and now - self._renewed < self._claim_ms / 3000):
+            return
+        with contextlib.suppress(ValueError, TypeError):  # the gateway's (one started after us, or another's)
+            self._claim_ms = int(cast(bytes, self._client.hget(self.keys.meta, "claim_ms")) or DEFAULT_CLAIM_MS)
+        key = self.keys.engine(self.engine)
+        kept = self._client.set(key, 1, px=self._claim_ms, xx=True)
+        self._renewed = now
+        if not kept:
+            self._client.set(key, 1, px=self._claim_ms)
+            if not force and self._watches:
+                log.warning("bus: the engine's requests had lapsed at the feed gateway; asking again")
+                self._claim_again()
 
     # -- the reader thread ------------------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -311,6 +357,7 @@ class BusSource(BarSource):
     def _read_once(self, reader: redis.Redis) -> None:
         if self._unsent:
             self._send_commands()
+        self._renew()
         with self._lock:
             streams: dict[Any, Any] = {self.keys.bars(s): w.cursor for s, w in self._watches.items()}
         streams[self.keys.state] = self._state_cursor  # last: a state read with bars is applied after them
