@@ -487,6 +487,8 @@ class MainWindow(QMainWindow):
                 continue
             planned.add(plan.symbol)
             accepted.append(entry)
+        if not accepted:  # nothing to restore (a connected window's engines own the watchlist)
+            return
         for entry in accepted:
             self.model.expect_load(entry.symbol)
         hours = self._restorable_hours(accepted)

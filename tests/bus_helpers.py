@@ -68,11 +68,13 @@ def start_engine(tmp_path: Path, url: str, shard: str, *extra: str, log: Path | 
     return process
 
 
-def start_follower(tmp_path: Path, url: str, name: str = "follow") -> tuple[subprocess.Popen[str], Path]:
+def start_follower(tmp_path: Path, url: str, name: str = "follow",
+                   timeout: float = 120) -> tuple[subprocess.Popen[str], Path]:
+    """``follow --export`` into ``tmp_path/name`` (giving up after ``timeout`` seconds), its output in ``name.log``."""
     out = tmp_path / name
     log = (tmp_path / f"{name}.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "session_monitor", "follow", url, "--export", str(out), "--timeout", "120"],
+        [sys.executable, "-m", "session_monitor", "follow", url, "--export", str(out), "--timeout", f"{timeout:g}"],
         stdout=log, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
     )
     STARTED.append(process)

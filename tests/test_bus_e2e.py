@@ -60,31 +60,8 @@ def test_engine_killed_and_restarted_resumes_and_loses_nothing(tmp_path: Path, r
     assert_same_export(out, reference_export(tmp_path))
 
 
-#: the issue's size: 3 engines × 100 demo symbols streaming 1s bars (the session at 2,000×: ~12 s)
-ONE_SECOND_RUN = ["demo", "--symbols", ",".join(f"S{k:03d}" for k in range(300)), "--base", "1s",
-                  "--intervals", "1m,5m,15m", "--start", "2024-03-04", "--end", "2024-03-04"]
-#: three engines of 100 one-second symbols, a follower and the server share 2 cores: a lease of 2 s,
-#: even 6 s under more load, can run out while an engine loads or resumes its symbols (its event loop renews it)
-LONG_LEASE = ("--lease-seconds", "15")
-
-
-def test_three_engines_of_100_one_second_symbols_one_killed_and_restarted_lose_nothing(
-    tmp_path: Path, redis_server: EmbeddedServer
-) -> None:
-    url = redis_server.url
-    follower, out = start_follower(tmp_path, url)
-    shards = {i: f"{i}/3" for i in (1, 2, 3)}
-    engines = {i: start_engine(tmp_path, url, shard, *LONG_LEASE, run=ONE_SECOND_RUN, speed="2000")
-               for i, shard in shards.items()}
-    _mid(url, "2/3", 0.4)
-    engines[2].send_signal(signal.SIGKILL)
-    engines[2].wait()
-    engines[2] = start_engine(tmp_path, url, "2/3", *LONG_LEASE, run=ONE_SECOND_RUN, speed="2000")
-    for engine in engines.values():
-        wait_ok(engine)
-    wait_ok(follower)
-    assert_same_export(out, reference_export(tmp_path, ONE_SECOND_RUN))
-
+#: the kill at the issue's size (3 engines × 100 one-second symbols, a follower and a connected window)
+#: is tests/gui/test_connect.py's, where the window's Qt fixtures are
 
 #: the paused follower's pause, wall seconds (the issue's figure)
 PAUSE_SECONDS = 30.0

@@ -70,6 +70,10 @@ class ShardStatus:
     bars_per_second: float = 0.0
     #: symbols whose feed is down at the engine
     down: set[str] = field(default_factory=set)
+    #: the engine's wall time (``time.time()`` there) at its newest heartbeat, and the seconds
+    #: between its last two: a window judges from them when an engine has gone silent
+    beat_wall: float | None = None
+    beat_period: float | None = None
     snapshots_loaded: int = 0
 
 
@@ -336,6 +340,10 @@ class Replica:
         if kind == "hb":
             status.clock, status.state = float(message["c"]), str(message["st"])
             status.speed, status.bars_per_second = message["sp"], float(message["bps"])
+            wall = float(message["w"])
+            if status.beat_wall is not None and wall > status.beat_wall:
+                status.beat_period = wall - status.beat_wall
+            status.beat_wall = wall
         elif kind == "hc":
             pass  # for on_status (a window's health column and alerts)
         elif message["up"]:

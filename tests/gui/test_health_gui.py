@@ -36,7 +36,7 @@ def test_a_stale_symbol_is_shown_everywhere_and_its_alert_is_listed(
     window = h.window
     add_and_wait(qtbot, window, "QQQ", "1m,5m")
     add_and_wait(qtbot, window, "SPY", "1m,5m")
-    qtmodeltester.check(window.alerts_dock.model)
+    qtmodeltester.check(window.alerts_dock.model, force_py=True)
     h.coordinator.step(session.open + 6000)  # 11:10 New York
     window.flush()
 
