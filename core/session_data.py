@@ -482,13 +482,15 @@ class SessionData:
             end = len(self._symbols)
             row = end if row is None else max(0, min(row, end))
             self.events.symbol_adding.emit(key, row)
-            if row == end:
+            if row == end:  # the usual case: the row order grows by one (a replica adds 1,000 at once)
                 self._symbols[key] = data
+                self._ordered.append(data)
+                self._rows[key] = end
             else:
                 items = list(self._symbols.items())
                 items.insert(row, (key, data))
                 self._symbols = dict(items)
-            self._reindex()
+                self._reindex()
             self._join_group(data)
             self.events.symbol_added.emit(key, row)
 

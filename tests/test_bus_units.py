@@ -18,10 +18,11 @@ from session_monitor.core.bus import publisher as publisher_module
 from session_monitor.core.bus import shardlog
 from session_monitor.core.bus.codec import decode_batch
 from session_monitor.core.bus.layout import SCHEMA_VERSION, ShardKeys, ShardSpec, shard_of
-from session_monitor.core.bus.publisher import Batch, ShardPublisher
+from session_monitor.core.bus.publisher import Batch, ShardPublisher, snapshot_due
 from session_monitor.core.bus.replica import Replica, SchemaError, ShardStatus
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import LeaseLost, ShardLog, ShardWriter
+from session_monitor.core.bus.snapshot_reader import PartBuffers, SnapshotPartRead, read_snapshot
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.export import session_snapshot
 from session_monitor.core.intervals import parse_intervals
@@ -317,3 +318,82 @@ def test_the_next_snapshot_reuses_the_buffers_of_the_last_ones_parts(monkeypatch
     assert len(second.snapshot) == len(buffers) == 6
     reused = sum(any(np.shares_memory(np.asarray(part.blob), old) for old in buffers) for part in second.snapshot)
     assert reused == 6
+
+
+def test_a_snapshot_is_due_once_the_log_since_the_last_grew_by_an_eighth_of_it() -> None:
+    mb = 1 << 20
+    # 1,000 symbols × 2 h of 1s: a 352 MiB snapshot, the next one after 44 MiB of log
+    assert not snapshot_due(44 * mb - 1, 352 * mb, 60.0)
+    assert snapshot_due(44 * mb, 352 * mb, 60.0)
+    # never within 10 s of the last one ...
+    assert not snapshot_due(300 * mb, 352 * mb, 9.9)
+    assert snapshot_due(300 * mb, 352 * mb, 10.0)
+    # ... unless the log outgrew four times the snapshot (and 256 MiB): Redis memory stays bounded
+    assert not snapshot_due(4 * 352 * mb - 1, 352 * mb, 0.5)
+    assert snapshot_due(4 * 352 * mb, 352 * mb, 0.5)
+    assert snapshot_due(256 * mb, 1 * mb, 0.0) and not snapshot_due(256 * mb - 1, 1 * mb, 0.0)
+    # a small shard snapshots after 4 MiB of log at the least
+    assert not snapshot_due(4 * mb - 1, 1 * mb, 60.0)
+    assert snapshot_due(4 * mb, 1 * mb, 60.0)
+
+
+def test_the_publisher_snapshots_at_the_flush_that_brings_the_log_to_an_eighth_of_the_last_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_MIN_BYTES", 0)
+    engine = _engine_state()
+    publisher = ShardPublisher(engine, {"SPY": 0.0, "AAPL": 1.0})
+    publisher.flush()  # what registering and the first pass marked
+    engine.events.message.emit(30, "")
+    empty = publisher.flush()
+    assert empty is not None
+    first = publisher.reset_batch()
+    assert first.snapshot is not None
+    size = sum(len(part.meta) + len(part.blob) for part in first.snapshot)
+    carried = []
+    for _ in range(10):  # each entry a 36th of the snapshot: the fifth brings the log to an eighth
+        engine.events.message.emit(30, "x" * (size // 36 - empty.size))
+        batch = publisher.flush()
+        assert batch is not None and size // 40 < batch.size < size // 32
+        carried.append(batch.snapshot is not None)
+    assert carried == [False, False, False, False, True, False, False, False, False, True]
+
+
+def test_a_snapshots_parts_are_read_into_three_buffers_used_again(
+    redis_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "SNAPSHOT_PART_BYTES", 1)  # one symbol per part
+    engine = SessionData()
+    engine.start_session(SESSION)
+    base, *derived = parse_intervals("1s,1m")
+    ts = SESSION.open + np.arange(2000)
+    symbols = ("SPY", "AAPL", "MSFT", "QQQ", "IWM", "GOOG")
+    for k, symbol in enumerate(symbols):
+        engine.register_symbol_data(SymbolSessionData.create(symbol, base, derived, SESSION))
+        engine.add_base_bars(symbol, BarArrays(ts, *(ts * 0 + 100.0 + k for _ in range(4)), ts * 0 + 10.0))
+    shard = ShardSpec(1, 1)
+    keys = ShardKeys(shard)
+
+    async def body(client: aioredis.Redis) -> None:
+        owner = ShardLog(client, shard, lease_seconds=5)
+        assert await owner.try_acquire()
+        pos = await owner.append(ShardPublisher(engine, {}).reset_batch())
+        stored = [await client.hget(keys.snapshot_part(pos, k), "b") for k in range(len(symbols))]
+        buffers = PartBuffers()
+        read: list[bytes] = []
+        used: list[np.ndarray] = []  # kept alive: a buffer freed and made again would not count twice
+
+        def deliver(item: object) -> None:  # the replica's side: apply the part, give its buffer back
+            if isinstance(item, SnapshotPartRead):
+                assert item.blob is not None and item.buffer is not None
+                read.append(bytes(item.blob))
+                used.append(item.buffer)
+                buffers.give(item.buffer)
+
+        await asyncio.to_thread(read_snapshot, client, keys, buffers, deliver)
+        assert read == stored  # every part's blob as stored, in order
+        assert len({id(buffer) for buffer in used}) == 3  # six parts, three buffers
+        owner.close()
+
+    asyncio.run(_with_client(redis_server.url, body))

@@ -1,30 +1,30 @@
 """Messages of the shard log, as plain msgpack maps: built from SessionData, applied to a replica.
 
-A message is one change: ``session`` (a session started), ``add``/``rm`` (a symbol),
-``bars`` (an interval's bars from index ``f`` on, with a per-interval revision ``r``),
-``q`` (an interval's quality, counts and gap-tracker state), ``sym`` (a symbol's feed
-notes and counters), ``health`` (a symbol's feed health), ``hc`` (a health change, what
-alerts are made of), ``feed`` (a feed went down or up), ``msg`` (a warning), ``hb``
-(heartbeat) and ``end`` (a session closed; ``last`` when the engine has nothing more).
-Bar columns travel outside msgpack, as raw little-endian bytes in one blob per entry
-(:func:`encode_batch`): msgpack copies big binaries at ~150 MB/s; the blob is filled once,
-straight from the engine's arrays.
+A message is one change: ``session`` (a session started), ``add``/``rm`` (a symbol), and,
+each for many symbols at once as columns: ``bb`` (an interval's bars from each member's
+index ``f`` on, with a per-interval revision ``r``), ``qb`` (an interval's quality, counts
+and gap-tracker state), ``sn`` (feed notes and counters), ``hs`` (feed health); then ``hc``
+(a health change, what alerts are made of), ``feed`` (a feed went down or up), ``msg`` (a
+warning), ``hb`` (heartbeat) and ``end`` (a session closed; ``last`` when the engine has
+nothing more). A snapshot is made of the same messages. Bar columns travel outside msgpack,
+as raw little-endian bytes in one blob per entry (:func:`encode_batch`): msgpack copies big
+binaries at ~150 MB/s; the blob is filled once, straight from the engine's arrays.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import fields
 from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
 
-from session_monitor.core.bars import BarArrays, BarSeries
+from session_monitor.core.bars import BarSeries
 from session_monitor.core.calendar import Segment, Session
 from session_monitor.core.causes import FeedNotes
 from session_monitor.core.derive.table import FIN, INCOMPLETE
-from session_monitor.core.gaps import GapState
 from session_monitor.core.health import HealthChange, HealthState, SymbolHealth
 from session_monitor.core.intervals import parse_interval
 from session_monitor.core.session_data import BarIntervalData, Revision, SymbolSessionData
@@ -36,7 +36,6 @@ __all__ = [
     "ColumnsAt",
     "Message",
     "bars_block_message",
-    "bars_message",
     "blob_bytes",
     "block_columns",
     "block_revisions",
@@ -48,11 +47,9 @@ __all__ = [
     "notes_block_message",
     "quality_block_message",
     "quality_columns",
-    "quality_message",
     "session_from_wire",
     "session_to_wire",
     "symbol_added_message",
-    "symbol_notes_message",
 ]
 
 Message = dict[str, Any]
@@ -85,12 +82,6 @@ class ColumnSource(NamedTuple):
 def blob_bytes(series: BarSeries, rows: int) -> int:
     """Bytes ``rows`` bars of ``series`` take in a blob (what a snapshot part is sized by)."""
     return rows * _ROW_BYTES[series.with_counts]
-
-
-def _group_key(source: ColumnSource) -> int:
-    """The series of one row block are copied together (one copy per column); others each alone."""
-    block = source.series.block
-    return id(block) if block is not None else id(source.series)
 
 
 class BlobPool:
@@ -127,46 +118,34 @@ class BlobPool:
 
 
 def encode_batch(messages: list[Message], pool: BlobPool | None = None) -> tuple[bytes, memoryview]:
-    """``(msgpack of the messages, blob of their bar columns)``; ``bars``/``bb`` messages say where their columns are.
+    """``(msgpack of the messages, blob of their bar columns)``; ``bb`` messages say where their columns are.
 
     The columns are copied once, straight from the engine's arrays into one buffer, and
     for all series of a row block at once: one copy per column (of the block's rows)
     instead of one small copy per series and column, whose per-call overhead dominated
-    at many symbols. A group (the ``bars`` messages of one row block, or one ``bb`` message)
-    is laid out column by column, each a (series × stride) array whose stride is the most
-    rows a member sends; each member sends its own rows from its own ``first`` (members'
-    lengths differ by the bars their feeds missed: a common start made every member re-send
-    up to the difference, 13× the new bars at 1s) and leaves the rest of its stride unused.
+    at many symbols. A ``bb`` message's columns are laid out one after the other, each a
+    (member × stride) array whose stride is the most rows a member sends; each member sends
+    its own rows from its own ``first`` (members' lengths differ by the bars their feeds
+    missed: a common start made every member re-send up to the difference, 13× the new bars
+    at 1s) and leaves the rest of its stride unused.
     """
-    groups: dict[int, list[Message]] = {}
-    for message in messages:
-        if message["k"] == "bars":
-            groups.setdefault(_group_key(message["c"]), []).append(message)
-        elif message["k"] == "bb":
-            groups[id(message)] = [message]
+    groups = [message for message in messages if message["k"] == "bb"]
     total = 0
-    for members in groups.values():
-        sources = _sources(members)
-        stride = max(src.stop - src.first for src in sources)
+    for message in groups:
+        sources: list[ColumnSource] = message["c"]
+        stride = max((src.stop - src.first for src in sources), default=0)
         total += len(sources) * stride * _ROW_BYTES[sources[0].series.with_counts]
     blob = pool.take(total) if pool is not None else np.empty(total, np.uint8)
     pos = 0
-    for members in groups.values():
-        pos = _copy_group(blob, pos, members)
+    for message in groups:
+        pos = _copy_group(blob, pos, message)
     return encode(messages), memoryview(blob.data)
 
 
-def _sources(members: list[Message]) -> list[ColumnSource]:
-    """The series a group copies: one per ``bars`` message, or every member of a ``bb`` message."""
-    if members[0]["k"] == "bb":
-        return list(members[0]["c"])
-    return [m["c"] for m in members]
-
-
-def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
-    """Copy one group's columns into ``blob`` at ``pos``; returns the position after them."""
-    sources = _sources(members)
-    stride = max(src.stop - src.first for src in sources)
+def _copy_group(blob: np.ndarray, pos: int, message: Message) -> int:
+    """Copy one ``bb`` message's columns into ``blob`` at ``pos``; returns the position after them."""
+    sources: list[ColumnSource] = list(message["c"])
+    stride = max((src.stop - src.first for src in sources), default=0)
     count = len(sources)
     columns: list[int] = []
     gather = _Gather.of(sources, stride)
@@ -175,17 +154,9 @@ def _copy_group(blob: np.ndarray, pos: int, members: list[Message]) -> int:
         gather.copy(out, name)
         columns.append(pos)
         pos += count * stride * dtype.itemsize
-    if members[0]["k"] == "bb":
-        message = members[0]
-        message["c"], message["st"] = columns, stride
-        message["f"] = [src.first for src in sources]
-        message["n"] = [src.stop - src.first for src in sources]
-        return pos
-    for k, (message, src) in enumerate(zip(members, sources, strict=True)):
-        message["c"] = [at + k * stride * dtype.itemsize
-                        for at, (_, dtype) in zip(columns, _COLUMNS[src.series.with_counts], strict=True)]
-        message["f"] = src.first
-        message["n"] = src.stop - src.first
+    message["c"], message["st"] = columns, stride
+    message["f"] = [src.first for src in sources]
+    message["n"] = [src.stop - src.first for src in sources]
     return pos
 
 
@@ -240,7 +211,7 @@ class _Gather(NamedTuple):
 
 
 class ColumnsAt(NamedTuple):
-    """Where a decoded ``bars`` message's columns are: ``rows`` values at each of ``offsets`` in ``blob``."""
+    """Where a decoded ``bb`` message's columns are: ``rows`` values at each of ``offsets`` in ``blob``."""
 
     blob: bytes | memoryview
     offsets: list[int]
@@ -248,12 +219,10 @@ class ColumnsAt(NamedTuple):
 
 
 def decode_batch(meta: bytes, blob: bytes | memoryview) -> list[Message]:
-    """The messages of :func:`encode_batch`; a ``bars``/``bb`` message's columns stay in ``blob`` (no copy)."""
+    """The messages of :func:`encode_batch`; a ``bb`` message's columns stay in ``blob`` (no copy)."""
     messages: list[Message] = decode(meta)
     for message in messages:
-        if message["k"] == "bars":
-            message["c"] = ColumnsAt(blob, message["c"], int(message["n"]))
-        elif message["k"] == "bb":
+        if message["k"] == "bb":
             message["c"] = ColumnsAt(blob, message["c"], len(message["s"]) * int(message["st"]))
         elif message["k"] == "qb":
             decode_runs(message)
@@ -283,39 +252,18 @@ def symbol_added_message(data: SymbolSessionData, order: float) -> Message:
     }
 
 
+#: interval names as a snapshot spells them, parsed once (its ``add`` messages name the same few)
+_interval = functools.lru_cache(maxsize=64)(parse_interval)
+
+
 def build_symbol(message: Message) -> SymbolSessionData:
     """The symbol's empty bar structure, on its own session hours (``hr``: a watchlist entry's, or None)."""
-    base = parse_interval(message["b"])
-    held = [parse_interval(name) for name in message["h"]]
+    base = _interval(message["b"])
+    held = [_interval(name) for name in message["h"]]
     return SymbolSessionData.create(
         message["s"], base, [i for i in held if i != base], session_from_wire(message["d"]),
-        requested=[parse_interval(name) for name in message["r"]], hours=message["hr"],
+        requested=[_interval(name) for name in message["r"]], hours=message["hr"],
     )
-
-
-def bars_message(symbol: str, interval: BarIntervalData, first: int, revision: int) -> Message:
-    """The interval's bars from index ``first`` on (read when the batch is encoded, at once)."""
-    series = interval.data
-    source = ColumnSource(series, first, len(series))
-    revised = [[ts, r.count, r.last] for ts, r in interval.revisions.items()]  # sparse: late bars, corrections
-    return {"k": "bars", "s": symbol, "i": interval.name, "f": first, "r": revision, "c": source, "rv": revised}
-
-
-def apply_bars(interval: BarIntervalData, message: Message) -> None:
-    """Replace the interval's bars from index ``f`` on with the message's."""
-    series = interval.data
-    first = int(message["f"])
-    if first > len(series):
-        raise ValueError(f"{message['s']} {message['i']}: bars from {first} but only {len(series)} held")
-    at: ColumnsAt = message["c"]
-    arrays = [np.frombuffer(at.blob, dtype, at.rows, offset)
-              for (_, dtype), offset in zip(_COLUMNS[series.with_counts], at.offsets, strict=True)]
-    series.truncate(first)
-    if series.with_counts:
-        series.extend(BarArrays(*arrays[:6]), count=arrays[6], expected=arrays[7], flags=arrays[8])
-    else:
-        series.extend(BarArrays(*arrays))
-    interval.revisions = {int(ts): Revision(int(count), float(last)) for ts, count, last in message["rv"]}
 
 
 def bars_block_message(name: str, members: list[tuple[str, BarIntervalData, int]], revisions: list[int]) -> Message:
@@ -346,27 +294,6 @@ def block_revisions(message: Message) -> dict[int, dict[int, Revision]]:
             for k, revised in message["rv"]}
 
 
-def quality_message(symbol: str, interval: BarIntervalData) -> Message:
-    """One interval's whole quality and gap-tracker state (what a snapshot carries)."""
-    state = interval.tracker.state()
-    return {
-        "k": "q", "s": symbol, "i": interval.name, "q": interval.quality, "n": interval.incomplete,
-        "g": interval.gap_count, "m": interval.missing, "e": interval.elapsed, "z": interval.finalized,
-        "t": [state.frontier, np.asarray(state.runs, "<i8").tobytes(), state.closed_missing],
-    }
-
-
-def apply_quality(interval: BarIntervalData, message: Message) -> None:
-    interval.quality = message["q"]
-    interval.incomplete = message["n"]
-    interval.gap_count = message["g"]
-    interval.missing = message["m"]
-    interval.elapsed = message["e"]
-    interval.finalized = message["z"]
-    frontier, runs, closed = message["t"]
-    interval.tracker.restore(GapState(frontier, _runs_from(runs), closed))
-
-
 def _runs_from(raw: bytes) -> list[tuple[int, int]]:
     pairs = np.frombuffer(raw, "<i8").reshape(-1, 2)
     return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), strict=True))
@@ -379,13 +306,15 @@ QUALITY_FIELDS = slice(FIN, INCOMPLETE + 1)
 _QUALITY_FIELD_COUNT = INCOMPLETE + 1 - FIN
 
 
-def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]]) -> Message:
+def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]], whole: bool = False) -> Message:
     """Interval ``name``'s quality for several symbols at once, as columns, with only the gap runs that changed.
 
     ``members`` share one state table (a row block's symbols, or an ungrouped symbol alone),
     so the figures are one read of the table's columns. Each member's gap runs travel only
     from the first run that changed since the last message (:meth:`GapTracker.take_run_changes`):
     ``gr`` lists ``[member, runs kept, the runs after them]`` for members whose runs changed.
+    ``whole`` (a snapshot): every member's runs, all of them, and what changed stays marked
+    for the log.
     """
     table = members[0][1].table
     if any(interval.table is not table for _, interval in members):
@@ -395,7 +324,7 @@ def quality_block_message(name: str, members: list[tuple[str, BarIntervalData]])
     quality = table.quality[rows]
     runs = []
     for k, (_, interval) in enumerate(members):
-        changed = interval.tracker.take_run_changes()
+        changed = (0, interval.tracker.state().runs) if whole else interval.tracker.take_run_changes()
         if changed is not None:
             runs.append([k, changed[0], np.asarray(changed[1], "<i8").tobytes()])
     return {"k": "qb", "i": name, "s": [symbol for symbol, _ in members],
@@ -412,22 +341,6 @@ def quality_columns(message: Message) -> tuple[np.ndarray, np.ndarray]:
 def decode_runs(message: Message) -> None:
     """A decoded ``qb`` message's changed gap runs as lists of (start, end) (they travel as bytes)."""
     message["gr"] = [[k, keep, _runs_from(raw)] for k, keep, raw in message["gr"]]
-
-
-def symbol_notes_message(data: SymbolSessionData) -> Message:
-    """The symbol's feed notes (every field: gap causes and coverage depend on them) and counters."""
-    notes = {f.name: _plain(getattr(data.notes, f.name)) for f in fields(data.notes)}
-    return {"k": "sym", "s": data.symbol, "notes": notes, "os": data.outside_session, "rj": data.rejected}
-
-
-def apply_symbol_notes(data: SymbolSessionData, message: Message) -> None:
-    notes = data.notes
-    known = {f.name for f in fields(notes)}
-    for name, value in message["notes"].items():
-        if name in known:
-            setattr(notes, name, value)
-    data.outside_session = message["os"]
-    data.rejected = message["rj"]
 
 
 #: the feed notes' fields a ``sn`` message carries as columns (floats, None as NaN); ``outages`` travels
@@ -477,27 +390,6 @@ def _nan(value: float | None) -> float:
 def _plain(value: Any) -> Any:
     """A copy without shared lists (the engine keeps mutating its outages)."""
     return [_plain(v) for v in value] if isinstance(value, list) else value
-
-
-def health_message(symbol: str, health: SymbolHealth) -> Message:
-    """What a replica shows and exports of a symbol's feed health (not the monitor's own rhythm state)."""
-    return {
-        "k": "health", "s": symbol, "st": health.state.value, "since": health.since,
-        "dur": {state.value: seconds for state, seconds in health.durations.items()},
-        "thr": health.threshold, "t": health.time, "h": health.heard, "down": health.down,
-        "sd": {name: {state.value: seconds for state, seconds in durations.items()}
-               for name, durations in health.segment_durations.items()},  # extended hours: per segment
-    }
-
-
-def apply_health(data: SymbolSessionData, message: Message) -> None:
-    data.health = SymbolHealth(
-        session=data.session, state=HealthState(message["st"]), since=float(message["since"]),
-        durations={HealthState(k): float(v) for k, v in message["dur"].items()},
-        threshold=int(message["thr"]), time=float(message["t"]), heard=float(message["h"]), down=bool(message["down"]),
-        segment_durations={str(name): {HealthState(k): float(v) for k, v in durations.items()}
-                           for name, durations in message["sd"].items()},
-    )
 
 
 _HEALTH_STATES = list(HealthState)

@@ -13,7 +13,7 @@ __all__ = ["DEPLOYMENT_KEY", "FEED_KEYS", "FEED_SCHEMA_VERSION", "SCHEMA_VERSION
            "shard_of"]
 
 #: bumped whenever a message's fields change meaning; readers refuse other versions
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: the feed gateway's messages (base bars per symbol, feed state); readers refuse other versions
 FEED_SCHEMA_VERSION = 1
 #: a hash naming the deployment's shard count (``shards``), so followers know what to read

@@ -20,24 +20,20 @@ from session_monitor.core.bus.codec import (
     BlobPool,
     Message,
     bars_block_message,
-    bars_message,
     blob_bytes,
     encode_batch,
     health_block_message,
     health_change_message,
-    health_message,
     notes_block_message,
     quality_block_message,
-    quality_message,
     session_to_wire,
     symbol_added_message,
-    symbol_notes_message,
 )
 from session_monitor.core.calendar import Session
 from session_monitor.core.health import HealthChange, SymbolHealth
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
-__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart"]
+__all__ = ["Batch", "FlushPart", "ShardPublisher", "SnapshotPart", "snapshot_due"]
 
 #: wall seconds between flushes while a session runs (the forming-bar throttle) ...
 FLUSH_SECONDS = 0.05
@@ -48,19 +44,34 @@ NEW_BARS_FLUSH_SECONDS = 0.02
 #: every symbol's health (its seconds per state move with each pass) at most this often; a symbol
 #: whose health changed goes with the next flush
 HEALTH_SECONDS = 1.0
-#: a snapshot once the log since the last one holds this many entries ...
-SNAPSHOT_ENTRIES = 400
-#: ... or outweighs it this many times (and the floor below): the snapshots then add at most 1/GROWTH
-#: to what the log carries, and a reader replays at most that much log ...
-SNAPSHOT_GROWTH = 4
+#: a snapshot once the log since the last one has grown by this fraction of the last snapshot's bytes
+#: (and at least the floor below): a joining reader then replays at most that much log after the
+#: snapshot, and the engine's copy of the whole shard costs it at most 1/FRACTION of what it publishes
+#: anyway. An eighth, not a half: a reader applies live-speed entries (one bar per symbol, 1,000
+#: symbols an entry: ~4.5 ms each, ~35 MB/s) ~10× slower per byte than a snapshot (~350 MB in
+#: ~0.6 s), so the log after a snapshot takes a joiner up to ~1.2 s more (with a half, ~5 s). At
+#: 1,000 symbols × 2 h of 1s (a ~350 MB snapshot, ~0.5 MB of log a second) that is one snapshot
+#: every ~90 s, where a count of 400 entries took one every 10-25 s ...
+SNAPSHOT_FRACTION = 0.125
 SNAPSHOT_MIN_BYTES = 4 << 20
 #: ... but at most one every this many wall seconds: a snapshot copies the whole shard on the engine's
 #: thread, so a replay at max speed (whole sessions in seconds) is not held up by copies of state it
 #: is about to outgrow; readers meanwhile replay the log from the last snapshot (nothing is trimmed
 #: before a newer snapshot is in) ...
 SNAPSHOT_MIN_SECONDS = 10.0
-#: ... unless the log since the last one outgrows this (bounds Redis memory and a reader's replay)
+#: ... unless the log since the last one outgrows this many times the snapshot, and this many bytes
+#: (bounds Redis memory and a reader's replay)
+SNAPSHOT_OVERRIDE_GROWTH = 4
 SNAPSHOT_MAX_BYTES = 256 << 20
+
+
+def snapshot_due(log_bytes: int, snapshot_bytes: int, seconds: float) -> bool:
+    """Whether the engine takes a snapshot now: ``log_bytes`` appended to the log since the last
+    snapshot, which took ``snapshot_bytes`` and was taken ``seconds`` ago (the rule is spelled above)."""
+    if log_bytes >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_OVERRIDE_GROWTH * snapshot_bytes):
+        return True
+    return seconds >= SNAPSHOT_MIN_SECONDS and log_bytes >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_FRACTION * snapshot_bytes)
+
 
 #: a snapshot is stored in parts of whole symbols of about this many bytes of bars: a reader applies
 #: the parts it has while the next ones arrive (and a window shows the first symbols at once)
@@ -139,7 +150,6 @@ class ShardPublisher:
         self._revisions: dict[tuple[str, str], int] = {}
         #: the ``end`` messages of the current session (a late reader gets them with the snapshot)
         self._ended: list[Message] = []
-        self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = 0
         self._last_snapshot = time.monotonic()
@@ -286,7 +296,6 @@ class ShardPublisher:
                 self._quality = set()
                 self._health = set()
             batch = Batch(messages, pool=self.pool)
-            self._entries_since_snapshot += 1
             self._bytes_since_snapshot += batch.size
             if snapshot or (part is None and self._snapshot_due()):
                 batch.snapshot = self.snapshot_parts()
@@ -361,11 +370,8 @@ class ShardPublisher:
         return [health_block_message(members)] if members else []
 
     def _snapshot_due(self) -> bool:
-        grown = self._bytes_since_snapshot >= max(SNAPSHOT_MIN_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes)
-        if self._bytes_since_snapshot >= max(SNAPSHOT_MAX_BYTES, SNAPSHOT_GROWTH * self._last_snapshot_bytes):
-            return True
-        recent = time.monotonic() - self._last_snapshot < SNAPSHOT_MIN_SECONDS
-        return not recent and (grown or self._entries_since_snapshot >= SNAPSHOT_ENTRIES)
+        return snapshot_due(self._bytes_since_snapshot, self._last_snapshot_bytes,
+                            time.monotonic() - self._last_snapshot)
 
     def reset_batch(self) -> Batch:
         """A batch that makes readers reload the shard from a fresh snapshot (nothing marked is lost)."""
@@ -381,37 +387,58 @@ class ShardPublisher:
         """The whole shard as messages that rebuild it from nothing, in parts of whole symbols.
 
         A part holds about :data:`SNAPSHOT_PART_BYTES` of bars (at least one symbol); the first
-        starts with the session, the last ends with the session's ``end`` messages.
+        starts with the session, the last ends with the session's ``end`` messages. A part is
+        columnar, as the log is: its symbols (``add``), their notes and health (one message
+        each), then per interval and row block their bars (``bb``) and per interval and state
+        table their whole quality and gap runs (``qb``); at 1,000 symbols that is ~300
+        messages instead of ~12,000, and a reader writes each column of a part's symbols at once.
         """
         sd = self.session_data
-        parts: list[list[Message]] = [[]]
-        size = 0
+        parts: list[list[Message]] = []
         with sd.lock:
-            if sd.session is not None:
-                parts[0].append({"k": "session", "d": session_to_wire(sd.session)})
+            datas: list[SymbolSessionData] = []
+            size = 0
             for data in sd.all_symbol_data():
-                if size >= SNAPSHOT_PART_BYTES:
-                    parts.append([])
-                    size = 0
-                out = parts[-1]
-                symbol = data.symbol
-                out.append(symbol_added_message(data, self.order.setdefault(symbol, time.time())))
-                out.append(symbol_notes_message(data))
-                for name, interval in data.bars.items():
-                    key = (symbol, name)
-                    out.append(bars_message(symbol, interval, 0, self._revisions.get(key, 0)))
-                    out.append(quality_message(symbol, interval))
-                    size += blob_bytes(interval.data, len(interval.data))
-                if isinstance(data.health, SymbolHealth):
-                    out.append(health_message(symbol, data.health))
+                if datas and size >= SNAPSHOT_PART_BYTES:
+                    parts.append(self._snapshot_part(datas))
+                    datas, size = [], 0
+                datas.append(data)
+                size += sum(blob_bytes(interval.data, len(interval.data)) for interval in data.bars.values())
+            parts.append(self._snapshot_part(datas))
+            if sd.session is not None:
+                parts[0].insert(0, {"k": "session", "d": session_to_wire(sd.session)})
         parts[-1].extend(self._ended)
         return parts
+
+    def _snapshot_part(self, datas: list[SymbolSessionData]) -> list[Message]:
+        """One part of a snapshot: everything about ``datas`` (see :meth:`snapshot_messages`)."""
+        if not datas:
+            return []
+        order = self.order
+        out = [symbol_added_message(data, order.setdefault(data.symbol, time.time())) for data in datas]
+        out.append(notes_block_message(datas))
+        healths = [(data.symbol, data.health) for data in datas if isinstance(data.health, SymbolHealth)]
+        if healths:
+            out.append(health_block_message(healths))
+        bars: dict[tuple[str, int], list[tuple[str, BarIntervalData, int]]] = {}
+        quality: dict[tuple[str, int], list[tuple[str, BarIntervalData]]] = {}
+        for data in datas:
+            for name, interval in data.bars.items():
+                block = interval.data.block  # the members of a ``bb`` message share a row block
+                storage = block if block is not None else interval.data
+                bars.setdefault((name, id(storage)), []).append((data.symbol, interval, 0))
+                quality.setdefault((name, id(interval.table)), []).append((data.symbol, interval))
+        revisions = self._revisions
+        for (name, _), members in bars.items():
+            numbers = [revisions.get((symbol, name), 0) for symbol, _, _ in members]
+            out.append(bars_block_message(name, members, numbers))
+        out.extend(quality_block_message(name, members, whole=True) for (name, _), members in quality.items())
+        return out
 
     def snapshot_parts(self) -> list[SnapshotPart]:
         parts = [SnapshotPart(*encode_batch(messages, self.pool)) for messages in self.snapshot_messages()]
         self.pool.keep = BlobPool.KEEP + len(parts)  # the next snapshot reuses these parts' buffers
         self._last_snapshot = time.monotonic()
-        self._entries_since_snapshot = 0
         self._bytes_since_snapshot = 0
         self._last_snapshot_bytes = sum(len(part.meta) + len(part.blob) for part in parts)
         return parts

@@ -24,19 +24,16 @@ import redis.asyncio as aioredis
 
 from session_monitor.core.bus.codec import (
     Message,
-    apply_bars,
-    apply_health,
     apply_health_block,
     apply_notes_block,
-    apply_quality,
-    apply_symbol_notes,
     build_symbol,
     decode_batch,
     session_from_wire,
 )
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
 from session_monitor.core.bus.rows import ReplicaRows
-from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, connect_blocking, read_log
+from session_monitor.core.bus.shardlog import TRANSIENT, LogEntry, read_log
+from session_monitor.core.bus.snapshot_reader import PartBuffers, SnapshotHeader, SnapshotPartRead, read_snapshot
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 
 __all__ = ["Replica", "SchemaError", "ShardStatus"]
@@ -170,18 +167,20 @@ class Replica:
         """One try of :meth:`load_snapshot`; False if the snapshot was replaced before all of it was read."""
         loop = asyncio.get_running_loop()
         arrived: asyncio.Queue[object] = asyncio.Queue()
+        buffers = PartBuffers()
 
         def deliver(item: object) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for it
                 loop.call_soon_threadsafe(arrived.put_nowait, item)
 
-        reader = loop.run_in_executor(None, _read_snapshot, self.client, ShardKeys(status.shard), deliver)
+        reader = loop.run_in_executor(None, read_snapshot, self.client, ShardKeys(status.shard), buffers, deliver)
         try:
-            return await self._apply_snapshot(status, arrived)
+            return await self._apply_snapshot(status, arrived, buffers)
         finally:
+            buffers.stopped.set()  # a reader waiting for a buffer gives up
             await reader
 
-    async def _apply_snapshot(self, status: ShardStatus, arrived: asyncio.Queue[object]) -> bool:
+    async def _apply_snapshot(self, status: ShardStatus, arrived: asyncio.Queue[object], buffers: PartBuffers) -> bool:
         """Apply the snapshot whose header and parts come through ``arrived``; False if a part was gone."""
         header = await _next(arrived)
         if header is None:
@@ -196,7 +195,7 @@ class Replica:
         for _ in range(header.parts):
             part = await _next(arrived)
             assert isinstance(part, SnapshotPartRead)
-            if part.meta is None or part.blob is None:
+            if part.meta is None or part.blob is None or part.buffer is None:
                 return False
             messages = decode_batch(part.meta, part.blob)
             added = [m["s"] for m in messages if m["k"] == "add"]
@@ -205,6 +204,8 @@ class Replica:
             self._rows.expected_symbols = max(self._rows.expected_symbols, len(added) * header.parts)
             ends.extend(m for m in messages if m["k"] == "end")
             self.apply_messages(status, [m for m in messages if m["k"] != "end"])
+            del messages  # the bars are copied out: nothing reads the buffer any more
+            buffers.give(part.buffer)
         for symbol in sorted(status.symbols - present):  # symbols the shard no longer has
             self._forget(symbol)
             status.symbols.discard(symbol)
@@ -290,16 +291,6 @@ class Replica:
         status.symbols.discard(symbol)
         self._forget(symbol)
 
-    def _bars(self, _status: ShardStatus, message: Message) -> None:
-        data = self.session_data.get_symbol_data(message["s"])
-        interval = data.bars.get(message["i"]) if data is not None else None
-        if interval is None:
-            return
-        first = int(message["f"])
-        self._rows.place(data.session.date, interval)  # type: ignore[union-attr]  # data holds interval
-        apply_bars(interval, message)
-        self.session_data.events.bars_changed.emit(data.symbol, interval.name, first)  # type: ignore[union-attr]
-
     def _bars_block(self, _status: ShardStatus, message: Message) -> None:
         block = self._block(message)
         if block is None:
@@ -309,14 +300,6 @@ class Replica:
         self.session_data.events.bars_changed.emit_many(
             [(message["s"][k], block.interval, int(firsts[k])) for k, _ in block.members]
         )
-
-    def _quality(self, _status: ShardStatus, message: Message) -> None:
-        data = self.session_data.get_symbol_data(message["s"])
-        interval = data.bars.get(message["i"]) if data is not None else None
-        if interval is None:
-            return
-        apply_quality(interval, message)
-        self.session_data.events.quality_changed.emit(data.symbol, interval.name)  # type: ignore[union-attr]
 
     def _members(self, message: Message) -> list[SymbolSessionData | None]:
         """The data of each symbol a columnar message names (None: not held here)."""
@@ -348,16 +331,6 @@ class Replica:
 
     def _health_block(self, _status: ShardStatus, message: Message) -> None:
         apply_health_block(self._members(message), message)
-
-    def _notes(self, _status: ShardStatus, message: Message) -> None:
-        data = self.session_data.get_symbol_data(message["s"])
-        if data is not None:
-            apply_symbol_notes(data, message)
-
-    def _health(self, _status: ShardStatus, message: Message) -> None:
-        data = self.session_data.get_symbol_data(message["s"])
-        if data is not None:
-            apply_health(data, message)
 
     def _message(self, _status: ShardStatus, message: Message) -> None:
         self.session_data.events.message.emit(int(message["l"]), str(message["t"]))
@@ -436,54 +409,6 @@ class _Block(NamedTuple):
     members: list[tuple[int, BarIntervalData]]  # (position in the message, that symbol's interval)
 
 
-class SnapshotHeader(NamedTuple):
-    """The snapshot hash: the log entry the snapshot is current to, its schema, epoch, sequence and parts."""
-
-    pos: str
-    version: int
-    epoch: int
-    seq: int
-    parts: int
-
-
-class SnapshotPartRead(NamedTuple):
-    """One part as read: its messages and blob (None when the part is gone: the snapshot was replaced)."""
-
-    meta: bytes | None
-    blob: bytes | None
-
-
-def _read_snapshot(client: aioredis.Redis, keys: ShardKeys, deliver: Callable[[object], None]) -> None:
-    """On a worker thread: deliver the snapshot's header (None: no snapshot), then each part as it arrives.
-
-    A blocking client of its own receives a part into a fixed buffer (the asyncio client copies
-    every chunk twice more); every part is asked for at once (one round trip) and each is
-    handed over as soon as it is in, so the parts already read are applied while the next
-    arrive. An error is delivered too (the caller raises it).
-    """
-    try:
-        with connect_blocking(client) as blocking:
-            connection = blocking.connection_pool.make_connection()
-            try:
-                connection.send_command("HMGET", keys.snapshot, "pos", "v", "e", "n", "parts")
-                pos, version, epoch, seq, parts = connection.read_response()
-                if pos is None:
-                    deliver(None)
-                    return
-                header = SnapshotHeader(pos.decode(), int(version or 0), int(epoch or 0), int(seq or 0),
-                                        int(parts or 0))  # no parts: an older schema's (the reader refuses it)
-                deliver(header)
-                names = [keys.snapshot_part(header.pos, k) for k in range(header.parts)]
-                connection.send_packed_command(connection.pack_commands([("HMGET", name, "m", "b") for name in names]))
-                for _name in names:
-                    meta, blob = connection.read_response()
-                    deliver(SnapshotPartRead(meta, blob))
-            finally:
-                connection.disconnect()
-    except Exception as exc:  # handed to the reader's task, which raises it
-        deliver(exc)
-
-
 async def _next(arrived: asyncio.Queue[object]) -> object:
     """The next item the snapshot reader delivered (raising the error it delivered)."""
     item = await arrived.get()
@@ -496,14 +421,10 @@ _HANDLERS: dict[str, Callable[[Replica, ShardStatus, Message], Any]] = {
     "session": Replica._session,
     "add": Replica._add,
     "rm": Replica._remove,
-    "bars": Replica._bars,
     "bb": Replica._bars_block,
-    "q": Replica._quality,
     "qb": Replica._quality_block,
-    "sym": Replica._notes,
     "sn": Replica._notes_block,
     "msg": Replica._message,
-    "health": Replica._health,
     "hs": Replica._health_block,
     "hc": Replica._status,
     "hb": Replica._status,

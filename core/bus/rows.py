@@ -74,14 +74,6 @@ class ReplicaRows:
         #: how many symbols a new block makes room for at once (a snapshot's estimate; rows still double)
         self.expected_symbols = 0
 
-    def place(self, date: dt.date, interval: BarIntervalData) -> None:
-        """Move ``interval`` into its block before its bars are written (a snapshot's per-symbol messages).
-
-        Written there at once, a snapshot's bars are copied once; written into the series' own
-        storage, the first columnar message of the log copied every series again into its row.
-        """
-        self._store(date, interval, 1).rows([interval])
-
     def apply_bars(self, date: dt.date, members: list[tuple[int, BarIntervalData]], message: Message) -> None:
         """A ``bb`` message onto ``members`` (their place in the message, and their interval).
 
@@ -101,9 +93,18 @@ class ReplicaRows:
         starts = firsts[picked]
         block.grow_cols(int(starts.max()) + stride)
         everyone = len(picked) == len(message["s"])
-        flat = (rows * block.cap)[:, None] + starts[:, None] + np.arange(stride, dtype=np.intp)
-        for name, values in block_columns(message, with_counts).items():
-            block.cols[name].reshape(-1)[flat] = values if everyone else values[picked]
+        columns = block_columns(message, with_counts)
+        start = int(starts[0])
+        if bool(np.all(starts == start)):  # a snapshot's (from 0), or members of equal length: row slices
+            first_row = int(rows[0])
+            together = bool(np.all(rows == np.arange(first_row, first_row + len(rows))))
+            where: slice | np.ndarray = slice(first_row, first_row + len(rows)) if together else rows
+            for name, values in columns.items():
+                block.cols[name][where, start : start + stride] = values if everyone else values[picked]
+        else:
+            flat = (rows * block.cap)[:, None] + starts[:, None] + np.arange(stride, dtype=np.intp)
+            for name, values in columns.items():
+                block.cols[name].reshape(-1)[flat] = values if everyone else values[picked]
         block.set_lengths(rows, starts + np.asarray(message["n"], np.int64)[picked])
         revised = block_revisions(message)
         for k, interval in members:
