@@ -148,7 +148,7 @@ def test_the_gateway_goes_idle_after_the_close_with_the_next_open_and_stops_at_i
     bounded_url = url.removesuffix("/0") + "/1"
     bars = make_bars([friday.close - 60 * k for k in range(5, 0, -1)])
     with AlpacaPeer(between(bars, 0, friday.close - 120)) as peer:  # complete before the clock starts
-        clock = Rehearsal(friday.close - 250)  # 25 s of wall time for two gateways to start on a busy machine
+        clock = Rehearsal(friday.close - 100)
         gateway, log = start(tmp_path, peer, "gateway-weekend", gateway_args(url, "XNYS", "SPY,AAPL", "--end",
                                                                             monday.date.isoformat()), clock)
         bounded, bounded_log = start(tmp_path, peer, "gateway-friday", gateway_args(
