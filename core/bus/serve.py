@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from session_monitor.core.bus.codec import decode
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, ShardKeys, ShardSpec
+from session_monitor.core.bus.lease import MIN_STALL_SECONDS, STALL_LEASES, LeaseKeeper, stall_limit
 from session_monitor.core.bus.publisher import ShardPublisher
 from session_monitor.core.bus.replica import Replica, ShardStatus
 from session_monitor.core.bus.shardlog import TRANSIENT, DeploymentError, LeaseLost, ShardLog, ShardWriter, read_log
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", default="1/1", metavar="I/N", help="serve shard I of N (numbered from 1)")
     parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
+    parser.add_argument("--stall-seconds", type=float, metavar="S",
+                        help="stop renewing the lease once the engine's event loop has made no progress for S "
+                             f"seconds, so a standby takes over (default: the larger of {MIN_STALL_SECONDS:g} s "
+                             f"and {STALL_LEASES} leases)")
     parser.add_argument("--gateway", action="store_true",
                         help="be the feed gateway: hold the live SOURCE's one connection and publish its base bars "
                              "to --redis for engines that read them with SOURCE bus:redis://HOST:PORT/DB")
@@ -77,6 +82,8 @@ class ServeOptions:
     url: str
     lease_seconds: float
     recording: Path | None
+    #: seconds without event-loop progress after which the lease is left to expire (see core/bus/lease.py)
+    stall_seconds: float
 
 
 def shard_watchlist(
@@ -109,22 +116,21 @@ async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Rec
     return seeded
 
 
-async def _heartbeat(shard_log: ShardLog, writer: ShardWriter, publisher: ShardPublisher,
+async def _heartbeat(keeper: LeaseKeeper, writer: ShardWriter, publisher: ShardPublisher,
                      coordinator: SessionCoordinator, stopping: asyncio.Event) -> None:
-    """Renew the lease and publish a heartbeat every third of the lease time."""
-    period = shard_log.lease_ms / 3000
+    """Every third of the lease: if the lease keeper found the lease not ours, take it back when it
+    is free (it expired while Redis was away) or stop (LeaseLost); then publish a heartbeat.
+
+    The heartbeat stays on the loop: it carries the coordinator's clock and state, read where they
+    change, and a late one truthfully says the engine was busy. The lease is renewed on the keeper's
+    thread (core/bus/lease.py), so a busy loop no longer costs the shard.
+    """
     while not stopping.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), period)
+            await asyncio.wait_for(stopping.wait(), keeper.period)
             return
-        try:
-            held = await shard_log.renew()
-            if not held:  # expired while the server was away: take it back unless someone else did
-                if not await shard_log.try_acquire():
-                    raise LeaseLost(f"shard {shard_log.shard}: another engine took the lease")
-                writer.pending = [publisher.reset_batch()]
-        except TRANSIENT:
-            pass  # the writer reports the outage; the lease is checked again next beat
+        if keeper.lapsed() and not await writer.retake():
+            raise LeaseLost(f"shard {writer.shard_log.shard}: another engine took the lease")
         status = coordinator.status()
         publisher.heartbeat(status.clock, status.state.name, status.speed, status.bars_per_second)
 
@@ -303,31 +309,18 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         return 2
     if not quiet:
         print(f"serving shard {shard} as epoch {shard_log.epoch}", file=sys.stderr)
-    recorder = await _open_recording(options, client, shard_log.epoch, quiet)
-    engine = await _build_engine(setup, shard, shard_log, recorder)
-    # the helpers stop when asked (a cancelled Redis call may surface as a connection error they retry)
-    stopping = asyncio.Event()
-    tasks = [
-        asyncio.create_task(engine.writer.run(), name="writer"),
-        asyncio.create_task(
-            _heartbeat(shard_log, engine.writer, engine.publisher, engine.coordinator, stopping), name="heartbeat"
-        ),
-        asyncio.create_task(
-            _commands(client, shard_log.keys, shard, engine.coordinator, setup.intervals, stopping), name="commands"
-        ),
-    ]
-    runner = asyncio.create_task(engine.coordinator.run(), name="coordinator")
+    # renewed from a thread of its own from now on: opening the recording, loading and resuming the
+    # symbols may hold the event loop far longer than the lease
+    keeper = LeaseKeeper(shard_log.renew_now, options.lease_seconds, options.stall_seconds, f"shard {shard}")
+    keeper.start()
+    recorder: Recorder | None = None
     end = RunEnd(0, False)
     try:
-        end = await _run(engine, setup, runner, tasks, hold, quiet)
+        recorder = await _open_recording(options, client, shard_log.epoch, quiet)
+        engine = await _build_engine(setup, shard, shard_log, recorder)
+        end = await _run_with_helpers(engine, client, keeper, setup, hold, quiet)
     finally:
-        stopping.set()
-        engine.writer.stop()
-        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=STOP_SECONDS)
+        keeper.stop()
         if end.code == 0:
             with contextlib.suppress(*TRANSIENT):
                 await shard_log.release()
@@ -337,6 +330,35 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
         shard_log.close()
         await client.aclose()
     return end.code
+
+
+async def _run_with_helpers(engine: Engine, client: aioredis.Redis, keeper: LeaseKeeper, setup: RunSetup,
+                            hold: bool, quiet: bool) -> RunEnd:
+    """:func:`_run` with the writer, the heartbeat and the command reader running beside the coordinator."""
+    shard_log = engine.writer.shard_log
+    # the helpers stop when asked (a cancelled Redis call may surface as a connection error they retry)
+    stopping = asyncio.Event()
+    tasks = [
+        asyncio.create_task(engine.writer.run(), name="writer"),
+        asyncio.create_task(
+            _heartbeat(keeper, engine.writer, engine.publisher, engine.coordinator, stopping), name="heartbeat"
+        ),
+        asyncio.create_task(
+            _commands(client, shard_log.keys, shard_log.shard, engine.coordinator, setup.intervals, stopping),
+            name="commands",
+        ),
+    ]
+    runner = asyncio.create_task(engine.coordinator.run(), name="coordinator")
+    try:
+        return await _run(engine, setup, runner, tasks, hold, quiet)
+    finally:
+        stopping.set()
+        engine.writer.stop()
+        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=STOP_SECONDS)
 
 
 def main(argv: list[str]) -> int:
@@ -349,6 +371,7 @@ def main(argv: list[str]) -> int:
         return gateway_main(args)
     try:
         shard = ShardSpec.parse(args.shard)
+        stall_seconds = stall_limit(args.lease_seconds, args.stall_seconds)
         setup = resolve_run(args, default_speed=DEFAULT_SPEED)
     except SourceError as exc:  # a source that cannot be used at all: as replay, exit 1
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -369,7 +392,8 @@ def main(argv: list[str]) -> int:
         url = embedded.url
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM also stops our server
         print(f"Redis at {url}  (watch it: session-monitor connect {url})", flush=True)
-    options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None)
+    options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None,
+                           stall_seconds)
     try:
         return asyncio.run(serve(options, hold=embedded is not None))
     except KeyboardInterrupt:

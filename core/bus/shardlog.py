@@ -13,7 +13,6 @@ snapshot always matches the log position it names, and an engine that lost its l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -99,13 +98,14 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.from_url(url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT)
 
 
-def connect_blocking(client: aioredis.Redis) -> redis.Redis:
-    """A blocking client for the server ``client`` talks to (the appends' own connection)."""
+def connect_blocking(client: aioredis.Redis, timeout: float = CALL_TIMEOUT) -> redis.Redis:
+    """A blocking client for the server ``client`` talks to (the appends' and the lease keeper's own
+    connections), whose calls give up after ``timeout`` seconds."""
     kwargs = client.connection_pool.connection_kwargs
     return redis.Redis(
         host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0),
         username=kwargs.get("username"), password=kwargs.get("password"),
-        socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT,
+        socket_timeout=timeout, socket_connect_timeout=timeout,
     )
 
 
@@ -153,9 +153,13 @@ class ShardLog:
         self.epoch = 0
         self.seq = 0
         self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._append = self.blocking.register_script(_APPEND)
+        # the lease keeper's thread renews on a connection of its own (never queued behind an append);
+        # a renewal answered late by a busy server still counts, so it waits up to a lease for the reply
+        # (giving up sooner drops the connection and sends the next renewal to the back of the queue)
+        self._keeper_client = connect_blocking(client, timeout=min(CALL_TIMEOUT, max(0.1, self.lease_ms / 1000)))
+        self._renew_now = self._keeper_client.register_script(_RENEW)
 
     @property
     def token(self) -> str:
@@ -194,8 +198,9 @@ class ShardLog:
         """The lease is ours under our current epoch."""
         return bool(await self.client.get(self.keys.lease) == self.token.encode())
 
-    async def renew(self) -> bool:
-        return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
+    def renew_now(self) -> bool:
+        """Renew the lease (compare-and-PEXPIRE), blocking: the lease keeper's thread calls it (core/bus/lease.py)."""
+        return bool(self._renew_now(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
 
     def _lost(self) -> LeaseLost:
         return LeaseLost(f"shard {self.shard}: epoch {self.epoch} lost its lease")
@@ -252,6 +257,7 @@ class ShardLog:
         """Close the appends' connection and thread (the async client is the caller's)."""
         self._thread.shutdown(wait=False, cancel_futures=True)
         self.blocking.close()
+        self._keeper_client.close()
 
 
 class ShardWriter:
@@ -272,6 +278,7 @@ class ShardWriter:
         self._sending: tuple[Batch, Future[str]] | None = None
         #: waiting out a backoff after a failed append (nothing is started meanwhile)
         self._backing_off = False
+        self._retaking = asyncio.Lock()
 
     def put(self, batch: Batch) -> None:
         self.pending.append(batch)
@@ -322,7 +329,7 @@ class ShardWriter:
             except LeaseLost:
                 self._sending = None
                 # the lease may have vanished with a server that lost its data: take it back if free
-                if await self._retake():
+                if await self.retake():
                     continue
                 raise
             self._sending = None
@@ -332,15 +339,25 @@ class ShardWriter:
             batch.release()
             self.sent += 1
 
-    async def _retake(self) -> bool:
-        with contextlib.suppress(*TRANSIENT):
-            if await self.shard_log.holds():  # the heartbeat took it back already (and reset the queue)
-                return True
-            if await self.shard_log.try_acquire():
-                log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
-                self.pending = [self.reset()]
-                return True
-        return False
+    async def retake(self) -> bool:
+        """After an append or a renewal found the lease not ours: take it back if nobody holds it (it
+        expired while Redis was away, or the engine was stalled and no standby came), replacing the
+        queue by a snapshot under the new epoch. False when another engine holds it: stop.
+
+        The one rule for both callers (the writer and the heartbeat), one call at a time: the second
+        then finds the lease held under the epoch the first took.
+        """
+        async with self._retaking:
+            try:
+                if await self.shard_log.holds():
+                    return True
+                if await self.shard_log.try_acquire():
+                    log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
+                    self.pending = [self.reset()]
+                    return True
+            except TRANSIENT:
+                return True  # Redis went away again: the next append or renewal tells
+            return False
 
     async def drain(self) -> None:
         """Let :meth:`run` return once everything queued is in Redis."""
