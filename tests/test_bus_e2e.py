@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from session_monitor.core.bus.layout import ShardSpec
+from session_monitor.core.bus.layout import ShardKeys, ShardSpec
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.calendar import get_calendar
 from tests.bus_helpers import (
@@ -134,6 +134,25 @@ def test_redis_restart_mid_session_with_aof_loses_nothing(tmp_path: Path, redis_
     _mid(url, "1/2", 0.3)
     redis_server.restart()  # same port and directory; the AOF brings the logs and leases back
     for engine in engines:
+        wait_ok(engine)
+    wait_ok(follower)
+    assert_same_export(out, reference_export(tmp_path))
+
+
+def test_engine_stopped_by_sigterm_releases_its_lease_and_a_restart_resumes_losing_nothing(
+    tmp_path: Path, redis_server: EmbeddedServer
+) -> None:
+    """SIGTERM (a service manager's stop) is a clean stop: exit 0 and the lease released at once, so
+    the next engine for the shard need not wait it out; it resumes from the recording."""
+    url = redis_server.url
+    follower, out = start_follower(tmp_path, url)
+    engines = {i: start_engine(tmp_path, url, f"{i}/3") for i in (1, 2, 3)}
+    _mid(url, "2/3", 0.3)
+    engines[2].send_signal(signal.SIGTERM)
+    assert engines[2].wait(timeout=30) == 0
+    assert redis.Redis.from_url(url).get(ShardKeys(ShardSpec(2, 3)).lease) is None  # not left to expire
+    engines[2] = start_engine(tmp_path, url, "2/3")
+    for engine in engines.values():
         wait_ok(engine)
     wait_ok(follower)
     assert_same_export(out, reference_export(tmp_path))

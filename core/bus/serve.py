@@ -332,6 +332,28 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     return end.code
 
 
+async def _serve_until_terminated(options: ServeOptions, hold: bool) -> int:
+    """:func:`serve`, which SIGTERM (a service manager's stop) ends as Ctrl-C does rather than
+    killing it: the lease released (a standby takes over at once), the recording left to resume,
+    a ``bus:`` source's symbols withdrawn from the gateway; exit 0."""
+    served = asyncio.ensure_future(serve(options, hold=hold))
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        served.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await served
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        print(f"{PROG}: stopped (SIGTERM)", file=sys.stderr)
+        return 0
+
+
 async def _run_with_helpers(engine: Engine, client: aioredis.Redis, keeper: LeaseKeeper, setup: RunSetup,
                             hold: bool, quiet: bool) -> RunEnd:
     """:func:`_run` with the writer, the heartbeat and the command reader running beside the coordinator."""
@@ -395,7 +417,7 @@ def main(argv: list[str]) -> int:
     options = ServeOptions(setup, shard, url, args.lease_seconds, Path(args.recording) if args.recording else None,
                            stall_seconds)
     try:
-        return asyncio.run(serve(options, hold=embedded is not None))
+        return asyncio.run(_serve_until_terminated(options, hold=embedded is not None))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
