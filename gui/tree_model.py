@@ -31,6 +31,7 @@ from PySide6.QtGui import QBrush, QColor
 from session_monitor.core.alerts import AlertEngine
 from session_monitor.core.calendar import Session
 from session_monitor.core.coverage import coverage
+from session_monitor.core.health import HealthState
 from session_monitor.core.segments import segment_figures
 from session_monitor.core.session_data import BarIntervalData, SessionData, SymbolSessionData
 from session_monitor.gui import theme
@@ -447,6 +448,8 @@ class SessionTreeModel(QAbstractItemModel):
         if column == Column.KIND and interval is None and symbol.symbol in self._down:
             return theme.QUALITY_BAD
         if column == Column.HEALTH and interval is None:
+            if symbol.symbol in self._down:
+                return health_colour(HealthState.DOWN)
             health = health_of(symbol)
             return None if health is None else health_colour(health.state)
         if column == Column.COVERAGE:
@@ -497,7 +500,8 @@ class SessionTreeModel(QAbstractItemModel):
                 return str(sum(b.incomplete for b in symbol.derived_intervals()))
             if column == Column.HEALTH:
                 badge = f"{ALERT_BADGE} " if self.alerts is not None and self.alerts.active(symbol.symbol) else ""
-                return badge + health_text(symbol)
+                # the window knows the feed is disconnected (or its engine silent) before any health says so
+                return badge + (HealthState.DOWN.value if symbol.symbol in self._down else health_text(symbol))
             return self._interval_cell(symbol, base, column, symbol_row=True)
         if column == Column.INTERVAL:
             return interval.name
@@ -566,6 +570,9 @@ class SessionTreeModel(QAbstractItemModel):
             return f"{interval.name} bars holding fewer {interval.base} bars than their window expects"
         if column == Column.HEALTH and interval is None:
             lines = [health_tooltip(symbol) or "no health yet"]
+            if symbol.symbol in self._down:
+                lines.insert(0, "down: the feed is disconnected (nothing can arrive for this symbol); "
+                                "the last health its engine published:")
             if self.alerts is not None:
                 lines += [f"alert: {rule.value}" + (f" ({name})" if name else "")
                           for rule, _, name in self.alerts.active(symbol.symbol)]

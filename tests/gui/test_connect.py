@@ -153,6 +153,11 @@ def _assert_model_valid(qtlog: Any, model: QAbstractItemModel) -> None:
     assert not failures
 
 
+def _health(window: MainWindow, symbol: str) -> str:
+    """The symbol row's health cell (its text after any alert badge)."""
+    return str(window.model.data(window.model.symbol_index(symbol, Column.HEALTH))).split(" ")[-1]
+
+
 def _kind(window: MainWindow, symbol: str) -> str:
     """The symbol row's kind cell: "disconnected" while nothing can arrive for it."""
     return str(window.model.data(window.model.symbol_index(symbol, Column.KIND)))
@@ -271,11 +276,15 @@ def test_a_window_shows_a_dead_engine_silent_until_it_is_back_and_a_finished_one
         qtbot.waitUntil(lambda: connected.engines.silent() == [ShardSpec(1, 1)], timeout=20_000)
         assert not shard.finished
         qtbot.waitUntil(lambda: _kind(window, "SPY") == "disconnected", timeout=5_000)
+        assert _health(window, "SPY") == "down"  # not the "live" its engine published last
+        assert window.model.data(window.model.symbol_index("SPY", Column.HEALTH),
+                                 Qt.ItemDataRole.ToolTipRole).startswith("down: the feed is disconnected")
         assert connected.engines.label.text().startswith("engine 1/1 silent")
         assert any("no heartbeat" in m.text for m in window.messages.log.messages())
         engine = start_engine(tmp_path, url, "1/1", speed="2000")
         qtbot.waitUntil(lambda: connected.engines.silent() == [], timeout=30_000)
         qtbot.waitUntil(lambda: _kind(window, "SPY") == "", timeout=5_000)
+        assert _health(window, "SPY") != "down"
         qtbot.waitUntil(lambda: engine.poll() is not None, timeout=60_000)
         assert engine.returncode == 0
         qtbot.waitUntil(remote.replica.all_finished, timeout=10_000)
