@@ -97,6 +97,11 @@ class SessionBridge(QObject):
     def __init__(self, session_data: SessionData, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._links: list[tuple[Event, Callable[..., Any]]] = []
+        #: symbols whose feed is down right now (a feed event, or a connected window's silent engine):
+        #: the one set the tree and the status bar read; kept by the first slot on ``feed_changed``
+        self.disconnected: set[str] = set()
+        self.feed_changed.connect(self._on_feed_changed)
+        self.symbol_removed.connect(self._on_symbol_removed)
         # If Qt deletes the bridge (its window went away) core must stop calling into it;
         # the handler holds the link list, not self, so it still works during destruction.
         self.destroyed.connect(partial(_unlink, self._links))
@@ -107,6 +112,15 @@ class SessionBridge(QObject):
         self._link(events.symbol_removed, self.symbol_removed.emit)
         self._link(events.session_started, self.session_started.emit)
         self._link(events.message, self.message_posted.emit)
+
+    def _on_feed_changed(self, symbol: str, connected: bool) -> None:
+        if connected:
+            self.disconnected.discard(symbol)
+        else:
+            self.disconnected.add(symbol)
+
+    def _on_symbol_removed(self, symbol: str, _row: int) -> None:
+        self.disconnected.discard(symbol)
 
     def subscribe_changes(self, owner: QObject, wake: Callable[[], None]) -> ChangeSet:
         """A change set filled from core's bar and quality events until ``owner`` is destroyed;

@@ -127,6 +127,7 @@ class HealthStatus(QObject):
     def __init__(self, bar: QStatusBar, session_data: SessionData, bridge: SessionBridge) -> None:
         super().__init__(bar)
         self._sd = session_data
+        self._bridge = bridge
         self.label = QLabel(bar)
         self.label.setObjectName("healthStatus")
         bar.addPermanentWidget(self.label)
@@ -137,6 +138,7 @@ class HealthStatus(QObject):
         self._timer.timeout.connect(self.refresh)
         bridge.health_changed.connect(self._schedule)
         bridge.symbol_removed.connect(self._schedule)
+        bridge.feed_changed.connect(self._schedule)
         self.refresh()
 
     def _schedule(self, *_: object) -> None:
@@ -147,6 +149,9 @@ class HealthStatus(QObject):
         self._timer.stop()
         counts: dict[HealthState, list[str]] = {state: [] for state in HealthState}
         for data in self._sd.all_symbol_data():
+            if data.symbol in self._bridge.disconnected:  # known down before any health says so
+                counts[HealthState.DOWN].append(data.symbol)
+                continue
             health = health_of(data)
             if health is not None:
                 counts[health.state].append(data.symbol)

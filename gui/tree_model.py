@@ -218,8 +218,8 @@ class SessionTreeModel(QAbstractItemModel):
         #: whose state is unchanged get no dataChanged. A render cache keyed by symbol,
         #: dropped when the symbol goes; never consulted for what a cell shows.
         self._shown: dict[str, tuple[Any, ...]] = {}
-        #: symbols whose feed is down right now (from the coordinator's feed events)
-        self._down: set[str] = set()
+        #: symbols whose feed is down right now (the bridge keeps the set)
+        self._down = bridge.disconnected
         #: symbols added while their session so far is still loading: until their first
         #: bars (or ``settle``), quality and gaps show PENDING rather than "0.0 %, 1 gap"
         self._pending_load: set[str] = set()
@@ -672,10 +672,6 @@ class SessionTreeModel(QAbstractItemModel):
         self._schedule_flush()
 
     def _on_feed_changed(self, symbol: str, connected: bool) -> None:
-        if connected:
-            self._down.discard(symbol)
-        else:
-            self._down.add(symbol)
         self._forced.add(symbol)
         self._on_changed(symbol)
 

@@ -280,6 +280,8 @@ def test_a_window_shows_a_dead_engine_silent_until_it_is_back_and_a_finished_one
         assert window.model.data(window.model.symbol_index("SPY", Column.HEALTH),
                                  Qt.ItemDataRole.ToolTipRole).startswith("down: the feed is disconnected")
         assert connected.engines.label.text().startswith("engine 1/1 silent")
+        qtbot.waitUntil(lambda: "down: " in window.health_status.label.text(), timeout=2_000)
+        assert "live" not in window.health_status.label.text()  # all 15 counted down, not by their last health
         assert any("no heartbeat" in m.text for m in window.messages.log.messages())
         engine = start_engine(tmp_path, url, "1/1", speed="2000")
         qtbot.waitUntil(lambda: connected.engines.silent() == [], timeout=30_000)

@@ -295,8 +295,11 @@ def test_a_feed_outage_is_reported_and_marked_in_the_tree(qtbot: Any, make_windo
     window.model.flush()
     kind = window.model.index(0, Column.KIND)
     assert kind.data() == "disconnected"
+    assert window.model.index(0, Column.HEALTH).data().split(" ")[-1] == "down"
     window.status.refresh()
     assert window.status.feeds.text() == "feed down: SPY"
+    window.health_status.refresh()
+    assert window.health_status.label.text() == "1 down · down: SPY"
     qtbot.waitUntil(lambda: h.coordinator.state is ClockState.FINISHED, timeout=20_000)
 
     assert seen[-1] == ("SPY", True)

@@ -95,7 +95,7 @@ def test_cell_answers_what_data_answers(
 ) -> None:
     fill(streamer, session, model, ["SPY", "QQQ"])
     streamer.add("EMPTY", ("5m",))  # nothing streamed yet: dashes, no colour
-    model._on_feed_changed("QQQ", False)  # the disconnected note is red
+    model._bridge.feed_changed.emit("QQQ", False)  # the disconnected note is red
     model.flush()
     parents = [QModelIndex()] + [model.index(r, 0) for r in range(model.rowCount())]
     seen = 0
@@ -117,7 +117,7 @@ def test_renders_exactly_like_a_plain_tree_view(
     views: list[QTreeView], model: SessionTreeModel, streamer: Streamer, session: Session
 ) -> None:
     fill(streamer, session, model, ["SPY", "QQQ", "IWM", "DIA"], bars=90)
-    model._on_feed_changed("QQQ", False)
+    model._bridge.feed_changed.emit("QQQ", False)
     model.flush()
     plain, ours = make_view(views, model, QTreeView), make_view(views, model)
     for view in (plain, ours):
@@ -277,7 +277,7 @@ def test_resize_column_to_contents_fits_the_widest_text(
     views: list[QTreeView], model: SessionTreeModel, streamer: Streamer, session: Session
 ) -> None:
     fill(streamer, session, model, ["SPY", "A_RATHER_LONG_SYMBOL_NAME"])
-    model._on_feed_changed("SPY", False)
+    model._bridge.feed_changed.emit("SPY", False)
     model.flush()
     plain, ours = make_view(views, model, QTreeView), make_view(views, model)
     metrics = QFontMetrics(ours.font())
