@@ -468,9 +468,10 @@ class MainWindow(QMainWindow):
             self.select_symbol(symbols[0])
         self._restore_workspace()
         status = self.coordinator.status()
-        when = status.session.date.isoformat() if status.session else "?"
+        # a connected window that caught up before any engine published has no session yet
+        when = f" from {status.session.date.isoformat()}" if status.session else ""
         watching = ", ".join(symbols) or "nothing yet"
-        self.post_message(logging.INFO, f"{self.source_name}: watching {watching} from {when}")
+        self.post_message(logging.INFO, f"{self.source_name}: watching {watching}{when}")
         await self._offer_symbols()
 
     async def _add_watchlist(self, watchlist: list[WatchEntry]) -> None:
