@@ -27,6 +27,7 @@ import redis
 from alpaca_peer import KEY, SECRET, AlpacaPeer, wait_until
 
 from session_monitor.core.bars import BarArrays
+from session_monitor.core.bus.gateway import END_SECONDS
 from session_monitor.core.bus.gateway_wire import FeedState, parse_entry, state_of
 from session_monitor.core.bus.layout import FEED_KEYS
 from session_monitor.core.bus.server import EmbeddedServer
@@ -47,7 +48,8 @@ from tests.test_feed_gateway import (
 )
 from tests.test_feed_gateway import publish as happen
 
-#: how much faster than the wall clock the rehearsal clock runs
+#: how much faster than the wall clock the rehearsal clock runs (a test that needs more wall time
+#: before a moment, to start its processes on a loaded machine, runs it slower)
 SPEED = 10.0
 SYMBOLS = ["SPY", "AAPL", "MSFT", "QQQ"]
 
@@ -77,14 +79,23 @@ def publish(peer: AlpacaPeer, bars: dict[str, BarArrays]) -> None:
 
 
 class Rehearsal:
-    """A clock that reads ``start`` now and runs :data:`SPEED` times as fast, for every process started."""
+    """A clock that reads ``start`` now and runs ``speed`` times as fast, for every process started."""
 
-    def __init__(self, start: float) -> None:
-        self.value = f"{start},{time.time()},{SPEED}"
+    def __init__(self, start: float, speed: float = SPEED) -> None:
+        self.value = f"{start},{time.time()},{speed}"
         self.clock = WallClock.from_environment(self.value)
 
+    def wall_seconds_until(self, when: float) -> float:
+        """How long, on the wall clock, until the rehearsal clock reads ``when`` (0 once it has)."""
+        return max(0.0, (when - self.clock.now()) / self.clock.speed)
+
+    def assert_before(self, when: float, what: str) -> None:
+        """The test got this far before ``when``: what it set up is in time for it, not racing it."""
+        assert self.clock.now() < when, f"{what} took too long: the rehearsal clock is past {when}"
+
     def wait_for(self, when: float, timeout: float = 60) -> None:
-        wait_until(lambda: self.clock.now() >= when, timeout, f"the rehearsal clock reaching {when}")
+        wait_until(lambda: self.clock.now() >= when, self.wall_seconds_until(when) + timeout,
+                   f"the rehearsal clock reaching {when}")
 
 
 def start(tmp_path: Path, peer: AlpacaPeer, name: str, args: list[str], clock: Rehearsal | None,
@@ -148,15 +159,17 @@ def test_the_gateway_goes_idle_after_the_close_with_the_next_open_and_stops_at_i
     bounded_url = url.removesuffix("/0") + "/1"
     bars = make_bars([friday.close - 60 * k for k in range(5, 0, -1)])
     with AlpacaPeer(between(bars, 0, friday.close - 120)) as peer:  # complete before the clock starts
-        clock = Rehearsal(friday.close - 100)
+        clock = Rehearsal(friday.close - 100, speed=4.0)  # 25 s for both to start and subscribe before the close
         gateway, log = start(tmp_path, peer, "gateway-weekend", gateway_args(url, "XNYS", "SPY,AAPL", "--end",
                                                                             monday.date.isoformat()), clock)
         bounded, bounded_log = start(tmp_path, peer, "gateway-friday", gateway_args(
             bounded_url, "XNYS", "SPY", "--end", friday.date.isoformat()), clock)
         wait_until(lambda: peer.clients == 2 and subscribed_by_symbols(peer, {"SPY", "AAPL"}), 30,
                    "both gateways subscribing")
+        clock.assert_before(friday.close, "starting both gateways")
         publish(peer, between(bars, friday.close - 120, friday.close))  # the last two minutes of the week
-        wait_until(lambda: last_state(url) is FeedState.IDLE, 30, "the gateway idle after the close")
+        wait_until(lambda: last_state(url) is FeedState.IDLE, clock.wall_seconds_until(friday.close + END_SECONDS) + 30,
+                   "the gateway idle after the close")
         idle = states(url)[-1][1]
         assert idle.next_open == monday.open and "between sessions" in idle.reason  # type: ignore[attr-defined]
         for symbol in ("SPY", "AAPL"):
@@ -193,7 +206,7 @@ def test_a_gateway_over_two_sessions_publishes_both_and_the_engines_follow_into_
     bars = make_bars([midnight + 60 * k for k in range(-5, 2)])
     end = (first.date + dt.timedelta(days=1)).isoformat()
     with AlpacaPeer(between(bars, 0, midnight - 240)) as peer:  # 23:55, complete when the clock starts
-        clock = Rehearsal(midnight - 230)  # 23 s before midnight: the engines start well before it
+        clock = Rehearsal(midnight - 230, speed=5.0)  # 46 s before midnight: the engines start well before it
         _, log = start(tmp_path, peer, "gateway", gateway_args(url, "24/7", "SPY,AAPL", "--end", end), clock)
         start(tmp_path, peer, "engine-bus", engine_args(f"bus:{url}", url, "24/7", "--end", end), clock)
         start(tmp_path, peer, "engine-direct", engine_args("alpaca", direct_url, "24/7", "--end", end), clock)
@@ -201,10 +214,11 @@ def test_a_gateway_over_two_sessions_publishes_both_and_the_engines_follow_into_
         for name, where in (("bus", url), ("direct", direct_url)):
             start(tmp_path, peer, f"follow-{name}", [where, "--export", str(exports[name])], None, "follow")
         wait_until(lambda: subscribed_by(peer, 2), 30, "the gateway and the direct engine subscribing")
-        assert clock.clock.now() < midnight - 60, "the processes started too late for the first session"
+        clock.assert_before(midnight - 60, "starting the gateway, the engines and the followers")
         # the day's last four minutes, sent ahead: the engines release each bar when the clock passes its end
         publish(peer, between(bars, midnight - 240, midnight))
-        wait_until(lambda: f"serving the session of {end}" in log.read_text(), 30, "the gateway's second session")
+        wait_until(lambda: f"serving the session of {end}" in log.read_text(), clock.wall_seconds_until(midnight) + 30,
+                   "the gateway's second session")
         for minute in (midnight, midnight + 60):
             clock.wait_for(minute + 62)
             publish(peer, between(bars, minute, minute + 60))
