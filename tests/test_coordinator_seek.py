@@ -18,7 +18,7 @@ from tests.test_coordinator import CAL, MinuteSource, sessions
 DAYS = ("2013-10-07", "2013-10-08")
 
 
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
