@@ -138,10 +138,13 @@ class Batch:
 class ShardPublisher:
     """Turns one engine's ``SessionData`` changes into batches for its shard's log."""
 
-    def __init__(self, session_data: SessionData, order: dict[str, float]) -> None:
+    def __init__(self, session_data: SessionData, order: dict[str, float], beat_period: float | None = None) -> None:
         self.session_data = session_data
         #: symbol -> its place in the deployment's watchlist (rows of a replica follow it)
         self.order = order
+        #: the seconds between two heartbeats, sent with each: a window knows from the first one it
+        #: reads when the next is late (it had to assume a period until it had seen two)
+        self.beat_period = beat_period
         self._ops: list[Message] = []
         self._bars: dict[tuple[str, str], int] = {}
         self._quality: set[tuple[str, str]] = set()
@@ -244,7 +247,10 @@ class ShardPublisher:
 
     def heartbeat(self, clock: float, state: str, speed: float | None, rate: float) -> None:
         """The engine is alive: its session clock, run state, speed and base bars/s (status bars show them)."""
-        self._ops.append({"k": "hb", "c": clock, "st": state, "sp": speed, "bps": rate, "w": time.time()})
+        beat: Message = {"k": "hb", "c": clock, "st": state, "sp": speed, "bps": rate, "w": time.time()}
+        if self.beat_period is not None:
+            beat["per"] = self.beat_period
+        self._ops.append(beat)
         self.flush()
 
     def session_closed(self, session: Session, last: bool) -> None:

@@ -71,7 +71,7 @@ class ShardStatus:
     #: symbols whose feed is down at the engine
     down: set[str] = field(default_factory=set)
     #: the engine's wall time (``time.time()`` there) at its newest heartbeat, and the seconds
-    #: between its last two: a window judges from them when an engine has gone silent
+    #: between two (sent with each beat): a window judges from them when an engine has gone silent
     beat_wall: float | None = None
     beat_period: float | None = None
     snapshots_loaded: int = 0
@@ -341,7 +341,9 @@ class Replica:
             status.clock, status.state = float(message["c"]), str(message["st"])
             status.speed, status.bars_per_second = message["sp"], float(message["bps"])
             wall = float(message["w"])
-            if status.beat_wall is not None and wall > status.beat_wall:
+            if "per" in message:  # the engine says how often it beats
+                status.beat_period = float(message["per"])
+            elif status.beat_wall is not None and wall > status.beat_wall:  # an engine from before it did
                 status.beat_period = wall - status.beat_wall
             status.beat_wall = wall
         elif kind == "hc":

@@ -243,7 +243,8 @@ async def _open_recording(options: ServeOptions, client: aioredis.Redis, epoch: 
     return recorder
 
 
-async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, recorder: Recorder | None) -> Engine:
+async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, recorder: Recorder | None,
+                        beat_period: float) -> Engine:
     """The coordinator for this shard's symbols, wired to a publisher and a writer."""
     mine, order = shard_watchlist(setup, shard)
     session_data = SessionData()
@@ -253,7 +254,7 @@ async def _build_engine(setup: RunSetup, shard: ShardSpec, shard_log: ShardLog, 
         hours=setup.hours, symbol_hours=setup.symbol_hours,
     )
     run_headless(coordinator)
-    publisher = ShardPublisher(session_data, order)
+    publisher = ShardPublisher(session_data, order, beat_period)
     writer = ShardWriter(shard_log, publisher.reset_batch)
     publisher.sink = writer.put
     publish_changes(coordinator, publisher)
@@ -317,7 +318,7 @@ async def serve(options: ServeOptions, quiet: bool = False, hold: bool = False) 
     end = RunEnd(0, False)
     try:
         recorder = await _open_recording(options, client, shard_log.epoch, quiet)
-        engine = await _build_engine(setup, shard, shard_log, recorder)
+        engine = await _build_engine(setup, shard, shard_log, recorder, keeper.period)
         end = await _run_with_helpers(engine, client, keeper, setup, hold, quiet)
     finally:
         keeper.stop()
