@@ -56,7 +56,7 @@ from session_monitor.gui.replay_bar import ReplayBar
 from session_monitor.gui.session_file import choose_save_path, run_hours, save_session, session_config
 from session_monitor.gui.settings import AppSettings, WatchEntry
 from session_monitor.gui.status import StatusPanel
-from session_monitor.gui.tree_model import COMPACT_ONLY, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from session_monitor.gui.tree_model import COMPACT_ONLY, DISCONNECTED, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
 from session_monitor.gui.tree_view import FIT_ROWS, SessionTreeView
 from session_monitor.gui.watchlist import CompactWatchlist
 
@@ -738,15 +738,22 @@ class MainWindow(QMainWindow):
                 self.tree.expand(self.model.index(row, Column.INTERVAL))
             if not self._booting:  # boot fits once at its end
                 self._resize_columns.start()  # once per burst of adds, not per row (100 adds: 15 s -> 0.3 s)
+                if self.charts.symbol is None:  # rows that arrive on their own (a connected window's
+                    # engines publishing after it caught up): the first one's chart, as boot shows it
+                    self.select_symbol(self.model.index(first, Column.INTERVAL).data(SYMBOL_ROLE))
 
     def _fit_columns(self) -> None:
         for column in range(self.model.columnCount()):
             if not self.tree.isColumnHidden(column):  # a column shown later is fitted then
                 self.tree.resizeColumnToContents(column)
         # counts grow all session: room for six digits from the start ("43…" at 1,000 otherwise)
-        bars = self.tree.fontMetrics().horizontalAdvance("000000") + 16
+        metrics = self.tree.fontMetrics()
+        bars = metrics.horizontalAdvance("000000") + 16
         if self.tree.columnWidth(Column.BARS) < bars:
             self.tree.setColumnWidth(Column.BARS, bars)
+        kind = metrics.horizontalAdvance(DISCONNECTED) + 16  # what a symbol's Kind reads while its feed is down
+        if self.tree.columnWidth(Column.KIND) < kind:
+            self.tree.setColumnWidth(Column.KIND, kind)
         if self.watchlist_stack.currentWidget() is self.compact:  # set_compact fits it when it is shown
             self.compact.fit_columns()
             self._widen_for_compact()

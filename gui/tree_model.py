@@ -48,7 +48,7 @@ from session_monitor.gui.formatting import (
 from session_monitor.gui.health_view import health_colour, health_of, health_text, health_tooltip
 from session_monitor.gui.hours import hours_label, hours_tooltip
 
-__all__ = ["COLUMNS", "COMPACT_ONLY", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
+__all__ = ["COLUMNS", "COMPACT_ONLY", "DISCONNECTED", "PENDING", "SORT_ROLE", "Column", "SessionTreeModel"]
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -87,6 +87,8 @@ _NUMERIC = {
 ALERT_BADGE = "\u26a0"
 #: shown instead of quality and gaps while a new symbol's session so far is being loaded
 PENDING = "…"
+#: a symbol row's Kind while its feed is disconnected (or its engine silent)
+DISCONNECTED = "disconnected"
 _CHANGED_ROLES = [
     Qt.ItemDataRole.DisplayRole,
     Qt.ItemDataRole.ForegroundRole,
@@ -493,7 +495,7 @@ class SessionTreeModel(QAbstractItemModel):
             if column == Column.INTERVAL:
                 return symbol.symbol
             if column == Column.KIND:
-                return "disconnected" if symbol.symbol in self._down else hours_label(symbol, self._sd.session)
+                return DISCONNECTED if symbol.symbol in self._down else hours_label(symbol, self._sd.session)
             if column == Column.SOURCE:
                 return base.name
             if column == Column.INCOMPLETE:

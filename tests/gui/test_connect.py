@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 import shiboken6
 from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
-from session_monitor.core.bus.layout import ShardSpec, shard_of
+from session_monitor.core.bus.layout import DEPLOYMENT_KEY, ShardSpec, shard_of
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.export import SessionExporter
@@ -31,6 +32,7 @@ from session_monitor.gui.settings import AppSettings
 from session_monitor.gui.tree_model import Column
 from tests.bus_helpers import (
     STARTED,
+    SYMBOLS,
     _env,
     assert_same_export,
     reference_export,
@@ -292,5 +294,46 @@ def test_a_window_shows_a_dead_engine_silent_until_it_is_back_and_a_finished_one
         qtbot.waitUntil(remote.replica.all_finished, timeout=10_000)
         qtbot.wait(3_000)  # over four heartbeat periods after the engine's end: finished, not silent
         assert connected.engines.silent() == [] and not connected.engines.label.isVisible()
+    finally:
+        _stop(qtbot, connected, runner)
+
+
+def test_a_window_that_joined_before_any_engine_shows_the_first_chart_and_names_a_shard_with_no_engine(
+    qtbot: Any, connected: ConnectedWindow, tmp_path: Path, redis_server: EmbeddedServer
+) -> None:
+    """A desk of two shards whose window caught up before either engine published (it boots on
+    nothing): the first symbol to arrive gets its chart, as a local window's first symbol does; the
+    shard nobody serves reads "not running" in the status bar until its engine is started."""
+    url = redis_server.url
+    window, remote = connected.window, connected.remote
+    client = redis.Redis.from_url(url)
+    client.hset(DEPLOYMENT_KEY, "shards", 2)  # what the first engine records; none is running yet
+    client.close()
+    runner: asyncio.Future[None] | None = None
+    first = next(s for s in SYMBOLS.split(",") if shard_of(s, 2) == 1)
+    try:
+        _run(qtbot, catch_up(connected), timeout=60_000)
+        assert window.model.rowCount() == 0 and window.charts.symbol is None
+        assert any("watching nothing yet" in m.text for m in window.messages.log.messages())
+        runner = asyncio.ensure_future(remote.run())
+        one = start_engine(tmp_path, url, "1/2", speed="200")
+        qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=60_000)
+        assert window.charts.symbol == first
+        qtbot.waitUntil(lambda: connected.engines.silent() == [ShardSpec(2, 2)], timeout=20_000)
+        assert connected.engines.label.isVisible() and connected.engines.label.text() == "engine 2/2 not running"
+        assert any("2/2: not running" in m.text for m in window.messages.log.messages())
+        assert remote.replica.shards[0].beat_period == pytest.approx(2 / 3)  # the engine says how often it beats
+        chart = window.charts.chart(window.charts.current_interval() or "1m")
+        assert chart is not None
+        qtbot.waitUntil(lambda: len(chart.data) > 0, timeout=30_000)  # it draws the symbol's bars
+        two = start_engine(tmp_path, url, "2/2", speed="200")
+        qtbot.waitUntil(lambda: connected.engines.silent() == [], timeout=60_000)
+        assert not connected.engines.label.isVisible()
+        assert any("2/2: started" in m.text or "2/2: heard again" in m.text for m in window.messages.log.messages())
+        qtbot.waitUntil(lambda: window.model.rowCount() == len(SYMBOLS.split(",")), timeout=60_000)
+        assert window.charts.symbol == first  # later rows leave the chart shown alone
+        for engine in (one, two):
+            engine.terminate()
+            engine.wait(20)
     finally:
         _stop(qtbot, connected, runner)
