@@ -22,6 +22,7 @@ from session_monitor.core.intervals import parse_interval
 from session_monitor.core.processor import DataProcessor
 from session_monitor.core.reconcile.windows import Convention, derive_on, session_windows
 from session_monitor.core.session_data import SessionData, SymbolSessionData
+from session_monitor.core.windows import window_grid
 from tests.core_helpers import walk, xnys
 
 SESSION = xnys("2013-10-07")
@@ -140,6 +141,35 @@ def test_batch_history_derivation(one_bar_per_pass: dict[tuple[str, str], np.nda
         for name in DERIVED:
             got[symbol, name] = derived[name].bars.volume
     _assert_bit_identical(got, one_bar_per_pass)
+
+
+def test_batch_history_over_many_sessions_adds_each_window_in_time_order() -> None:
+    """Three sessions of 1m bars with holes (the half day 2015-12-24 among them) into 5m … 1d: every
+    window's volume, 1d's built from 1h's included, is its base volumes added in time order."""
+    sessions = [xnys(day) for day in ("2015-12-23", "2015-12-24", "2015-12-28")]
+    rng = np.random.default_rng(21)
+    parts = []
+    for session in sessions:
+        ts = np.arange(session.open, session.close, 60, dtype=np.int64)
+        parts.append(ts[rng.random(len(ts)) > 0.15])
+    ts = np.concatenate(parts)
+    bars = walk(ts, seed=21)
+    volume = rng.integers(1, 100, len(ts)) / 10
+    names = ["5m", "15m", "1h", "1d"]
+    out = derive_batch(ts, bars.open, bars.high, bars.low, bars.close, volume, np.array([s.open for s in sessions]),
+                       np.array([s.close for s in sessions]), names)
+    one_minute = parse_interval("1m")
+    for name in names:
+        want = []
+        for session, stamps in zip(sessions, parts, strict=True):
+            windows = window_grid(session, parse_interval(name), one_minute).window_of(stamps)
+            mine = volume[np.isin(ts, stamps)]
+            want += [_in_order(mine[windows == w].tolist()) for w in np.unique(windows).tolist()]
+        assert out[name].bars.volume.tolist() == want, name
+        assert out[name].bars.volume.tobytes() == np.array(want).tobytes(), name
+    hours, days = out["1h"].bars, out["1d"].bars
+    sums_of_sums = [_in_order(hours.volume[(hours.ts >= s.open) & (hours.ts < s.close)].tolist()) for s in sessions]
+    assert sums_of_sums != days.volume.tolist()  # the data tells a cascade of sums apart
 
 
 def test_late_bars_into_closed_windows(one_bar_per_pass: dict[tuple[str, str], np.ndarray]) -> None:
