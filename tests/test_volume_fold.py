@@ -17,7 +17,7 @@ import pytest
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.batch import derive_batch
-from session_monitor.core.derive.reduce import fold_segments, reduce_segments
+from session_monitor.core.derive.reduce import adds_exactly, fold_segments, reduce_segments
 from session_monitor.core.intervals import parse_interval
 from session_monitor.core.processor import DataProcessor
 from session_monitor.core.reconcile.windows import Convention, derive_on, session_windows
@@ -233,3 +233,16 @@ def test_reduce_segments_folds_volume_and_sums_counts() -> None:
     bounds = [*starts.tolist(), 1000]
     assert reduced.volume.tolist() == [_in_order(volume[a:b].tolist()) for a, b in pairwise(bounds)]
     assert reduced.count.tolist() == [int(count[a:b].sum()) for a, b in pairwise(bounds)]
+
+
+@pytest.mark.parametrize("newest", [None, 12.0])
+def test_share_volumes_take_the_shortcut_to_the_same_sums(newest: float | None) -> None:
+    """Whole numbers add up exactly in any order, so ``reduceat`` (pairwise) gives the very sums the
+    fold in time order gives; a fraction anywhere (or in ``newest``) sends them all in order."""
+    values = np.random.default_rng(9).integers(0, 10**9, 3000).astype(float)
+    starts = np.array([0, 5, 400, 401, 2999])
+    assert adds_exactly(values, newest)
+    shortcut, in_order = fold_segments(values, starts, newest), fold_segments(values, starts, newest, exact=False)
+    assert shortcut.tobytes() == in_order.tobytes()
+    assert not adds_exactly(values, 0.5) and not adds_exactly(np.append(values, 0.25), newest)
+    assert not adds_exactly(np.array([2.0**51, 2.0**51]))  # 2**52 in all: past the bound kept exact

@@ -66,9 +66,11 @@ def adds_exactly(values: np.ndarray, initial: float | None = None) -> bool:
     than 2**52: every partial sum is then a whole number held exactly, whatever the order (and so
     is every sum of such sums)."""
     lead = 0.0 if initial is None else abs(initial)
-    if initial is not None and not (float(initial).is_integer() and lead < _EXACT_BELOW):
+    if not (float(lead).is_integer() and lead < _EXACT_BELOW):
         return False
-    largest = max(float(values.max()), -float(values.min()))  # (two passes without a temporary)
+    if not len(values):
+        return True
+    largest = max(float(values.max()), -float(values.min()))  # (two passes without a temporary: cheap)
     if lead + len(values) * largest >= _EXACT_BELOW and lead + float(np.add.reduce(np.abs(values))) >= _EXACT_BELOW:
         return False
     return bool((np.floor(values) == values).all())
