@@ -212,3 +212,11 @@ def test_a_gateway_whose_loop_is_stuck_past_the_stall_limit_loses_the_feed_to_a_
         asyncio.run(scenario())
     said = capsys.readouterr().err
     assert "feed gateway epoch 1" in said and "; stopping" in said, said
+
+
+def test_the_gateway_refuses_a_stall_limit_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    from session_monitor.cli import main
+
+    # refused before anything opens (no connection to the source or to this address is made)
+    assert main(["serve", "alpaca", "--gateway", "--redis", "redis://127.0.0.1:9/0", "--stall-seconds", "-1"]) == 2
+    assert "--stall-seconds must be a positive number of seconds, not -1" in capsys.readouterr().err
