@@ -63,7 +63,7 @@ class _Level:
     volume: np.ndarray
     count: np.ndarray | None  # None: one base bar each
     session_open: np.ndarray  # the open of each bar's session
-    first_base: np.ndarray | None  # each bar's first base bar (None: the base itself)
+    first_base: np.ndarray | None  # each bar's first base bar (None: the base, or exact volumes: not needed)
 
 
 def _as_intervals(intervals: Iterable[Interval | str]) -> list[Interval]:
@@ -120,8 +120,8 @@ def _derive(source: _Level, interval: Interval, base: _Level, exact: bool) -> _L
         key *= step
         key += session_open
     starts = segment_starts(key)
-    first_base = starts if source.first_base is None else source.first_base[starts]
-    volume, volume_starts = (source.volume, None) if exact else (base.volume, first_base)
+    first_base = None if exact else starts if source.first_base is None else source.first_base[starts]
+    volume, volume_starts = (source.volume, None) if first_base is None else (base.volume, first_base)
     bars = reduce_segments(
         starts, source.open, source.high, source.low, source.close, volume, source.count, volume_starts, exact
     )
