@@ -128,7 +128,7 @@ def _scaled(column: np.ndarray, header: np.ndarray, k: int) -> np.ndarray | None
     sample = column[:_SAMPLE, None]
     fits = ((np.rint(sample * _POWERS) / _POWERS).view(np.int64) == bits[:_SAMPLE, None]).all(axis=0)
     for exponent in np.flatnonzero(fits):  # smallest first; the sample only rules exponents out
-        scaled = np.multiply(column, _POWERS[exponent])
+        scaled: np.ndarray = np.multiply(column, _POWERS[exponent])
         np.rint(scaled, out=scaled)
         low, high = scaled.min(), scaled.max()  # NaN fails both comparisons
         if not (low > -_SCALED_LIMIT and high < _SCALED_LIMIT):

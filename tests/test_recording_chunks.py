@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.intervals import parse_interval
-from session_monitor.core.recording import LostSpan, Recorder, RecordingScope
+from session_monitor.core.recording import LostSpan, Recorder, RecordingScope, source_fingerprint
 from session_monitor.core.recording_chunks import (
     FORMAT_COLUMNS,
     FORMAT_RECORDS,
@@ -240,14 +240,32 @@ def test_a_recording_of_the_format_before_takes_new_chunks_after_its_own(tmp_pat
     recorder = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
     assert recorder.resumable
     key = recorder.key("1m", "GOOG", session.date)
-    old = recorder.load(key)
-    assert old.lost == [] and _bits(old.bars) == _bits(served.take(slice(0, 120)))
+    old = recorder.resume(key, source_fingerprint(served))  # its blake2b fingerprint: checked the slow way
+    assert not old.changed and old.lost == [] and _bits(old.bars) == _bits(served.take(slice(0, 120)))
     recorder.commit([(key, served.take(slice(120, None)))])  # the rest of the half day, in columns
     recorder.close(clean=False)
+    with sqlite3.connect(data_dir / "recordings.sqlite3") as db:  # from now on checked by its new fingerprint
+        stored = dict(db.execute("SELECT session_date, fingerprint FROM recordings").fetchall())
+    assert stored["2015-12-24"] == source_fingerprint(served).digest and stored["2015-12-24"].startswith("xxh3:")
     again = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
     assert again.load(key).lost == []
-    assert _bits(again.load(key).bars) == _bits(served)
+    assert _bits(again.resume(key, source_fingerprint(served)).bars) == _bits(served)
     again.close(clean=False)
+
+
+def test_a_source_changed_since_the_format_before_recorded_it_is_replayed_afresh(tmp_path, lean_minute) -> None:
+    data_dir = tmp_path / "data"
+    _format_1_recording(lean_minute, data_dir)
+    source = LeanSource(lean_minute)
+    session = CAL.session(dt.date(2015, 12, 23))
+    served = source.load_session("GOOG", parse_interval("1m"), session).bars
+    corrected = BarArrays(*(column.copy() for column in served))
+    corrected.close[200] += 0.01  # one price corrected in the source file after the recording was made
+    recorder = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
+    key = recorder.key("1m", "GOOG", session.date)
+    assert recorder.resume(key, source_fingerprint(corrected)).changed
+    assert len(recorder.resume(key, source_fingerprint(corrected)).bars.ts) == 0
+    recorder.close(clean=False)
 
 
 # -- a kill mid-write loses nothing acknowledged -----------------------------------------------
