@@ -354,7 +354,6 @@ class Recorder:
         assert self._db is not None
         with self._lock:
             rows = []
-            touched: list[tuple[int, BinaryIO]] = []
             for key, bars in batches:
                 rid = self._id(key)
                 chunk = encode_chunk(bars)
@@ -362,7 +361,6 @@ class Recorder:
                 offset = handle.seek(0, os.SEEK_END)
                 handle.write(chunk.payload)
                 handle.flush()  # in the OS's hands: survives a killed process
-                touched.append((rid, handle))
                 self._seq[rid] += 1
                 rows.append((
                     rid, self._seq[rid], len(bars.ts), offset, len(chunk.payload), chunk_crc(chunk), chunk.format
