@@ -206,24 +206,25 @@ class _Shown:
     cause and the newest base close (the symbol row's price).
     """
 
-    __slots__ = ("bars", "close", "counts", "notes", "outcomes")
+    __slots__ = ("bars", "base", "close", "counts", "ended_at", "outages", "outcomes")
 
     def __init__(self, symbol: SymbolSessionData, counts: list[int]) -> None:
-        #: the intervals the rest was read from (a new session or interval set is a new dict)
+        #: the intervals the rest was read from (a new session or interval set is a new dict;
+        #: while it is the same dict, its base and the base's notes are the same objects)
         self.bars = symbol.bars
-        self.notes = _notes_state(symbol)
+        self.base = base = symbol.base
+        self.ended_at, self.outages = base.notes.ended_at, len(base.notes.outages)
         self.counts = counts
         self.outcomes = [_outcome(b) for b in symbol.bars.values()]
-        self.close: object = _last_close(symbol.base)  # float, None (no bar) or _UNREAD
+        self.close: object = _last_close(base)  # float, None (no bar) or _UNREAD
+
+    def same_notes(self) -> bool:
+        notes = self.base.notes
+        return notes.ended_at == self.ended_at and len(notes.outages) == self.outages
 
 
 #: a ``_Shown.close`` not read at the last signal (the symbol row was signalled anyway)
 _UNREAD = object()
-
-
-def _notes_state(symbol: SymbolSessionData) -> tuple[float | None, int]:
-    notes = symbol.base.notes
-    return notes.ended_at, len(notes.outages)
 
 
 def _outcome(bars: BarIntervalData) -> tuple[float | None, int, int, int]:
@@ -839,7 +840,7 @@ class SessionTreeModel(QAbstractItemModel):
             or before is None
             or before.bars is not bars
             or len(before.counts) != len(counts)
-            or before.notes != _notes_state(symbol)
+            or not before.same_notes()
         ):
             self._shown[name] = _Shown(symbol, counts)
             return 0, len(counts) - 1
@@ -857,7 +858,7 @@ class SessionTreeModel(QAbstractItemModel):
         if moved:
             before.close = _UNREAD
             return min(moved), max(moved)
-        close = _last_close(symbol.base)
+        close = _last_close(before.base)
         if close == before.close:
             return None
         before.close = close
