@@ -120,6 +120,7 @@ class EngineWatch(QObject):
             if silent != heard.silent:
                 heard.silent = silent
                 self._changed(status, heard, now - heard.at)
+                self._show(now)  # at once: the next shard's check may wait on the server
         self._show(now)
 
     async def _quiet(self, status: ShardStatus, heard: _Heard, seconds: float) -> bool:

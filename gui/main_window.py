@@ -56,7 +56,14 @@ from session_monitor.gui.replay_bar import ReplayBar
 from session_monitor.gui.session_file import choose_save_path, run_hours, save_session, session_config
 from session_monitor.gui.settings import AppSettings, WatchEntry
 from session_monitor.gui.status import StatusPanel
-from session_monitor.gui.tree_model import COMPACT_ONLY, DISCONNECTED, INTERVAL_ROLE, SYMBOL_ROLE, Column, SessionTreeModel
+from session_monitor.gui.tree_model import (
+    COMPACT_ONLY,
+    DISCONNECTED,
+    INTERVAL_ROLE,
+    SYMBOL_ROLE,
+    Column,
+    SessionTreeModel,
+)
 from session_monitor.gui.tree_view import FIT_ROWS, SessionTreeView
 from session_monitor.gui.watchlist import CompactWatchlist
 

@@ -263,7 +263,9 @@ def test_a_stopped_engine_withdraws_its_symbols_and_a_killed_ones_lapse_after_th
         one.wait(20)
         stopped = time.monotonic()
         wait_until(lambda: not peer.subscribed("AAPL"), 10, "the gateway unsubscribing AAPL")
-        assert time.monotonic() - stopped < 2.0  # withdrawn, not lapsed (that takes over 3 s)
+        # withdrawn, not lapsed: a lapse takes over 3.5 s (the key lives a claim time of 3 s after the
+        # last renewal, at most 1 s before the stop, then half a claim time missing)
+        assert time.monotonic() - stopped < 3.0
         assert all(peer.subscribed(s) for s in ("SPY", "MSFT", "QQQ"))
         two.kill()
         two.wait()
@@ -272,7 +274,7 @@ def test_a_stopped_engine_withdraws_its_symbols_and_a_killed_ones_lapse_after_th
         assert peer.subscribed("MSFT") and peer.subscribed("QQQ")  # its claims stand until they lapse
         wait_until(lambda: not peer.subscribed("MSFT") and not peer.subscribed("QQQ"), 15, "the claims lapsing")
         lapsed = time.monotonic() - killed
-        assert 3.0 <= lapsed < 8.0, lapsed
+        assert 3.0 <= lapsed < 12.0, lapsed  # about 1.5 claim times; more on a loaded machine
         assert peer.subscribed("SPY")
         wait_until(lambda: "stopped renewing its requests; released MSFT,QQQ" in log.read_text(), 5, "the reason")
         gateway.send_signal(signal.SIGTERM)

@@ -13,8 +13,9 @@ bars again.
 
 It runs every day: each session of its calendar on a fresh connection, from the open to the
 close and a grace for late bars and corrections, then ``idle`` (no connection, the next open
-in the state) until the next one, holding its lease throughout; ``--end DATE`` stops it
-after that day's session, SIGINT/SIGTERM at any time. Engines' requests for symbols are
+in the state) until the next one, holding its lease throughout (renewed from a thread of its
+own while its event loop shows progress, as an engine's: :mod:`~core.bus.lease`); ``--end DATE``
+stops it after that day's session, SIGINT/SIGTERM at any time. Engines' requests for symbols are
 claims that lapse when an engine stops renewing them (see :mod:`~core.bus.gateway_wire`).
 """
 
@@ -48,6 +49,7 @@ from session_monitor.core.bus.gateway_wire import (
     parse_entry,
     state_payload,
 )
+from session_monitor.core.bus.lease import LeaseKeeper, stall_limit
 from session_monitor.core.bus.shardlog import TRANSIENT, LeaseLost, read_log
 from session_monitor.core.bus.shardlog import connect as connect_redis
 from session_monitor.core.calendar import CalendarError, Session, SessionCalendar
@@ -98,6 +100,8 @@ class GatewayOptions:
     symbols: list[str]
     url: str
     lease_seconds: float
+    #: seconds without event-loop progress after which the lease is left to expire (``--stall-seconds``)
+    stall_seconds: float
     #: the last session to serve (``--end``); None: every session until stopped
     end: dt.date | None = None
 
@@ -326,16 +330,11 @@ class Gateway:
                 delay = min(2.0, delay * 2)
                 continue
             except LeaseLost:
-                if not await self._keep_lease():
+                if not await self.lease.retake():
                     raise
                 continue  # the lease expired while Redis was away and nobody took it: ours again
             delay = 0.05
             self.pending.pop(0)
-
-    async def _keep_lease(self) -> bool:
-        with contextlib.suppress(*TRANSIENT):
-            return await self.lease.keep()
-        return True  # Redis went away again: the next attempt tells
 
     async def write_meta(self, source_name: str, calendar: str, omits: bool) -> None:
         """What the engines' ``bus:`` source needs to know (written again after a data loss)."""
@@ -392,18 +391,21 @@ async def _pump(gateway: Gateway, stopping: asyncio.Event) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _heartbeat(gateway: Gateway, stopping: asyncio.Event) -> None:
-    """Renew the lease and queue a heartbeat every third of the lease."""
+async def _heartbeat(gateway: Gateway, keeper: LeaseKeeper, stopping: asyncio.Event) -> None:
+    """Every third of the lease: if the lease keeper found the lease not ours, take it back when it is
+    free (it expired while Redis was away) or stop (LeaseLost); then queue a heartbeat.
+
+    The heartbeat stays on the loop: it carries the connection's state and liveness, read where they
+    change, and a late one truthfully shows a busy gateway. The lease is renewed on the keeper's
+    thread, so a busy loop no longer costs the feed.
+    """
     lease = gateway.lease
     while not stopping.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), lease.lease_ms / 3000)
+            await asyncio.wait_for(stopping.wait(), keeper.period)
             return
-        try:
-            if not await lease.keep():
-                raise LeaseLost(f"feed gateway epoch {lease.epoch}: another gateway took the lease")
-        except TRANSIENT:
-            pass  # the sender reports the outage; the lease is checked again next beat
+        if keeper.lapsed() and not await lease.retake():
+            raise LeaseLost(f"feed gateway epoch {lease.epoch}: another gateway took the lease")
         gateway.queue_state()
 
 
@@ -519,10 +521,11 @@ async def _sessions(gateway: Gateway, options: GatewayOptions, quiet: bool) -> N
             source = options.open_source()
 
 
-async def _hold(options: GatewayOptions, gateway: Gateway, quiet: bool) -> None:
-    """Wait for the lease, then say what this gateway serves."""
+async def _hold(options: GatewayOptions, gateway: Gateway, keeper: LeaseKeeper, quiet: bool) -> None:
+    """Wait for the lease, have ``keeper`` renew it from then on, then say what this gateway serves."""
     lease = gateway.lease
     await lease.acquire(lambda owner: print(f"the feed is held by gateway {owner}; standing by", file=sys.stderr))
+    keeper.start()
     source = options.source
     if not quiet:
         print(f"feed gateway: holding the {source.name} connection as epoch {lease.epoch}", file=sys.stderr, flush=True)
@@ -533,13 +536,15 @@ async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
     """Hold the source's connection and publish its bars, session after session, until the last
     (``--end``) is over or a signal stops it (0, also while standing by), or the lease is lost (3)."""
     client = connect_redis(options.url)
-    gateway = Gateway(FeedLease(client, options.lease_seconds), options.source.base_intervals("")[0])
+    lease = FeedLease(client, options.lease_seconds)
+    gateway = Gateway(lease, options.source.base_intervals("")[0])
+    keeper = LeaseKeeper(lease.renew_now, options.lease_seconds, options.stall_seconds, "feed gateway")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        holding = asyncio.create_task(_hold(options, gateway, quiet), name="hold")
+        holding = asyncio.create_task(_hold(options, gateway, keeper, quiet), name="hold")
         stopped = asyncio.create_task(stop.wait(), name="stopped")
         await asyncio.wait([holding, stopped], return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
@@ -548,8 +553,10 @@ async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
             print("feed gateway: stopped while standing by", file=sys.stderr)
             return 0
         holding.result()
-        return await _serve(gateway, options, stop, quiet)
+        return await _serve(gateway, keeper, options, stop, quiet)
     finally:
+        keeper.stop()
+        lease.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         if gateway.source is not None:
@@ -558,12 +565,14 @@ async def run_gateway(options: GatewayOptions, quiet: bool = False) -> int:
         await client.aclose()
 
 
-async def _serve(gateway: Gateway, options: GatewayOptions, stop: asyncio.Event, quiet: bool) -> int:
+async def _serve(gateway: Gateway, keeper: LeaseKeeper, options: GatewayOptions, stop: asyncio.Event,
+                 quiet: bool) -> int:
     """The lease is ours: serve until the last session is over, ``stop`` is set or a helper fails."""
     stopping = asyncio.Event()
     drained = asyncio.Event()  # the sender stops once its queue is empty after this: the last state is in it
     sender = asyncio.create_task(gateway.send(drained), name="send")
-    helpers = [asyncio.create_task(_pump(gateway, stopping)), asyncio.create_task(_heartbeat(gateway, stopping)),
+    helpers = [asyncio.create_task(_pump(gateway, stopping)),
+               asyncio.create_task(_heartbeat(gateway, keeper, stopping)),
                asyncio.create_task(_commands(gateway, stopping, options.symbols)),
                asyncio.create_task(_expire_claims(gateway, stopping))]
     served = asyncio.create_task(_sessions(gateway, options, quiet), name="sessions")
@@ -581,6 +590,7 @@ async def _serve(gateway: Gateway, options: GatewayOptions, stop: asyncio.Event,
         drained.set()
         if code == 0:
             await asyncio.wait_for(sender, 10)
+            keeper.stop()
             await gateway.lease.release()
         if not quiet:
             print(f"feed gateway: {gateway.bars_sent} bar(s) published", file=sys.stderr, flush=True)
@@ -623,6 +633,7 @@ def gateway_options(args: argparse.Namespace, url: str) -> GatewayOptions:
     from session_monitor.core.symbols import distinct_symbols
 
     request = read_request(args)
+    stall_seconds = stall_limit(args.lease_seconds, args.stall_seconds)  # checked before a connection opens
 
     def open_alpaca() -> AlpacaSource:
         source = open_source(request.spec, base=request.base)
@@ -645,7 +656,8 @@ def gateway_options(args: argparse.Namespace, url: str) -> GatewayOptions:
     except (CalendarError, SymbolError, UsageError) as exc:
         source.close()
         raise UsageError(str(exc)) from None
-    return GatewayOptions(source, open_alpaca, calendar, calendar_name, symbols, url, args.lease_seconds, end)
+    return GatewayOptions(source, open_alpaca, calendar, calendar_name, symbols, url, args.lease_seconds,
+                          stall_seconds, end)
 
 
 def gateway_main(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from redis.exceptions import ResponseError
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.bus.codec import decode, encode
 from session_monitor.core.bus.layout import FEED_KEYS, FEED_SCHEMA_VERSION
-from session_monitor.core.bus.shardlog import _ACQUIRE, _RELEASE, _RENEW, LeaseLost
+from session_monitor.core.bus.shardlog import _ACQUIRE, _RELEASE, _RENEW, LeaseLost, Retake, keeper_connection, retake
 
 __all__ = [
     "BARS_MAXLEN", "CLAIM_LEASES", "COMMANDS_MAXLEN", "STATE_MAXLEN", "FeedEntry", "FeedLease", "FeedSchemaError",
@@ -147,8 +147,9 @@ class FeedLease:
     """The gateway's hold on the one source connection: lease, epoch and fenced appends.
 
     The same lease as a shard's (``SET NX PX`` of ``epoch:gateway`` under a fresh
-    ``INCR``-ed epoch, renewed by compare-and-``PEXPIRE``): a second gateway stands by and
-    takes the next epoch only when the first one's lease has expired.
+    ``INCR``-ed epoch, renewed by compare-and-``PEXPIRE`` from a lease keeper's thread,
+    :mod:`~core.bus.lease`): a second gateway stands by and takes the next epoch only when the
+    first one's lease has expired.
     """
 
     def __init__(self, client: aioredis.Redis, lease_seconds: float) -> None:
@@ -158,10 +159,11 @@ class FeedLease:
         self.lease_ms = max(100, int(lease_seconds * 1000))
         self.epoch = 0
         self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._keeper_client = keeper_connection(client, self.lease_ms)
+        self._renew_now = self._keeper_client.register_script(_RENEW)
         self._append = client.register_script(_APPEND)
-        self._keeping = asyncio.Lock()
+        self._retaking = asyncio.Lock()
         #: times the lease was taken again after it vanished (expired while Redis was away, or a
         #: server that lost its data): the streams may lack what was appended before
         self.retakes = 0
@@ -189,26 +191,34 @@ class FeedLease:
             await asyncio.sleep(self.lease_ms / 4000)
         return self.epoch
 
-    async def renew(self) -> bool:
-        return bool(await self._renew(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
+    async def holds(self) -> bool:
+        """The lease is ours under our current epoch."""
+        return bool(await self.client.get(self.keys.lease) == self.token.encode())
 
-    async def keep(self) -> bool:
-        """Renew the lease, or take it again (the next epoch) if it expired and nobody took it meanwhile.
+    def renew_now(self) -> bool:
+        """Renew the lease (compare-and-PEXPIRE), blocking: the lease keeper's thread calls it (core/bus/lease.py)."""
+        return bool(self._renew_now(keys=[self.keys.lease], args=[self.token, self.lease_ms]))
+
+    async def retake(self) -> bool:
+        """After a renewal or an append found the lease not ours: take it again (the next epoch) if it
+        expired and nobody took it meanwhile (:func:`~core.bus.shardlog.retake`, the engines' rule).
 
         False when another gateway holds it: this one must stop. One call at a time (the
-        heartbeat and the sender both call it): a second caller then renews what the first took.
+        heartbeat and the sender both call it): a second caller then finds what the first took.
         """
-        async with self._keeping:
-            if await self.renew():
-                return True
-            if await self.try_acquire():
+        async with self._retaking:
+            found = await retake(self)
+            if found is Retake.TAKEN:
                 log.warning("feed gateway: the lease had expired (Redis away?); taken again as epoch %d", self.epoch)
                 self.retakes += 1
-                return True
-            return False
+            return found is not Retake.LOST
 
     async def release(self) -> None:
         await self._release(keys=[self.keys.lease], args=[self.token])
+
+    def close(self) -> None:
+        """Close the lease keeper's connection (the async client is the caller's)."""
+        self._keeper_client.close()
 
     async def append(self, streams: list[str], payloads: list[bytes], maxlen: int = BARS_MAXLEN) -> None:
         """Add one entry to each of ``streams`` (fenced, atomically); LeaseLost when not the holder."""

@@ -15,7 +15,12 @@ SIGSTOP stops every thread of the process, so a paused engine's lease expires as
 
 The keeper only renews. A renewal that finds the lease no longer ours (it expired while the server
 was away, or another owner took it) is reported through :meth:`LeaseKeeper.lapsed`; what to do then
-(take it back if it is free, else stop) is the owner's rule, run on its loop.
+(take it back if it is free, else stop) is the owner's, run on its loop by the one rule
+:func:`~core.bus.shardlog.retake`.
+
+Two kinds of owner use it: a shard's engine (core/bus/serve.py) and the feed gateway
+(core/bus/gateway.py), whose loop a long synchronous stretch (a large REST backfill decoded,
+a collection, a loaded machine) would otherwise cost the feed.
 """
 
 from __future__ import annotations

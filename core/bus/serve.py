@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
                         help=f"shard lease time-to-live (default {DEFAULT_LEASE_SECONDS:g})")
     parser.add_argument("--stall-seconds", type=float, metavar="S",
-                        help="stop renewing the lease once the engine's event loop has made no progress for S "
-                             f"seconds, so a standby takes over (default: the larger of {MIN_STALL_SECONDS:g} s "
-                             f"and {STALL_LEASES} leases)")
+                        help="stop renewing the lease once the engine's (or --gateway's) event loop has made no "
+                             "progress for S seconds, so a standby takes over (default: the larger of "
+                             f"{MIN_STALL_SECONDS:g} s and {STALL_LEASES} leases)")
     parser.add_argument("--gateway", action="store_true",
                         help="be the feed gateway: hold the live SOURCE's one connection and publish its base bars "
                              "to --redis for engines that read them with SOURCE bus:redis://HOST:PORT/DB")

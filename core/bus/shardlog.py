@@ -13,11 +13,12 @@ snapshot always matches the log position it names, and an engine that lost its l
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -28,7 +29,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from session_monitor.core.bus.layout import DEPLOYMENT_KEY, SCHEMA_VERSION, ShardKeys, ShardSpec
 from session_monitor.core.bus.publisher import Batch
 
-__all__ = ["TRANSIENT", "DeploymentError", "LeaseLost", "ShardLog", "ShardWriter"]
+__all__ = ["TRANSIENT", "DeploymentError", "LeaseLost", "Retake", "ShardLog", "ShardWriter", "keeper_connection",
+           "retake"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,13 @@ def connect_blocking(client: aioredis.Redis, timeout: float = CALL_TIMEOUT) -> r
     )
 
 
+def keeper_connection(client: aioredis.Redis, lease_ms: int) -> redis.Redis:
+    """The lease keeper's own blocking connection (never queued behind an append). A renewal answered
+    late by a busy server still counts, so it waits up to a lease for the reply (giving up sooner
+    drops the connection and sends the next renewal to the back of the queue)."""
+    return connect_blocking(client, timeout=min(CALL_TIMEOUT, max(0.1, lease_ms / 1000)))
+
+
 class LogEntry(NamedTuple):
     """One stream entry: its id and raw fields."""
 
@@ -126,6 +135,40 @@ async def read_log(
 
 class LeaseLost(RuntimeError):
     """Another engine owns the shard now: this one must stop publishing."""
+
+
+class Retake(enum.Enum):
+    """What :func:`retake` found."""
+
+    #: the lease is ours under the epoch we hold (or Redis is away: the next append or renewal tells)
+    HELD = "held"
+    #: nobody held it (it expired while Redis was away, or the owner was stalled and no standby
+    #: came): ours again under a new epoch, so what the old epoch wrote may be missing
+    TAKEN = "taken"
+    #: another owner holds it: stop
+    LOST = "lost"
+
+
+class OwnedLease(Protocol):
+    """An owner's side of a lease (a shard's :class:`ShardLog`, the feed gateway's ``FeedLease``)."""
+
+    async def holds(self) -> bool: ...
+
+    async def try_acquire(self) -> bool: ...
+
+
+async def retake(lease: OwnedLease) -> Retake:
+    """The one rule after an append or a renewal found the lease not ours: keep it if it still is,
+    take it back if nobody holds it, else it is lost. Callers run it one at a time (the second then
+    finds the lease held under the epoch the first took)."""
+    try:
+        if await lease.holds():
+            return Retake.HELD
+        if await lease.try_acquire():
+            return Retake.TAKEN
+    except TRANSIENT:
+        return Retake.HELD
+    return Retake.LOST
 
 
 class DeploymentError(RuntimeError):
@@ -155,10 +198,7 @@ class ShardLog:
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._append = self.blocking.register_script(_APPEND)
-        # the lease keeper's thread renews on a connection of its own (never queued behind an append);
-        # a renewal answered late by a busy server still counts, so it waits up to a lease for the reply
-        # (giving up sooner drops the connection and sends the next renewal to the back of the queue)
-        self._keeper_client = connect_blocking(client, timeout=min(CALL_TIMEOUT, max(0.1, self.lease_ms / 1000)))
+        self._keeper_client = keeper_connection(client, self.lease_ms)
         self._renew_now = self._keeper_client.register_script(_RENEW)
 
     @property
@@ -344,20 +384,15 @@ class ShardWriter:
         expired while Redis was away, or the engine was stalled and no standby came), replacing the
         queue by a snapshot under the new epoch. False when another engine holds it: stop.
 
-        The one rule for both callers (the writer and the heartbeat), one call at a time: the second
-        then finds the lease held under the epoch the first took.
+        Both callers (the writer and the heartbeat) go through :func:`retake` (the feed gateway's
+        rule too), one call at a time.
         """
         async with self._retaking:
-            try:
-                if await self.shard_log.holds():
-                    return True
-                if await self.shard_log.try_acquire():
-                    log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
-                    self.pending = [self.reset()]
-                    return True
-            except TRANSIENT:
-                return True  # Redis went away again: the next append or renewal tells
-            return False
+            found = await retake(self.shard_log)
+            if found is Retake.TAKEN:
+                log.warning("shard %s: lease re-taken as epoch %d", self.shard_log.shard, self.shard_log.epoch)
+                self.pending = [self.reset()]
+            return found is not Retake.LOST
 
     async def drain(self) -> None:
         """Let :meth:`run` return once everything queued is in Redis."""
