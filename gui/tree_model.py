@@ -808,6 +808,8 @@ class SessionTreeModel(QAbstractItemModel):
             row = sd.row_of(name)
             symbol = sd.symbol_at(row) if row < rows else None  # a held symbol is read afresh once a row
             if symbol is None:
+                if row < 0:  # removed since its events came
+                    self._requality.pop(name, None)
                 continue
             span = self._moved(symbol, name in forced)
             if span is not None:
