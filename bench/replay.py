@@ -5,7 +5,7 @@
 about 2.3 M base bars) timed as a whole process (start-up, bar generation, derivation,
 quality, gaps, recording), with and without ``--no-record``, interleaved. Every run gets a
 fresh ``SESSION_MONITOR_DATA_DIR`` so a recording never resumes a previous run; the
-recorded bar count is checked against the feed's.
+recorded bar count is checked against the feed's, and the segment files' size is noted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from bench import REPO_ROOT, Row, median, ratio
 
@@ -41,8 +42,14 @@ def count_demo_bars(symbols: list[str]) -> int:
     return sum(len(source.seconds(s, session).ts) for s in symbols)
 
 
-def _replay(symbols: list[str], record: bool) -> tuple[float, int | None]:
-    """Wall seconds of one replay process, and the bars it recorded (when recording)."""
+class _Run(NamedTuple):
+    seconds: float  # wall time of the whole process
+    recorded: int | None = None  # bars the recording's index holds (when recording)
+    segment_bytes: int = 0  # what the segment files hold
+
+
+def _replay(symbols: list[str], record: bool) -> _Run:
+    """One replay process, timed."""
     with tempfile.TemporaryDirectory(prefix="sm-bench-replay-") as data_dir:
         env = {**os.environ, "SESSION_MONITOR_DATA_DIR": data_dir, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [
@@ -60,14 +67,15 @@ def _replay(symbols: list[str], record: bool) -> tuple[float, int | None]:
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"replay exited {done.returncode}: {tail[:200]}")
-        recorded = None
         path = Path(data_dir) / "recordings.sqlite3"
-        if record:
-            with sqlite3.connect(path) as db:
-                recorded = int(db.execute("SELECT COALESCE(SUM(bars), 0) FROM chunks").fetchone()[0])
-        elif path.exists():
-            raise RuntimeError("--no-record wrote a recording")
-    return elapsed, recorded
+        if not record:
+            if path.exists():
+                raise RuntimeError("--no-record wrote a recording")
+            return _Run(elapsed)
+        with sqlite3.connect(path) as db:
+            recorded = int(db.execute("SELECT COALESCE(SUM(bars), 0) FROM chunks").fetchone()[0])
+        segments = sum(f.stat().st_size for f in Path(data_dir).glob("recordings-segments/*.bars"))
+    return _Run(elapsed, recorded, segments)
 
 
 def run(quick: bool) -> list[Row]:
@@ -75,12 +83,14 @@ def run(quick: bool) -> list[Row]:
     rounds = 2 if quick else 5
     bars = count_demo_bars(symbols)
     times: dict[bool, list[float]] = {False: [], True: []}
+    segment_bytes = 0
     for r in range(rounds):
         for record in ((False, True) if r % 2 == 0 else (True, False)):
-            elapsed, recorded = _replay(symbols, record)
-            if record and recorded != bars:
-                raise AssertionError(f"recorded {recorded} bars, the feed served {bars}")
-            times[record].append(elapsed)
+            run = _replay(symbols, record)
+            if record and run.recorded != bars:
+                raise AssertionError(f"recorded {run.recorded} bars, the feed served {bars}")
+            times[record].append(run.seconds)
+            segment_bytes = max(segment_bytes, run.segment_bytes)
     off, on = median(times[False]), median(times[True])
     cost = on / off
     scope = f"{len(symbols)} symbols × 1 session, {bars:,} base bars, whole process"
@@ -94,7 +104,8 @@ def run(quick: bool) -> list[Row]:
             ratio(on, off),
             f"cost ≤ {TARGET_COST:.0%} (≤ {1 + TARGET_COST:.2f}×)",
             cost <= 1 + TARGET_COST,
-            f"ref = same replay --no-record; {bars / on:,.0f} bars/s recorded; cost {cost - 1:+.1%}",
+            f"ref = same replay --no-record; {bars / on:,.0f} bars/s recorded; cost {cost - 1:+.1%}; "
+            f"segment files {segment_bytes / bars:.1f} B a bar",
             better="lower",
         ),
     ]

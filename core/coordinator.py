@@ -31,7 +31,13 @@ from session_monitor.core.health import HealthMonitor
 from session_monitor.core.intervals import Interval
 from session_monitor.core.memory import return_freed_memory
 from session_monitor.core.processor import DataProcessor
-from session_monitor.core.recording import LostSpan, Recorder, RecordingUnavailable, bars_fingerprint
+from session_monitor.core.recording import (
+    LostSpan,
+    Recorder,
+    RecordingUnavailable,
+    SourceFingerprint,
+    source_fingerprint,
+)
 from session_monitor.core.session_data import DEFAULT_HISTORY_SESSIONS, SessionData, SymbolSessionData
 from session_monitor.core.sources.base import BarSource, LoadedSession
 from session_monitor.core.streams import StreamPlan, determine_stream
@@ -86,7 +92,7 @@ class _Read:
     """One symbol's session as a loading thread read it, with its fingerprint when recording."""
 
     loaded: LoadedSession
-    fingerprint: str
+    fingerprint: SourceFingerprint | None
 
 
 @dataclass
@@ -459,7 +465,7 @@ class SessionCoordinator:
         loaded = self.source.load_session(symbol, base, session)
         # a live source's history grows while it runs: only a replay's data can be fingerprinted
         recording = self.recorder is not None and not self.source.live
-        return _Read(loaded, bars_fingerprint(loaded.bars) if recording else "")
+        return _Read(loaded, source_fingerprint(loaded.bars) if recording else None)
 
     async def _load_many(self, symbols: list[SymbolSessionData], session: Session) -> None:
         """Read the symbols' sessions side by side; register each in turn, in the order given.
@@ -504,7 +510,7 @@ class SessionCoordinator:
         return self.clock.speed is None and not self.live and self.max_chunk >= span
 
     def _resume_from_recording(
-        self, symbol: str, base: Interval, session: Session, feed: SymbolFeed, fingerprint: str
+        self, symbol: str, base: Interval, session: Session, feed: SymbolFeed, fingerprint: SourceFingerprint | None
     ) -> None:
         """Bars accepted before a crash come back at once; the feed delivers every other bar.
 

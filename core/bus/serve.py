@@ -30,7 +30,7 @@ from session_monitor.core.clock import ClockState
 from session_monitor.core.coordinator import SessionCoordinator
 from session_monitor.core.intervals import Interval, IntervalError
 from session_monitor.core.memory import freeze_startup_heap
-from session_monitor.core.recording import Recorder, bars_fingerprint, default_recording_path
+from session_monitor.core.recording import Recorder, default_recording_path, source_fingerprint
 from session_monitor.core.recording_start import start_recording
 from session_monitor.core.runconfig import LIVE_GRACE_SECONDS, RunSetup, UsageError, add_run_arguments, resolve_run
 from session_monitor.core.session_data import SessionData
@@ -110,7 +110,7 @@ async def seed_recording(client: aioredis.Redis, shard: ShardSpec, recorder: Rec
             continue
         key = recorder.key(data.base_interval.name, data.symbol, data.session.date)
         loaded = setup.source.load_session(data.symbol, data.base_interval, data.session)
-        recorder.resume(key, "" if setup.source.live else bars_fingerprint(loaded.bars))
+        recorder.resume(key, None if setup.source.live else source_fingerprint(loaded.bars))
         recorder.commit([(key, base.data.arrays())])
         seeded += len(base.data)
     return seeded
