@@ -144,6 +144,7 @@ class _SymbolNode:
 
 
 _ROOT = _Root()
+_INVALID = QModelIndex()
 
 
 def _last_close(bars: BarIntervalData) -> float | None:
@@ -230,9 +231,6 @@ _UNREAD = object()
 def _outcome(bars: BarIntervalData) -> tuple[float | None, int, int, int]:
     """What ``quality_changed`` announces: quality, gaps, missing and incomplete bars."""
     return bars.quality, bars.gap_count, bars.missing, bars.incomplete
-
-
-_INVALID = QModelIndex()
 
 
 class SessionTreeModel(QAbstractItemModel):
