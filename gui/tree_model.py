@@ -110,6 +110,9 @@ _ANSWERED_ROLES = frozenset(
     )
 )
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+#: every cell: selectable and enabled (QAbstractItemModel's default), and draggable onto a chart
+_CELL_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDragEnabled
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 #: milliseconds between coalesced dataChanged flushes (~10 Hz)
 FLUSH_MS = 100
 #: seconds of signalling a timed flush does in one event-loop turn before it lets the loop in
@@ -194,8 +197,48 @@ def _quality_colour(quality: float | None) -> QColor | None:
     return theme.QUALITY_BAD
 
 
+class _Shown:
+    """What a symbol's rows showed at their last signal: decides which rows a flush signals.
+
+    A render cache keyed by symbol (dropped when the symbol goes), never consulted for what a
+    cell shows. Per interval row, in row order: its bar count (which also stands for its
+    newest bar's time: bars are appended or revised in place) and its outcome (quality,
+    gaps, missing and incomplete bars); for the whole symbol, the feed notes that name a gap's
+    cause and the newest base close (the symbol row's price).
+    """
+
+    __slots__ = ("bars", "base", "close", "counts", "ended_at", "outages", "outcomes")
+
+    def __init__(self, symbol: SymbolSessionData, counts: list[int]) -> None:
+        #: the intervals the rest was read from (a new session or interval set is a new dict;
+        #: while it is the same dict, its base and the base's notes are the same objects)
+        self.bars = symbol.bars
+        self.base = base = symbol.base
+        self.ended_at, self.outages = base.notes.ended_at, len(base.notes.outages)
+        self.counts = counts
+        self.outcomes = [_outcome(b) for b in symbol.bars.values()]
+        self.close: object = _last_close(base)  # float, None (no bar) or _UNREAD
+
+    def same_notes(self) -> bool:
+        notes = self.base.notes
+        return notes.ended_at == self.ended_at and len(notes.outages) == self.outages
+
+
+#: a ``_Shown.close`` not read at the last signal (the symbol row was signalled anyway)
+_UNREAD = object()
+
+
+def _outcome(bars: BarIntervalData) -> tuple[float | None, int, int, int]:
+    """What ``quality_changed`` announces: quality, gaps, missing and incomplete bars."""
+    return bars.quality, bars.gap_count, bars.missing, bars.incomplete
+
+
 class SessionTreeModel(QAbstractItemModel):
     """Symbols and their intervals with bars, quality, gaps and the newest bar time."""
+
+    #: every index under one parent carries the same internal pointer, whatever its row and
+    #: column (``_ROOT``, or the parent symbol's node): ``SessionTreeView`` relies on it
+    POINTER_PER_PARENT = True
 
     def __init__(self, session_data: SessionData, bridge: SessionBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -216,10 +259,12 @@ class SessionTreeModel(QAbstractItemModel):
         #: timed flush works through them a budget at a time
         self._due: list[str] = []
         self._due_forced: set[str] = set()
-        #: per symbol, what its rows showed at the last flush (see ``_shown_state``): rows
-        #: whose state is unchanged get no dataChanged. A render cache keyed by symbol,
-        #: dropped when the symbol goes; never consulted for what a cell shows.
-        self._shown: dict[str, tuple[Any, ...]] = {}
+        #: per symbol, what its rows showed at their last signal: rows that show the same get
+        #: no dataChanged (see ``_Shown``)
+        self._shown: dict[str, _Shown] = {}
+        #: per symbol, the intervals ``quality_changed`` named since its last signal: the only
+        #: outcomes a flush reads again (bar counts are read for every interval of a due symbol)
+        self._requality: dict[str, set[str]] = {}
         #: symbols whose feed is down right now (the bridge keeps the set)
         self._down = bridge.disconnected
         #: symbols added while their session so far is still loading: until their first
@@ -377,8 +422,8 @@ class SessionTreeModel(QAbstractItemModel):
 
     # -- dragging a row onto a chart (gui/chart/drag.py) -----------------------------------
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        flags = super().flags(index)
-        return flags | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else flags
+        # the base class's flags plus dragging, as one constant: the view asks once per painted cell
+        return _CELL_FLAGS if index.isValid() else _NO_FLAGS
 
     def mimeTypes(self) -> list[str]:
         return [ROW_MIME]
@@ -655,6 +700,7 @@ class SessionTreeModel(QAbstractItemModel):
         data = self._sd.symbol_at(row)
         if data is not None:
             self._shown.pop(data.symbol, None)
+            self._requality.pop(data.symbol, None)
         self._shape += 1
         self.beginRemoveRows(QModelIndex(), row, row)
 
@@ -695,21 +741,6 @@ class SessionTreeModel(QAbstractItemModel):
         self._forced.update(symbols)
         self.flush()
 
-    @staticmethod
-    def _shown_state(symbol: SymbolSessionData) -> tuple[Any, ...]:
-        """What decides the text, colour and tooltip of a symbol's rows besides its feed
-        state: per interval, bar count, quality, gaps, missing and incomplete bars (bars are
-        appended or revised in place, so the count also stands for the last bar's time), and
-        the feed notes that name a gap's cause."""
-        notes = symbol.base.notes
-        return (
-            notes.ended_at,
-            len(notes.outages),
-            tuple((len(b.data), b.quality, b.gap_count, b.missing, b.incomplete) for b in symbol.bars.values()),
-            # the symbol row's last price and change: a revised newest bar keeps the count
-            _last_close(symbol.base),
-        )
-
     def flush(self) -> None:
         """Emit the coalesced dataChanged for every row whose state changed since the last flush, now."""
         self._flush_timer.stop()
@@ -731,7 +762,14 @@ class SessionTreeModel(QAbstractItemModel):
         pending, self._pending = self._pending, set()
         bars, quality = self._changes.drain()
         pending.update(symbol for symbol, _ in bars)
-        pending.update(symbol for symbol, _ in quality)
+        requality = self._requality
+        for symbol, interval in quality:
+            pending.add(symbol)
+            named = requality.get(symbol)
+            if named is None:
+                requality[symbol] = {interval}
+            else:
+                named.add(interval)
         pending.update(self._due)
         self._due_forced |= self._forced
         self._forced = set()
@@ -757,7 +795,6 @@ class SessionTreeModel(QAbstractItemModel):
         """
         due, forced = self._due, self._due_forced
         sd = self._sd
-        shown = self._shown
         rows = self._symbol_rows()
         deadline = None if budget is None else time.perf_counter() + budget
         changed: list[tuple[int, str, int, int]] = []  # (row, symbol, first, last changed interval)
@@ -769,28 +806,63 @@ class SessionTreeModel(QAbstractItemModel):
             row = sd.row_of(name)
             symbol = sd.symbol_at(row) if row < rows else None  # a held symbol is read afresh once a row
             if symbol is None:
+                if row < 0:  # removed since its events came
+                    self._requality.pop(name, None)
                 continue
-            state = self._shown_state(symbol)
-            before = shown.get(symbol.symbol)
-            shown[symbol.symbol] = state
-            if name in forced or before is None or before[:2] != state[:2] or len(before[2]) != len(state[2]):
-                first, last = 0, len(state[2]) - 1
-            elif before[2] == state[2]:
-                if before[3] == state[3]:
-                    continue
-                first, last = 0, -1  # only the symbol row's price moved: no interval row
-            else:
-                moved = [k for k, (old, new) in enumerate(zip(before[2], state[2], strict=True)) if old != new]
-                if not moved:
-                    continue
-                first, last = moved[0], moved[-1]
-            changed.append((row, symbol.symbol, first, last))
+            span = self._moved(symbol, name in forced)
+            if span is not None:
+                changed.append((row, name, span[0], span[1]))
         self._due = due[done:]
         self._due_forced = forced.intersection(self._due) if self._due else set()
         if changed:
             changed.sort()
             self._signal(changed)
         return bool(self._due)
+
+    def _moved(self, symbol: SymbolSessionData, forced: bool) -> tuple[int, int] | None:
+        """Which of a due symbol's rows show something new since their last signal, and remember
+        what they show now: None (none), or the first and last interval row (last < first: only
+        the symbol row, which is signalled with any of them).
+
+        Read again: every interval's bar count (cheap, and a bar event's first index does not
+        say whether the count grew), the outcome of the intervals ``quality_changed`` named (it
+        announces every change of those, :class:`~session_monitor.core.events.SessionEvents`),
+        the feed notes, and the base's newest close when nothing else moved (a revised newest
+        bar keeps the count). Forced, new, or with new intervals: all rows.
+        """
+        name = symbol.symbol
+        bars = symbol.bars
+        counts = [len(b.data) for b in bars.values()]
+        named = self._requality.pop(name, None)
+        before = self._shown.get(name)
+        if (
+            forced
+            or before is None
+            or before.bars is not bars
+            or len(before.counts) != len(counts)
+            or not before.same_notes()
+        ):
+            self._shown[name] = _Shown(symbol, counts)
+            return 0, len(counts) - 1
+        old = before.counts
+        moved = [k for k in range(len(counts)) if counts[k] != old[k]]
+        before.counts = counts
+        if named:
+            outcomes = before.outcomes
+            for k, interval in enumerate(bars.values()):
+                if interval.name in named:
+                    outcome = _outcome(interval)
+                    if outcome != outcomes[k]:
+                        outcomes[k] = outcome
+                        moved.append(k)
+        if moved:
+            before.close = _UNREAD
+            return min(moved), max(moved)
+        close = _last_close(before.base)
+        if close == before.close:
+            return None
+        before.close = close
+        return 0, -1
 
     def _signal(self, changed: list[tuple[int, str, int, int]]) -> None:
         """dataChanged for ``changed`` (row, symbol, first, last changed interval), sorted by row."""

@@ -167,6 +167,9 @@ class SessionTreeView(QTreeView):
         self._row_height = 0
         self._drop_pending = False
         self._model_signals: list[Any] = []
+        #: the model's indexes share their internal pointer across columns (``POINTER_PER_PARENT``):
+        #: a range's row key is read off its first index without a call back into the model
+        self._key_any_column = False
         self.expanded.connect(self._drop_window)
         self.collapsed.connect(self._drop_window)
 
@@ -182,6 +185,7 @@ class SessionTreeView(QTreeView):
         self._model_signals = []
         super().setModel(model)
         self.delegate.bind(model)
+        self._key_any_column = bool(getattr(model, "POINTER_PER_PARENT", False))
         if model is not None:
             self._model_signals = [
                 model.rowsInserted, model.rowsRemoved, model.rowsMoved,
@@ -226,7 +230,7 @@ class SessionTreeView(QTreeView):
         window = self._window
         if window is None:
             window = self._build_window()
-        key = top_left if top_left.column() == 0 else top_left.siblingAtColumn(0)
+        key = top_left if self._key_any_column or top_left.column() == 0 else top_left.siblingAtColumn(0)
         shown = window.get(key.internalId())
         if not shown:
             return

@@ -199,7 +199,7 @@ def test_connected_window_through_three_engines_of_100_one_second_symbols_one_ki
         killed_data = remote.session_data.get_symbol_data(on_killed)
         assert killed_data is not None
         session_seconds = SESSION.close - SESSION.open
-        qtbot.waitUntil(lambda: len(killed_data.base.data) >= 0.4 * session_seconds, timeout=120_000)
+        qtbot.waitUntil(lambda: len(killed_data.base.data) >= 0.4 * session_seconds, timeout=240_000)
         engines[2].kill()
         engines[2].wait()
         # the window notices the silence once it has read all the dead engine wrote (an engine heartbeats

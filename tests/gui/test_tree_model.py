@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
+from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session
 from session_monitor.core.session_data import SessionData, SymbolSessionData
 from session_monitor.gui import theme
@@ -264,6 +266,75 @@ def test_rows_that_show_the_same_are_not_signalled(
     interval_rows = [(a.row(), b.row()) for a, b in changes if a.parent().isValid()]
     assert symbol_rows == [(0, 0)]
     assert interval_rows == [(0, 0)]  # the 1m row only: 5m, 15m and 1h still show the same
+
+
+def _signalled_cells(model: SessionTreeModel) -> list[tuple[int, int, int, int, int]]:
+    """Every range the model signals from now on: (symbol row or -1, top, bottom, left, right)."""
+    ranges: list[tuple[int, int, int, int, int]] = []
+
+    def on_changed(top_left: QModelIndex, bottom_right: QModelIndex, _roles: Any) -> None:
+        parent = top_left.parent()
+        ranges.append((parent.row() if parent.isValid() else -1, top_left.row(), bottom_right.row(),
+                       top_left.column(), bottom_right.column()))
+
+    model.dataChanged.connect(on_changed)
+    return ranges
+
+
+def _in_ranges(ranges: list[tuple[int, int, int, int, int]], index: QModelIndex) -> bool:
+    parent = index.parent()
+    key = parent.row() if parent.isValid() else -1
+    return any(p == key and top <= index.row() <= bottom and left <= index.column() <= right
+               for p, top, bottom, left, right in ranges)
+
+
+def test_a_quality_that_drops_while_no_bar_arrives_shows_its_new_text(
+    session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    # Arrange: ten bars from the open, all shown
+    model = make_model(session_data)
+    streamer.add("SPY", ("5m",))
+    streamer.stream("SPY", fake_bars("SPY", session, count=10))
+    model.flush()
+    spy = model.index(0, 0)
+    base_quality, base_gaps = model.index(0, Column.QUALITY, spy), model.index(0, Column.GAPS, spy)
+    assert (base_quality.data(), base_gaps.data(), model.index(0, Column.BARS, spy).data()) == ("100.0", "0", "10")
+    signalled = _signalled_cells(model)
+
+    # Act: the feed falls silent; the clock reaches 09:45 (15 windows elapsed, 10 bars)
+    streamer.tick(float(session.open + 15 * 60))
+    model.flush()
+
+    # Assert: the base row's count is unchanged, its quality and gaps are new, and shown
+    assert model.index(0, Column.BARS, spy).data() == "10"
+    assert (base_quality.data(), base_gaps.data()) == ("66.7", "1")
+    assert model.index(0, Column.QUALITY).data() == "66.7"  # the symbol row summarises its base
+    assert _in_ranges(signalled, base_quality) and _in_ranges(signalled, base_gaps)
+    assert _in_ranges(signalled, model.index(0, Column.QUALITY))
+
+
+def test_a_revised_newest_bar_shows_its_new_price_on_the_symbol_row(
+    session_data: SessionData, streamer: Streamer, session: Session
+) -> None:
+    # Arrange: ten bars from the open (the first opens at 100.00), all shown
+    model = make_model(session_data)
+    streamer.add("SPY", ("5m",))
+    bars = fake_bars("SPY", session, count=10)
+    streamer.stream("SPY", bars)
+    model.flush()
+    signalled = _signalled_cells(model)
+    newest = bars.take(slice(9, 10))
+    revised = BarArrays(newest.ts, newest.open, np.array([123.5]), newest.low, np.array([123.45]), newest.volume)
+
+    # Act: the feed corrects its newest bar: same start, so the same count
+    streamer.stream("SPY", revised)
+    model.flush()
+
+    # Assert: the symbol row's price and change read the corrected close
+    last, change = model.index(0, Column.LAST), model.index(0, Column.CHANGE)
+    assert model.index(0, Column.BARS).data() == "10"
+    assert (last.data(), change.data()) == ("123.45", "+23.45")
+    assert _in_ranges(signalled, last) and _in_ranges(signalled, change)
 
 
 def test_symbols_added_while_inserts_are_held_arrive_in_one_insert(
