@@ -5,7 +5,7 @@ as bars arrive; this module derives years of stored history in one go, for the s
 windows and with the same result as :func:`core.derive.reaggregate.aggregate` applied session by
 session (tests/test_batch.py holds the two together).
 
-It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_by_key`, which
+It is a cascade of the one OHLCV reduction (:func:`core.derive.reduce.reduce_segments`, which
 live re-aggregation and the live kernel's multi-bar segments use too), pure numpy, with no
 Python loop per bar or per session:
 each interval is built from the coarsest interval already built whose windows nest in
@@ -22,9 +22,10 @@ the intraday windows are then anchored per segment as the live engine's
 sessions (tests/test_extended_hours.py holds batch and live together).
 
 Open is the first bar's open, close the last bar's close, high/low the max/min: all exact
-whatever the route. Volume is a sum, so it is exact for integer volumes (any route adds
-the same integers); for fractional volumes the cascade may differ from a direct sum in the
-last bit.
+whatever the route. Volume follows the one summation rule (:func:`core.derive.reduce.fold_segments`):
+whole-number volumes add up exactly in any order, so they cascade too; fractional volumes are
+each window's base volumes added in time order (a sum of sums would differ in the last bit), the
+very float the live engine reaches one bar at a time.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from session_monitor.core.bars import BarArrays
-from session_monitor.core.derive.reduce import reduce_by_key
+from session_monitor.core.derive.reduce import adds_exactly, reduce_segments, segment_starts
 from session_monitor.core.intervals import Interval, parse_interval
 
 __all__ = ["DerivedBars", "derive_batch"]
@@ -62,6 +63,7 @@ class _Level:
     volume: np.ndarray
     count: np.ndarray | None  # None: one base bar each
     session_open: np.ndarray  # the open of each bar's session
+    first_base: np.ndarray | None  # each bar's first base bar (None: the base, or exact volumes: not needed)
 
 
 def _as_intervals(intervals: Iterable[Interval | str]) -> list[Interval]:
@@ -100,13 +102,14 @@ def _base_level(
         per_session = np.searchsorted(ts, closes, side="left") - first
     session_open = np.repeat(opens, per_session)
     open_, high, low, close, volume = columns
-    return _Level(None, ts, open_, high, low, close, volume, None, session_open)
+    return _Level(None, ts, open_, high, low, close, volume, None, session_open, None)
 
 
-def _derive(source: _Level, interval: Interval) -> _Level:
-    """One reduction pass (the live engine's, :func:`core.derive.reduce.reduce_by_key`): the windows of
-    ``interval`` over the bars of ``source``, each bar keyed by its window's start (the session's open
-    for ``1d``), which tells apart the windows of one session and the sessions alike."""
+def _derive(source: _Level, interval: Interval, base: _Level, exact: bool) -> _Level:
+    """One reduction pass (the live engine's, :func:`core.derive.reduce.reduce_segments`): the windows
+    of ``interval`` over the bars of ``source``, each bar keyed by its window's start (the session's
+    open for ``1d``), which tells apart the windows of one session and the sessions alike. Volumes
+    that add up ``exact``-ly sum ``source``'s; others are folded from ``base``'s, in time order."""
     session_open = source.session_open
     if interval.is_daily:
         key = session_open
@@ -116,9 +119,15 @@ def _derive(source: _Level, interval: Interval) -> _Level:
         key //= step
         key *= step
         key += session_open
-    starts, bars = reduce_by_key(key, source.open, source.high, source.low, source.close, source.volume, source.count)
+    starts = segment_starts(key)
+    first_base = None if exact else starts if source.first_base is None else source.first_base[starts]
+    volume, volume_starts = (source.volume, None) if first_base is None else (base.volume, first_base)
+    bars = reduce_segments(
+        starts, source.open, source.high, source.low, source.close, volume, source.count, volume_starts, exact
+    )
     return _Level(
-        interval, key[starts], bars.open, bars.high, bars.low, bars.close, bars.volume, bars.count, session_open[starts]
+        interval, key[starts], bars.open, bars.high, bars.low, bars.close, bars.volume, bars.count,
+        session_open[starts], first_base,
     )
 
 
@@ -171,8 +180,9 @@ def derive_batch(
             out[interval.name] = DerivedBars(BarArrays.empty(), np.empty(0, np.int32))
         return out
     built = [base]
+    exact = adds_exactly(base.volume)  # (then so does every sum of them: checked once)
     for interval in wanted:
-        level = _derive(_source_for(interval, built), interval)
+        level = _derive(_source_for(interval, built), interval, base, exact)
         built.append(level)
         assert level.count is not None  # only the base level has no counts
         out[interval.name] = DerivedBars(

@@ -83,8 +83,8 @@ def segments_of(bars: BarArrays, window: np.ndarray) -> tuple[Segments, np.ndarr
                        fold_segments(bars.volume, _ONE), m)
         return one, window[:1]
     firsts, reduced = reduce_by_key(window, bars.open, bars.high, bars.low, bars.close, bars.volume)
-    volume = fold_segments(bars.volume, firsts)  # in time order, as one bar per pass would add it
-    return Segments(reduced.open, reduced.high, reduced.low, reduced.close, volume, reduced.count), window[firsts]
+    segments = Segments(reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume, reduced.count)
+    return segments, window[firsts]
 
 
 def advance(

@@ -19,6 +19,7 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.intervals import Interval
 
 __all__ = [
@@ -113,8 +114,10 @@ def describe_convention(convention: Convention, interval: Interval) -> str:
 
 
 def derive_on(base: BarArrays, windows: Windows) -> WindowBars:
-    """Aggregate sorted base bars into ``windows`` as the engine does (open of the first, max
-    high, min low, close of the last, summed volume); base bars outside every window are skipped.
+    """Aggregate sorted base bars into ``windows`` as the engine does, with its one reduction
+    (:func:`core.derive.reduce.reduce_by_key`: volumes added in time order, so a re-derivation on
+    the engine's own windows matches its bars to the last bit); base bars outside every window
+    are skipped.
     """
     ts = base.ts
     ids = np.searchsorted(windows.starts, ts, side="right") - 1
@@ -123,18 +126,9 @@ def derive_on(base: BarArrays, windows: Windows) -> WindowBars:
     if not inside.all():
         base = base.take(inside)
         ids = ids[inside]
-    n = len(ids)
-    if n == 0:
+    if not len(ids):
         return WindowBars(np.empty(0, np.int64), BarArrays.empty(), np.empty(0, np.int32))
-    firsts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-    lasts = np.concatenate((firsts[1:], [n])) - 1
+    firsts, reduced = reduce_by_key(ids, base.open, base.high, base.low, base.close, base.volume)
     window = ids[firsts]
-    bars = BarArrays(
-        ts=windows.labels[window],
-        open=base.open[firsts],
-        high=np.maximum.reduceat(base.high, firsts),
-        low=np.minimum.reduceat(base.low, firsts),
-        close=base.close[lasts],
-        volume=np.add.reduceat(base.volume, firsts),
-    )
-    return WindowBars(window, bars, (lasts - firsts + 1).astype(np.int32))
+    bars = BarArrays(windows.labels[window], reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume)
+    return WindowBars(window, bars, reduced.count.astype(np.int32))

@@ -18,6 +18,7 @@ import numpy as np
 
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import Session
+from session_monitor.core.derive.reduce import reduce_by_key
 from session_monitor.core.intervals import Interval
 from session_monitor.core.sources.base import BarSource, DataProblem, LoadedSession
 
@@ -35,20 +36,16 @@ _EXTENDED_ACTIVITY = 0.25
 
 
 def aggregate_minutes(bars: BarArrays) -> BarArrays:
-    """One-minute bars (epoch-aligned) from sorted one-second bars; a minute exists if any second does."""
+    """One-minute bars (epoch-aligned) from sorted one-second bars; a minute exists if any second does.
+
+    The engine's own reduction (:func:`core.derive.reduce.reduce_by_key`), so the demo's minute bars
+    are the ones the engine derives from its seconds (its volumes are whole: exact in any order).
+    """
     if not len(bars):
         return BarArrays.empty()
     minute = bars.ts - bars.ts % 60
-    starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
-    ends = np.r_[starts[1:], len(minute)] - 1
-    return BarArrays(
-        minute[starts],
-        bars.open[starts],
-        np.maximum.reduceat(bars.high, starts),
-        np.minimum.reduceat(bars.low, starts),
-        bars.close[ends],
-        np.add.reduceat(bars.volume, starts),
-    )
+    starts, reduced = reduce_by_key(minute, bars.open, bars.high, bars.low, bars.close, bars.volume)
+    return BarArrays(minute[starts], reduced.open, reduced.high, reduced.low, reduced.close, reduced.volume)
 
 
 @dataclass(frozen=True)
