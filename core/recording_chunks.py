@@ -130,6 +130,9 @@ def _scaled(column: np.ndarray, header: np.ndarray, k: int) -> np.ndarray | None
     for exponent in np.flatnonzero(fits):  # smallest first; the sample only rules exponents out
         scaled: np.ndarray = np.multiply(column, _POWERS[exponent])
         np.rint(scaled, out=scaled)
+        # as the whole number it is stored as: -0.0 is 0, read back as +0.0, so the check below
+        # refuses a column holding one (it is kept as it is)
+        np.add(scaled, 0.0, out=scaled)
         low, high = scaled.min(), scaled.max()  # NaN fails both comparisons
         if not (low > -_SCALED_LIMIT and high < _SCALED_LIMIT):
             return None
