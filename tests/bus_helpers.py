@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import filecmp
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import msgpack
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from session_monitor.core.bus.layout import ShardKeys, ShardSpec
+from session_monitor.core.bus.lease import LeaseKeeper
 from session_monitor.core.bus.server import EmbeddedServer
+from session_monitor.core.bus.shardlog import connect as connect_redis
 from session_monitor.core.cli import main
 
 #: 15 demo symbols over one session at 1m: ~6 s of session clock at this speed
@@ -118,3 +124,62 @@ def assert_same_export(got: Path, want: Path) -> None:
     assert got_files == want_files
     _, mismatch, errors = filecmp.cmpfiles(want, got, [str(p) for p in want_files], shallow=False)
     assert mismatch == [] and errors == []
+
+
+class _StandbyLease(Protocol):
+    """What a lease owner offers a standby: a ShardLog (an engine's) or a FeedLease (a gateway's)."""
+
+    epoch: int
+
+    async def try_acquire(self) -> bool: ...
+
+    def renew_now(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class Standby:
+    """A second owner of a lease on a thread (and event loop, and connection) of its own: it tries to
+    take the lease for ``seconds`` (every quarter lease, as the owners' acquire loops do) while a test
+    blocks the owner's loop; once it has, ``taken`` runs (a mark in a stream, say) and a lease keeper
+    of its own holds the lease until the end."""
+
+    def __init__(self, url: str, lease: Callable[[aioredis.Redis], _StandbyLease], lease_seconds: float,
+                 seconds: float, taken: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        self.epoch: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._try(url, lease, lease_seconds, seconds, taken)), name="standby"
+        )
+
+    async def _try(self, url: str, lease: Callable[[aioredis.Redis], _StandbyLease], lease_seconds: float,
+                   seconds: float, taken: Callable[[Any], Awaitable[None]] | None) -> None:
+        client = connect_redis(url)
+        standby = lease(client)
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline and not self._done.is_set():
+                if await standby.try_acquire():
+                    break
+                await asyncio.sleep(lease_seconds / 4)
+            else:
+                return
+            self.epoch = standby.epoch
+            if taken is not None:
+                await taken(standby)
+            keeper = LeaseKeeper(standby.renew_now, lease_seconds, stall_seconds=60.0, name="standby")
+            keeper.start()
+            while not self._done.is_set():
+                await asyncio.sleep(0.05)
+            keeper.stop()
+        finally:
+            standby.close()
+            await client.aclose()
+
+    def __enter__(self) -> Standby:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()

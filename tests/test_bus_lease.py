@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from session_monitor.core.bus.publisher import Batch
 from session_monitor.core.bus.server import EmbeddedServer
 from session_monitor.core.bus.shardlog import LeaseLost, ShardLog, ShardWriter
 from session_monitor.core.calendar import get_calendar
-from tests.bus_helpers import start_engine, wait_ok, wait_until_clock
+from tests.bus_helpers import Standby, start_engine, wait_ok, wait_until_clock
 
 SHARD = ShardSpec(1, 1)
 SESSION = get_calendar("XNYS").sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 4))[0]
@@ -46,41 +45,9 @@ def _run(url: str, body: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-class Standby:
-    """A second engine for the shard on a thread (and event loop, and connection) of its own: it tries
-    to take the shard for ``seconds`` while the owner's loop is blocked, and keeps it until the end."""
-
-    def __init__(self, url: str, seconds: float) -> None:
-        self.epoch: int | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=lambda: _run(url, lambda client: self._try(client, seconds)))
-
-    async def _try(self, client: aioredis.Redis, seconds: float) -> None:
-        standby = ShardLog(client, SHARD, LEASE)
-        deadline = time.monotonic() + seconds
-        try:
-            while time.monotonic() < deadline and not self._done.is_set():
-                if await standby.try_acquire():
-                    self.epoch = standby.epoch
-                    break
-                await asyncio.sleep(LEASE / 4)  # as ShardLog.acquire retries
-            else:
-                return
-            keeper = LeaseKeeper(standby.renew_now, LEASE, stall_seconds=60.0, name="standby")
-            keeper.start()
-            while not self._done.is_set():
-                await asyncio.sleep(0.05)
-            keeper.stop()
-        finally:
-            standby.close()
-
-    def __enter__(self) -> Standby:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.set()
-        self._thread.join()
+def _standby(url: str, seconds: float) -> Standby:
+    """A second engine for the shard, trying to take it for ``seconds`` (as ``ShardLog.acquire`` retries)."""
+    return Standby(url, lambda client: ShardLog(client, SHARD, LEASE), LEASE, seconds)
 
 
 def _epoch_counter(url: str) -> int:
@@ -100,7 +67,7 @@ def test_a_loop_blocked_for_three_leases_keeps_the_lease_and_appends_after_it_su
         keeper = LeaseKeeper(owner.renew_now, LEASE, stall_seconds=60.0, name="shard 1/1")
         keeper.start()
         try:
-            with Standby(redis_server.url, seconds=3 * LEASE) as standby:
+            with _standby(redis_server.url, seconds=3 * LEASE) as standby:
                 time.sleep(3 * LEASE)  # long synchronous work: the loop runs nothing meanwhile
                 assert await owner.holds()
                 await owner.append(Batch([{"k": "rm", "s": "SPY"}]))
@@ -125,7 +92,7 @@ def test_a_loop_stuck_past_the_stall_limit_loses_the_shard_to_a_standby_and_is_f
         keeper.start()
         writer = ShardWriter(owner, lambda: Batch([], reset=True))
         try:
-            with Standby(redis_server.url, seconds=stall + 4 * LEASE) as standby:
+            with _standby(redis_server.url, seconds=stall + 4 * LEASE) as standby:
                 time.sleep(stall + 4 * LEASE)  # stuck: renewals stop after `stall`, the lease expires
                 assert standby.epoch == 2
                 assert not await owner.holds()

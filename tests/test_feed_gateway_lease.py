@@ -29,10 +29,9 @@ from session_monitor.core.bars import BarArrays
 from session_monitor.core.bus.gateway import GatewayOptions, gateway_options, run_gateway
 from session_monitor.core.bus.gateway_wire import FeedLease, FeedState, parse_entry, state_payload
 from session_monitor.core.bus.layout import FEED_KEYS
-from session_monitor.core.bus.lease import LeaseKeeper
 from session_monitor.core.bus.serve import build_parser
 from session_monitor.core.bus.server import EmbeddedServer
-from session_monitor.core.bus.shardlog import connect as connect_redis
+from tests.bus_helpers import Standby
 from tests.test_feed_gateway import HISTORY, STEP, SYMBOLS, Day, assert_published_once, publish
 
 #: a short lease, so that blocking the loop for several of them stays quick
@@ -50,45 +49,15 @@ def _options(url: str, peer: AlpacaPeer, monkeypatch: pytest.MonkeyPatch, *extra
     return gateway_options(args, url)
 
 
-class Standby:
-    """A second gateway's lease on a thread (and event loop, and connection) of its own: it tries to
-    take the feed for ``seconds`` (every quarter lease, as ``FeedLease.acquire``); once it has, it
-    marks the state stream with an entry of its epoch and keeps the lease until the end."""
+def _standby(url: str, seconds: float) -> Standby:
+    """A second gateway's lease trying to take the feed for ``seconds``; once it has, it marks the
+    state stream with an entry of its epoch."""
 
-    def __init__(self, url: str, seconds: float) -> None:
-        self.epoch: int | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._try(url, seconds)), name="standby")
+    async def mark(lease: FeedLease) -> None:
+        await lease.publish_state(state_payload(FeedState.RETRYING, "standby took over", time.time(), None,
+                                                lease.lease_ms))
 
-    async def _try(self, url: str, seconds: float) -> None:
-        standby = FeedLease(connect_redis(url), LEASE)
-        deadline = time.monotonic() + seconds
-        try:
-            while time.monotonic() < deadline and not self._done.is_set():
-                if await standby.try_acquire():
-                    break
-                await asyncio.sleep(LEASE / 4)
-            else:
-                return
-            self.epoch = standby.epoch
-            await standby.publish_state(state_payload(FeedState.RETRYING, "standby took over", time.time(), None,
-                                                      standby.lease_ms))
-            keeper = LeaseKeeper(standby.renew_now, LEASE, stall_seconds=60.0, name="standby")
-            keeper.start()
-            while not self._done.is_set():
-                await asyncio.sleep(0.05)
-            keeper.stop()
-        finally:
-            standby.close()
-            await standby.client.aclose()
-
-    def __enter__(self) -> Standby:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.set()
-        self._thread.join()
+    return Standby(url, lambda client: FeedLease(client, LEASE), LEASE, seconds, mark)
 
 
 def _get(url: str, key: str) -> bytes | None:
@@ -164,7 +133,7 @@ def test_a_gateway_whose_loop_is_busy_for_three_leases_keeps_the_feed_and_its_ep
             await _eventually(_published(url, day.upto(HISTORY)), 30, "the history through the gateway")
             token = _get(url, FEED_KEYS.lease)
             assert token is not None and token.startswith(b"1:")
-            with Standby(url, seconds=3 * LEASE) as standby:
+            with _standby(url, seconds=3 * LEASE) as standby:
                 held = await _block_loop(3 * LEASE)  # long synchronous work: the loop runs nothing meanwhile
             assert held >= 3 * LEASE
             assert standby.epoch is None  # the standby never got the feed
@@ -193,7 +162,7 @@ def test_a_gateway_whose_loop_is_stuck_past_the_stall_limit_loses_the_feed_to_a_
         async def scenario() -> None:
             gateway = asyncio.create_task(run_gateway(options, quiet=True))
             await _eventually(_published(url, day.upto(HISTORY)), 30, "the history through the gateway")
-            with Standby(url, seconds=stall + 4 * LEASE) as standby:
+            with _standby(url, seconds=stall + 4 * LEASE) as standby:
                 # stuck: renewals stop after `stall`, the lease expires, the standby takes the next epoch;
                 # bars arrive meanwhile, so the stuck gateway has appends to make when it wakes
                 arrive = threading.Timer(stall + LEASE, publish, (peer, day, HISTORY, HISTORY + STEP))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from session_monitor.core.bars import BarArrays
 from session_monitor.core.calendar import get_calendar
 from session_monitor.core.intervals import parse_interval
-from session_monitor.core.recording import LostSpan, Recorder, RecordingScope, source_fingerprint
+from session_monitor.core.recording import LostSpan, Recorder, RecordingKey, RecordingScope, source_fingerprint
 from session_monitor.core.recording_chunks import (
     FORMAT_COLUMNS,
     FORMAT_RECORDS,
@@ -243,15 +244,29 @@ def test_a_recording_of_the_format_before_resumes_and_the_replay_equals_an_unint
     assert (tmp_path / "run" / "session.json").read_text() == (tmp_path / "ref" / "session.json").read_text()
 
 
-def test_a_recording_of_the_format_before_takes_new_chunks_after_its_own(tmp_path, lean_minute) -> None:
-    data_dir = tmp_path / "data"
+class _Opened(NamedTuple):
+    """The format-1 recording reopened by this release, one of its keys, and what the source serves."""
+
+    recorder: Recorder
+    key: RecordingKey
+    served: BarArrays
+    scope: RecordingScope
+
+
+def _open_format_1(lean_minute: Path, data_dir: Path, day: dt.date) -> _Opened:
+    """The recording made by the release before, reopened at GOOG's 1m bars of ``day``."""
     _format_1_recording(lean_minute, data_dir)
     source = LeanSource(lean_minute)
-    session = CAL.session(dt.date(2015, 12, 24))
-    served = source.load_session("GOOG", parse_interval("1m"), session).bars
-    recorder = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
+    served = source.load_session("GOOG", parse_interval("1m"), CAL.session(day)).bars
+    scope = RecordingScope(source.key, "XNYS")
+    recorder = Recorder(data_dir / "recordings.sqlite3", scope)
+    return _Opened(recorder, recorder.key("1m", "GOOG", day), served, scope)
+
+
+def test_a_recording_of_the_format_before_takes_new_chunks_after_its_own(tmp_path, lean_minute) -> None:
+    data_dir = tmp_path / "data"
+    recorder, key, served, scope = _open_format_1(lean_minute, data_dir, dt.date(2015, 12, 24))
     assert recorder.resumable
-    key = recorder.key("1m", "GOOG", session.date)
     old = recorder.resume(key, source_fingerprint(served))  # its blake2b fingerprint: checked the slow way
     assert not old.changed and old.lost == [] and _bits(old.bars) == _bits(served.take(slice(0, 120)))
     recorder.commit([(key, served.take(slice(120, None)))])  # the rest of the half day, in columns
@@ -259,22 +274,16 @@ def test_a_recording_of_the_format_before_takes_new_chunks_after_its_own(tmp_pat
     with sqlite3.connect(data_dir / "recordings.sqlite3") as db:  # from now on checked by its new fingerprint
         stored = dict(db.execute("SELECT session_date, fingerprint FROM recordings").fetchall())
     assert stored["2015-12-24"] == source_fingerprint(served).digest and stored["2015-12-24"].startswith("xxh3:")
-    again = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
+    again = Recorder(data_dir / "recordings.sqlite3", scope)
     assert again.load(key).lost == []
     assert _bits(again.resume(key, source_fingerprint(served)).bars) == _bits(served)
     again.close(clean=False)
 
 
 def test_a_source_changed_since_the_format_before_recorded_it_is_replayed_afresh(tmp_path, lean_minute) -> None:
-    data_dir = tmp_path / "data"
-    _format_1_recording(lean_minute, data_dir)
-    source = LeanSource(lean_minute)
-    session = CAL.session(dt.date(2015, 12, 23))
-    served = source.load_session("GOOG", parse_interval("1m"), session).bars
+    recorder, key, served, _ = _open_format_1(lean_minute, tmp_path / "data", dt.date(2015, 12, 23))
     corrected = BarArrays(*(column.copy() for column in served))
     corrected.close[200] += 0.01  # one price corrected in the source file after the recording was made
-    recorder = Recorder(data_dir / "recordings.sqlite3", RecordingScope(source.key, "XNYS"))
-    key = recorder.key("1m", "GOOG", session.date)
     assert recorder.resume(key, source_fingerprint(corrected)).changed
     assert len(recorder.resume(key, source_fingerprint(corrected)).bars.ts) == 0
     recorder.close(clean=False)
